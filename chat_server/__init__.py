@@ -1,0 +1,1 @@
+"""Kindred's server: HTTP API, WebSocket gateway, configuration and command line."""

@@ -1,0 +1,268 @@
+"""Fan-out through Redis: each room's recent log is a Redis Stream, live delivery is pub/sub.
+
+Posting runs one Lua script, so for a room the seq increment, the stream append, the cid
+record and the publish happen atomically and in seq order for every gateway at once. The
+stream is the durable part: a message is acknowledged once the script has returned, which is
+once Redis has applied (and, with appendonly, logged) it.
+
+Pub/sub is fast but drops silently around a restart or a stalled connection, so this module
+never trusts it alone: every (re)subscription is reported with ``on_resync`` so the hub can
+fill from the stream, and a heartbeat sent through pub/sub to ourselves tells a subscription
+that looks alive but no longer delivers; then the listener is rebuilt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
+from rooms.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+CONTROL_CHANNEL = b"kindred:ctl"
+CID_TTL_S = 7 * 24 * 3600
+
+_POST = """
+local earlier = redis.call('GET', KEYS[3])
+if earlier then return {0, earlier} end
+local seq = redis.call('INCR', KEYS[1])
+local frame = ARGV[1] .. cmsgpack.pack(seq)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'f', frame)
+redis.call('SET', KEYS[3], ARGV[4] .. ':' .. seq, 'EX', ARGV[3])
+redis.call('PUBLISH', KEYS[4], 'm' .. seq .. ':' .. frame)
+return {1, seq}
+"""
+
+
+def room_channel(room: str) -> bytes:
+    return f"kindred:room:{room}".encode()
+
+
+def _seq_key(room: str) -> str:
+    return f"kindred:seq:{room}"
+
+
+def _log_key(room: str) -> str:
+    return f"kindred:log:{room}"
+
+
+def _cid_key(author_id: str, cid: str) -> str:
+    return f"kindred:cid:{author_id}:{cid}"
+
+
+_ROOM_PREFIX = b"kindred:room:"
+
+
+class RedisBroker:
+    def __init__(self, redis: Redis, gateway_id: str, window: int, check_interval_s: float) -> None:
+        self._redis = redis
+        self._window = window
+        self._check_s = check_interval_s
+        self._hb_channel = f"kindred:hb:{gateway_id}".encode()
+        self._post = redis.register_script(_POST)
+        self._rooms: set[str] = set()
+        self._confirmed: set[bytes] = set()
+        self._waiters: dict[bytes, asyncio.Future[None]] = {}
+        self._pubsub: Any = None
+        self._listener: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._last_heartbeat = time.monotonic()
+        self._on_frame: OnFrame | None = None
+        self._on_resync: OnResync | None = None
+        self._on_control: OnControl | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self, on_frame: OnFrame, on_resync: OnResync, on_control: OnControl) -> None:
+        self._on_frame, self._on_resync, self._on_control = on_frame, on_resync, on_control
+        self._listener = asyncio.create_task(self._listen(), name="redis-pubsub-listener")
+        self._watchdog = asyncio.create_task(self._watch(), name="redis-pubsub-watchdog")
+
+    async def close(self) -> None:
+        for task in (self._watchdog, self._listener):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    async def subscribe(self, room: str) -> int:
+        channel = room_channel(room)
+        self._rooms.add(room)
+        waiter = self._waiters.get(channel)
+        if channel not in self._confirmed:
+            if waiter is None:
+                waiter = self._waiters[channel] = asyncio.get_running_loop().create_future()
+            pubsub = self._pubsub
+            if pubsub is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    # If this fails the listener is reconnecting and subscribes every room.
+                    await pubsub.subscribe(channel)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), timeout=10)
+            except TimeoutError:
+                raise Unavailable("could not subscribe to the room; try again") from None
+        heads = await self.heads([room])
+        return heads[room]
+
+    async def unsubscribe(self, room: str) -> None:
+        channel = room_channel(room)
+        self._rooms.discard(room)
+        self._confirmed.discard(channel)
+        self._waiters.pop(channel, None)
+        pubsub = self._pubsub
+        if pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.unsubscribe(channel)
+
+    async def _listen(self) -> None:
+        backoff = 0.05
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                self._confirmed.clear()
+                await pubsub.subscribe(
+                    self._hb_channel, CONTROL_CHANNEL, *(room_channel(r) for r in self._rooms)
+                )
+                self._pubsub = pubsub
+                self._last_heartbeat = time.monotonic()
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is not None:
+                        self._dispatch(message)
+                        backoff = 0.05
+            except (RedisError, OSError) as exc:
+                log.warning("redis pub/sub connection lost (%s); reconnecting", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            finally:
+                self._pubsub = None
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        channel: bytes = message["channel"]
+        if kind == b"subscribe" or kind == "subscribe":
+            self._confirm(channel)
+            return
+        if kind not in (b"message", "message"):
+            return
+        data: bytes = message["data"]
+        if channel == self._hb_channel:
+            self._last_heartbeat = time.monotonic()
+        elif channel == CONTROL_CHANNEL:
+            assert self._on_control is not None
+            self._on_control(data)
+        elif channel.startswith(_ROOM_PREFIX):
+            room = channel[len(_ROOM_PREFIX):].decode()
+            assert self._on_frame is not None
+            if data[:1] == b"m":
+                colon = data.index(b":")
+                self._on_frame(room, int(data[1:colon]), data[colon + 1:])
+            elif data[:2] == b"e:":
+                self._on_frame(room, None, data[2:])
+
+    def _confirm(self, channel: bytes) -> None:
+        if not channel.startswith(_ROOM_PREFIX):
+            if channel == self._hb_channel:
+                self._last_heartbeat = time.monotonic()
+            return
+        room = channel[len(_ROOM_PREFIX):].decode()
+        if room not in self._rooms:
+            return
+        first = channel not in self._confirmed
+        self._confirmed.add(channel)
+        waiter = self._waiters.pop(channel, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        elif not first or waiter is None:
+            # A re-subscription after a fault: whatever was published meanwhile is lost
+            # to pub/sub, so the hub must catch up from the stream.
+            assert self._on_resync is not None
+            self._on_resync(room)
+
+    async def _watch(self) -> None:
+        """Heartbeat through our own subscription; rebuild the listener when it goes quiet."""
+        while True:
+            await asyncio.sleep(self._check_s)
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.publish(self._hb_channel, b"hb")
+            quiet = time.monotonic() - self._last_heartbeat
+            if quiet > max(3 * self._check_s, 3.0) and self._listener is not None:
+                log.warning("redis pub/sub silent for %.1fs; resubscribing", quiet)
+                self._listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._listener
+                self._last_heartbeat = time.monotonic()
+                self._listener = asyncio.create_task(self._listen(), name="redis-pubsub-listener")
+
+    # -- the log -----------------------------------------------------------------------
+
+    async def post(self, draft: Draft, now_ms: int) -> Posted:
+        keys = [
+            _seq_key(draft.room),
+            _log_key(draft.room),
+            _cid_key(draft.author_id, draft.cid),
+            room_channel(draft.room),
+        ]
+        args = [draft.frame_prefix, self._window, CID_TTL_S, draft.message_id]
+        try:
+            fresh, value = await self._post(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise Unavailable("the message could not be stored; send it again") from exc
+        if fresh:
+            return Posted(draft.message_id, int(value), duplicate=False)
+        message_id, _, seq = bytes(value).decode().partition(":")
+        return Posted(message_id, int(seq), duplicate=True)
+
+    async def publish_event(self, room: str, frame: bytes) -> None:
+        try:
+            await self._redis.publish(room_channel(room), b"e:" + frame)
+        except (RedisError, OSError) as exc:
+            raise Unavailable("could not reach the other gateways") from exc
+
+    async def publish_control(self, payload: bytes) -> None:
+        try:
+            await self._redis.publish(CONTROL_CHANNEL, payload)
+        except (RedisError, OSError) as exc:
+            raise Unavailable("could not reach the other gateways") from exc
+
+    async def replay(self, room: str, after_seq: int, limit: int) -> Replay:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.get(_seq_key(room))
+                pipe.xrange(_log_key(room), "-", "+", count=1)
+                pipe.xrange(_log_key(room), f"{after_seq + 1}-0", "+", count=limit)
+                head_raw, oldest, entries = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise Unavailable("the room's history could not be read") from exc
+        head = int(head_raw or 0)
+        first = _seq_of(oldest[0][0]) if oldest else head + 1
+        frames = [(_seq_of(entry_id), fields[b"f"]) for entry_id, fields in entries]
+        return Replay(frames, first, head)
+
+    async def heads(self, rooms: list[str]) -> dict[str, int]:
+        if not rooms:
+            return {}
+        try:
+            values = await self._redis.mget([_seq_key(r) for r in rooms])
+        except (RedisError, OSError) as exc:
+            raise Unavailable("redis unreachable") from exc
+        return {room: int(v or 0) for room, v in zip(rooms, values, strict=True)}
+
+    async def ready(self) -> None:
+        await self._redis.ping()
+
+
+def _seq_of(entry_id: bytes) -> int:
+    return int(entry_id.split(b"-", 1)[0])

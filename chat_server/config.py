@@ -1,0 +1,185 @@
+"""One frozen, typed settings object, read once from ``KINDRED_*`` environment variables.
+
+Nothing reads the environment anywhere else. ``Settings.from_env`` validates every value and
+raises ``SettingsError`` listing every problem at once, so a misconfigured server says so at
+start-up rather than at the first message.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """One or more settings are invalid; the message lists each of them."""
+
+
+def _default_web_root() -> Path:
+    return Path(__file__).resolve().parent.parent / "web_client"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Where things live.
+    data_dir: Path = Path("kindred-data")
+    database_url: str = ""  # empty: a SQLite file in data_dir
+    redis_url: str | None = None  # None: the in-process broker (one process only)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    allowed_origins: tuple[str, ...] = ()
+    secret_key: str | None = None  # None: generated once and stored in the database
+    web_root: Path = field(default_factory=_default_web_root)
+    log_level: str = "info"
+    # Sending.
+    send_rate: float = 30.0  # messages per minute per member
+    send_burst: int = 10
+    strikes_before_close: int = 10  # refused frames in a row before the socket is closed
+    max_body_chars: int = 4000
+    typing_interval_s: float = 3.0
+    # Connections.
+    max_frame_bytes: int = 65536
+    max_connections_per_member: int = 8
+    max_rooms_per_connection: int = 100
+    outbox_max_frames: int = 2048
+    ping_interval_s: float = 20.0
+    shutdown_grace_s: float = 5.0
+    # Logs and presence.
+    replay_window: int = 2000  # messages kept per room for resume (Redis Stream MAXLEN ~)
+    presence_ttl_s: float = 20.0
+    heartbeat_interval_s: float = 5.0
+    subscription_check_s: float = 1.0  # watchdog and anti-entropy period for pub/sub
+    # Accounts.
+    session_ttl_days: int = 30
+    key_phrase_attempts: int = 10  # wrong key phrases per client address per window
+    key_phrase_window_s: int = 900
+    login_attempts: int = 20
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    cookie_secure: bool = False  # also set automatically when the request came over https
+    gateway_id: str = field(default_factory=lambda: secrets.token_hex(6))
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "kindred.db"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.effective_database_url.startswith("sqlite")
+
+    @property
+    def send_rate_per_s(self) -> float:
+        return self.send_rate / 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``KINDRED_<FIELD>`` variables (upper case), then ``overrides``."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for f in fields(cls):
+            name = f"KINDRED_{f.name.upper()}"
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            try:
+                values[f.name] = _PARSERS[f.name](raw)
+            except (ValueError, KeyError) as exc:
+                problems.append(f"{name}={raw!r}: {exc}")
+        values.update(overrides)
+        try:
+            settings = cls(**values)
+        except TypeError as exc:
+            raise SettingsError(str(exc)) from None
+        problems.extend(settings._problems())
+        if problems:
+            raise SettingsError("invalid settings:\n  " + "\n  ".join(problems))
+        return settings
+
+    def _problems(self) -> list[str]:
+        out = []
+        for name in ("port", "send_burst", "max_frame_bytes", "outbox_max_frames",
+                     "max_connections_per_member", "max_rooms_per_connection", "replay_window"):
+            if getattr(self, name) <= 0:
+                out.append(f"KINDRED_{name.upper()} must be positive")
+        if self.send_rate <= 0:
+            out.append("KINDRED_SEND_RATE must be positive (messages per minute)")
+        if self.replay_window < 1000:
+            out.append("KINDRED_REPLAY_WINDOW must be at least 1000")
+        if self.presence_ttl_s < 2 * self.heartbeat_interval_s:
+            out.append("KINDRED_PRESENCE_TTL_S must be at least twice KINDRED_HEARTBEAT_INTERVAL_S")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            out.append("KINDRED_REDIS_URL must start with redis://, rediss:// or unix://")
+        if self.database_url and not self.database_url.startswith(("sqlite", "postgresql")):
+            out.append("KINDRED_DATABASE_URL must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        if self.secret_key is not None and len(self.secret_key) < 32:
+            out.append("KINDRED_SECRET_KEY must have at least 32 characters")
+        return out
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+
+
+def _database_url(raw: str) -> str:
+    # Accept the plain forms operators type and pick the async drivers we ship.
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://"):]
+    if raw.startswith("postgresql://"):
+        raw = "postgresql+asyncpg://" + raw[len("postgresql://"):]
+    if raw.startswith("sqlite:///"):
+        raw = "sqlite+aiosqlite:///" + raw[len("sqlite:///"):]
+    return raw
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "data_dir": Path,
+    "database_url": _database_url,
+    "redis_url": str,
+    "host": str,
+    "port": int,
+    "allowed_origins": _origins,
+    "secret_key": str,
+    "web_root": Path,
+    "log_level": str,
+    "send_rate": float,
+    "send_burst": int,
+    "strikes_before_close": int,
+    "max_body_chars": int,
+    "typing_interval_s": float,
+    "max_frame_bytes": int,
+    "max_connections_per_member": int,
+    "max_rooms_per_connection": int,
+    "outbox_max_frames": int,
+    "ping_interval_s": float,
+    "shutdown_grace_s": float,
+    "replay_window": int,
+    "presence_ttl_s": float,
+    "heartbeat_interval_s": float,
+    "subscription_check_s": float,
+    "session_ttl_days": int,
+    "key_phrase_attempts": int,
+    "key_phrase_window_s": int,
+    "login_attempts": int,
+    "argon2_time_cost": int,
+    "argon2_memory_kib": int,
+    "cookie_secure": _bool,
+    "gateway_id": str,
+}

@@ -1,0 +1,120 @@
+"""Bytes on the wire: the two subprotocols, decoding with explicit limits, encoding once.
+
+``kindred.v1.msgpack`` (binary frames) is the default; ``kindred.v1.json`` (text frames) is for
+people and tools that want to read along. Every server frame is encoded once as msgpack; JSON
+is derived from those bytes at most once per frame, and only when a JSON client needs it.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any
+
+import msgpack
+
+from rooms.errors import BadFrame
+
+MSGPACK = "kindred.v1.msgpack"
+JSON = "kindred.v1.json"
+SUBPROTOCOLS = (MSGPACK, JSON)
+
+# A frame is at most 64 KiB, so no honest frame needs more than this; the limits stop a small
+# frame from declaring a huge array or map (a "decode bomb") and allocating for it.
+_MAX_CONTAINER = 256
+_MAX_DEPTH = 8
+
+
+def decode(data: bytes | str, protocol: str) -> dict[str, Any]:
+    """Decode one client frame into a dict; raise ``BadFrame`` for anything else."""
+    try:
+        if protocol == MSGPACK:
+            if isinstance(data, str):
+                raise BadFrame("this connection speaks msgpack: send binary frames")
+            value = msgpack.unpackb(
+                data,
+                raw=False,
+                strict_map_key=True,
+                max_str_len=len(data),
+                max_bin_len=0,
+                max_ext_len=0,
+                max_array_len=_MAX_CONTAINER,
+                max_map_len=_MAX_CONTAINER,
+                use_list=True,
+            )
+        else:
+            text = data.decode("utf-8") if isinstance(data, bytes) else data
+            value = json.loads(text)
+    except BadFrame:
+        raise
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError, msgpack.UnpackException) as exc:
+        raise BadFrame(f"could not decode the frame ({type(exc).__name__})") from None
+    if not isinstance(value, dict):
+        raise BadFrame("a frame is a map with a 'type' field")
+    if _depth(value) > _MAX_DEPTH:
+        raise BadFrame("frame nested too deeply")
+    return value
+
+
+def _depth(value: Any, level: int = 1) -> int:
+    if level > _MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level)
+    return level
+
+
+def pack(frame: dict[str, Any]) -> bytes:
+    return msgpack.packb(frame, use_bin_type=True)
+
+
+class Outgoing:
+    """One server frame, encoded once as msgpack; its JSON form derived once, on demand."""
+
+    __slots__ = ("__dict__", "msgpack")
+
+    def __init__(self, packed: bytes) -> None:
+        self.msgpack = packed
+
+    @classmethod
+    def of(cls, frame: dict[str, Any]) -> Outgoing:
+        return cls(pack(frame))
+
+    @cached_property
+    def json(self) -> str:
+        value = msgpack.unpackb(self.msgpack, raw=False)
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    def for_protocol(self, protocol: str) -> bytes | str:
+        return self.msgpack if protocol == MSGPACK else self.json
+
+
+def message_prefix(
+    room: str, message_id: str, author: dict[str, str], body: str, reply_to: str | None, ts_ms: int
+) -> bytes:
+    """A ``message`` frame without its ``seq`` value: the broker appends the packed seq.
+
+    The seq is given by the broker at the moment the message is appended to the room's log
+    (inside Redis, atomically), so the frame cannot be finished before then. msgpack maps are
+    a header then key/value pairs, so packing every pair but the last value and appending the
+    packed integer later yields exactly the bytes of the whole map.
+    """
+    frame: dict[str, Any] = {
+        "type": "message",
+        "room": room,
+        "id": message_id,
+        "author": author,
+        "body": body,
+        "reply_to": reply_to,
+        "ts": ts_ms,
+    }
+    packer = msgpack.Packer(use_bin_type=True)
+    head = packer.pack_map_header(len(frame) + 1)
+    pairs = b"".join(packer.pack(k) + packer.pack(v) for k, v in frame.items())
+    return head + pairs + packer.pack("seq")
+
+
+def finish_message(prefix: bytes, seq: int) -> bytes:
+    return prefix + msgpack.packb(seq)

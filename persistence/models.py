@@ -1,0 +1,67 @@
+"""Database tables. These never leave the server: the API builds its own response shapes
+from them, so a password hash or an email address cannot leak through a response."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _ts(**kw: object) -> Column:  # type: ignore[type-arg]
+    return Column(DateTime(timezone=False), **kw)  # naive UTC everywhere
+
+
+class Organization(SQLModel, table=True):
+    __tablename__ = "organizations"
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=48, unique=True, index=True)
+    name: str = Field(max_length=120, unique=True)
+    # HMAC-SHA256 of the normalized key phrase under the server secret: lookups are exact,
+    # and the phrase itself is never stored.
+    key_digest: str = Field(max_length=64, unique=True, index=True)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    id: int | None = Field(default=None, primary_key=True)
+    public_id: str = Field(max_length=24, unique=True, index=True)
+    org_id: int = Field(foreign_key="organizations.id", index=True)
+    handle: str = Field(max_length=32)
+    handle_key: str = Field(max_length=32, unique=True, index=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=16, default="member")
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class Session(SQLModel, table=True):
+    __tablename__ = "sessions"
+    id: int | None = Field(default=None, primary_key=True)
+    # SHA-256 of the bearer token: a leaked table does not give working tokens.
+    token_digest: str = Field(max_length=64, unique=True, index=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+
+
+class Community(SQLModel, table=True):
+    __tablename__ = "communities"
+    __table_args__ = (UniqueConstraint("slug"),)
+    id: int | None = Field(default=None, primary_key=True)
+    slug: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=120)
+    kind: str = Field(max_length=24)
+    description: str = Field(default="", max_length=400)
+    org_id: int | None = Field(default=None, foreign_key="organizations.id", index=True)
+
+
+class ServerSecret(SQLModel, table=True):
+    """The server's secret key, generated on first start when none is configured, so that
+    every gateway process sharing the database agrees on it."""
+
+    __tablename__ = "server_secrets"
+    name: str = Field(primary_key=True, max_length=32)
+    value: str = Field(max_length=128)

@@ -1,0 +1,145 @@
+"""Presence kept in Redis, shared by every gateway process.
+
+Per room three keys, changed only by the Lua scripts below so every change is atomic:
+  ``kindred:p:{room}:z``  sorted set of ``gateway|user`` scored by expiry (wall-clock seconds)
+  ``kindred:p:{room}:n``  hash user -> number of gateways holding them
+  ``kindred:p:{room}:i``  hash user -> JSON public view (id, handle, role)
+Whoever removes a user's last entry (a leave, or the sweep of a dead gateway's entries) is told
+so, exactly once, and announces the departure.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+_ENTER = """
+local added = redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
+if added == 1 then
+  if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then return 1 end
+end
+return 0
+"""
+
+_LEAVE = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) <= 0 then
+    local info = redis.call('HGET', KEYS[3], ARGV[2])
+    redis.call('HDEL', KEYS[2], ARGV[2])
+    redis.call('HDEL', KEYS[3], ARGV[2])
+    return info
+  end
+end
+return false
+"""
+
+_SWEEP = """
+local gone = {}
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  redis.call('ZREM', KEYS[1], member)
+  local user = string.sub(member, string.find(member, '|', 1, true) + 1)
+  if redis.call('HINCRBY', KEYS[2], user, -1) <= 0 then
+    local info = redis.call('HGET', KEYS[3], user)
+    redis.call('HDEL', KEYS[2], user)
+    redis.call('HDEL', KEYS[3], user)
+    if info then table.insert(gone, info) end
+  end
+end
+return gone
+"""
+
+_OPEN = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
+def _keys(room: str) -> list[str]:
+    base = f"kindred:p:{room}"
+    return [f"{base}:z", f"{base}:n", f"{base}:i"]
+
+
+def _conn_key(user_id: str) -> str:
+    return f"kindred:conns:{user_id}"
+
+
+class RedisPresence:
+    """``PresenceStore`` in Redis for gateway ``gateway_id``; entries live ``ttl_s``."""
+
+    def __init__(self, redis: Redis, gateway_id: str, ttl_s: float) -> None:
+        self._redis = redis
+        self.gateway_id = gateway_id
+        self.ttl_s = ttl_s
+        self._enter = redis.register_script(_ENTER)
+        self._leave = redis.register_script(_LEAVE)
+        self._sweep = redis.register_script(_SWEEP)
+        self._open = redis.register_script(_OPEN)
+
+    def _member(self, user_id: str) -> str:
+        return f"{self.gateway_id}|{user_id}"
+
+    async def enter(self, room: str, user: dict[str, str], now: float) -> bool:
+        args = [self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user)]
+        return bool(await self._enter(keys=_keys(room), args=args))
+
+    async def leave(self, room: str, user_id: str) -> dict[str, str] | None:
+        info = await self._leave(keys=_keys(room), args=[self._member(user_id), user_id])
+        return _load(info) if info else None
+
+    async def refresh(
+        self, entries: list[tuple[str, dict[str, str]]], now: float
+    ) -> list[tuple[str, dict[str, str]]]:
+        if not entries:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for room, user in entries:
+                args = [self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user)]
+                await self._enter(keys=_keys(room), args=args, client=pipe)
+            results = await pipe.execute()
+        return [entry for entry, fresh in zip(entries, results, strict=True) if fresh]
+
+    async def sweep(self, rooms: list[str], now: float) -> list[tuple[str, dict[str, str]]]:
+        if not rooms:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for room in rooms:
+                await self._sweep(keys=_keys(room), args=[now], client=pipe)
+            results = await pipe.execute()
+        return [
+            (room, _load(info)) for room, gone in zip(rooms, results, strict=True) for info in gone
+        ]
+
+    async def present(self, room: str) -> list[dict[str, str]]:
+        infos = await self._redis.hvals(_keys(room)[2])
+        return [_load(info) for info in infos]
+
+    async def open_connection(self, user_id: str, conn_id: str, cap: int, now: float) -> bool:
+        ttl = int(self.ttl_s) + 1
+        args = [conn_id, now + self.ttl_s, now, cap, ttl]
+        return bool(await self._open(keys=[_conn_key(user_id)], args=args))
+
+    async def close_connection(self, user_id: str, conn_id: str) -> None:
+        await self._redis.zrem(_conn_key(user_id), conn_id)
+
+    async def refresh_connections(self, conns: list[tuple[str, str]], now: float) -> None:
+        if not conns:
+            return
+        ttl = int(self.ttl_s) + 1
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for user_id, conn_id in conns:
+                pipe.zadd(_conn_key(user_id), {conn_id: now + self.ttl_s})
+                pipe.expire(_conn_key(user_id), ttl)
+            await pipe.execute()
+
+
+def _load(raw: Any) -> dict[str, str]:
+    value = json.loads(raw)
+    return {"id": str(value["id"]), "handle": str(value["handle"]), "role": str(value["role"])}

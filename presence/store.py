@@ -1,0 +1,45 @@
+"""The presence store protocol shared by the in-memory and Redis implementations."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class PresenceStore(Protocol):
+    """Presence for one gateway process (``gateway_id``), shared with the others.
+
+    Entries live for ``ttl_s`` unless refreshed; callers refresh every few seconds. Times are
+    wall-clock seconds (``time.time()``) because several processes must agree on them.
+    """
+
+    async def enter(self, room: str, user: dict[str, str], now: float) -> bool:
+        """Record that this gateway holds ``user`` in ``room``; True if newly present anywhere."""
+        ...
+
+    async def leave(self, room: str, user_id: str) -> dict[str, str] | None:
+        """This gateway no longer holds the user; their public view if now gone everywhere."""
+        ...
+
+    async def refresh(self, entries: list[tuple[str, dict[str, str]]], now: float) -> list[
+        tuple[str, dict[str, str]]
+    ]:
+        """Extend this gateway's entries; return those that had expired and are present anew."""
+        ...
+
+    async def sweep(self, rooms: list[str], now: float) -> list[tuple[str, dict[str, str]]]:
+        """Remove expired entries in ``rooms``; return ``(room, user)`` for users now gone."""
+        ...
+
+    async def present(self, room: str) -> list[dict[str, str]]:
+        """Public views of the users present in ``room``."""
+        ...
+
+    async def open_connection(self, user_id: str, conn_id: str, cap: int, now: float) -> bool:
+        """Count a new connection for the user; False if they already have ``cap`` open."""
+        ...
+
+    async def close_connection(self, user_id: str, conn_id: str) -> None: ...
+
+    async def refresh_connections(self, conns: list[tuple[str, str]], now: float) -> None:
+        """Extend ``(user_id, conn_id)`` connection entries held by this gateway."""
+        ...

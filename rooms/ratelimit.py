@@ -1,0 +1,52 @@
+"""Token buckets with time passed in, so the rule is tested without a clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    """``rate_per_s`` tokens refill each second up to ``burst``; each action takes one.
+
+    ``take(now)`` returns True when the action is allowed. ``now`` is any monotonic clock in
+    seconds; the first call fills the bucket.
+    """
+
+    rate_per_s: float
+    burst: float
+    tokens: float = -1.0
+    updated: float = 0.0
+
+    def take(self, now: float, cost: float = 1.0) -> bool:
+        if self.tokens < 0:
+            self.tokens, self.updated = self.burst, now
+        else:
+            elapsed = max(0.0, now - self.updated)
+            self.tokens = min(self.burst, self.tokens + elapsed * self.rate_per_s)
+            self.updated = now
+        if self.tokens >= cost:
+            self.tokens -= cost
+            return True
+        return False
+
+    def retry_after(self, cost: float = 1.0) -> float:
+        """Seconds until ``cost`` tokens will be available (0 when they are now)."""
+        missing = cost - max(self.tokens, 0.0)
+        return 0.0 if missing <= 0 else missing / self.rate_per_s
+
+
+@dataclass(slots=True)
+class Strikes:
+    """Counts refusals in a row; a member who keeps pushing after being told is disconnected."""
+
+    limit: int
+    count: int = 0
+
+    def strike(self) -> bool:
+        """Record one refusal; True once the limit is reached."""
+        self.count += 1
+        return self.count >= self.limit
+
+    def clear(self) -> None:
+        self.count = 0
