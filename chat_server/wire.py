@@ -70,6 +70,13 @@ def pack(frame: dict[str, Any]) -> bytes:
     return msgpack.packb(frame, use_bin_type=True)
 
 
+def encode_for(protocol: str, frame: dict[str, Any]) -> bytes | str:
+    """Encode a frame meant for one connection only (ack, error, joined) in its format."""
+    if protocol == MSGPACK:
+        return pack(frame)
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
 class Outgoing:
     """One server frame, encoded once as msgpack; its JSON form derived once, on demand."""
 

@@ -1,0 +1,1 @@
+"""The HTTP API: accounts, communities and health."""

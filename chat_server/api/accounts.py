@@ -1,0 +1,134 @@
+"""Registration and sessions.
+
+Privacy: the handle is the only public identity. The email address is used to sign in and is
+never in any payload another member can see. Unknown email and wrong password get the same
+answer, after the same amount of work.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import msgpack
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from chat_server.api.common import SESSION_COOKIE, ApiError, caller, client_address, parse_body, runtime
+from chat_server.runtime import utcnow
+from chat_server.security import key_digest, new_token, token_digest
+from persistence import accounts
+from rooms import handles
+
+_EMAIL_MAX = 254
+
+
+class RegisterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key_phrase: str = Field(min_length=1, max_length=200)
+    handle: str = Field(min_length=1, max_length=64)
+    email: str = Field(min_length=3, max_length=_EMAIL_MAX)
+    password: str = Field(min_length=10, max_length=256)
+
+
+class SessionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: str = Field(min_length=1, max_length=_EMAIL_MAX)
+    password: str = Field(min_length=1, max_length=256)
+
+
+def _normalize_email(email: str) -> str:
+    email = email.strip().lower()
+    local, at, domain = email.partition("@")
+    if not at or not local or "." not in domain or " " in email:
+        raise ApiError(400, "invalid_email", "enter a valid email address")
+    return email
+
+
+def profile(member: Any, org_name: str | None = None) -> dict[str, Any]:
+    out = dict(member.public())
+    if org_name is not None:
+        out["organization"] = org_name
+    return out
+
+
+async def register(request: Request) -> Response:
+    rt = runtime(request)
+    body = await parse_body(request, RegisterIn)
+    address = client_address(request)
+    limit = rt.settings.key_phrase_attempts
+    if await rt.key_failures.count(address) >= limit:
+        raise ApiError(429, "too_many_attempts", "too many wrong key phrases; try again later",
+                       {"Retry-After": str(rt.settings.key_phrase_window_s)})
+    try:
+        handle = handles.validate(body.handle)
+    except handles.HandleRejected as exc:
+        raise ApiError(400, "invalid_handle", str(exc)) from None
+    email = _normalize_email(body.email)
+    async with rt.db() as db:
+        org = await accounts.org_by_key(db, key_digest(rt.secret, body.key_phrase))
+    if org is None or org.id is None:
+        await rt.key_failures.add(address)
+        raise ApiError(403, "invalid_key_phrase", "that key phrase is not right; ask your care team")
+    password_hash = await rt.passwords.hash(body.password)
+    async with rt.db() as db:
+        try:
+            user = await accounts.create_user(
+                db, org.id, handle, handles.normalize(handle), email, password_hash, utcnow()
+            )
+        except accounts.Conflict as exc:
+            if exc.field == "handle":
+                raise ApiError(409, "handle_taken", "that handle is taken; choose another") from None
+            raise ApiError(409, "email_taken",
+                           "that email address cannot be used; if it is yours, sign in") from None
+    return JSONResponse(profile(accounts.to_member(user), org.name), status_code=201)
+
+
+async def open_session(request: Request) -> Response:
+    rt = runtime(request)
+    body = await parse_body(request, SessionIn)
+    email = body.email.strip().lower()
+    throttle_key = f"{client_address(request)}|{email}"
+    if await rt.login_failures.count(throttle_key) >= rt.settings.login_attempts:
+        raise ApiError(429, "too_many_attempts", "too many attempts; try again later",
+                       {"Retry-After": str(rt.settings.key_phrase_window_s)})
+    async with rt.db() as db:
+        found = await accounts.credentials(db, email)
+    ok = await rt.passwords.verify(found.password_hash if found else None, body.password)
+    if not ok or found is None:
+        await rt.login_failures.add(throttle_key)
+        raise ApiError(401, "invalid_credentials", "that email and password do not match")
+    token = new_token()
+    now = utcnow()
+    ttl = timedelta(days=rt.settings.session_ttl_days)
+    async with rt.db() as db:
+        if rt.passwords.needs_rehash(found.password_hash):
+            await accounts.update_password_hash(db, found.user_id, await rt.passwords.hash(body.password))
+        await accounts.open_session(db, found.user_id, token_digest(token), now, now + ttl)
+    member = await rt.member_for_token(token)
+    assert member is not None
+    response = JSONResponse({"token": token, "user": profile(member)})
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=int(ttl.total_seconds()), httponly=True, samesite="strict",
+        secure=rt.settings.cookie_secure or request.url.scheme == "https", path="/",
+    )
+    return response
+
+
+async def close_session(request: Request) -> Response:
+    rt = runtime(request)
+    _, token = await caller(request)
+    digest = token_digest(token)
+    async with rt.db() as db:
+        await accounts.close_session(db, digest)
+    # Close this session's sockets on every gateway, this one included.
+    await rt.broker.publish_control(msgpack.packb({"op": "close_session", "session": digest}))
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def me(request: Request) -> Response:
+    member, _ = await caller(request)
+    return JSONResponse(profile(member))

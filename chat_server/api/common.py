@@ -1,0 +1,75 @@
+"""Shared plumbing for the JSON API: error responses, bounded body parsing, the caller."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse
+
+from chat_server.runtime import Runtime
+from rooms.model import Member
+
+MAX_BODY_BYTES = 16 * 1024
+SESSION_COOKIE = "kindred_session"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ApiError(Exception):
+    """Raised by a handler; turned into ``{"error": code, "detail": ...}`` with ``status``."""
+
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.headers = status, code, detail, headers
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    return JSONResponse({"error": exc.code, "detail": exc.detail}, exc.status, headers=exc.headers)
+
+
+def runtime(conn: HTTPConnection) -> Runtime:
+    rt: Runtime = conn.state.runtime
+    return rt
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """Read at most 16 KiB of JSON and validate it; 413 or 400 with what was wrong."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", "request body too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, "too_large", "request body too large")
+        chunks.append(chunk)
+    try:
+        return model.model_validate_json(b"".join(chunks))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ApiError(400, "invalid_request", problems) from None
+
+
+def token_from(headers: Any, cookies: dict[str, str]) -> str | None:
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return str(auth[7:].strip()) or None
+    return cookies.get(SESSION_COOKIE) or None
+
+
+async def caller(request: Request) -> tuple[Member, str]:
+    """The signed-in member and their token; 401 otherwise."""
+    token = token_from(request.headers, request.cookies)
+    member = await runtime(request).member_for_token(token) if token else None
+    if member is None or token is None:
+        raise ApiError(401, "unauthenticated", "sign in first")
+    return member, token
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,18 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from chat_server.api.common import runtime
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "alive"})
+
+
+async def readyz(request: Request) -> Response:
+    status = await runtime(request).check_ready()
+    ok = all(v == "ok" for v in status.values())
+    return JSONResponse({"status": "ready" if ok else "not_ready", **status}, 200 if ok else 503)

@@ -1,0 +1,90 @@
+"""The one place where the parts are put together: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from chat_server.api import accounts, communities, health
+from chat_server.api.common import ApiError, error_response
+from chat_server.config import Settings
+from chat_server.gateway.endpoint import websocket_endpoint
+from chat_server.runtime import Runtime
+
+_SECURITY_HEADERS = [
+    (b"content-security-policy",
+     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     b"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+     b"form-action 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
+]
+
+
+class SecurityHeaders:
+    """Adds the security headers to every HTTP response (pure ASGI: streams untouched)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], *_SECURITY_HEADERS]
+                if scope["path"].startswith("/api/"):
+                    message["headers"].append((b"cache-control", b"no-store"))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        runtime = await Runtime.open(settings)
+        app.state.runtime = runtime  # for the CLI's graceful-shutdown hook
+        try:
+            yield {"runtime": runtime}
+        finally:
+            await runtime.close()
+
+    routes: list[Route | WebSocketRoute | Mount] = [
+        Route("/healthz", health.healthz),
+        Route("/readyz", health.readyz),
+        Route("/api/register", accounts.register, methods=["POST"]),
+        Route("/api/session", accounts.open_session, methods=["POST"]),
+        Route("/api/session", accounts.close_session, methods=["DELETE"]),
+        Route("/api/me", accounts.me),
+        Route("/api/communities", communities.list_communities),
+        Route("/api/communities/{slug}", communities.get_community),
+        WebSocketRoute("/ws", websocket_endpoint),
+    ]
+    if settings.web_root.is_dir():
+        routes.append(Mount("/", StaticFiles(directory=settings.web_root, html=True), name="web"))
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={ApiError: _api_error},
+    )

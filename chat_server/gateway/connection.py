@@ -1,0 +1,126 @@
+"""One client connection's state: its member, the rooms it joined, and its bounded outbox.
+
+Fan-out calls ``deliver`` synchronously for every local member of a room: it appends the
+already-encoded bytes to the outbox and never awaits, so one slow socket cannot hold up a
+room. A connection whose outbox is full is closed with 1013 (try again later): it resumes
+with ``join {since}`` and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+from chat_server.wire import Outgoing
+from rooms.model import Member
+
+CLOSE_SLOW = 1013
+CLOSE_RESTART = 1012
+CLOSE_POLICY = 1008
+CLOSE_SIGNED_OUT = 4001
+CLOSE_TOO_MANY = 4029
+
+
+@dataclass(slots=True)
+class Cursor:
+    """Where a connection is in a room: the last seq it was sent, and, while its join is
+    being answered, the live frames held back until the replay has gone out."""
+
+    seq: int = 0
+    pending: list[tuple[int | None, Outgoing]] | None = field(default_factory=list)
+
+
+class Connection:
+    def __init__(
+        self, conn_id: str, member: Member, session_digest: str, protocol: str, max_frames: int
+    ) -> None:
+        self.id = conn_id
+        self.member = member
+        self.session_digest = session_digest
+        self.protocol = protocol
+        self.rooms: dict[str, Cursor] = {}
+        self._max = max_frames
+        self._outbox: deque[bytes | str] = deque()
+        self._wake = asyncio.Event()
+        self._room_for_owed = asyncio.Event()
+        self.closed = asyncio.Event()
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._flush_then_close: tuple[int, str] | None = None
+
+    # -- from the fan-out path: never awaits -------------------------------------------
+
+    def deliver(self, room: str, seq: int | None, out: Outgoing) -> None:
+        cursor = self.rooms.get(room)
+        if cursor is None:
+            return
+        if cursor.pending is not None:
+            if len(cursor.pending) >= self._max:
+                self.close(CLOSE_SLOW, "too far behind: reconnect and resume")
+                return
+            cursor.pending.append((seq, out))
+            return
+        if seq is not None:
+            if seq <= cursor.seq:
+                return  # already sent (replay and live overlap by design)
+            cursor.seq = seq
+        self.push(out.for_protocol(self.protocol))
+
+    def push(self, data: bytes | str) -> None:
+        if self.close_code is not None or self._flush_then_close is not None:
+            return
+        if len(self._outbox) >= self._max:
+            self.close(CLOSE_SLOW, "too far behind: reconnect and resume")
+            return
+        self._outbox.append(data)
+        self._wake.set()
+
+    # -- from this connection's own tasks ----------------------------------------------
+
+    async def push_owed(self, data: bytes | str) -> None:
+        """Queue a frame this connection is owed (a replay), waiting for room rather than
+        closing: the replay is bounded and the client asked for it."""
+        while len(self._outbox) >= self._max // 2 and self.close_code is None:
+            self._room_for_owed.clear()
+            await self._room_for_owed.wait()
+        self.push(data)
+
+    def release(self, room: str) -> None:
+        """End a join: send what was held back that the replay did not already cover."""
+        cursor = self.rooms.get(room)
+        if cursor is None or cursor.pending is None:
+            return
+        held, cursor.pending = cursor.pending, None
+        for seq, out in held:
+            self.deliver(room, seq, out)
+
+    async def next_frames(self) -> list[bytes | str] | None:
+        """Wait for frames to write; None once the connection should close."""
+        while not self._outbox:
+            if self._flush_then_close is not None:
+                self.close(*self._flush_then_close)
+            if self.close_code is not None:
+                return None
+            self._wake.clear()
+            await self._wake.wait()
+        if self.close_code is not None:
+            return None
+        batch = list(self._outbox)
+        self._outbox.clear()
+        self._room_for_owed.set()
+        return batch
+
+    def close(self, code: int, reason: str) -> None:
+        """Ask for the connection to close now; the first reason given wins."""
+        if self.close_code is None:
+            self.close_code, self.close_reason = code, reason
+            self._wake.set()
+            self._room_for_owed.set()
+            self.closed.set()
+
+    def close_after_flush(self, code: int, reason: str) -> None:
+        """Close once every frame already queued has been written (graceful shutdown)."""
+        if self._flush_then_close is None:
+            self._flush_then_close = (code, reason)
+            self._wake.set()

@@ -1,0 +1,186 @@
+"""The ``/ws`` endpoint: handshake checks, then a reader and a writer per connection.
+
+The handshake refuses, before accepting, a foreign ``Origin`` (403), a missing or expired
+session (401) and a member over the connection cap (429). After that the reader parses each
+frame into a typed value and hands it to the hub; only here do errors become frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from typing import Any
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketState
+
+from chat_server import wire
+from chat_server.api.common import token_from
+from chat_server.gateway import frames
+from chat_server.gateway.connection import CLOSE_POLICY, Connection
+from chat_server.runtime import Runtime
+from chat_server.security import token_digest
+from persistence import communities
+from rooms.access import can_join
+from rooms.errors import NoSuchRoom, RoomError, Unavailable
+from rooms.ratelimit import Strikes
+
+log = logging.getLogger(__name__)
+
+
+def _origin_allowed(ws: WebSocket, rt: Runtime) -> bool:
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser: authenticated by bearer token, CSRF does not apply
+    origin = origin.rstrip("/")
+    scheme = "https" if ws.url.scheme in ("wss", "https") else "http"
+    own = f"{scheme}://{ws.headers.get('host', '')}"
+    return origin == own or origin in rt.settings.allowed_origins
+
+
+def _pick_protocol(ws: WebSocket) -> tuple[str, str | None] | None:
+    """(protocol spoken, protocol to echo); None when the client offers only foreign ones."""
+    offered: list[str] = list(ws.scope.get("subprotocols") or [])
+    if not offered:
+        return wire.MSGPACK, None
+    for name in offered:
+        if name in wire.SUBPROTOCOLS:
+            return name, name
+    return None
+
+
+async def _deny(ws: WebSocket, status: int, code: str, detail: str) -> None:
+    await ws.send_denial_response(JSONResponse({"error": code, "detail": detail}, status_code=status))
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    rt: Runtime = ws.state.runtime
+    if rt.hub.draining:
+        await _deny(ws, 503, "restarting", "the server is restarting; try again shortly")
+        return
+    if not _origin_allowed(ws, rt):
+        await _deny(ws, 403, "forbidden_origin", "this origin may not open a connection")
+        return
+    protocol = _pick_protocol(ws)
+    if protocol is None:
+        await _deny(ws, 400, "bad_subprotocol", f"offer one of {', '.join(wire.SUBPROTOCOLS)}")
+        return
+    token = token_from(ws.headers, ws.cookies)
+    try:
+        member = await rt.member_for_token(token) if token else None
+    except Exception:
+        log.exception("session lookup failed")
+        await _deny(ws, 503, "unavailable", "try again shortly")
+        return
+    if member is None or token is None:
+        await _deny(ws, 401, "unauthenticated", "sign in first")
+        return
+    conn = Connection(
+        secrets.token_hex(8), member, token_digest(token), protocol[0], rt.settings.outbox_max_frames
+    )
+    try:
+        allowed = await rt.presence.open_connection(
+            member.id, conn.id, rt.settings.max_connections_per_member, time.time()
+        )
+    except Exception:
+        log.exception("connection count failed")
+        await _deny(ws, 503, "unavailable", "try again shortly")
+        return
+    if not allowed:
+        await _deny(ws, 429, "too_many_connections", "close another tab or device first")
+        return
+    try:
+        await ws.accept(subprotocol=protocol[1])
+        rt.hub.attach(conn)
+        await _run(ws, conn, rt)
+    finally:
+        with contextlib.suppress(Exception):
+            await rt.hub.detach(conn)
+        with contextlib.suppress(Exception):
+            await rt.presence.close_connection(member.id, conn.id)
+        if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(conn.close_code or 1000, conn.close_reason), 2)
+
+
+async def _run(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
+    async with asyncio.TaskGroup() as tg:
+        reader = tg.create_task(_read(ws, conn, rt), name=f"ws-read-{conn.id}")
+        writer = tg.create_task(_write(ws, conn), name=f"ws-write-{conn.id}")
+        await conn.closed.wait()
+        reader.cancel()
+        # The writer stops by itself once closed; give it a moment to finish a send.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(writer), 1)
+        writer.cancel()
+
+
+async def _write(ws: WebSocket, conn: Connection) -> None:
+    try:
+        while (batch := await conn.next_frames()) is not None:
+            for data in batch:
+                if isinstance(data, bytes):
+                    await ws.send_bytes(data)
+                else:
+                    await ws.send_text(data)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # the client went away mid-send; whatever the transport raised
+        conn.close(1006, "connection lost")
+
+
+async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
+    strikes = Strikes(rt.settings.strikes_before_close)
+    while True:
+        try:
+            message = await ws.receive()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            conn.close(1006, "connection lost")
+            return
+        if message["type"] == "websocket.disconnect":
+            conn.close(int(message.get("code") or 1000), "client closed")
+            return
+        data: bytes | str | None = message.get("bytes")
+        if data is None:
+            data = message.get("text") or ""
+        raw: dict[str, Any] = {}
+        try:
+            raw = wire.decode(data, conn.protocol)
+            await _dispatch(frames.parse(raw, rt.settings.max_body_chars), conn, rt)
+            strikes.clear()
+        except RoomError as exc:
+            error: dict[str, Any] = {"type": "error", "code": exc.code, "detail": exc.detail}
+            cid = frames.cid_of(raw)
+            if cid is not None:
+                error["cid"] = cid
+            conn.push(wire.encode_for(conn.protocol, error))
+            if not isinstance(exc, Unavailable) and strikes.strike():
+                conn.close(CLOSE_POLICY, "too many refused frames")
+                return
+
+
+async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) -> None:
+    match frame:
+        case frames.Send(room, body, cid, reply_to):
+            await rt.hub.send(conn, room, body, cid, reply_to)
+        case frames.Typing(room):
+            await rt.hub.typing(conn, room)
+        case frames.Ping():
+            conn.push(wire.encode_for(conn.protocol, {"type": "pong"}))
+        case frames.Join(room, since):
+            try:
+                async with rt.db() as session:
+                    community = await communities.by_slug(session, room)
+            except Exception as exc:
+                raise Unavailable("could not look the room up; try again") from exc
+            if community is None or not can_join(conn.member, community):
+                raise NoSuchRoom(f"no room {room!r} is open to you")
+            await rt.hub.join(conn, room, since)
+        case frames.Leave(room):
+            await rt.hub.leave(conn, room)
+            conn.push(wire.encode_for(conn.protocol, {"type": "left", "room": room}))

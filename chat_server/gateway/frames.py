@@ -1,0 +1,86 @@
+"""Client frames parsed into typed values at the boundary; raw dicts never go further in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rooms.errors import BadFrame, UnknownType
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    room: str
+    since: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    room: str
+    body: str
+    cid: str
+    reply_to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+ClientFrame = Join | Leave | Send | Typing | Ping
+
+_MAX_ROOM = 64
+
+
+def _str(raw: dict[str, Any], key: str, max_len: int) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadFrame(f"'{key}' must be a non-empty string")
+    if len(value) > max_len:
+        raise BadFrame(f"'{key}' is longer than {max_len} characters")
+    return value
+
+
+def cid_of(raw: dict[str, Any]) -> str | None:
+    """The frame's cid, if it has a usable one, to echo in an error frame."""
+    cid = raw.get("cid")
+    return cid if isinstance(cid, str) and len(cid) <= 64 else None
+
+
+def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
+    """Turn a decoded frame into a typed one; raise ``BadFrame`` or ``UnknownType``."""
+    kind = raw.get("type")
+    if kind == "ping":
+        return Ping()
+    if kind == "join":
+        since = raw.get("since")
+        if since is not None and (type(since) is not int or since < 0):
+            raise BadFrame("'since' must be a non-negative integer")
+        return Join(_str(raw, "room", _MAX_ROOM), since)
+    if kind == "leave":
+        return Leave(_str(raw, "room", _MAX_ROOM))
+    if kind == "send":
+        body = raw.get("body")
+        if not isinstance(body, str):
+            raise BadFrame("'body' must be a string")
+        if len(body) > max_body_chars * 2:
+            raise BadFrame(f"'body' is longer than {max_body_chars} characters")
+        reply_to = raw.get("reply_to")
+        if reply_to is not None and not isinstance(reply_to, str):
+            raise BadFrame("'reply_to' must be a message id or null")
+        return Send(_str(raw, "room", _MAX_ROOM), body, _str(raw, "cid", 64), reply_to)
+    if kind == "typing":
+        return Typing(_str(raw, "room", _MAX_ROOM))
+    if not isinstance(kind, str):
+        raise BadFrame("a frame needs a string 'type'")
+    raise UnknownType(f"unknown frame type {kind[:32]!r}")

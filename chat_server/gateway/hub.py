@@ -1,0 +1,379 @@
+"""The hub: this process's view of its live rooms.
+
+For each room with local members it holds one upstream subscription (taken with the first
+member, dropped with the last), puts incoming frames back in seq order, fills gaps from the
+room's log, and hands the same encoded bytes to every local connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgpack
+
+from chat_server.broker.base import Broker, Draft
+from chat_server.gateway.connection import CLOSE_SIGNED_OUT, Connection, Cursor
+from chat_server.wire import Outgoing, encode_for, message_prefix, pack
+from presence.store import PresenceStore
+from rooms import messages
+from rooms.errors import NotJoined, RateLimited, TooManyRooms, Unavailable
+from rooms.ratelimit import TokenBucket
+from rooms.sequence import Overflow, Sequencer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class LocalRoom:
+    slug: str
+    conns: dict[Connection, None] = field(default_factory=dict)  # an ordered set
+    users: Counter[str] = field(default_factory=Counter)
+    refs: int = 0  # connections joined or joining
+    ready: asyncio.Future[None] | None = None
+    sequencer: Sequencer[Outgoing] | None = None
+    filling: bool = False
+    suspect_head: int = 0  # a head seen ahead of us at the last check
+
+
+@dataclass(frozen=True, slots=True)
+class HubLimits:
+    send_rate_per_s: float
+    send_burst: int
+    max_body_chars: int
+    max_rooms_per_connection: int
+    replay_window: int
+    typing_interval_s: float
+    heartbeat_interval_s: float
+    check_interval_s: float
+
+
+class Hub:
+    def __init__(
+        self,
+        broker: Broker,
+        presence: PresenceStore,
+        limits: HubLimits,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._broker = broker
+        self._presence = presence
+        self._limits = limits
+        self._clock = clock
+        self._rooms: dict[str, LocalRoom] = {}
+        self._connections: dict[str, Connection] = {}
+        self._buckets: dict[str, TokenBucket] = {}
+        self._typing: dict[tuple[str, str], float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self.draining = False
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._broker.start(self._on_frame, self._on_resync, self._on_control)
+        self._loops = [
+            asyncio.create_task(self._heartbeat_loop(), name="presence-heartbeat"),
+            asyncio.create_task(self._check_loop(), name="room-head-check"),
+        ]
+
+    async def stop(self) -> None:
+        for task in [*self._loops, *self._tasks]:
+            task.cancel()
+        for task in [*self._loops, *self._tasks]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._broker.close()
+
+    def connections(self) -> list[Connection]:
+        return list(self._connections.values())
+
+    def _spawn(self, coro: object, name: str) -> None:
+        """Hub-owned background work (gap fills, announcements); cancelled in ``stop``."""
+        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- connections -------------------------------------------------------------------
+
+    def attach(self, conn: Connection) -> None:
+        self._connections[conn.id] = conn
+
+    async def detach(self, conn: Connection) -> None:
+        self._connections.pop(conn.id, None)
+        for room in list(conn.rooms):
+            with contextlib.suppress(Unavailable):
+                await self.leave(conn, room)
+        if not any(c.member.id == conn.member.id for c in self._connections.values()):
+            self._buckets.pop(conn.member.id, None)
+
+    def close_session(self, session_digest: str) -> None:
+        for conn in list(self._connections.values()):
+            if conn.session_digest == session_digest:
+                conn.close(CLOSE_SIGNED_OUT, "signed out")
+
+    # -- joining and leaving -----------------------------------------------------------
+
+    async def join(self, conn: Connection, room: str, since: int | None) -> None:
+        """Join ``room`` (access already checked) and send ``joined``, then what was missed."""
+        if room in conn.rooms:
+            await self.leave(conn, room)  # a re-join is a resume: start clean
+        if len(conn.rooms) >= self._limits.max_rooms_per_connection:
+            raise TooManyRooms(f"a connection joins at most {self._limits.max_rooms_per_connection} rooms")
+        local = await self._acquire(room)
+        cursor = conn.rooms[room] = Cursor()
+        local.conns[conn] = None
+        try:
+            member = conn.member.public()
+            local.users[conn.member.id] += 1
+            if local.users[conn.member.id] == 1 and await self._presence.enter(room, member, self._clock()):
+                await self._publish_presence(room, "joined", member)
+            present = await self._presence.present(room)
+            if since is None:
+                head = (await self._broker.heads([room]))[room]
+            else:
+                replay = await self._broker.replay(room, since, self._limits.replay_window)
+                head = replay.head
+        except BaseException:
+            await self.leave(conn, room)
+            raise
+        after = since
+        conn.push(encode_for(conn.protocol, {"type": "joined", "room": room, "seq": head, "present": present}))
+        if after is None or after >= head:
+            cursor.seq = head
+        else:
+            if after + 1 < replay.first:
+                gap = {"type": "gap", "room": room, "from": after + 1, "to": replay.first - 1}
+                conn.push(encode_for(conn.protocol, gap))
+            cursor.seq = after
+            frames = replay.frames
+            while frames:
+                for seq, data in frames:
+                    if seq > cursor.seq:
+                        cursor.seq = seq
+                        await conn.push_owed(Outgoing(data).for_protocol(conn.protocol))
+                if cursor.seq >= head or len(frames) < self._limits.replay_window:
+                    break
+                frames = (await self._broker.replay(room, cursor.seq, self._limits.replay_window)).frames
+        conn.release(room)
+
+    async def leave(self, conn: Connection, room: str) -> None:
+        if conn.rooms.pop(room, None) is None:
+            return
+        local = self._rooms.get(room)
+        if local is None:
+            return
+        local.conns.pop(conn, None)
+        user = conn.member.id
+        local.users[user] -= 1
+        try:
+            if local.users[user] <= 0:
+                del local.users[user]
+                gone = await self._presence.leave(room, user)
+                if gone is not None:
+                    await self._publish_presence(room, "left", gone)
+        finally:
+            await self._release(local)
+
+    async def _acquire(self, room: str) -> LocalRoom:
+        local = self._rooms.get(room)
+        if local is None:
+            local = self._rooms[room] = LocalRoom(room)
+        local.refs += 1
+        if local.ready is None:
+            local.ready = asyncio.get_running_loop().create_future()
+            try:
+                head = await self._broker.subscribe(room)
+            except BaseException as exc:
+                local.ready.set_exception(exc if isinstance(exc, Exception) else Unavailable())
+                local.ready.exception()  # retrieved: the other waiters re-raise it themselves
+                local.refs -= 1
+                if self._rooms.get(room) is local:
+                    del self._rooms[room]
+                raise
+            local.sequencer = Sequencer(last=head)
+            local.ready.set_result(None)
+        else:
+            try:
+                await asyncio.shield(local.ready)
+            except BaseException:
+                local.refs -= 1
+                raise
+        return local
+
+    async def _release(self, local: LocalRoom) -> None:
+        local.refs -= 1
+        if local.refs > 0:
+            return
+        if self._rooms.get(local.slug) is local:
+            del self._rooms[local.slug]
+        with contextlib.suppress(Unavailable, OSError):
+            await self._broker.unsubscribe(local.slug)
+
+    # -- sending -----------------------------------------------------------------------
+
+    async def send(self, conn: Connection, room: str, body: str, cid: str, reply_to: str | None) -> None:
+        if room not in conn.rooms:
+            raise NotJoined("join the room before sending to it")
+        messages.check_cid(cid)
+        bucket = self._buckets.get(conn.member.id)
+        if bucket is None:
+            bucket = self._buckets[conn.member.id] = TokenBucket(
+                self._limits.send_rate_per_s, self._limits.send_burst
+            )
+        if not bucket.take(time.monotonic()):
+            raise RateLimited(f"slow down: try again in {bucket.retry_after():.0f} s")
+        body = messages.clean_body(body, self._limits.max_body_chars)
+        if reply_to is not None:
+            messages.check_message_id(reply_to)
+        now_ms = int(self._clock() * 1000)
+        message_id = uuid.uuid4().hex
+        prefix = message_prefix(room, message_id, conn.member.public(), body, reply_to, now_ms)
+        posted = await self._broker.post(Draft(room, message_id, conn.member.id, cid, prefix), now_ms)
+        ack = {"type": "ack", "cid": cid, "id": posted.message_id, "seq": posted.seq, "room": room}
+        if posted.duplicate:
+            ack["duplicate"] = True
+        conn.push(encode_for(conn.protocol, ack))
+
+    async def typing(self, conn: Connection, room: str) -> None:
+        if room not in conn.rooms:
+            raise NotJoined("join the room first")
+        now = time.monotonic()
+        key = (conn.member.id, room)
+        if now - self._typing.get(key, -1e9) < self._limits.typing_interval_s:
+            return  # throttled: one typing notice per interval is plenty
+        self._typing[key] = now
+        if len(self._typing) > 50_000:
+            cutoff = now - self._limits.typing_interval_s
+            self._typing = {k: t for k, t in self._typing.items() if t > cutoff}
+        frame = {"type": "typing", "room": room, "user": conn.member.public()}
+        await self._broker.publish_event(room, pack(frame))
+
+    async def _publish_presence(self, room: str, change: str, user: dict[str, str]) -> None:
+        await self._broker.publish_event(room, pack({"type": "presence", "room": room, change: user}))
+
+    # -- from the broker ---------------------------------------------------------------
+
+    def _on_frame(self, room: str, seq: int | None, data: bytes) -> None:
+        local = self._rooms.get(room)
+        if local is None or local.sequencer is None:
+            return
+        out = Outgoing(data)
+        if seq is None:
+            self._fan_out(local, None, out)
+            return
+        try:
+            ready = local.sequencer.offer(seq, out)
+        except Overflow:
+            log.warning("room %s: too many frames held for a gap; refilling", room)
+            ready = []
+        for s, o in ready:
+            self._fan_out(local, s, o)
+        if local.sequencer.missing() is not None:
+            self._start_fill(local)
+
+    def _fan_out(self, local: LocalRoom, seq: int | None, out: Outgoing) -> None:
+        room = local.slug
+        for conn in list(local.conns):
+            conn.deliver(room, seq, out)
+
+    def _on_resync(self, room: str) -> None:
+        local = self._rooms.get(room)
+        if local is not None and local.sequencer is not None:
+            self._start_fill(local)
+
+    def _on_control(self, payload: bytes) -> None:
+        try:
+            message = msgpack.unpackb(payload, raw=False)
+        except (ValueError, msgpack.UnpackException):
+            return
+        if isinstance(message, dict) and message.get("op") == "close_session":
+            self.close_session(str(message.get("session", "")))
+
+    def _start_fill(self, local: LocalRoom) -> None:
+        if not local.filling:
+            local.filling = True
+            self._spawn(self._fill(local), name=f"fill-{local.slug}")
+
+    async def _fill(self, local: LocalRoom) -> None:
+        """Read what pub/sub did not bring from the room's log, until caught up with head."""
+        try:
+            backoff = 0.05
+            while self._rooms.get(local.slug) is local and local.sequencer is not None:
+                seq = local.sequencer
+                try:
+                    replay = await self._broker.replay(local.slug, seq.last, self._limits.replay_window)
+                except Unavailable:
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                if replay.first > seq.last + 1 and replay.head > seq.last:
+                    lost = (seq.last + 1, replay.first - 1)
+                    log.warning("room %s: seqs %d..%d no longer in the log", local.slug, *lost)
+                    gap = Outgoing.of({"type": "gap", "room": local.slug, "from": lost[0], "to": lost[1]})
+                    for s, o in seq.skip_to(lost[1]):
+                        self._fan_out(local, s, o)
+                    self._fan_out(local, None, gap)
+                for s, data in replay.frames:
+                    for rs, ro in seq.offer(s, Outgoing(data)):
+                        self._fan_out(local, rs, ro)
+                if seq.missing() is None and seq.last >= replay.head:
+                    return
+                if not replay.frames:
+                    await asyncio.sleep(backoff)  # published but not yet readable: rare
+        finally:
+            local.filling = False
+
+    # -- periodic work -----------------------------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._limits.heartbeat_interval_s)
+            try:
+                await self.heartbeat()
+            except Unavailable:
+                log.warning("presence heartbeat failed: backing service unavailable")
+            except Exception:
+                log.exception("presence heartbeat failed")
+
+    async def heartbeat(self) -> None:
+        """Refresh this process's presence entries and sweep those of dead processes."""
+        now = self._clock()
+        entries: list[tuple[str, dict[str, str]]] = []
+        for room, local in list(self._rooms.items()):
+            seen: set[str] = set()
+            for conn in local.conns:
+                if conn.member.id not in seen:
+                    seen.add(conn.member.id)
+                    entries.append((room, conn.member.public()))
+        for room, user in await self._presence.refresh(entries, now):
+            await self._publish_presence(room, "joined", user)
+        for room, user in await self._presence.sweep(list(self._rooms), now):
+            await self._publish_presence(room, "left", user)
+        await self._presence.refresh_connections(
+            [(c.member.id, c.id) for c in self._connections.values()], now
+        )
+
+    async def _check_loop(self) -> None:
+        """Anti-entropy: a room whose head stays ahead of what we delivered lost a frame on
+        pub/sub with nothing after it to reveal the gap; fill it from the log."""
+        while True:
+            await asyncio.sleep(self._limits.check_interval_s)
+            rooms = [r for r, local in self._rooms.items() if local.sequencer is not None]
+            try:
+                heads = await self._broker.heads(rooms)
+            except Unavailable:
+                continue
+            for room, head in heads.items():
+                local = self._rooms.get(room)
+                if local is None or local.sequencer is None:
+                    continue
+                if local.sequencer.last < min(head, local.suspect_head):
+                    self._start_fill(local)
+                local.suspect_head = head if head > local.sequencer.last else 0

@@ -1,0 +1,134 @@
+"""Everything a running server holds, built by the app's lifespan and closed with it.
+
+Nothing here is created at import time: ``Runtime.open(settings)`` builds the engine, the Redis
+client, the broker, presence and the hub, and ``close()`` takes them down in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chat_server.broker.base import Broker
+from chat_server.broker.memory import MemoryBroker
+from chat_server.broker.redis_broker import RedisBroker
+from chat_server.config import Settings
+from chat_server.gateway.connection import CLOSE_RESTART
+from chat_server.gateway.hub import Hub, HubLimits
+from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
+from chat_server.security import Passwords, new_secret, token_digest
+from persistence import accounts
+from persistence.db import make_engine, session_factory
+from presence.memory import MemoryPresence
+from presence.redis_store import RedisPresence
+from presence.store import PresenceStore
+from rooms.model import Member
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    db: async_sessionmaker[AsyncSession]
+    redis: Redis | None
+    broker: Broker
+    presence: PresenceStore
+    hub: Hub
+    passwords: Passwords
+    secret: str
+    key_failures: FailureCounter
+    login_failures: FailureCounter
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Runtime:
+        engine = make_engine(settings.effective_database_url)
+        db = session_factory(engine)
+        async with db() as session:
+            secret = settings.secret_key or await accounts.server_secret(session, new_secret())
+        redis: Redis | None = None
+        broker: Broker
+        presence: PresenceStore
+        key_failures: FailureCounter
+        login_failures: FailureCounter
+        if settings.redis_url:
+            redis = Redis.from_url(
+                settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                health_check_interval=10,
+            )
+            broker = RedisBroker(redis, settings.gateway_id, settings.replay_window, settings.subscription_check_s)
+            presence = RedisPresence(redis, settings.gateway_id, settings.presence_ttl_s)
+            key_failures = RedisFailures(redis, "kindred:fail:key", settings.key_phrase_window_s)
+            login_failures = RedisFailures(redis, "kindred:fail:login", settings.key_phrase_window_s)
+        else:
+            broker = MemoryBroker(settings.replay_window)
+            presence = MemoryPresence(settings.gateway_id, settings.presence_ttl_s)
+            key_failures = MemoryFailures(settings.key_phrase_window_s)
+            login_failures = MemoryFailures(settings.key_phrase_window_s)
+        limits = HubLimits(
+            send_rate_per_s=settings.send_rate_per_s,
+            send_burst=settings.send_burst,
+            max_body_chars=settings.max_body_chars,
+            max_rooms_per_connection=settings.max_rooms_per_connection,
+            replay_window=settings.replay_window,
+            typing_interval_s=settings.typing_interval_s,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+            check_interval_s=settings.subscription_check_s,
+        )
+        hub = Hub(broker, presence, limits)
+        await hub.start()
+        passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
+        return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
+                   key_failures, login_failures)
+
+    async def close(self) -> None:
+        await self.hub.stop()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+
+    async def member_for_token(self, token: str) -> Member | None:
+        async with self.db() as session:
+            return await accounts.session_member(session, token_digest(token), utcnow())
+
+    async def drain(self) -> None:
+        """Graceful shutdown: every client gets what it is owed, then close code 1012."""
+        self.hub.draining = True
+        conns = self.hub.connections()
+        for conn in conns:
+            conn.close_after_flush(CLOSE_RESTART, "server restarting: reconnect and resume")
+        if conns:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(c.closed.wait() for c in conns)), self.settings.shutdown_grace_s
+                )
+        log.info("drained %d connections", len(conns))
+
+    async def check_ready(self) -> dict[str, str]:
+        status: dict[str, str] = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            status["database"] = "ok"
+        except Exception as exc:  # readiness reports any failure, whatever its type
+            status["database"] = f"unreachable: {type(exc).__name__}"
+        if self.redis is not None:
+            try:
+                await self.broker.ready()
+                status["redis"] = "ok"
+            except Exception as exc:
+                status["redis"] = f"unreachable: {type(exc).__name__}"
+        return status
