@@ -123,16 +123,21 @@ class Hub:
     async def join(self, conn: Connection, room: str, since: int | None) -> None:
         """Join ``room`` (access already checked) and send ``joined``, then what was missed."""
         if room in conn.rooms:
-            await self.leave(conn, room)  # a re-join is a resume: start clean
-        if len(conn.rooms) >= self._limits.max_rooms_per_connection:
-            raise TooManyRooms(f"a connection joins at most {self._limits.max_rooms_per_connection} rooms")
-        local = await self._acquire(room)
-        cursor = conn.rooms[room] = Cursor()
-        local.conns[conn] = None
+            # Joining again on the same connection is a resume: keep the membership and
+            # presence, start the cursor afresh from ``since``.
+            cursor = conn.rooms[room] = Cursor()
+        else:
+            if len(conn.rooms) >= self._limits.max_rooms_per_connection:
+                raise TooManyRooms(
+                    f"a connection joins at most {self._limits.max_rooms_per_connection} rooms"
+                )
+            local = await self._acquire(room)
+            cursor = conn.rooms[room] = Cursor()
+            local.conns[conn] = None
+            local.users[conn.member.id] += 1
         try:
             member = conn.member.public()
-            local.users[conn.member.id] += 1
-            if local.users[conn.member.id] == 1 and await self._presence.enter(room, member, self._clock()):
+            if await self._presence.enter(room, member, self._clock()):
                 await self._publish_presence(room, "joined", member)
             present = await self._presence.present(room)
             if since is None:

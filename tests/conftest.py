@@ -1,0 +1,59 @@
+"""Shared fixtures: real redis-server and PostgreSQL for the session, deployments per module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from support.cluster import Deployment
+from support.procs import Postgres, RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    with Postgres(tmp_path_factory.mktemp("postgres")) as pg:
+        yield pg
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One `kindred serve` with no settings but test speed-ups: SQLite, in-process broker."""
+    dep = Deployment.start(tmp_path_factory.mktemp("embedded"), count=1)
+    yield dep
+    dep.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres: Postgres
+) -> Iterator[Deployment]:
+    """Three `kindred serve` processes sharing redis-server and PostgreSQL."""
+    postgres.reset_database()
+    import redis as redis_sync
+
+    redis_sync.Redis.from_url(redis_server.url).flushall()
+    env = {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url}
+    dep = Deployment.start(tmp_path_factory.mktemp("cluster"), count=3, extra_env=env)
+    yield dep
+    dep.stop()
+
+
+@pytest.fixture(params=["embedded", "redis"])
+def deployment(request: pytest.FixtureRequest) -> Deployment:
+    """Run a test in both modes: embedded (one process) and Redis (three gateways)."""
+    dep: Deployment = request.getfixturevalue("embedded" if request.param == "embedded" else "redis_cluster")
+    return dep
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(str(item.fspath)).name.startswith("test_unit_"):
+            item.add_marker(pytest.mark.unit)
