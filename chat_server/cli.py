@@ -164,63 +164,12 @@ def cmd_user_role(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from chat_server.app import create_app
+    from chat_server.serve import serve
 
     settings = _settings()
     _ensure_schema(settings)
-    app = create_app(settings)
-    loop = "uvloop"
-    try:
-        import uvloop  # noqa: F401
-    except ImportError:
-        loop = "asyncio"
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        loop=loop,
-        ws="websockets-sansio",
-        ws_max_size=settings.max_frame_bytes,
-        ws_per_message_deflate=False,
-        ws_ping_interval=settings.ping_interval_s,
-        ws_ping_timeout=settings.ping_interval_s,
-        lifespan="on",
-        log_level=settings.log_level,
-        access_log=False,  # client addresses are personal data; nothing here needs them
-        timeout_graceful_shutdown=settings.shutdown_grace_s + 5,
-    )
-    server = _GracefulServer(config)
-    server.run()
+    serve(settings)
     return 0
-
-
-class _GracefulServer:
-    """uvicorn's server, but SIGTERM first lets every client be sent what it is owed and
-    closed with 1012, before uvicorn stops."""
-
-    def __new__(cls, config: Any) -> Any:
-        import uvicorn
-
-        class Server(uvicorn.Server):
-            draining = False
-
-            def handle_exit(self, sig: int, frame: Any) -> None:
-                if self.draining:
-                    super().handle_exit(sig, frame)
-                    return
-                self.draining = True
-                loop = asyncio.get_event_loop()
-                loop.call_soon_threadsafe(lambda: loop.create_task(self._drain()))
-
-            async def _drain(self) -> None:
-                runtime = getattr(self.config.app.state, "runtime", None)
-                if runtime is not None:
-                    await runtime.drain()
-                self.should_exit = True
-
-        return Server(config)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -11,12 +11,7 @@ import unicodedata
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
-_WORDS = (
-    "amber aspen birch bloom brook calm cedar clover coral dawn delta ember fern field finch "
-    "garden glade grove harbor hazel heron honey iris ivy juniper lake lantern laurel linden "
-    "maple meadow mist moss oak olive orchard pebble pine plum quiet rain reed river robin "
-    "sage shore sky sparrow spring starling stone summit sun thistle tide valley willow wren"
-).split()
+_WORDS = ["amber", "aspen", "birch", "bloom", "brook", "calm", "cedar", "clover", "coral", "dawn", "delta", "ember", "fern", "field", "finch", "garden", "glade", "grove", "harbor", "hazel", "heron", "honey", "iris", "ivy", "juniper", "lake", "lantern", "laurel", "linden", "maple", "meadow", "mist", "moss", "oak", "olive", "orchard", "pebble", "pine", "plum", "quiet", "rain", "reed", "river", "robin", "sage", "shore", "sky", "sparrow", "spring", "starling", "stone", "summit", "sun", "thistle", "tide", "valley", "willow", "wren"]
 
 
 class Passwords:

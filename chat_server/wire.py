@@ -67,7 +67,8 @@ def _depth(value: Any, level: int = 1) -> int:
 
 
 def pack(frame: dict[str, Any]) -> bytes:
-    return msgpack.packb(frame, use_bin_type=True)
+    packed: bytes = msgpack.packb(frame, use_bin_type=True)
+    return packed
 
 
 def encode_for(protocol: str, frame: dict[str, Any]) -> bytes | str:
@@ -120,8 +121,10 @@ def message_prefix(
     packer = msgpack.Packer(use_bin_type=True)
     head = packer.pack_map_header(len(frame) + 1)
     pairs = b"".join(packer.pack(k) + packer.pack(v) for k, v in frame.items())
-    return head + pairs + packer.pack("seq")
+    seq_key: bytes = packer.pack("seq")
+    return bytes(head) + pairs + seq_key
 
 
 def finish_message(prefix: bytes, seq: int) -> bytes:
-    return prefix + msgpack.packb(seq)
+    packed: bytes = msgpack.packb(seq)
+    return prefix + packed

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from persistence.models import Community, Organization, ServerSecret, Session, User
@@ -152,7 +152,7 @@ async def session_member(db: AsyncSession, token_digest: str, now: datetime) -> 
 
 
 async def close_session(db: AsyncSession, token_digest: str) -> bool:
-    result = await db.exec(delete(Session).where(Session.token_digest == token_digest))  # type: ignore[call-overload]
+    result = await db.exec(delete(Session).where(col(Session.token_digest) == token_digest))
     await db.commit()
     return bool(result.rowcount)
 

@@ -52,13 +52,13 @@ async def visible_to(db: AsyncSession, member: Member) -> list[RoomCommunity]:
     query = _with_org()
     if member.role is not Role.ADMIN:
         query = query.where(  # type: ignore[attr-defined]
-            or_(col(Community.org_id).is_(None), Community.org_id == member.org_id)
+            or_(col(Community.org_id).is_(None), col(Community.org_id) == member.org_id)
         )
     query = query.order_by(col(Community.org_id).is_not(None), Community.name)  # type: ignore[attr-defined]
-    return [_domain(row, org) for row, org in (await db.exec(query)).all()]  # type: ignore[call-overload]
+    return [_domain(row, org) for row, org in (await db.exec(query)).all()]
 
 
 async def by_slug(db: AsyncSession, slug: str) -> RoomCommunity | None:
     query = _with_org().where(Community.slug == slug)  # type: ignore[attr-defined]
-    found = (await db.exec(query)).first()  # type: ignore[call-overload]
+    found = (await db.exec(query)).first()
     return _domain(*found) if found else None

@@ -4,13 +4,14 @@ from them, so a password hash or an email address cannot leak through a response
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Column, DateTime, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
-def _ts(**kw: object) -> Column:  # type: ignore[type-arg]
-    return Column(DateTime(timezone=False), **kw)  # naive UTC everywhere
+def _ts(nullable: bool = False) -> Any:
+    return Column(DateTime(timezone=False), nullable=nullable)  # naive UTC everywhere
 
 
 class Organization(SQLModel, table=True):

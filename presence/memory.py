@@ -32,14 +32,14 @@ class MemoryPresence:
     async def refresh(
         self, entries: list[tuple[str, dict[str, str]]], now: float
     ) -> list[tuple[str, dict[str, str]]]:
-        back = []
+        back: list[tuple[str, dict[str, str]]] = []
         for room, user in entries:
             if await self.enter(room, user, now):
                 back.append((room, user))
         return back
 
     async def sweep(self, rooms: list[str], now: float) -> list[tuple[str, dict[str, str]]]:
-        gone = []
+        gone: list[tuple[str, dict[str, str]]] = []
         for room in rooms:
             state = self._rooms.get(room)
             if state is not None:

@@ -87,7 +87,7 @@ class RedisPresence:
         return f"{self.gateway_id}|{user_id}"
 
     async def enter(self, room: str, user: dict[str, str], now: float) -> bool:
-        args = [self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user)]
+        args: list[str | float] = [self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user)]
         return bool(await self._enter(keys=_keys(room), args=args))
 
     async def leave(self, room: str, user_id: str) -> dict[str, str] | None:
@@ -101,7 +101,7 @@ class RedisPresence:
             return []
         async with self._redis.pipeline(transaction=False) as pipe:
             for room, user in entries:
-                args = [self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user)]
+                args: list[str | float] = [self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user)]
                 await self._enter(keys=_keys(room), args=args, client=pipe)
             results = await pipe.execute()
         return [entry for entry, fresh in zip(entries, results, strict=True) if fresh]
@@ -123,7 +123,7 @@ class RedisPresence:
 
     async def open_connection(self, user_id: str, conn_id: str, cap: int, now: float) -> bool:
         ttl = int(self.ttl_s) + 1
-        args = [conn_id, now + self.ttl_s, now, cap, ttl]
+        args: list[str | float] = [conn_id, now + self.ttl_s, now, cap, ttl]
         return bool(await self._open(keys=[_conn_key(user_id)], args=args))
 
     async def close_connection(self, user_id: str, conn_id: str) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from support.client import JSON, Client
 from support.cluster import Deployment
 

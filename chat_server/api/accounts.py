@@ -15,7 +15,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import SESSION_COOKIE, ApiError, caller, client_address, parse_body, runtime
+from chat_server.api.common import (
+    SESSION_COOKIE,
+    ApiError,
+    caller,
+    client_address,
+    parse_body,
+    runtime,
+)
 from chat_server.runtime import utcnow
 from chat_server.security import key_digest, new_token, token_digest
 from persistence import accounts

@@ -147,7 +147,7 @@ class RedisBroker:
             finally:
                 self._pubsub = None
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -209,13 +209,13 @@ class RedisBroker:
     # -- the log -----------------------------------------------------------------------
 
     async def post(self, draft: Draft, now_ms: int) -> Posted:
-        keys = [
+        keys: list[str | bytes] = [
             _seq_key(draft.room),
             _log_key(draft.room),
             _cid_key(draft.author_id, draft.cid),
             room_channel(draft.room),
         ]
-        args = [draft.frame_prefix, self._window, CID_TTL_S, draft.message_id]
+        args: list[bytes | str | int] = [draft.frame_prefix, self._window, CID_TTL_S, draft.message_id]
         try:
             fresh, value = await self._post(keys=keys, args=args)
         except (RedisError, OSError) as exc:

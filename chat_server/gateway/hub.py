@@ -13,8 +13,9 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgpack
 
@@ -94,9 +95,9 @@ class Hub:
     def connections(self) -> list[Connection]:
         return list(self._connections.values())
 
-    def _spawn(self, coro: object, name: str) -> None:
-        """Hub-owned background work (gap fills, announcements); cancelled in ``stop``."""
-        task = asyncio.create_task(coro, name=name)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Hub-owned background work (gap fills); cancelled in ``stop``."""
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

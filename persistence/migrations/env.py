@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from persistence.db import make_engine
-from persistence.models import SQLModel
+from persistence.models import SQLModel  # type: ignore[attr-defined]
 
 target_metadata = SQLModel.metadata
 

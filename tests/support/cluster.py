@@ -7,6 +7,7 @@ SQLite with the in-process broker; in Redis mode they share PostgreSQL and redis
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import secrets
 from dataclasses import dataclass, field
@@ -72,10 +73,8 @@ class Deployment:
 
     def stop(self) -> None:
         for gw in self.gateways:
-            try:
+            with contextlib.suppress(Exception):
                 gw.kill()
-            except Exception:
-                pass
 
     def cli(self, *args: str) -> str:
         return run_cli(list(args), self.env, self.workdir).stdout

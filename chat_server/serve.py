@@ -1,0 +1,68 @@
+"""Running the app under uvicorn, with a graceful SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+from types import FrameType
+
+import uvicorn
+from starlette.applications import Starlette
+
+from chat_server.app import create_app
+from chat_server.config import Settings
+
+
+class _GracefulServer(uvicorn.Server):
+    """On the first SIGTERM or SIGINT every client is sent what it is owed and closed with
+    1012 (service restart) before uvicorn stops; a second signal stops at once."""
+
+    def __init__(self, config: uvicorn.Config, app: Starlette) -> None:
+        super().__init__(config)
+        self._app = app
+        self._draining = False
+        self._drain_task: asyncio.Task[None] | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        loop = asyncio.get_event_loop()
+        loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        self._drain_task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        runtime = getattr(self._app.state, "runtime", None)
+        try:
+            if runtime is not None:
+                await runtime.drain()
+        finally:
+            self.should_exit = True
+
+
+def serve(settings: Settings) -> None:
+    app = create_app(settings)
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        loop = "asyncio"
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        ws="websockets-sansio",
+        ws_max_size=settings.max_frame_bytes,
+        ws_per_message_deflate=False,
+        ws_ping_interval=settings.ping_interval_s,
+        ws_ping_timeout=settings.ping_interval_s,
+        lifespan="on",
+        log_level=settings.log_level,
+        access_log=False,  # client addresses are personal data; nothing here needs them
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
+    )
+    _GracefulServer(config, app).run()
