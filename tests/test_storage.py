@@ -1,0 +1,95 @@
+"""Migrations match the models on both databases; Redis presence semantics on a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from redis.asyncio import Redis
+from sqlalchemy.engine import Connection
+
+from persistence import migrate
+from persistence.db import make_engine
+from persistence.models import SQLModel  # type: ignore[attr-defined]
+from presence.redis_store import RedisPresence
+from support.procs import Postgres, RedisServer
+
+
+def _diff(url: str) -> list[object]:
+    def compare(connection: Connection) -> list[object]:
+        context = MigrationContext.configure(connection)
+        return list(compare_metadata(context, SQLModel.metadata))
+
+    async def main() -> list[object]:
+        engine = make_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(compare)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def test_sqlite_migrations_match_models(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
+    assert migrate.current_revision(url) is None
+    migrate.upgrade(url)
+    assert migrate.current_revision(url) == migrate.head_revision()
+    assert _diff(url) == []
+
+
+@pytest.mark.postgres
+async def test_postgres_migrations_match_models(tmp_path: Path) -> None:
+    with Postgres(tmp_path) as pg:
+        await asyncio.to_thread(migrate.upgrade, pg.url)
+        assert await asyncio.to_thread(_diff, pg.url) == []
+
+
+ALICE = {"id": "u1", "handle": "alice", "role": "member"}
+BOB = {"id": "u2", "handle": "bob", "role": "navigator"}
+
+
+@pytest.mark.redis
+async def test_redis_presence_across_gateways(redis_server: RedisServer) -> None:
+    redis = Redis.from_url(redis_server.url)
+    try:
+        await redis.delete(*[f"kindred:p:room-x:{k}" for k in "zni"])
+        one = RedisPresence(redis, "gw-one", ttl_s=10)
+        two = RedisPresence(redis, "gw-two", ttl_s=10)
+        assert await one.enter("room-x", ALICE, now=100) is True
+        assert await two.enter("room-x", ALICE, now=100) is False  # same user, other gateway
+        assert await two.enter("room-x", BOB, now=100) is True
+        assert sorted(u["id"] for u in await one.present("room-x")) == ["u1", "u2"]
+        assert await one.leave("room-x", "u1") is None  # still held by gw-two
+        # gw-two dies: nothing refreshes its entries; a sweep after the TTL removes them once.
+        assert await one.sweep(["room-x"], now=105) == []
+        gone = await one.sweep(["room-x"], now=111)
+        assert sorted(u["id"] for _, u in gone) == ["u1", "u2"]
+        assert await one.sweep(["room-x"], now=112) == []
+        assert await one.present("room-x") == []
+        # A refresh after being swept announces the member anew.
+        assert await one.refresh([("room-x", ALICE)], now=120) == [("room-x", ALICE)]
+        assert await one.refresh([("room-x", ALICE)], now=121) == []
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.redis
+async def test_redis_connection_cap(redis_server: RedisServer) -> None:
+    redis = Redis.from_url(redis_server.url)
+    try:
+        await redis.delete("kindred:conns:cap-user")
+        one = RedisPresence(redis, "gw-one", ttl_s=10)
+        two = RedisPresence(redis, "gw-two", ttl_s=10)
+        assert await one.open_connection("cap-user", "c1", cap=2, now=100)
+        assert await two.open_connection("cap-user", "c2", cap=2, now=100)
+        assert not await one.open_connection("cap-user", "c3", cap=2, now=100)
+        await two.close_connection("cap-user", "c2")
+        assert await one.open_connection("cap-user", "c3", cap=2, now=101)
+        assert await two.open_connection("cap-user", "c4", cap=2, now=200)  # others expired
+    finally:
+        await redis.aclose()
