@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export KINDRED_DATA_DIR ?= $(CURDIR)/kindred-data
 
-.PHONY: run test test-fast lint typecheck bench system-deps clean
+.PHONY: run test test-fast lint system-deps clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/kindred db upgrade
 	$(BIN)/kindred seed
-	$(BIN)/kindred org add "Demo Cancer Center" --if-missing --show-key
+	$(BIN)/kindred org add "Demo Cancer Center" --if-missing
 	$(BIN)/kindred serve
 
 # Debian packages the tests start for real: redis-server, PostgreSQL and Chromium.

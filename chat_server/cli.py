@@ -56,8 +56,9 @@ def _ensure_schema(settings: Settings) -> None:
     if settings.is_sqlite:
         migrate.upgrade(settings.effective_database_url)  # one process owns the file
         return
+    where = "empty" if current is None else f"at revision {current}"
     print(
-        f"kindred: the database is at revision {current}, this release needs "
+        f"kindred: the database is {where}; this release needs revision "
         f"{migrate.head_revision()}: run `kindred db upgrade` first",
         file=sys.stderr,
     )
@@ -120,7 +121,9 @@ def cmd_org_list(args: argparse.Namespace) -> int:
             print(f"{org.name}\t{org.slug}\t{members} members")
         return 0
 
-    return _with_db(_settings(), work)
+    settings = _settings()
+    _ensure_schema(settings)
+    return _with_db(settings, work)
 
 
 def cmd_org_rotate(args: argparse.Namespace) -> int:
@@ -138,7 +141,9 @@ def cmd_org_rotate(args: argparse.Namespace) -> int:
         print("the old phrase no longer works; existing members are not affected")
         return 0
 
-    return _with_db(_settings(), work)
+    settings = _settings()
+    _ensure_schema(settings)
+    return _with_db(settings, work)
 
 
 def cmd_user_role(args: argparse.Namespace) -> int:
@@ -160,7 +165,9 @@ def cmd_user_role(args: argparse.Namespace) -> int:
         print(f"{user.handle} is now {role.value}")
         return 0
 
-    return _with_db(_settings(), work)
+    settings = _settings()
+    _ensure_schema(settings)
+    return _with_db(settings, work)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -184,7 +191,6 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("name")
     add.add_argument("--key-phrase", help="the phrase members register with (default: generated)")
     add.add_argument("--if-missing", action="store_true", help="do nothing if it exists")
-    add.add_argument("--show-key", action="store_true", help=argparse.SUPPRESS)
     add.set_defaults(run=cmd_org_add)
     org.add_parser("list", help="list organizations").set_defaults(run=cmd_org_list)
     rotate = org.add_parser("rotate-key", help="issue a new key phrase")

@@ -107,7 +107,10 @@ class Settings:
     def _problems(self) -> list[str]:
         out = []
         for name in ("port", "send_burst", "max_frame_bytes", "outbox_max_frames",
-                     "max_connections_per_member", "max_rooms_per_connection", "replay_window"):
+                     "max_connections_per_member", "max_rooms_per_connection", "replay_window",
+                     "heartbeat_interval_s", "subscription_check_s", "typing_interval_s",
+                     "presence_ttl_s", "ping_interval_s", "session_ttl_days", "max_body_chars",
+                     "strikes_before_close"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:

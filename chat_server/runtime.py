@@ -88,7 +88,13 @@ class Runtime:
             heartbeat_interval_s=settings.heartbeat_interval_s,
             check_interval_s=settings.subscription_check_s,
         )
-        hub = Hub(broker, presence, limits)
+        db_sessions = db
+
+        async def live_sessions(digests: list[str]) -> set[str]:
+            async with db_sessions() as session:
+                return await accounts.live_sessions(session, digests, utcnow())
+
+        hub = Hub(broker, presence, limits, live_sessions)
         await hub.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,

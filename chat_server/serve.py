@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from types import FrameType
 
 import uvicorn
@@ -42,6 +43,22 @@ class _GracefulServer(uvicorn.Server):
             self.should_exit = True
 
 
+class _PrivateLogs(logging.Filter):
+    """uvicorn logs each WebSocket handshake with the client's address at INFO, and an error
+    for every handshake we refuse with an HTTP response (which is our intent, not a fault).
+    Client addresses are personal data and the refusals are answered already: drop both."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if message.startswith("ASGI callable returned without completing handshake"):
+            return False
+        if '"WebSocket ' in message or "connection open" in message or "connection closed" in message:
+            return False
+        return not (record.args and isinstance(record.args, tuple) and any(
+            isinstance(a, str) and a.startswith("WebSocket ") for a in record.args
+        ))
+
+
 def serve(settings: Settings) -> None:
     app = create_app(settings)
     try:
@@ -65,4 +82,7 @@ def serve(settings: Settings) -> None:
         access_log=False,  # client addresses are personal data; nothing here needs them
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
+    logging.getLogger().setLevel(settings.log_level.upper())
+    for name in ("uvicorn.error", "uvicorn"):
+        logging.getLogger(name).addFilter(_PrivateLogs())
     _GracefulServer(config, app).run()

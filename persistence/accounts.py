@@ -60,6 +60,11 @@ async def add_org(
     ):
         if (await db.exec(select(Organization.id).where(clause))).first() is not None:
             raise Conflict(field)
+    taken = (
+        await db.exec(select(Community.slug).where(col(Community.slug).in_([r.slug for r in rooms])))
+    ).first()
+    if taken is not None:
+        raise Conflict("slug")
     org = Organization(name=name, slug=slug, key_digest=key_digest, created_at=now)
     db.add(org)
     await db.flush()
@@ -149,6 +154,18 @@ async def session_member(db: AsyncSession, token_digest: str, now: datetime) -> 
     )
     user = (await db.exec(query)).first()
     return to_member(user) if user else None
+
+
+async def live_sessions(db: AsyncSession, digests: list[str], now: datetime) -> set[str]:
+    """The subset of ``digests`` that are sessions still open at ``now``."""
+    found: set[str] = set()
+    for start in range(0, len(digests), 500):
+        chunk = digests[start:start + 500]
+        query = select(Session.token_digest).where(
+            col(Session.token_digest).in_(chunk), Session.expires_at > now
+        )
+        found.update((await db.exec(query)).all())
+    return found
 
 
 async def close_session(db: AsyncSession, token_digest: str) -> bool:

@@ -10,10 +10,31 @@ so, exactly once, and announces the departure.
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from presence.store import PresenceUnavailable
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _unavailable(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Turn Redis' own errors into ``PresenceUnavailable`` so callers need not know Redis."""
+
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await method(*args, **kwargs)
+        except (RedisError, OSError) as exc:
+            raise PresenceUnavailable(str(exc)) from exc
+
+    return wrapper
 
 _ENTER = """
 local added = redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
@@ -86,14 +107,17 @@ class RedisPresence:
     def _member(self, user_id: str) -> str:
         return f"{self.gateway_id}|{user_id}"
 
+    @_unavailable
     async def enter(self, room: str, user: dict[str, str], now: float) -> bool:
         args: list[str | float] = [self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user)]
         return bool(await self._enter(keys=_keys(room), args=args))
 
+    @_unavailable
     async def leave(self, room: str, user_id: str) -> dict[str, str] | None:
         info = await self._leave(keys=_keys(room), args=[self._member(user_id), user_id])
         return _load(info) if info else None
 
+    @_unavailable
     async def refresh(
         self, entries: list[tuple[str, dict[str, str]]], now: float
     ) -> list[tuple[str, dict[str, str]]]:
@@ -106,6 +130,7 @@ class RedisPresence:
             results = await pipe.execute()
         return [entry for entry, fresh in zip(entries, results, strict=True) if fresh]
 
+    @_unavailable
     async def sweep(self, rooms: list[str], now: float) -> list[tuple[str, dict[str, str]]]:
         if not rooms:
             return []
@@ -117,18 +142,22 @@ class RedisPresence:
             (room, _load(info)) for room, gone in zip(rooms, results, strict=True) for info in gone
         ]
 
+    @_unavailable
     async def present(self, room: str) -> list[dict[str, str]]:
         infos = await self._redis.hvals(_keys(room)[2])
         return [_load(info) for info in infos]
 
+    @_unavailable
     async def open_connection(self, user_id: str, conn_id: str, cap: int, now: float) -> bool:
         ttl = int(self.ttl_s) + 1
         args: list[str | float] = [conn_id, now + self.ttl_s, now, cap, ttl]
         return bool(await self._open(keys=[_conn_key(user_id)], args=args))
 
+    @_unavailable
     async def close_connection(self, user_id: str, conn_id: str) -> None:
         await self._redis.zrem(_conn_key(user_id), conn_id)
 
+    @_unavailable
     async def refresh_connections(self, conns: list[tuple[str, str]], now: float) -> None:
         if not conns:
             return

@@ -5,6 +5,10 @@ from __future__ import annotations
 from typing import Protocol
 
 
+class PresenceUnavailable(Exception):
+    """The shared store cannot be reached; the caller decides whether to retry or give up."""
+
+
 class PresenceStore(Protocol):
     """Presence for one gateway process (``gateway_id``), shared with the others.
 

@@ -30,6 +30,11 @@ class TokenBucket:
             return True
         return False
 
+    def full(self, now: float) -> bool:
+        """True when the bucket has refilled completely (it can be forgotten)."""
+        self.take(now, cost=0.0)
+        return self.tokens >= self.burst
+
     def retry_after(self, cost: float = 1.0) -> float:
         """Seconds until ``cost`` tokens will be available (0 when they are now)."""
         missing = cost - max(self.tokens, 0.0)

@@ -7,6 +7,7 @@ answer, after the same amount of work.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +28,9 @@ from chat_server.runtime import utcnow
 from chat_server.security import key_digest, new_token, token_digest
 from persistence import accounts
 from rooms import handles
+from rooms.errors import Unavailable
+
+log = logging.getLogger(__name__)
 
 _EMAIL_MAX = 254
 
@@ -96,7 +100,9 @@ async def open_session(request: Request) -> Response:
     rt = runtime(request)
     body = await parse_body(request, SessionIn)
     email = body.email.strip().lower()
-    throttle_key = f"{client_address(request)}|{email}"
+    # Keyed by address and a digest of the email: the counter store never holds the address
+    # itself in clear (it lives in Redis with Redis configured).
+    throttle_key = f"{client_address(request)}|{token_digest(email)[:24]}"
     if await rt.login_failures.count(throttle_key) >= rt.settings.login_attempts:
         raise ApiError(429, "too_many_attempts", "too many attempts; try again later",
                        {"Retry-After": str(rt.settings.key_phrase_window_s)})
@@ -130,7 +136,12 @@ async def close_session(request: Request) -> Response:
     async with rt.db() as db:
         await accounts.close_session(db, digest)
     # Close this session's sockets on every gateway, this one included.
-    await rt.broker.publish_control(msgpack.packb({"op": "close_session", "session": digest}))
+    try:
+        await rt.broker.publish_control(msgpack.packb({"op": "close_session", "session": digest}))
+    except Unavailable:
+        # The other gateways close them at their next session check (about a minute).
+        log.warning("sign-out could not reach the other gateways")
+        rt.hub.close_session(digest)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -13,6 +13,9 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    status = await runtime(request).check_ready()
+    rt = runtime(request)
+    status = await rt.check_ready()
+    if rt.hub.draining:
+        status["gateway"] = "draining"
     ok = all(v == "ok" for v in status.values())
     return JSONResponse({"status": "ready" if ok else "not_ready", **status}, 200 if ok else 503)

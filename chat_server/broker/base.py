@@ -61,7 +61,8 @@ class Broker(Protocol):
     async def post(self, draft: Draft, now_ms: int) -> Posted:
         """Append durably and publish, atomically and in seq order. Raises
         ``rooms.errors.Unavailable`` when the log cannot be reached: nothing was posted then,
-        or it was and a retry with the same cid returns it as a duplicate."""
+        or it was and a retry with the same cid returns it as a duplicate. Raises
+        ``rooms.errors.BadFrame`` when the cid was used by this author in another room."""
         ...
 
     async def publish_event(self, room: str, frame: bytes) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
 from chat_server.wire import finish_message
+from rooms.errors import BadFrame
 
 
 @dataclass(slots=True)
@@ -24,8 +25,8 @@ class MemoryBroker:
         self._window = window
         self._rooms: dict[str, _RoomLog] = {}
         self._subscribed: set[str] = set()
-        # (author, cid) -> (message id, seq): a retried send is posted once.
-        self._cids: OrderedDict[tuple[str, str], tuple[str, int]] = OrderedDict()
+        # (author, cid) -> (message id, seq, room): a retried send is posted once.
+        self._cids: OrderedDict[tuple[str, str], tuple[str, int, str]] = OrderedDict()
         self._cid_memory = cid_memory
         self._on_frame: OnFrame | None = None
         self._on_control: OnControl | None = None
@@ -53,12 +54,14 @@ class MemoryBroker:
         key = (draft.author_id, draft.cid)
         earlier = self._cids.get(key)
         if earlier is not None:
+            if earlier[2] != draft.room:
+                raise BadFrame("this cid was already used for a message in another room")
             return Posted(earlier[0], earlier[1], duplicate=True)
         log = self._log(draft.room)
         log.head += 1
         frame = finish_message(draft.frame_prefix, log.head)
         log.frames.append((log.head, frame))
-        self._cids[key] = (draft.message_id, log.head)
+        self._cids[key] = (draft.message_id, log.head, draft.room)
         if len(self._cids) > self._cid_memory:
             self._cids.popitem(last=False)
         if draft.room in self._subscribed and self._on_frame is not None:

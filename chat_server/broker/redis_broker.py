@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
-from rooms.errors import Unavailable
+from rooms.errors import BadFrame, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ if earlier then return {0, earlier} end
 local seq = redis.call('INCR', KEYS[1])
 local frame = ARGV[1] .. cmsgpack.pack(seq)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'f', frame)
-redis.call('SET', KEYS[3], ARGV[4] .. ':' .. seq, 'EX', ARGV[3])
+redis.call('SET', KEYS[3], ARGV[4] .. ':' .. seq .. ':' .. ARGV[5], 'EX', ARGV[3])
 redis.call('PUBLISH', KEYS[4], 'm' .. seq .. ':' .. frame)
 return {1, seq}
 """
@@ -215,14 +215,18 @@ class RedisBroker:
             _cid_key(draft.author_id, draft.cid),
             room_channel(draft.room),
         ]
-        args: list[bytes | str | int] = [draft.frame_prefix, self._window, CID_TTL_S, draft.message_id]
+        args: list[bytes | str | int] = [
+            draft.frame_prefix, self._window, CID_TTL_S, draft.message_id, draft.room,
+        ]
         try:
             fresh, value = await self._post(keys=keys, args=args)
         except (RedisError, OSError) as exc:
             raise Unavailable("the message could not be stored; send it again") from exc
         if fresh:
             return Posted(draft.message_id, int(value), duplicate=False)
-        message_id, _, seq = bytes(value).decode().partition(":")
+        message_id, seq, room = bytes(value).decode().split(":", 2)
+        if room != draft.room:
+            raise BadFrame("this cid was already used for a message in another room")
         return Posted(message_id, int(seq), duplicate=True)
 
     async def publish_event(self, room: str, frame: bytes) -> None:

@@ -119,8 +119,10 @@ class Connection:
             self._room_for_owed.set()
             self.closed.set()
 
-    def close_after_flush(self, code: int, reason: str) -> None:
-        """Close once every frame already queued has been written (graceful shutdown)."""
-        if self._flush_then_close is None:
+    def close_after_flush(self, code: int, reason: str, within_s: float = 5.0) -> None:
+        """Close once every frame already queued has been written (graceful shutdown, or so a
+        refused client reads why), or after ``within_s`` if the client does not read."""
+        if self._flush_then_close is None and self.close_code is None:
             self._flush_then_close = (code, reason)
             self._wake.set()
+            asyncio.get_running_loop().call_later(within_s, self.close, code, reason)

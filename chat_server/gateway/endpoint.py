@@ -154,14 +154,28 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
             await _dispatch(frames.parse(raw, rt.settings.max_body_chars), conn, rt)
             strikes.clear()
         except RoomError as exc:
-            error: dict[str, Any] = {"type": "error", "code": exc.code, "detail": exc.detail}
-            cid = frames.cid_of(raw)
-            if cid is not None:
-                error["cid"] = cid
-            conn.push(wire.encode_for(conn.protocol, error))
+            conn.push(wire.encode_for(conn.protocol, _error_frame(exc.code, exc.detail, raw)))
             if not isinstance(exc, Unavailable) and strikes.strike():
-                conn.close(CLOSE_POLICY, "too many refused frames")
+                conn.close_after_flush(CLOSE_POLICY, "too many refused frames")
                 return
+        except Exception:
+            # A bug of ours must not take the connection down with it; the client is told.
+            log.exception("frame handling failed")
+            detail = "something went wrong on our side; try again"
+            conn.push(wire.encode_for(conn.protocol, _error_frame("internal", detail, raw)))
+
+
+def _error_frame(code: str, detail: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """An error frame, echoing the frame's cid and room when it had usable ones, so a client
+    can tell which request failed."""
+    error: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
+    cid = frames.cid_of(raw)
+    if cid is not None:
+        error["cid"] = cid
+    room = raw.get("room")
+    if isinstance(room, str) and len(room) <= 64:
+        error["room"] = room
+    return error
 
 
 async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) -> None:

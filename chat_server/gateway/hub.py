@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +22,15 @@ import msgpack
 from chat_server.broker.base import Broker, Draft
 from chat_server.gateway.connection import CLOSE_SIGNED_OUT, Connection, Cursor
 from chat_server.wire import Outgoing, encode_for, message_prefix, pack
-from presence.store import PresenceStore
+from presence.store import PresenceStore, PresenceUnavailable
 from rooms import messages
 from rooms.errors import NotJoined, RateLimited, TooManyRooms, Unavailable
 from rooms.ratelimit import TokenBucket
 from rooms.sequence import Overflow, Sequencer
 
 log = logging.getLogger(__name__)
+
+SESSION_CHECK_EVERY = 12  # heartbeats between checks that each socket's session still holds
 
 
 @dataclass(slots=True)
@@ -61,12 +63,17 @@ class Hub:
         broker: Broker,
         presence: PresenceStore,
         limits: HubLimits,
+        live_sessions: Callable[[list[str]], Awaitable[set[str]]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._broker = broker
         self._presence = presence
         self._limits = limits
         self._clock = clock
+        # Which of these session digests are still valid: sockets outliving their session
+        # (expired, or signed out while Redis was unreachable) are closed on the next check.
+        self._live_sessions = live_sessions
+        self._beats = 0
         self._rooms: dict[str, LocalRoom] = {}
         self._connections: dict[str, Connection] = {}
         self._buckets: dict[str, TokenBucket] = {}
@@ -109,10 +116,7 @@ class Hub:
     async def detach(self, conn: Connection) -> None:
         self._connections.pop(conn.id, None)
         for room in list(conn.rooms):
-            with contextlib.suppress(Unavailable):
-                await self.leave(conn, room)
-        if not any(c.member.id == conn.member.id for c in self._connections.values()):
-            self._buckets.pop(conn.member.id, None)
+            await self.leave(conn, room)
 
     def close_session(self, session_digest: str) -> None:
         for conn in list(self._connections.values()):
@@ -146,8 +150,10 @@ class Hub:
             else:
                 replay = await self._broker.replay(room, since, self._limits.replay_window)
                 head = replay.head
-        except BaseException:
+        except BaseException as exc:
             await self.leave(conn, room)
+            if isinstance(exc, PresenceUnavailable):
+                raise Unavailable("presence is unreachable; join again shortly") from exc
             raise
         after = since
         conn.push(encode_for(conn.protocol, {"type": "joined", "room": room, "seq": head, "present": present}))
@@ -184,6 +190,10 @@ class Hub:
                 gone = await self._presence.leave(room, user)
                 if gone is not None:
                     await self._publish_presence(room, "left", gone)
+        except (PresenceUnavailable, Unavailable):
+            # Our local bookkeeping is done; the shared entry is no longer refreshed and the
+            # sweep of another gateway (or ours, later) removes it after the TTL.
+            log.warning("room %s: presence leave not recorded (backing service down)", room)
         finally:
             await self._release(local)
 
@@ -343,7 +353,7 @@ class Hub:
             await asyncio.sleep(self._limits.heartbeat_interval_s)
             try:
                 await self.heartbeat()
-            except Unavailable:
+            except (Unavailable, PresenceUnavailable):
                 log.warning("presence heartbeat failed: backing service unavailable")
             except Exception:
                 log.exception("presence heartbeat failed")
@@ -365,6 +375,22 @@ class Hub:
         await self._presence.refresh_connections(
             [(c.member.id, c.id) for c in self._connections.values()], now
         )
+        mono = time.monotonic()
+        connected = {c.member.id for c in self._connections.values()}
+        for user_id in [u for u, b in self._buckets.items() if u not in connected and b.full(mono)]:
+            del self._buckets[user_id]
+        self._beats += 1
+        if self._beats % SESSION_CHECK_EVERY == 0:
+            await self.check_sessions()
+
+    async def check_sessions(self) -> None:
+        conns = list(self._connections.values())
+        if not conns:
+            return
+        live = await self._live_sessions(sorted({c.session_digest for c in conns}))
+        for conn in conns:
+            if conn.session_digest not in live:
+                conn.close(CLOSE_SIGNED_OUT, "your session has ended; sign in again")
 
     async def _check_loop(self) -> None:
         """Anti-entropy: a room whose head stays ahead of what we delivered lost a frame on
