@@ -50,6 +50,12 @@ class _PrivateLogs(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
+        if message.startswith("Invalid UTF-8 sequence received from client"):
+            # The client is told (close 1007); one line, not a traceback it can write at will.
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            return record.levelno >= logging.getLogger().getEffectiveLevel()
         if message.startswith("ASGI callable returned without completing handshake"):
             return False
         if '"WebSocket ' in message or "connection open" in message or "connection closed" in message:

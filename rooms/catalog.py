@@ -71,6 +71,11 @@ def load() -> Catalog:
     return parse(tomllib.loads(text))
 
 
+def is_slug(value: str) -> bool:
+    """Whether ``value`` could name a room at all (checked before any lookup)."""
+    return _SLUG.fullmatch(value) is not None
+
+
 def slugify(name: str) -> str:
     """A URL-safe slug for an organization name: 'St. Mary's Hospital' -> 'st-mary-s-hospital'."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")

@@ -49,10 +49,15 @@ class SessionIn(BaseModel):
     password: str = Field(min_length=1, max_length=256)
 
 
+def _plausible_email(email: str) -> bool:
+    local, at, domain = email.partition("@")
+    printable = all(ch.isprintable() and not ch.isspace() for ch in email)
+    return bool(at and local and "." in domain and printable)
+
+
 def _normalize_email(email: str) -> str:
     email = email.strip().lower()
-    local, at, domain = email.partition("@")
-    if not at or not local or "." not in domain or " " in email:
+    if not _plausible_email(email):
         raise ApiError(400, "invalid_email", "enter a valid email address")
     return email
 
@@ -106,8 +111,10 @@ async def open_session(request: Request) -> Response:
     if await rt.login_failures.count(throttle_key) >= rt.settings.login_attempts:
         raise ApiError(429, "too_many_attempts", "too many attempts; try again later",
                        {"Retry-After": str(rt.settings.key_phrase_window_s)})
-    async with rt.db() as db:
-        found = await accounts.credentials(db, email)
+    found = None
+    if _plausible_email(email):  # no account has any other kind, and it keeps NUL from SQL
+        async with rt.db() as db:
+            found = await accounts.credentials(db, email)
     ok = await rt.passwords.verify(found.password_hash if found else None, body.password)
     if not ok or found is None:
         await rt.login_failures.add(throttle_key)

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from chat_server.api.common import ApiError, caller, runtime
 from persistence import communities
 from rooms.access import can_see
+from rooms.catalog import is_slug
 from rooms.model import Community
 
 
@@ -33,6 +34,8 @@ async def list_communities(request: Request) -> Response:
 async def get_community(request: Request) -> Response:
     member, _ = await caller(request)
     slug = request.path_params["slug"]
+    if not is_slug(slug):
+        raise ApiError(404, "not_found", "no such community")
     async with runtime(request).db() as db:
         found = await communities.by_slug(db, slug)
     # Another organization's room is "not found", not "forbidden": its existence is private.

@@ -246,7 +246,9 @@ class RedisBroker:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.get(_seq_key(room))
                 pipe.xrange(_log_key(room), "-", "+", count=1)
-                pipe.xrange(_log_key(room), f"{after_seq + 1}-0", "+", count=limit)
+                # Stream ids are 64-bit: a ``since`` beyond that simply finds nothing.
+                start = min(after_seq + 1, 2**64 - 1)
+                pipe.xrange(_log_key(room), f"{start}-0", "+", count=limit)
                 head_raw, oldest, entries = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise Unavailable("the room's history could not be read") from exc

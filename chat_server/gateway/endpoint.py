@@ -24,6 +24,7 @@ from chat_server.gateway.connection import CLOSE_POLICY, Connection
 from chat_server.runtime import Runtime
 from chat_server.security import token_digest
 from persistence import communities
+from rooms import catalog
 from rooms.access import can_join
 from rooms.errors import NoSuchRoom, RoomError, Unavailable
 from rooms.ratelimit import Strikes
@@ -187,6 +188,8 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
         case frames.Ping():
             conn.push(wire.encode_for(conn.protocol, {"type": "pong"}))
         case frames.Join(room, since):
+            if not catalog.is_slug(room):
+                raise NoSuchRoom(f"no room {room[:64]!r} is open to you")
             try:
                 async with rt.db() as session:
                     community = await communities.by_slug(session, room)

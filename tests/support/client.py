@@ -65,9 +65,8 @@ class Client:
         except websockets.ConnectionClosed:
             pass
         finally:
-            rcvd = self.ws.close_rcvd
-            self.close_code = rcvd.code if rcvd is not None else 1006
-            self.close_reason = rcvd.reason if rcvd is not None else ""
+            self.close_code = self.ws.close_code if self.ws.close_code is not None else 1006
+            self.close_reason = self.ws.close_reason or ""
             async with self._changed:
                 self._changed.notify_all()
 

@@ -8,8 +8,8 @@ SQLite with the in-process broker; in Redis mode they share PostgreSQL and redis
 from __future__ import annotations
 
 import contextlib
-import itertools
 import secrets
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +36,6 @@ TEST_ENV = {
     "KINDRED_LOGIN_ATTEMPTS": "1000",
     "KINDRED_LOG_LEVEL": "warning",
 }
-
-_counter = itertools.count(1)
 
 
 @dataclass
@@ -80,8 +78,8 @@ class Deployment:
         return run_cli(list(args), self.env, self.workdir).stdout
 
     def register(self, org: tuple[str, str] = ORG_A, gateway: int = 0, handle: str | None = None) -> Member:
-        n = next(_counter)
-        handle = handle or f"member{n}x{secrets.token_hex(2)}"
+        # Letters only: a handle with seven digits would be refused as a phone number.
+        handle = handle or "m" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(11))
         email = f"{handle.lower()}@example.org"
         base = self.gateways[gateway].http_url
         with httpx.Client(base_url=base, timeout=30) as http:
