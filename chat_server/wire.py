@@ -100,7 +100,12 @@ class Outgoing:
 
 
 def message_prefix(
-    room: str, message_id: str, author: dict[str, str], body: str, reply_to: str | None, ts_ms: int
+    room: str,
+    message_id: str,
+    author: dict[str, str],
+    body: str | None,
+    reply_to: str | None,
+    ts_ms: int,
 ) -> bytes:
     """A ``message`` frame without its ``seq`` value: the broker appends the packed seq.
 
@@ -123,6 +128,14 @@ def message_prefix(
     pairs = b"".join(packer.pack(k) + packer.pack(v) for k, v in frame.items())
     seq_key: bytes = packer.pack("seq")
     return bytes(head) + pairs + seq_key
+
+
+def message_frame(
+    room: str, message_id: str, seq: int, author: dict[str, str], body: str | None,
+    reply_to: str | None, ts_ms: int,
+) -> bytes:
+    """A whole ``message`` frame (for messages read back from the database)."""
+    return finish_message(message_prefix(room, message_id, author, body, reply_to, ts_ms), seq)
 
 
 def finish_message(prefix: bytes, seq: int) -> bytes:

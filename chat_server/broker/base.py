@@ -13,9 +13,13 @@ class Draft:
 
     room: str
     message_id: str
-    author_id: str
+    author_id: str  # public id
+    author_key: int  # storage key of the author, for the transcript row
     cid: str
     frame_prefix: bytes  # wire.message_prefix(...): the frame's bytes up to the seq value
+    body: str
+    reply_to: str | None
+    ts_ms: int
 
 
 @dataclass(frozen=True, slots=True)

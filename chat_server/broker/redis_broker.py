@@ -1,7 +1,8 @@
 """Fan-out through Redis: each room's recent log is a Redis Stream, live delivery is pub/sub.
 
 Posting runs one Lua script, so for a room the seq increment, the stream append, the cid
-record and the publish happen atomically and in seq order for every gateway at once. The
+record, the entry for the transcript writers and the publish happen atomically and in seq
+order for every gateway at once. The
 stream is the durable part: a message is acknowledged once the script has returned, which is
 once Redis has applied (and, with appendonly, logged) it.
 
@@ -28,6 +29,10 @@ from rooms.errors import BadFrame, Unavailable
 log = logging.getLogger(__name__)
 
 CONTROL_CHANNEL = b"kindred:ctl"
+# Every posted message is also appended here, for the transcript writers' consumer group.
+# Entries leave it only once committed to the database, so it is never trimmed: the room
+# streams are the bounded replay window, this one is the durable queue.
+COMMITS_STREAM = "kindred:commits"
 CID_TTL_S = 7 * 24 * 3600
 
 _POST = """
@@ -37,6 +42,7 @@ local seq = redis.call('INCR', KEYS[1])
 local frame = ARGV[1] .. cmsgpack.pack(seq)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'f', frame)
 redis.call('SET', KEYS[3], ARGV[4] .. ':' .. seq .. ':' .. ARGV[5], 'EX', ARGV[3])
+redis.call('XADD', KEYS[5], '*', 'r', ARGV[5], 's', seq, 'a', ARGV[6], 'c', ARGV[7], 'f', frame)
 redis.call('PUBLISH', KEYS[4], 'm' .. seq .. ':' .. frame)
 return {1, seq}
 """
@@ -214,9 +220,11 @@ class RedisBroker:
             _log_key(draft.room),
             _cid_key(draft.author_id, draft.cid),
             room_channel(draft.room),
+            COMMITS_STREAM,
         ]
         args: list[bytes | str | int] = [
             draft.frame_prefix, self._window, CID_TTL_S, draft.message_id, draft.room,
+            draft.author_key, draft.cid,
         ]
         try:
             fresh, value = await self._post(keys=keys, args=args)
