@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import delete, func, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -217,12 +217,18 @@ async def search(
     return [found[i] for i in ids if i in found]
 
 
-async def purge(db: AsyncSession, room: str, older_than_ms: int) -> int:
-    """Delete the room's messages created before ``older_than_ms``; returns how many."""
-    from sqlalchemy import delete
-
-    result = await db.exec(
-        delete(Message).where(col(Message.room) == room, col(Message.created_ms) < older_than_ms)
-    )
+async def purge(db: AsyncSession, room: str, older_than_ms: int) -> tuple[int, int]:
+    """Delete the room's messages created before ``older_than_ms``. Returns how many, and the
+    highest seq deleted (0 if none) so the caller can trim the room's recent log to match."""
+    newest = (
+        await db.exec(
+            select(func.max(Message.seq)).where(
+                col(Message.room) == room, col(Message.created_ms) < older_than_ms
+            )
+        )
+    ).first()
+    if not newest:
+        return 0, 0
+    result = await db.exec(delete(Message).where(col(Message.room) == room, col(Message.seq) <= newest))
     await db.commit()
-    return int(result.rowcount or 0)
+    return int(result.rowcount or 0), int(newest)
