@@ -42,6 +42,8 @@ class EmbeddedWriter:
         self._max_batch = max_batch
         self._queue: deque[_Item] = deque()
         self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self.committed = 0
 
@@ -53,20 +55,17 @@ class EmbeddedWriter:
         if self._task is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._drained(), 5)
+            await asyncio.wait_for(self._idle.wait(), 5)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
-
-    async def _drained(self) -> None:
-        while self._queue:
-            await asyncio.sleep(0.01)
 
     def submit(self, row: NewMessage, after_commit: Callable[[], None]) -> asyncio.Future[None]:
         """Queue ``row``; the future resolves once it is committed and ``after_commit`` ran,
         or fails with ``RowRefused``."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(row, after_commit, done))
+        self._idle.clear()
         self._wake.set()
         return done
 
@@ -92,6 +91,8 @@ class EmbeddedWriter:
             backoff = 0.05
             for _ in batch:
                 self._queue.popleft()
+            if not self._queue:
+                self._idle.set()
 
     async def _one_by_one(self, batch: list[_Item]) -> None:
         """A batch the database refused: commit rows singly and set aside those it refuses."""
