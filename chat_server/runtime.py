@@ -106,11 +106,16 @@ class Runtime:
             async with db_sessions() as session:
                 rows = await transcripts.seq_range(session, room, after, upto)
             return [
-                (m.seq, message_frame(m.room, m.id, m.seq, m.author, m.body, m.reply_to, m.created_ms))
+                (m.seq, message_frame(m.room, m.id, m.seq, m.author, m.body, m.reply_to,
+                                      m.created_ms, m.thread_root))
                 for m in rows
             ]
 
-        hub = Hub(broker, presence, limits, live_sessions, history)
+        async def stored_thread_of(room: str, message_id: str) -> str | None:
+            async with db_sessions() as session:
+                return await transcripts.thread_of(session, room, message_id)
+
+        hub = Hub(broker, presence, limits, live_sessions, history, stored_thread_of)
         await hub.start()
         writer: RedisWriter | None = None
         if redis is not None and settings.run_writer:

@@ -106,6 +106,7 @@ def message_prefix(
     body: str | None,
     reply_to: str | None,
     ts_ms: int,
+    thread_root: str | None = None,
 ) -> bytes:
     """A ``message`` frame without its ``seq`` value: the broker appends the packed seq.
 
@@ -121,6 +122,7 @@ def message_prefix(
         "author": author,
         "body": body,
         "reply_to": reply_to,
+        "thread_root": thread_root,
         "ts": ts_ms,
     }
     packer = msgpack.Packer(use_bin_type=True)
@@ -132,10 +134,11 @@ def message_prefix(
 
 def message_frame(
     room: str, message_id: str, seq: int, author: dict[str, str], body: str | None,
-    reply_to: str | None, ts_ms: int,
+    reply_to: str | None, ts_ms: int, thread_root: str | None,
 ) -> bytes:
     """A whole ``message`` frame (for messages read back from the database)."""
-    return finish_message(message_prefix(room, message_id, author, body, reply_to, ts_ms), seq)
+    prefix = message_prefix(room, message_id, author, body, reply_to, ts_ms, thread_root)
+    return finish_message(prefix, seq)
 
 
 def finish_message(prefix: bytes, seq: int) -> bytes:

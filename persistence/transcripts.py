@@ -34,6 +34,7 @@ class NewMessage:
     body: str
     reply_to: str | None
     created_ms: int
+    thread_root: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +61,10 @@ class StoredMessage:
 
 async def store(db: AsyncSession, batch: Sequence[NewMessage]) -> int:
     """Insert the batch in one transaction; rows already there are skipped. Returns the number
-    of rows inserted. Replies get their thread root: the root of the message they answer."""
+    of rows inserted. Each row arrives with its thread root, given when it was posted, so
+    batches may be committed in any order (several writers share the work)."""
     if not batch:
         return 0
-    roots = await _thread_roots(db, batch)
     dialect = db.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     inserted = 0
@@ -71,7 +72,7 @@ async def store(db: AsyncSession, batch: Sequence[NewMessage]) -> int:
         rows = [
             {
                 "id": m.id, "room": m.room, "seq": m.seq, "author_id": m.author_id, "cid": m.cid,
-                "body": m.body, "reply_to": m.reply_to, "thread_root": roots.get(m.id),
+                "body": m.body, "reply_to": m.reply_to, "thread_root": m.thread_root,
                 "created_ms": m.created_ms,
             }
             for m in batch[start:start + _CHUNK]
@@ -82,30 +83,15 @@ async def store(db: AsyncSession, batch: Sequence[NewMessage]) -> int:
     return inserted
 
 
-async def _thread_roots(db: AsyncSession, batch: Sequence[NewMessage]) -> dict[str, str]:
-    """message id -> thread root id, for the replies in ``batch``.
-
-    A reply's root is its parent's root, or the parent itself when the parent is a root. The
-    parent may be earlier in this same batch. A parent in another room, or unknown, makes no
-    thread (the reply is kept, unthreaded) rather than linking rooms together.
-    """
-    in_batch = {m.id: m for m in batch}
-    wanted = {m.reply_to for m in batch if m.reply_to and m.reply_to not in in_batch}
-    known: dict[str, tuple[str, str | None]] = {}  # id -> (room, root)
-    if wanted:
-        query = select(Message.id, Message.room, Message.thread_root).where(col(Message.id).in_(wanted))
-        known = {row[0]: (row[1], row[2]) for row in (await db.exec(query)).all()}
-    roots: dict[str, str] = {}
-    for m in batch:  # in seq order, so a parent in the batch is resolved before its replies
-        if not m.reply_to:
-            continue
-        parent = in_batch.get(m.reply_to)
-        if parent is not None:
-            if parent.room == m.room:
-                roots[m.id] = roots.get(parent.id, parent.id)
-        elif m.reply_to in known and known[m.reply_to][0] == m.room:
-            roots[m.id] = known[m.reply_to][1] or m.reply_to
-    return roots
+async def thread_of(db: AsyncSession, room: str, message_id: str) -> str | None:
+    """The thread root of a stored message of ``room`` (its own id for a root), or None."""
+    query = select(Message.id, Message.thread_root).where(
+        Message.id == message_id, Message.room == room
+    )
+    found = (await db.exec(query)).first()
+    if found is None:
+        return None
+    return found[1] or found[0]
 
 
 async def heads(db: AsyncSession) -> dict[str, int]:

@@ -47,6 +47,8 @@ class MemoryBroker:
         # once the first posting is committed.
         self._cids: OrderedDict[tuple[str, str], _Posting] = OrderedDict()
         self._cid_memory = cid_memory
+        # message id -> (room, thread root) of recent messages, for replies.
+        self._threads: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._on_frame: OnFrame | None = None
         self._on_control: OnControl | None = None
 
@@ -102,7 +104,7 @@ class MemoryBroker:
         frame = finish_message(draft.frame_prefix, seq)
         row = NewMessage(
             draft.message_id, draft.room, seq, draft.author_key, draft.cid, draft.body,
-            draft.reply_to, draft.ts_ms,
+            draft.reply_to, draft.ts_ms, draft.thread_root,
         )
 
         def after_commit() -> None:
@@ -111,6 +113,9 @@ class MemoryBroker:
             if draft.room in self._subscribed and self._on_frame is not None:
                 self._on_frame(draft.room, seq, frame)
 
+        self._threads[draft.message_id] = (draft.room, draft.thread_root or draft.message_id)
+        if len(self._threads) > self._cid_memory:
+            self._threads.popitem(last=False)
         committed = self._writer.submit(row, after_commit)
         self._remember(key, _Posting(draft.message_id, seq, draft.room, committed))
         await self._wait(committed)
@@ -125,6 +130,10 @@ class MemoryBroker:
             raise Unavailable("the message is not stored yet; send it again") from None
         except RowRefused:
             raise Unavailable("the message could not be stored") from None
+
+    async def thread_of(self, room: str, message_id: str) -> str | None:
+        found = self._threads.get(message_id)
+        return found[1] if found is not None and found[0] == room else None
 
     async def publish_event(self, room: str, frame: bytes) -> None:
         if room in self._subscribed and self._on_frame is not None:

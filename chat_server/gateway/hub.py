@@ -24,7 +24,7 @@ from chat_server.gateway.connection import CLOSE_SIGNED_OUT, Connection, Cursor
 from chat_server.wire import Outgoing, encode_for, message_prefix, pack
 from presence.store import PresenceStore, PresenceUnavailable
 from rooms import messages
-from rooms.errors import NotJoined, RateLimited, TooManyRooms, Unavailable
+from rooms.errors import BadFrame, NotJoined, RateLimited, TooManyRooms, Unavailable
 from rooms.ratelimit import TokenBucket
 from rooms.sequence import Overflow, Sequencer
 
@@ -66,6 +66,7 @@ class Hub:
         limits: HubLimits,
         live_sessions: Callable[[list[str]], Awaitable[set[str]]],
         history: Callable[[str, int, int], Awaitable[list[tuple[int, bytes]]]],
+        stored_thread_of: Callable[[str, str], Awaitable[str | None]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._broker = broker
@@ -77,6 +78,7 @@ class Hub:
         self._live_sessions = live_sessions
         # Frames with after < seq <= upto from the database, for what the recent log dropped.
         self._history = history
+        self._stored_thread_of = stored_thread_of
         self._beats = 0
         self._rooms: dict[str, LocalRoom] = {}
         self._connections: dict[str, Connection] = {}
@@ -263,19 +265,36 @@ class Hub:
         if not bucket.take(time.monotonic()):
             raise RateLimited(f"slow down: try again in {bucket.retry_after():.0f} s")
         body = messages.clean_body(body, self._limits.max_body_chars)
+        thread_root = None
         if reply_to is not None:
-            messages.check_message_id(reply_to)
+            thread_root = await self._thread_of(room, messages.check_message_id(reply_to))
         now_ms = int(self._clock() * 1000)
         message_id = uuid.uuid4().hex
-        prefix = message_prefix(room, message_id, conn.member.public(), body, reply_to, now_ms)
+        prefix = message_prefix(
+            room, message_id, conn.member.public(), body, reply_to, now_ms, thread_root
+        )
         draft = Draft(
-            room, message_id, conn.member.id, conn.member.db_id, cid, prefix, body, reply_to, now_ms
+            room, message_id, conn.member.id, conn.member.db_id, cid, prefix, body, reply_to,
+            thread_root, now_ms,
         )
         posted = await self._broker.post(draft, now_ms)
         ack = {"type": "ack", "cid": cid, "id": posted.message_id, "seq": posted.seq, "room": room}
         if posted.duplicate:
             ack["duplicate"] = True
         conn.push(encode_for(conn.protocol, ack))
+
+    async def _thread_of(self, room: str, reply_to: str) -> str:
+        """The root of the thread ``reply_to`` belongs to, given when the reply is posted so
+        it never depends on the order in which writers commit."""
+        root = await self._broker.thread_of(room, reply_to)
+        if root is None:
+            try:
+                root = await self._stored_thread_of(room, reply_to)
+            except Exception as exc:
+                raise Unavailable("could not look the message up; try again") from exc
+        if root is None:
+            raise BadFrame("reply_to is not a message of this room")
+        return root
 
     async def typing(self, conn: Connection, room: str) -> None:
         if room not in conn.rooms:

@@ -48,6 +48,7 @@ def parse_entry(fields: dict[bytes, bytes]) -> NewMessage:
         body=str(frame["body"]),
         reply_to=frame.get("reply_to"),
         created_ms=int(frame["ts"]),
+        thread_root=frame.get("thread_root"),
     )
 
 
