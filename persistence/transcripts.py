@@ -12,14 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from persistence.models import Message, User
 
-_CHUNK = 1000  # rows per INSERT: 11 parameters each stays far below both drivers' limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,22 +63,60 @@ async def store(db: AsyncSession, batch: Sequence[NewMessage]) -> int:
     batches may be committed in any order (several writers share the work)."""
     if not batch:
         return 0
-    dialect = db.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    inserted = 0
-    for start in range(0, len(batch), _CHUNK):
+    connection = await db.connection()
+    if db.get_bind().dialect.name == "postgresql":
+        inserted = await _store_postgres(connection, batch)
+    else:
         rows = [
             {
-                "id": m.id, "room": m.room, "seq": m.seq, "author_id": m.author_id, "cid": m.cid,
-                "body": m.body, "reply_to": m.reply_to, "thread_root": m.thread_root,
-                "created_ms": m.created_ms,
+                "id": m.id, "room": m.room, "seq": m.seq, "author_id": m.author_id,
+                "cid": m.cid, "body": m.body, "reply_to": m.reply_to,
+                "thread_root": m.thread_root, "created_ms": m.created_ms,
+                "edited_ms": None, "deleted_ms": None,
             }
-            for m in batch[start:start + _CHUNK]
+            for m in batch
         ]
-        result = await db.exec(insert(Message).values(rows).on_conflict_do_nothing())
-        inserted += max(result.rowcount or 0, 0)
+        # One statement compiled once and run for many parameter sets, rather than a
+        # thousand-row VALUES list compiled in Python.
+        statement = sqlite_insert(Message).on_conflict_do_nothing()
+        result = await connection.execute(statement, rows)
+        inserted = max(result.rowcount or 0, 0)  # -1 where the driver cannot tell: report 0
     await db.commit()
     return inserted
+
+
+_COLUMNS = ("id", "room", "seq", "author_id", "cid", "body", "reply_to", "thread_root", "created_ms")
+
+
+async def _store_postgres(connection: Any, batch: Sequence[NewMessage]) -> int:
+    """COPY the batch into a temporary table, then one INSERT ... SELECT ... ON CONFLICT DO
+    NOTHING: several times faster than row-by-row inserts, and just as idempotent."""
+    raw = await connection.get_raw_connection()
+    pg = raw.driver_connection
+    names = ", ".join(_COLUMNS)
+    # SQLAlchemy has not begun a transaction on this connection (it begins lazily on its own
+    # statements), so the three steps get one explicitly: the temporary rows must still be
+    # there for the INSERT, and the batch lands whole or not at all.
+    async with pg.transaction():
+        await pg.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS incoming_messages "
+            "(id text, room text, seq bigint, author_id integer, cid text, body text, "
+            "reply_to text, thread_root text, created_ms bigint) ON COMMIT DELETE ROWS"
+        )
+        await pg.copy_records_to_table(
+            "incoming_messages",
+            records=[
+                (m.id, m.room, m.seq, m.author_id, m.cid, m.body, m.reply_to, m.thread_root,
+                 m.created_ms)
+                for m in batch
+            ],
+            columns=_COLUMNS,
+        )
+        status = await pg.execute(
+            f"INSERT INTO messages ({names}) SELECT {names} FROM incoming_messages "
+            "ORDER BY room, seq ON CONFLICT DO NOTHING"
+        )
+    return int(str(status).rsplit(" ", 1)[-1])
 
 
 async def thread_of(db: AsyncSession, room: str, message_id: str) -> str | None:
