@@ -19,7 +19,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from persistence.models import Message, User
 
 
-
 @dataclass(frozen=True, slots=True)
 class NewMessage:
     """A message as the broker gave it its place: everything the row needs."""

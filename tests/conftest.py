@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from support.cluster import Deployment
 from support.procs import Postgres, RedisServer
 

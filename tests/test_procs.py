@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import redis
+
 from support.procs import Postgres, RedisServer, free_port, wait_for
 
 
