@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export KINDRED_DATA_DIR ?= $(CURDIR)/kindred-data
 
-.PHONY: run test test-fast lint system-deps clean
+.PHONY: run test test-fast lint bench system-deps clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: system-deps $(STAMP)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -x -m "not slow"
+
+# Benchmarks print figures; they never fail on a number. Needs the same Debian packages.
+bench: system-deps $(STAMP)
+	$(BIN)/python -m bench.writer
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chat_server.api import accounts, communities, health
+from chat_server.api import accounts, communities, health, history
 from chat_server.api.common import ApiError, error_response
 from chat_server.config import Settings
 from chat_server.gateway.endpoint import websocket_endpoint
@@ -78,6 +78,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/me", accounts.me),
         Route("/api/communities", communities.list_communities),
         Route("/api/communities/{slug}", communities.get_community),
+        Route("/api/rooms/{slug}/messages", history.room_messages),
+        Route("/api/messages/{id}/thread", history.thread),
+        Route("/api/search", history.search),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
     if settings.web_root.is_dir():

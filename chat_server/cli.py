@@ -179,6 +179,89 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_writer(args: argparse.Namespace) -> int:
+    """A transcript writer on its own (Redis mode): several may run; they share the work."""
+    import contextlib
+
+    from redis.asyncio import Redis
+
+    from chat_server.transcripts.redis_writer import RedisWriter
+    from persistence.db import make_engine, session_factory
+
+    settings = _settings()
+    if not settings.redis_url:
+        print("kindred: `kindred writer` needs KINDRED_REDIS_URL; in embedded mode the "
+              "server writes transcripts itself", file=sys.stderr)
+        return 2
+    _ensure_schema(settings)
+
+    async def main() -> None:
+        engine = make_engine(settings.effective_database_url)
+        redis = Redis.from_url(settings.redis_url or "", socket_connect_timeout=2, socket_timeout=5)
+        writer = RedisWriter(redis, session_factory(engine), settings.writer_batch,
+                             settings.writer_claim_idle_s)
+        try:
+            await writer.run()
+        finally:
+            await redis.aclose()
+            await engine.dispose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    """Delete messages older than each community's retention period, in the database and in
+    the room's recent log in Redis."""
+    import time
+
+    from persistence import communities, transcripts
+
+    settings = _settings()
+    _ensure_schema(settings)
+
+    async def work(db: Any, secret: str) -> int:
+        redis = None
+        if settings.redis_url:
+            from redis.asyncio import Redis
+
+            redis = Redis.from_url(settings.redis_url)
+        try:
+            now_ms = int(time.time() * 1000)
+            for slug, days in await communities.retention(db):
+                deleted, newest = await transcripts.purge(db, slug, now_ms - days * 86_400_000)
+                if redis is not None and newest:
+                    await redis.xtrim(f"kindred:log:{slug}", minid=f"{newest + 1}-0")
+                print(f"{slug}: {deleted} messages older than {days} days deleted")
+        finally:
+            if redis is not None:
+                await redis.aclose()
+        return 0
+
+    return _with_db(settings, work)
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from persistence import communities
+
+    days = None if args.days == "none" else int(args.days)
+    if days is not None and days < 1:
+        print("kindred: retention is at least 1 day, or none", file=sys.stderr)
+        return 2
+    settings = _settings()
+    _ensure_schema(settings)
+
+    async def work(db: Any, secret: str) -> int:
+        if not await communities.set_retention(db, args.slug, days):
+            print(f"kindred: no community {args.slug!r}", file=sys.stderr)
+            return 1
+        print(f"{args.slug}: messages kept {'forever' if days is None else f'{days} days'}")
+        return 0
+
+    return _with_db(settings, work)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kindred", description="Kindred support rooms")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,6 +269,15 @@ def _parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(run=cmd_db_upgrade)
     sub.add_parser("seed", help="load the community catalog (idempotent)").set_defaults(run=cmd_seed)
+    sub.add_parser("writer", help="run a transcript writer (Redis mode)").set_defaults(run=cmd_writer)
+    sub.add_parser("purge", help="delete messages past their retention").set_defaults(run=cmd_purge)
+    community = sub.add_parser("community", help="communities").add_subparsers(
+        dest="community_command", required=True
+    )
+    keep = community.add_parser("retention", help="set how long a community's messages are kept")
+    keep.add_argument("slug")
+    keep.add_argument("days", help="a number of days, or none")
+    keep.set_defaults(run=cmd_retention)
     org = sub.add_parser("org", help="organizations").add_subparsers(dest="org_command", required=True)
     add = org.add_parser("add", help="add an organization and its local rooms")
     add.add_argument("name")

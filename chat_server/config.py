@@ -50,6 +50,11 @@ class Settings:
     shutdown_grace_s: float = 5.0
     # Logs and presence.
     replay_window: int = 2000  # messages kept per room for resume (Redis Stream MAXLEN ~)
+    max_resume: int = 5000  # most messages one resume sends; older ones: a gap, then history
+    # Transcripts.
+    run_writer: bool = True  # with Redis: run a transcript writer inside `kindred serve`
+    writer_batch: int = 1000  # rows per commit at most
+    writer_claim_idle_s: float = 15.0  # a dead writer's entries are taken over after this
     presence_ttl_s: float = 20.0
     heartbeat_interval_s: float = 5.0
     subscription_check_s: float = 1.0  # watchdog and anti-entropy period for pub/sub
@@ -110,7 +115,7 @@ class Settings:
                      "max_connections_per_member", "max_rooms_per_connection", "replay_window",
                      "heartbeat_interval_s", "subscription_check_s", "typing_interval_s",
                      "presence_ttl_s", "ping_interval_s", "session_ttl_days", "max_body_chars",
-                     "strikes_before_close"):
+                     "strikes_before_close", "max_resume", "writer_batch", "writer_claim_idle_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -174,6 +179,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ping_interval_s": float,
     "shutdown_grace_s": float,
     "replay_window": int,
+    "max_resume": int,
+    "run_writer": _bool,
+    "writer_batch": int,
+    "writer_claim_idle_s": float,
     "presence_ttl_s": float,
     "heartbeat_interval_s": float,
     "subscription_check_s": float,

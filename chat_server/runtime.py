@@ -25,7 +25,10 @@ from chat_server.gateway.connection import CLOSE_RESTART
 from chat_server.gateway.hub import Hub, HubLimits
 from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
 from chat_server.security import Passwords, new_secret, token_digest
-from persistence import accounts
+from chat_server.transcripts.embedded import EmbeddedWriter
+from chat_server.transcripts.redis_writer import RedisWriter
+from chat_server.wire import message_frame
+from persistence import accounts, transcripts
 from persistence.db import make_engine, session_factory
 from presence.memory import MemoryPresence
 from presence.redis_store import RedisPresence
@@ -52,6 +55,7 @@ class Runtime:
     secret: str
     key_failures: FailureCounter
     login_failures: FailureCounter
+    writer: RedisWriter | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -74,7 +78,10 @@ class Runtime:
             key_failures = RedisFailures(redis, "kindred:fail:key", settings.key_phrase_window_s)
             login_failures = RedisFailures(redis, "kindred:fail:login", settings.key_phrase_window_s)
         else:
-            broker = MemoryBroker(settings.replay_window)
+            memory = MemoryBroker(settings.replay_window, EmbeddedWriter(db, settings.writer_batch))
+            async with db() as session:
+                memory.restore(await transcripts.heads(session), await transcripts.recent_cids(session, 20_000))
+            broker = memory
             presence = MemoryPresence(settings.gateway_id, settings.presence_ttl_s)
             key_failures = MemoryFailures(settings.key_phrase_window_s)
             login_failures = MemoryFailures(settings.key_phrase_window_s)
@@ -84,6 +91,7 @@ class Runtime:
             max_body_chars=settings.max_body_chars,
             max_rooms_per_connection=settings.max_rooms_per_connection,
             replay_window=settings.replay_window,
+            max_resume=settings.max_resume,
             typing_interval_s=settings.typing_interval_s,
             heartbeat_interval_s=settings.heartbeat_interval_s,
             check_interval_s=settings.subscription_check_s,
@@ -94,13 +102,32 @@ class Runtime:
             async with db_sessions() as session:
                 return await accounts.live_sessions(session, digests, utcnow())
 
-        hub = Hub(broker, presence, limits, live_sessions)
+        async def history(room: str, after: int, upto: int) -> list[tuple[int, bytes]]:
+            async with db_sessions() as session:
+                rows = await transcripts.seq_range(session, room, after, upto)
+            return [
+                (m.seq, message_frame(m.room, m.id, m.seq, m.author, m.body, m.reply_to,
+                                      m.created_ms, m.thread_root))
+                for m in rows
+            ]
+
+        async def stored_thread_of(room: str, message_id: str) -> str | None:
+            async with db_sessions() as session:
+                return await transcripts.thread_of(session, room, message_id)
+
+        hub = Hub(broker, presence, limits, live_sessions, history, stored_thread_of)
         await hub.start()
+        writer: RedisWriter | None = None
+        if redis is not None and settings.run_writer:
+            writer = RedisWriter(redis, db, settings.writer_batch, settings.writer_claim_idle_s)
+            writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
-                   key_failures, login_failures)
+                   key_failures, login_failures, writer)
 
     async def close(self) -> None:
+        if self.writer is not None:
+            await self.writer.stop()
         await self.hub.stop()
         if self.redis is not None:
             await self.redis.aclose()

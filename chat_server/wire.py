@@ -100,7 +100,13 @@ class Outgoing:
 
 
 def message_prefix(
-    room: str, message_id: str, author: dict[str, str], body: str, reply_to: str | None, ts_ms: int
+    room: str,
+    message_id: str,
+    author: dict[str, str],
+    body: str | None,
+    reply_to: str | None,
+    ts_ms: int,
+    thread_root: str | None = None,
 ) -> bytes:
     """A ``message`` frame without its ``seq`` value: the broker appends the packed seq.
 
@@ -116,6 +122,7 @@ def message_prefix(
         "author": author,
         "body": body,
         "reply_to": reply_to,
+        "thread_root": thread_root,
         "ts": ts_ms,
     }
     packer = msgpack.Packer(use_bin_type=True)
@@ -123,6 +130,15 @@ def message_prefix(
     pairs = b"".join(packer.pack(k) + packer.pack(v) for k, v in frame.items())
     seq_key: bytes = packer.pack("seq")
     return bytes(head) + pairs + seq_key
+
+
+def message_frame(
+    room: str, message_id: str, seq: int, author: dict[str, str], body: str | None,
+    reply_to: str | None, ts_ms: int, thread_root: str | None,
+) -> bytes:
+    """A whole ``message`` frame (for messages read back from the database)."""
+    prefix = message_prefix(room, message_id, author, body, reply_to, ts_ms, thread_root)
+    return finish_message(prefix, seq)
 
 
 def finish_message(prefix: bytes, seq: int) -> bytes:

@@ -32,7 +32,10 @@ class Credentials:
 
 
 def to_member(user: User) -> Member:
-    return Member(id=user.public_id, handle=user.handle, role=Role(user.role), org_id=user.org_id)
+    return Member(
+        id=user.public_id, handle=user.handle, role=Role(user.role), org_id=user.org_id,
+        db_id=user.id or 0,
+    )
 
 
 async def server_secret(db: AsyncSession, generate: str) -> str:

@@ -62,3 +62,21 @@ async def by_slug(db: AsyncSession, slug: str) -> RoomCommunity | None:
     query = _with_org().where(Community.slug == slug)  # type: ignore[attr-defined]
     found = (await db.exec(query)).first()
     return _domain(*found) if found else None
+
+
+async def set_retention(db: AsyncSession, slug: str, days: int | None) -> bool:
+    row = (await db.exec(select(Community).where(Community.slug == slug))).first()
+    if row is None:
+        return False
+    row.retention_days = days
+    db.add(row)
+    await db.commit()
+    return True
+
+
+async def retention(db: AsyncSession) -> list[tuple[str, int]]:
+    """``(slug, days)`` of every community with a retention period."""
+    query = select(Community.slug, Community.retention_days).where(
+        col(Community.retention_days).is_not(None)
+    )
+    return [(slug, int(days)) for slug, days in (await db.exec(query)).all() if days is not None]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -57,6 +57,8 @@ class Community(SQLModel, table=True):
     kind: str = Field(max_length=24)
     description: str = Field(default="", max_length=400)
     org_id: int | None = Field(default=None, foreign_key="organizations.id", index=True)
+    # Messages older than this many days are deleted by `kindred purge`; None keeps them.
+    retention_days: int | None = Field(default=None)
 
 
 class ServerSecret(SQLModel, table=True):
@@ -66,3 +68,24 @@ class ServerSecret(SQLModel, table=True):
     __tablename__ = "server_secrets"
     name: str = Field(primary_key=True, max_length=32)
     value: str = Field(max_length=128)
+
+
+class Message(SQLModel, table=True):
+    """One posted message. ``body`` None is a tombstone: the message was removed."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("room", "seq", name="uq_messages_room_seq"),
+        UniqueConstraint("author_id", "cid", name="uq_messages_author_cid"),
+    )
+    id: str = Field(primary_key=True, max_length=32)
+    room: str = Field(max_length=64)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    author_id: int = Field(foreign_key="users.id", index=True)
+    cid: str = Field(max_length=64)
+    body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    reply_to: str | None = Field(default=None, max_length=32)
+    thread_root: str | None = Field(default=None, max_length=32, index=True)
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    edited_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    deleted_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

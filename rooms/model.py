@@ -22,6 +22,7 @@ class Member:
     handle: str
     role: Role
     org_id: int | None
+    db_id: int = 0  # the storage key, for rows that reference the member; never sent
 
     def public(self) -> dict[str, str]:
         return {"id": self.id, "handle": self.handle, "role": self.role.value}

@@ -54,7 +54,7 @@ def test_message_prefix_plus_seq_is_the_whole_frame() -> None:
         frame = msgpack.unpackb(wire.finish_message(prefix, seq), raw=False)
         assert frame == {
             "type": "message", "room": "lung-cancer", "id": "f" * 32, "author": author,
-            "body": "héllo", "reply_to": None, "ts": 1234, "seq": seq,
+            "body": "héllo", "reply_to": None, "thread_root": None, "ts": 1234, "seq": seq,
         }
 
 

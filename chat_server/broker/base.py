@@ -13,9 +13,14 @@ class Draft:
 
     room: str
     message_id: str
-    author_id: str
+    author_id: str  # public id
+    author_key: int  # storage key of the author, for the transcript row
     cid: str
     frame_prefix: bytes  # wire.message_prefix(...): the frame's bytes up to the seq value
+    body: str
+    reply_to: str | None
+    thread_root: str | None  # the root of the thread a reply belongs to; None for a root
+    ts_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,11 @@ class Broker(Protocol):
         ``rooms.errors.Unavailable`` when the log cannot be reached: nothing was posted then,
         or it was and a retry with the same cid returns it as a duplicate. Raises
         ``rooms.errors.BadFrame`` when the cid was used by this author in another room."""
+        ...
+
+    async def thread_of(self, room: str, message_id: str) -> str | None:
+        """The thread root of a recent message of ``room`` (its own id for a root), or None
+        when the recent log does not know it (too old, or not in this room)."""
         ...
 
     async def publish_event(self, room: str, frame: bytes) -> None:

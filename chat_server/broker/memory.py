@@ -1,45 +1,80 @@
 """The in-process broker of the embedded mode: one process, nothing to install.
 
-Each room keeps its recent frames in a bounded deque, the same window the Redis Stream keeps.
-Posting is synchronous inside the event loop, so seq order and delivery order are one.
+Posting gives the message its seq at once (inside the event loop, so seq order is posting
+order), then waits for the embedded writer to commit it: only then is it added to the room's
+recent log, fanned out, and acknowledged. Each room keeps its recent frames in a bounded
+deque, the same window the Redis Stream keeps; older ones are read from the database.
 """
 
 from __future__ import annotations
 
+import asyncio
+import bisect
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
+from chat_server.transcripts.embedded import EmbeddedWriter, RowRefused
 from chat_server.wire import finish_message
-from rooms.errors import BadFrame
+from persistence.transcripts import NewMessage
+from rooms.errors import BadFrame, Unavailable
+
+ACK_TIMEOUT_S = 10.0
 
 
 @dataclass(slots=True)
 class _RoomLog:
-    head: int = 0
+    head: int = 0  # the last seq given
+    committed: int = 0  # the last seq committed and published (what readers may rely on)
     frames: deque[tuple[int, bytes]] = field(default_factory=deque)
 
 
+@dataclass(slots=True)
+class _Posting:
+    message_id: str
+    seq: int
+    room: str
+    committed: asyncio.Future[None]
+
+
 class MemoryBroker:
-    def __init__(self, window: int, cid_memory: int = 100_000) -> None:
+    def __init__(self, window: int, writer: EmbeddedWriter, cid_memory: int = 100_000) -> None:
         self._window = window
+        self._writer = writer
         self._rooms: dict[str, _RoomLog] = {}
         self._subscribed: set[str] = set()
-        # (author, cid) -> (message id, seq, room): a retried send is posted once.
-        self._cids: OrderedDict[tuple[str, str], tuple[str, int, str]] = OrderedDict()
+        # (author, cid) -> the posting: a retried send is posted once, and acknowledged only
+        # once the first posting is committed.
+        self._cids: OrderedDict[tuple[str, str], _Posting] = OrderedDict()
         self._cid_memory = cid_memory
+        # message id -> (room, thread root) of recent messages, for replies.
+        self._threads: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self._on_frame: OnFrame | None = None
         self._on_control: OnControl | None = None
 
+    def restore(self, heads: dict[str, int], cids: list[tuple[str, str, str, int, str]]) -> None:
+        """Continue from the database after a restart: each room's seq, and recent cids
+        (``author public id, cid, message id, seq, room``) so retried sends stay single."""
+        for room, head in heads.items():
+            log = self._log(room)
+            log.head = log.committed = max(log.head, head)
+        loop = asyncio.get_running_loop()
+        for author, cid, message_id, seq, room in reversed(cids):
+            done: asyncio.Future[None] = loop.create_future()
+            done.set_result(None)
+            self._remember((author, cid), _Posting(message_id, seq, room, done))
+
     async def start(self, on_frame: OnFrame, on_resync: OnResync, on_control: OnControl) -> None:
         self._on_frame, self._on_control = on_frame, on_control
+        self._writer.start()
 
     async def close(self) -> None:
+        await self._writer.stop()
         self._subscribed.clear()
 
     async def subscribe(self, room: str) -> int:
         self._subscribed.add(room)
-        return self._log(room).head
+        return self._log(room).committed
 
     async def unsubscribe(self, room: str) -> None:
         self._subscribed.discard(room)
@@ -50,23 +85,55 @@ class MemoryBroker:
             log = self._rooms[room] = _RoomLog(frames=deque(maxlen=self._window))
         return log
 
+    def _remember(self, key: tuple[str, str], posting: _Posting) -> None:
+        self._cids[key] = posting
+        if len(self._cids) > self._cid_memory:
+            self._cids.popitem(last=False)
+
     async def post(self, draft: Draft, now_ms: int) -> Posted:
         key = (draft.author_id, draft.cid)
         earlier = self._cids.get(key)
         if earlier is not None:
-            if earlier[2] != draft.room:
+            if earlier.room != draft.room:
                 raise BadFrame("this cid was already used for a message in another room")
-            return Posted(earlier[0], earlier[1], duplicate=True)
+            await self._wait(earlier.committed)
+            return Posted(earlier.message_id, earlier.seq, duplicate=True)
         log = self._log(draft.room)
         log.head += 1
-        frame = finish_message(draft.frame_prefix, log.head)
-        log.frames.append((log.head, frame))
-        self._cids[key] = (draft.message_id, log.head, draft.room)
-        if len(self._cids) > self._cid_memory:
-            self._cids.popitem(last=False)
-        if draft.room in self._subscribed and self._on_frame is not None:
-            self._on_frame(draft.room, log.head, frame)
-        return Posted(draft.message_id, log.head, duplicate=False)
+        seq = log.head
+        frame = finish_message(draft.frame_prefix, seq)
+        row = NewMessage(
+            draft.message_id, draft.room, seq, draft.author_key, draft.cid, draft.body,
+            draft.reply_to, draft.ts_ms, draft.thread_root,
+        )
+
+        def after_commit() -> None:
+            log.committed = seq
+            log.frames.append((seq, frame))
+            if draft.room in self._subscribed and self._on_frame is not None:
+                self._on_frame(draft.room, seq, frame)
+
+        self._threads[draft.message_id] = (draft.room, draft.thread_root or draft.message_id)
+        if len(self._threads) > self._cid_memory:
+            self._threads.popitem(last=False)
+        committed = self._writer.submit(row, after_commit)
+        self._remember(key, _Posting(draft.message_id, seq, draft.room, committed))
+        await self._wait(committed)
+        return Posted(draft.message_id, seq, duplicate=False)
+
+    async def _wait(self, committed: asyncio.Future[None]) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(committed), ACK_TIMEOUT_S)
+        except TimeoutError:
+            # Still queued (the database is slow or away): the client retries with the same
+            # cid and is acknowledged once the row is committed.
+            raise Unavailable("the message is not stored yet; send it again") from None
+        except RowRefused:
+            raise Unavailable("the message could not be stored") from None
+
+    async def thread_of(self, room: str, message_id: str) -> str | None:
+        found = self._threads.get(message_id)
+        return found[1] if found is not None and found[0] == room else None
 
     async def publish_event(self, room: str, frame: bytes) -> None:
         if room in self._subscribed and self._on_frame is not None:
@@ -78,15 +145,14 @@ class MemoryBroker:
 
     async def replay(self, room: str, after_seq: int, limit: int) -> Replay:
         log = self._log(room)
-        first = log.frames[0][0] if log.frames else log.head + 1
-        start = max(after_seq + 1, first)
-        # Frames are contiguous by seq, so the position is arithmetic, not a search.
-        offset = start - first
-        frames = [log.frames[i] for i in range(offset, min(offset + limit, len(log.frames)))]
-        return Replay(frames, first, log.head)
+        first = log.frames[0][0] if log.frames else log.committed + 1
+        # Seqs are increasing but may have holes (a row the database refused), so search.
+        start = bisect.bisect_right(log.frames, after_seq, key=lambda entry: entry[0])
+        frames = [log.frames[i] for i in range(start, min(start + limit, len(log.frames)))]
+        return Replay(frames, first, log.committed)
 
     async def heads(self, rooms: list[str]) -> dict[str, int]:
-        return {room: self._log(room).head for room in rooms}
+        return {room: self._log(room).committed for room in rooms}
 
     async def ready(self) -> None:
         return None

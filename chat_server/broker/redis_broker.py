@@ -1,7 +1,8 @@
 """Fan-out through Redis: each room's recent log is a Redis Stream, live delivery is pub/sub.
 
 Posting runs one Lua script, so for a room the seq increment, the stream append, the cid
-record and the publish happen atomically and in seq order for every gateway at once. The
+record, the entry for the transcript writers and the publish happen atomically and in seq
+order for every gateway at once. The
 stream is the durable part: a message is acknowledged once the script has returned, which is
 once Redis has applied (and, with appendonly, logged) it.
 
@@ -28,6 +29,10 @@ from rooms.errors import BadFrame, Unavailable
 log = logging.getLogger(__name__)
 
 CONTROL_CHANNEL = b"kindred:ctl"
+# Every posted message is also appended here, for the transcript writers' consumer group.
+# Entries leave it only once committed to the database, so it is never trimmed: the room
+# streams are the bounded replay window, this one is the durable queue.
+COMMITS_STREAM = "kindred:commits"
 CID_TTL_S = 7 * 24 * 3600
 
 _POST = """
@@ -37,6 +42,8 @@ local seq = redis.call('INCR', KEYS[1])
 local frame = ARGV[1] .. cmsgpack.pack(seq)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'f', frame)
 redis.call('SET', KEYS[3], ARGV[4] .. ':' .. seq .. ':' .. ARGV[5], 'EX', ARGV[3])
+redis.call('SET', KEYS[6], ARGV[5] .. '|' .. ARGV[8], 'EX', ARGV[3])
+redis.call('XADD', KEYS[5], '*', 'r', ARGV[5], 's', seq, 'a', ARGV[6], 'c', ARGV[7], 'f', frame)
 redis.call('PUBLISH', KEYS[4], 'm' .. seq .. ':' .. frame)
 return {1, seq}
 """
@@ -52,6 +59,10 @@ def _seq_key(room: str) -> str:
 
 def _log_key(room: str) -> str:
     return f"kindred:log:{room}"
+
+
+def _thread_key(message_id: str) -> str:
+    return f"kindred:thread:{message_id}"
 
 
 def _cid_key(author_id: str, cid: str) -> str:
@@ -214,9 +225,12 @@ class RedisBroker:
             _log_key(draft.room),
             _cid_key(draft.author_id, draft.cid),
             room_channel(draft.room),
+            COMMITS_STREAM,
+            _thread_key(draft.message_id),
         ]
         args: list[bytes | str | int] = [
             draft.frame_prefix, self._window, CID_TTL_S, draft.message_id, draft.room,
+            draft.author_key, draft.cid, draft.thread_root or draft.message_id,
         ]
         try:
             fresh, value = await self._post(keys=keys, args=args)
@@ -228,6 +242,16 @@ class RedisBroker:
         if room != draft.room:
             raise BadFrame("this cid was already used for a message in another room")
         return Posted(message_id, int(seq), duplicate=True)
+
+    async def thread_of(self, room: str, message_id: str) -> str | None:
+        try:
+            value: Any = await self._redis.get(_thread_key(message_id))
+        except (RedisError, OSError) as exc:
+            raise Unavailable("redis unreachable") from exc
+        if value is None:
+            return None
+        found_room, _, root = bytes(value).decode().partition("|")
+        return root if found_room == room else None
 
     async def publish_event(self, room: str, frame: bytes) -> None:
         try:

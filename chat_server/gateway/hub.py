@@ -24,7 +24,7 @@ from chat_server.gateway.connection import CLOSE_SIGNED_OUT, Connection, Cursor
 from chat_server.wire import Outgoing, encode_for, message_prefix, pack
 from presence.store import PresenceStore, PresenceUnavailable
 from rooms import messages
-from rooms.errors import NotJoined, RateLimited, TooManyRooms, Unavailable
+from rooms.errors import BadFrame, NotJoined, RateLimited, TooManyRooms, Unavailable
 from rooms.ratelimit import TokenBucket
 from rooms.sequence import Overflow, Sequencer
 
@@ -52,6 +52,7 @@ class HubLimits:
     max_body_chars: int
     max_rooms_per_connection: int
     replay_window: int
+    max_resume: int
     typing_interval_s: float
     heartbeat_interval_s: float
     check_interval_s: float
@@ -64,6 +65,8 @@ class Hub:
         presence: PresenceStore,
         limits: HubLimits,
         live_sessions: Callable[[list[str]], Awaitable[set[str]]],
+        history: Callable[[str, int, int], Awaitable[list[tuple[int, bytes]]]],
+        stored_thread_of: Callable[[str, str], Awaitable[str | None]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._broker = broker
@@ -73,6 +76,9 @@ class Hub:
         # Which of these session digests are still valid: sockets outliving their session
         # (expired, or signed out while Redis was unreachable) are closed on the next check.
         self._live_sessions = live_sessions
+        # Frames with after < seq <= upto from the database, for what the recent log dropped.
+        self._history = history
+        self._stored_thread_of = stored_thread_of
         self._beats = 0
         self._rooms: dict[str, LocalRoom] = {}
         self._connections: dict[str, Connection] = {}
@@ -145,35 +151,48 @@ class Hub:
             if await self._presence.enter(room, member, self._clock()):
                 await self._publish_presence(room, "joined", member)
             present = await self._presence.present(room)
+            missed: list[tuple[int, bytes]] = []
             if since is None:
                 head = (await self._broker.heads([room]))[room]
             else:
-                replay = await self._broker.replay(room, since, self._limits.replay_window)
-                head = replay.head
+                head, missed = await self._missed(room, since)
         except BaseException as exc:
             await self.leave(conn, room)
             if isinstance(exc, PresenceUnavailable):
                 raise Unavailable("presence is unreachable; join again shortly") from exc
             raise
-        after = since
-        conn.push(encode_for(conn.protocol, {"type": "joined", "room": room, "seq": head, "present": present}))
-        if after is None or after >= head:
+        joined = {"type": "joined", "room": room, "seq": head, "present": present}
+        conn.push(encode_for(conn.protocol, joined))
+        cursor.seq = head if since is None or since >= head else since
+        for seq, data in missed:
+            if seq <= cursor.seq:
+                continue
+            if seq > cursor.seq + 1:
+                gap = {"type": "gap", "room": room, "from": cursor.seq + 1, "to": seq - 1}
+                await conn.push_owed(encode_for(conn.protocol, gap))
+            cursor.seq = seq
+            await conn.push_owed(Outgoing(data).for_protocol(conn.protocol))
+        if cursor.seq < head:
+            gap = {"type": "gap", "room": room, "from": cursor.seq + 1, "to": head}
+            await conn.push_owed(encode_for(conn.protocol, gap))
             cursor.seq = head
-        else:
-            if after + 1 < replay.first:
-                gap = {"type": "gap", "room": room, "from": after + 1, "to": replay.first - 1}
-                conn.push(encode_for(conn.protocol, gap))
-            cursor.seq = after
-            frames = replay.frames
-            while frames:
-                for seq, data in frames:
-                    if seq > cursor.seq:
-                        cursor.seq = seq
-                        await conn.push_owed(Outgoing(data).for_protocol(conn.protocol))
-                if cursor.seq >= head or len(frames) < self._limits.replay_window:
-                    break
-                frames = (await self._broker.replay(room, cursor.seq, self._limits.replay_window)).frames
         conn.release(room)
+
+    async def _missed(self, room: str, since: int) -> tuple[int, list[tuple[int, bytes]]]:
+        """The room's head and the frames after ``since`` (at most ``max_resume``, the newest),
+        from the recent log and, for what it no longer holds, the database. Seqs missing from
+        the result are gaps: neither holds them."""
+        replay = await self._broker.replay(room, since, self._limits.replay_window)
+        head = replay.head
+        oldest = max(since, head - self._limits.max_resume)
+        frames: list[tuple[int, bytes]] = []
+        if oldest + 1 < replay.first:
+            frames = await self._history(room, oldest, replay.first - 1)
+        frames.extend(f for f in replay.frames if f[0] > oldest)
+        while frames and frames[-1][0] < head and len(replay.frames) >= self._limits.replay_window:
+            replay = await self._broker.replay(room, frames[-1][0], self._limits.replay_window)
+            frames.extend(replay.frames)
+        return head, frames
 
     async def leave(self, conn: Connection, room: str) -> None:
         if conn.rooms.pop(room, None) is None:
@@ -246,16 +265,36 @@ class Hub:
         if not bucket.take(time.monotonic()):
             raise RateLimited(f"slow down: try again in {bucket.retry_after():.0f} s")
         body = messages.clean_body(body, self._limits.max_body_chars)
+        thread_root = None
         if reply_to is not None:
-            messages.check_message_id(reply_to)
+            thread_root = await self._thread_of(room, messages.check_message_id(reply_to))
         now_ms = int(self._clock() * 1000)
         message_id = uuid.uuid4().hex
-        prefix = message_prefix(room, message_id, conn.member.public(), body, reply_to, now_ms)
-        posted = await self._broker.post(Draft(room, message_id, conn.member.id, cid, prefix), now_ms)
+        prefix = message_prefix(
+            room, message_id, conn.member.public(), body, reply_to, now_ms, thread_root
+        )
+        draft = Draft(
+            room, message_id, conn.member.id, conn.member.db_id, cid, prefix, body, reply_to,
+            thread_root, now_ms,
+        )
+        posted = await self._broker.post(draft, now_ms)
         ack = {"type": "ack", "cid": cid, "id": posted.message_id, "seq": posted.seq, "room": room}
         if posted.duplicate:
             ack["duplicate"] = True
         conn.push(encode_for(conn.protocol, ack))
+
+    async def _thread_of(self, room: str, reply_to: str) -> str:
+        """The root of the thread ``reply_to`` belongs to, given when the reply is posted so
+        it never depends on the order in which writers commit."""
+        root = await self._broker.thread_of(room, reply_to)
+        if root is None:
+            try:
+                root = await self._stored_thread_of(room, reply_to)
+            except Exception as exc:
+                raise Unavailable("could not look the message up; try again") from exc
+        if root is None:
+            raise BadFrame("reply_to is not a message of this room")
+        return root
 
     async def typing(self, conn: Connection, room: str) -> None:
         if room not in conn.rooms:
@@ -330,8 +369,20 @@ class Hub:
                     backoff = min(backoff * 2, 2.0)
                     continue
                 if replay.first > seq.last + 1 and replay.head > seq.last:
+                    # Older than the recent log: the database has what was committed.
+                    try:
+                        older = await self._history(local.slug, seq.last, replay.first - 1)
+                    except Exception:
+                        log.warning("room %s: history unreachable while filling a gap", local.slug)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, 2.0)
+                        continue
+                    for s, data in older:
+                        for rs, ro in seq.offer(s, Outgoing(data)):
+                            self._fan_out(local, rs, ro)
+                if replay.first > seq.last + 1 and replay.head > seq.last:
                     lost = (seq.last + 1, replay.first - 1)
-                    log.warning("room %s: seqs %d..%d no longer in the log", local.slug, *lost)
+                    log.warning("room %s: seqs %d..%d are in neither log", local.slug, *lost)
                     gap = Outgoing.of({"type": "gap", "room": local.slug, "from": lost[0], "to": lost[1]})
                     for s, o in seq.skip_to(lost[1]):
                         self._fan_out(local, s, o)

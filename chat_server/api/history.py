@@ -1,0 +1,95 @@
+"""Transcripts: a room's messages page by page, a thread, and full-text search.
+
+Members see only rooms open to them; another organization's room is "not found". Removed
+messages come back as tombstones: ``body`` null and ``removed`` true.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from chat_server.api.common import ApiError, caller, runtime
+from persistence import communities, transcripts
+from rooms.access import can_see
+from rooms.model import Member
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+
+
+def _int_param(request: Request, name: str, default: int | None, low: int, high: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_request", f"{name} must be a whole number") from None
+    if value < low:
+        raise ApiError(400, "invalid_request", f"{name} must be at least {low}")
+    return min(value, high) if high is not None else value
+
+
+async def _visible_room(request: Request, member: Member, slug: str) -> None:
+    async with runtime(request).db() as db:
+        community = await communities.by_slug(db, slug)
+    if community is None or not can_see(member, community):
+        raise ApiError(404, "not_found", "no such room")
+
+
+async def room_messages(request: Request) -> Response:
+    """``GET /api/rooms/{slug}/messages?before=SEQ&limit=N``: newest first. Pass the returned
+    ``next_before`` as ``before`` for the next (older) page; seq cursors never skip or repeat
+    a message, however many arrive meanwhile."""
+    member, _ = await caller(request)
+    slug = request.path_params["slug"]
+    await _visible_room(request, member, slug)
+    before = _int_param(request, "before", None, 1)
+    limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE) or DEFAULT_PAGE
+    async with runtime(request).db() as db:
+        found = await transcripts.page(db, slug, before, limit)
+    next_before = found[-1].seq if len(found) == limit and found[-1].seq > 1 else None
+    return JSONResponse({"messages": [m.view() for m in found], "next_before": next_before})
+
+
+async def thread(request: Request) -> Response:
+    """``GET /api/messages/{id}/thread``: the thread's root and its replies, in order. Any
+    message of the thread may be named."""
+    member, _ = await caller(request)
+    message_id = request.path_params["id"]
+    async with runtime(request).db() as db:
+        found = await transcripts.by_id(db, message_id)
+        if found is not None:
+            await _visible_room(request, member, found.room)
+            root = found.thread_root or found.id
+            messages = await transcripts.thread(db, root)
+    if found is None:
+        raise ApiError(404, "not_found", "no such message")
+    return JSONResponse({"root": root, "messages": [m.view() for m in messages]})
+
+
+async def search(request: Request) -> Response:
+    """``GET /api/search?q=...&room=SLUG&limit=N&offset=K``: best matches first, over the
+    rooms open to the member (or one of them)."""
+    member, _ = await caller(request)
+    q = request.query_params.get("q", "").strip()
+    if not q or len(q) > 200:
+        raise ApiError(400, "invalid_request", "q must have 1 to 200 characters")
+    limit = _int_param(request, "limit", 20, 1, 100) or 20
+    offset = _int_param(request, "offset", 0, 0, 10_000) or 0
+    room = request.query_params.get("room")
+    async with runtime(request).db() as db:
+        if room:
+            community = await communities.by_slug(db, room)
+            if community is None or not can_see(member, community):
+                raise ApiError(404, "not_found", "no such room")
+            rooms = [room]
+        else:
+            rooms = [c.slug for c in await communities.visible_to(db, member)]
+        found = await transcripts.search(db, q, rooms, limit + 1, offset)
+    more = len(found) > limit
+    return JSONResponse({
+        "results": [m.view() for m in found[:limit]],
+        "next_offset": offset + limit if more else None,
+    })

@@ -1,0 +1,206 @@
+"""The transcript writer of the Redis mode: from the commits stream into the database.
+
+Every posted message is appended to ``kindred:commits`` by the posting script. Writers read
+it as one consumer group, so several writers (in each ``kindred serve``, or ``kindred
+writer`` processes) share the work. A batch is inserted idempotently and only then
+acknowledged and deleted from the stream: a writer killed between the two leaves the entries
+pending, another writer claims them after ``claim_idle_s`` (XAUTOCLAIM) and inserting them
+again changes nothing. A database outage stops the writer's progress, never its input: the
+entries wait in Redis. A row the database refuses for good is set aside in
+``kindred:commits:dead`` so the rest goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from typing import Any
+
+import msgpack
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chat_server.broker.redis_broker import COMMITS_STREAM
+from chat_server.transcripts.errors import is_bad_row
+from persistence import transcripts
+from persistence.transcripts import NewMessage
+
+log = logging.getLogger(__name__)
+
+GROUP = "writers"
+DEAD_STREAM = "kindred:commits:dead"
+
+
+def parse_entry(fields: dict[bytes, bytes]) -> NewMessage:
+    """One commits-stream entry as a row; raises ValueError/KeyError if it is malformed."""
+    frame = msgpack.unpackb(fields[b"f"], raw=False)
+    return NewMessage(
+        id=str(frame["id"]),
+        room=fields[b"r"].decode(),
+        seq=int(fields[b"s"]),
+        author_id=int(fields[b"a"]),
+        cid=fields[b"c"].decode(),
+        body=str(frame["body"]),
+        reply_to=frame.get("reply_to"),
+        created_ms=int(frame["ts"]),
+        thread_root=frame.get("thread_root"),
+    )
+
+
+class RedisWriter:
+    def __init__(
+        self,
+        redis: Redis,
+        db: async_sessionmaker[AsyncSession],
+        batch: int,
+        claim_idle_s: float,
+        consumer: str | None = None,
+    ) -> None:
+        self._redis = redis
+        self._db = db
+        self._batch = batch
+        self._claim_idle_ms = int(claim_idle_s * 1000)
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.committed = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="transcript-writer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(COMMITS_STREAM, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self) -> None:
+        backoff = 0.05
+        claim_every = max(self._claim_idle_ms / 1000 / 2, 0.5)
+        next_claim = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self._ensure_group()
+                # Our own pending entries first (we may have been restarted under this name).
+                await self._drain_own_pending()
+                while True:
+                    if loop.time() >= next_claim:
+                        await self._claim_abandoned()
+                        next_claim = loop.time() + claim_every
+                    reply: Any = await self._redis.xreadgroup(
+                        GROUP, self.consumer, {COMMITS_STREAM: ">"}, count=self._batch, block=500
+                    )
+                    for _, entries in reply or []:
+                        await self._handle(entries)
+                    backoff = 0.05
+            except (RedisError, OSError) as exc:
+                log.warning("writer: redis unreachable (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            except Exception:
+                # Whatever it was, the entries stay pending and are read again: keep going.
+                log.exception("writer: unexpected failure; retrying")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def _drain_own_pending(self) -> None:
+        while True:
+            reply: Any = await self._redis.xreadgroup(
+                GROUP, self.consumer, {COMMITS_STREAM: "0"}, count=self._batch
+            )
+            entries = [e for _, es in reply or [] for e in es if e[1]]
+            if not entries:
+                return
+            await self._handle(entries)
+
+    async def _claim_abandoned(self) -> None:
+        start = "0-0"
+        while True:
+            result: Any = await self._redis.xautoclaim(
+                COMMITS_STREAM, GROUP, self.consumer, self._claim_idle_ms, start, count=self._batch
+            )
+            start, entries = result[0], [e for e in result[1] if e[1]]
+            if entries:
+                log.info("writer: took over %d entries left by another writer", len(entries))
+                await self._handle(entries)
+            if start in (b"0-0", "0-0"):
+                return
+
+    async def _handle(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+        rows: list[NewMessage] = []
+        ids: list[bytes] = []
+        for entry_id, fields in entries:
+            try:
+                rows.append(parse_entry(fields))
+                ids.append(entry_id)
+            except (KeyError, ValueError, TypeError, msgpack.UnpackException):
+                await self._set_aside(entry_id, fields, "malformed entry")
+        if not rows:
+            return
+        rows.sort(key=lambda r: (r.room, r.seq))  # parents before replies within a room
+        backoff = 0.05
+        while True:
+            try:
+                await self._commit(rows)
+                break
+            except Exception as exc:
+                if is_bad_row(exc):
+                    await self._one_by_one(entries, rows, ids)
+                    return
+                log.warning("writer: database unavailable (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+        await self._acknowledge(ids)
+        self.committed += len(rows)
+
+    async def _one_by_one(
+        self, entries: list[tuple[bytes, dict[bytes, bytes]]], rows: list[NewMessage], ids: list[bytes]
+    ) -> None:
+        fields_by_id = dict(entries)
+        by_row = {row.id: entry_id for row, entry_id in zip(rows, ids, strict=True)}
+        for row in rows:
+            entry_id = by_row[row.id]
+            try:
+                await self._commit([row])
+            except Exception as exc:
+                if not is_bad_row(exc):
+                    raise  # an outage: leave the rest pending; it is retried or claimed
+                await self._set_aside(entry_id, fields_by_id[entry_id], type(exc).__name__)
+                continue
+            await self._acknowledge([entry_id])
+            self.committed += 1
+
+    async def _commit(self, rows: list[NewMessage]) -> None:
+        async with self._db() as session:
+            await transcripts.store(session, rows)
+
+    async def _acknowledge(self, ids: list[bytes]) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(COMMITS_STREAM, GROUP, *ids)
+            pipe.xdel(COMMITS_STREAM, *ids)
+            await pipe.execute()
+
+    async def _set_aside(self, entry_id: bytes, fields: dict[bytes, Any], why: str) -> None:
+        log.error("writer: entry %s set aside: %s", entry_id.decode(), why)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            dead: dict[Any, Any] = {**fields, b"why": why.encode(), b"entry": entry_id}
+            pipe.xadd(DEAD_STREAM, dead)
+            pipe.xack(COMMITS_STREAM, GROUP, entry_id)
+            pipe.xdel(COMMITS_STREAM, entry_id)
+            await pipe.execute()
+
+    async def backlog(self) -> int:
+        """Entries not yet committed (for readiness and benchmarks)."""
+        return int(await self._redis.xlen(COMMITS_STREAM))
