@@ -6,14 +6,18 @@ messages come back as tombstones: ``body`` null and ``removed`` true.
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat_server.api.common import ApiError, caller, runtime
 from persistence import communities, transcripts
 from rooms.access import can_see
+from rooms.catalog import is_slug
 from rooms.model import Member
 
+_MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
 
@@ -32,6 +36,8 @@ def _int_param(request: Request, name: str, default: int | None, low: int, high:
 
 
 async def _visible_room(request: Request, member: Member, slug: str) -> None:
+    if not is_slug(slug):
+        raise ApiError(404, "not_found", "no such room")
     async with runtime(request).db() as db:
         community = await communities.by_slug(db, slug)
     if community is None or not can_see(member, community):
@@ -58,6 +64,8 @@ async def thread(request: Request) -> Response:
     message of the thread may be named."""
     member, _ = await caller(request)
     message_id = request.path_params["id"]
+    if not _MESSAGE_ID.fullmatch(message_id):
+        raise ApiError(404, "not_found", "no such message")
     async with runtime(request).db() as db:
         found = await transcripts.by_id(db, message_id)
         if found is not None:
@@ -74,13 +82,15 @@ async def search(request: Request) -> Response:
     rooms open to the member (or one of them)."""
     member, _ = await caller(request)
     q = request.query_params.get("q", "").strip()
-    if not q or len(q) > 200:
-        raise ApiError(400, "invalid_request", "q must have 1 to 200 characters")
+    if not q or len(q) > 200 or not q.isprintable():
+        raise ApiError(400, "invalid_request", "q must have 1 to 200 printable characters")
     limit = _int_param(request, "limit", 20, 1, 100) or 20
     offset = _int_param(request, "offset", 0, 0, 10_000) or 0
     room = request.query_params.get("room")
     async with runtime(request).db() as db:
         if room:
+            if not is_slug(room):
+                raise ApiError(404, "not_found", "no such room")
             community = await communities.by_slug(db, room)
             if community is None or not can_see(member, community):
                 raise ApiError(404, "not_found", "no such room")
