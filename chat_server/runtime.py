@@ -142,7 +142,9 @@ class Runtime:
         self.hub.draining = True
         conns = self.hub.connections()
         for conn in conns:
-            conn.close_after_flush(CLOSE_RESTART, "server restarting: reconnect and resume")
+            conn.close_after_flush(
+                CLOSE_RESTART, "server restarting: reconnect and resume", self.settings.shutdown_grace_s
+            )
         if conns:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(

@@ -31,6 +31,8 @@ from rooms.ratelimit import Strikes
 
 log = logging.getLogger(__name__)
 
+CLOSE_FRAME_WAIT_S = 30.0
+
 
 def _origin_allowed(ws: WebSocket, rt: Runtime) -> bool:
     origin = ws.headers.get("origin")
@@ -103,8 +105,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         with contextlib.suppress(Exception):
             await rt.presence.close_connection(member.id, conn.id)
         if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
+            # uvicorn writes the close frame only once the socket is writable again: a client
+            # closed for reading too slowly gets it when it reads on, within this bound.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(conn.close_code or 1000, conn.close_reason), 2)
+                await asyncio.wait_for(
+                    ws.close(conn.close_code or 1000, conn.close_reason), CLOSE_FRAME_WAIT_S
+                )
 
 
 async def _run(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
