@@ -115,7 +115,11 @@ class Runtime:
             async with db_sessions() as session:
                 return await transcripts.thread_of(session, room, message_id)
 
-        hub = Hub(broker, presence, limits, live_sessions, history, stored_thread_of)
+        async def stored_head(room: str) -> int:
+            async with db_sessions() as session:
+                return await transcripts.room_head(session, room)
+
+        hub = Hub(broker, presence, limits, live_sessions, history, stored_thread_of, stored_head)
         await hub.start()
         writer: RedisWriter | None = None
         if redis is not None and settings.run_writer:

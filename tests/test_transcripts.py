@@ -6,10 +6,11 @@ import asyncio
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 
 from support.client import Client
 from support.cluster import ORG_A, ORG_B, Deployment
-from support.procs import TIMEOUT_SCALE
+from support.procs import TIMEOUT_SCALE, RedisServer
 
 
 def _org_of(room: str) -> tuple[str, str]:
@@ -166,5 +167,44 @@ async def test_embedded_restart_keeps_seq_and_resumes_from_the_database(embedded
         assert retried.get("duplicate") is True and retried["id"] == acked[3]
         after = await c.post(room, "after restart", cid="after")
         assert after["seq"] == 13
+    finally:
+        await c.close()
+
+
+async def test_a_log_that_lost_its_data_continues_after_the_transcript(
+    redis_cluster: Deployment, redis_server: RedisServer
+) -> None:
+    """Redis without its data (no appendonly, or a new server) must not hand out seqs the
+    database already holds: they would collide with stored rows and be dropped."""
+    _, _, (room, _, _) = redis_cluster.new_org()
+    member = redis_cluster.register(org=_org_of(room))
+    c = await Client.connect(redis_cluster.gateways[0].ws_url, member.token)
+    try:
+        await c.join(room)
+        for i in range(5):
+            await c.post(room, f"kept {i}", cid=f"k{i}")
+        await _wait_stored(redis_cluster, member.token, room, 5)
+    finally:
+        await c.close()
+    redis = Redis.from_url(redis_server.url)
+    try:
+        await redis.delete(f"kindred:seq:{room}", f"kindred:log:{room}")
+    finally:
+        await redis.aclose()
+    c = await Client.connect(redis_cluster.gateways[1].ws_url, member.token)
+    try:
+        deadline = asyncio.get_running_loop().time() + 10 * TIMEOUT_SCALE
+        while True:  # the last member's leave releases the room on its gateway asynchronously
+            joined = await c.join(room, since=0)
+            if joined["seq"] == 5:
+                break
+            assert asyncio.get_running_loop().time() < deadline, joined
+            await c.send({"type": "leave", "room": room})
+            await c.wait_frame("left", start=len(c.frames) - 1, room=room)
+        ack = await c.post(room, "after the loss", cid="after")
+        assert ack["seq"] == 6
+        await _wait_stored(redis_cluster, member.token, room, 6)
+        page = (await _get(redis_cluster, member.token, f"/api/rooms/{room}/messages")).json()
+        assert [m["body"] for m in page["messages"]][:2] == ["after the loss", "kept 4"]
     finally:
         await c.close()

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat_server.api.common import runtime
+from chat_server.broker.redis_broker import COMMITS_STREAM
 
 
 async def healthz(request: Request) -> Response:
@@ -18,4 +19,8 @@ async def readyz(request: Request) -> Response:
     if rt.hub.draining:
         status["gateway"] = "draining"
     ok = all(v == "ok" for v in status.values())
-    return JSONResponse({"status": "ready" if ok else "not_ready", **status}, 200 if ok else 503)
+    body: dict[str, object] = {"status": "ready" if ok else "not_ready", **status}
+    if rt.redis is not None and status.get("redis") == "ok":
+        # Messages acknowledged but not yet in the database: informational, for alerting.
+        body["transcript_backlog"] = int(await rt.redis.xlen(COMMITS_STREAM))
+    return JSONResponse(body, 200 if ok else 503)

@@ -70,6 +70,10 @@ class Broker(Protocol):
         ``rooms.errors.BadFrame`` when the cid was used by this author in another room."""
         ...
 
+    async def raise_head(self, room: str, seq: int) -> int:
+        """Make the room's counter at least ``seq``; return the head after."""
+        ...
+
     async def thread_of(self, room: str, message_id: str) -> str | None:
         """The thread root of a recent message of ``room`` (its own id for a root), or None
         when the recent log does not know it (too old, or not in this room)."""

@@ -131,6 +131,12 @@ class MemoryBroker:
         except RowRefused:
             raise Unavailable("the message could not be stored") from None
 
+    async def raise_head(self, room: str, seq: int) -> int:
+        log = self._log(room)
+        if log.head == log.committed and seq > log.head:
+            log.head = log.committed = seq
+        return log.committed
+
     async def thread_of(self, room: str, message_id: str) -> str | None:
         found = self._threads.get(message_id)
         return found[1] if found is not None and found[0] == room else None

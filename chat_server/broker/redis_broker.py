@@ -49,6 +49,17 @@ return {1, seq}
 """
 
 
+_RAISE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local floor = tonumber(ARGV[1])
+if current < floor then
+  redis.call('SET', KEYS[1], floor)
+  return floor
+end
+return current
+"""
+
+
 def room_channel(room: str) -> bytes:
     return f"kindred:room:{room}".encode()
 
@@ -79,6 +90,7 @@ class RedisBroker:
         self._check_s = check_interval_s
         self._hb_channel = f"kindred:hb:{gateway_id}".encode()
         self._post = redis.register_script(_POST)
+        self._raise = redis.register_script(_RAISE)
         self._rooms: set[str] = set()
         self._confirmed: set[bytes] = set()
         self._waiters: dict[bytes, asyncio.Future[None]] = {}
@@ -242,6 +254,12 @@ class RedisBroker:
         if room != draft.room:
             raise BadFrame("this cid was already used for a message in another room")
         return Posted(message_id, int(seq), duplicate=True)
+
+    async def raise_head(self, room: str, seq: int) -> int:
+        try:
+            return int(await self._raise(keys=[_seq_key(room)], args=[seq]))
+        except (RedisError, OSError) as exc:
+            raise Unavailable("redis unreachable") from exc
 
     async def thread_of(self, room: str, message_id: str) -> str | None:
         try:

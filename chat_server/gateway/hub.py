@@ -67,6 +67,7 @@ class Hub:
         live_sessions: Callable[[list[str]], Awaitable[set[str]]],
         history: Callable[[str, int, int], Awaitable[list[tuple[int, bytes]]]],
         stored_thread_of: Callable[[str, str], Awaitable[str | None]],
+        stored_head: Callable[[str], Awaitable[int]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._broker = broker
@@ -79,6 +80,7 @@ class Hub:
         # Frames with after < seq <= upto from the database, for what the recent log dropped.
         self._history = history
         self._stored_thread_of = stored_thread_of
+        self._stored_head = stored_head
         self._beats = 0
         self._rooms: dict[str, LocalRoom] = {}
         self._connections: dict[str, Connection] = {}
@@ -225,6 +227,7 @@ class Hub:
             local.ready = asyncio.get_running_loop().create_future()
             try:
                 head = await self._broker.subscribe(room)
+                head = await self._floor_head(room, head)
             except BaseException as exc:
                 local.ready.set_exception(exc if isinstance(exc, Exception) else Unavailable())
                 local.ready.exception()  # retrieved: the other waiters re-raise it themselves
@@ -241,6 +244,20 @@ class Hub:
                 local.refs -= 1
                 raise
         return local
+
+    async def _floor_head(self, room: str, head: int) -> int:
+        """Never hand out a seq the database already holds: if the log's counter is behind
+        the stored transcript (Redis lost its data: no appendonly, or a new Redis), raise it,
+        or new messages would collide with stored ones and be dropped as duplicates."""
+        try:
+            stored = await self._stored_head(room)
+        except Exception as exc:
+            raise Unavailable("could not read the room's transcript; try again") from exc
+        if stored <= head:
+            return head
+        log.error("room %s: log head %d is behind the transcript (%d); did Redis lose data? "
+                  "continuing after the transcript", room, head, stored)
+        return await self._broker.raise_head(room, stored)
 
     async def _release(self, local: LocalRoom) -> None:
         local.refs -= 1
