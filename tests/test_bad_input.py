@@ -64,32 +64,7 @@ def ws_url(dep: Deployment, i: int) -> str:
     return dep.gateways[i % len(dep.gateways)].ws_url
 
 
-class Conn(Client):
-    """``support.client.Client`` with a working close record.
-
-    ``Client._read`` reads ``self.ws.close_rcvd``, which websockets' asyncio connection does not
-    have (it lives on ``ws.protocol``): the reader dies with AttributeError, ``close_code`` stays
-    None and ``wait_closed`` can never return. Same reader, reading the right attribute.
-    """
-
-    async def _read(self) -> None:
-        try:
-            async for data in self.ws:
-                if isinstance(data, bytes):
-                    frame = msgpack.unpackb(data, raw=False)
-                else:
-                    frame = json.loads(data)
-                async with self._changed:
-                    self.frames.append(frame)
-                    self._changed.notify_all()
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            rcvd = self.ws.protocol.close_rcvd
-            self.close_code = rcvd.code if rcvd is not None else 1006
-            self.close_reason = rcvd.reason if rcvd is not None else ""
-            async with self._changed:
-                self._changed.notify_all()
+Conn = Client
 
 
 Raw = bytes | str | dict[str, Any]
