@@ -245,6 +245,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def cmd_retention(args: argparse.Namespace) -> int:
     from persistence import communities
 
+    if args.days != "none" and not args.days.isdigit():
+        print("kindred: retention is a number of days, or none", file=sys.stderr)
+        return 2
     days = None if args.days == "none" else int(args.days)
     if days is not None and days < 1:
         print("kindred: retention is at least 1 day, or none", file=sys.stderr)

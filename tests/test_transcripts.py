@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -208,3 +210,39 @@ async def test_a_log_that_lost_its_data_continues_after_the_transcript(
         assert [m["body"] for m in page["messages"]][:2] == ["after the loss", "kept 4"]
     finally:
         await c.close()
+
+
+async def test_a_row_the_database_refuses_becomes_a_gap_not_a_stall(embedded: Deployment) -> None:
+    """Embedded mode: a message the database refuses for good (here: its author's row is gone,
+    a foreign-key violation) is not acknowledged; its seq becomes a gap for everyone and the
+    room goes on."""
+    _, _, (room, _, _) = embedded.new_org()
+    org = _org_of(room)
+    doomed, other = embedded.register(org=org), embedded.register(org=org)
+    d = await Client.connect(embedded.gateways[0].ws_url, doomed.token)
+    o = await Client.connect(embedded.gateways[0].ws_url, other.token)
+    try:
+        await d.join(room)
+        joined = await o.join(room)
+        head = joined["seq"]
+        db = sqlite3.connect(Path(embedded.env["KINDRED_DATA_DIR"]) / "kindred.db")
+        try:
+            user_id = db.execute("SELECT id FROM users WHERE public_id = ?", (doomed.id,)).fetchone()[0]
+            db.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
+            db.execute("DELETE FROM users WHERE id = ?", (user_id,))
+            db.commit()
+        finally:
+            db.close()
+        refused = await d.post(room, "this cannot be stored", cid="doomed")
+        assert refused["type"] == "error" and refused["code"] == "unavailable"
+        ack = await o.post(room, "the room goes on", cid="after")
+        assert ack["seq"] == head + 2
+        gap = await o.wait_frame("gap", room=room)
+        assert (gap["from"], gap["to"]) == (head + 1, head + 1)
+        await o.wait_frame("message", id=ack["id"])
+        pong_at = len(o.frames)
+        await o.send({"type": "ping"})
+        await o.wait_frame("pong", start=pong_at)
+    finally:
+        await d.close()
+        await o.close()

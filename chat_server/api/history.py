@@ -51,7 +51,7 @@ async def room_messages(request: Request) -> Response:
     member, _ = await caller(request)
     slug = request.path_params["slug"]
     await _visible_room(request, member, slug)
-    before = _int_param(request, "before", None, 1)
+    before = _int_param(request, "before", None, 1, 2**62)
     limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE) or DEFAULT_PAGE
     async with runtime(request).db() as db:
         found = await transcripts.page(db, slug, before, limit)
@@ -69,7 +69,10 @@ async def thread(request: Request) -> Response:
     async with runtime(request).db() as db:
         found = await transcripts.by_id(db, message_id)
         if found is not None:
-            await _visible_room(request, member, found.room)
+            try:
+                await _visible_room(request, member, found.room)
+            except ApiError:
+                raise ApiError(404, "not_found", "no such message") from None
             root = found.thread_root or found.id
             messages = await transcripts.thread(db, root)
     if found is None:

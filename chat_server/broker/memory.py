@@ -96,7 +96,7 @@ class MemoryBroker:
         if earlier is not None:
             if earlier.room != draft.room:
                 raise BadFrame("this cid was already used for a message in another room")
-            await self._wait(earlier.committed)
+            await self._wait(earlier.committed, key)
             return Posted(earlier.message_id, earlier.seq, duplicate=True)
         log = self._log(draft.room)
         log.head += 1
@@ -118,10 +118,10 @@ class MemoryBroker:
             self._threads.popitem(last=False)
         committed = self._writer.submit(row, after_commit)
         self._remember(key, _Posting(draft.message_id, seq, draft.room, committed))
-        await self._wait(committed)
+        await self._wait(committed, key)
         return Posted(draft.message_id, seq, duplicate=False)
 
-    async def _wait(self, committed: asyncio.Future[None]) -> None:
+    async def _wait(self, committed: asyncio.Future[None], key: tuple[str, str]) -> None:
         try:
             await asyncio.wait_for(asyncio.shield(committed), ACK_TIMEOUT_S)
         except TimeoutError:
@@ -129,6 +129,7 @@ class MemoryBroker:
             # cid and is acknowledged once the row is committed.
             raise Unavailable("the message is not stored yet; send it again") from None
         except RowRefused:
+            self._cids.pop(key, None)  # it was never stored: a retry is a new posting
             raise Unavailable("the message could not be stored") from None
 
     async def raise_head(self, room: str, seq: int) -> int:

@@ -189,7 +189,10 @@ class Hub:
         oldest = max(since, head - self._limits.max_resume)
         frames: list[tuple[int, bytes]] = []
         if oldest + 1 < replay.first:
-            frames = await self._history(room, oldest, replay.first - 1)
+            try:
+                frames = await self._history(room, oldest, replay.first - 1)
+            except Exception as exc:
+                raise Unavailable("the room's history could not be read; try again") from exc
         frames.extend(f for f in replay.frames if f[0] > oldest)
         while frames and frames[-1][0] < head and len(replay.frames) >= self._limits.replay_window:
             replay = await self._broker.replay(room, frames[-1][0], self._limits.replay_window)
@@ -404,15 +407,38 @@ class Hub:
                     for s, o in seq.skip_to(lost[1]):
                         self._fan_out(local, s, o)
                     self._fan_out(local, None, gap)
+                before = seq.last
                 for s, data in replay.frames:
                     for rs, ro in seq.offer(s, Outgoing(data)):
                         self._fan_out(local, rs, ro)
                 if seq.missing() is None and seq.last >= replay.head:
                     return
-                if not replay.frames:
-                    await asyncio.sleep(backoff)  # published but not yet readable: rare
+                if seq.last == before:
+                    # No progress: the log holds later seqs but not the next one (a row the
+                    # database refused, or an entry trimmed before it was stored). Ask the
+                    # database once, then give the hole up as a gap rather than spin.
+                    await self._give_up_hole(local, seq, replay.head)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
         finally:
             local.filling = False
+
+    async def _give_up_hole(self, local: LocalRoom, seq: Sequencer[Outgoing], head: int) -> None:
+        missing = seq.missing()
+        end = missing[1] if missing is not None else head
+        try:
+            for s, data in await self._history(local.slug, seq.last, end):
+                for rs, ro in seq.offer(s, Outgoing(data)):
+                    self._fan_out(local, rs, ro)
+        except Exception:
+            log.warning("room %s: history unreachable while filling a gap", local.slug)
+            return
+        if seq.last < end:
+            log.warning("room %s: seqs %d..%d are in neither log", local.slug, seq.last + 1, end)
+            gap = Outgoing.of({"type": "gap", "room": local.slug, "from": seq.last + 1, "to": end})
+            self._fan_out(local, None, gap)
+            for s, o in seq.skip_to(end):
+                self._fan_out(local, s, o)
 
     # -- periodic work -----------------------------------------------------------------
 
