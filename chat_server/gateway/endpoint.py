@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from chat_server import wire
 from chat_server.api.common import token_from
 from chat_server.gateway import frames
-from chat_server.gateway.connection import CLOSE_POLICY, Connection
+from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_SLOW, Connection
 from chat_server.runtime import Runtime
 from chat_server.security import token_digest
 from persistence import communities
@@ -31,7 +31,8 @@ from rooms.ratelimit import Strikes
 
 log = logging.getLogger(__name__)
 
-CLOSE_FRAME_WAIT_S = 30.0
+CLOSE_FRAME_WAIT_S = 2.0
+SLOW_CLOSE_FRAME_WAIT_S = 30.0
 
 
 def _origin_allowed(ws: WebSocket, rt: Runtime) -> bool:
@@ -106,11 +107,11 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             await rt.presence.close_connection(member.id, conn.id)
         if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
             # uvicorn writes the close frame only once the socket is writable again: a client
-            # closed for reading too slowly gets it when it reads on, within this bound.
+            # closed for reading too slowly gets its 1013 when it reads on, within a generous
+            # bound; other closes (a restart among them) must not hold shutdown up that long.
+            wait_s = SLOW_CLOSE_FRAME_WAIT_S if conn.close_code == CLOSE_SLOW else CLOSE_FRAME_WAIT_S
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    ws.close(conn.close_code or 1000, conn.close_reason), CLOSE_FRAME_WAIT_S
-                )
+                await asyncio.wait_for(ws.close(conn.close_code or 1000, conn.close_reason), wait_s)
 
 
 async def _run(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
