@@ -246,3 +246,32 @@ async def test_a_row_the_database_refuses_becomes_a_gap_not_a_stall(embedded: De
     finally:
         await d.close()
         await o.close()
+
+
+async def test_a_long_resume_is_capped_with_a_gap(tmp_path: Path) -> None:
+    """At most KINDRED_MAX_RESUME messages are replayed: the oldest part is a gap (to be read
+    through the history API), the newest part arrives in order."""
+    dep = Deployment.start(tmp_path, count=1, extra_env={"KINDRED_MAX_RESUME": "10"})
+    try:
+        _, _, (room, _, _) = dep.new_org()
+        member = dep.register(org=_org_of(room))
+        c = await Client.connect(dep.gateways[0].ws_url, member.token)
+        try:
+            await c.join(room)
+            for i in range(30):
+                await c.post(room, f"m{i}", cid=f"m{i}")
+        finally:
+            await c.close()
+        c = await Client.connect(dep.gateways[0].ws_url, member.token)
+        try:
+            joined = await c.join(room, since=0)
+            assert joined["seq"] == 30
+            await c.wait_until(lambda f: len(c.messages(room)) == 10, 5, "the newest ten")
+            gap = next(f for f in c.frames if f.get("type") == "gap")
+            assert (gap["from"], gap["to"]) == (1, 20)
+            assert [m["seq"] for m in c.messages(room)] == list(range(21, 31))
+            assert c.frames.index(gap) < c.frames.index(c.messages(room)[0])
+        finally:
+            await c.close()
+    finally:
+        dep.stop()

@@ -187,6 +187,8 @@ class Hub:
         replay = await self._broker.replay(room, since, self._limits.replay_window)
         head = replay.head
         oldest = max(since, head - self._limits.max_resume)
+        if oldest > since:  # capped: read the recent log from where the resume starts
+            replay = await self._broker.replay(room, oldest, self._limits.replay_window)
         frames: list[tuple[int, bytes]] = []
         if oldest + 1 < replay.first:
             try:
