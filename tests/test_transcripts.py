@@ -275,3 +275,27 @@ async def test_a_long_resume_is_capped_with_a_gap(tmp_path: Path) -> None:
             await c.close()
     finally:
         dep.stop()
+
+
+async def test_a_counter_that_goes_backwards_under_live_members_is_repaired(
+    redis_cluster: Deployment, redis_server: RedisServer
+) -> None:
+    _, _, (room, _, _) = redis_cluster.new_org()
+    member = redis_cluster.register(org=_org_of(room))
+    c = await Client.connect(redis_cluster.gateways[0].ws_url, member.token)
+    redis = Redis.from_url(redis_server.url)
+    try:
+        await c.join(room)
+        for i in range(3):
+            await c.post(room, f"before {i}", cid=f"b{i}")
+        await redis.delete(f"kindred:seq:{room}", f"kindred:log:{room}")
+        deadline = asyncio.get_running_loop().time() + 5 * TIMEOUT_SCALE
+        while int(await redis.get(f"kindred:seq:{room}") or 0) < 3:
+            assert asyncio.get_running_loop().time() < deadline, "counter not repaired"
+            await asyncio.sleep(0.05)
+        ack = await c.post(room, "after repair", cid="after")
+        assert ack["seq"] == 4
+        await c.wait_frame("message", id=ack["id"])
+    finally:
+        await redis.aclose()
+        await c.close()

@@ -502,6 +502,20 @@ class Hub:
                 local = self._rooms.get(room)
                 if local is None or local.sequencer is None:
                     continue
+                if head < local.sequencer.last:
+                    # The log's counter went backwards: Redis lost its data. Put it past
+                    # everything already given, or new messages would reuse those seqs.
+                    await self._recover_counter(room, local.sequencer.last)
+                    continue
                 if local.sequencer.last < min(head, local.suspect_head):
                     self._start_fill(local)
                 local.suspect_head = head if head > local.sequencer.last else 0
+
+    async def _recover_counter(self, room: str, delivered: int) -> None:
+        try:
+            floor = max(delivered, await self._stored_head(room))
+            await self._broker.raise_head(room, floor)
+        except Exception:
+            log.exception("room %s: could not repair the seq counter", room)
+            return
+        log.error("room %s: seq counter was behind (Redis lost data?); raised to %d", room, floor)
