@@ -232,7 +232,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
             for slug, days in await communities.retention(db):
                 deleted, newest = await transcripts.purge(db, slug, now_ms - days * 86_400_000)
                 if redis is not None and newest:
-                    await redis.xtrim(f"kindred:log:{slug}", minid=f"{newest + 1}-0")
+                    # Exact, not approximate: purged bodies must not linger in the stream.
+                    await redis.xtrim(f"kindred:log:{slug}", minid=f"{newest + 1}-0", approximate=False)
                 print(f"{slug}: {deleted} messages older than {days} days deleted")
         finally:
             if redis is not None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 from redis.asyncio import Redis
 
 from support.client import Client
 from support.cluster import ORG_A, ORG_B, Deployment
-from support.procs import TIMEOUT_SCALE, RedisServer
+from support.procs import TIMEOUT_SCALE, Postgres, RedisServer
 
 
 def _org_of(room: str) -> tuple[str, str]:
@@ -299,3 +301,36 @@ async def test_a_counter_that_goes_backwards_under_live_members_is_repaired(
     finally:
         await redis.aclose()
         await c.close()
+
+
+async def test_purge_deletes_what_is_past_retention(
+    redis_cluster: Deployment, redis_server: RedisServer, postgres: Postgres
+) -> None:
+    _, _, (room, _, _) = redis_cluster.new_org()
+    member = redis_cluster.register(org=_org_of(room))
+    c = await Client.connect(redis_cluster.gateways[0].ws_url, member.token)
+    try:
+        await c.join(room)
+        for i in range(4):
+            await c.post(room, f"message {i}", cid=f"m{i}")
+        await _wait_stored(redis_cluster, member.token, room, 4)
+    finally:
+        await c.close()
+    old_ms = int((time.time() - 40 * 86400) * 1000)
+    db = await asyncpg.connect(postgres.dsn)
+    try:
+        await db.execute("UPDATE messages SET created_ms = $1 WHERE room = $2 AND seq <= 3", old_ms, room)
+    finally:
+        await db.close()
+    assert "30 days" in redis_cluster.cli("community", "retention", room, "30")
+    out = redis_cluster.cli("purge")
+    assert f"{room}: 3 messages older than 30 days deleted" in out
+    page = (await _get(redis_cluster, member.token, f"/api/rooms/{room}/messages")).json()
+    assert [m["seq"] for m in page["messages"]] == [4]
+    redis = Redis.from_url(redis_server.url)
+    try:
+        remaining = await redis.xrange(f"kindred:log:{room}")
+        assert [int(entry_id.split(b"-")[0]) for entry_id, _ in remaining] == [4]
+    finally:
+        await redis.aclose()
+    redis_cluster.cli("community", "retention", room, "none")
