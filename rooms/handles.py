@@ -16,7 +16,6 @@ _DOMAIN_LIKE = re.compile(
     r"\.(com|net|org|edu|gov|mil|int|info|biz|io|co|me|us|uk|ca|de|fr|es|it|nl|au|mail)$",
     re.IGNORECASE,
 )
-_MAIL_WORDS = re.compile(r"(gmail|yahoo|hotmail|outlook|icloud|aol|proton|gmx)", re.IGNORECASE)
 _RESERVED = frozenset(
     {"admin", "administrator", "kindred", "moderator", "navigator", "system", "staff", "support"}
 )
@@ -36,7 +35,8 @@ def validate(handle: str) -> str:
     handle = handle.strip()
     if not MIN_LEN <= len(handle) <= MAX_LEN:
         raise HandleRejected(f"A handle has {MIN_LEN} to {MAX_LEN} characters.")
-    if "@" in handle or _DOMAIN_LIKE.search(handle) or _MAIL_WORDS.search(handle):
+    # Only '@' or a domain ending: provider names inside words ("Paola" holds "aol") are fine.
+    if "@" in handle or _DOMAIN_LIKE.search(handle):
         raise HandleRejected("A handle must not look like an email address.")
     if sum(ch.isdigit() for ch in handle) >= 7:
         raise HandleRejected("A handle must not look like a phone number.")

@@ -13,7 +13,7 @@ from rooms.roles import Role
 from rooms.sequence import Overflow, Sequencer
 
 
-@pytest.mark.parametrize("handle", ["maple", "Hopeful_Heron", "sun.rise-7", "abc", "x" * 32])
+@pytest.mark.parametrize("handle", ["maple", "Hopeful_Heron", "sun.rise-7", "abc", "x" * 32, "Paola", "mulgmxexugdd"])
 def test_good_handles(handle: str) -> None:
     assert handles.validate(handle) == handle
 
@@ -25,7 +25,7 @@ def test_good_handles(handle: str) -> None:
         ("x" * 33, "3 to 32"),
         ("jane@example.org", "email"),
         ("jane.doe.com", "email"),
-        ("janegmail", "email"),
+        ("jane.gmail.com", "email"),
         ("555-123-4567", "phone"),
         ("call5551234", "phone"),
         ("has space", "letters"),
