@@ -188,8 +188,8 @@ def _error_frame(code: str, detail: str, raw: dict[str, Any]) -> dict[str, Any]:
 
 async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) -> None:
     match frame:
-        case frames.Send(room, body, cid, reply_to):
-            await rt.hub.send(conn, room, body, cid, reply_to)
+        case frames.Send(room, body, cid, reply_to, confirm_phi):
+            await rt.hub.send(conn, room, body, cid, reply_to, confirm_phi)
         case frames.Typing(room):
             await rt.hub.typing(conn, room)
         case frames.Ping():

@@ -25,6 +25,7 @@ class Send:
     body: str
     cid: str
     reply_to: str | None
+    confirm_phi: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,10 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
         reply_to = raw.get("reply_to")
         if reply_to is not None and not isinstance(reply_to, str):
             raise BadFrame("'reply_to' must be a message id or null")
-        return Send(_str(raw, "room", _MAX_ROOM), body, _str(raw, "cid", 64), reply_to)
+        confirm_phi = raw.get("confirm_phi", False)
+        if not isinstance(confirm_phi, bool):
+            raise BadFrame("'confirm_phi' must be true or false")
+        return Send(_str(raw, "room", _MAX_ROOM), body, _str(raw, "cid", 64), reply_to, confirm_phi)
     if kind == "typing":
         return Typing(_str(raw, "room", _MAX_ROOM))
     if not isinstance(kind, str):

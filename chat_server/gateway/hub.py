@@ -23,14 +23,27 @@ from chat_server.broker.base import Broker, Draft
 from chat_server.gateway.connection import CLOSE_SIGNED_OUT, Connection, Cursor
 from chat_server.wire import Outgoing, encode_for, message_prefix, pack
 from presence.store import PresenceStore, PresenceUnavailable
-from rooms import messages
+from rooms import messages, safety
 from rooms.errors import BadFrame, NotJoined, RateLimited, TooManyRooms, Unavailable
 from rooms.ratelimit import TokenBucket
 from rooms.sequence import Overflow, Sequencer
 
 log = logging.getLogger(__name__)
 
-SESSION_CHECK_EVERY = 12  # heartbeats between checks that each socket's session still holds
+_PHI_WORDS = {
+    "phone": "a phone number", "email": "an email address", "address": "a street address",
+    "birth_date": "a date of birth",
+}
+_PHI_REASON = (
+    "This message seems to contain {}. Everyone in this room can read it, and it stays in the "
+    "room's history. To post it anyway, send it again with confirm_phi set."
+)
+
+SESSION_CHECK_EVERY = 12
+
+
+def _in_words(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]  # heartbeats between checks that each socket's session still holds
 
 
 @dataclass(slots=True)
@@ -275,10 +288,22 @@ class Hub:
 
     # -- sending -----------------------------------------------------------------------
 
-    async def send(self, conn: Connection, room: str, body: str, cid: str, reply_to: str | None) -> None:
+    async def send(
+        self, conn: Connection, room: str, body: str, cid: str, reply_to: str | None,
+        confirm_phi: bool = False,
+    ) -> None:
         if room not in conn.rooms:
             raise NotJoined("join the room before sending to it")
         messages.check_cid(cid)
+        if not confirm_phi:
+            kinds = safety.find_phi(body)
+            if kinds:
+                # Held, not refused: the member decides, once warned, whether to share it.
+                conn.push(encode_for(conn.protocol, {
+                    "type": "confirm", "room": room, "cid": cid, "kinds": kinds,
+                    "reason": _PHI_REASON.format(_in_words([_PHI_WORDS[k] for k in kinds])),
+                }))
+                return
         bucket = self._buckets.get(conn.member.id)
         if bucket is None:
             bucket = self._buckets[conn.member.id] = TokenBucket(
