@@ -490,6 +490,12 @@ class Hub:
                     seen.add(conn.member.id)
                     entries.append((room, conn.member.public()))
         for room, user in await self._presence.refresh(entries, now):
+            held = self._rooms.get(room)
+            if held is None or held.users.get(user["id"], 0) <= 0:
+                # The member left while the refresh was on its way, and it put their entry
+                # back: take it out again, silently (their departure was announced already).
+                await self._presence.leave(room, user["id"])
+                continue
             await self._publish_presence(room, "joined", user)
         for room, user in await self._presence.sweep(list(self._rooms), now):
             await self._publish_presence(room, "left", user)
