@@ -22,14 +22,13 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import msgpack
 import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
 from support.client import JSON, MSGPACK, Client
-from support.cluster import ORG_A, ORG_B, PASSWORD, Deployment, Member
+from support.cluster import ORG_A, ORG_B, Deployment, Member
 from support.procs import TIMEOUT_SCALE, Gateway
 
 ORG_A_LOUNGE = "riverside-cancer-center-lounge"
@@ -45,19 +44,8 @@ def new_handle() -> str:
 
 
 def register(dep: Deployment, org: tuple[str, str] = ORG_A, gateway: int = 0) -> Member:
-    """Register and sign in a new member. Not ``Deployment.register``: that advances a
-    process-wide counter whose value ends up in its default handles, and past ~100 calls
-    those handles have 7 digits and are refused as phone numbers (other files' tests flake)."""
-    handle = new_handle()
-    email = f"{handle}@example.org"
-    url = dep.gateways[gateway % len(dep.gateways)].http_url
-    with httpx.Client(base_url=url, timeout=30) as c:
-        r = c.post("/api/register", json={"key_phrase": org[1], "handle": handle, "email": email, "password": PASSWORD})
-        assert r.status_code == 201, r.text
-        r = c.post("/api/session", json={"email": email, "password": PASSWORD})
-        assert r.status_code == 200, r.text
-        body: dict[str, Any] = r.json()
-    return Member(handle, email, body["token"], body["user"]["id"], org[0])
+    """Register and sign in a new member on ``gateway`` (wrapping around)."""
+    return dep.register(org=org, gateway=gateway % len(dep.gateways))
 
 
 def ws_url(dep: Deployment, i: int) -> str:
