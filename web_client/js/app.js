@@ -1,0 +1,181 @@
+// Start-up and navigation: who is signed in, which screen is shown, the connection status line.
+
+import { api, whenSignedOut } from "./api.js";
+import { h, replace, roleBadge, focusOn } from "./dom.js";
+import { Connection } from "./socket.js";
+import { parseRoute } from "./router.js";
+import { showSignIn, showRegister } from "./views/auth.js";
+import { showDirectory } from "./views/directory.js";
+import { RoomView } from "./views/room.js";
+import { showSearch } from "./views/search.js";
+
+const main = document.getElementById("main");
+const nav = document.getElementById("site-nav");
+const whoami = document.getElementById("whoami");
+const statusBar = document.getElementById("connection-bar");
+const statusLine = document.getElementById("connection");
+const retryButton = document.getElementById("retry");
+
+const app = {
+  user: null,
+  conn: null,
+  communities: null, // cached list from GET /api/communities
+  view: null,        // {key, cleanup, update}
+  navigate(hash) {
+    if (location.hash === hash) route();
+    else location.hash = hash;
+  },
+  async loadCommunities(force = false) {
+    if (!this.communities || force) {
+      this.communities = (await api.communities()).communities;
+    }
+    return this.communities;
+  },
+};
+
+// ------------------------------------------------------------------ session
+
+async function startSession(user) {
+  app.user = user;
+  replace(whoami, "Signed in as ", h("strong", {}, user.handle), " ", roleBadge(user.role));
+  nav.hidden = false;
+  app.conn = new Connection({
+    checkSession: async () => {
+      try {
+        await api.me();
+        return true;
+      } catch (err) {
+        return err.status !== 401;
+      }
+    },
+  });
+  app.conn.addEventListener("state", (event) => showConnection(event.detail));
+  app.conn.start();
+}
+
+function endSession(message) {
+  if (app.conn) app.conn.stop();
+  app.conn = null;
+  app.user = null;
+  app.communities = null;
+  nav.hidden = true;
+  whoami.replaceChildren();
+  setStatus("idle", "");
+  app.signedOutMessage = message || "";
+  app.navigate("#/signin");
+}
+
+whenSignedOut(() => {
+  if (app.user) endSession("Your session has ended. Please sign in again.");
+});
+
+document.getElementById("sign-out").addEventListener("click", async () => {
+  try {
+    await api.signOut();
+  } catch {
+    // Signed out already, or the server is away: the page forgets the session either way.
+  }
+  endSession("You have signed out. See you soon.");
+});
+
+// ------------------------------------------------------------------ connection status
+
+let calmTimer = null;
+function setStatus(kind, text, { retry = false } = {}) {
+  clearTimeout(calmTimer);
+  statusBar.className = `connection-bar connection-bar--${kind}`;
+  statusLine.textContent = text;
+  retryButton.hidden = !retry;
+}
+
+function showConnection({ state }) {
+  if (state === "connecting") {
+    setStatus("idle", "");
+  } else if (state === "open") {
+    if (statusLine.textContent) {
+      setStatus("ok", "Connected again. You are up to date.");
+      calmTimer = setTimeout(() => setStatus("idle", ""), 5000);
+    }
+  } else if (state === "reconnecting") {
+    setStatus("warn", "Reconnecting… Your messages are kept and will be sent once we are back.",
+      { retry: true });
+  } else if (state === "ended") {
+    endSession("Your session has ended. Please sign in again.");
+  }
+}
+
+retryButton.addEventListener("click", () => app.conn && app.conn.retryNow());
+
+// ------------------------------------------------------------------ routing
+
+async function route() {
+  const r = parseRoute(location.hash);
+  if (!r) return; // an in-page anchor such as #main, not a screen
+  const publicScreen = r.name === "signin" || r.name === "register";
+  if (!app.user && !publicScreen) {
+    app.navigate("#/signin");
+    return;
+  }
+  if (app.user && publicScreen) {
+    app.navigate("#/rooms");
+    return;
+  }
+  if (app.view && app.view.key === r.key && app.view.update) {
+    app.view.update(r);
+    return;
+  }
+  if (app.view && app.view.cleanup) app.view.cleanup();
+  app.view = null;
+  main.replaceChildren();
+  let view = null;
+  switch (r.name) {
+    case "signin":
+      view = showSignIn(main, app, startSession);
+      break;
+    case "register":
+      view = showRegister(main, app, startSession);
+      break;
+    case "rooms":
+      view = showDirectory(main, app);
+      break;
+    case "room":
+      view = new RoomView(main, app, r);
+      break;
+    case "search":
+      view = showSearch(main, app, r);
+      break;
+    default:
+      app.navigate("#/rooms");
+      return;
+  }
+  app.view = {
+    key: r.key,
+    cleanup: view && view.cleanup ? () => view.cleanup() : null,
+    update: view && view.update ? (next) => view.update(next) : null,
+  };
+  // A new screen: move focus to its heading so screen readers start there.
+  focusOn(main.querySelector("h1"));
+}
+
+window.addEventListener("hashchange", route);
+
+// The skip link points at #main; keep it from disturbing the routes.
+document.querySelector(".skip-link").addEventListener("click", (event) => {
+  event.preventDefault();
+  focusOn(main);
+});
+
+async function boot() {
+  try {
+    const me = await api.me();
+    await startSession(me);
+  } catch {
+    // Not signed in (401) or the server is away: the sign-in screen says what to do.
+  }
+  if (!parseRoute(location.hash)) {
+    history.replaceState(null, "", app.user ? "#/rooms" : "#/signin");
+  }
+  route();
+}
+
+boot();

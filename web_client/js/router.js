@@ -1,0 +1,34 @@
+// Screens live in the URL's hash, so the static server needs no routes and Back works.
+//   #/signin  #/register  #/rooms  #/search?q=…&room=…
+//   #/room/SLUG  #/room/SLUG/thread/MESSAGE_ID
+
+/** {name, key, ...params} for a screen hash, or null for anything else (e.g. "#main"). */
+export function parseRoute(hash) {
+  if (!hash.startsWith("#/")) return null;
+  const [path, query = ""] = hash.slice(2).split("?");
+  const parts = path.split("/").map((p) => decodeURIComponent(p));
+  const params = new URLSearchParams(query);
+  switch (parts[0]) {
+    case "signin":
+    case "register":
+    case "rooms":
+      return { name: parts[0], key: parts[0] };
+    case "search":
+      return { name: "search", key: "search", q: params.get("q") || "", room: params.get("room") || "" };
+    case "room":
+      if (!parts[1]) return { name: "rooms", key: "rooms" };
+      return {
+        name: "room",
+        key: `room:${parts[1]}`,
+        slug: parts[1],
+        thread: parts[2] === "thread" && parts[3] ? parts[3] : null,
+      };
+    default:
+      return { name: "unknown", key: "unknown" };
+  }
+}
+
+export function roomHash(slug, thread = null) {
+  const base = `#/room/${encodeURIComponent(slug)}`;
+  return thread ? `${base}/thread/${encodeURIComponent(thread)}` : base;
+}

@@ -1,0 +1,97 @@
+// What a member is told about the room and about themselves: read-only, slow mode, the pinned
+// message, a navigator on duty; muted, asked to leave, banned; and the crisis resource card.
+
+import { h, replace, roleBadge, uid, announce, focusOn } from "../dom.js";
+
+const clock = new Intl.DateTimeFormat(undefined, { weekday: "short", hour: "numeric", minute: "2-digit" });
+
+export function untilText(until) {
+  if (until === null || until === undefined) return "until a navigator lifts it";
+  return `until ${clock.format(new Date(until))}`;
+}
+
+function seconds(s) {
+  if (s < 60) return s === 1 ? "1 second" : `${s} seconds`;
+  const m = Math.round(s / 60);
+  return m === 1 ? "1 minute" : `${m} minutes`;
+}
+
+export class Notices {
+  constructor() {
+    this.state = { slow_mode_s: 0, locked: false, pinned: null, on_duty: false };
+    this.mine = null; // {kind: muted|kicked|banned, until, reason}
+    this.roomBox = h("div", { class: "room__state" });
+    this.personalBox = h("div", { class: "room__state", role: "status" });
+    this.resourcesBox = h("div");
+  }
+
+  roomState(frame) {
+    this.state = {
+      slow_mode_s: Number(frame.slow_mode_s) || 0,
+      locked: !!frame.locked,
+      pinned: frame.pinned || null,
+      on_duty: !!frame.on_duty,
+    };
+    const s = this.state;
+    const parts = [];
+    if (s.pinned && s.pinned.body) {
+      const id = uid("pinned");
+      parts.push(h("section", { class: "notice", "aria-labelledby": id },
+        h("h2", { id, class: "label" }, "Pinned"),
+        h("p", { class: "message__body" }, s.pinned.body),
+        s.pinned.author ? h("p", { class: "hint" }, "Pinned message from ", s.pinned.author.handle, " ", roleBadge(s.pinned.author.role)) : null));
+    }
+    if (s.locked) parts.push(h("p", { class: "notice notice--warn" }, "This room is read-only for now. Navigators can still post, and you can still read."));
+    if (s.slow_mode_s > 0) parts.push(h("p", { class: "notice" }, `Slow mode is on: everyone can post once every ${seconds(s.slow_mode_s)}.`));
+    if (s.on_duty) parts.push(h("p", { class: "notice" }, "A navigator is on duty in this room now."));
+    replace(this.roomBox, parts);
+  }
+
+  /** muted, kicked or banned (a frame or an error with until/reason). */
+  restricted(kind, until, reason) {
+    this.mine = { kind, until, reason };
+    let text;
+    if (kind === "muted") text = `A navigator has muted you in this room ${untilText(until)}. You can still read the room.`;
+    else if (kind === "kicked") text = `A navigator has asked you to step out of this room ${untilText(until)}. You can come back after that, and other rooms are open to you.`;
+    else text = until ? `You have been removed from this room ${untilText(until)}.` : "You have been removed from this room.";
+    replace(this.personalBox, h("div", { class: "notice notice--warn" },
+      h("p", {}, h("strong", {}, text)),
+      reason ? h("p", {}, "The reason given: ", h("q", {}, reason)) : null,
+      kind !== "muted" ? h("p", {}, h("a", { href: "#/rooms" }, "Go to the list of rooms")) : null));
+  }
+
+  unmuted() {
+    this.mine = null;
+    replace(this.personalBox, h("p", { class: "notice" }, "You can post in this room again."));
+  }
+
+  /** The reason the composer is closed, or null. */
+  blockedReason(isStaff) {
+    if (this.mine && this.mine.kind === "muted") return `You are muted ${untilText(this.mine.until)}.`;
+    if (this.mine) return "You cannot post in this room now.";
+    if (this.state.locked && !isStaff) return "This room is read-only for now.";
+    return null;
+  }
+
+  /** The crisis resource card, shown to the author of a message that matched (§4.17). */
+  resources(frame) {
+    const id = uid("resources");
+    const items = Array.isArray(frame.items) ? frame.items : [];
+    const close = h("button", { type: "button", class: "button button--quiet", onclick: () => this.resourcesBox.replaceChildren() }, "Close");
+    const card = h("section", { class: "panel card-resources", "aria-labelledby": id },
+      h("h2", { id, tabindex: "-1" }, "You are not alone"),
+      h("p", {}, frame.text || "It sounds like things are very hard right now. These people can help at any hour."),
+      items.length ? h("ul", {}, items.map((item) => h("li", {},
+        h("strong", {}, item.name || ""),
+        item.contact ? [": ", item.contact] : null,
+        item.hours ? [" (", item.hours, ")"] : null,
+        item.url && /^https?:\/\//i.test(item.url)
+          ? [" ", h("a", { href: item.url, rel: "noopener noreferrer", target: "_blank" }, "website", h("span", { class: "visually-hidden" }, ` of ${item.name || "this service"} (opens in a new tab)`))]
+          : null))) : null,
+      h("p", {}, "If you are in danger right now, call your local emergency number."),
+      close);
+    replace(this.resourcesBox, card);
+    announce("You are not alone. Help is listed on this page.");
+    focusOn(card.querySelector("h2"));
+  }
+}

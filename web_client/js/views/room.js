@@ -1,0 +1,556 @@
+// A live room: history, live messages (deduplicated by id and seq), threads, who is here,
+// typing, the composer, and what navigators and members can do about a message.
+
+import { api } from "../api.js";
+import { h, replace, uid, announce, focusOn } from "../dom.js";
+import { roomHash } from "../router.js";
+import { newCid } from "../socket.js";
+import { renderMessage } from "./messages.js";
+import { threadButton } from "./actions.js";
+import { composer, Outbox } from "./composer.js";
+import { People } from "./people.js";
+import { Notices } from "./notices.js";
+import { ThreadPanel } from "./thread.js";
+import { ModerationPanel } from "./moderation.js";
+import { BlockList } from "./blocks.js";
+
+const PAGE = 50;
+const STAFF_ROLES = new Set(["navigator", "org_admin", "admin"]);
+const NEAR_BOTTOM_PX = 80;
+
+export class RoomView {
+  constructor(main, app, route) {
+    this.main = main;
+    this.app = app;
+    this.slug = route.slug;
+    this.me = app.user;
+    this.conn = app.conn;
+    this.messages = new Map();  // id -> message
+    this.bySeq = new Map();     // seq -> id
+    this.lastSeq = null;        // highest seq held; null until the first page is in
+    this.nextBefore = null;     // the history API's cursor for the next older page
+    this.replies = new Map();   // thread root id -> Set of reply ids
+    this.replayUntil = 0;       // seqs up to this one are a resume's replay, not news
+    this.replayed = 0;
+    this.staff = false;
+    this.pendingModeration = new Map(); // cid -> {resolve, reject}
+    this.thread = null;
+    this.closed = false;
+    this.people = new People(this.me);
+    this.notices = new Notices();
+    this.blocks = new BlockList(this);
+    this.outbox = new Outbox(this.slug, this.conn, {
+      me: this.me,
+      list: (replyTo) => (this.thread && replyTo ? this.thread.list : this.list),
+      onBlocked: (code, frame) => this.blockedBySend(code, frame),
+    });
+    this.onConnFrame = (event) => this.globalFrame(event.detail);
+    this.onConnState = (event) => this.connState(event.detail.state);
+    this.conn.addEventListener("frame", this.onConnFrame);
+    this.conn.addEventListener("state", this.onConnState);
+    this.build();
+    this.start(route);
+  }
+
+  // ------------------------------------------------------------------ layout
+
+  build() {
+    document.title = "Room · Kindred";
+    this.title = h("h1", {}, "Room");
+    this.description = h("p", {});
+    const listId = uid("messages");
+    this.olderButton = h("button", { type: "button", class: "button button--quiet", hidden: true, onclick: () => this.loadOlder() }, "Show earlier messages");
+    this.historyNote = h("p", { class: "hint", role: "status" });
+    this.list = h("ol", { class: "message-list", id: listId, "aria-label": "Messages" });
+    this.scroller = h("div", { class: "message-scroll", tabindex: "0", role: "region", "aria-label": "Messages in this room" },
+      h("div", { class: "history-controls" }, this.olderButton, this.historyNote),
+      this.list);
+    this.scroller.addEventListener("scroll", () => {
+      if (this.nearBottom()) this.jump.hidden = true;
+    });
+    this.jump = h("div", { class: "jump", hidden: true },
+      h("button", { type: "button", class: "button button--small", onclick: () => this.scrollToEnd(true) }, "New messages below"));
+    this.box = composer({
+      label: "Your message",
+      onSend: (body) => this.outbox.send(body, null, this.box),
+      onTyping: () => this.sendTyping(),
+    });
+    const writeLink = h("a", {
+      href: "#", class: "write-link",
+      onclick: (event) => { event.preventDefault(); this.box.textarea.focus(); },
+    }, "Write a message");
+    this.timeline = h("section", { class: "timeline", "aria-labelledby": `${listId}-h` },
+      h("h2", { id: `${listId}-h`, class: "visually-hidden" }, "Messages"),
+      this.scroller, this.jump, this.people.typingLine, this.box.form);
+    this.threadSlot = h("div");
+    this.modSlot = h("div");
+    this.side = h("div", { class: "room__side" },
+      this.threadSlot, this.people.panel, this.blocks.panel, this.modSlot);
+    this.layout = h("div", { class: "room__layout" }, this.timeline, this.side);
+    this.root = h("div", { class: "room" },
+      h("header", { class: "room__header" },
+        h("p", {}, h("a", { href: "#/rooms" }, "All rooms")),
+        this.title, this.description,
+        h("p", { class: "actions" }, writeLink)),
+      this.notices.personalBox,
+      this.notices.resourcesBox,
+      this.notices.roomBox,
+      this.layout);
+    this.main.appendChild(this.root);
+  }
+
+  // ------------------------------------------------------------------ start-up
+
+  async start(route) {
+    try {
+      const community = await api.community(this.slug);
+      if (this.closed) return;
+      this.community = community;
+      this.title.textContent = community.name;
+      this.description.textContent = community.description || "";
+      document.title = `${community.name} · Kindred`;
+      this.box.textarea.closest("form").querySelector("label").textContent = `Your message to ${community.name}`;
+    } catch (err) {
+      if (this.closed) return;
+      this.fail(err.status === 404 ? "This room does not exist, or it is not open to you." : "The room could not be loaded. Please try again.");
+      return;
+    }
+    this.checkStaff();
+    this.blocks.load();
+    try {
+      const page = await api.messages(this.slug, null, PAGE);
+      if (this.closed) return;
+      const oldestFirst = [...page.messages].reverse();
+      for (const m of oldestFirst) this.store(m);
+      this.lastSeq = oldestFirst.length ? oldestFirst[oldestFirst.length - 1].seq : 0;
+      this.nextBefore = page.next_before;
+      for (const m of oldestFirst) this.showInTimeline(m);
+      this.updateOlder();
+      this.scrollToEnd(false);
+    } catch {
+      if (this.closed) return;
+      this.fail("The messages could not be loaded. Please try again.");
+      return;
+    }
+    // Now live: join with since = the newest seq we hold; the server replays anything newer.
+    this.conn.track(this.slug, {
+      since: () => this.lastSeq,
+      onFrame: (frame) => this.roomFrame(frame),
+    });
+    this.update(route);
+  }
+
+  fail(text) {
+    replace(this.layout, h("div", { class: "notice notice--danger", role: "alert" },
+      h("p", {}, text), h("p", {}, h("a", { href: "#/rooms" }, "Back to the list of rooms"))));
+  }
+
+  async checkStaff() {
+    if (!STAFF_ROLES.has(this.me.role)) return;
+    try {
+      const data = await api.get(`/api/rooms/${encodeURIComponent(this.slug)}/moderation`);
+      if (this.closed) return;
+      this.staff = true;
+      this.moderation = new ModerationPanel(this, data);
+      replace(this.modSlot, this.moderation.panel);
+      this.rerenderAll();
+    } catch {
+      // Not staff of this room (403), or moderation is not available: a plain member view.
+    }
+  }
+
+  /** Route changes inside the room: open or close a thread. */
+  update(route) {
+    if (this.lastSeq === null) return; // start() calls again once the room is in
+    if (route.thread) this.openThread(route.thread);
+    else if (this.thread) this.removeThread();
+  }
+
+  cleanup() {
+    this.closed = true;
+    this.conn.removeEventListener("frame", this.onConnFrame);
+    this.conn.removeEventListener("state", this.onConnState);
+    this.conn.untrack(this.slug);
+    this.people.close();
+    this.outbox.close();
+    if (this.moderation) this.moderation.close();
+  }
+
+  // ------------------------------------------------------------------ the model
+
+  store(msg) {
+    this.messages.set(msg.id, msg);
+    if (msg.seq) this.bySeq.set(msg.seq, msg.id);
+    if (msg.thread_root) {
+      if (!this.replies.has(msg.thread_root)) this.replies.set(msg.thread_root, new Set());
+      this.replies.get(msg.thread_root).add(msg.id);
+    }
+  }
+
+  replyCount(rootId) {
+    const set = this.replies.get(rootId);
+    return set ? set.size : 0;
+  }
+
+  messageCtx() {
+    return {
+      me: this.me,
+      room: this.slug,
+      staff: this.staff,
+      replyCount: (id) => this.replyCount(id),
+      onReply: (msg) => this.reply(msg),
+      onOpenThread: (id) => this.app.navigate(roomHash(this.slug, id)),
+      report: (msg, reason) => api.post(`/api/messages/${encodeURIComponent(msg.id)}/report`, { reason }),
+      block: (author) => this.blocks.block(author),
+      moderate: (frame) => this.moderate(frame),
+    };
+  }
+
+  // ------------------------------------------------------------------ the timeline
+
+  itemFor(id) {
+    return this.list.querySelector(`li[data-id="${id}"]`);
+  }
+
+  /** Roots and ordinary messages go in the timeline; a reply only if its root is not there. */
+  showInTimeline(msg) {
+    if (this.itemFor(msg.id)) return;
+    if (msg.thread_root && this.itemFor(msg.thread_root)) {
+      this.refreshThreadLink(msg.thread_root);
+      return;
+    }
+    const li = renderMessage(msg, this.messageCtx());
+    const after = [...this.list.children].reverse().find((el) => el.dataset.seq && Number(el.dataset.seq) < msg.seq);
+    if (after) after.after(li);
+    else this.list.prepend(li);
+    // An older page brought in a root: its replies shown on their own now live under it.
+    if (!msg.thread_root) {
+      for (const replyId of this.replies.get(msg.id) || []) {
+        const orphan = this.itemFor(replyId);
+        if (orphan) orphan.remove();
+      }
+      this.refreshThreadLink(msg.id);
+    }
+  }
+
+  refreshThreadLink(rootId) {
+    const li = this.itemFor(rootId);
+    const msg = this.messages.get(rootId);
+    if (!li || !msg) return;
+    const old = li.querySelector(".thread-link");
+    const fresh = threadButton(msg, this.messageCtx());
+    if (old && fresh) old.replaceWith(fresh);
+    else if (!old && fresh) {
+      const actions = li.querySelector(".message__actions");
+      if (actions) actions.firstElementChild.after(fresh);
+      else li.appendChild(h("div", { class: "message__actions" }, fresh));
+    }
+  }
+
+  rerender(id) {
+    const msg = this.messages.get(id);
+    const li = this.itemFor(id);
+    if (msg && li && !li.contains(document.activeElement)) li.replaceWith(renderMessage(msg, this.messageCtx()));
+    if (this.thread && msg) this.thread.update(msg);
+  }
+
+  rerenderAll() {
+    for (const li of [...this.list.children]) if (li.dataset.id) this.rerender(li.dataset.id);
+  }
+
+  nearBottom() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  scrollToEnd(focusLast) {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.jump.hidden = true;
+    if (focusLast) focusOn(this.list.lastElementChild);
+  }
+
+  updateOlder() {
+    this.olderButton.hidden = !this.nextBefore;
+    if (!this.nextBefore) {
+      this.historyNote.textContent = this.messages.size ? "This is the start of the room's history." : "No messages yet. You could say hello.";
+    } else {
+      this.historyNote.textContent = "";
+    }
+  }
+
+  async loadOlder() {
+    if (!this.nextBefore) return;
+    this.olderButton.disabled = true;
+    const before = this.scroller.scrollHeight;
+    try {
+      const page = await api.messages(this.slug, this.nextBefore, PAGE);
+      const oldestFirst = [...page.messages].reverse().filter((m) => !this.messages.has(m.id));
+      for (const m of oldestFirst) this.store(m);
+      for (const m of oldestFirst) this.showInTimeline(m);
+      this.nextBefore = page.next_before;
+      // Keep what the reader was looking at in place.
+      this.scroller.scrollTop += this.scroller.scrollHeight - before;
+      this.historyNote.textContent = oldestFirst.length === 1 ? "1 earlier message shown." : `${oldestFirst.length} earlier messages shown.`;
+      if (!this.nextBefore) this.olderButton.hidden = true;
+      if (!this.nextBefore) this.historyNote.textContent += " This is the start of the room's history.";
+    } catch {
+      this.historyNote.textContent = "Earlier messages could not be loaded. Please try again.";
+    } finally {
+      this.olderButton.disabled = false;
+      if (!this.olderButton.hidden) this.olderButton.focus();
+    }
+  }
+
+  // ------------------------------------------------------------------ frames
+
+  roomFrame(frame) {
+    switch (frame.type) {
+      case "joined":
+        if (this.lastSeq !== null && frame.seq < this.lastSeq) {
+          // The room's numbering went back (§5.3): start again from the new head.
+          this.lastSeq = frame.seq;
+          this.historyNote.textContent = "Some earlier messages may no longer be available here.";
+        }
+        this.replayUntil = frame.seq;
+        this.replayed = 0;
+        this.people.snapshot(frame.present || []);
+        this.outbox.resend();
+        this.composerState();
+        if (this.moderation) this.moderation.rejoined();
+        break;
+      case "message":
+        this.message(frame);
+        break;
+      case "presence":
+        if (frame.joined) this.people.joined(frame.joined);
+        if (frame.left) this.people.left(frame.left);
+        break;
+      case "typing":
+        this.people.typed(frame.user);
+        break;
+      case "gap":
+        this.list.appendChild(h("li", { class: "notice notice--warn" },
+          "Some messages are not shown here. ",
+          h("button", { type: "button", class: "link-button", onclick: () => this.reload() }, "Reload the room")));
+        this.lastSeq = Math.max(this.lastSeq || 0, frame.to);
+        break;
+      case "removed":
+        this.removed(frame.id);
+        break;
+      case "room_state":
+        this.notices.roomState(frame);
+        if (this.moderation) this.moderation.roomState(frame);
+        this.composerState();
+        break;
+      case "muted":
+        this.notices.restricted("muted", frame.until, frame.reason);
+        this.composerState();
+        announce(`A navigator has muted you in this room. ${frame.reason ? `Reason: ${frame.reason}` : ""}`);
+        break;
+      case "unmuted":
+        this.notices.unmuted();
+        this.composerState();
+        announce("You can post in this room again.");
+        break;
+      case "kicked":
+      case "banned":
+        this.leaveBecause(frame.type, frame.until, frame.reason);
+        break;
+      case "resources":
+        this.notices.resources(frame);
+        break;
+      case "ack":
+      case "confirm":
+        this.outbox.handle(frame, (id) => this.messages.has(id));
+        break;
+      case "error":
+        this.error(frame);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Frames for any room or none: moderation answers, duty, alerts. */
+  globalFrame(frame) {
+    if (frame.type === "moderated" || (frame.type === "error" && frame.cid && this.pendingModeration.has(frame.cid))) {
+      const waiting = this.pendingModeration.get(frame.cid);
+      if (!waiting) return;
+      this.pendingModeration.delete(frame.cid);
+      if (frame.type === "moderated") {
+        waiting.resolve(frame);
+        if (this.moderation) this.moderation.refresh();
+      } else {
+        waiting.reject(new Error(moderationError(frame)));
+      }
+      return;
+    }
+    if (this.moderation && (frame.type === "duty" || frame.type === "alert")) this.moderation.frame(frame);
+  }
+
+  connState(state) {
+    if (state === "reconnecting") this.outbox.waiting();
+  }
+
+  message(frame) {
+    if (this.messages.has(frame.id) && this.itemFor(frame.id)) {
+      this.outbox.arrived(frame.id);
+      return; // a repeat (replay overlapping what we hold): nothing shows twice
+    }
+    if (this.lastSeq !== null && frame.seq <= this.lastSeq && this.bySeq.has(frame.seq)) return;
+    const follow = this.nearBottom();
+    this.store(frame);
+    this.lastSeq = Math.max(this.lastSeq || 0, frame.seq);
+    this.outbox.arrived(frame.id);
+    this.showInTimeline(frame);
+    if (this.messages.size === 1) this.updateOlder();
+    if (this.thread && this.thread.belongs(frame)) this.thread.add(frame);
+    if (frame.author) this.people.spoke(frame.author.id);
+    const mine = frame.author && frame.author.id === this.me.id;
+    if (frame.seq <= this.replayUntil) {
+      if (!mine) this.replayed += 1;
+      if (frame.seq === this.replayUntil && this.replayed > 0) {
+        announce(this.replayed === 1 ? "1 new message arrived while you were away." : `${this.replayed} new messages arrived while you were away.`);
+      }
+    } else if (!mine && frame.body) {
+      const who = frame.author ? frame.author.handle : "Someone";
+      announce(frame.thread_root ? `${who} replied in a thread: ${frame.body}` : `${who}: ${frame.body}`);
+    }
+    if (follow || mine) this.scrollToEnd(false);
+    else this.jump.hidden = false;
+  }
+
+  removed(id) {
+    const msg = this.messages.get(id);
+    if (!msg) return;
+    msg.body = null;
+    msg.removed = true;
+    this.rerender(id);
+    announce("A navigator removed a message.");
+  }
+
+  error(frame) {
+    if (frame.cid && this.outbox.handle(frame, (id) => this.messages.has(id))) return;
+    if (frame.code === "kicked" || frame.code === "banned") {
+      this.leaveBecause(frame.code, frame.until, frame.detail);
+    } else if (frame.code === "no_such_room") {
+      this.fail("This room does not exist, or it is not open to you.");
+      this.conn.untrack(this.slug);
+    } else if (frame.code === "unavailable" && !frame.cid) {
+      setTimeout(() => !this.closed && this.conn.track(this.slug, { since: () => this.lastSeq, onFrame: (f) => this.roomFrame(f) }), 2000);
+    }
+  }
+
+  blockedBySend(code, frame) {
+    if (code === "muted") this.notices.restricted("muted", frame.until, frame.detail || null);
+    if (code === "kicked" || code === "banned") this.leaveBecause(code, frame.until, frame.detail || null);
+    if (code === "locked") this.notices.roomState({ ...this.notices.state, locked: true });
+    this.composerState();
+  }
+
+  leaveBecause(kind, until, reason) {
+    this.conn.untrack(this.slug);
+    this.notices.restricted(kind, until, reason);
+    this.composerState();
+    announce(kind === "kicked" ? `A navigator asked you to step out of this room. ${reason ? `Reason: ${reason}` : ""}` : "You can no longer take part in this room.");
+  }
+
+  composerState() {
+    const reason = this.notices.blockedReason(this.staff);
+    this.box.setBlocked(reason);
+    if (this.thread) this.thread.box.setBlocked(reason);
+  }
+
+  sendTyping() {
+    this.conn.send({ type: "typing", room: this.slug });
+  }
+
+  reload() {
+    this.app.view = null;
+    this.cleanup();
+    this.main.replaceChildren();
+    this.app.navigate(location.hash);
+  }
+
+  // ------------------------------------------------------------------ threads
+
+  reply(msg) {
+    this.replyTarget = msg;
+    const root = msg.thread_root || msg.id;
+    if (this.thread && this.thread.root === root) {
+      this.thread.replyTo = msg;
+      this.thread.showReplyingTo();
+      this.thread.box.textarea.focus();
+      return;
+    }
+    this.app.navigate(roomHash(this.slug, root));
+  }
+
+  async openThread(id) {
+    if (this.thread && (this.thread.requested === id || this.thread.root === id)) return;
+    this.removeThread();
+    const target = this.replyTarget && (this.replyTarget.id === id || this.replyTarget.thread_root === id) ? this.replyTarget : null;
+    this.replyTarget = null;
+    this.thread = new ThreadPanel(this, id, target);
+    this.layout.classList.add("room__layout--thread");
+    this.root.classList.add("room--thread-open");
+    replace(this.threadSlot, this.thread.section);
+    this.composerState();
+    await this.thread.load();
+    if (target) this.thread.box.textarea.focus();
+    else this.thread.focus();
+  }
+
+  closeThread() {
+    this.app.navigate(roomHash(this.slug));
+  }
+
+  removeThread() {
+    if (!this.thread) return;
+    const root = this.thread.root;
+    this.thread = null;
+    this.threadSlot.replaceChildren();
+    this.layout.classList.remove("room__layout--thread");
+    this.root.classList.remove("room--thread-open");
+    const link = root && this.itemFor(root) ? this.itemFor(root).querySelector(".thread-link") : null;
+    if (link) link.focus();
+    else this.box.textarea.focus();
+  }
+
+  // ------------------------------------------------------------------ moderation
+
+  /** Send a moderate frame; resolves with `moderated`, rejects with a readable error. */
+  moderate(fields) {
+    const cid = newCid();
+    return new Promise((resolve, reject) => {
+      this.pendingModeration.set(cid, { resolve, reject });
+      if (!this.conn.send({ type: "moderate", room: this.slug, cid, ...fields })) {
+        this.pendingModeration.delete(cid);
+        reject(new Error("Not connected right now. Please try again in a moment."));
+      }
+    });
+  }
+
+  /** Hide a blocked member's messages from this page. */
+  hideAuthor(authorId) {
+    for (const li of [...this.list.children]) {
+      const m = this.messages.get(li.dataset.id);
+      if (m && m.author && m.author.id === authorId) li.remove();
+    }
+    if (this.thread) this.thread.hide(authorId);
+  }
+}
+
+function moderationError(frame) {
+  const reasons = {
+    not_staff: "Only this room's navigators can do that.",
+    outranked: "You cannot act on this member: their role is the same as yours or higher.",
+    no_target: "Choose a member or a message first.",
+    bad_target: "That action does not take a member or a message.",
+  };
+  if (frame.code === "forbidden") return reasons[frame.reason] || "You may not do that here.";
+  if (frame.code === "no_such_member") return "That member no longer exists.";
+  if (frame.code === "no_such_message") return "That message is no longer in this room.";
+  if (frame.code === "unavailable") return "The server is busy. Please try again in a moment.";
+  return frame.detail || "That did not work.";
+}
