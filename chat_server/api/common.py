@@ -13,6 +13,8 @@ from rooms.model import Member
 
 MAX_BODY_BYTES = 16 * 1024
 SESSION_COOKIE = "kindred_session"
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_SAME_SITE_FETCH = frozenset({"same-origin", "none"})
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -34,8 +36,47 @@ def runtime(conn: HTTPConnection) -> Runtime:
     return rt
 
 
+def _bearer(request: HTTPConnection) -> bool:
+    return str(request.headers.get("authorization", "")).lower().startswith("bearer ")
+
+
+def check_not_forged(request: Request) -> None:
+    """Refuse a cross-site request that would change something (CSRF defence).
+
+    Browsers send the session cookie by themselves, so an unsafe request without a bearer token
+    must come from a page of this server: its ``Sec-Fetch-Site`` (when sent) must be
+    ``same-origin`` and its ``Origin`` (when sent) must be this server's own origin or one of
+    ``KINDRED_ALLOWED_ORIGINS``, as for the WebSocket handshake. A request carrying neither
+    header comes from a non-browser client, which a forged page cannot be. The cookie is also
+    ``SameSite=Strict``; this check does not depend on it. Bearer requests are exempt: a page
+    cannot attach another site's token.
+    """
+    if request.method not in _UNSAFE_METHODS or _bearer(request):
+        return
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site not in _SAME_SITE_FETCH:
+        raise ApiError(403, "cross_site", "requests from other sites are refused")
+    origin = request.headers.get("origin")
+    if origin is not None:
+        origin = origin.rstrip("/")
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        if origin != own and origin not in runtime(request).settings.allowed_origins:
+            raise ApiError(403, "cross_site", "requests from other sites are refused")
+
+
 async def parse_body(request: Request, model: type[M]) -> M:
-    """Read at most 16 KiB of JSON and validate it; 413 or 400 with what was wrong."""
+    """Read at most 16 KiB of JSON and validate it; 413 or 400 with what was wrong.
+
+    Without a bearer token the request must also pass ``check_not_forged`` and declare
+    ``Content-Type: application/json`` (415 otherwise): an HTML form on another site can post
+    ``text/plain`` that happens to be JSON, but cannot set that type without a CORS preflight,
+    which this server never grants.
+    """
+    check_not_forged(request)
+    if not _bearer(request):
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            raise ApiError(415, "unsupported_media_type", "send JSON with Content-Type: application/json")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise ApiError(413, "too_large", "request body too large")
@@ -63,7 +104,8 @@ def token_from(headers: Any, cookies: dict[str, str]) -> str | None:
 
 
 async def caller(request: Request) -> tuple[Member, str]:
-    """The signed-in member and their token; 401 otherwise."""
+    """The signed-in member and their token; 401 otherwise (403 for a forged unsafe request)."""
+    check_not_forged(request)
     token = token_from(request.headers, request.cookies)
     member = await runtime(request).member_for_token(token) if token else None
     if member is None or token is None:
