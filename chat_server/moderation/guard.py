@@ -34,6 +34,7 @@ from rooms.moderation import Restriction
 log = logging.getLogger(__name__)
 
 CLOSE_REMOVED = 4003
+STALE_RETRY_S = 5.0
 
 
 @dataclass(slots=True)
@@ -142,7 +143,18 @@ class Guard:
         try:
             while True:
                 self._dirty.discard(room)
-                loaded = await self._load(room)
+                try:
+                    loaded = await self._load(room)
+                except Exception as exc:
+                    if found is None:
+                        raise Unavailable("could not read the room's moderation state") from exc
+                    # The database is away: keep enforcing what we knew (events still arrive)
+                    # and try again in a few seconds rather than on every send.
+                    log.warning("room %s: moderation state unreadable (%s); using the last copy",
+                                room, type(exc).__name__)
+                    found.loaded_at = time.monotonic() - self._ttl_s + STALE_RETRY_S
+                    future.set_result(found)
+                    return found
                 if room not in self._dirty:
                     break  # no event arrived while reading: what was read is current
             if loaded is not None:
@@ -179,8 +191,8 @@ class Guard:
             return
         if refusal.reason == "banned":
             raise Banned(f"you are banned from this room {_say_until(refusal.until)}", refusal.until)
-        raise Kicked(f"you were asked to leave this room; you may come back {_say_until(refusal.until)[6:]}",
-                     refusal.until)
+        raise Kicked("you were asked to leave this room for a while; you may come back "
+                     f"after {_say_until(refusal.until)[6:]}", refusal.until)
 
     async def check_send(self, member_id: str, room: str, staff: bool) -> None:
         """Refuse a send for a ban, a mute or a lock (slow mode is ``claim_slot``)."""
