@@ -8,11 +8,19 @@ import { untilText } from "./notices.js";
 
 const SLOW_CHOICES = [["0", "Off"], ["10", "10 seconds"], ["30", "30 seconds"], ["60", "1 minute"], ["300", "5 minutes"]];
 const ACTION_WORDS = {
-  mute: "muted", unmute: "unmuted", kick: "asked to leave", ban: "banned", unban: "lifted the ban of",
+  mute: "muted", unmute: "unmuted", kick: "asked", ban: "banned", unban: "lifted the ban of",
   remove: "removed a message", slow_mode: "set slow mode", lock: "made the room read-only",
   unlock: "opened the room again", pin: "changed the pinned message", duty_on: "went on duty",
   duty_off: "went off duty", resolve: "resolved a queue item",
 };
+
+/** "muted Heron", "removed a message by Heron", "asked Heron to step out". */
+function auditWords(e) {
+  const who = e.user ? e.user.handle : "";
+  if (e.action === "remove") return who ? `removed a message by ${who}` : "removed a message";
+  if (e.action === "kick") return `asked ${who || "a member"} to step out`;
+  return who ? `${ACTION_WORDS[e.action] || e.action} ${who}` : ACTION_WORDS[e.action] || e.action;
+}
 
 function section(title, ...content) {
   const id = uid("mod");
@@ -182,8 +190,7 @@ export class ModerationPanel {
       const rows = (data.entries || []).map((e) => h("li", {},
         e.at ? timeElement(e.at) : null, " ",
         h("strong", {}, e.actor ? e.actor.handle : "Someone"), " ",
-        ACTION_WORDS[e.action] || e.action,
-        e.user ? [" ", e.user.handle] : null,
+        auditWords(e),
         e.reason ? [": ", e.reason] : null));
       if (older) this.audit.append(...rows);
       else replace(this.audit, rows.length ? rows : [h("li", { class: "hint" }, "No entries yet.")]);
