@@ -13,6 +13,8 @@ import pytest
 from playwright.sync_api import expect
 
 from support.browser import (
+    ROOMS_A,
+    ROOMS_B,
     Browsers,
     chromium,
     composer,
@@ -25,7 +27,7 @@ from support.browser import (
     say,
     timeline_item,
 )
-from support.cluster import Deployment
+from support.cluster import ORG_A, ORG_B, Deployment
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +45,7 @@ def web(browsers: Browsers) -> Iterator[Browsers]:
 
 
 def test_two_members_register_talk_and_reply_in_a_thread(embedded: Deployment, web: Browsers) -> None:
-    name, phrase, rooms = embedded.new_org()
-    lounge = rooms[0]
+    name, phrase = ORG_A
     a, b = web.person(), web.person()
     ha, hb = new_handle("ann"), new_handle("bea")
     register_in_page(a.page, phrase, ha, f"{ha}@example.org")
@@ -95,11 +96,9 @@ def test_two_members_register_talk_and_reply_in_a_thread(embedded: Deployment, w
 
 
 def test_history_scrolls_back_and_search_finds_an_old_message(embedded: Deployment, web: Browsers) -> None:
-    _, phrase, rooms = embedded.new_org()
-    room = rooms[1]
-    org = (_, phrase)
-    author = member_in(embedded, org)
-    reader = member_in(embedded, org)
+    room = ROOMS_A[1]
+    author = member_in(embedded)
+    reader = member_in(embedded)
     bodies = [f"old note {i:03d}" for i in range(1, 71)]
     bodies[0] = "old note 001 about zucchini soup"
     post_messages(embedded, author, room, bodies)
@@ -134,12 +133,10 @@ def test_history_scrolls_back_and_search_finds_an_old_message(embedded: Deployme
 
 
 def test_personal_details_are_confirmed_kindly_before_posting(embedded: Deployment, web: Browsers) -> None:
-    _, phrase, rooms = embedded.new_org()
-    org = ("", phrase)
-    writer, other = member_in(embedded, org), member_in(embedded, org)
+    writer, other = member_in(embedded), member_in(embedded)
     w, o = web.person(member=writer), web.person(member=other)
-    open_room(w.page, rooms[2])
-    open_room(o.page, rooms[2])
+    open_room(w.page, ROOMS_A[2])
+    open_room(o.page, ROOMS_A[2])
     box = composer(w.page)
     box.fill("You can call me on 555-123-4567 after six")
     box.press("Enter")
@@ -158,11 +155,9 @@ def test_personal_details_are_confirmed_kindly_before_posting(embedded: Deployme
 
 
 def test_a_page_reload_shows_the_same_room_without_repeats(embedded: Deployment, web: Browsers) -> None:
-    _, phrase, rooms = embedded.new_org()
-    org = ("", phrase)
-    m = member_in(embedded, org)
+    m = member_in(embedded, ORG_B)
     p = web.person(member=m)
-    open_room(p.page, rooms[0])
+    open_room(p.page, ROOMS_B[0])
     for i in range(3):
         say(p.page, f"note {i}")
     p.page.reload()

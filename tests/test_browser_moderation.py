@@ -11,6 +11,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from support.browser import (
+    ROOMS_A,
+    ROOMS_B,
     Browsers,
     chromium,
     composer,
@@ -19,7 +21,7 @@ from support.browser import (
     say,
     timeline_item,
 )
-from support.cluster import Deployment, Member
+from support.cluster import ORG_A, ORG_B, Deployment, Member
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +38,11 @@ def web(browsers: Browsers) -> Iterator[Browsers]:
     browsers.close_contexts()
 
 
-def navigator_and_member(dep: Deployment) -> tuple[Member, Member, str]:
-    """A navigator and a member of a fresh organization, and its lounge (which she moderates)."""
-    name, phrase, rooms = dep.new_org()
-    nav = member_in(dep, (name, phrase), prefix="nav")
+def navigator_of(dep: Deployment, org: tuple[str, str]) -> Member:
+    """A navigator of ``org``: she moderates its local rooms."""
+    nav = member_in(dep, org, prefix="nav")
     dep.cli("user", "role", nav.handle, "navigator")
-    return nav, member_in(dep, (name, phrase)), rooms[0]
+    return nav
 
 
 def open_more(page: Page, body: str) -> object:
@@ -51,7 +52,7 @@ def open_more(page: Page, body: str) -> object:
 
 
 def test_navigator_mutes_kicks_and_removes_and_the_member_is_told_why(embedded: Deployment, web: Browsers) -> None:
-    nav, mem, room = navigator_and_member(embedded)
+    nav, mem, room = navigator_of(embedded, ORG_A), member_in(embedded, ORG_A), ROOMS_A[0]
     n, m = web.person(member=nav), web.person(member=mem)
     open_room(n.page, room)
     open_room(m.page, room)
@@ -109,11 +110,9 @@ def test_navigator_mutes_kicks_and_removes_and_the_member_is_told_why(embedded: 
 
 
 def test_member_reports_blocks_and_the_navigator_on_duty_is_alerted(embedded: Deployment, web: Browsers) -> None:
-    name, phrase, rooms = embedded.new_org()
-    room = rooms[0]
-    nav = member_in(embedded, (name, phrase), prefix="nav")
-    embedded.cli("user", "role", nav.handle, "navigator")
-    mem, rude = member_in(embedded, (name, phrase)), member_in(embedded, (name, phrase), prefix="rude")
+    room = ROOMS_B[0]
+    nav = navigator_of(embedded, ORG_B)
+    mem, rude = member_in(embedded, ORG_B), member_in(embedded, ORG_B, prefix="rude")
     n, m, r = web.person(member=nav), web.person(member=mem), web.person(member=rude)
     open_room(n.page, room)
     panel = n.page.get_by_role("region", name="Moderation")

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from support.browser import (
+    ROOMS_A,
     WAIT_MS,
     Browsers,
     chromium,
@@ -22,7 +23,7 @@ from support.browser import (
 )
 from support.cluster import Deployment
 
-ROOM = "riverside-cancer-center-lounge"
+ROOM = ROOMS_A[0]
 
 
 @pytest.fixture(scope="module")

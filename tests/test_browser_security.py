@@ -23,7 +23,7 @@ from support.browser import (
     say,
     timeline_item,
 )
-from support.cluster import PASSWORD, Deployment
+from support.cluster import ORG_A, PASSWORD, Deployment
 
 WEB_CLIENT = Path(__file__).resolve().parents[1] / "web_client"
 
@@ -198,7 +198,7 @@ def test_cookie_writes_from_another_site_are_refused(embedded: Deployment) -> No
 
 
 def test_sign_in_and_out_in_the_page_pass_the_checks(embedded: Deployment, web: Browsers) -> None:
-    _, phrase, _ = embedded.new_org()
+    phrase = ORG_A[1]
     person = web.person()
     handle = "o" + secrets.token_hex(5).translate(str.maketrans("0123456789", "ghijklmnop"))
     register_in_page(person.page, phrase, handle, f"{handle}@example.org")

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 from websockets.sync.client import connect as ws_connect
 
-from support.cluster import ORG_A, PASSWORD, Deployment, Member
+from rooms.catalog import slugify
+from support.cluster import ORG_A, ORG_B, PASSWORD, Deployment, Member
 from support.procs import TIMEOUT_SCALE
 
 CHROMIUM = "/usr/bin/chromium"
@@ -40,6 +41,10 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 REPO = Path(__file__).resolve().parents[2]
 AXE_JS = Path(os.environ.get("KINDRED_AXE_JS", REPO / ".venv/axe/node_modules/axe-core/axe.min.js"))
+
+# The local rooms of the two organizations every Deployment has: quiet in a fresh deployment.
+ROOMS_A = [f"{slugify(ORG_A[0])}-{s}" for s in ("lounge", "support-group", "caregivers-circle")]
+ROOMS_B = [f"{slugify(ORG_B[0])}-{s}" for s in ("lounge", "support-group", "caregivers-circle")]
 
 # Playwright's own waits (expect, locators), scaled like every other wait in the suite.
 WAIT_MS = 10_000 * TIMEOUT_SCALE
