@@ -5,7 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export KINDRED_DATA_DIR ?= $(CURDIR)/kindred-data
 
-.PHONY: run test test-fast lint bench system-deps clean
+# axe-core (accessibility scans in the browser tests) comes from npm, for the tests only.
+AXE_VERSION := 4.14.1
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
+
+.PHONY: run test test-fast lint bench system-deps screenshots clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,17 +29,24 @@ run: $(STAMP)
 system-deps:
 	@bash scripts/install-system-deps.sh
 
-test: system-deps $(STAMP)
+$(AXE): | $(BIN)/python
+	npm install --prefix $(VENV)/axe --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
+
+test: system-deps $(STAMP) $(AXE)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q -ra
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(AXE)
 	$(BIN)/pytest -q -x -m "not slow"
 
 # Benchmarks print figures; they never fail on a number. Needs the same Debian packages.
 bench: system-deps $(STAMP)
 	$(BIN)/python -m bench.writer
+
+# Screenshots of every screen of the browser client, desktop and phone width, for the README.
+screenshots: system-deps $(STAMP)
+	cd tests && ../$(BIN)/python -m support.browser_screenshots ../docs/screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,6 +11,7 @@ import { showSearch } from "./views/search.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("site-nav");
+const account = document.getElementById("account");
 const whoami = document.getElementById("whoami");
 const statusBar = document.getElementById("connection-bar");
 const statusLine = document.getElementById("connection");
@@ -37,8 +38,9 @@ const app = {
 
 async function startSession(user) {
   app.user = user;
-  replace(whoami, "Signed in as ", h("strong", {}, user.handle), " ", roleBadge(user.role));
+  replace(whoami, h("span", { class: "whoami__label" }, "Signed in as "), h("strong", {}, user.handle), " ", roleBadge(user.role));
   nav.hidden = false;
+  account.hidden = false;
   app.conn = new Connection({
     checkSession: async () => {
       try {
@@ -59,6 +61,7 @@ function endSession(message) {
   app.user = null;
   app.communities = null;
   nav.hidden = true;
+  account.hidden = true;
   whoami.replaceChildren();
   setStatus("idle", "");
   app.signedOutMessage = message || "";

@@ -14,7 +14,7 @@ export function renderMessage(msg, ctx) {
   const removed = msg.removed || msg.body === null || msg.body === undefined;
   const authorId = uid("author");
   const li = h("li", {
-    class: `message${mine ? " message--mine" : ""}${removed ? " message--removed" : ""}`,
+    class: `message${mine ? " message--mine" : ""}${removed ? " message--removed" : ""}${msg.thread_root ? " message--reply" : ""}`,
     "data-id": msg.id,
     "data-seq": msg.seq,
     "aria-labelledby": authorId,

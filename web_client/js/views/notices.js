@@ -3,11 +3,14 @@
 
 import { h, replace, roleBadge, uid, announce, focusOn } from "../dom.js";
 
-const clock = new Intl.DateTimeFormat(undefined, { weekday: "short", hour: "numeric", minute: "2-digit" });
+const clock = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+const dayClock = new Intl.DateTimeFormat(undefined, { weekday: "long", hour: "numeric", minute: "2-digit" });
 
 export function untilText(until) {
   if (until === null || until === undefined) return "until a navigator lifts it";
-  return `until ${clock.format(new Date(until))}`;
+  const when = new Date(until);
+  const today = when.toDateString() === new Date().toDateString();
+  return `until ${(today ? clock : dayClock).format(when)}`;
 }
 
 function seconds(s) {
@@ -58,6 +61,11 @@ export class Notices {
       h("p", {}, h("strong", {}, text)),
       reason ? h("p", {}, "The reason given: ", h("q", {}, reason)) : null,
       kind !== "muted" ? h("p", {}, h("a", { href: "#/rooms" }, "Go to the list of rooms")) : null));
+  }
+
+  /** The reason shown earlier for this kind of restriction, if the page still has it. */
+  reasonFor(kind) {
+    return this.mine && this.mine.kind === kind ? this.mine.reason : null;
   }
 
   unmuted() {

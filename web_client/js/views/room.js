@@ -89,9 +89,8 @@ export class RoomView {
     this.layout = h("div", { class: "room__layout" }, this.timeline, this.side);
     this.root = h("div", { class: "room" },
       h("header", { class: "room__header" },
-        h("p", {}, h("a", { href: "#/rooms" }, "All rooms")),
-        this.title, this.description,
-        h("p", { class: "actions" }, writeLink)),
+        h("p", { class: "breadcrumb" }, h("a", { href: "#/rooms" }, "All rooms")),
+        this.title, this.description, writeLink),
       this.notices.personalBox,
       this.notices.resourcesBox,
       this.notices.roomBox,
@@ -432,7 +431,8 @@ export class RoomView {
   error(frame) {
     if (frame.cid && this.outbox.handle(frame, (id) => this.messages.has(id))) return;
     if (frame.code === "kicked" || frame.code === "banned") {
-      this.leaveBecause(frame.code, frame.until, frame.detail);
+      // The error says until when, not why (the reason came with the kicked/banned frame).
+      this.leaveBecause(frame.code, frame.until, null);
     } else if (frame.code === "no_such_room") {
       this.fail("This room does not exist, or it is not open to you.");
       this.conn.untrack(this.slug);
@@ -442,8 +442,8 @@ export class RoomView {
   }
 
   blockedBySend(code, frame) {
-    if (code === "muted") this.notices.restricted("muted", frame.until, frame.detail || null);
-    if (code === "kicked" || code === "banned") this.leaveBecause(code, frame.until, frame.detail || null);
+    if (code === "muted") this.notices.restricted("muted", frame.until, this.notices.reasonFor("muted"));
+    if (code === "kicked" || code === "banned") this.leaveBecause(code, frame.until, null);
     if (code === "locked") this.notices.roomState({ ...this.notices.state, locked: true });
     this.composerState();
   }

@@ -1,0 +1,162 @@
+"""Screenshots of every screen of the browser client, at desktop and phone width.
+
+    make screenshots        # writes docs/screenshots/*.png
+
+Starts a throw-away deployment, fills a room with a made-up conversation (no real people, no
+real names), and photographs each screen in Debian's Chromium. Run from ``tests/`` as
+``python -m support.browser_screenshots OUT_DIR``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from support.browser import (
+    DESKTOP,
+    PHONE,
+    ROOMS_A,
+    Browsers,
+    chromium,
+    composer,
+    open_room,
+    post_messages,
+    say,
+    timeline_item,
+)
+from support.cluster import ORG_A, Deployment, Member
+
+ROOM = ROOMS_A[1]  # "Riverside Cancer Center support group"
+
+
+def cast(dep: Deployment) -> dict[str, Member]:
+    people = {h: dep.register(handle=h) for h in ("NurseJo", "QuietHeron", "SunnyDay_7", "Maple_Leaf", "RiverStone")}
+    dep.cli("user", "role", "NurseJo", "navigator")
+    return people
+
+
+def conversation(dep: Deployment, p: dict[str, Member]) -> None:
+    post_messages(dep, p["SunnyDay_7"], ROOM, ["Good morning, everyone. Scan day tomorrow and I can't settle."])
+    post_messages(dep, p["Maple_Leaf"], ROOM, ["Sending you calm thoughts. Scanxiety is so real. I listen to an audiobook in the waiting room."])
+    post_messages(dep, p["NurseJo"], ROOM, ["Welcome, all. I'm on shift until 6 tonight if anyone would like to talk."])
+    root = post_messages(dep, p["QuietHeron"], ROOM, ["Did anyone else find the second round of chemo easier than the first?"])[0]
+    post_messages(dep, p["RiverStone"], ROOM, ["Much easier for me. The nurses adjusted the anti-nausea medicine."], reply_to=root["id"])
+    post_messages(dep, p["SunnyDay_7"], ROOM, ["Same here. Ginger tea helped too."], reply_to=root["id"])
+    post_messages(dep, p["RiverStone"], ROOM, ["Tip: ask for a warm blanket during infusions. They always have them."])
+
+
+def shoot(page: Page, out: Path, name: str, width: str) -> None:
+    page.evaluate("() => document.activeElement && document.activeElement.blur && document.activeElement.blur()")
+    page.screenshot(path=str(out / f"{name}-{width}.png"))
+    print(f"  {name}-{width}.png")
+
+
+def run(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kindred-shots-") as tmp:
+        dep = Deployment.start(Path(tmp), count=1)
+        try:
+            people = cast(dep)
+            conversation(dep, people)
+            with chromium(dep.gateways[0].http_url) as web:
+                for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+                    print(width)
+                    screens(dep, web, people, viewport, out, width)
+                    web.close_contexts()
+                web.assert_clean()
+        finally:
+            dep.stop()
+
+
+def screens(dep: Deployment, web: Browsers, people: dict[str, Member], viewport: dict[str, int], out: Path, width: str) -> None:
+    guest = web.person(viewport=viewport).page
+    guest.goto("/#/signin")
+    expect(guest.get_by_role("button", name="Sign in")).to_be_visible()
+    shoot(guest, out, "sign-in", width)
+    guest.goto("/#/register")
+    guest.get_by_label("Organization key phrase").fill(ORG_A[1])
+    guest.get_by_label("Handle (public name)").fill("Jane Smith")
+    guest.get_by_role("button", name="Create account").click()
+    expect(guest.get_by_role("alert")).to_be_visible()
+    shoot(guest, out, "register", width)
+
+    heron = web.person(viewport=viewport, member=people["QuietHeron"]).page
+    heron.goto("/#/rooms")
+    expect(heron.get_by_role("link", name="Breast cancer", exact=True)).to_be_visible()
+    shoot(heron, out, "rooms", width)
+
+    maple = web.person(viewport=viewport, member=people["Maple_Leaf"]).page
+    open_room(maple, ROOM)
+    open_room(heron, ROOM)
+    composer(maple).press_sequentially("Good luck")
+    expect(heron.locator(".typing")).to_contain_text("typing")
+    shoot(heron, out, "room", width)
+
+    item = timeline_item(heron, "Did anyone else find the second round of chemo easier than the first?")
+    item.get_by_role("button", name="2 replies: open the thread").click()
+    expect(heron.locator(".thread li.message")).to_have_count(3)
+    heron.locator(".thread").scroll_into_view_if_needed()
+    shoot(heron, out, "thread", width)
+    heron.get_by_role("button", name="Back to the room").click()
+
+    box = composer(heron)
+    box.fill("My number is 555-201-3344 if anyone wants to chat")
+    box.press("Enter")
+    dialog = heron.get_by_role("group", name="Before you post")
+    expect(dialog).to_be_visible()
+    dialog.scroll_into_view_if_needed()
+    shoot(heron, out, "personal-details", width)
+    dialog.get_by_role("button", name="Edit my message").click()
+    box.fill("")
+
+    say(heron, "Some days I just want to die." if width == "desktop" else "Honestly I want to die some nights.")
+    expect(heron.get_by_role("region", name="You are not alone")).to_be_visible()
+    heron.evaluate("() => scrollTo(0, 0)")
+    shoot(heron, out, "crisis-resources", width)
+
+    heron.goto("/#/search?q=chemo")
+    expect(heron.get_by_role("list", name="Search results").locator("li").first).to_be_visible()
+    shoot(heron, out, "search", width)
+
+    nurse = web.person(viewport=viewport, member=people["NurseJo"]).page
+    open_room(nurse, ROOM)
+    panel = nurse.get_by_role("region", name="Moderation")
+    panel.get_by_label(re.compile("^I am on duty")).check()
+    expect(panel).to_contain_text("You are on duty.")
+    if width == "desktop":
+        river = timeline_item(nurse, "Tip: ask for a warm blanket during infusions. They always have them.")
+        river.get_by_role("button", name=re.compile("^More actions")).click()
+        river.get_by_role("button", name="Mute RiverStone").click()
+        river.get_by_label("For how long?").select_option(label="10 minutes")
+        river.get_by_label("Reason (RiverStone is shown it)").fill("Just a short pause while we check the advice about medicines.")
+        river.get_by_role("button", name="Mute", exact=True).click()
+        expect(nurse.get_by_text("RiverStone is muted.")).to_be_visible()
+    expect(panel.get_by_role("region", name="Safety queue")).to_contain_text("want to die")
+    panel.scroll_into_view_if_needed()
+    shoot(nurse, out, "moderation", width)
+
+    stone = web.person(viewport=viewport, member=people["RiverStone"]).page
+    stone.goto(f"/#/room/{ROOM}")
+    box = composer(stone)
+    box.fill("Sorry, I only meant the blanket tip!")
+    box.press("Enter")
+    expect(stone.locator(".room__state").filter(has_text="muted you")).to_be_visible()
+    stone.evaluate("() => scrollTo(0, 0)")
+    shoot(stone, out, "muted", width)
+
+    heron.goto(f"/#/room/{ROOM}")
+    expect(timeline_item(heron, "Good morning, everyone. Scan day tomorrow and I can't settle.")).to_be_visible()
+    gw = dep.gateways[0]
+    gw.terminate()
+    expect(heron.locator("#connection")).to_contain_text("Reconnecting")
+    shoot(heron, out, "reconnecting", width)
+    gw.start()
+    expect(heron.locator("#connection")).not_to_contain_text("Reconnecting", timeout=30_000)
+
+
+if __name__ == "__main__":
+    run(Path(sys.argv[1] if len(sys.argv) > 1 else "../docs/screenshots"))
