@@ -13,6 +13,7 @@ from playwright.sync_api import Page, expect
 from support.browser import (
     ROOMS_A,
     ROOMS_B,
+    WAIT_MS,
     Browsers,
     chromium,
     composer,
@@ -164,4 +165,51 @@ def test_member_reports_blocks_and_the_navigator_on_duty_is_alerted(embedded: De
     expect(r.page.get_by_role("region", name="You are not alone")).to_have_count(0)
     expect(panel.get_by_text("A message may be from someone in crisis")).to_be_visible()
     expect(queue).to_contain_text("Some nights I just want to die")
+
+    # Away from the room, the navigator on duty still hears of it, with a way there.
+    n.page.get_by_role("link", name="Rooms", exact=True).click()
+    say(m.page, "I feel like I'm better off dead")
+    banner = n.page.locator("#alerts")
+    expect(banner).to_contain_text("A message may be from someone in crisis in Hillcrest Oncology lounge.")
+    banner.get_by_role("link", name="Open the message").click()
+    expect(n.page.locator(".thread li.message")).to_contain_text("better off dead")
+    web.assert_clean()
+
+
+def test_navigator_slows_locks_and_pins_and_members_see_the_room_state(embedded: Deployment, web: Browsers) -> None:
+    room = ROOMS_A[2]
+    nav, mem = navigator_of(embedded, ORG_A), member_in(embedded, ORG_A)
+    n, m = web.person(member=nav), web.person(member=mem)
+    open_room(n.page, room)
+    open_room(m.page, room)
+    panel = n.page.get_by_role("region", name="Moderation")
+
+    # Pin a resource.
+    say(n.page, "Free parking vouchers are at the front desk.")
+    item = open_more(n.page, "Free parking vouchers are at the front desk.")
+    item.get_by_role("button", name="Pin to the top of the room").click()
+    item.get_by_role("button", name="Pin", exact=True).click()
+    pinned = m.page.get_by_role("region", name="Pinned")
+    expect(pinned).to_contain_text("Free parking vouchers are at the front desk.")
+    expect(pinned).to_contain_text(f"Pinned message from {nav.handle}")
+
+    # Read-only: the member's box closes, and opens again.
+    panel.get_by_role("button", name="Make the room read-only").click()
+    expect(m.page.get_by_text("This room is read-only for now. Navigators can still post")).to_be_visible()
+    expect(composer(m.page)).to_be_disabled()
+    say(n.page, "Staff can still post while it is read-only.")
+    panel.get_by_role("button", name="Open the room again").click()
+    expect(composer(m.page)).to_be_enabled()
+
+    # Slow mode: the second quick message waits its turn, then goes out by itself.
+    panel.get_by_label("Slow mode").select_option(label="10 seconds")
+    panel.get_by_role("button", name="Apply").click()
+    expect(m.page.get_by_text("Slow mode is on: everyone can post once every 10 seconds.")).to_be_visible()
+    say(m.page, "first, right away")
+    box = composer(m.page)
+    box.fill("second, a little later")
+    box.press("Enter")
+    expect(m.page.locator(".timeline li.message--pending")).to_contain_text("Slow mode: sending in")
+    expect(timeline_item(n.page, "second, a little later")).to_be_visible(timeout=2 * WAIT_MS)
+    expect(m.page.locator(".timeline li.message--pending")).to_have_count(0)
     web.assert_clean()

@@ -1,9 +1,9 @@
 // Start-up and navigation: who is signed in, which screen is shown, the connection status line.
 
 import { api, whenSignedOut } from "./api.js";
-import { h, replace, roleBadge, focusOn } from "./dom.js";
+import { h, replace, roleBadge, focusOn, announce } from "./dom.js";
 import { Connection } from "./socket.js";
-import { parseRoute } from "./router.js";
+import { parseRoute, roomHash } from "./router.js";
 import { showSignIn, showRegister } from "./views/auth.js";
 import { showDirectory } from "./views/directory.js";
 import { RoomView } from "./views/room.js";
@@ -52,6 +52,7 @@ async function startSession(user) {
     },
   });
   app.conn.addEventListener("state", (event) => showConnection(event.detail));
+  app.conn.addEventListener("frame", (event) => globalFrame(event.detail));
   app.conn.start();
 }
 
@@ -62,6 +63,8 @@ function endSession(message) {
   app.communities = null;
   nav.hidden = true;
   account.hidden = true;
+  app.onDuty = false;
+  alertBox.replaceChildren();
   whoami.replaceChildren();
   setStatus("idle", "");
   app.signedOutMessage = message || "";
@@ -95,19 +98,42 @@ function showConnection({ state }) {
   if (state === "connecting") {
     setStatus("idle", "");
   } else if (state === "open") {
+    // Duty belongs to the connection (protocol §3.7): say it again on every new one.
+    if (app.onDuty) app.conn.send({ type: "duty", on: true });
     if (statusLine.textContent) {
       setStatus("ok", "Connected again. You are up to date.");
       calmTimer = setTimeout(() => setStatus("idle", ""), 5000);
     }
   } else if (state === "reconnecting") {
-    setStatus("warn", "Reconnecting… Your messages are kept and will be sent once we are back.",
-      { retry: true });
+    const slow = app.conn && app.conn.attempt > 4;
+    setStatus("warn", slow
+      ? "Still reconnecting… Your messages are kept. If Kindred is open in several tabs or devices, closing some may help."
+      : "Reconnecting… Your messages are kept and will be sent once we are back.",
+    { retry: true });
   } else if (state === "ended") {
     endSession("Your session has ended. Please sign in again.");
   }
 }
 
 retryButton.addEventListener("click", () => app.conn && app.conn.retryNow());
+
+// ------------------------------------------------------------------ alerts for navigators on duty
+
+const alertBox = document.getElementById("alerts");
+
+/** An alert for a room whose moderation panel is not on screen: a banner with a way there. */
+function globalFrame(frame) {
+  if (frame.type !== "alert") return;
+  if (app.view && app.view.key === `room:${frame.room}` && app.view.moderated) return;
+  const what = frame.kind === "crisis" ? "A message may be from someone in crisis" : "A message was reported";
+  const name = (app.communities || []).find((c) => c.slug === frame.room);
+  replace(alertBox, h("div", { class: "notice notice--danger" },
+    h("p", {}, h("strong", {}, what), ` in ${name ? name.name : frame.room}.`),
+    h("p", { class: "actions" },
+      h("a", { href: roomHash(frame.room, frame.message_id), onclick: () => alertBox.replaceChildren() }, "Open the message"),
+      h("button", { type: "button", class: "button button--quiet button--small", onclick: () => alertBox.replaceChildren() }, "Dismiss"))));
+  announce(`${what}.`);
+}
 
 // ------------------------------------------------------------------ routing
 
@@ -155,6 +181,9 @@ async function route() {
     key: r.key,
     cleanup: view && view.cleanup ? () => view.cleanup() : null,
     update: view && view.update ? (next) => view.update(next) : null,
+    get moderated() {
+      return !!(view && view.moderation);
+    },
   };
   // A new screen: move focus to its heading so screen readers start there.
   focusOn(main.querySelector("h1"));

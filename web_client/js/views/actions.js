@@ -88,6 +88,7 @@ export function messageActions(msg, ctx) {
     }
     if (ctx.staff) {
       list.push(h("button", { type: "button", class: "button button--quiet button--small", onclick: removeForm }, "Remove message"));
+      list.push(h("button", { type: "button", class: "button button--quiet button--small", onclick: pinForm }, "Pin to the top of the room"));
     }
     if (canActOnAuthor) {
       list.push(h("button", { type: "button", class: "button button--quiet button--small", onclick: muteForm }, `Mute ${author.handle}`));
@@ -131,6 +132,17 @@ export function messageActions(msg, ctx) {
         const text = requireReason(reason);
         await ctx.moderate({ action: "remove", message: msg.id, reason: text });
         return "The message was removed.";
+      },
+    });
+  }
+  function pinForm() {
+    inlineForm(panel, {
+      title: "Pin this message to the top of the room?",
+      explain: "Everyone sees it above the conversation until it is taken down. Pin resources: a phone line, a link, an event.",
+      confirm: "Pin", restore,
+      run: async () => {
+        await ctx.moderate({ action: "pin", message: msg.id });
+        return "The message is pinned.";
       },
     });
   }

@@ -62,7 +62,6 @@ export class ModerationPanel {
     this.show(data);
     this.loadQueue();
     this.loadAudit(false);
-    if (room.app.onDuty) this.setDuty(true);
   }
 
   show(data) {
@@ -121,9 +120,8 @@ export class ModerationPanel {
     this.room.conn.send({ type: "duty", on });
   }
 
-  /** Duty belongs to the connection: say it again after a reconnect. */
+  /** The room was joined again (after a reconnect): what changed meanwhile. */
   rejoined() {
-    if (this.room.app.onDuty) this.room.conn.send({ type: "duty", on: true });
     this.refresh();
   }
 

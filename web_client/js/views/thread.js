@@ -30,7 +30,10 @@ export class ThreadPanel {
       type: "button", class: "button button--quiet button--small",
       onclick: () => room.closeThread(),
     }, "Back to the room");
-    this.section = h("section", { class: "panel thread", "aria-labelledby": headingId },
+    this.section = h("section", {
+      class: "panel thread", "aria-labelledby": headingId,
+      onkeydown: (event) => { if (event.key === "Escape") room.closeThread(); },
+    },
       h("div", { class: "thread__header" }, this.heading, this.closeButton),
       h("p", { class: "loading" }, "Loading the thread…"),
       this.list,
