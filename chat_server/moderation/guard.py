@@ -261,7 +261,7 @@ class Guard:
                 facts.pinned = event.get("pinned")
                 self._to_room(room, self.room_state(room, facts))
         elif kind == "removed":
-            self._to_room(room, {"type": "removed", "room": room, "id": event["id"]})
+            self._removed(room, event)
         elif kind == "platform_ban":
             self._platform_ban(event)
         elif kind == "alert":
@@ -293,6 +293,17 @@ class Guard:
             out = Outgoing.of({"type": "unmuted", "room": room})
             for conn in self._targets(room, user):
                 conn.push(out.for_protocol(conn.protocol))
+
+    def _removed(self, room: str, event: dict[str, Any]) -> None:
+        """Everyone sees the message go; its author is also told why (two encodes in all)."""
+        if self._conns is None:
+            return
+        frame = {"type": "removed", "room": room, "id": event["id"]}
+        out = Outgoing.of(frame)
+        told = Outgoing.of({**frame, "reason": event.get("reason", "")})
+        for conn in self._conns.local_connections(room):
+            mine = conn.member.id == event.get("author")
+            conn.push((told if mine else out).for_protocol(conn.protocol))
 
     def _platform_ban(self, event: dict[str, Any]) -> None:
         if self._conns is None:
