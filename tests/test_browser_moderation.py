@@ -72,6 +72,7 @@ def test_navigator_mutes_kicks_and_removes_and_the_member_is_told_why(embedded: 
     expect(n.page.locator(".timeline li.message--removed")).to_contain_text("removed by a navigator")
     removed = m.page.locator(".timeline li.message--removed")
     expect(removed).to_contain_text("This message was removed by a navigator.")
+    expect(removed).to_contain_text("The reason given: Selling products is not allowed here.")
     expect(m.page.get_by_text("Buy my miracle cure")).to_have_count(0)
 
     # Mute, with a reason the member is shown.

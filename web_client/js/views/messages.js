@@ -30,6 +30,9 @@ export function renderMessage(msg, ctx) {
     li.appendChild(h("p", { class: "message__context" }, "Reply in a thread"));
   }
   li.appendChild(h("p", { class: "message__body" }, removed ? REMOVED_TEXT : msg.body));
+  if (removed && msg.removed_reason) {
+    li.appendChild(h("p", { class: "message__context" }, "The reason given: ", h("q", {}, msg.removed_reason)));
+  }
   if (!removed) li.appendChild(messageActions(msg, { ...ctx, mine }));
   else if (!ctx.inThread && ctx.replyCount && ctx.replyCount(msg.id) > 0) {
     li.appendChild(h("div", { class: "message__actions" }, threadButton(msg, ctx)));

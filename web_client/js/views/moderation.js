@@ -35,7 +35,9 @@ export class ModerationPanel {
     const dutyId = uid("duty");
     this.duty = h("input", { type: "checkbox", id: dutyId, onchange: () => this.setDuty(this.duty.checked) });
     this.duty.checked = !!room.app.onDuty;
-    this.slow = h("select", { id: uid("slow") }, SLOW_CHOICES.map(([v, t]) => h("option", { value: v }, t)));
+    this.slow = h("select", { id: uid("slow"), onchange: () => { this.slowChosen = true; } },
+      SLOW_CHOICES.map(([v, t]) => h("option", { value: v }, t)));
+    this.slowChosen = false; // the navigator is choosing: refreshes must not undo it
     this.lockButton = h("button", { type: "button", class: "button button--quiet button--small", onclick: () => this.toggleLock() }, "Make the room read-only");
     this.unpinButton = h("button", { type: "button", class: "button button--quiet button--small", hidden: true, onclick: () => this.act({ action: "pin" }, "The pinned message was taken down.") }, "Take down the pinned message");
     this.restrictions = h("ul", { class: "mod-list" });
@@ -81,7 +83,9 @@ export class ModerationPanel {
 
   roomState(state) {
     this.state = state;
-    this.slow.value = String(SLOW_CHOICES.some(([v]) => Number(v) === state.slow_mode_s) ? state.slow_mode_s : 0);
+    if (!this.slowChosen) {
+      this.slow.value = String(SLOW_CHOICES.some(([v]) => Number(v) === state.slow_mode_s) ? state.slow_mode_s : 0);
+    }
     this.lockButton.textContent = state.locked ? "Open the room again" : "Make the room read-only";
     this.unpinButton.hidden = !state.pinned;
   }
@@ -107,6 +111,7 @@ export class ModerationPanel {
 
   applySlow() {
     const s = Number(this.slow.value);
+    this.slowChosen = false;
     this.act({ action: "slow_mode", duration_s: s }, s ? "Slow mode is on." : "Slow mode is off.");
   }
 

@@ -334,7 +334,7 @@ export class RoomView {
         this.lastSeq = Math.max(this.lastSeq || 0, frame.to);
         break;
       case "removed":
-        this.removed(frame.id);
+        this.removed(frame.id, frame.reason);
         break;
       case "room_state":
         this.notices.roomState(frame);
@@ -419,13 +419,15 @@ export class RoomView {
     else this.jump.hidden = false;
   }
 
-  removed(id) {
+  /** A navigator removed a message; its author (only) is also told why. */
+  removed(id, reason) {
     const msg = this.messages.get(id);
     if (!msg) return;
     msg.body = null;
     msg.removed = true;
+    if (reason) msg.removed_reason = reason;
     this.rerender(id);
-    announce("A navigator removed a message.");
+    announce(reason ? `A navigator removed your message. The reason given: ${reason}` : "A navigator removed a message.");
   }
 
   error(frame) {
