@@ -71,6 +71,15 @@ def screens(cast: dict[str, object]) -> list[tuple[str, str | None, Callable[[Pa
         page.get_by_role("button", name="Create account").click()
         expect(page.get_by_role("alert")).to_be_visible()
 
+    def reset(page: Page) -> None:
+        page.goto("/#/reset")
+        page.get_by_role("button", name="Set new password").click()
+        expect(page.get_by_role("alert")).to_be_visible()
+
+    def account(page: Page) -> None:
+        page.goto("/#/account")
+        expect(page.get_by_role("button", name="Change password")).to_be_visible()
+
     def rooms(page: Page) -> None:
         page.goto("/#/rooms")
         expect(page.get_by_role("link", name="Breast cancer", exact=True)).to_be_visible()
@@ -106,7 +115,9 @@ def screens(cast: dict[str, object]) -> list[tuple[str, str | None, Callable[[Pa
     return [
         ("sign-in", None, sign_in),
         ("register", None, register),
+        ("reset", None, reset),
         ("rooms", "ann", rooms),
+        ("account", "ann", account),
         ("room", "ann", live_room),
         ("thread", "ann", thread),
         ("phi-confirm", "ann", phi),

@@ -211,3 +211,36 @@ def test_sign_in_and_out_in_the_page_pass_the_checks(embedded: Deployment, web: 
     expect(person.page.get_by_role("heading", level=1, name="Rooms")).to_be_visible()
     expect(person.page.get_by_text(f"Signed in as {handle}")).to_be_visible()
     web.assert_clean()
+
+
+def test_password_change_and_reset_with_a_code(embedded: Deployment, web: Browsers) -> None:
+    m = member_in(embedded)
+    person = web.person(member=m)
+    page = person.page
+    page.goto("/#/account")
+    expect(page.get_by_role("heading", level=1, name="Your account")).to_be_visible()
+    page.get_by_label("Current password").fill("not my password")
+    page.get_by_label("New password").fill("a brand new passphrase")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_role("alert")).to_contain_text("That is not your current password.")
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("main").get_by_role("status")).to_have_text(
+        "Your password is changed. Your other devices have been signed out.")
+
+    # Forgotten: the organization hands over a one-time code.
+    out = embedded.cli("user", "reset-password", m.handle)
+    code = re.search(rf"reset code for {m.handle}: (\S+)", out)
+    assert code, out
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("link", name="Reset it with a code").click()
+    page.get_by_label("Email address").fill(m.email)
+    page.get_by_label("Reset code").fill(code.group(1).upper())
+    page.get_by_label("New password").fill("the third password now")
+    page.get_by_role("button", name="Set new password").click()
+    expect(page.get_by_role("status").filter(has_text="Your password is changed. Please sign in")).to_be_visible()
+    page.get_by_label("Email address").fill(m.email)
+    page.get_by_label("Password", exact=True).fill("the third password now")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1, name="Rooms")).to_be_visible()
+    web.assert_clean()

@@ -6,6 +6,7 @@ import { Connection } from "./socket.js";
 import { parseRoute, roomHash } from "./router.js";
 import { showSignIn, showRegister } from "./views/auth.js";
 import { showDirectory } from "./views/directory.js";
+import { showAccount, showReset } from "./views/account.js";
 import { RoomView } from "./views/room.js";
 import { showSearch } from "./views/search.js";
 
@@ -140,7 +141,7 @@ function globalFrame(frame) {
 async function route() {
   const r = parseRoute(location.hash);
   if (!r) return; // an in-page anchor such as #main, not a screen
-  const publicScreen = r.name === "signin" || r.name === "register";
+  const publicScreen = r.name === "signin" || r.name === "register" || r.name === "reset";
   if (!app.user && !publicScreen) {
     app.navigate("#/signin");
     return;
@@ -163,6 +164,12 @@ async function route() {
       break;
     case "register":
       view = showRegister(main, app, startSession);
+      break;
+    case "reset":
+      view = showReset(main, app);
+      break;
+    case "account":
+      view = showAccount(main, app);
       break;
     case "rooms":
       view = showDirectory(main, app);

@@ -1,5 +1,5 @@
 // Screens live in the URL's hash, so the static server needs no routes and Back works.
-//   #/signin  #/register  #/rooms  #/search?q=…&room=…
+//   #/signin  #/register  #/reset  #/account  #/rooms  #/search?q=…&room=…
 //   #/room/SLUG  #/room/SLUG/thread/MESSAGE_ID
 
 /** {name, key, ...params} for a screen hash, or null for anything else (e.g. "#main"). */
@@ -11,6 +11,8 @@ export function parseRoute(hash) {
   switch (parts[0]) {
     case "signin":
     case "register":
+    case "reset":
+    case "account":
     case "rooms":
       return { name: parts[0], key: parts[0] };
     case "search":

@@ -83,7 +83,8 @@ export function showSignIn(main, app, startSession) {
   main.appendChild(page("Sign in",
     [notice, h("p", {}, "Welcome back. Sign in to join your rooms.")],
     form,
-    h("p", {}, "New here? ", h("a", { href: "#/register" }, "Create an account"), " with the key phrase your care team gave you."),
+    [h("p", {}, "New here? ", h("a", { href: "#/register" }, "Create an account"), " with the key phrase your care team gave you."),
+      h("p", {}, "Forgot your password? ", h("a", { href: "#/reset" }, "Reset it with a code"), " from your organization.")],
   ));
   return {};
 }
