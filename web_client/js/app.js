@@ -95,7 +95,8 @@ function setStatus(kind, text, { retry = false } = {}) {
   retryButton.hidden = !retry;
 }
 
-function showConnection({ state }) {
+function showConnection({ state, quiet }) {
+  if (quiet) return;
   if (state === "connecting") {
     setStatus("idle", "");
   } else if (state === "open") {
@@ -124,6 +125,10 @@ const alertBox = document.getElementById("alerts");
 
 /** An alert for a room whose moderation panel is not on screen: a banner with a way there. */
 function globalFrame(frame) {
+  if (frame.type === "banned" && frame.room === "*") {
+    endSession("Your account can no longer use Kindred. If you think this is a mistake, contact your organization.");
+    return;
+  }
   if (frame.type !== "alert") return;
   if (app.view && app.view.key === `room:${frame.room}` && app.view.moderated) return;
   const what = frame.kind === "crisis" ? "A message may be from someone in crisis" : "A message was reported";

@@ -135,7 +135,12 @@ export class Connection extends EventTarget {
   scheduleReconnect(code) {
     if (this.stopped || this.timer) return;
     let delay;
-    if (code === 1012) {
+    let quiet = false;
+    if (code === 4003) {
+      // Kicked or banned from one room: the room says so; the others are joined again at once.
+      delay = 200;
+      quiet = true;
+    } else if (code === 1012) {
       delay = Math.random() * 1000; // the server is restarting: come back promptly (§7)
     } else if (code === 1008 || code === 1009) {
       delay = 30000;
@@ -143,8 +148,8 @@ export class Connection extends EventTarget {
       const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** this.attempt);
       delay = ceiling / 2 + Math.random() * (ceiling / 2);
     }
-    this.attempt += 1;
-    this.setState("reconnecting", { delay_ms: Math.round(delay) });
+    if (!quiet) this.attempt += 1;
+    this.setState("reconnecting", { delay_ms: Math.round(delay), quiet });
     this.timer = setTimeout(() => this.connect(), delay);
   }
 

@@ -124,7 +124,7 @@ export function composer(opts) {
 
 /**
  * Sends of one room. hooks: {list(replyTo) -> <ol> to show the pending message in,
- * onBlocked(code, frame), me}.
+ * onBlocked(code, frame), joined() -> is the room joined on the open connection, me}.
  */
 export class Outbox {
   constructor(room, conn, hooks) {
@@ -140,11 +140,17 @@ export class Outbox {
     const frame = { type: "send", room: this.room, body, cid: newCid() };
     if (replyTo) frame.reply_to = replyTo;
     if (confirmPhi) frame.confirm_phi = true;
-    const li = renderPending(body, this.hooks.me, this.conn.isOpen ? "Sending…" : "Waiting to send…");
+    const li = renderPending(body, this.hooks.me, this.hooks.joined() ? "Sending…" : "Waiting to send…");
     this.hooks.list(replyTo).appendChild(li);
     this.pending.set(frame.cid, { frame, li, composer: from, tries: 0 });
-    this.conn.send(frame);
+    this.transmit(frame);
     return true;
+  }
+
+  /** Send only into a joined room (a send before the join would be refused as a strike);
+   * whatever waits is sent again on the next `joined`. */
+  transmit(frame) {
+    if (this.hooks.joined()) this.conn.send(frame);
   }
 
   /** After every (re)join: send again what the server has not acknowledged (same cid). */
@@ -152,7 +158,7 @@ export class Outbox {
     for (const entry of this.pending.values()) {
       if (entry.acked) continue;
       entry.li.setStatus("Sending…");
-      this.conn.send(entry.frame);
+      this.transmit(entry.frame);
     }
   }
 
@@ -214,12 +220,12 @@ export class Outbox {
     switch (frame.code) {
       case "rate_limited":
         entry.li.setStatus("Sending in a moment…");
-        this.later(2500, () => this.conn.send(entry.frame));
+        this.later(2500, () => this.transmit(entry.frame));
         break;
       case "slow_mode": {
         const wait = Math.max(1, Math.ceil(Number(frame.retry_after_s) || 5));
         entry.li.setStatus(`Slow mode: sending in ${wait} seconds…`);
-        this.later(wait * 1000, () => this.conn.send(entry.frame));
+        this.later(wait * 1000, () => this.transmit(entry.frame));
         break;
       }
       case "unavailable":
@@ -229,7 +235,7 @@ export class Outbox {
           giveBack("Your message could not be sent. Please try again in a moment.");
         } else {
           entry.li.setStatus("Having trouble sending; trying again…");
-          this.later(1000 * 2 ** entry.tries, () => this.conn.send(entry.frame));
+          this.later(1000 * 2 ** entry.tries, () => this.transmit(entry.frame));
         }
         break;
       case "not_joined":

@@ -43,7 +43,9 @@ export class RoomView {
       me: this.me,
       list: (replyTo) => (this.thread && replyTo ? this.thread.list : this.list),
       onBlocked: (code, frame) => this.blockedBySend(code, frame),
+      joined: () => this.joined && this.conn.isOpen,
     });
+    this.joined = false;        // joined on the current connection (false again when it drops)
     this.onConnFrame = (event) => this.globalFrame(event.detail);
     this.onConnState = (event) => this.connState(event.detail.state);
     this.conn.addEventListener("frame", this.onConnFrame);
@@ -136,7 +138,7 @@ export class RoomView {
       since: () => this.lastSeq,
       onFrame: (frame) => this.roomFrame(frame),
     });
-    this.update(route);
+    this.update(this.route || route);
   }
 
   fail(text) {
@@ -160,6 +162,7 @@ export class RoomView {
 
   /** Route changes inside the room: open or close a thread. */
   update(route) {
+    this.route = route;
     if (this.lastSeq === null) return; // start() calls again once the room is in
     if (route.thread) this.openThread(route.thread);
     else if (this.thread) this.removeThread();
@@ -310,6 +313,7 @@ export class RoomView {
           this.lastSeq = frame.seq;
           this.historyNote.textContent = "Some earlier messages may no longer be available here.";
         }
+        this.joined = true;
         this.replayUntil = frame.seq;
         this.replayed = 0;
         this.people.snapshot(frame.present || []);
@@ -388,6 +392,7 @@ export class RoomView {
   }
 
   connState(state) {
+    if (state !== "open") this.joined = false;
     if (state === "reconnecting") this.outbox.waiting();
   }
 
@@ -452,6 +457,7 @@ export class RoomView {
 
   leaveBecause(kind, until, reason) {
     this.conn.untrack(this.slug);
+    this.joined = false;
     this.notices.restricted(kind, until, reason);
     this.composerState();
     announce(kind === "kicked" ? `A navigator asked you to step out of this room. ${reason ? `Reason: ${reason}` : ""}` : "You can no longer take part in this room.");
@@ -464,7 +470,7 @@ export class RoomView {
   }
 
   sendTyping() {
-    this.conn.send({ type: "typing", room: this.slug });
+    if (this.joined) this.conn.send({ type: "typing", room: this.slug });
   }
 
   reload() {
