@@ -80,6 +80,8 @@ def screens(dep: Deployment, web: Browsers, people: dict[str, Member], viewport:
     guest.goto("/#/register")
     guest.get_by_label("Organization key phrase").fill(ORG_A[1])
     guest.get_by_label("Handle (public name)").fill("Jane Smith")
+    guest.get_by_label("Email address").fill("jane@example.org")
+    guest.get_by_label("Password", exact=True).fill("correct horse battery")
     guest.get_by_role("button", name="Create account").click()
     expect(guest.get_by_role("alert")).to_be_visible()
     shoot(guest, out, "register", width)

@@ -11,6 +11,10 @@ const HANDLE_HINT =
 /** Check a handle as the server will (rooms/handles.py), to answer before the round trip. */
 export function handleProblem(raw) {
   const handle = raw.trim();
+  if (/^\p{Lu}\p{Ll}+\s+\p{Lu}[\p{Ll}'-]+$/u.test(handle)) {
+    return "This looks like a real name. Your handle is public, so please choose a nickname instead, like QuietHeron.";
+  }
+  if (/\s/.test(handle)) return "A handle is one word, without spaces. For example: Sunny_Day.";
   if (handle.length < 3 || handle.length > 32) return "A handle has 3 to 32 characters.";
   if (handle.includes("@")) return "A handle must not look like an email address.";
   if ((handle.match(/[0-9]/g) || []).length >= 7) return "A handle must not look like a phone number.";
