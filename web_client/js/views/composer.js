@@ -107,11 +107,12 @@ export function composer(opts) {
       textarea.focus();
     },
     /** The kind question when a message seems to hold personal details (protocol §4.10). */
-    showConfirm(kinds, onPost, onEdit) {
+    showConfirm(kinds, body, onPost, onEdit) {
       const titleId = uid("phi");
       const box = h("div", { class: "dialog", role: "group", "aria-labelledby": titleId },
         h("h3", { id: titleId, tabindex: "-1" }, "Before you post"),
         h("p", {}, `This message seems to include ${listWords(kinds)}. Everyone in this room can read it, and it stays in the room's history.`),
+        h("blockquote", { class: "dialog__quote" }, body),
         h("p", {}, "If you would rather keep it private, you can edit the message first."),
         h("div", { class: "actions" },
           h("button", { type: "button", class: "button", onclick: () => { dialogSlot.replaceChildren(); onEdit(); } }, "Edit my message"),
@@ -206,7 +207,7 @@ export class Outbox {
     }
     if (frame.type === "confirm") {
       this.drop(frame.cid);
-      from.showConfirm(frame.kinds || [],
+      from.showConfirm(frame.kinds || [], entry.frame.body,
         () => this.send(entry.frame.body, entry.frame.reply_to, from, true),
         () => from.restore(entry.frame.body));
       return true;
