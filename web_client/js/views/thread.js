@@ -32,7 +32,11 @@ export class ThreadPanel {
     }, "Back to the room");
     this.section = h("section", {
       class: "panel thread", "aria-labelledby": headingId,
-      onkeydown: (event) => { if (event.key === "Escape") room.closeThread(); },
+      onkeydown: (event) => {
+        // Escape closes the thread, unless it would throw away a reply being written.
+        const writing = event.target.tagName === "TEXTAREA" && event.target.value.trim();
+        if (event.key === "Escape" && !writing) room.closeThread();
+      },
     },
       h("div", { class: "thread__header" }, this.heading, this.closeButton),
       h("p", { class: "loading" }, "Loading the thread…"),
