@@ -27,6 +27,7 @@ export class RoomView {
     this.conn = app.conn;
     this.messages = new Map();  // id -> message
     this.bySeq = new Map();     // seq -> id
+    this.items = new Map();     // id -> its <li> in the timeline
     this.lastSeq = null;        // highest seq held; null until the first page is in
     this.nextBefore = null;     // the history API's cursor for the next older page
     this.replies = new Map();   // thread root id -> Set of reply ids
@@ -211,7 +212,21 @@ export class RoomView {
   // ------------------------------------------------------------------ the timeline
 
   itemFor(id) {
-    return this.list.querySelector(`li[data-id="${id}"]`);
+    return this.items.get(id) || null;
+  }
+
+  /** Put a message's item in seq order: nearly always at the end, so search from there. */
+  place(li, seq) {
+    let el = this.list.lastElementChild;
+    while (el && !(el.dataset.seq && Number(el.dataset.seq) < seq)) el = el.previousElementSibling;
+    if (el) el.after(li);
+    else this.list.prepend(li);
+  }
+
+  dropItem(id) {
+    const li = this.items.get(id);
+    if (li) li.remove();
+    this.items.delete(id);
   }
 
   /** Roots and ordinary messages go in the timeline; a reply only if its root is not there. */
@@ -222,15 +237,11 @@ export class RoomView {
       return;
     }
     const li = renderMessage(msg, this.messageCtx());
-    const after = [...this.list.children].reverse().find((el) => el.dataset.seq && Number(el.dataset.seq) < msg.seq);
-    if (after) after.after(li);
-    else this.list.prepend(li);
+    this.place(li, msg.seq);
+    this.items.set(msg.id, li);
     // An older page brought in a root: its replies shown on their own now live under it.
     if (!msg.thread_root) {
-      for (const replyId of this.replies.get(msg.id) || []) {
-        const orphan = this.itemFor(replyId);
-        if (orphan) orphan.remove();
-      }
+      for (const replyId of this.replies.get(msg.id) || []) this.dropItem(replyId);
       this.refreshThreadLink(msg.id);
     }
   }
@@ -252,7 +263,11 @@ export class RoomView {
   rerender(id) {
     const msg = this.messages.get(id);
     const li = this.itemFor(id);
-    if (msg && li && !li.contains(document.activeElement)) li.replaceWith(renderMessage(msg, this.messageCtx()));
+    if (msg && li && !li.contains(document.activeElement)) {
+      const fresh = renderMessage(msg, this.messageCtx());
+      li.replaceWith(fresh);
+      this.items.set(id, fresh);
+    }
     if (this.thread && msg) this.thread.update(msg);
   }
 
@@ -541,9 +556,8 @@ export class RoomView {
 
   /** Hide a blocked member's messages from this page. */
   hideAuthor(authorId) {
-    for (const li of [...this.list.children]) {
-      const m = this.messages.get(li.dataset.id);
-      if (m && m.author && m.author.id === authorId) li.remove();
+    for (const [id, m] of this.messages) {
+      if (m.author && m.author.id === authorId) this.dropItem(id);
     }
     if (this.thread) this.thread.hide(authorId);
   }
