@@ -221,9 +221,8 @@ class Peer:
             fut = self._joined.pop(room, None) if isinstance(room, str) else None
             if fut is not None and not fut.done():
                 fut.set_exception(RuntimeError(f"join refused: {frame}"))
-        elif kind == "_open":
-            if self._open is not None and not self._open.done():
-                self._open.set_result(None)
+        elif kind == "_open" and self._open is not None and not self._open.done():
+            self._open.set_result(None)
 
     def send_frame(self, frame: dict[str, Any]) -> None:
         assert self.client is not None
@@ -398,6 +397,12 @@ async def _pace(senders: list[tuple[Peer, str]], rate_each: float, seconds: floa
         await asyncio.sleep(min(0.002, max(0.0, min(due) - now)))
 
 
+def announce(cfg: dict[str, Any]) -> None:
+    """Tell a profiler waiting on our stdout that the measured part begins."""
+    if cfg.get("announce"):
+        print("MEASURING", flush=True)
+
+
 def _latency(values: list[float]) -> dict[str, float | None]:
     return {
         "p50_ms": percentile(values, 50), "p95_ms": percentile(values, 95),
@@ -421,6 +426,7 @@ async def rooms(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
     settle_s = await gen.quiet()
     senders = [(peers[r * size + k], slugs[r]) for r in range(len(slugs)) for k in range(per_room)]
     await _pace(senders, rate, cfg["warmup_s"], 0, gen, counts.__getitem__)
+    announce(cfg)
     window = gen.window()
     sent = await _pace(senders, rate, cfg["seconds"], 1, gen, counts.__getitem__)
     measured = window.close()
@@ -455,6 +461,8 @@ async def webinar(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
     for phase, rate in enumerate(cfg["rates"], start=1):
         if phase >= 26:
             break
+        if phase == 1:
+            announce(cfg)
         window = gen.window()
         sent = await _pace([(sender, room)], rate, cfg["step_s"], phase, gen, lambda _r: members)
         measured = window.close()
@@ -584,7 +592,7 @@ def main() -> None:
     with open(sys.argv[1]) as f:
         cfg = json.load(f)
     with contextlib.suppress(ValueError, OSError):
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     try:
         import uvloop

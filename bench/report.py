@@ -69,7 +69,7 @@ def versions() -> dict[str, str]:
 
 def _f(v: Any, digits: int = 1) -> str:
     if v is None:
-        return "–"
+        return "-"
     if isinstance(v, float):
         return f"{v:,.{digits}f}"
     return f"{v:,}" if isinstance(v, int) else str(v)
@@ -82,8 +82,8 @@ def _m(results: dict[str, Any], target: str, workload: str) -> dict[str, Any]:
 
 def _ratio(a: Any, b: Any, digits: int = 2) -> str:
     if not isinstance(a, int | float) or not isinstance(b, int | float) or b == 0:
-        return "–"
-    return f"{a / b:.{digits}f}×"
+        return "-"
+    return f"{a / b:.{digits}f}x"
 
 
 def tables(results: dict[str, Any]) -> str:
@@ -106,7 +106,7 @@ def tables(results: dict[str, Any]) -> str:
                          _f(m.get("client_cpu_s"), 2), _f((m.get("server_hwm_kib") or 0) / 1024, 0),
                          _f(m.get("connections_per_s"), 0)])
     if rows:
-        table("(a) Small rooms: 50 rooms × 10 members, 2 senders per room at 5 msg/s",
+        table("(a) Small rooms: 50 rooms x 10 members, 2 senders per room at 5 msg/s",
               ["server", "deliveries/s", "delivery ratio", "p50 ms", "p95 ms", "p99 ms", "max ms",
                "server CPU s / 1k deliveries", "backing CPU s / 1k", "client CPU s",
                "server peak RSS MiB", "connections/s"], rows)
@@ -120,7 +120,7 @@ def tables(results: dict[str, Any]) -> str:
                          _f(held.get("server_cpu_per_1k"), 3), _f(held.get("backing_cpu_per_1k"), 3),
                          _f(m.get("connections_per_s"), 0)])
     if rows:
-        table("(b) Webinar: 1 room × 1,000 members, one sender stepping up its rate",
+        table("(b) Webinar: 1 room x 1,000 members, one sender stepping up its rate",
               ["server", "highest rate that held (msg/s)", "deliveries/s at that rate",
                "p50 ms", "p99 ms", "server CPU s / 1k", "backing CPU s / 1k", "connections/s"], rows)
     rows = []
@@ -144,6 +144,22 @@ def tables(results: dict[str, Any]) -> str:
     if rows:
         table("(d) Reconnect storm: every client dropped and reconnecting at once",
               ["server", "clients", "resumed", "p50 s", "p99 s", "max s"], rows)
+    return "\n".join(lines)
+
+
+def experiment_table(results: dict[str, Any]) -> str:
+    exp = results.get("experiments")
+    if not exp:
+        return ""
+    lines = ["\n### WebSocket implementation and event loop (Kindred embedded, 300 members, "
+             "20 msg/s into one room)\n",
+             "| variant | server CPU s / 1k deliveries | p50 ms | p99 ms | delivery ratio | connections/s |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for label, v in exp.items():
+        m = v["median"]
+        lines.append(f"| {label} | {_f(m.get('server_cpu_per_1k'), 4)} | {_f(m.get('p50_ms'))} | "
+                     f"{_f(m.get('p99_ms'))} | {_f(m.get('delivery_ratio'), 3)} | "
+                     f"{_f(m.get('connections_per_s'), 0)} |")
     return "\n".join(lines)
 
 
@@ -182,7 +198,8 @@ def write_doc(results: dict[str, Any], path: Path) -> None:
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
     ]
-    body = "\n".join(head) + "\n" + tables(results) + "\n" + ratios(results) + "\n"
+    body = ("\n".join(head) + "\n" + tables(results) + "\n" + ratios(results) + "\n"
+            + experiment_table(results) + "\n")
     if notes.exists():
         body += "\n" + notes.read_text()
     path.write_text(body)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -52,6 +51,18 @@ SIZES: dict[str, dict[str, Any]] = {
     },
 }
 
+# Implementation choices measured side by side on Kindred (embedded): one room, a fixed
+# rate, so the figure that moves is the server's CPU per delivery.
+EXPERIMENTS: dict[str, dict[str, str]] = {
+    "direct + uvloop (default)": {},
+    "websockets-sansio + uvloop": {"KINDRED_WS_IMPL": "websockets-sansio"},
+    "websockets (legacy) + uvloop": {"KINDRED_WS_IMPL": "websockets"},
+    "wsproto + uvloop": {"KINDRED_WS_IMPL": "wsproto"},
+    "direct + asyncio loop": {"KINDRED_EVENT_LOOP": "asyncio"},
+}
+EXPERIMENT_LOAD = {"workload": "webinar", "members": 300, "rates": [20], "step_s": 4,
+                   "drain_s": 3.0, "p99_limit_ms": 1e9}
+
 TARGETS = ["kindred-embedded", "kindred-redis-1", "kindred-redis-2", "limit", "socketio", "channels"]
 SHORT_TARGETS = ["kindred-embedded", "kindred-redis-1", "limit", "socketio", "channels"]
 WORKLOADS = ["rooms", "webinar", "idle", "storm"]
@@ -81,7 +92,7 @@ def run_loadgen(target: Running, cfg: dict[str, Any], work: Path, timeout_s: flo
     proc = subprocess.run([sys.executable, "-m", "bench.loadgen", str(path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout_s, check=False)
     if proc.returncode != 0:
-        return {"failed": proc.stderr.strip().splitlines()[-1:] or ["exit %d" % proc.returncode]}
+        return {"failed": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]}
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
@@ -122,12 +133,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
     parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--experiments", action="store_true",
+                        help="also compare WebSocket implementations and event loops")
     args = parser.parse_args(argv)
     size = SIZES["full" if args.full else "short"]
     targets = [t for t in (args.only.split(",") if args.only else (TARGETS if args.full else SHORT_TARGETS)) if t]
     workloads = [w for w in (args.workloads.split(",") if args.workloads else WORKLOADS) if w]
     runs = args.runs or size["runs"]
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     rooms = slugs()
     members = max(size["idle"]["connections"], size["webinar"]["members"], 500,
@@ -158,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
                     target.stop()
                 results["targets"][name] = per
                 print(f"  {name}: {time.monotonic() - t0:.0f} s", flush=True)
+            if args.experiments or args.full:
+                results["experiments"] = experiments(work, rooms, runs)
         finally:
             backing.stop()
     results["elapsed_s"] = time.monotonic() - began
@@ -169,6 +184,25 @@ def main(argv: list[str] | None = None) -> None:
         report.write_doc(results, ROOT / "docs" / "performance.md")
         print(f"wrote {ROOT / 'docs' / 'performance.md'}")
     print(f"bench took {results['elapsed_s']:.0f} s")
+
+
+def experiments(work: Path, rooms: list[str], runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label, env in EXPERIMENTS.items():
+        name = "exp-" + str(len(out))
+        target = start_kindred(name, work / name, None, 1, int(EXPERIMENT_LOAD["members"]) + 1, env)
+        try:
+            done = []
+            for i in range(runs):
+                r = run_loadgen(target, {**EXPERIMENT_LOAD, "room": rooms[-1]}, work)
+                step = (r.get("steps") or [{}])[0] if "failed" not in r else r
+                done.append({**step, "connections_per_s": r.get("connections_per_s")})
+                print(f"  {label:30} {i + 1}/{runs}: cpu/1k {_f(step.get('server_cpu_per_1k'), 4)} "
+                      f"p99 {_f(step.get('p99_ms'))} ms", flush=True)
+            out[label] = {"median": median_of(done), "runs": done}
+        finally:
+            target.stop()
+    return out
 
 
 def _progress(name: str, workload: str, i: int, n: int, r: dict[str, Any]) -> None:

@@ -9,7 +9,6 @@ the room (sender included) and ``ack`` to the sender.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections import defaultdict
 
