@@ -174,10 +174,11 @@ class Peer:
         d = self.gen.dialect
         loop = asyncio.get_running_loop()
         self._open = loop.create_future()
-        self.client = await connect(
-            self.host, self.port, d.path, d.headers(self.token), d.subprotocol, self._on_frame,
-            timeout_s,
-        )
+        def created(client: WSClient) -> None:
+            self.client = client
+
+        await connect(self.host, self.port, d.path, d.headers(self.token), d.subprotocol,
+                      self._on_frame, timeout_s, created)
         if d.needs_open():
             await asyncio.wait_for(self._open, timeout_s)
 
@@ -357,7 +358,7 @@ class Window:
         }
 
 
-async def _drain(stats: Stats, phase: int, max_s: float, idle_s: float = 0.5) -> None:
+async def _drain(stats: Stats, phase: int, max_s: float, idle_s: float = 2.0) -> None:
     """Wait until every expected delivery of ``phase`` arrived, or nothing came for ``idle_s``,
     or ``max_s`` passed."""
     deadline = time.perf_counter() + max_s

@@ -192,15 +192,19 @@ class WSClient(asyncio.Protocol):
 
 async def connect(
     host: str, port: int, path: str, headers: dict[str, str], subprotocol: str | None,
-    on_frame: OnFrame, timeout_s: float = 30.0,
+    on_frame: OnFrame, timeout_s: float = 30.0, created: Callable[[WSClient], None] | None = None,
 ) -> WSClient:
+    """Open a connection. ``created`` gets the client before any frame can arrive (a server
+    may send its first frame in the same packet as the handshake response)."""
     loop = asyncio.get_running_loop()
-    _, proto = await asyncio.wait_for(
-        loop.create_connection(
-            lambda: WSClient(host, port, path, headers, subprotocol, on_frame), host, port
-        ),
-        timeout_s,
-    )
+
+    def factory() -> WSClient:
+        client = WSClient(host, port, path, headers, subprotocol, on_frame)
+        if created is not None:
+            created(client)
+        return client
+
+    _, proto = await asyncio.wait_for(loop.create_connection(factory, host, port), timeout_s)
     try:
         await asyncio.wait_for(asyncio.shield(proto.opened), timeout_s)
     except BaseException:

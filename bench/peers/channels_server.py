@@ -27,7 +27,10 @@ def build(redis_url: str) -> Any:
     settings.configure(
         DEBUG=False, SECRET_KEY="bench-only", ALLOWED_HOSTS=["*"], INSTALLED_APPS=["channels"],
         CHANNEL_LAYERS={"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                    "CONFIG": {"hosts": [redis_url]}}},
+                                    # redis-py's pool defaults to 100 connections, too few
+                                    # for hundreds of consumers under load.
+                                    "CONFIG": {"hosts": [{"address": redis_url,
+                                                          "max_connections": 1000}]}}},
         USE_TZ=True,
     )
     django.setup()

@@ -10,6 +10,7 @@ sender.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections import defaultdict
 from typing import Any
@@ -24,7 +25,11 @@ seqs: defaultdict[str, int] = defaultdict(int)
 
 def build(redis_url: str) -> socketio.ASGIApp:
     sio = socketio.AsyncServer(
-        async_mode="asgi", client_manager=socketio.AsyncRedisManager(redis_url),
+        # redis-py's asyncio pool holds 100 connections by default; under load more publishes
+        # than that are in flight and the manager drops them ("Too many connections"), which
+        # any team would fix by raising the pool, as here.
+        async_mode="asgi",
+        client_manager=socketio.AsyncRedisManager(redis_url, redis_options={"max_connections": 1000}),
         transports=["websocket"], cors_allowed_origins=[], logger=False, engineio_logger=False,
     )
 
@@ -44,7 +49,19 @@ def build(redis_url: str) -> socketio.ASGIApp:
     return socketio.ASGIApp(sio)
 
 
+class _WithCause(logging.Formatter):
+    """python-socketio puts the Redis error in ``extra``; show it, or the log says nothing."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        cause = getattr(record, "redis_exception", None)
+        return super().format(record) + (f" ({cause})" if cause else "")
+
+
 if __name__ == "__main__":
+    handler = logging.StreamHandler()
+    handler.setFormatter(_WithCause("%(name)s: %(message)s"))
+    logging.getLogger("socketio").addHandler(handler)
+    logging.getLogger("socketio").propagate = False
     port, redis_url = int(sys.argv[1]), sys.argv[2]
     ws = sys.argv[3] if len(sys.argv) > 3 else "websockets-sansio"
     uvicorn.run(build(redis_url), host="127.0.0.1", port=port, loop=uvloop_or_asyncio(), ws=ws,
