@@ -37,8 +37,8 @@ RATES = [5, 10, 15, 20, 30, 40, 50, 65, 80, 100, 130, 160, 200, 250, 320, 400, 5
 SIZES: dict[str, dict[str, Any]] = {
     "short": {
         "runs": 3,
-        "rooms": {"rooms": 50, "members": 10, "senders": 2, "rate": 5, "warmup_s": 1, "seconds": 4},
-        "webinar": {"members": 1000, "step_s": 1.5, "drain_s": 2.0},
+        "rooms": {"rooms": 50, "members": 10, "senders": 2, "rate": 5, "warmup_s": 1, "seconds": 3},
+        "webinar": {"members": 1000, "step_s": 1.5, "drain_s": 2.0, "runs": 1},
         "idle": {"connections": 2000, "rooms": 60, "runs": 1},
         "storm": {"connections": 500, "rooms": 10, "before": 3, "missed": 2, "runs": 1},
     },
@@ -65,7 +65,8 @@ EXPERIMENT_LOAD = {"workload": "webinar", "members": 300, "rates": [20], "step_s
 
 TARGETS = ["kindred-embedded", "kindred-redis-1", "kindred-redis-2", "limit", "socketio", "channels"]
 SHORT_TARGETS = ["kindred-embedded", "kindred-redis-1", "limit", "socketio", "channels"]
-WORKLOADS = ["rooms", "webinar", "idle", "storm"]
+# Idle first: its RSS per connection is measured from a fresh server process's baseline.
+WORKLOADS = ["idle", "rooms", "webinar", "storm"]
 
 
 def slugs() -> list[str]:
@@ -122,6 +123,10 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         nums = [v for v in values if isinstance(v, int | float)]
         out[key] = statistics.median(nums) if nums else None
+    if "held" in out and isinstance(out.get("highest_rate"), int | float):
+        # The webinar's details come from the run whose highest rate is the median's.
+        pick = min(ok, key=lambda r: abs((r.get("highest_rate") or 0) - out["highest_rate"]))
+        out["held"], out["steps"] = pick.get("held"), pick.get("steps")
     return out
 
 
@@ -135,9 +140,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-doc", action="store_true")
     parser.add_argument("--experiments", action="store_true",
                         help="also compare WebSocket implementations and event loops")
+    parser.add_argument("--report-only", nargs="+", metavar="JSON",
+                        help="rewrite docs/performance.md from saved results (later files add "
+                             "their experiments)")
     args = parser.parse_args(argv)
+    if args.report_only:
+        results = json.loads(Path(args.report_only[0]).read_text())
+        for extra in args.report_only[1:]:
+            results.setdefault("experiments", {}).update(json.loads(Path(extra).read_text()).get("experiments", {}))
+        for per in results["targets"].values():
+            for w in per.values():
+                w["median"] = median_of(w["runs"])
+        report.write_doc(results, ROOT / "docs" / "performance.md")
+        return
     size = SIZES["full" if args.full else "short"]
-    targets = [t for t in (args.only.split(",") if args.only else (TARGETS if args.full else SHORT_TARGETS)) if t]
+    targets = [t for t in (args.only.split(",") if args.only else (TARGETS if args.full else SHORT_TARGETS))
+               if t and t != "none"]
     workloads = [w for w in (args.workloads.split(",") if args.workloads else WORKLOADS) if w]
     runs = args.runs or size["runs"]
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -159,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
                 per: dict[str, Any] = {}
                 try:
                     for workload in workloads:
-                        n = size[workload].get("runs", runs)
+                        n = args.runs or size[workload].get("runs", runs)
                         cfg = workload_cfg(workload, size, rooms, target.kind)
                         done = []
                         for i in range(n):
