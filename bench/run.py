@@ -54,8 +54,8 @@ SIZES: dict[str, dict[str, Any]] = {
 # Implementation choices measured side by side on Kindred (embedded): one room, a fixed
 # rate, so the figure that moves is the server's CPU per delivery.
 EXPERIMENTS: dict[str, dict[str, str]] = {
-    "direct + uvloop (default)": {},
-    "websockets-sansio + uvloop": {"KINDRED_WS_IMPL": "websockets-sansio"},
+    "direct + uvloop": {},
+    "websockets-sansio + uvloop (server default)": {"KINDRED_WS_IMPL": "websockets-sansio"},
     "websockets (legacy) + uvloop": {"KINDRED_WS_IMPL": "websockets"},
     "wsproto + uvloop": {"KINDRED_WS_IMPL": "wsproto"},
     "direct + asyncio loop": {"KINDRED_EVENT_LOOP": "asyncio"},

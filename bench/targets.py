@@ -38,6 +38,9 @@ KINDRED_ENV = {
     "KINDRED_PRESENCE_TTL_S": "20",
     "KINDRED_SUBSCRIPTION_CHECK_S": "1",
     "KINDRED_LOG_LEVEL": "warning",
+    # The fan-out's synchronous write path (gateway/direct.py): measured here, not yet the
+    # server's default (see docs/performance.md).
+    "KINDRED_WS_IMPL": "direct",
 }
 
 

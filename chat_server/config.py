@@ -48,10 +48,11 @@ class Settings:
     outbox_max_frames: int = 2048
     ping_interval_s: float = 20.0
     # uvicorn's WebSocket implementation: "direct" (websockets-sansio plus a synchronous write
-    # for the fan-out, gateway/direct.py), or uvicorn's own "websockets-sansio", "websockets",
-    # "wsproto"; and the event loop, "uvloop" when installed or "asyncio". Measured in
-    # docs/performance.md; the defaults are the fastest.
-    ws_impl: str = "direct"
+    # for the fan-out, gateway/direct.py: 3.6x less CPU per delivery, but a stalled client
+    # can still get 1006 instead of 1012 on a graceful shutdown, so not yet the default), or
+    # uvicorn's own "websockets-sansio", "websockets", "wsproto"; and the event loop, "uvloop"
+    # when installed or "asyncio". Measured in docs/performance.md.
+    ws_impl: str = "websockets-sansio"
     event_loop: str = "auto"
     shutdown_grace_s: float = 5.0
     # Logs and presence.

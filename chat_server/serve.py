@@ -81,8 +81,8 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop=loop,
-        # uvicorn's sans-I/O websockets protocol, plus a synchronous write for the fan-out
-        # (gateway/direct.py); docs/performance.md has the measurements behind this choice.
+        # KINDRED_WS_IMPL: uvicorn's sans-I/O websockets protocol by default, or "direct" (the
+        # same plus a synchronous fan-out write, gateway/direct.py); see docs/performance.md.
         ws=DirectWebSocketProtocol if settings.ws_impl == "direct" else settings.ws_impl,
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
