@@ -113,6 +113,18 @@ class Outgoing:
         return self._framed_json
 
 
+    @cached_property
+    def author_id(self) -> str | None:
+        """The author of a ``message`` frame (None for other frames); decoded once, and only
+        when a connection in the room has blocked someone."""
+        value = msgpack.unpackb(self.msgpack, raw=False)
+        if isinstance(value, dict) and value.get("type") == "message":
+            author = value.get("author")
+            if isinstance(author, dict):
+                return str(author.get("id"))
+        return None
+
+
 def ws_frame(data: bytes | str) -> bytes:
     """An unmasked, unfragmented server frame: binary for bytes, text for str (RFC 6455)."""
     if isinstance(data, str):

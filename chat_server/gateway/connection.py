@@ -55,6 +55,12 @@ class Connection:
         # gateway.direct); None otherwise, and everything goes through the writer task.
         self._direct: DirectWebSocketProtocol | None = CURRENT.get()
         self._writing = False  # the writer task holds frames it has not finished sending
+        # Moderation: the national rooms this member is assigned to as staff, the rooms of
+        # this connection where they are staff, whom they blocked (public ids), and duty.
+        self.assigned: frozenset[str] = frozenset()
+        self.staff_in: set[str] = set()
+        self.hidden: frozenset[str] = frozenset()
+        self.on_duty = False
 
     # -- from the fan-out path: never awaits -------------------------------------------
 
@@ -72,6 +78,8 @@ class Connection:
             if seq <= cursor.seq:
                 return  # already sent (replay and live overlap by design)
             cursor.seq = seq
+            if self.hidden and out.author_id in self.hidden:
+                return  # written by someone this member blocked: the seq is skipped
         direct = self._direct
         if (
             direct is not None and not self._outbox and not self._writing
