@@ -101,6 +101,7 @@ class Browsers:
                 self.problems.append(f"CSP: {text}")
 
         page.on("console", watch_console)
+        page.on("websocket", lambda ws: watch_request(ws))  # has .url, like a request
         page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
         page.on("dialog", lambda dialog: (self.problems.append(f"dialog opened: {dialog.message}"), dialog.dismiss()))
         self.contexts.append(context)
