@@ -30,6 +30,8 @@ system-deps:
 	@bash scripts/install-system-deps.sh
 
 $(AXE): | $(BIN)/python
+	@command -v npm >/dev/null 2>&1 || { echo "installing Debian's npm"; \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); $$SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null; }
 	npm install --prefix $(VENV)/axe --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
 
 test: system-deps $(STAMP) $(AXE)
