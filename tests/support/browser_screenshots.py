@@ -84,6 +84,7 @@ def screens(dep: Deployment, web: Browsers, people: dict[str, Member], viewport:
     guest.get_by_label("Password", exact=True).fill("correct horse battery")
     guest.get_by_role("button", name="Create account").click()
     expect(guest.get_by_role("alert")).to_be_visible()
+    guest.evaluate("() => scrollTo(0, 0)")
     shoot(guest, out, "register", width)
 
     heron = web.person(viewport=viewport, member=people["QuietHeron"]).page
