@@ -2,21 +2,18 @@
 // typing, the composer, and what navigators and members can do about a message.
 
 import { api } from "../api.js";
-import { h, replace, uid, announce, focusOn } from "../dom.js";
+import { h, replace, announce } from "../dom.js";
 import { roomHash } from "../router.js";
 import { newCid } from "../socket.js";
-import { renderMessage } from "./messages.js";
-import { threadButton } from "./actions.js";
 import { composer, Outbox } from "./composer.js";
+import { Timeline, PAGE } from "./timeline.js";
 import { People } from "./people.js";
 import { Notices } from "./notices.js";
 import { ThreadPanel } from "./thread.js";
 import { ModerationPanel } from "./moderation.js";
 import { BlockList } from "./blocks.js";
 
-const PAGE = 50;
 const STAFF_ROLES = new Set(["navigator", "org_admin", "admin"]);
-const NEAR_BOTTOM_PX = 80;
 
 export class RoomView {
   constructor(main, app, route) {
@@ -27,9 +24,7 @@ export class RoomView {
     this.conn = app.conn;
     this.messages = new Map();  // id -> message
     this.bySeq = new Map();     // seq -> id
-    this.items = new Map();     // id -> its <li> in the timeline
     this.lastSeq = null;        // highest seq held; null until the first page is in
-    this.nextBefore = null;     // the history API's cursor for the next older page
     this.replies = new Map();   // thread root id -> Set of reply ids
     this.replayUntil = 0;       // seqs up to this one are a resume's replay, not news
     this.replayed = 0;
@@ -42,7 +37,7 @@ export class RoomView {
     this.blocks = new BlockList(this);
     this.outbox = new Outbox(this.slug, this.conn, {
       me: this.me,
-      list: (replyTo) => (this.thread && replyTo ? this.thread.list : this.list),
+      list: (replyTo) => (this.thread && replyTo ? this.thread.list : this.timeline.list),
       onBlocked: (code, frame) => this.blockedBySend(code, frame),
       joined: () => this.joined && this.conn.isOpen,
     });
@@ -61,18 +56,8 @@ export class RoomView {
     document.title = "Room · Kindred";
     this.title = h("h1", {}, "Room");
     this.description = h("p", {});
-    const listId = uid("messages");
-    this.olderButton = h("button", { type: "button", class: "button button--quiet", hidden: true, onclick: () => this.loadOlder() }, "Show earlier messages");
-    this.historyNote = h("p", { class: "hint", role: "status" });
-    this.list = h("ol", { class: "message-list", id: listId, "aria-label": "Messages" });
-    this.scroller = h("div", { class: "message-scroll", tabindex: "0", role: "region", "aria-label": "Messages in this room" },
-      h("div", { class: "history-controls" }, this.olderButton, this.historyNote),
-      this.list);
-    this.scroller.addEventListener("scroll", () => {
-      if (this.nearBottom()) this.jump.hidden = true;
-    });
-    this.jump = h("div", { class: "jump", hidden: true },
-      h("button", { type: "button", class: "button button--small", onclick: () => this.scrollToEnd(true) }, "New messages below"));
+    this.timeline = new Timeline(this);
+    const listId = this.timeline.listId;
     this.box = composer({
       label: "Your message",
       onSend: (body) => this.outbox.send(body, null, this.box),
@@ -82,14 +67,14 @@ export class RoomView {
       href: "#", class: "write-link",
       onclick: (event) => { event.preventDefault(); this.box.textarea.focus(); },
     }, "Write a message");
-    this.timeline = h("section", { class: "timeline", "aria-labelledby": `${listId}-h` },
+    const timeline = h("section", { class: "timeline", "aria-labelledby": `${listId}-h` },
       h("h2", { id: `${listId}-h`, class: "visually-hidden" }, "Messages"),
-      this.scroller, this.jump, this.people.typingLine, this.box.form);
+      this.timeline.scroller, this.timeline.jump, this.people.typingLine, this.box.form);
     this.threadSlot = h("div");
     this.modSlot = h("div");
     this.side = h("div", { class: "room__side" },
       this.threadSlot, this.people.panel, this.blocks.panel, this.modSlot);
-    this.layout = h("div", { class: "room__layout" }, this.timeline, this.side);
+    this.layout = h("div", { class: "room__layout" }, timeline, this.side);
     this.root = h("div", { class: "room" },
       h("header", { class: "room__header" },
         h("p", { class: "breadcrumb" }, h("a", { href: "#/rooms" }, "All rooms")),
@@ -125,10 +110,10 @@ export class RoomView {
       const oldestFirst = [...page.messages].reverse();
       for (const m of oldestFirst) this.store(m);
       this.lastSeq = oldestFirst.length ? oldestFirst[oldestFirst.length - 1].seq : 0;
-      this.nextBefore = page.next_before;
-      for (const m of oldestFirst) this.showInTimeline(m);
-      this.updateOlder();
-      this.scrollToEnd(false);
+      this.timeline.nextBefore = page.next_before;
+      for (const m of oldestFirst) this.timeline.show(m);
+      this.timeline.updateOlder();
+      this.timeline.scrollToEnd(false);
     } catch {
       if (this.closed) return;
       this.fail("The messages could not be loaded. Please try again.");
@@ -155,7 +140,7 @@ export class RoomView {
       this.staff = true;
       this.moderation = new ModerationPanel(this, data);
       replace(this.modSlot, this.moderation.panel);
-      this.rerenderAll();
+      this.timeline.rerenderAll();
     } catch {
       // Not staff of this room (403), or moderation is not available: a plain member view.
     }
@@ -209,115 +194,6 @@ export class RoomView {
     };
   }
 
-  // ------------------------------------------------------------------ the timeline
-
-  itemFor(id) {
-    return this.items.get(id) || null;
-  }
-
-  /** Put a message's item in seq order: nearly always at the end, so search from there. */
-  place(li, seq) {
-    let el = this.list.lastElementChild;
-    while (el && !(el.dataset.seq && Number(el.dataset.seq) < seq)) el = el.previousElementSibling;
-    if (el) el.after(li);
-    else this.list.prepend(li);
-  }
-
-  dropItem(id) {
-    const li = this.items.get(id);
-    if (li) li.remove();
-    this.items.delete(id);
-  }
-
-  /** Roots and ordinary messages go in the timeline; a reply only if its root is not there. */
-  showInTimeline(msg) {
-    if (this.itemFor(msg.id)) return;
-    if (msg.thread_root && this.itemFor(msg.thread_root)) {
-      this.refreshThreadLink(msg.thread_root);
-      return;
-    }
-    const li = renderMessage(msg, this.messageCtx());
-    this.place(li, msg.seq);
-    this.items.set(msg.id, li);
-    // An older page brought in a root: its replies shown on their own now live under it.
-    if (!msg.thread_root) {
-      for (const replyId of this.replies.get(msg.id) || []) this.dropItem(replyId);
-      this.refreshThreadLink(msg.id);
-    }
-  }
-
-  refreshThreadLink(rootId) {
-    const li = this.itemFor(rootId);
-    const msg = this.messages.get(rootId);
-    if (!li || !msg) return;
-    const old = li.querySelector(".thread-link");
-    const fresh = threadButton(msg, this.messageCtx());
-    if (old && fresh) old.replaceWith(fresh);
-    else if (!old && fresh) {
-      const actions = li.querySelector(".message__actions");
-      if (actions) actions.firstElementChild.after(fresh);
-      else li.appendChild(h("div", { class: "message__actions" }, fresh));
-    }
-  }
-
-  rerender(id) {
-    const msg = this.messages.get(id);
-    const li = this.itemFor(id);
-    if (msg && li && !li.contains(document.activeElement)) {
-      const fresh = renderMessage(msg, this.messageCtx());
-      li.replaceWith(fresh);
-      this.items.set(id, fresh);
-    }
-    if (this.thread && msg) this.thread.update(msg);
-  }
-
-  rerenderAll() {
-    for (const li of [...this.list.children]) if (li.dataset.id) this.rerender(li.dataset.id);
-  }
-
-  nearBottom() {
-    const s = this.scroller;
-    return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
-  }
-
-  scrollToEnd(focusLast) {
-    this.scroller.scrollTop = this.scroller.scrollHeight;
-    this.jump.hidden = true;
-    if (focusLast) focusOn(this.list.lastElementChild);
-  }
-
-  updateOlder() {
-    this.olderButton.hidden = !this.nextBefore;
-    if (!this.nextBefore) {
-      this.historyNote.textContent = this.messages.size ? "This is the start of the room's history." : "No messages yet. You could say hello.";
-    } else {
-      this.historyNote.textContent = "";
-    }
-  }
-
-  async loadOlder() {
-    if (!this.nextBefore) return;
-    this.olderButton.disabled = true;
-    const before = this.scroller.scrollHeight;
-    try {
-      const page = await api.messages(this.slug, this.nextBefore, PAGE);
-      const oldestFirst = [...page.messages].reverse().filter((m) => !this.messages.has(m.id));
-      for (const m of oldestFirst) this.store(m);
-      for (const m of oldestFirst) this.showInTimeline(m);
-      this.nextBefore = page.next_before;
-      // Keep what the reader was looking at in place.
-      this.scroller.scrollTop += this.scroller.scrollHeight - before;
-      this.historyNote.textContent = oldestFirst.length === 1 ? "1 earlier message shown." : `${oldestFirst.length} earlier messages shown.`;
-      if (!this.nextBefore) this.olderButton.hidden = true;
-      if (!this.nextBefore) this.historyNote.textContent += " This is the start of the room's history.";
-    } catch {
-      this.historyNote.textContent = "Earlier messages could not be loaded. Please try again.";
-    } finally {
-      this.olderButton.disabled = false;
-      if (!this.olderButton.hidden) this.olderButton.focus();
-    }
-  }
-
   // ------------------------------------------------------------------ frames
 
   roomFrame(frame) {
@@ -326,7 +202,7 @@ export class RoomView {
         if (this.lastSeq !== null && frame.seq < this.lastSeq) {
           // The room's numbering went back (§5.3): start again from the new head.
           this.lastSeq = frame.seq;
-          this.historyNote.textContent = "Some earlier messages may no longer be available here.";
+          this.timeline.historyNote.textContent = "Some earlier messages may no longer be available here.";
         }
         this.joined = true;
         this.replayUntil = frame.seq;
@@ -347,9 +223,8 @@ export class RoomView {
         this.people.typed(frame.user);
         break;
       case "gap":
-        this.list.appendChild(h("li", { class: "notice notice--warn" },
-          "Some messages are not shown here. ",
-          h("button", { type: "button", class: "link-button", onclick: () => this.reload() }, "Reload the room")));
+        this.timeline.note("Some messages are not shown here. ",
+          h("button", { type: "button", class: "link-button", onclick: () => this.reload() }, "Reload the room"));
         this.lastSeq = Math.max(this.lastSeq || 0, frame.to);
         break;
       case "removed":
@@ -412,17 +287,17 @@ export class RoomView {
   }
 
   message(frame) {
-    if (this.messages.has(frame.id) && this.itemFor(frame.id)) {
+    if (this.messages.has(frame.id) && this.timeline.itemFor(frame.id)) {
       this.outbox.arrived(frame.id);
       return; // a repeat (replay overlapping what we hold): nothing shows twice
     }
     if (this.lastSeq !== null && frame.seq <= this.lastSeq && this.bySeq.has(frame.seq)) return;
-    const follow = this.nearBottom();
+    const follow = this.timeline.nearBottom();
     this.store(frame);
     this.lastSeq = Math.max(this.lastSeq || 0, frame.seq);
     this.outbox.arrived(frame.id);
-    this.showInTimeline(frame);
-    if (this.messages.size === 1) this.updateOlder();
+    this.timeline.show(frame);
+    if (this.messages.size === 1) this.timeline.updateOlder();
     if (this.thread && this.thread.belongs(frame)) this.thread.add(frame);
     if (frame.author) this.people.spoke(frame.author.id);
     const mine = frame.author && frame.author.id === this.me.id;
@@ -435,8 +310,7 @@ export class RoomView {
       const who = frame.author ? frame.author.handle : "Someone";
       announce(frame.thread_root ? `${who} replied in a thread: ${frame.body}` : `${who}: ${frame.body}`);
     }
-    if (follow || mine) this.scrollToEnd(false);
-    else this.jump.hidden = false;
+    this.timeline.arrived(follow || mine);
   }
 
   /** A navigator removed a message; its author (only) is also told why. */
@@ -446,7 +320,8 @@ export class RoomView {
     msg.body = null;
     msg.removed = true;
     if (reason) msg.removed_reason = reason;
-    this.rerender(id);
+    this.timeline.rerender(id);
+    if (this.thread) this.thread.update(msg);
     announce(reason ? `A navigator removed your message. The reason given: ${reason}` : "A navigator removed a message.");
   }
 
@@ -535,7 +410,8 @@ export class RoomView {
     this.threadSlot.replaceChildren();
     this.layout.classList.remove("room__layout--thread");
     this.root.classList.remove("room--thread-open");
-    const link = root && this.itemFor(root) ? this.itemFor(root).querySelector(".thread-link") : null;
+    const rootItem = root ? this.timeline.itemFor(root) : null;
+    const link = rootItem ? rootItem.querySelector(".thread-link") : null;
     if (link) link.focus();
     else this.box.textarea.focus();
   }
@@ -557,7 +433,7 @@ export class RoomView {
   /** Hide a blocked member's messages from this page. */
   hideAuthor(authorId) {
     for (const [id, m] of this.messages) {
-      if (m.author && m.author.id === authorId) this.dropItem(id);
+      if (m.author && m.author.id === authorId) this.timeline.dropItem(id);
     }
     if (this.thread) this.thread.hide(authorId);
   }
