@@ -25,6 +25,7 @@ from support.moderation import (
     new_cid,
     now_ms,
     set_duty,
+    set_duty_ok,
     view,
     wait_stored,
 )
@@ -46,11 +47,11 @@ async def test_duty_is_for_staff_and_shows_in_room_state(deployment: Deployment)
         refused = await set_duty(m, True)
         assert refused["type"] == "error" and refused["code"] == "forbidden", refused
 
-        assert await set_duty(n, True) == {"type": "duty", "on": True}
+        await set_duty_ok(n, True)
         state = await m.wait_frame("room_state", room=org.lounge, on_duty=True)
         assert state["locked"] is False and state["slow_mode_s"] == 0
         start = len(m.frames)
-        assert await set_duty(n, False) == {"type": "duty", "on": False}
+        await set_duty_ok(n, False)
         await m.wait_frame("room_state", start=start, room=org.lounge, on_duty=False)
 
         duty = [e for e in await audit(dep, nav.token) if "duty" in str(e["action"])]
@@ -73,7 +74,7 @@ async def test_a_crisis_message_alerts_on_duty_staff_and_the_author_gets_resourc
     a = await connect(dep, author, len(dep.gateways) - 1, room)
     r = await connect(dep, reader, 1, room)
     try:
-        assert (await set_duty(n, True))["on"] is True
+        await set_duty_ok(n, True)
         body = "Some days I just want to end it all."
         ack = await a.post(room, body, cid=new_cid())
         assert ack["type"] == "ack", ack  # not held, not refused
@@ -103,6 +104,21 @@ async def test_a_crisis_message_alerts_on_duty_staff_and_the_author_gets_resourc
         for c in (a, r):
             assert frames_of(c, "alert") == [], c
         assert frames_of(r, "resources") == [] and frames_of(n, "resources") == []
+
+        # A crisis message that also carries a phone number is held like any other (§4.10):
+        # nothing is posted, so nothing is alerted, until it is sent again with confirm_phi.
+        held_body = "I can't go on like this. Call me at 555-867-5309 tonight please"
+        cid = new_cid()
+        start = len(a.frames)
+        await a.send({"type": "send", "room": room, "body": held_body, "cid": cid})
+        held = await a.wait_frame("confirm", start=start, cid=cid)
+        assert held["kinds"] == ["phone"], held
+        posted = await a.post(room, held_body, cid=cid, confirm_phi=True)
+        assert posted["type"] == "ack", posted
+        await n.wait_frame("alert", kind="crisis", message_id=posted["id"])
+        await a.wait_frame("resources", message_id=posted["id"])
+        assert _alert_ids(n) == [ack["id"], posted["id"]], frames_of(n, "alert")
+        assert [f["message_id"] for f in frames_of(a, "resources")] == [ack["id"], posted["id"]]
     finally:
         await close_all(n, a, r)
 
@@ -132,7 +148,7 @@ async def test_false_friends_and_everyday_talk_raise_no_alert(redis_cluster: Dep
     n = await connect(dep, nav, 1)
     a = await connect(dep, author, 2, room)
     try:
-        await set_duty(n, True)
+        await set_duty_ok(n, True)
         acks = [await a.post(room, body, cid=new_cid()) for body in NOT_CRISIS]
         assert all(x["type"] == "ack" for x in acks), acks
         # The barrier: a real one, posted last, is alerted.
@@ -165,8 +181,8 @@ async def test_alerts_reach_only_on_duty_staff_of_that_room(redis_cluster: Deplo
     ab = await connect(dep, author_b, 1, org_b.lounge)
     try:
         for c in (s_on, s_toggled, s_local, s_b, s_b_else):
-            assert await set_duty(c, True) == {"type": "duty", "on": True}
-        assert await set_duty(s_toggled, False) == {"type": "duty", "on": False}
+            await set_duty_ok(c, True)
+        await set_duty_ok(s_toggled, False)
 
         national_crisis = await a.post(national, "I keep thinking everyone would be better off without me.", cid=new_cid())
         local_crisis = await a.post(org_a.lounge, "I want to end my life.", cid=new_cid())
@@ -179,7 +195,7 @@ async def test_alerts_reach_only_on_duty_staff_of_that_room(redis_cluster: Deplo
         await s_b_else.wait_frame("alert", message_id=b_crisis["id"])
         # ... and the off-duty ones, now on duty, are alerted to the next national crisis.
         for c in (s_never, s_toggled):
-            assert (await set_duty(c, True))["on"] is True
+            await set_duty_ok(c, True)
         later = await a.post(national, "I want to die.", cid=new_cid())
         for c in (s_on, s_never, s_toggled):
             await c.wait_frame("alert", message_id=later["id"])
@@ -208,7 +224,7 @@ async def test_a_report_alerts_on_duty_staff_and_waits_in_the_queue(deployment: 
     a = await connect(dep, author, 0, room)
     try:
         started = now_ms()
-        await set_duty(n, True)
+        await set_duty_ok(n, True)
         ack = await a.post(room, "DM me for a miracle cure, only $99.", cid=new_cid())
         await wait_stored(dep, reporter.token, room, ack["seq"])
         reason = "This looks like a scam."
@@ -283,7 +299,7 @@ async def test_a_report_waits_in_the_queue_with_nobody_on_duty(redis_cluster: De
         )
         assert [i["id"] for i in q.json()["items"]] == [r.json()["item"]], q.text
         # Barrier: on duty now, the next report is alerted, and only that one.
-        await set_duty(n, True)
+        await set_duty_ok(n, True)
         second = await a.post(org.lounge, "Also: crypto tips, DM me.", cid=new_cid())
         await wait_stored(dep, reporter.token, org.lounge, second["seq"])
         r2 = await api(dep, "POST", f"/api/messages/{second['id']}/report", reporter.token, json={"reason": "spam"})

@@ -156,6 +156,11 @@ async def set_duty(c: Client, on: bool) -> dict[str, Any]:
     return found
 
 
+async def set_duty_ok(c: Client, on: bool) -> None:
+    answer = await set_duty(c, on)
+    assert answer.get("type") == "duty" and answer.get("on") is on, answer
+
+
 async def ping(c: Client) -> None:
     """The connection is healthy: a ping is answered."""
     start = len(c.frames)
