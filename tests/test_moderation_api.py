@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import secrets
 
+import pytest
+
 from support.client import Client
-from support.cluster import Deployment
+from support.cluster import ORG_B, Deployment
 from support.moderation import (
+    Teams,
     api,
     audit,
     check_audit_entry,
     close_all,
     connect,
+    default_org,
     forbidden_reason,
     frames_of,
     fresh_org,
     history,
     make_staff,
-    make_staff_many,
     moderate_ok,
     new_cid,
     now_ms,
@@ -30,11 +33,18 @@ from support.moderation import (
 )
 
 
-async def test_http_moderation_does_what_the_frame_does(redis_cluster: Deployment) -> None:
+@pytest.fixture(scope="module")
+def teams() -> Teams:
+    """ORG_A with a navigator, per deployment: its lounge for the HTTP moderation test, its
+    support group for blocks."""
+    return Teams()
+
+
+async def test_http_moderation_does_what_the_frame_does(redis_cluster: Deployment, teams: Teams) -> None:
     dep = redis_cluster
-    org, other = fresh_org(dep), fresh_org(dep)
+    org, nav = teams.of(dep)
+    other = default_org(ORG_B)
     room = org.lounge
-    nav = make_staff(dep, org.key)
     member, peer = dep.register(org=org.key), dep.register(org=org.key)
     m0 = await connect(dep, member, 0, room)
     m1 = await connect(dep, member, 1, room)
@@ -104,11 +114,12 @@ async def test_http_moderation_does_what_the_frame_does(redis_cluster: Deploymen
         await close_all(m0, m1)
 
 
-async def test_the_audit_log_records_who_whom_what_why_when(redis_cluster: Deployment) -> None:
+async def test_the_audit_log_records_who_whom_what_why_when(redis_cluster: Deployment, teams: Teams) -> None:
     dep = redis_cluster
-    org, other = fresh_org(dep), fresh_org(dep)
+    org = fresh_org(dep)  # its room's state changes: a room of its own
     room = org.lounge
-    nav, nav_other = await make_staff_many(dep, (org.key, "navigator", ()), (other.key, "navigator", ()))
+    nav = make_staff(dep, org.key)
+    nav_other = teams.of(dep)[1]  # another organization's navigator
     member = dep.register(org=org.key)
     n = await connect(dep, nav, 0, room)
     m = await connect(dep, member, 1, room)
@@ -181,11 +192,10 @@ async def test_the_audit_log_records_who_whom_what_why_when(redis_cluster: Deplo
         await close_all(n, m)
 
 
-async def test_blocks_hide_a_members_messages_from_the_blocker_only(redis_cluster: Deployment) -> None:
+async def test_blocks_hide_a_members_messages_from_the_blocker_only(redis_cluster: Deployment, teams: Teams) -> None:
     dep = redis_cluster
-    org = fresh_org(dep)
-    room = org.lounge
-    nav = make_staff(dep, org.key)
+    org, nav = teams.of(dep)
+    room = org.rooms[1]
     blocker, blocked, other = (dep.register(org=org.key) for _ in range(3))
     b0 = await connect(dep, blocker, 0, room)
     b1 = await connect(dep, blocker, 1, room)

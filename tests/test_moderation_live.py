@@ -13,15 +13,19 @@ import asyncio
 import secrets
 from typing import Any
 
+import pytest
+
 from support.client import Client
-from support.cluster import Deployment
+from support.cluster import ORG_B, Deployment
 from support.moderation import (
+    Teams,
     api,
     audit,
     audited,
     check_audit_entry,
     close_all,
     connect,
+    default_org,
     frames_of,
     fresh_org,
     history,
@@ -44,6 +48,14 @@ from support.moderation import (
 from support.procs import TIMEOUT_SCALE
 
 TEN_MINUTES_MS = 600_000
+
+
+@pytest.fixture(scope="module")
+def teams() -> Teams:
+    """ORG_A / ORG_B with a navigator each, per deployment. Rooms: ORG_A's lounge and support
+    group for member actions; ORG_A's caregivers circle for slow mode; ORG_B's support group
+    for pins and its caregivers circle for the lock."""
+    return Teams()
 
 
 def _near(value: Any, expected_ms: int, slack_ms: int = 5000) -> bool:
@@ -69,12 +81,11 @@ async def _join_answer(c: Client, room: str) -> dict[str, Any]:
 
 
 async def test_kick_closes_the_members_sockets_on_every_gateway_within_a_second(
-    deployment: Deployment,
+    deployment: Deployment, teams: Teams
 ) -> None:
     dep = deployment
-    org = fresh_org(dep)
+    org, nav = teams.of(dep)
     room, other_room = org.rooms[0], org.rooms[1]
-    nav = make_staff(dep, org.key)
     member, bystander = dep.register(org=org.key), dep.register(org=org.key)
     n = await connect(dep, nav, 0)  # a moderator need not have joined the room
     m1 = await connect(dep, member, 1, room, other_room)
@@ -121,12 +132,11 @@ async def test_kick_closes_the_members_sockets_on_every_gateway_within_a_second(
 
 
 async def test_ban_keeps_the_member_out_until_unbanned_and_a_short_kick_ends(
-    redis_cluster: Deployment,
+    redis_cluster: Deployment, teams: Teams
 ) -> None:
     dep = redis_cluster
-    org = fresh_org(dep)
+    org, nav = teams.of(dep)
     room = org.lounge
-    nav = make_staff(dep, org.key)
     member = dep.register(org=org.key)
     n = await connect(dep, nav, 0)
     m1 = await connect(dep, member, 1, room)
@@ -176,11 +186,11 @@ async def test_ban_keeps_the_member_out_until_unbanned_and_a_short_kick_ends(
 
 
 async def test_platform_ban_closes_every_connection_and_ends_the_sessions(
-    redis_cluster: Deployment,
+    redis_cluster: Deployment, teams: Teams
 ) -> None:
     dep = redis_cluster
-    org = fresh_org(dep)
-    admin, nav = await make_staff_many(dep, (org.key, "admin", ()), (org.key, "navigator", ()))
+    org, nav = teams.of(dep)
+    admin = make_staff(dep, org.key, "admin")
     member = dep.register(org=org.key)
     a = await connect(dep, admin, 0)
     nv = await connect(dep, nav, 0)
@@ -218,11 +228,10 @@ async def test_platform_ban_closes_every_connection_and_ends_the_sessions(
 # --- mute ------------------------------------------------------------------------------------
 
 
-async def test_mute_holds_on_every_gateway_until_unmuted(deployment: Deployment) -> None:
+async def test_mute_holds_on_every_gateway_until_unmuted(deployment: Deployment, teams: Teams) -> None:
     dep = deployment
-    org = fresh_org(dep)
+    org, nav = teams.of(dep)
     room = org.lounge
-    nav = make_staff(dep, org.key)
     member, reader = dep.register(org=org.key), dep.register(org=org.key)
     n = await connect(dep, nav, 0)
     conns = [await connect(dep, member, i, room) for i in range(len(dep.gateways))]
@@ -265,11 +274,10 @@ async def test_mute_holds_on_every_gateway_until_unmuted(deployment: Deployment)
 # --- slow mode and lock ----------------------------------------------------------------------
 
 
-async def test_slow_mode_holds_across_gateways_and_spares_staff(redis_cluster: Deployment) -> None:
+async def test_slow_mode_holds_across_gateways_and_spares_staff(redis_cluster: Deployment, teams: Teams) -> None:
     dep = redis_cluster
-    org = fresh_org(dep)
-    room = org.lounge
-    nav = make_staff(dep, org.key)
+    org, nav = teams.of(dep)
+    room = org.rooms[2]
     member, other = dep.register(org=org.key), dep.register(org=org.key)
     n = await connect(dep, nav, 0, room)
     a = await connect(dep, member, 1, room)
@@ -313,11 +321,10 @@ async def test_slow_mode_holds_across_gateways_and_spares_staff(redis_cluster: D
         await close_all(n, a, b, o, c, late)
 
 
-async def test_lock_makes_the_room_read_only_except_for_staff(redis_cluster: Deployment) -> None:
+async def test_lock_makes_the_room_read_only_except_for_staff(redis_cluster: Deployment, teams: Teams) -> None:
     dep = redis_cluster
-    org = fresh_org(dep)
-    room = org.lounge
-    nav = make_staff(dep, org.key)
+    org, nav = teams.of(dep, ORG_B)
+    room = org.rooms[2]
     member = dep.register(org=org.key)
     n = await connect(dep, nav, 0, room)
     a = await connect(dep, member, 1, room)
@@ -344,11 +351,10 @@ async def test_lock_makes_the_room_read_only_except_for_staff(redis_cluster: Dep
         await close_all(n, a, b)
 
 
-async def test_pin_shows_in_room_state_and_can_be_taken_down(redis_cluster: Deployment) -> None:
+async def test_pin_shows_in_room_state_and_can_be_taken_down(redis_cluster: Deployment, teams: Teams) -> None:
     dep = redis_cluster
-    org = fresh_org(dep)
-    room = org.lounge
-    nav = make_staff(dep, org.key)
+    org, nav = teams.of(dep, ORG_B)
+    room = org.rooms[1]
     member = dep.register(org=org.key)
     n = await connect(dep, nav, 0, room)
     m = await connect(dep, member, 1, room)
@@ -376,11 +382,12 @@ async def test_pin_shows_in_room_state_and_can_be_taken_down(redis_cluster: Depl
 # --- remove ----------------------------------------------------------------------------------
 
 
-async def test_removed_message_is_gone_everywhere_and_leaves_a_tombstone(deployment: Deployment) -> None:
+async def test_removed_message_is_gone_everywhere_and_leaves_a_tombstone(
+    deployment: Deployment, teams: Teams
+) -> None:
     dep = deployment
-    org = fresh_org(dep)
+    org, nav = teams.of(dep)
     room = org.lounge
-    nav = make_staff(dep, org.key)
     author, reader = dep.register(org=org.key), dep.register(org=org.key)
     word = "zorblat" + "".join(secrets.choice("bcdfghjklmnpqrstvwz") for _ in range(8))
     body = f"You are all {word} idiots and I know where you live"
@@ -446,20 +453,20 @@ async def test_removed_message_is_gone_everywhere_and_leaves_a_tombstone(deploym
 # --- who may moderate ------------------------------------------------------------------------
 
 
-async def test_who_may_moderate_is_enforced_over_the_wire(redis_cluster: Deployment) -> None:
+async def test_who_may_moderate_is_enforced_over_the_wire(redis_cluster: Deployment, teams: Teams) -> None:
     dep = redis_cluster
-    org_a, org_b = fresh_org(dep), fresh_org(dep)
+    org_a, nav = teams.of(dep)
+    org_b = default_org(ORG_B)
     national = "kidney-cancer"
-    nav, nav2, expert = await make_staff_many(
-        dep, (org_a.key, "navigator", ()), (org_a.key, "navigator", ()), (org_a.key, "expert", ())
-    )
+    nav2, expert = await make_staff_many(dep, (org_a.key, "navigator", ()), (org_a.key, "expert", ()))
     peer, target, target_b = (dep.register(org=org_a.key), dep.register(org=org_a.key), dep.register(org=org_b.key))
     p = await connect(dep, peer, 0, org_a.lounge)
     t = await connect(dep, target, 1, org_a.lounge, national)
     tb = await connect(dep, target_b, 2, org_b.lounge)
     na = await connect(dep, nav, 2)
+    nb = await connect(dep, nav2, 0)
     ex = await connect(dep, expert, 0)
-    na2: Client | None = None
+    nb2: Client | None = None
     reason = "Please stop."
     try:
         started = now_ms()
@@ -474,39 +481,40 @@ async def test_who_may_moderate_is_enforced_over_the_wire(redis_cluster: Deploym
         # Another organization's local room: not staff there (or, keeping its existence
         # private as for `join`, no such room).
         await refused(na, org_b.lounge, target_b.id, ("forbidden", "not_staff"), ("no_such_room", None))
-        await refused(na, national, target.id, ("forbidden", "not_staff"))
+        await refused(nb, national, target.id, ("forbidden", "not_staff"))
         await refused(na, org_a.lounge, nav2.id, ("forbidden", "outranked"))
         await refused(na, org_a.lounge, nav.id, ("forbidden", "outranked"))
         # Nothing changed: everyone still posts, and no refusal was audited.
         for c, room in ((t, org_a.lounge), (t, national), (tb, org_b.lounge)):
             assert (await c.post(room, "still free to speak", cid=new_cid()))["type"] == "ack"
         assert frames_of(t, "muted") == [] and frames_of(tb, "muted") == []
-        entries = await audit(dep, nav.token)
-        assert [e for e in entries if e["at"] >= started - 1000 and e["room"] in (org_a.lounge, national)] == []
+        entries = await audit(dep, nav.token, org_a.lounge)
+        assert [e for e in entries if e["at"] >= started - 1000] == [], entries
 
-        # Assigned to the national room (a new connection: roles are read at the handshake).
-        dep.cli("user", "assign", nav.handle, national)
-        na2 = await connect(dep, nav, 1)
-        await moderate_ok(na2, national, "mute", user=target.id, reason=reason, duration_s=60)
+        # Assigned to the national room (a new connection, as roles are read at the handshake).
+        dep.cli("user", "assign", nav2.handle, national)
+        nb2 = await connect(dep, nav2, 1)
+        await moderate_ok(nb2, national, "mute", user=target.id, reason=reason, duration_s=60)
         await t.wait_frame("muted", timeout_s=1, room=national)
         assert (await t.post(national, "hello?", cid=new_cid()))["code"] == "muted"
         assert (await t.post(org_a.lounge, "the mute is per room", cid=new_cid()))["type"] == "ack"
         # An assignment never opens another organization's local room.
-        await refused(na2, org_b.lounge, target_b.id, ("forbidden", "not_staff"), ("no_such_room", None))
-        await moderate_ok(na2, national, "unmute", user=target.id)
-        audited(await audit(dep, nav.token, national), "mute", room=national, user=view(target))
+        await refused(nb2, org_b.lounge, target_b.id, ("forbidden", "not_staff"), ("no_such_room", None))
+        await moderate_ok(nb2, national, "unmute", user=target.id)
+        entry = audited(await audit(dep, nav2.token, national), "mute", room=national, user=view(target))
+        check_audit_entry(entry, nav2, "navigator", national, started)
     finally:
-        await close_all(p, t, tb, na, ex, na2)
+        await close_all(p, t, tb, na, nb, ex, nb2)
 
 
 # --- bad input -------------------------------------------------------------------------------
 
 
-async def test_bad_moderate_frames_are_refused_and_change_nothing(deployment: Deployment) -> None:
+async def test_bad_moderate_frames_are_refused_and_change_nothing(deployment: Deployment, teams: Teams) -> None:
     dep = deployment
-    org, other = fresh_org(dep), fresh_org(dep)
+    org, nav = teams.of(dep)
+    other = default_org(ORG_B)
     room = org.lounge
-    nav = make_staff(dep, org.key)
     member = dep.register(org=org.key)
     n = await connect(dep, nav, 0)
     m = await connect(dep, member, len(dep.gateways) - 1, room)

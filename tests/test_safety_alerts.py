@@ -9,14 +9,18 @@ alerted to (alerts of one room are produced in order), so the absence is not a m
 
 from __future__ import annotations
 
+import pytest
+
 from support.client import Client
-from support.cluster import Deployment
+from support.cluster import ORG_B, Deployment
 from support.moderation import (
+    Teams,
     api,
     audit,
     check_audit_entry,
     close_all,
     connect,
+    default_org,
     forbidden_reason,
     frames_of,
     fresh_org,
@@ -29,6 +33,12 @@ from support.moderation import (
     view,
     wait_stored,
 )
+
+
+@pytest.fixture(scope="module")
+def teams() -> Teams:
+    """ORG_A / ORG_B with a navigator each, per deployment (their lounges only get posts)."""
+    return Teams()
 
 
 def _alert_ids(c: Client, kind: str = "crisis") -> list[str]:
@@ -63,12 +73,11 @@ async def test_duty_is_for_staff_and_shows_in_room_state(deployment: Deployment)
 
 
 async def test_a_crisis_message_alerts_on_duty_staff_and_the_author_gets_resources(
-    deployment: Deployment,
+    deployment: Deployment, teams: Teams
 ) -> None:
     dep = deployment
-    org = fresh_org(dep)
+    org, nav = teams.of(dep)
     room = org.lounge
-    nav = make_staff(dep, org.key)
     author, reader = dep.register(org=org.key), dep.register(org=org.key)
     n = await connect(dep, nav, 0)
     a = await connect(dep, author, len(dep.gateways) - 1, room)
@@ -139,11 +148,10 @@ NOT_CRISIS = [
 ]
 
 
-async def test_false_friends_and_everyday_talk_raise_no_alert(redis_cluster: Deployment) -> None:
+async def test_false_friends_and_everyday_talk_raise_no_alert(redis_cluster: Deployment, teams: Teams) -> None:
     dep = redis_cluster
-    org = fresh_org(dep)
+    org, nav = teams.of(dep, ORG_B)
     room = org.lounge
-    nav = make_staff(dep, org.key)
     author = dep.register(org=org.key)
     n = await connect(dep, nav, 1)
     a = await connect(dep, author, 2, room)
@@ -161,62 +169,56 @@ async def test_false_friends_and_everyday_talk_raise_no_alert(redis_cluster: Dep
         await close_all(n, a)
 
 
-async def test_alerts_reach_only_on_duty_staff_of_that_room(redis_cluster: Deployment) -> None:
+async def test_alerts_reach_only_on_duty_staff_of_that_room(redis_cluster: Deployment, teams: Teams) -> None:
     dep = redis_cluster
-    org_a, org_b = fresh_org(dep), fresh_org(dep)
+    org_a, local_nav = teams.of(dep)  # org A's local rooms, no national assignment
+    org_b, nav_b = teams.of(dep, ORG_B)  # another organization ...
     national = "pancreatic-cancer"
-    on_duty, never_on, toggled, local_nav, nav_b, nav_b_elsewhere = await make_staff_many(
+    dep.cli("user", "assign", nav_b.handle, "bladder-cancer")  # ... assigned to another room
+    on_duty, toggled = await make_staff_many(
         dep,
         (org_a.key, "navigator", (national,)),  # assigned, on duty: alerted
-        (org_a.key, "navigator", (national,)),  # assigned, never on duty
         (org_a.key, "navigator", (national,)),  # assigned, on then off duty
-        (org_a.key, "navigator", ()),  # org A's local rooms only
-        (org_b.key, "navigator", ()),  # another organization
-        (org_b.key, "navigator", ("bladder-cancer",)),  # assigned to another national room
     )
     author, author_b = dep.register(org=org_a.key), dep.register(org=org_b.key)
-    staff = [await connect(dep, s, i) for i, s in enumerate((on_duty, never_on, toggled, local_nav, nav_b, nav_b_elsewhere))]
-    s_on, s_never, s_toggled, s_local, s_b, s_b_else = staff
+    staff = [await connect(dep, s, i) for i, s in enumerate((on_duty, toggled, local_nav, nav_b))]
+    s_on, s_toggled, s_local, s_b = staff
     a = await connect(dep, author, 0, national, org_a.lounge)
     ab = await connect(dep, author_b, 1, org_b.lounge)
     try:
-        for c in (s_on, s_toggled, s_local, s_b, s_b_else):
+        for c in staff:
             await set_duty_ok(c, True)
         await set_duty_ok(s_toggled, False)
 
         national_crisis = await a.post(national, "I keep thinking everyone would be better off without me.", cid=new_cid())
         local_crisis = await a.post(org_a.lounge, "I want to end my life.", cid=new_cid())
         await s_on.wait_frame("alert", message_id=national_crisis["id"])
+        await s_on.wait_frame("alert", message_id=local_crisis["id"])  # org A's navigator
         await s_local.wait_frame("alert", message_id=local_crisis["id"])
 
-        # Barriers: a crisis in org B's lounge reaches org B's on-duty navigators ...
+        # Barriers: a crisis in org B's lounge reaches org B's on-duty navigator ...
         b_crisis = await ab.post(org_b.lounge, "I am thinking about suicide.", cid=new_cid())
         await s_b.wait_frame("alert", message_id=b_crisis["id"])
-        await s_b_else.wait_frame("alert", message_id=b_crisis["id"])
-        # ... and the off-duty ones, now on duty, are alerted to the next national crisis.
-        for c in (s_never, s_toggled):
-            await set_duty_ok(c, True)
+        # ... and the off-duty one, back on duty, is alerted to the next national crisis.
+        await set_duty_ok(s_toggled, True)
         later = await a.post(national, "I want to die.", cid=new_cid())
-        for c in (s_on, s_never, s_toggled):
-            await c.wait_frame("alert", message_id=later["id"])
+        await s_on.wait_frame("alert", message_id=later["id"])
+        await s_toggled.wait_frame("alert", message_id=later["id"])
 
-        assert _alert_ids(s_on) == [national_crisis["id"], later["id"]]
-        assert _alert_ids(s_never) == [later["id"]]
+        assert sorted(_alert_ids(s_on)) == sorted([national_crisis["id"], local_crisis["id"], later["id"]])
         assert _alert_ids(s_toggled) == [later["id"]]
         assert _alert_ids(s_b) == [b_crisis["id"]]
-        assert _alert_ids(s_b_else) == [b_crisis["id"]]
-        # The local navigator sees org A's lounge, not the national room they are not assigned to.
-        await s_local.wait_frame("alert", message_id=local_crisis["id"])
-        assert national_crisis["id"] not in _alert_ids(s_local) and later["id"] not in _alert_ids(s_local)
+        # Org A's local navigator: its lounge, not the national room it is not assigned to.
+        assert _alert_ids(s_local) == [local_crisis["id"]]
     finally:
         await close_all(a, ab, *staff)
 
 
-async def test_a_report_alerts_on_duty_staff_and_waits_in_the_queue(deployment: Deployment) -> None:
+async def test_a_report_alerts_on_duty_staff_and_waits_in_the_queue(deployment: Deployment, teams: Teams) -> None:
     dep = deployment
-    org, other = fresh_org(dep), fresh_org(dep)
+    org, nav = teams.of(dep)
+    other = default_org(ORG_B)
     room = org.lounge
-    nav = make_staff(dep, org.key)
     author, reporter = dep.register(org=org.key), dep.register(org=org.key)
     outsider = dep.register(org=other.key)
     last = len(dep.gateways) - 1
@@ -282,10 +284,9 @@ async def test_a_report_alerts_on_duty_staff_and_waits_in_the_queue(deployment: 
         await close_all(n, a)
 
 
-async def test_a_report_waits_in_the_queue_with_nobody_on_duty(redis_cluster: Deployment) -> None:
+async def test_a_report_waits_in_the_queue_with_nobody_on_duty(redis_cluster: Deployment, teams: Teams) -> None:
     dep = redis_cluster
-    org = fresh_org(dep)
-    nav = make_staff(dep, org.key)
+    org, nav = teams.of(dep)
     author, reporter = dep.register(org=org.key), dep.register(org=org.key)
     a = await connect(dep, author, 2, org.lounge)
     n = await connect(dep, nav, 1)  # connected but off duty
@@ -297,7 +298,7 @@ async def test_a_report_waits_in_the_queue_with_nobody_on_duty(redis_cluster: De
         q = await api(
             dep, "GET", "/api/moderation/queue", nav.token, gateway=2, params={"status": "open", "room": org.lounge}
         )
-        assert [i["id"] for i in q.json()["items"]] == [r.json()["item"]], q.text
+        assert r.json()["item"] in [i["id"] for i in q.json()["items"]], q.text
         # Barrier: on duty now, the next report is alerted, and only that one.
         await set_duty_ok(n, True)
         second = await a.post(org.lounge, "Also: crypto tips, DM me.", cid=new_cid())

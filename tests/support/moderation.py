@@ -22,7 +22,7 @@ import httpx
 from redis.asyncio import Redis
 
 from support.client import Client
-from support.cluster import Deployment, Member
+from support.cluster import ORG_A, Deployment, Member
 from support.procs import TIMEOUT_SCALE
 
 LOG_STREAM = "kindred:log:{room}"
@@ -46,6 +46,32 @@ class Org:
     @property
     def lounge(self) -> str:
         return self.rooms[0]
+
+
+def default_org(org: tuple[str, str]) -> Org:
+    """ORG_A or ORG_B (made by every Deployment) with its local room slugs."""
+    slug = "-".join(org[0].lower().split())
+    return Org(org[0], org[1], [f"{slug}-{s}" for s in ("lounge", "support-group", "caregivers-circle")])
+
+
+class Teams:
+    """Per deployment, each of the two standard organizations (ORG_A, ORG_B) with one
+    navigator, made once and shared by a module's tests.
+
+    Every CLI call starts a Python process (about a second), so a navigator per test would
+    cost more than the tests themselves. Tests that share a team act on fresh members and
+    leave the shared rooms' state (slow mode, lock, pin) alone; tests that change room state
+    use ``fresh_org``. Keep one ``Teams`` per module (a module-scoped fixture).
+    """
+
+    def __init__(self) -> None:
+        self._made: dict[tuple[int, str], tuple[Org, Member]] = {}
+
+    def of(self, dep: Deployment, org: tuple[str, str] = ORG_A) -> tuple[Org, Member]:
+        key = (id(dep), org[0])
+        if key not in self._made:
+            self._made[key] = (default_org(org), make_staff(dep, org))
+        return self._made[key]
 
 
 def fresh_org(dep: Deployment) -> Org:
