@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chat_server.api import accounts, communities, health, history
+from chat_server.api import accounts, communities, health, history, moderation
 from chat_server.api.common import ApiError, error_response
 from chat_server.config import Settings
 from chat_server.gateway.endpoint import websocket_endpoint
@@ -81,6 +81,14 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/rooms/{slug}/messages", history.room_messages),
         Route("/api/messages/{id}/thread", history.thread),
         Route("/api/search", history.search),
+        Route("/api/rooms/{slug}/moderation", moderation.act, methods=["POST"]),
+        Route("/api/rooms/{slug}/moderation", moderation.room_overview),
+        Route("/api/moderation/queue", moderation.queue),
+        Route("/api/moderation/queue/{id}/resolve", moderation.resolve, methods=["POST"]),
+        Route("/api/moderation/audit", moderation.audit_log),
+        Route("/api/messages/{id}/report", moderation.report, methods=["POST"]),
+        Route("/api/blocks", moderation.blocks),
+        Route("/api/blocks/{user}", moderation.set_block, methods=["PUT", "DELETE"]),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
     if settings.web_root.is_dir():

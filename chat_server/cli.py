@@ -170,6 +170,81 @@ def cmd_user_role(args: argparse.Namespace) -> int:
     return _with_db(settings, work)
 
 
+def cmd_user_assign(args: argparse.Namespace) -> int:
+    """Assign a navigator or org admin to moderate a national room ('*': all of them)."""
+    from sqlmodel import select
+
+    from persistence import accounts, communities
+    from persistence import moderation as store
+    from persistence.models import User
+    from rooms import handles
+    from rooms.roles import Role
+
+    async def work(db: Any, secret: str) -> int:
+        user = (await db.exec(select(User).where(User.handle_key == handles.normalize(args.handle)))).first()
+        if user is None or user.id is None:
+            print(f"kindred: no member with handle {args.handle!r}", file=sys.stderr)
+            return 1
+        if args.slug != "*":
+            community = await communities.by_slug(db, args.slug)
+            if community is None or community.org_id is not None:
+                print(f"kindred: {args.slug!r} is not a national community", file=sys.stderr)
+                return 1
+        if args.remove:
+            done = await store.unassign(db, user.id, args.slug)
+            print(f"{user.handle} no longer moderates {args.slug}" if done else "was not assigned")
+            return 0
+        await store.assign(db, user.id, args.slug)
+        role = accounts.to_member(user).role
+        note = "" if role in (Role.NAVIGATOR, Role.ORG_ADMIN) else (
+            f" (as {role.value} this has no effect: make them a navigator with `kindred user role`)"
+        )
+        where = "every national room" if args.slug == "*" else args.slug
+        print(f"{user.handle} moderates {where}{note}; it applies to their next connection")
+        return 0
+
+    settings = _settings()
+    _ensure_schema(settings)
+    return _with_db(settings, work)
+
+
+def cmd_org_resources(args: argparse.Namespace) -> int:
+    """Set (from a TOML or JSON file) or clear an organization's crisis resources."""
+    import json
+    import tomllib
+    from pathlib import Path
+
+    from persistence import accounts
+    from persistence import moderation as store
+    from rooms import resources
+
+    stored: str | None = None
+    if not args.clear:
+        if args.file is None:
+            print("kindred: give a file, or --clear", file=sys.stderr)
+            return 2
+        raw = Path(args.file).read_text(encoding="utf-8")
+        try:
+            data = json.loads(raw) if args.file.endswith(".json") else tomllib.loads(raw)
+            stored = resources.parse(data).to_json()
+        except ValueError as exc:
+            print(f"kindred: {args.file}: {exc}", file=sys.stderr)
+            return 2
+
+    async def work(db: Any, secret: str) -> int:
+        org = await accounts.org_by_name(db, args.name)
+        if org is None:
+            print(f"kindred: no organization {args.name!r}", file=sys.stderr)
+            return 1
+        await store.set_org_resources(db, org, stored)
+        print(f"crisis resources for {args.name!r} " + ("cleared (defaults apply)" if stored is None else "set"))
+        return 0
+
+    settings = _settings()
+    _ensure_schema(settings)
+    return _with_db(settings, work)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from chat_server.serve import serve
 
@@ -292,11 +367,21 @@ def _parser() -> argparse.ArgumentParser:
     rotate = org.add_parser("rotate-key", help="issue a new key phrase")
     rotate.add_argument("name")
     rotate.set_defaults(run=cmd_org_rotate)
+    res = org.add_parser("resources", help="set the crisis resources shown to members")
+    res.add_argument("name")
+    res.add_argument("file", nargs="?", help="a .toml or .json file (see rooms/data/crisis_resources.toml)")
+    res.add_argument("--clear", action="store_true", help="go back to the defaults")
+    res.set_defaults(run=cmd_org_resources)
     user = sub.add_parser("user", help="members").add_subparsers(dest="user_command", required=True)
     role = user.add_parser("role", help="set a member's role")
     role.add_argument("handle")
     role.add_argument("role", help="member, expert, navigator, org_admin or admin")
     role.set_defaults(run=cmd_user_role)
+    assign = user.add_parser("assign", help="assign staff to a national room ('*' for all)")
+    assign.add_argument("handle")
+    assign.add_argument("slug", help="a national community's slug, or '*'")
+    assign.add_argument("--remove", action="store_true", help="take the assignment away")
+    assign.set_defaults(run=cmd_user_assign)
     return parser
 
 

@@ -58,6 +58,9 @@ class Settings:
     presence_ttl_s: float = 20.0
     heartbeat_interval_s: float = 5.0
     subscription_check_s: float = 1.0  # watchdog and anti-entropy period for pub/sub
+    # Moderation: how long a gateway trusts its copy of a room's restrictions and state
+    # before reading them again (events keep it current; this bounds a missed event).
+    moderation_cache_s: float = 60.0
     # Accounts.
     session_ttl_days: int = 30
     key_phrase_attempts: int = 10  # wrong key phrases per client address per window
@@ -115,7 +118,7 @@ class Settings:
                      "max_connections_per_member", "max_rooms_per_connection", "replay_window",
                      "heartbeat_interval_s", "subscription_check_s", "typing_interval_s",
                      "presence_ttl_s", "ping_interval_s", "session_ttl_days", "max_body_chars",
-                     "strikes_before_close", "max_resume", "writer_batch", "writer_claim_idle_s"):
+                     "strikes_before_close", "max_resume", "writer_batch", "writer_claim_idle_s", "moderation_cache_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -186,6 +189,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "presence_ttl_s": float,
     "heartbeat_interval_s": float,
     "subscription_check_s": float,
+    "moderation_cache_s": float,
     "session_ttl_days": int,
     "key_phrase_attempts": int,
     "key_phrase_window_s": int,

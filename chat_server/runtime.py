@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,16 +25,31 @@ from chat_server.config import Settings
 from chat_server.gateway.connection import CLOSE_RESTART
 from chat_server.gateway.hub import Hub, HubLimits
 from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
+from chat_server.moderation.duty import DutyRoster
+from chat_server.moderation.guard import Guard, RoomFacts
+from chat_server.moderation.safety import SafetyDesk
+from chat_server.moderation.service import Moderation
+from chat_server.moderation.stores import (
+    DutyStore,
+    MemoryDuty,
+    MemorySlots,
+    RedisDuty,
+    RedisSlots,
+    SlowModeSlots,
+)
 from chat_server.security import Passwords, new_secret, token_digest
 from chat_server.transcripts.embedded import EmbeddedWriter
 from chat_server.transcripts.redis_writer import RedisWriter
 from chat_server.wire import message_frame
-from persistence import accounts, transcripts
+from persistence import accounts, communities, transcripts
+from persistence import moderation as moderation_store
 from persistence.db import make_engine, session_factory
 from presence.memory import MemoryPresence
 from presence.redis_store import RedisPresence
 from presence.store import PresenceStore
 from rooms.model import Member
+from rooms.roles import Role
+from rooms.safety import CrisisMatcher
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +71,9 @@ class Runtime:
     secret: str
     key_failures: FailureCounter
     login_failures: FailureCounter
+    guard: Guard
+    moderation: Moderation
+    safety: SafetyDesk
     writer: RedisWriter | None = None
 
     @classmethod
@@ -68,6 +87,8 @@ class Runtime:
         presence: PresenceStore
         key_failures: FailureCounter
         login_failures: FailureCounter
+        slots: SlowModeSlots
+        duty_store: DutyStore
         if settings.redis_url:
             redis = Redis.from_url(
                 settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
@@ -77,6 +98,7 @@ class Runtime:
             presence = RedisPresence(redis, settings.gateway_id, settings.presence_ttl_s)
             key_failures = RedisFailures(redis, "kindred:fail:key", settings.key_phrase_window_s)
             login_failures = RedisFailures(redis, "kindred:fail:login", settings.key_phrase_window_s)
+            slots, duty_store = RedisSlots(redis), RedisDuty(redis)
         else:
             memory = MemoryBroker(settings.replay_window, EmbeddedWriter(db, settings.writer_batch))
             async with db() as session:
@@ -85,6 +107,7 @@ class Runtime:
             presence = MemoryPresence(settings.gateway_id, settings.presence_ttl_s)
             key_failures = MemoryFailures(settings.key_phrase_window_s)
             login_failures = MemoryFailures(settings.key_phrase_window_s)
+            slots, duty_store = MemorySlots(), MemoryDuty()
         limits = HubLimits(
             send_rate_per_s=settings.send_rate_per_s,
             send_burst=settings.send_burst,
@@ -119,23 +142,52 @@ class Runtime:
             async with db_sessions() as session:
                 return await transcripts.room_head(session, room)
 
-        hub = Hub(broker, presence, limits, live_sessions, history, stored_thread_of, stored_head)
+        async def room_facts(room: str) -> RoomFacts | None:
+            async with db_sessions() as session:
+                community = await communities.by_slug(session, room)
+                if community is None:
+                    return None
+                state = await moderation_store.room_state(session, room)
+                found = await moderation_store.active_restrictions(session, [room], int(time.time() * 1000))
+                pinned = None
+                if state.pinned_id is not None:
+                    pinned = await moderation.pinned_view(session, room, state.pinned_id)
+            return RoomFacts(community, state.slow_mode_s, state.locked, pinned,
+                             {user: found[(r, user)] for r, user in found})
+
+        roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
+        guard = Guard(room_facts, slots, roster, ttl_s=settings.moderation_cache_s)
+        moderation = Moderation(db, broker, guard)
+        safety = SafetyDesk(db, broker, CrisisMatcher.load())
+        hub = Hub(broker, presence, limits, live_sessions, history, stored_thread_of, stored_head,
+                  guard, safety.after_post)
         await hub.start()
+        guard.start(settings.heartbeat_interval_s)
         writer: RedisWriter | None = None
         if redis is not None and settings.run_writer:
             writer = RedisWriter(redis, db, settings.writer_batch, settings.writer_claim_idle_s)
             writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
-                   key_failures, login_failures, writer)
+                   key_failures, login_failures, guard, moderation, safety, writer)
 
     async def close(self) -> None:
         if self.writer is not None:
             await self.writer.stop()
+        await self.guard.stop()
         await self.hub.stop()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()
+
+    async def member_context(self, member: Member) -> tuple[frozenset[str], frozenset[str]]:
+        """(national rooms the member is assigned to as staff, public ids they blocked)."""
+        async with self.db() as session:
+            assigned = frozenset[str]()
+            if member.role.rank >= Role.NAVIGATOR.rank:
+                assigned = await moderation_store.assignments(session, member.db_id)
+            hidden = frozenset(m.id for m in await moderation_store.blocked_by(session, member.db_id))
+        return assigned, hidden
 
     async def member_for_token(self, token: str) -> Member | None:
         async with self.db() as session:

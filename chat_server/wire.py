@@ -98,6 +98,17 @@ class Outgoing:
     def for_protocol(self, protocol: str) -> bytes | str:
         return self.msgpack if protocol == MSGPACK else self.json
 
+    @cached_property
+    def author_id(self) -> str | None:
+        """The author of a ``message`` frame (None for other frames); decoded once, and only
+        when a connection in the room has blocked someone."""
+        value = msgpack.unpackb(self.msgpack, raw=False)
+        if isinstance(value, dict) and value.get("type") == "message":
+            author = value.get("author")
+            if isinstance(author, dict):
+                return str(author.get("id"))
+        return None
+
 
 def message_prefix(
     room: str,

@@ -177,6 +177,14 @@ async def close_session(db: AsyncSession, token_digest: str) -> bool:
     return bool(result.rowcount)
 
 
+async def close_sessions_of(db: AsyncSession, user_id: int, commit: bool = True) -> int:
+    """End every session of the member (a platform ban); how many there were."""
+    result = await db.exec(delete(Session).where(col(Session.user_id) == user_id))
+    if commit:
+        await db.commit()
+    return int(result.rowcount or 0)
+
+
 async def set_role(db: AsyncSession, handle_key: str, role: Role) -> User | None:
     user = (await db.exec(select(User).where(User.handle_key == handle_key))).first()
     if user is None:

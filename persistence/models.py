@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -23,6 +23,9 @@ class Organization(SQLModel, table=True):
     # and the phrase itself is never stored.
     key_digest: str = Field(max_length=64, unique=True, index=True)
     created_at: datetime = Field(sa_column=_ts(nullable=False))
+    # JSON list of {name, contact, url?, hours?}: shown to a member whose message matched the
+    # crisis list. None: the defaults shipped in rooms/data/crisis_resources.json.
+    crisis_resources: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class User(SQLModel, table=True):
@@ -89,3 +92,89 @@ class Message(SQLModel, table=True):
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     edited_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     deleted_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class StaffAssignment(SQLModel, table=True):
+    """A navigator or org admin assigned to moderate a national room (``community`` a slug,
+    or ``"*"`` for every national room). Local rooms need no assignment."""
+
+    __tablename__ = "staff_assignments"
+    __table_args__ = (UniqueConstraint("user_id", "community", name="uq_staff_assignments"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    community: str = Field(max_length=64)
+
+
+class RestrictionRow(SQLModel, table=True):
+    """A mute, kick or ban of one member in one room (``room`` ``"*"``: the platform).
+    Lifting sets ``lifted_ms``; rows are never deleted, so the history stays."""
+
+    __tablename__ = "restrictions"
+    __table_args__ = (
+        Index("ix_restrictions_room_user", "room", "user_id"),
+        Index("ix_restrictions_user", "user_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    room: str = Field(max_length=64)
+    user_id: int = Field(foreign_key="users.id")
+    kind: str = Field(max_length=8)
+    until_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    reason: str = Field(default="", max_length=500)
+    actor_id: int = Field(foreign_key="users.id")
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    lifted_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class RoomStateRow(SQLModel, table=True):
+    __tablename__ = "room_states"
+    room: str = Field(primary_key=True, max_length=64)
+    slow_mode_s: int = Field(default=0)
+    locked: bool = Field(default=False)
+    pinned_id: str | None = Field(default=None, max_length=32)
+    updated_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class AuditEntry(SQLModel, table=True):
+    """One moderator action. Append-only: nothing in the code updates or deletes a row."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_room", "room", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    at_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    actor_id: int = Field(foreign_key="users.id")
+    action: str = Field(max_length=24)
+    room: str = Field(max_length=64)
+    target_id: int | None = Field(default=None, foreign_key="users.id")
+    message_id: str | None = Field(default=None, max_length=32)
+    reason: str = Field(default="", max_length=500)
+    duration_s: int | None = Field(default=None)
+    detail: str = Field(default="", max_length=200)
+
+
+class SafetyItem(SQLModel, table=True):
+    """A crisis match or a member's report, waiting for a navigator."""
+
+    __tablename__ = "safety_queue"
+    __table_args__ = (
+        UniqueConstraint("dedupe", name="uq_safety_queue_dedupe"),
+        Index("ix_safety_queue_room_status", "room", "status"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=8)
+    room: str = Field(max_length=64)
+    message_id: str = Field(max_length=32)
+    reporter_id: int | None = Field(default=None, foreign_key="users.id")
+    reason: str | None = Field(default=None, max_length=500)
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+    status: str = Field(default="open", max_length=10)
+    resolved_by: int | None = Field(default=None, foreign_key="users.id")
+    resolved_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    note: str | None = Field(default=None, max_length=500)
+    dedupe: str = Field(max_length=80)
+
+
+class Block(SQLModel, table=True):
+    __tablename__ = "blocks"
+    blocker_id: int = Field(foreign_key="users.id", primary_key=True)
+    blocked_id: int = Field(foreign_key="users.id", primary_key=True)
+    created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from persistence.models import Message, User
+from persistence.models import Block, Message, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,10 +153,16 @@ async def recent_cids(db: AsyncSession, limit: int) -> list[tuple[str, str, str,
     return [(str(a), str(c), str(i), int(s), str(r)) for a, c, i, s, r in (await db.exec(query)).all()]
 
 
-def _with_author() -> Any:
-    return select(Message, User.public_id, User.handle, User.role).join(
+def _with_author(viewer: int | None = None) -> Any:
+    """Messages with their authors; with ``viewer`` (a member's storage key), leaving out the
+    authors that member blocked."""
+    query = select(Message, User.public_id, User.handle, User.role).join(
         User, col(Message.author_id) == col(User.id)
     )
+    if viewer is not None:
+        hidden = select(Block.blocked_id).where(Block.blocker_id == viewer)
+        query = query.where(col(Message.author_id).not_in(hidden))
+    return query
 
 
 def _stored(row: Any) -> StoredMessage:
@@ -181,9 +187,11 @@ async def seq_range(
     return [_stored(row) for row in (await db.exec(query)).all()]
 
 
-async def page(db: AsyncSession, room: str, before: int | None, limit: int) -> list[StoredMessage]:
+async def page(
+    db: AsyncSession, room: str, before: int | None, limit: int, viewer: int | None = None
+) -> list[StoredMessage]:
     """Up to ``limit`` messages of ``room`` with seq < ``before``, newest first."""
-    query = _with_author().where(Message.room == room)
+    query = _with_author(viewer).where(Message.room == room)
     if before is not None:
         query = query.where(col(Message.seq) < before)
     query = query.order_by(col(Message.seq).desc()).limit(limit)
@@ -195,10 +203,10 @@ async def by_id(db: AsyncSession, message_id: str) -> StoredMessage | None:
     return _stored(row) if row else None
 
 
-async def thread(db: AsyncSession, root_id: str) -> list[StoredMessage]:
+async def thread(db: AsyncSession, root_id: str, viewer: int | None = None) -> list[StoredMessage]:
     """The root and every reply in its thread, in seq order."""
     query = (
-        _with_author()
+        _with_author(viewer)
         .where((col(Message.id) == root_id) | (col(Message.thread_root) == root_id))
         .order_by(col(Message.seq))
     )
@@ -212,7 +220,8 @@ def _fts5_query(q: str) -> str:
 
 
 async def search(
-    db: AsyncSession, q: str, rooms: Sequence[str], limit: int, offset: int
+    db: AsyncSession, q: str, rooms: Sequence[str], limit: int, offset: int,
+    viewer: int | None = None,
 ) -> list[StoredMessage]:
     """Messages in ``rooms`` matching ``q``, best first (removed messages never match)."""
     if not rooms or not q.strip():
@@ -240,7 +249,8 @@ async def search(
     ids = [row[0] for row in (await db.exec(ranked, params=params)).all()]  # type: ignore[call-overload]
     if not ids:
         return []
-    found = {m.id: m for m in map(_stored, (await db.exec(_with_author().where(col(Message.id).in_(ids)))).all())}
+    query = _with_author(viewer).where(col(Message.id).in_(ids))
+    found = {m.id: m for m in map(_stored, (await db.exec(query)).all())}
     return [found[i] for i in ids if i in found]
 
 

@@ -16,6 +16,10 @@ class RoomError(Exception):
         super().__init__(detail or self.code)
         self.detail = detail or self.code
 
+    def fields(self) -> dict[str, object]:
+        """Extra fields for the error frame (``until``, ``retry_after_s``, ...); none here."""
+        return {}
+
 
 class BadFrame(RoomError):
     """The frame could not be decoded or does not have the expected shape."""
@@ -63,3 +67,58 @@ class TooManyRooms(RoomError):
     """The connection has joined as many rooms as one connection may."""
 
     code = "too_many_rooms"
+
+
+class NoSuchMember(RoomError):
+    """A moderation action names a member that does not exist."""
+
+    code = "no_such_member"
+
+
+class NoSuchMessage(RoomError):
+    """A moderation action or report names a message that is not one of this room."""
+
+    code = "no_such_message"
+
+
+class Restricted(RoomError):
+    """A send or join refused by moderation: ``until`` (seconds since the epoch, None when it
+    has no end) tells the member when it ends."""
+
+    def __init__(self, detail: str, until: float | None = None) -> None:
+        super().__init__(detail)
+        self.until = until
+
+    def fields(self) -> dict[str, object]:
+        return {"until": None if self.until is None else int(self.until * 1000)}
+
+
+class Muted(Restricted):
+    code = "muted"
+
+
+class Kicked(Restricted):
+    code = "kicked"
+
+
+class Banned(Restricted):
+    code = "banned"
+
+
+class Locked(RoomError):
+    """The room is read-only for members."""
+
+    code = "locked"
+
+
+class SlowMode(RoomError):
+    """The member posted less than the room's slow-mode interval ago."""
+
+    code = "slow_mode"
+
+    def __init__(self, detail: str, retry_after_s: float) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+    def fields(self) -> dict[str, object]:
+        return {"retry_after_s": round(self.retry_after_s, 3)}

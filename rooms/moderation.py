@@ -108,8 +108,19 @@ class Forbidden(RoomError):
     code = "forbidden"
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__(_FORBIDDEN_DETAIL.get(reason, reason))
         self.reason = reason
+
+    def fields(self) -> dict[str, object]:
+        return {"reason": self.reason}
+
+
+_FORBIDDEN_DETAIL = {
+    NOT_STAFF: "you are not staff of this room",
+    OUTRANKED: "you cannot act on a member of equal or higher rank, nor on yourself",
+    NO_TARGET: "this action needs a member or a message",
+    BAD_TARGET: "this action takes no member or message",
+}
 
 
 def may_moderate_room(actor: Member, community: Community, assigned: frozenset[str]) -> bool:

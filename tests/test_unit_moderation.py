@@ -172,7 +172,8 @@ def test_action_groups() -> None:
 
 def test_forbidden_is_a_room_error() -> None:
     err = Forbidden("outranked")
-    assert isinstance(err, RoomError) and err.code == "forbidden" and err.detail == "outranked"
+    assert isinstance(err, RoomError) and err.code == "forbidden" and err.reason == "outranked"
+    assert "higher rank" in err.detail and err.fields() == {"reason": "outranked"}
 
 
 # --- Restrictions --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ answer, after the same amount of work.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from chat_server.api.common import (
 )
 from chat_server.runtime import utcnow
 from chat_server.security import key_digest, new_token, token_digest
-from persistence import accounts
+from persistence import accounts, moderation
 from rooms import handles
 from rooms.errors import Unavailable
 
@@ -119,6 +120,9 @@ async def open_session(request: Request) -> Response:
     if not ok or found is None:
         await rt.login_failures.add(throttle_key)
         raise ApiError(401, "invalid_credentials", "that email and password do not match")
+    async with rt.db() as db:
+        if await moderation.platform_banned(db, found.user_id, int(time.time() * 1000)):
+            raise ApiError(403, "banned", "this account is suspended; contact your care team")
     token = new_token()
     now = utcnow()
     ttl = timedelta(days=rt.settings.session_ttl_days)

@@ -22,7 +22,7 @@ MAX_PAGE = 200
 DEFAULT_PAGE = 50
 
 
-def _int_param(request: Request, name: str, default: int | None, low: int, high: int | None = None) -> int | None:
+def int_param(request: Request, name: str, default: int | None, low: int, high: int | None = None) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
@@ -51,10 +51,10 @@ async def room_messages(request: Request) -> Response:
     member, _ = await caller(request)
     slug = request.path_params["slug"]
     await _visible_room(request, member, slug)
-    before = _int_param(request, "before", None, 1, 2**62)
-    limit = _int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE) or DEFAULT_PAGE
+    before = int_param(request, "before", None, 1, 2**62)
+    limit = int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE) or DEFAULT_PAGE
     async with runtime(request).db() as db:
-        found = await transcripts.page(db, slug, before, limit)
+        found = await transcripts.page(db, slug, before, limit, viewer=member.db_id)
     next_before = found[-1].seq if len(found) == limit and found[-1].seq > 1 else None
     return JSONResponse({"messages": [m.view() for m in found], "next_before": next_before})
 
@@ -74,7 +74,7 @@ async def thread(request: Request) -> Response:
             except ApiError:
                 raise ApiError(404, "not_found", "no such message") from None
             root = found.thread_root or found.id
-            messages = await transcripts.thread(db, root)
+            messages = await transcripts.thread(db, root, viewer=member.db_id)
     if found is None:
         raise ApiError(404, "not_found", "no such message")
     return JSONResponse({"root": root, "messages": [m.view() for m in messages]})
@@ -87,8 +87,8 @@ async def search(request: Request) -> Response:
     q = request.query_params.get("q", "").strip()
     if not q or len(q) > 200 or not q.isprintable():
         raise ApiError(400, "invalid_request", "q must have 1 to 200 printable characters")
-    limit = _int_param(request, "limit", 20, 1, 100) or 20
-    offset = _int_param(request, "offset", 0, 0, 10_000) or 0
+    limit = int_param(request, "limit", 20, 1, 100) or 20
+    offset = int_param(request, "offset", 0, 0, 10_000) or 0
     room = request.query_params.get("room")
     async with runtime(request).db() as db:
         if room:
@@ -100,7 +100,7 @@ async def search(request: Request) -> Response:
             rooms = [room]
         else:
             rooms = [c.slug for c in await communities.visible_to(db, member)]
-        found = await transcripts.search(db, q, rooms, limit + 1, offset)
+        found = await transcripts.search(db, q, rooms, limit + 1, offset, viewer=member.db_id)
     more = len(found) > limit
     return JSONResponse({
         "results": [m.view() for m in found[:limit]],

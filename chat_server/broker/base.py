@@ -85,6 +85,16 @@ class Broker(Protocol):
 
     async def publish_control(self, payload: bytes) -> None: ...
 
+    async def find_recent(self, room: str, message_id: str) -> bytes | None:
+        """The frame of a message of ``room`` still in the recent log, or None."""
+        ...
+
+    async def redact(self, room: str, seq: int, tombstone: bytes) -> None:
+        """Replace the logged frame at ``seq`` with ``tombstone`` (a removed message: no body),
+        and drop the message's body from anything still waiting to be written to the
+        database. The transcript row itself is the caller's business (written before)."""
+        ...
+
     async def replay(self, room: str, after_seq: int, limit: int) -> Replay:
         """At most ``limit`` logged frames with seq > ``after_seq``, oldest first."""
         ...

@@ -150,6 +150,20 @@ class MemoryBroker:
         if self._on_control is not None:
             self._on_control(payload)
 
+    async def find_recent(self, room: str, message_id: str) -> bytes | None:
+        needle = message_id.encode()
+        for _, frame in reversed(self._log(room).frames):
+            if needle in frame:
+                return frame
+        return None
+
+    async def redact(self, room: str, seq: int, tombstone: bytes) -> None:
+        # Posted messages are committed before anyone sees them, so only the log needs it.
+        frames = self._log(room).frames
+        at = bisect.bisect_left(frames, seq, key=lambda entry: entry[0])
+        if at < len(frames) and frames[at][0] == seq:
+            frames[at] = (seq, tombstone)
+
     async def replay(self, room: str, after_seq: int, limit: int) -> Replay:
         log = self._log(room)
         first = log.frames[0][0] if log.frames else log.committed + 1

@@ -33,6 +33,7 @@ CONTROL_CHANNEL = b"kindred:ctl"
 # Entries leave it only once committed to the database, so it is never trimmed: the room
 # streams are the bounded replay window, this one is the durable queue.
 COMMITS_STREAM = "kindred:commits"
+WRITERS_GROUP = "writers"  # the transcript writers' consumer group on COMMITS_STREAM
 CID_TTL_S = 7 * 24 * 3600
 
 _POST = """
@@ -74,6 +75,12 @@ def _log_key(room: str) -> str:
 
 def _thread_key(message_id: str) -> str:
     return f"kindred:thread:{message_id}"
+
+
+def _tomb_key(room: str) -> str:
+    # seq -> the frame of a removed message: streams cannot rewrite an entry, so a removed
+    # message's entry is deleted and its tombstone kept here for replays.
+    return f"kindred:tomb:{room}"
 
 
 def _cid_key(author_id: str, cid: str) -> str:
@@ -291,13 +298,69 @@ class RedisBroker:
                 # Stream ids are 64-bit: a ``since`` beyond that simply finds nothing.
                 start = min(after_seq + 1, 2**64 - 1)
                 pipe.xrange(_log_key(room), f"{start}-0", "+", count=limit)
-                head_raw, oldest, entries = await pipe.execute()
+                pipe.hgetall(_tomb_key(room))
+                head_raw, oldest, entries, tombs = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise Unavailable("the room's history could not be read") from exc
         head = int(head_raw or 0)
         first = _seq_of(oldest[0][0]) if oldest else head + 1
         frames = [(_seq_of(entry_id), fields[b"f"]) for entry_id, fields in entries]
+        if tombs:
+            upto = frames[-1][0] if len(frames) >= limit else head
+            frames.extend((int(s), f) for s, f in tombs.items() if after_seq < int(s) <= upto)
+            frames.sort(key=lambda entry: entry[0])
         return Replay(frames, first, head)
+
+    async def find_recent(self, room: str, message_id: str) -> bytes | None:
+        needle = message_id.encode()
+        try:
+            end = "+"
+            while True:
+                entries: Any = await self._redis.xrevrange(_log_key(room), end, "-", count=500)
+                for _, fields in entries:
+                    if needle in fields[b"f"]:
+                        return bytes(fields[b"f"])
+                if len(entries) < 500:
+                    return None
+                end = f"({entries[-1][0].decode()}"
+        except (RedisError, OSError) as exc:
+            raise Unavailable("the room's recent log could not be read") from exc
+
+    async def redact(self, room: str, seq: int, tombstone: bytes) -> None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.xdel(_log_key(room), f"{seq}-0")
+                pipe.hset(_tomb_key(room), str(seq), tombstone)
+                pipe.xrange(_log_key(room), "-", "+", count=1)
+                pipe.hkeys(_tomb_key(room))
+                _, _, oldest, tomb_seqs = await pipe.execute()
+            # Tombstones older than the log are the database's business (it has them).
+            if oldest:
+                stale = [s for s in tomb_seqs if int(s) < _seq_of(oldest[0][0]) and int(s) != seq]
+                if stale:
+                    await self._redis.hdel(_tomb_key(room), *stale)
+            await self._drop_pending(room, seq)
+        except (RedisError, OSError) as exc:
+            raise Unavailable("the room's recent log could not be changed") from exc
+
+    async def _drop_pending(self, room: str, seq: int) -> None:
+        """Delete the message's entry from the commits stream if a writer has not finished
+        with it. Deleting (and acknowledging) an entry a writer is holding is safe: its
+        insert then meets the tombstone row already written and does nothing."""
+        want_room, want_seq = room.encode(), str(seq).encode()
+        start = "-"
+        while True:
+            entries: Any = await self._redis.xrange(COMMITS_STREAM, start, "+", count=1000)
+            hits = [eid for eid, f in entries if f.get(b"r") == want_room and f.get(b"s") == want_seq]
+            if hits:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.xack(COMMITS_STREAM, WRITERS_GROUP, *hits)
+                    pipe.xdel(COMMITS_STREAM, *hits)
+                    await pipe.execute()
+                return
+            if len(entries) < 1000:
+                return
+            start = f"({entries[-1][0].decode()}"
 
     async def heads(self, rooms: list[str]) -> dict[str, int]:
         if not rooms:

@@ -48,6 +48,12 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self._flush_then_close: tuple[int, str] | None = None
+        # Moderation: the national rooms this member is assigned to as staff, the rooms of
+        # this connection where they are staff, whom they blocked (public ids), and duty.
+        self.assigned: frozenset[str] = frozenset()
+        self.staff_in: set[str] = set()
+        self.hidden: frozenset[str] = frozenset()
+        self.on_duty = False
 
     # -- from the fan-out path: never awaits -------------------------------------------
 
@@ -65,6 +71,8 @@ class Connection:
             if seq <= cursor.seq:
                 return  # already sent (replay and live overlap by design)
             cursor.seq = seq
+            if self.hidden and out.author_id in self.hidden:
+                return  # written by someone this member blocked: the seq is skipped
         self.push(out.for_protocol(self.protocol))
 
     def push(self, data: bytes | str) -> None:

@@ -27,6 +27,7 @@ from persistence import communities
 from rooms import catalog
 from rooms.access import can_join
 from rooms.errors import NoSuchRoom, RoomError, Unavailable
+from rooms.moderation import may_moderate_room
 from rooms.ratelimit import Strikes
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         secrets.token_hex(8), member, token_digest(token), protocol[0], rt.settings.outbox_max_frames
     )
     try:
+        conn.assigned, conn.hidden = await rt.member_context(member)
+    except Exception:
+        log.exception("member context lookup failed")
+        await _deny(ws, 503, "unavailable", "try again shortly")
+        return
+    try:
         allowed = await rt.presence.open_connection(
             member.id, conn.id, rt.settings.max_connections_per_member, time.time()
         )
@@ -103,6 +110,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     finally:
         with contextlib.suppress(Exception):
             await rt.hub.detach(conn)
+        if conn.on_duty:
+            with contextlib.suppress(Exception):
+                await rt.moderation.duty(conn, False)
         with contextlib.suppress(Exception):
             await rt.presence.close_connection(member.id, conn.id)
         if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
@@ -162,7 +172,9 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
             await _dispatch(frames.parse(raw, rt.settings.max_body_chars), conn, rt)
             strikes.clear()
         except RoomError as exc:
-            conn.push(wire.encode_for(conn.protocol, _error_frame(exc.code, exc.detail, raw)))
+            frame = _error_frame(exc.code, exc.detail, raw)
+            frame.update(exc.fields())
+            conn.push(wire.encode_for(conn.protocol, frame))
             if not isinstance(exc, Unavailable) and strikes.strike():
                 conn.close_after_flush(CLOSE_POLICY, "too many refused frames")
                 return
@@ -204,7 +216,27 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
                 raise Unavailable("could not look the room up; try again") from exc
             if community is None or not can_join(conn.member, community):
                 raise NoSuchRoom(f"no room {room!r} is open to you")
-            await rt.hub.join(conn, room, since)
+            try:
+                facts = await rt.guard.facts(room)
+            except Exception as exc:
+                raise Unavailable("could not look the room up; try again") from exc
+            await rt.guard.check_join(conn.member.id, room)
+            if may_moderate_room(conn.member, community, conn.assigned):
+                conn.staff_in.add(room)
+            state = [] if facts is None else [
+                wire.encode_for(conn.protocol, rt.guard.room_state(room, facts))
+            ]
+            await rt.hub.join(conn, room, since, state)
         case frames.Leave(room):
             await rt.hub.leave(conn, room)
+            conn.staff_in.discard(room)
             conn.push(wire.encode_for(conn.protocol, {"type": "left", "room": room}))
+        case frames.Moderate(room, command, cid):
+            answer = await rt.moderation.act(conn.member, conn.assigned, room, command)
+            answer = {"type": "moderated", **answer}
+            if cid is not None:
+                answer["cid"] = cid
+            conn.push(wire.encode_for(conn.protocol, answer))
+        case frames.Duty(on):
+            await rt.moderation.duty(conn, on)
+            conn.push(wire.encode_for(conn.protocol, {"type": "duty", "on": on}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from rooms.commands import Command
 from rooms.errors import BadFrame, UnknownType
 
 
@@ -38,7 +39,19 @@ class Ping:
     pass
 
 
-ClientFrame = Join | Leave | Send | Typing | Ping
+@dataclass(frozen=True, slots=True)
+class Moderate:
+    room: str
+    command: Command
+    cid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Duty:
+    on: bool
+
+
+ClientFrame = Join | Leave | Send | Typing | Ping | Moderate | Duty
 
 _MAX_ROOM = 64
 
@@ -85,6 +98,17 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
         return Send(_str(raw, "room", _MAX_ROOM), body, _str(raw, "cid", 64), reply_to, confirm_phi)
     if kind == "typing":
         return Typing(_str(raw, "room", _MAX_ROOM))
+    if kind == "moderate":
+        room = _str(raw, "room", _MAX_ROOM)
+        cid = raw.get("cid")
+        if cid is not None and (not isinstance(cid, str) or len(cid) > 64):
+            raise BadFrame("'cid' must be a string of at most 64 characters")
+        return Moderate(room, Command.parse(raw), cid)
+    if kind == "duty":
+        on = raw.get("on")
+        if not isinstance(on, bool):
+            raise BadFrame("'on' must be true or false")
+        return Duty(on)
     if not isinstance(kind, str):
         raise BadFrame("a frame needs a string 'type'")
     raise UnknownType(f"unknown frame type {kind[:32]!r}")

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ import msgpack
 
 from chat_server.broker.base import Broker, Draft
 from chat_server.gateway.connection import CLOSE_SIGNED_OUT, Connection, Cursor
+from chat_server.moderation.guard import Guard
 from chat_server.wire import Outgoing, encode_for, message_prefix, pack
 from presence.store import PresenceStore, PresenceUnavailable
 from rooms import messages, safety
@@ -39,11 +40,13 @@ _PHI_REASON = (
     "room's history. To post it anyway, send it again with confirm_phi set."
 )
 
-SESSION_CHECK_EVERY = 12
+SESSION_CHECK_EVERY = 12  # heartbeats between checks that each socket's session still holds
+# Called once a send is acknowledged: (connection, room, message id, body, first time posted).
+AfterPost = Callable[[Connection, str, str, str, bool], Awaitable[None]]
 
 
 def _in_words(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]  # heartbeats between checks that each socket's session still holds
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 @dataclass(slots=True)
@@ -81,6 +84,8 @@ class Hub:
         history: Callable[[str, int, int], Awaitable[list[tuple[int, bytes]]]],
         stored_thread_of: Callable[[str, str], Awaitable[str | None]],
         stored_head: Callable[[str], Awaitable[int]],
+        guard: Guard,
+        after_post: AfterPost | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._broker = broker
@@ -94,6 +99,10 @@ class Hub:
         self._history = history
         self._stored_thread_of = stored_thread_of
         self._stored_head = stored_head
+        # Moderation: refusals for sends, and events from any gateway applied to ours.
+        self._guard = guard
+        guard.attach(self)
+        self._after_post = after_post
         self._beats = 0
         self._rooms: dict[str, LocalRoom] = {}
         self._connections: dict[str, Connection] = {}
@@ -123,6 +132,11 @@ class Hub:
     def connections(self) -> list[Connection]:
         return list(self._connections.values())
 
+    def local_connections(self, room: str) -> list[Connection]:
+        """This process's connections joined to ``room``."""
+        local = self._rooms.get(room)
+        return [] if local is None else [c for c in local.conns if room in c.rooms]
+
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Hub-owned background work (gap fills); cancelled in ``stop``."""
         task = asyncio.create_task(coro, name=name)
@@ -146,8 +160,12 @@ class Hub:
 
     # -- joining and leaving -----------------------------------------------------------
 
-    async def join(self, conn: Connection, room: str, since: int | None) -> None:
-        """Join ``room`` (access already checked) and send ``joined``, then what was missed."""
+    async def join(
+        self, conn: Connection, room: str, since: int | None,
+        after_joined: Sequence[bytes | str] = (),
+    ) -> None:
+        """Join ``room`` (access already checked) and send ``joined``, then ``after_joined``
+        (the room's state), then what was missed."""
         if room in conn.rooms:
             # Joining again on the same connection is a resume: keep the membership and
             # presence, start the cursor afresh from ``since``.
@@ -178,6 +196,8 @@ class Hub:
             raise
         joined = {"type": "joined", "room": room, "seq": head, "present": present}
         conn.push(encode_for(conn.protocol, joined))
+        for data in after_joined:
+            conn.push(data)
         cursor.seq = head if since is None or since >= head else since
         for seq, data in missed:
             if seq <= cursor.seq:
@@ -186,7 +206,10 @@ class Hub:
                 gap = {"type": "gap", "room": room, "from": cursor.seq + 1, "to": seq - 1}
                 await conn.push_owed(encode_for(conn.protocol, gap))
             cursor.seq = seq
-            await conn.push_owed(Outgoing(data).for_protocol(conn.protocol))
+            out = Outgoing(data)
+            if conn.hidden and out.author_id in conn.hidden:
+                continue  # written by someone this member blocked
+            await conn.push_owed(out.for_protocol(conn.protocol))
         if cursor.seq < head:
             gap = {"type": "gap", "room": room, "from": cursor.seq + 1, "to": head}
             await conn.push_owed(encode_for(conn.protocol, gap))
@@ -295,6 +318,8 @@ class Hub:
         if room not in conn.rooms:
             raise NotJoined("join the room before sending to it")
         messages.check_cid(cid)
+        staff = room in conn.staff_in
+        await self._guard.check_send(conn.member.id, room, staff)
         if not confirm_phi:
             kinds = safety.find_phi(body)
             if kinds:
@@ -315,6 +340,7 @@ class Hub:
         thread_root = None
         if reply_to is not None:
             thread_root = await self._thread_of(room, messages.check_message_id(reply_to))
+        await self._guard.claim_slot(conn.member.id, room, staff)
         now_ms = int(self._clock() * 1000)
         message_id = uuid.uuid4().hex
         prefix = message_prefix(
@@ -329,6 +355,8 @@ class Hub:
         if posted.duplicate:
             ack["duplicate"] = True
         conn.push(encode_for(conn.protocol, ack))
+        if self._after_post is not None:
+            await self._after_post(conn, room, posted.message_id, body, not posted.duplicate)
 
     async def _thread_of(self, room: str, reply_to: str) -> str:
         """The root of the thread ``reply_to`` belongs to, given when the reply is posted so
@@ -386,6 +414,8 @@ class Hub:
             conn.deliver(room, seq, out)
 
     def _on_resync(self, room: str) -> None:
+        # Moderation events travel on the control channel, which may have dropped some too.
+        self._guard.invalidate()
         local = self._rooms.get(room)
         if local is not None and local.sequencer is not None:
             self._start_fill(local)
@@ -395,8 +425,12 @@ class Hub:
             message = msgpack.unpackb(payload, raw=False)
         except (ValueError, msgpack.UnpackException):
             return
-        if isinstance(message, dict) and message.get("op") == "close_session":
+        if not isinstance(message, dict):
+            return
+        if message.get("op") == "close_session":
             self.close_session(str(message.get("session", "")))
+        elif message.get("op") == "mod":
+            self._guard.on_event(message)
 
     def _start_fill(self, local: LocalRoom) -> None:
         if not local.filling:

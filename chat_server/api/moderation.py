@@ -1,0 +1,210 @@
+"""The moderation and safety API: actions for admin screens, restrictions in force, the
+safety queue, the audit log, reports and blocks. Room refusals map to HTTP statuses here."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from chat_server.api.common import ApiError, caller, parse_body, runtime
+from chat_server.api.history import int_param
+from persistence import communities
+from persistence import moderation as store
+from rooms.access import can_see
+from rooms.catalog import is_slug
+from rooms.commands import MAX_REASON, Command
+from rooms.errors import BadFrame, NoSuchMember, NoSuchMessage, NoSuchRoom, RoomError, Unavailable
+from rooms.model import Community, Member
+from rooms.moderation import NOT_STAFF, Forbidden, may_moderate_room
+from rooms.roles import Role
+
+_MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
+_USER_ID = re.compile(r"u[0-9a-f]{16}")
+
+_STATUS = {
+    BadFrame: (400, "invalid_request"), Forbidden: (403, "forbidden"),
+    NoSuchRoom: (404, "no_such_room"), NoSuchMember: (404, "no_such_member"),
+    NoSuchMessage: (404, "no_such_message"), Unavailable: (503, "unavailable"),
+}
+
+
+def _api_error(exc: RoomError) -> ApiError:
+    status, code = next((v for k, v in _STATUS.items() if isinstance(exc, k)), (400, exc.code))
+    error = ApiError(status, code, exc.detail)
+    if isinstance(exc, Forbidden):
+        error.detail = f"{exc.detail} ({exc.reason})"
+    return error
+
+
+class ModerateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: str = Field(max_length=16)
+    user: str | None = Field(default=None, max_length=17)
+    message: str | None = Field(default=None, max_length=32)
+    duration_s: int | None = None
+    reason: str | None = Field(default=None, max_length=MAX_REASON)
+    platform: bool = False
+
+
+class ReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=MAX_REASON)
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = Field(default=None, max_length=MAX_REASON)
+
+
+async def _staff_context(request: Request, member: Member) -> frozenset[str]:
+    if member.role.rank < Role.NAVIGATOR.rank:
+        raise ApiError(403, "forbidden", f"only staff may do this ({NOT_STAFF})")
+    return (await runtime(request).member_context(member))[0]
+
+
+async def _room(request: Request, member: Member, slug: str) -> Community:
+    if not is_slug(slug):
+        raise ApiError(404, "no_such_room", "no such room")
+    async with runtime(request).db() as db:
+        community = await communities.by_slug(db, slug)
+    if community is None or not can_see(member, community):
+        raise ApiError(404, "no_such_room", "no such room")
+    return community
+
+
+async def _moderated_rooms(request: Request, member: Member, assigned: frozenset[str]) -> list[str] | None:
+    """The slugs the member moderates; None for "every room" (admins)."""
+    if member.role is Role.ADMIN:
+        return None
+    async with runtime(request).db() as db:
+        visible = await communities.visible_to(db, member)
+    return [c.slug for c in visible if may_moderate_room(member, c, assigned)]
+
+
+async def act(request: Request) -> Response:
+    """``POST /api/rooms/{slug}/moderation``: the ``moderate`` frame over HTTP."""
+    member, _ = await caller(request)
+    body = await parse_body(request, ModerateIn)
+    assigned = (await runtime(request).member_context(member))[0]
+    try:
+        command = Command.parse(body.model_dump())
+        answer = await runtime(request).moderation.act(member, assigned, request.path_params["slug"], command)
+    except RoomError as exc:
+        raise _api_error(exc) from None
+    return JSONResponse(answer)
+
+
+async def room_overview(request: Request) -> Response:
+    """``GET /api/rooms/{slug}/moderation``: the room's state and restrictions in force."""
+    member, _ = await caller(request)
+    assigned = await _staff_context(request, member)
+    community = await _room(request, member, request.path_params["slug"])
+    if not may_moderate_room(member, community, assigned):
+        raise ApiError(403, "forbidden", f"you are not staff of this room ({NOT_STAFF})")
+    rt = runtime(request)
+    facts = await rt.guard.facts(community.slug)
+    state = rt.guard.room_state(community.slug, facts) if facts is not None else {}
+    state.pop("type", None)
+    async with rt.db() as db:
+        restrictions = await store.restrictions_view(db, community.slug, int(time.time() * 1000))
+    return JSONResponse({"state": state, "restrictions": restrictions})
+
+
+async def queue(request: Request) -> Response:
+    """``GET /api/moderation/queue``: crisis matches and reports in the caller's rooms."""
+    member, _ = await caller(request)
+    assigned = await _staff_context(request, member)
+    status = request.query_params.get("status", "open")
+    if status not in ("open", "resolved", "all"):
+        raise ApiError(400, "invalid_request", "status must be open, resolved or all")
+    limit = int_param(request, "limit", 50, 1, 200) or 50
+    rooms = await _moderated_rooms(request, member, assigned)
+    wanted = request.query_params.get("room")
+    if wanted:
+        if rooms is not None and wanted not in rooms:
+            raise ApiError(403, "forbidden", f"you are not staff of this room ({NOT_STAFF})")
+        rooms = [wanted]
+    async with runtime(request).db() as db:
+        items = await store.queue_page(db, rooms, None if status == "all" else status, limit)
+    return JSONResponse({"items": items})
+
+
+async def resolve(request: Request) -> Response:
+    """``POST /api/moderation/queue/{id}/resolve``."""
+    member, _ = await caller(request)
+    assigned = await _staff_context(request, member)
+    body = await parse_body(request, ResolveIn)
+    raw_id = request.path_params["id"]
+    if not raw_id.isdigit() or len(raw_id) > 12:
+        raise ApiError(404, "not_found", "no such item")
+    rt = runtime(request)
+    now_ms = int(time.time() * 1000)
+    async with rt.db() as db:
+        item = await store.queue_item(db, int(raw_id))
+        rooms = await _moderated_rooms(request, member, assigned)
+        if item is None or (rooms is not None and item.room not in rooms):
+            raise ApiError(404, "not_found", "no such item")
+        view = await store.queue_resolve(db, item, member.db_id, body.note, now_ms)
+        await store.audit(db, now_ms, member.db_id, "resolve", item.room, None, item.message_id,
+                          body.note or "", None, f"{item.kind} item {item.id}")
+        await db.commit()
+    return JSONResponse(view)
+
+
+async def audit_log(request: Request) -> Response:
+    """``GET /api/moderation/audit``: newest first, for the rooms the caller moderates."""
+    member, _ = await caller(request)
+    assigned = await _staff_context(request, member)
+    limit = int_param(request, "limit", 50, 1, 200) or 50
+    before = int_param(request, "before", None, 1, 2**62)
+    rooms = await _moderated_rooms(request, member, assigned)
+    wanted = request.query_params.get("room")
+    if wanted:
+        if rooms is not None and wanted not in rooms:
+            raise ApiError(403, "forbidden", f"you are not staff of this room ({NOT_STAFF})")
+        rooms = [wanted]
+    elif rooms is not None and "*" in assigned:
+        rooms = [*rooms, "*"]  # platform staff also see platform bans and duty changes
+    async with runtime(request).db() as db:
+        entries = await store.audit_page(db, rooms, before, limit)
+    next_before = entries[-1]["id"] if len(entries) == limit else None
+    return JSONResponse({"entries": entries, "next_before": next_before})
+
+
+async def report(request: Request) -> Response:
+    """``POST /api/messages/{id}/report``: any member, about a message they can see."""
+    member, _ = await caller(request)
+    body = await parse_body(request, ReportIn)
+    message_id = request.path_params["id"]
+    if not _MESSAGE_ID.fullmatch(message_id):
+        raise ApiError(404, "no_such_message", "no such message")
+    try:
+        item, created = await runtime(request).safety.report(member, message_id, body.reason.strip())
+    except RoomError as exc:
+        raise _api_error(exc) from None
+    return JSONResponse({"item": item}, status_code=201 if created else 200)
+
+
+async def blocks(request: Request) -> Response:
+    """``GET /api/blocks``."""
+    member, _ = await caller(request)
+    async with runtime(request).db() as db:
+        found = await store.blocked_by(db, member.db_id)
+    return JSONResponse({"blocked": [m.public() for m in found]})
+
+
+async def set_block(request: Request) -> Response:
+    """``PUT`` / ``DELETE /api/blocks/{user}``."""
+    member, _ = await caller(request)
+    target = request.path_params["user"]
+    if not _USER_ID.fullmatch(target):
+        raise ApiError(404, "no_such_member", "no such member")
+    try:
+        await runtime(request).moderation.set_block(member, target, request.method == "PUT")
+    except RoomError as exc:
+        raise _api_error(exc) from None
+    return Response(status_code=204)

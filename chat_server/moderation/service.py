@@ -1,0 +1,236 @@
+"""Carrying out a navigator's action: check it against the pure rules, record it with its
+audit entry in one transaction, then tell every gateway.
+
+The order matters. The database is written first, so an action a gateway learns of is already
+on record (a gateway that reads the room's facts after the event finds it there). Then the
+recent log is changed (``remove``), then the event goes out on the control channel; each
+gateway applies it to its cache and its live connections (``Guard.on_event``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chat_server.broker.base import Broker
+from chat_server.gateway.connection import Connection
+from chat_server.moderation.guard import Guard
+from chat_server.wire import message_frame, pack
+from persistence import accounts, communities, transcripts
+from persistence import moderation as store
+from rooms.access import can_see
+from rooms.commands import Command
+from rooms.errors import BadFrame, NoSuchMember, NoSuchMessage, NoSuchRoom, RoomError, Unavailable
+from rooms.model import Community, Member
+from rooms.moderation import NOT_STAFF, Action, Forbidden, check
+from rooms.roles import Role
+
+log = logging.getLogger(__name__)
+
+PLATFORM = Community(slug="*", name="the platform", kind="platform", description="")
+
+
+def control(event: dict[str, Any]) -> bytes:
+    return pack({"op": "mod", **event})
+
+
+@dataclass(frozen=True, slots=True)
+class FoundMessage:
+    room: str
+    seq: int
+    author: Member
+    body: str | None
+    reply_to: str | None
+    thread_root: str | None
+    ts_ms: int
+    stored: bool  # the transcript row exists
+
+
+class Moderation:
+    def __init__(
+        self, db: async_sessionmaker[AsyncSession], broker: Broker, guard: Guard,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._broker = broker
+        self._guard = guard
+        self._clock = clock
+
+    async def duty(self, conn: Connection, on: bool) -> None:
+        """Put the connection's member on or off duty (navigators and above), audited."""
+        if conn.member.role.rank < Role.NAVIGATOR.rank:
+            raise Forbidden(NOT_STAFF)
+        if conn.on_duty == on:
+            return
+        await self._guard.set_duty(conn, on)
+        try:
+            async with self._db() as db:
+                await store.audit(db, int(self._clock() * 1000), conn.member.db_id,
+                                  "duty_on" if on else "duty_off", "*")
+                await db.commit()
+        except Exception:
+            log.exception("could not audit a duty change")
+        await self._broker.publish_control(control({"t": "duty", "room": "*"}))
+
+    async def set_block(self, member: Member, target_id: str, on: bool) -> None:
+        """Block or unblock a member; every gateway starts hiding (or showing) their
+        messages to ``member``'s connections at once. Raises ``NoSuchMember``, ``BadFrame``."""
+        async with self._db() as db:
+            target = await store.member_by_public_id(db, target_id)
+            if target is None:
+                raise NoSuchMember("no such member")
+            if on and (target.id == member.id or target.role.rank >= Role.NAVIGATOR.rank):
+                raise BadFrame("you cannot block yourself or a member of staff")
+            await store.set_block(db, member.db_id, target.db_id, on, int(self._clock() * 1000))
+            hidden = [m.id for m in await store.blocked_by(db, member.db_id)]
+        await self._broker.publish_control(control(
+            {"t": "blocks", "room": "*", "user": member.id, "hidden": hidden}
+        ))
+
+    async def act(self, actor: Member, assigned: frozenset[str], room: str, cmd: Command) -> dict[str, Any]:
+        """Carry out ``cmd`` in ``room`` for ``actor``; return the ``moderated`` fields.
+        Raises ``Forbidden``, ``NoSuchRoom``, ``NoSuchMember``, ``NoSuchMessage``,
+        ``Unavailable``; a refusal changes nothing."""
+        try:
+            async with self._db() as db:
+                return await self._act(db, actor, assigned, room, cmd)
+        except RoomError:
+            raise
+        except Exception as exc:
+            log.exception("moderation %s in %s failed", cmd.action.value, room)
+            raise Unavailable("the action could not be recorded; try again") from exc
+
+    async def _act(
+        self, db: AsyncSession, actor: Member, assigned: frozenset[str], room: str, cmd: Command
+    ) -> dict[str, Any]:
+        community = await communities.by_slug(db, room)
+        if community is None or not can_see(actor, community):
+            raise NoSuchRoom(f"no room {room!r} is open to you")
+        target: Member | None = None
+        found: FoundMessage | None = None
+        if cmd.user is not None:
+            target = await store.member_by_public_id(db, cmd.user)
+            if target is None:
+                raise NoSuchMember("no such member")
+        if cmd.message is not None:
+            found = await self._find_message(db, room, cmd.message)
+            if cmd.action is Action.REMOVE:
+                target = found.author
+        scope = PLATFORM if cmd.platform else community
+        check(actor, scope, cmd.action, target if cmd.action.needs_target else None, assigned)
+
+        now_ms = int(self._clock() * 1000)
+        answer: dict[str, Any] = {"room": room, "action": cmd.action.value}
+        if cmd.user is not None:
+            answer["user"] = cmd.user
+        if cmd.message is not None:
+            answer["message"] = cmd.message
+        events: list[dict[str, Any]] = []
+        where = "*" if cmd.platform else room
+        target_key = target.db_id if target is not None else None
+        action = cmd.action
+
+        if action in (Action.MUTE, Action.KICK, Action.BAN):
+            assert target is not None
+            until_ms = None if cmd.duration_s is None else now_ms + cmd.duration_s * 1000
+            await store.add_restriction(db, where, target.db_id, action.value, until_ms, cmd.reason,
+                                        actor.db_id, now_ms)
+            answer["until"] = until_ms
+            if cmd.platform:
+                await accounts.close_sessions_of(db, target.db_id, commit=False)
+                events.append({"t": "platform_ban", "room": "*", "user": target.id,
+                               "until": until_ms, "reason": cmd.reason})
+            else:
+                events.append({"t": "restrict", "room": room, "user": target.id,
+                               "kind": action.value, "until": until_ms, "reason": cmd.reason})
+        elif action in (Action.UNMUTE, Action.UNBAN):
+            assert target is not None
+            kinds = ["mute"] if action is Action.UNMUTE else ["ban", "kick"]
+            await store.lift(db, where, target.db_id, kinds, now_ms)
+            if not cmd.platform:
+                events.append({"t": "lift", "room": room, "user": target.id, "kinds": kinds})
+        elif action is Action.REMOVE:
+            assert found is not None and cmd.message is not None
+            fallback = None if found.stored else {
+                "room": room, "seq": found.seq, "author_id": found.author.db_id,
+                # The real cid is only in Redis; this one is unique per message and valid.
+                "cid": f"removed.{cmd.message[:24]}", "reply_to": found.reply_to,
+                "thread_root": found.thread_root, "created_ms": found.ts_ms,
+            }
+            await store.remove_body(db, cmd.message, now_ms, fallback)
+            state = await store.room_state(db, room)
+            if state.pinned_id == cmd.message:
+                state = store.RoomState(state.slow_mode_s, state.locked, None)
+                await store.set_room_state(db, room, state, now_ms)
+                events.append(self._state_event(room, state, None))
+            events.insert(0, {"t": "removed", "room": room, "id": cmd.message})
+        else:
+            state = await store.room_state(db, room)
+            pinned_view = None
+            if action is Action.SLOW_MODE:
+                state = store.RoomState(int(cmd.duration_s or 0), state.locked, state.pinned_id)
+                answer["slow_mode_s"] = state.slow_mode_s
+            elif action in (Action.LOCK, Action.UNLOCK):
+                state = store.RoomState(state.slow_mode_s, action is Action.LOCK, state.pinned_id)
+            else:  # PIN
+                state = store.RoomState(state.slow_mode_s, state.locked, cmd.message)
+            if state.pinned_id is not None:
+                pinned_view = await self.pinned_view(db, room, state.pinned_id)
+            await store.set_room_state(db, room, state, now_ms)
+            events.append(self._state_event(room, state, pinned_view))
+
+        await store.audit(
+            db, now_ms, actor.db_id, action.value if not cmd.platform else f"platform_{action.value}",
+            where, target_key, cmd.message, cmd.reason, cmd.duration_s,
+        )
+        await db.commit()
+        if action is Action.REMOVE and found is not None and cmd.message is not None:
+            tombstone = message_frame(room, cmd.message, found.seq, found.author.public(), None,
+                                      found.reply_to, found.ts_ms, found.thread_root)
+            await self._broker.redact(room, found.seq, tombstone)
+        for event in events:
+            await self._broker.publish_control(control(event))
+        return answer
+
+    @staticmethod
+    def _state_event(room: str, state: store.RoomState, pinned: dict[str, Any] | None) -> dict[str, Any]:
+        return {"t": "state", "room": room, "slow_mode_s": state.slow_mode_s,
+                "locked": state.locked, "pinned": pinned}
+
+    async def pinned_view(self, db: AsyncSession, room: str, message_id: str) -> dict[str, Any] | None:
+        try:
+            found = await self._find_message(db, room, message_id)
+        except NoSuchMessage:
+            return None
+        if found.body is None:
+            return None
+        return {"id": message_id, "body": found.body, "author": found.author.public()}
+
+    async def _find_message(self, db: AsyncSession, room: str, message_id: str) -> FoundMessage:
+        """A message of ``room``, from the transcript or, if a writer has not stored it yet,
+        from the room's recent log."""
+        stored = await transcripts.by_id(db, message_id)
+        if stored is not None:
+            if stored.room != room:
+                raise NoSuchMessage("no such message in this room")
+            author = await store.member_by_public_id(db, stored.author["id"])
+            if author is None:
+                raise NoSuchMessage("no such message in this room")
+            return FoundMessage(room, stored.seq, author, stored.body, stored.reply_to,
+                                stored.thread_root, stored.created_ms, True)
+        recent = await self._broker.find_recent(room, message_id)
+        if recent is None:
+            raise NoSuchMessage("no such message in this room")
+        frame = msgpack.unpackb(recent, raw=False)
+        author = await store.member_by_public_id(db, frame["author"]["id"])
+        if author is None:
+            raise NoSuchMessage("no such message in this room")
+        return FoundMessage(room, int(frame["seq"]), author, frame.get("body"), frame.get("reply_to"),
+                            frame.get("thread_root"), int(frame["ts"]), False)
