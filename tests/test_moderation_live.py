@@ -361,8 +361,9 @@ async def test_pin_shows_in_room_state_and_can_be_taken_down(redis_cluster: Depl
     late: Client | None = None
     try:
         ack = await n.post(room, "Crisis line: call or text 988", cid=new_cid())
+        start = len(m.frames)
         await moderate_ok(n, room, "pin", message=ack["id"])
-        state = await m.wait_frame("room_state", timeout_s=1, room=room)
+        state = await m.wait_frame("room_state", timeout_s=1, start=start, room=room)
         assert state["pinned"] == {
             "id": ack["id"],
             "body": "Crisis line: call or text 988",
@@ -551,21 +552,26 @@ async def test_bad_moderate_frames_are_refused_and_change_nothing(deployment: De
             assert got["room"] == room and got["cid"].startswith("mod-"), got
             await ping(n)  # healthy, and the strike count starts again
 
-        wrong_target: list[tuple[dict[str, Any], tuple[str, str | None]]] = [
-            ({"action": "mute", "reason": "no one named"}, ("forbidden", "no_target")),
-            ({"action": "remove", "reason": "no message named"}, ("forbidden", "no_target")),
-            ({"action": "lock", "user": member.id}, ("forbidden", "bad_target")),
-            ({"action": "mute", "user": "u" + "0" * 16, "reason": "x"}, ("no_such_member", None)),
-            ({"action": "remove", "message": secrets.token_hex(16), "reason": "x"}, ("no_such_message", None)),
+        # The spec says both "user ... required for mute" (a missing required field is
+        # bad_frame, §6) and "forbidden no_target: a member or message action without one":
+        # either answer is read as right here.
+        no_target = [("forbidden", "no_target"), ("bad_frame", None)]
+        bad_target = [("forbidden", "bad_target"), ("bad_frame", None)]
+        wrong_target: list[tuple[dict[str, Any], list[tuple[str, str | None]]]] = [
+            ({"action": "mute", "reason": "no one named"}, no_target),
+            ({"action": "remove", "reason": "no message named"}, no_target),
+            ({"action": "lock", "user": member.id}, bad_target),
+            ({"action": "mute", "user": "u" + "0" * 16, "reason": "x"}, [("no_such_member", None)]),
+            ({"action": "remove", "message": secrets.token_hex(16), "reason": "x"}, [("no_such_message", None)]),
         ]
         # A message of another room is not a message of this room.
         other_member = dep.register(org=other.key)
         elsewhere = await connect(dep, other_member, 0, other.lounge)
         foreign = await elsewhere.post(other.lounge, "a message in another room", cid=new_cid())
-        wrong_target.append(({"action": "remove", "message": foreign["id"], "reason": "x"}, ("no_such_message", None)))
-        for fields, (code, reason) in wrong_target:
+        wrong_target.append(({"action": "remove", "message": foreign["id"], "reason": "x"}, [("no_such_message", None)]))
+        for fields, allowed in wrong_target:
             got = await moderate_fields(n, room, fields)
-            assert (got["type"], got["code"], got.get("reason")) == ("error", code, reason), (fields, got)
+            assert got["type"] == "error" and (got["code"], got.get("reason")) in allowed, (fields, got)
             await ping(n)
         got = await moderate(n, "no-such-room-here", "lock")
         assert got["type"] == "error" and got["code"] == "no_such_room", got
