@@ -221,11 +221,18 @@ async def api(
         return await http.request(method, path, json=json, params=params, headers=headers)
 
 
+FORBIDDEN_REASONS = ("not_staff", "outranked", "no_target", "bad_target")
+
+
 def forbidden_reason(r: httpx.Response) -> str:
-    """The reason of an HTTP 403 (the spec says it carries the frame's reasons)."""
+    """The reason of an HTTP 403. The spec says it carries "the same reasons as the moderate
+    frame" without naming a field: a ``reason`` field, or else the code named in ``detail``."""
     body = r.json()
     assert body.get("error") == "forbidden", (r.status_code, body)
-    return str(body.get("reason") or body.get("detail") or "")
+    if "reason" in body:
+        return str(body["reason"])
+    named = [code for code in FORBIDDEN_REASONS if code in str(body.get("detail", ""))]
+    return named[0] if len(named) == 1 else str(body.get("detail"))
 
 
 async def wait_stored(dep: Deployment, token: str, room: str, seq: int, timeout_s: float = 15) -> None:
