@@ -21,9 +21,7 @@ from support.moderation import (
     default_org,
     forbidden_reason,
     frames_of,
-    fresh_org,
     history,
-    make_staff,
     moderate_ok,
     new_cid,
     now_ms,
@@ -116,9 +114,8 @@ async def test_http_moderation_does_what_the_frame_does(redis_cluster: Deploymen
 
 async def test_the_audit_log_records_who_whom_what_why_when(redis_cluster: Deployment, teams: Teams) -> None:
     dep = redis_cluster
-    org = fresh_org(dep)  # its room's state changes: a room of its own
+    org, nav = teams.of(dep, ORG_B)  # its lounge's state changes: no other test uses it here
     room = org.lounge
-    nav = make_staff(dep, org.key)
     nav_other = teams.of(dep)[1]  # another organization's navigator
     member = dep.register(org=org.key)
     n = await connect(dep, nav, 0, room)

@@ -56,7 +56,7 @@ def default_org(org: tuple[str, str]) -> Org:
 
 class Teams:
     """Per deployment, each of the two standard organizations (ORG_A, ORG_B) with one
-    navigator, made once and shared by a module's tests.
+    navigator, and one admin, made once and shared by a module's tests.
 
     Every CLI call starts a Python process (about a second), so a navigator per test would
     cost more than the tests themselves. Tests that share a team act on fresh members and
@@ -72,6 +72,13 @@ class Teams:
         if key not in self._made:
             self._made[key] = (default_org(org), make_staff(dep, org))
         return self._made[key]
+
+    def admin(self, dep: Deployment) -> Member:
+        """A platform admin (of ORG_A), who moderates every room and sees the whole audit."""
+        key = (id(dep), "admin")
+        if key not in self._made:
+            self._made[key] = (default_org(ORG_A), make_staff(dep, ORG_A, "admin"))
+        return self._made[key][1]
 
 
 def fresh_org(dep: Deployment) -> Org:
@@ -331,22 +338,23 @@ async def wait_row(dep: Deployment, message_id: str, timeout_s: float = 15) -> s
         await asyncio.sleep(0.05)
 
 
-async def stream_hits(dep: Deployment, room: str, needle: bytes) -> dict[str, int]:
-    """How many entries of the room's log stream and of the commits stream contain ``needle``."""
+async def stream_hits(dep: Deployment, room: str, needle: bytes) -> dict[str, list[str]]:
+    """The ids of the entries of the room's log stream and of the commits stream that contain
+    ``needle`` (anywhere in their fields)."""
     redis = Redis.from_url(dep.env["KINDRED_REDIS_URL"])
-    hits: dict[str, int] = {}
+    hits: dict[str, list[str]] = {}
     try:
         for key in (LOG_STREAM.format(room=room), COMMITS_STREAM):
-            count = 0
-            for _, fields in await redis.xrange(key) or []:
+            found = []
+            for entry_id, fields in await redis.xrange(key) or []:
                 raw = b"".join(
                     (k if isinstance(k, bytes) else str(k).encode())
                     + (v if isinstance(v, bytes) else str(v).encode())
                     for k, v in (fields or {}).items()
                 )
                 if needle in raw:
-                    count += 1
-            hits[key] = count
+                    found.append(entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id))
+            hits[key] = found
     finally:
         await redis.aclose()
     return hits
