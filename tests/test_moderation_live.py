@@ -10,15 +10,18 @@ process within a second") are awaited with a wait of 1 s started when the modera
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from typing import Any
 
+import asyncpg
 import pytest
 
 from support.client import Client
 from support.cluster import ORG_B, Deployment
 from support.moderation import (
     Teams,
+    answer_to,
     api,
     audit,
     audited,
@@ -448,6 +451,72 @@ async def test_removed_message_is_gone_everywhere_and_leaves_a_tombstone(
         # Still gone at the end (a late transcript write must not bring it back).
         assert (await stored_body(dep, root["id"])) == (True, None)
     finally:
+        await close_all(n, a, r, resumed)
+
+
+async def test_removing_a_message_the_writer_has_not_stored_yet(redis_cluster: Deployment, teams: Teams) -> None:
+    """Redis mode, the transcript writer behind (§5.2: the database may lag): a message that
+    has a reply is removed before either is in the database. The removal must still take the
+    body out of the recent log, keep the reply (live, in resumes and in history) and leave the
+    tombstone at the message's own seq.
+
+    The lag is made real by holding a lock on the messages table: the writer's inserts wait,
+    while the acks (from Redis) and the moderator's lookups (reads) go on."""
+    dep = redis_cluster
+    org, nav = teams.of(dep)
+    room = org.rooms[1]
+    author, reader = dep.register(org=org.key), dep.register(org=org.key)
+    word = "glimmox" + "".join(secrets.choice("bcdfghjklmnpqrstvwz") for _ in range(8))
+    n = await connect(dep, nav, 0, room)
+    a = await connect(dep, author, 1, room)
+    r = await connect(dep, reader, 2, room)
+    resumed: Client | None = None
+    dsn = dep.env["KINDRED_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+    lock = await asyncpg.connect(dsn)
+    locked = lock.transaction()
+    try:
+        await locked.start()
+        await lock.execute("LOCK TABLE messages IN SHARE ROW EXCLUSIVE MODE")
+        root = await a.post(room, f"{word} is what you all are", cid=new_cid())
+        reply = await r.post(room, "That is unkind.", cid=new_cid(), reply_to=root["id"])
+        assert root["type"] == "ack" and reply["type"] == "ack", (root, reply)
+        assert await stored_body(dep, root["id"]) == (False, None)  # not in the database yet
+
+        cid = new_cid("mod")
+        await n.send({"type": "moderate", "room": room, "action": "remove", "message": root["id"],
+                      "reason": "Personal attack.", "cid": cid})  # fmt: skip
+        # Let the removal reach the database (it waits on the lock), then release the writer.
+        deadline = asyncio.get_running_loop().time() + 3 * TIMEOUT_SCALE
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE '%deleted_ms%'"
+        while asyncio.get_running_loop().time() < deadline:
+            if await lock.fetchval(waiting):
+                break
+            await asyncio.sleep(0.02)
+        await locked.rollback()
+
+        done = await answer_to(n, cid, ("moderated",))
+        assert done["type"] == "moderated", done
+        await wait_all(*(c.wait_frame("removed", timeout_s=1, id=root["id"]) for c in (n, a, r)))
+        hits = await stream_hits(dep, room, word.encode())
+        assert hits[f"kindred:log:{room}"] == [], f"the body is still in the room's log: {hits}"
+
+        # The reply is intact everywhere; the tombstone keeps the removed message's seq.
+        resumed = await connect(dep, reader, 0)
+        await resumed.join(room, since=root["seq"] - 1)
+        replayed = await resumed.wait_frame("message", id=reply["id"])
+        assert replayed["seq"] == reply["seq"] and replayed["body"] == "That is unkind.", replayed
+        tomb = await resumed.wait_frame("message", id=root["id"])
+        assert tomb["seq"] == root["seq"] and tomb["body"] is None, tomb
+        assert await wait_row(dep, root["id"]) is None
+        await wait_ids_stored(dep, reader.token, room, root["id"], reply["id"])
+        page = {m["id"]: m for m in await history(dep, reader.token, room)}
+        assert (page[root["id"]]["seq"], page[root["id"]]["body"]) == (root["seq"], None), page[root["id"]]
+        assert (page[reply["id"]]["seq"], page[reply["id"]]["body"]) == (reply["seq"], "That is unkind.")
+    finally:
+        if not lock.is_closed():
+            with contextlib.suppress(Exception):
+                await locked.rollback()
+            await lock.close()
         await close_all(n, a, r, resumed)
 
 
