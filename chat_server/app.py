@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chat_server.api import accounts, communities, health, history, moderation
+from chat_server.api import accounts, communities, health, history, moderation, passwords
 from chat_server.api.common import ApiError, error_response
 from chat_server.config import Settings
 from chat_server.gateway.endpoint import websocket_endpoint
@@ -76,6 +76,9 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/session", accounts.open_session, methods=["POST"]),
         Route("/api/session", accounts.close_session, methods=["DELETE"]),
         Route("/api/me", accounts.me),
+        Route("/api/password", passwords.change, methods=["POST"]),
+        Route("/api/password/reset", passwords.reset, methods=["POST"]),
+        Route("/api/users/{id}/reset-code", passwords.issue_code, methods=["POST"]),
         Route("/api/communities", communities.list_communities),
         Route("/api/communities/{slug}", communities.get_community),
         Route("/api/rooms/{slug}/messages", history.room_messages),

@@ -245,6 +245,33 @@ def cmd_org_resources(args: argparse.Namespace) -> int:
     return _with_db(settings, work)
 
 
+def cmd_user_reset(args: argparse.Namespace) -> int:
+    """Print a one-time code with which the member sets a new password (24 hours)."""
+    from sqlmodel import select
+
+    from chat_server.api.passwords import RESET_CODE_TTL, code_digest
+    from chat_server.runtime import utcnow
+    from chat_server.security import new_key_phrase
+    from persistence import passwords
+    from persistence.models import User
+    from rooms import handles
+
+    async def work(db: Any, secret: str) -> int:
+        user = (await db.exec(select(User).where(User.handle_key == handles.normalize(args.handle)))).first()
+        if user is None or user.id is None:
+            print(f"kindred: no member with handle {args.handle!r}", file=sys.stderr)
+            return 1
+        code = new_key_phrase()
+        await passwords.issue_reset(db, user.id, code_digest(code), utcnow(), utcnow() + RESET_CODE_TTL)
+        print(f"reset code for {user.handle}: {code}")
+        print("it works once, within 24 hours, with the member's email address; older codes are void")
+        return 0
+
+    settings = _settings()
+    _ensure_schema(settings)
+    return _with_db(settings, work)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from chat_server.serve import serve
 
@@ -382,6 +409,9 @@ def _parser() -> argparse.ArgumentParser:
     assign.add_argument("slug", help="a national community's slug, or '*'")
     assign.add_argument("--remove", action="store_true", help="take the assignment away")
     assign.set_defaults(run=cmd_user_assign)
+    reset = user.add_parser("reset-password", help="issue a one-time password reset code")
+    reset.add_argument("handle")
+    reset.set_defaults(run=cmd_user_reset)
     return parser
 
 

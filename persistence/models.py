@@ -178,3 +178,20 @@ class Block(SQLModel, table=True):
     blocker_id: int = Field(foreign_key="users.id", primary_key=True)
     blocked_id: int = Field(foreign_key="users.id", primary_key=True)
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class PasswordReset(SQLModel, table=True):
+    """A one-time code to set a new password. Only its SHA-256 is stored; it works once,
+    before ``expires_at``, and issuing a new one for the member voids the older ones."""
+
+    __tablename__ = "password_resets"
+    __table_args__ = (
+        UniqueConstraint("code_digest", name="uq_password_resets_code"),
+        Index("ix_password_resets_user", "user_id"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id")
+    code_digest: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_ts(nullable=False))
+    expires_at: datetime = Field(sa_column=_ts(nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))

@@ -221,12 +221,17 @@ async def audit(
 
 
 async def audit_page(
-    db: AsyncSession, rooms: Sequence[str] | None, before: int | None, limit: int
+    db: AsyncSession, rooms: Sequence[str] | None, before: int | None, limit: int,
+    actor: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest first; ``rooms`` None means every room (admins)."""
+    """Newest first; ``rooms`` None means every room (admins); ``actor`` adds that member's
+    own entries wherever they are."""
     query: Any = select(AuditEntry)
     if rooms is not None:
-        query = query.where(col(AuditEntry.room).in_(list(rooms)))
+        where: Any = col(AuditEntry.room).in_(list(rooms))
+        if actor is not None:
+            where = where | (col(AuditEntry.actor_id) == actor)
+        query = query.where(where)
     if before is not None:
         query = query.where(col(AuditEntry.id) < before)
     rows = (await db.exec(query.order_by(col(AuditEntry.id).desc()).limit(limit))).all()

@@ -21,14 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +39,7 @@ from redis.exceptions import ResponseError
 from support.client import Client
 from support.cluster import Deployment, Member
 from support.procs import TIMEOUT_SCALE, Gateway, Postgres, RedisServer
+from support.writer import WriterProcess, eventually
 
 COMMITS = "kindred:commits"
 GROUP = "writers"
@@ -78,21 +75,6 @@ class FaultClient(Client):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], timeout_s: float, what: str, interval_s: float = 0.05
-) -> float:
-    """Poll ``check`` until it is true; return how long that took (s). Bounded by a deadline
-    (scaled by KINDRED_TEST_TIMEOUT_SCALE)."""
-    timeout_s *= TIMEOUT_SCALE
-    start = time.monotonic()
-    while True:
-        if await check():
-            return time.monotonic() - start
-        if time.monotonic() - start >= timeout_s:
-            raise TimeoutError(f"{what} not true within {timeout_s}s")
-        await asyncio.sleep(interval_s)
 
 
 @dataclass
@@ -142,49 +124,6 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         env = {"KINDRED_REDIS_URL": redis.url, "KINDRED_DATABASE_URL": pg.url}
         base = Deployment.start(tmp_path_factory.mktemp("faults"), count=0, extra_env=env)
         yield Infra(redis, pg, base)
-
-
-class WriterProcess:
-    """One ``python -m chat_server writer`` (standalone transcript writer), output to a file."""
-
-    def __init__(self, env: Mapping[str, str], workdir: Path, name: str) -> None:
-        self.env = dict(env)
-        self.workdir = workdir
-        self.log_path = workdir / f"{name}.log"
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "chat_server", "writer"],
-                env={**os.environ, **self.env},
-                cwd=self.workdir,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-
-    @property
-    def consumer(self) -> str:
-        """Its consumer name in the group (RedisWriter's default: host-pid)."""
-        assert self._proc is not None
-        return f"{socket.gethostname()}-{self._proc.pid}"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def kill(self) -> None:
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            self._proc.wait(timeout=10)
-
-    def log_text(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
 
 
 async def consumers(redis: Redis) -> dict[str, int]:

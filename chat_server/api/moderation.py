@@ -85,6 +85,18 @@ async def _moderated_rooms(request: Request, member: Member, assigned: frozenset
     return [c.slug for c in visible if may_moderate_room(member, c, assigned)]
 
 
+async def _scope(request: Request, member: Member, assigned: frozenset[str]) -> tuple[list[str] | None, bool]:
+    """The rooms a staff listing covers: those the caller moderates (None: all, for admins),
+    or the one named by ``?room=`` if they moderate it; and whether one was named."""
+    rooms = await _moderated_rooms(request, member, assigned)
+    wanted = request.query_params.get("room")
+    if not wanted:
+        return rooms, False
+    if rooms is not None and wanted not in rooms:
+        raise ApiError(403, "forbidden", f"you are not staff of this room ({NOT_STAFF})")
+    return [wanted], True
+
+
 async def act(request: Request) -> Response:
     """``POST /api/rooms/{slug}/moderation``: the ``moderate`` frame over HTTP."""
     member, _ = await caller(request)
@@ -122,12 +134,7 @@ async def queue(request: Request) -> Response:
     if status not in ("open", "resolved", "all"):
         raise ApiError(400, "invalid_request", "status must be open, resolved or all")
     limit = int_param(request, "limit", 50, 1, 200) or 50
-    rooms = await _moderated_rooms(request, member, assigned)
-    wanted = request.query_params.get("room")
-    if wanted:
-        if rooms is not None and wanted not in rooms:
-            raise ApiError(403, "forbidden", f"you are not staff of this room ({NOT_STAFF})")
-        rooms = [wanted]
+    rooms, _ = await _scope(request, member, assigned)
     async with runtime(request).db() as db:
         items = await store.queue_page(db, rooms, None if status == "all" else status, limit)
     return JSONResponse({"items": items})
@@ -161,16 +168,13 @@ async def audit_log(request: Request) -> Response:
     assigned = await _staff_context(request, member)
     limit = int_param(request, "limit", 50, 1, 200) or 50
     before = int_param(request, "before", None, 1, 2**62)
-    rooms = await _moderated_rooms(request, member, assigned)
-    wanted = request.query_params.get("room")
-    if wanted:
-        if rooms is not None and wanted not in rooms:
-            raise ApiError(403, "forbidden", f"you are not staff of this room ({NOT_STAFF})")
-        rooms = [wanted]
-    elif rooms is not None and "*" in assigned:
+    rooms, one_room = await _scope(request, member, assigned)
+    if rooms is not None and not one_room and "*" in assigned:
         rooms = [*rooms, "*"]  # platform staff also see platform bans and duty changes
     async with runtime(request).db() as db:
-        entries = await store.audit_page(db, rooms, before, limit)
+        # Everyone also sees their own entries (going on duty, codes they issued).
+        mine = None if one_room else member.db_id
+        entries = await store.audit_page(db, rooms, before, limit, actor=mine)
     next_before = entries[-1]["id"] if len(entries) == limit else None
     return JSONResponse({"entries": entries, "next_before": next_before})
 

@@ -11,54 +11,25 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
 
-from chat_server.broker.base import Broker, Draft
+from chat_server.broker.base import Broker
 from chat_server.gateway.connection import CLOSE_SIGNED_OUT, Connection, Cursor
+from chat_server.gateway.filling import GapFiller, LocalRoom
+from chat_server.gateway.sending import AfterPost, Sender
 from chat_server.moderation.guard import Guard
-from chat_server.wire import Outgoing, encode_for, message_prefix, pack
+from chat_server.wire import Outgoing, encode_for, pack
 from presence.store import PresenceStore, PresenceUnavailable
-from rooms import messages, safety
-from rooms.errors import BadFrame, NotJoined, RateLimited, TooManyRooms, Unavailable
-from rooms.ratelimit import TokenBucket
+from rooms.errors import TooManyRooms, Unavailable
 from rooms.sequence import Overflow, Sequencer
 
 log = logging.getLogger(__name__)
 
-_PHI_WORDS = {
-    "phone": "a phone number", "email": "an email address", "address": "a street address",
-    "birth_date": "a date of birth",
-}
-_PHI_REASON = (
-    "This message seems to contain {}. Everyone in this room can read it, and it stays in the "
-    "room's history. To post it anyway, send it again with confirm_phi set."
-)
-
 SESSION_CHECK_EVERY = 12  # heartbeats between checks that each socket's session still holds
-# Called once a send is acknowledged: (connection, room, message id, body, first time posted).
-AfterPost = Callable[[Connection, str, str, str, bool], Awaitable[None]]
-
-
-def _in_words(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-@dataclass(slots=True)
-class LocalRoom:
-    slug: str
-    conns: dict[Connection, None] = field(default_factory=dict)  # an ordered set
-    users: Counter[str] = field(default_factory=Counter)
-    refs: int = 0  # connections joined or joining
-    ready: asyncio.Future[None] | None = None
-    sequencer: Sequencer[Outgoing] | None = None
-    filling: bool = False
-    suspect_head: int = 0  # a head seen ahead of us at the last check
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +68,21 @@ class Hub:
         self._live_sessions = live_sessions
         # Frames with after < seq <= upto from the database, for what the recent log dropped.
         self._history = history
-        self._stored_thread_of = stored_thread_of
         self._stored_head = stored_head
-        # Moderation: refusals for sends, and events from any gateway applied to ours.
+        # Moderation: events from any gateway applied to ours (and refusals for sends).
         self._guard = guard
         guard.attach(self)
-        self._after_post = after_post
+        self._sender = Sender(
+            broker, guard, stored_thread_of, after_post, limits.send_rate_per_s,
+            limits.send_burst, limits.max_body_chars, limits.typing_interval_s, clock,
+        )
         self._beats = 0
         self._rooms: dict[str, LocalRoom] = {}
+        self._filler = GapFiller(
+            broker, history, limits.replay_window, self._fan_out,
+            lambda local: self._rooms.get(local.slug) is local,
+        )
         self._connections: dict[str, Connection] = {}
-        self._buckets: dict[str, TokenBucket] = {}
-        self._typing: dict[tuple[str, str], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self.draining = False
@@ -309,81 +284,16 @@ class Hub:
         with contextlib.suppress(Unavailable, OSError):
             await self._broker.unsubscribe(local.slug)
 
-    # -- sending -----------------------------------------------------------------------
+    # -- sending (chat_server/gateway/sending.py) ---------------------------------------
 
     async def send(
         self, conn: Connection, room: str, body: str, cid: str, reply_to: str | None,
         confirm_phi: bool = False,
     ) -> None:
-        if room not in conn.rooms:
-            raise NotJoined("join the room before sending to it")
-        messages.check_cid(cid)
-        staff = room in conn.staff_in
-        await self._guard.check_send(conn.member.id, room, staff)
-        if not confirm_phi:
-            kinds = safety.find_phi(body)
-            if kinds:
-                # Held, not refused: the member decides, once warned, whether to share it.
-                conn.push(encode_for(conn.protocol, {
-                    "type": "confirm", "room": room, "cid": cid, "kinds": kinds,
-                    "reason": _PHI_REASON.format(_in_words([_PHI_WORDS[k] for k in kinds])),
-                }))
-                return
-        bucket = self._buckets.get(conn.member.id)
-        if bucket is None:
-            bucket = self._buckets[conn.member.id] = TokenBucket(
-                self._limits.send_rate_per_s, self._limits.send_burst
-            )
-        if not bucket.take(time.monotonic()):
-            raise RateLimited(f"slow down: try again in {bucket.retry_after():.0f} s")
-        body = messages.clean_body(body, self._limits.max_body_chars)
-        thread_root = None
-        if reply_to is not None:
-            thread_root = await self._thread_of(room, messages.check_message_id(reply_to))
-        await self._guard.claim_slot(conn.member.id, room, staff)
-        now_ms = int(self._clock() * 1000)
-        message_id = uuid.uuid4().hex
-        prefix = message_prefix(
-            room, message_id, conn.member.public(), body, reply_to, now_ms, thread_root
-        )
-        draft = Draft(
-            room, message_id, conn.member.id, conn.member.db_id, cid, prefix, body, reply_to,
-            thread_root, now_ms,
-        )
-        posted = await self._broker.post(draft, now_ms)
-        ack = {"type": "ack", "cid": cid, "id": posted.message_id, "seq": posted.seq, "room": room}
-        if posted.duplicate:
-            ack["duplicate"] = True
-        conn.push(encode_for(conn.protocol, ack))
-        if self._after_post is not None:
-            await self._after_post(conn, room, posted.message_id, body, not posted.duplicate)
-
-    async def _thread_of(self, room: str, reply_to: str) -> str:
-        """The root of the thread ``reply_to`` belongs to, given when the reply is posted so
-        it never depends on the order in which writers commit."""
-        root = await self._broker.thread_of(room, reply_to)
-        if root is None:
-            try:
-                root = await self._stored_thread_of(room, reply_to)
-            except Exception as exc:
-                raise Unavailable("could not look the message up; try again") from exc
-        if root is None:
-            raise BadFrame("reply_to is not a message of this room")
-        return root
+        await self._sender.send(conn, room, body, cid, reply_to, confirm_phi)
 
     async def typing(self, conn: Connection, room: str) -> None:
-        if room not in conn.rooms:
-            raise NotJoined("join the room first")
-        now = time.monotonic()
-        key = (conn.member.id, room)
-        if now - self._typing.get(key, -1e9) < self._limits.typing_interval_s:
-            return  # throttled: one typing notice per interval is plenty
-        self._typing[key] = now
-        if len(self._typing) > 50_000:
-            cutoff = now - self._limits.typing_interval_s
-            self._typing = {k: t for k, t in self._typing.items() if t > cutoff}
-        frame = {"type": "typing", "room": room, "user": conn.member.public()}
-        await self._broker.publish_event(room, pack(frame))
+        await self._sender.typing(conn, room)
 
     async def _publish_presence(self, room: str, change: str, user: dict[str, str]) -> None:
         await self._broker.publish_event(room, pack({"type": "presence", "room": room, change: user}))
@@ -435,71 +345,7 @@ class Hub:
     def _start_fill(self, local: LocalRoom) -> None:
         if not local.filling:
             local.filling = True
-            self._spawn(self._fill(local), name=f"fill-{local.slug}")
-
-    async def _fill(self, local: LocalRoom) -> None:
-        """Read what pub/sub did not bring from the room's log, until caught up with head."""
-        try:
-            backoff = 0.05
-            while self._rooms.get(local.slug) is local and local.sequencer is not None:
-                seq = local.sequencer
-                try:
-                    replay = await self._broker.replay(local.slug, seq.last, self._limits.replay_window)
-                except Unavailable:
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 2.0)
-                    continue
-                if replay.first > seq.last + 1 and replay.head > seq.last:
-                    # Older than the recent log: the database has what was committed.
-                    try:
-                        older = await self._history(local.slug, seq.last, replay.first - 1)
-                    except Exception:
-                        log.warning("room %s: history unreachable while filling a gap", local.slug)
-                        await asyncio.sleep(backoff)
-                        backoff = min(backoff * 2, 2.0)
-                        continue
-                    for s, data in older:
-                        for rs, ro in seq.offer(s, Outgoing(data)):
-                            self._fan_out(local, rs, ro)
-                if replay.first > seq.last + 1 and replay.head > seq.last:
-                    lost = (seq.last + 1, replay.first - 1)
-                    log.warning("room %s: seqs %d..%d are in neither log", local.slug, *lost)
-                    gap = Outgoing.of({"type": "gap", "room": local.slug, "from": lost[0], "to": lost[1]})
-                    for s, o in seq.skip_to(lost[1]):
-                        self._fan_out(local, s, o)
-                    self._fan_out(local, None, gap)
-                before = seq.last
-                for s, data in replay.frames:
-                    for rs, ro in seq.offer(s, Outgoing(data)):
-                        self._fan_out(local, rs, ro)
-                if seq.missing() is None and seq.last >= replay.head:
-                    return
-                if seq.last == before:
-                    # No progress: the log holds later seqs but not the next one (a row the
-                    # database refused, or an entry trimmed before it was stored). Ask the
-                    # database once, then give the hole up as a gap rather than spin.
-                    await self._give_up_hole(local, seq, replay.head)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 2.0)
-        finally:
-            local.filling = False
-
-    async def _give_up_hole(self, local: LocalRoom, seq: Sequencer[Outgoing], head: int) -> None:
-        missing = seq.missing()
-        end = missing[1] if missing is not None else head
-        try:
-            for s, data in await self._history(local.slug, seq.last, end):
-                for rs, ro in seq.offer(s, Outgoing(data)):
-                    self._fan_out(local, rs, ro)
-        except Exception:
-            log.warning("room %s: history unreachable while filling a gap", local.slug)
-            return
-        if seq.last < end:
-            log.warning("room %s: seqs %d..%d are in neither log", local.slug, seq.last + 1, end)
-            gap = Outgoing.of({"type": "gap", "room": local.slug, "from": seq.last + 1, "to": end})
-            self._fan_out(local, None, gap)
-            for s, o in seq.skip_to(end):
-                self._fan_out(local, s, o)
+            self._spawn(self._filler.fill(local), name=f"fill-{local.slug}")
 
     # -- periodic work -----------------------------------------------------------------
 
@@ -536,10 +382,7 @@ class Hub:
         await self._presence.refresh_connections(
             [(c.member.id, c.id) for c in self._connections.values()], now
         )
-        mono = time.monotonic()
-        connected = {c.member.id for c in self._connections.values()}
-        for user_id in [u for u, b in self._buckets.items() if u not in connected and b.full(mono)]:
-            del self._buckets[user_id]
+        self._sender.forget({c.member.id for c in self._connections.values()})
         self._beats += 1
         if self._beats % SESSION_CHECK_EVERY == 0:
             await self.check_sessions()

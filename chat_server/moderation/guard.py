@@ -34,6 +34,7 @@ from rooms.moderation import Restriction
 log = logging.getLogger(__name__)
 
 CLOSE_REMOVED = 4003
+STALE_RETRY_S = 5.0
 
 
 @dataclass(slots=True)
@@ -142,7 +143,18 @@ class Guard:
         try:
             while True:
                 self._dirty.discard(room)
-                loaded = await self._load(room)
+                try:
+                    loaded = await self._load(room)
+                except Exception as exc:
+                    if found is None:
+                        raise Unavailable("could not read the room's moderation state") from exc
+                    # The database is away: keep enforcing what we knew (events still arrive)
+                    # and try again in a few seconds rather than on every send.
+                    log.warning("room %s: moderation state unreadable (%s); using the last copy",
+                                room, type(exc).__name__)
+                    found.loaded_at = time.monotonic() - self._ttl_s + STALE_RETRY_S
+                    future.set_result(found)
+                    return found
                 if room not in self._dirty:
                     break  # no event arrived while reading: what was read is current
             if loaded is not None:
@@ -179,8 +191,8 @@ class Guard:
             return
         if refusal.reason == "banned":
             raise Banned(f"you are banned from this room {_say_until(refusal.until)}", refusal.until)
-        raise Kicked(f"you were asked to leave this room; you may come back {_say_until(refusal.until)[6:]}",
-                     refusal.until)
+        raise Kicked("you were asked to leave this room for a while; you may come back "
+                     f"after {_say_until(refusal.until)[6:]}", refusal.until)
 
     async def check_send(self, member_id: str, room: str, staff: bool) -> None:
         """Refuse a send for a ban, a mute or a lock (slow mode is ``claim_slot``)."""
@@ -249,7 +261,7 @@ class Guard:
                 facts.pinned = event.get("pinned")
                 self._to_room(room, self.room_state(room, facts))
         elif kind == "removed":
-            self._to_room(room, {"type": "removed", "room": room, "id": event["id"]})
+            self._removed(room, event)
         elif kind == "platform_ban":
             self._platform_ban(event)
         elif kind == "alert":
@@ -281,6 +293,17 @@ class Guard:
             out = Outgoing.of({"type": "unmuted", "room": room})
             for conn in self._targets(room, user):
                 conn.push(out.for_protocol(conn.protocol))
+
+    def _removed(self, room: str, event: dict[str, Any]) -> None:
+        """Everyone sees the message go; its author is also told why (two encodes in all)."""
+        if self._conns is None:
+            return
+        frame = {"type": "removed", "room": room, "id": event["id"]}
+        out = Outgoing.of(frame)
+        told = Outgoing.of({**frame, "reason": event.get("reason", "")})
+        for conn in self._conns.local_connections(room):
+            mine = conn.member.id == event.get("author")
+            conn.push((told if mine else out).for_protocol(conn.protocol))
 
     def _platform_ban(self, event: dict[str, Any]) -> None:
         if self._conns is None:

@@ -170,7 +170,8 @@ class Moderation:
                 state = store.RoomState(state.slow_mode_s, state.locked, None)
                 await store.set_room_state(db, room, state, now_ms)
                 events.append(self._state_event(room, state, None))
-            events.insert(0, {"t": "removed", "room": room, "id": cmd.message})
+            events.insert(0, {"t": "removed", "room": room, "id": cmd.message,
+                              "author": found.author.id, "reason": cmd.reason})
         else:
             state = await store.room_state(db, room)
             pinned_view = None

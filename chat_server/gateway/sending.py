@@ -1,0 +1,143 @@
+"""The send path of one process: every check of docs/protocol.md §3.3 in its order, then the
+broker; and typing notices.
+
+Order: joined, cid, moderation (ban / mute / lock), the PHI hold, the rate limit, the body,
+``reply_to``, and the slow-mode slot last, just before posting, so a refused send never uses
+it. A send is acknowledged once the broker has it durably; the safety desk sees it after.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from chat_server.broker.base import Broker, Draft
+from chat_server.gateway.connection import Connection
+from chat_server.moderation.guard import Guard
+from chat_server.wire import encode_for, message_prefix, pack
+from rooms import messages, safety
+from rooms.errors import BadFrame, NotJoined, RateLimited, Unavailable
+from rooms.ratelimit import TokenBucket
+
+_PHI_WORDS = {
+    "phone": "a phone number", "email": "an email address", "address": "a street address",
+    "birth_date": "a date of birth",
+}
+_PHI_REASON = (
+    "This message seems to contain {}. Everyone in this room can read it, and it stays in the "
+    "room's history. To post it anyway, send it again with confirm_phi set."
+)
+
+# Called once a send is acknowledged: (connection, room, message id, body, first time posted).
+AfterPost = Callable[[Connection, str, str, str, bool], Awaitable[None]]
+
+
+def _in_words(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+class Sender:
+    def __init__(
+        self,
+        broker: Broker,
+        guard: Guard,
+        stored_thread_of: Callable[[str, str], Awaitable[str | None]],
+        after_post: AfterPost | None,
+        send_rate_per_s: float,
+        send_burst: int,
+        max_body_chars: int,
+        typing_interval_s: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._broker = broker
+        self._guard = guard
+        self._stored_thread_of = stored_thread_of
+        self._after_post = after_post
+        self._rate_per_s = send_rate_per_s
+        self._burst = send_burst
+        self._max_body_chars = max_body_chars
+        self._typing_interval_s = typing_interval_s
+        self._clock = clock
+        # Per member on this process: shared by their connections here, dropped once they
+        # have none left and the bucket is full again (``forget``).
+        self._buckets: dict[str, TokenBucket] = {}
+        self._typing: dict[tuple[str, str], float] = {}
+
+    def forget(self, connected: set[str]) -> None:
+        """Drop the full buckets of members with no connection on this process."""
+        mono = time.monotonic()
+        for user_id in [u for u, b in self._buckets.items() if u not in connected and b.full(mono)]:
+            del self._buckets[user_id]
+
+    async def send(
+        self, conn: Connection, room: str, body: str, cid: str, reply_to: str | None,
+        confirm_phi: bool = False,
+    ) -> None:
+        if room not in conn.rooms:
+            raise NotJoined("join the room before sending to it")
+        messages.check_cid(cid)
+        staff = room in conn.staff_in
+        await self._guard.check_send(conn.member.id, room, staff)
+        if not confirm_phi:
+            kinds = safety.find_phi(body)
+            if kinds:
+                # Held, not refused: the member decides, once warned, whether to share it.
+                conn.push(encode_for(conn.protocol, {
+                    "type": "confirm", "room": room, "cid": cid, "kinds": kinds,
+                    "reason": _PHI_REASON.format(_in_words([_PHI_WORDS[k] for k in kinds])),
+                }))
+                return
+        bucket = self._buckets.get(conn.member.id)
+        if bucket is None:
+            bucket = self._buckets[conn.member.id] = TokenBucket(self._rate_per_s, self._burst)
+        if not bucket.take(time.monotonic()):
+            raise RateLimited(f"slow down: try again in {bucket.retry_after():.0f} s")
+        body = messages.clean_body(body, self._max_body_chars)
+        thread_root = None
+        if reply_to is not None:
+            thread_root = await self._thread_of(room, messages.check_message_id(reply_to))
+        await self._guard.claim_slot(conn.member.id, room, staff)
+        now_ms = int(self._clock() * 1000)
+        message_id = uuid.uuid4().hex
+        prefix = message_prefix(
+            room, message_id, conn.member.public(), body, reply_to, now_ms, thread_root
+        )
+        draft = Draft(
+            room, message_id, conn.member.id, conn.member.db_id, cid, prefix, body, reply_to,
+            thread_root, now_ms,
+        )
+        posted = await self._broker.post(draft, now_ms)
+        ack = {"type": "ack", "cid": cid, "id": posted.message_id, "seq": posted.seq, "room": room}
+        if posted.duplicate:
+            ack["duplicate"] = True
+        conn.push(encode_for(conn.protocol, ack))
+        if self._after_post is not None:
+            await self._after_post(conn, room, posted.message_id, body, not posted.duplicate)
+
+    async def _thread_of(self, room: str, reply_to: str) -> str:
+        """The root of the thread ``reply_to`` belongs to, given when the reply is posted so
+        it never depends on the order in which writers commit."""
+        root = await self._broker.thread_of(room, reply_to)
+        if root is None:
+            try:
+                root = await self._stored_thread_of(room, reply_to)
+            except Exception as exc:
+                raise Unavailable("could not look the message up; try again") from exc
+        if root is None:
+            raise BadFrame("reply_to is not a message of this room")
+        return root
+
+    async def typing(self, conn: Connection, room: str) -> None:
+        if room not in conn.rooms:
+            raise NotJoined("join the room first")
+        now = time.monotonic()
+        key = (conn.member.id, room)
+        if now - self._typing.get(key, -1e9) < self._typing_interval_s:
+            return  # throttled: one typing notice per interval is plenty
+        self._typing[key] = now
+        if len(self._typing) > 50_000:
+            cutoff = now - self._typing_interval_s
+            self._typing = {k: t for k, t in self._typing.items() if t > cutoff}
+        frame = {"type": "typing", "room": room, "user": conn.member.public()}
+        await self._broker.publish_event(room, pack(frame))
