@@ -223,6 +223,11 @@ async def test_platform_ban_closes_every_connection_and_ends_the_sessions(
         await moderate_ok(a, org.lounge, "unban", user=member.id, platform=True)
         r = await api(dep, "POST", "/api/session", None, json={"email": member.email, "password": "a long enough password"})
         assert r.status_code == 200, r.text
+
+        # Both audited (an admin sees the whole log); the action names are not fixed by the spec.
+        mine = [e for e in await audit(dep, admin.token) if e["user"] == view(member)]
+        assert [("unban" in e["action"], "ban" in e["action"]) for e in mine[:2]] == [(True, True), (False, True)], mine
+        assert mine[1]["reason"] == "Spam in many rooms." and mine[1]["actor"] == view(admin, "admin"), mine
     finally:
         await close_all(a, nv, m1, m2)
 
@@ -411,7 +416,11 @@ async def test_removed_message_is_gone_everywhere_and_leaves_a_tombstone(
         started = now_ms()
         done = await moderate_ok(n, room, "remove", message=root["id"], reason="Personal attack.")
         assert done["message"] == root["id"], done
-        await wait_all(*(c.wait_frame("removed", timeout_s=1, room=room, id=root["id"]) for c in (n, a, r)))
+        seen_removed = await wait_all(
+            *(c.wait_frame("removed", timeout_s=1, room=room, id=root["id"]) for c in (n, a, r))
+        )
+        # The author learns why (§4.14); nobody else is told the reason.
+        assert [f.get("reason") for f in seen_removed] == [None, "Personal attack.", None], seen_removed
 
         # The body is gone from the database (checked on the row itself) ...
         assert await wait_row(dep, root["id"]) is None
