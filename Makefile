@@ -34,8 +34,13 @@ test-fast: $(STAMP)
 	$(BIN)/pytest -q -x -m "not slow"
 
 # Benchmarks print figures; they never fail on a number. Needs the same Debian packages.
+# The short version (< 5 minutes) writes docs/performance.md; BENCH_FLAGS=--full for the
+# full sizes, every target and 3 runs of everything (slow).
+BENCH_FLAGS ?=
 bench: system-deps $(STAMP)
-	$(BIN)/python -m bench.writer
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python -m bench.run $(BENCH_FLAGS)
+	$(BIN)/python -m bench.writer --messages 20000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

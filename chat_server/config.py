@@ -47,6 +47,13 @@ class Settings:
     max_rooms_per_connection: int = 100
     outbox_max_frames: int = 2048
     ping_interval_s: float = 20.0
+    # uvicorn's WebSocket implementation: "direct" (websockets-sansio plus a synchronous write
+    # for the fan-out, gateway/direct.py: 3.6x less CPU per delivery, but a stalled client
+    # can still get 1006 instead of 1012 on a graceful shutdown, so not yet the default), or
+    # uvicorn's own "websockets-sansio", "websockets", "wsproto"; and the event loop, "uvloop"
+    # when installed or "asyncio". Measured in docs/performance.md.
+    ws_impl: str = "websockets-sansio"
+    event_loop: str = "auto"
     shutdown_grace_s: float = 5.0
     # Logs and presence.
     replay_window: int = 2000  # messages kept per room for resume (Redis Stream MAXLEN ~)
@@ -131,6 +138,10 @@ class Settings:
             out.append("KINDRED_REDIS_URL must start with redis://, rediss:// or unix://")
         if self.database_url and not self.database_url.startswith(("sqlite", "postgresql")):
             out.append("KINDRED_DATABASE_URL must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        if self.ws_impl not in ("direct", "websockets-sansio", "websockets", "wsproto"):
+            out.append("KINDRED_WS_IMPL must be direct, websockets-sansio, websockets or wsproto")
+        if self.event_loop not in ("auto", "uvloop", "asyncio"):
+            out.append("KINDRED_EVENT_LOOP must be auto, uvloop or asyncio")
         if self.secret_key is not None and len(self.secret_key) < 32:
             out.append("KINDRED_SECRET_KEY must have at least 32 characters")
         return out
@@ -180,6 +191,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_rooms_per_connection": int,
     "outbox_max_frames": int,
     "ping_interval_s": float,
+    "ws_impl": str,
+    "event_loop": str,
     "shutdown_grace_s": float,
     "replay_window": int,
     "max_resume": int,

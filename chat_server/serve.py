@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 
 from chat_server.app import create_app
 from chat_server.config import Settings
+from chat_server.gateway.direct import DirectWebSocketProtocol
 
 
 class _GracefulServer(uvicorn.Server):
@@ -67,18 +68,22 @@ class _PrivateLogs(logging.Filter):
 
 def serve(settings: Settings) -> None:
     app = create_app(settings)
-    try:
-        import uvloop  # noqa: F401
+    loop = settings.event_loop
+    if loop == "auto":
+        try:
+            import uvloop  # noqa: F401
 
-        loop = "uvloop"
-    except ImportError:
-        loop = "asyncio"
+            loop = "uvloop"
+        except ImportError:
+            loop = "asyncio"
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop=loop,
-        ws="websockets-sansio",
+        # KINDRED_WS_IMPL: uvicorn's sans-I/O websockets protocol by default, or "direct" (the
+        # same plus a synchronous fan-out write, gateway/direct.py); see docs/performance.md.
+        ws=DirectWebSocketProtocol if settings.ws_impl == "direct" else settings.ws_impl,
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ping_interval_s,

@@ -79,12 +79,16 @@ def encode_for(protocol: str, frame: dict[str, Any]) -> bytes | str:
 
 
 class Outgoing:
-    """One server frame, encoded once as msgpack; its JSON form derived once, on demand."""
+    """One server frame, encoded once as msgpack; its JSON form derived once, on demand; and
+    each form framed for the WebSocket once, on demand (server frames are not masked, so the
+    wire bytes are the same for every recipient)."""
 
-    __slots__ = ("__dict__", "msgpack")
+    __slots__ = ("__dict__", "_framed_json", "_framed_msgpack", "msgpack")
 
     def __init__(self, packed: bytes) -> None:
         self.msgpack = packed
+        self._framed_msgpack: bytes | None = None
+        self._framed_json: bytes | None = None
 
     @classmethod
     def of(cls, frame: dict[str, Any]) -> Outgoing:
@@ -98,6 +102,17 @@ class Outgoing:
     def for_protocol(self, protocol: str) -> bytes | str:
         return self.msgpack if protocol == MSGPACK else self.json
 
+    def framed_for(self, protocol: str) -> bytes:
+        """The complete WebSocket frame (binary for msgpack, text for JSON), built once."""
+        if protocol == MSGPACK:
+            if self._framed_msgpack is None:
+                self._framed_msgpack = ws_frame(self.msgpack)
+            return self._framed_msgpack
+        if self._framed_json is None:
+            self._framed_json = ws_frame(self.json)
+        return self._framed_json
+
+
     @cached_property
     def author_id(self) -> str | None:
         """The author of a ``message`` frame (None for other frames); decoded once, and only
@@ -108,6 +123,20 @@ class Outgoing:
             if isinstance(author, dict):
                 return str(author.get("id"))
         return None
+
+
+def ws_frame(data: bytes | str) -> bytes:
+    """An unmasked, unfragmented server frame: binary for bytes, text for str (RFC 6455)."""
+    if isinstance(data, str):
+        first, payload = 0x81, data.encode()
+    else:
+        first, payload = 0x82, data
+    n = len(payload)
+    if n < 126:
+        return bytes((first, n)) + payload
+    if n < 65536:
+        return bytes((first, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((first, 127)) + n.to_bytes(8, "big") + payload
 
 
 def message_prefix(

@@ -1,9 +1,11 @@
 """One client connection's state: its member, the rooms it joined, and its bounded outbox.
 
-Fan-out calls ``deliver`` synchronously for every local member of a room: it appends the
-already-encoded bytes to the outbox and never awaits, so one slow socket cannot hold up a
-room. A connection whose outbox is full is closed with 1013 (try again later): it resumes
-with ``join {since}`` and loses nothing.
+Fan-out calls ``deliver`` synchronously for every local member of a room and never awaits,
+so one slow socket cannot hold up a room. When nothing is queued for the connection and its
+socket takes writes (``gateway.direct``), the already-framed bytes are written at once, with
+no task switch per recipient; otherwise they are appended to the outbox for the writer task.
+A connection whose outbox is full is closed with 1013 (try again later): it resumes with
+``join {since}`` and loses nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, field
 
-from chat_server.wire import Outgoing
+from chat_server.gateway.direct import CURRENT, DirectWebSocketProtocol
+from chat_server.wire import Outgoing, ws_frame
 from rooms.model import Member
 
 CLOSE_SLOW = 1013
@@ -48,6 +51,10 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self._flush_then_close: tuple[int, str] | None = None
+        # The socket's protocol when it can be written to synchronously (uvicorn with
+        # gateway.direct); None otherwise, and everything goes through the writer task.
+        self._direct: DirectWebSocketProtocol | None = CURRENT.get()
+        self._writing = False  # the writer task holds frames it has not finished sending
         # Moderation: the national rooms this member is assigned to as staff, the rooms of
         # this connection where they are staff, whom they blocked (public ids), and duty.
         self.assigned: frozenset[str] = frozenset()
@@ -73,10 +80,20 @@ class Connection:
             cursor.seq = seq
             if self.hidden and out.author_id in self.hidden:
                 return  # written by someone this member blocked: the seq is skipped
+        direct = self._direct
+        if (
+            direct is not None and not self._outbox and not self._writing
+            and self.close_code is None and self._flush_then_close is None
+            and direct.write_now(out.framed_for(self.protocol))
+        ):
+            return
         self.push(out.for_protocol(self.protocol))
 
     def push(self, data: bytes | str) -> None:
         if self.close_code is not None or self._flush_then_close is not None:
+            return
+        direct = self._direct
+        if direct is not None and not self._outbox and not self._writing and direct.write_now(ws_frame(data)):
             return
         if len(self._outbox) >= self._max:
             self.close(CLOSE_SLOW, "too far behind: reconnect and resume")
@@ -104,7 +121,9 @@ class Connection:
             self.deliver(room, seq, out)
 
     async def next_frames(self) -> list[bytes | str] | None:
-        """Wait for frames to write; None once the connection should close."""
+        """Wait for frames to write; None once the connection should close. Calling it again
+        says the previous batch has been written."""
+        self._writing = False
         while not self._outbox:
             if self._flush_then_close is not None:
                 self.close(*self._flush_then_close)
@@ -116,6 +135,7 @@ class Connection:
             return None
         batch = list(self._outbox)
         self._outbox.clear()
+        self._writing = True
         self._room_for_owed.set()
         return batch
 

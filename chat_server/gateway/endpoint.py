@@ -23,7 +23,6 @@ from chat_server.gateway import frames
 from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_SLOW, Connection
 from chat_server.runtime import Runtime
 from chat_server.security import token_digest
-from persistence import communities
 from rooms import catalog
 from rooms.access import can_join
 from rooms.errors import NoSuchRoom, RoomError, Unavailable
@@ -210,22 +209,17 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
             if not catalog.is_slug(room):
                 raise NoSuchRoom(f"no room {room[:64]!r} is open to you")
             try:
-                async with rt.db() as session:
-                    community = await communities.by_slug(session, room)
-            except Exception as exc:
-                raise Unavailable("could not look the room up; try again") from exc
-            if community is None or not can_join(conn.member, community):
-                raise NoSuchRoom(f"no room {room!r} is open to you")
-            try:
+                # The room's facts (community, restrictions, state) are cached per process.
                 facts = await rt.guard.facts(room)
             except Exception as exc:
                 raise Unavailable("could not look the room up; try again") from exc
+            if facts is None or not can_join(conn.member, facts.community):
+                raise NoSuchRoom(f"no room {room!r} is open to you")
+            community = facts.community
             await rt.guard.check_join(conn.member.id, room)
             if may_moderate_room(conn.member, community, conn.assigned):
                 conn.staff_in.add(room)
-            state = [] if facts is None else [
-                wire.encode_for(conn.protocol, rt.guard.room_state(room, facts))
-            ]
+            state = [wire.encode_for(conn.protocol, rt.guard.room_state(room, facts))]
             await rt.hub.join(conn, room, since, state)
         case frames.Leave(room):
             await rt.hub.leave(conn, room)

@@ -8,8 +8,8 @@ it. A send is acknowledged once the broker has it durably; the safety desk sees 
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 from chat_server.broker.base import Broker, Draft
@@ -99,7 +99,7 @@ class Sender:
             thread_root = await self._thread_of(room, messages.check_message_id(reply_to))
         await self._guard.claim_slot(conn.member.id, room, staff)
         now_ms = int(self._clock() * 1000)
-        message_id = uuid.uuid4().hex
+        message_id = os.urandom(16).hex()  # 32 hex digits, as uuid4().hex but cheaper
         prefix = message_prefix(
             room, message_id, conn.member.public(), body, reply_to, now_ms, thread_root
         )

@@ -1,0 +1,93 @@
+"""Where a server's time goes under a workload: py-spy samples it while the generator runs.
+
+    python -m bench.profile kindred-embedded --workload webinar --rate 20 --seconds 8
+    python -m bench.profile limit --workload rooms
+
+Prints the functions with the most samples, by own time and by inclusive time, and keeps
+the collapsed stacks (``bench/results/profile-<target>.txt``, for flame-graph tools).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.run import ROOT, SIZES, slugs, start, workload_cfg
+
+
+def summarize(collapsed: Path, top: int) -> str:
+    own: collections.Counter[str] = collections.Counter()
+    incl: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        own[frames[-1]] += n
+        for f in set(frames):
+            incl[f] += n
+    out = [f"{total} samples", "", "own time:"]
+    out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
+    out += ["", "inclusive:"]
+    out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in incl.most_common(top)]
+    return "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("target")
+    parser.add_argument("--workload", default="webinar")
+    parser.add_argument("--rate", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--idle", action="store_true", help="include idle samples")
+    args = parser.parse_args()
+    size = SIZES["short"]
+    rooms = slugs()
+    out = ROOT / "bench" / "results" / f"profile-{args.target}-{args.workload}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kindred-profile-") as tmp:
+        work = Path(tmp)
+        from bench.targets import Backing
+
+        backing = Backing(work / "backing")
+        target = start(args.target, work, backing, 1001)
+        try:
+            cfg = workload_cfg(args.workload, size, rooms, target.kind)
+            if args.workload == "webinar":
+                cfg.update(rates=[args.rate], step_s=args.seconds, p99_limit_ms=1e9)
+            else:
+                cfg.update(seconds=args.seconds)
+            cfg_path = work / "cfg.json"
+            cfg_path.write_text(json.dumps({**target.config(), **cfg, "deadline_s": 300, "announce": True}))
+            gen = subprocess.Popen([sys.executable, "-m", "bench.loadgen", str(cfg_path)], cwd=ROOT,
+                                   stdout=subprocess.PIPE, text=True)
+            assert gen.stdout is not None
+            while gen.stdout.readline().strip() not in ("MEASURING", ""):
+                pass
+            time.sleep(args.seconds * 0.2)
+            cmd = ["py-spy", "record", "--pid", str(target.server_pids[0]), "--duration",
+                   str(int(args.seconds * 0.6)), "--format", "raw", "--output", str(out), "--nonblocking"]
+            if args.idle:
+                cmd.append("--idle")
+            subprocess.run([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]], check=False,
+                           capture_output=True)
+            stdout, _ = gen.communicate(timeout=300)
+            print(stdout.strip()[-600:])
+        finally:
+            target.stop()
+            backing.stop()
+    print(summarize(out, args.top))
+
+
+if __name__ == "__main__":
+    main()

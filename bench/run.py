@@ -1,0 +1,243 @@
+"""Kindred beside the raw limit of its stack and beside what a Python team would pick instead.
+
+    python -m bench.run                 # the short version `make bench` runs (< 5 minutes)
+    python -m bench.run --full          # the full sizes, 3 runs of everything (slow)
+    python -m bench.run --only limit,kindred-embedded --workloads rooms
+
+One run, one machine, one load generator (``bench/loadgen.py``, its own process) for every
+target. Results go to ``bench/results/latest.json`` and ``docs/performance.md``. Figures are
+printed, never judged: nothing here fails on a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from bench import report  # noqa: E402
+from bench.targets import Backing, Running, start_kindred, start_peer  # noqa: E402
+from rooms import catalog  # noqa: E402
+
+# The webinar's sender steps through these rates (messages a second into one room).
+RATES = [5, 10, 15, 20, 30, 40, 50, 65, 80, 100, 130, 160, 200, 250, 320, 400, 500, 650, 800, 1000]
+
+SIZES: dict[str, dict[str, Any]] = {
+    "short": {
+        "runs": 3,
+        "rooms": {"rooms": 50, "members": 10, "senders": 2, "rate": 5, "warmup_s": 1, "seconds": 3},
+        "webinar": {"members": 1000, "step_s": 1.5, "drain_s": 2.0, "runs": 1},
+        "idle": {"connections": 2000, "rooms": 60, "runs": 1},
+        "storm": {"connections": 500, "rooms": 10, "before": 3, "missed": 2, "runs": 1},
+    },
+    "full": {
+        "runs": 3,
+        "rooms": {"rooms": 50, "members": 10, "senders": 2, "rate": 5, "warmup_s": 2, "seconds": 10},
+        "webinar": {"members": 1000, "step_s": 3, "drain_s": 3.0},
+        "idle": {"connections": 10000, "rooms": 60, "runs": 3},
+        "storm": {"connections": 1000, "rooms": 10, "before": 3, "missed": 2, "runs": 3},
+    },
+}
+
+# Implementation choices measured side by side on Kindred (embedded): one room, a fixed
+# rate, so the figure that moves is the server's CPU per delivery.
+EXPERIMENTS: dict[str, dict[str, str]] = {
+    "direct + uvloop": {},
+    "websockets-sansio + uvloop (server default)": {"KINDRED_WS_IMPL": "websockets-sansio"},
+    "websockets (legacy) + uvloop": {"KINDRED_WS_IMPL": "websockets"},
+    "wsproto + uvloop": {"KINDRED_WS_IMPL": "wsproto"},
+    "direct + asyncio loop": {"KINDRED_EVENT_LOOP": "asyncio"},
+}
+EXPERIMENT_LOAD = {"workload": "webinar", "members": 300, "rates": [20], "step_s": 4,
+                   "drain_s": 3.0, "p99_limit_ms": 1e9}
+
+TARGETS = ["kindred-embedded", "kindred-redis-1", "kindred-redis-2", "limit", "socketio", "channels"]
+SHORT_TARGETS = ["kindred-embedded", "kindred-redis-1", "limit", "socketio", "channels"]
+# Idle first: its RSS per connection is measured from a fresh server process's baseline.
+WORKLOADS = ["idle", "rooms", "webinar", "storm"]
+
+
+def slugs() -> list[str]:
+    return [c.slug for c in catalog.load().communities]
+
+
+def start(name: str, work: Path, backing: Backing, members: int) -> Running:
+    if name == "kindred-embedded":
+        return start_kindred(name, work / name, None, 1, members)
+    if name.startswith("kindred-redis-"):
+        return start_kindred(name, work / name, backing, int(name.rsplit("-", 1)[1]), members)
+    if name == "limit":
+        return start_peer(name, "raw", "bench.peers.raw_server", work / name, None)
+    if name == "socketio":
+        return start_peer(name, "socketio", "bench.peers.sio_server", work / name, backing)
+    if name == "channels":
+        return start_peer(name, "channels", "bench.peers.channels_server", work / name, backing)
+    raise ValueError(name)
+
+
+def run_loadgen(target: Running, cfg: dict[str, Any], work: Path, timeout_s: float = 300) -> dict[str, Any]:
+    path = work / f"cfg-{target.name}-{cfg['workload']}-{time.monotonic_ns()}.json"
+    path.write_text(json.dumps({**target.config(), **cfg, "deadline_s": timeout_s - 10}))
+    proc = subprocess.run([sys.executable, "-m", "bench.loadgen", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout_s, check=False)
+    if proc.returncode != 0:
+        return {"failed": proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]}
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def workload_cfg(workload: str, size: dict[str, Any], rooms: list[str], kind: str) -> dict[str, Any]:
+    spec = dict(size[workload])
+    spec.pop("runs", None)
+    if workload == "rooms":
+        return {"workload": "rooms", **{**spec, "rooms": rooms[:spec["rooms"]]}}
+    if workload == "webinar":
+        return {"workload": "webinar", "room": rooms[-1], "rates": RATES, **spec}
+    if workload == "idle":
+        return {"workload": "idle", **{**spec, "rooms": rooms[:spec["rooms"]]}}
+    return {"workload": "storm", "resumes": kind == "kindred", **{**spec, "rooms": rooms[-spec["rooms"]:]}}
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each numeric figure's median over the runs that completed."""
+    ok = [r for r in runs if "failed" not in r]
+    if not ok:
+        return runs[0] if runs else {}
+    out: dict[str, Any] = {"runs": len(ok), "failed_runs": len(runs) - len(ok)}
+    for key, value in ok[0].items():
+        values = [r.get(key) for r in ok]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            out[key] = value
+            continue
+        nums = [v for v in values if isinstance(v, int | float)]
+        out[key] = statistics.median(nums) if nums else None
+    if "held" in out and isinstance(out.get("highest_rate"), int | float):
+        # The webinar's details come from the run whose highest rate is the median's.
+        pick = min(ok, key=lambda r: abs((r.get("highest_rate") or 0) - out["highest_rate"]))
+        out["held"], out["steps"] = pick.get("held"), pick.get("steps")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--full", action="store_true", help="full sizes and all targets (slow)")
+    parser.add_argument("--only", default="", help="comma-separated targets")
+    parser.add_argument("--workloads", default="", help="comma-separated workloads")
+    parser.add_argument("--runs", type=int, default=0)
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
+    parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--experiments", action="store_true",
+                        help="also compare WebSocket implementations and event loops")
+    parser.add_argument("--report-only", nargs="+", metavar="JSON",
+                        help="rewrite docs/performance.md from saved results (later files add "
+                             "their experiments)")
+    args = parser.parse_args(argv)
+    if args.report_only:
+        results = json.loads(Path(args.report_only[0]).read_text())
+        for extra in args.report_only[1:]:
+            results.setdefault("experiments", {}).update(json.loads(Path(extra).read_text()).get("experiments", {}))
+        for per in results["targets"].values():
+            for w in per.values():
+                w["median"] = median_of(w["runs"])
+        report.write_doc(results, ROOT / "docs" / "performance.md")
+        return
+    size = SIZES["full" if args.full else "short"]
+    targets = [t for t in (args.only.split(",") if args.only else (TARGETS if args.full else SHORT_TARGETS))
+               if t and t != "none"]
+    workloads = [w for w in (args.workloads.split(",") if args.workloads else WORKLOADS) if w]
+    runs = args.runs or size["runs"]
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    rooms = slugs()
+    members = max(size["idle"]["connections"], size["webinar"]["members"], 500,
+                  size["storm"]["connections"]) + 1
+    results: dict[str, Any] = {"size": "full" if args.full else "short", "started": time.time(),
+                               "machine": report.machine(), "versions": report.versions(),
+                               "targets": {}}
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="kindred-bench-") as tmp:
+        work = Path(tmp)
+        backing = Backing(work / "backing")
+        try:
+            for name in targets:
+                t0 = time.monotonic()
+                target = start(name, work, backing, members)
+                per: dict[str, Any] = {}
+                try:
+                    for workload in workloads:
+                        n = args.runs or size[workload].get("runs", runs)
+                        cfg = workload_cfg(workload, size, rooms, target.kind)
+                        done = []
+                        for i in range(n):
+                            r = run_loadgen(target, cfg, work)
+                            done.append(r)
+                            _progress(name, workload, i + 1, n, r)
+                        per[workload] = {"median": median_of(done), "runs": done}
+                finally:
+                    target.stop()
+                results["targets"][name] = per
+                print(f"  {name}: {time.monotonic() - t0:.0f} s", flush=True)
+            if args.experiments or args.full:
+                results["experiments"] = experiments(work, rooms, runs)
+        finally:
+            backing.stop()
+    results["elapsed_s"] = time.monotonic() - began
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(report.tables(results))
+    if not args.no_doc:
+        report.write_doc(results, ROOT / "docs" / "performance.md")
+        print(f"wrote {ROOT / 'docs' / 'performance.md'}")
+    print(f"bench took {results['elapsed_s']:.0f} s")
+
+
+def experiments(work: Path, rooms: list[str], runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for label, env in EXPERIMENTS.items():
+        name = "exp-" + str(len(out))
+        target = start_kindred(name, work / name, None, 1, int(EXPERIMENT_LOAD["members"]) + 1, env)
+        try:
+            done = []
+            for i in range(runs):
+                r = run_loadgen(target, {**EXPERIMENT_LOAD, "room": rooms[-1]}, work)
+                step = (r.get("steps") or [{}])[0] if "failed" not in r else r
+                done.append({**step, "connections_per_s": r.get("connections_per_s")})
+                print(f"  {label:30} {i + 1}/{runs}: cpu/1k {_f(step.get('server_cpu_per_1k'), 4)} "
+                      f"p99 {_f(step.get('p99_ms'))} ms", flush=True)
+            out[label] = {"median": median_of(done), "runs": done}
+        finally:
+            target.stop()
+    return out
+
+
+def _progress(name: str, workload: str, i: int, n: int, r: dict[str, Any]) -> None:
+    keys: dict[str, Callable[[dict[str, Any]], str]] = {
+        "rooms": lambda r: f"ratio {r.get('delivery_ratio')} p99 {_f(r.get('p99_ms'))} ms cpu/1k {_f(r.get('server_cpu_per_1k'), 3)}",
+        "webinar": lambda r: f"highest {r.get('highest_rate')}/s",
+        "idle": lambda r: f"{_f(r.get('rss_per_connection_kib'))} KiB/conn, {_f(r.get('connections_per_s'))} conn/s",
+        "storm": lambda r: f"p99 {_f(r.get('resume_p99_s'), 3)} s, {r.get('failures')} failed",
+    }
+    text = r["failed"] if "failed" in r else keys[workload](r)
+    print(f"  {name:18} {workload:8} {i}/{n}: {text}", flush=True)
+
+
+def _f(v: Any, digits: int = 1) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()

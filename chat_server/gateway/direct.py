@@ -1,0 +1,50 @@
+"""uvicorn's sans-I/O WebSocket protocol with a synchronous write path for the fan-out.
+
+Through ASGI every frame is a ``send`` coroutine: the connection's writer task must be woken,
+then the frame goes through Starlette and uvicorn and is framed by ``websockets`` for each
+socket. Profiles of a 1,000-member room showed that machinery, not the socket writes, was
+most of the fan-out's cost. A server frame is not masked, so its complete wire bytes are the
+same for every recipient: ``wire.Outgoing`` frames a message once, and ``write_now`` hands
+those bytes to the transport right away, without awaiting, when the socket can take them.
+When it cannot (the transport's buffer is above its high-water mark, the connection is
+closing) it refuses and the caller queues the frame for the writer task as before, so the
+bounded outbox and the slow-consumer policy are unchanged.
+
+The ASGI application reaches its connection's protocol through ``CURRENT``: the protocol
+sets it just while creating the application's task, which copies the context at creation.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
+
+CURRENT: ContextVar[DirectWebSocketProtocol | None] = ContextVar("kindred_ws_protocol", default=None)
+
+
+class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
+    def handle_connect(self, event: Any) -> None:
+        token = CURRENT.set(self)
+        try:
+            super().handle_connect(event)
+        finally:
+            CURRENT.reset(token)
+
+    def write_now(self, framed: bytes) -> bool:
+        """Write a complete frame now if the socket is open and not backed up; else False."""
+        if (
+            self.handshake_complete
+            and not self.close_sent
+            and not self.disconnected
+            and self.initial_response is None
+            and self.writable.is_set()
+            and self.conn.state is State.OPEN
+            and not self.conn.extensions  # no permessage-deflate: frames go out as they are
+            and not self.transport.is_closing()
+        ):
+            self.transport.write(framed)
+            return True
+        return False
