@@ -22,13 +22,18 @@ M = TypeVar("M", bound=BaseModel)
 class ApiError(Exception):
     """Raised by a handler; turned into ``{"error": code, "detail": ...}`` with ``status``."""
 
-    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.headers = status, code, detail, headers
+        self.extra = extra or {}  # more fields for the body (a forbidden's ``reason``)
 
 
 def error_response(exc: ApiError) -> JSONResponse:
-    return JSONResponse({"error": exc.code, "detail": exc.detail}, exc.status, headers=exc.headers)
+    body = {"error": exc.code, "detail": exc.detail, **exc.extra}
+    return JSONResponse(body, exc.status, headers=exc.headers)
 
 
 def runtime(conn: HTTPConnection) -> Runtime:

@@ -34,10 +34,7 @@ _STATUS = {
 
 def _api_error(exc: RoomError) -> ApiError:
     status, code = next((v for k, v in _STATUS.items() if isinstance(exc, k)), (400, exc.code))
-    error = ApiError(status, code, exc.detail)
-    if isinstance(exc, Forbidden):
-        error.detail = f"{exc.detail} ({exc.reason})"
-    return error
+    return ApiError(status, code, exc.detail, extra=exc.fields())
 
 
 class ModerateIn(BaseModel):
@@ -62,7 +59,7 @@ class ResolveIn(BaseModel):
 
 async def _staff_context(request: Request, member: Member) -> frozenset[str]:
     if member.role.rank < Role.NAVIGATOR.rank:
-        raise ApiError(403, "forbidden", f"only staff may do this ({NOT_STAFF})")
+        raise ApiError(403, "forbidden", "only staff may do this", extra={"reason": NOT_STAFF})
     return (await runtime(request).member_context(member))[0]
 
 
@@ -93,7 +90,7 @@ async def _scope(request: Request, member: Member, assigned: frozenset[str]) -> 
     if not wanted:
         return rooms, False
     if rooms is not None and wanted not in rooms:
-        raise ApiError(403, "forbidden", f"you are not staff of this room ({NOT_STAFF})")
+        raise ApiError(403, "forbidden", "you are not staff of this room", extra={"reason": NOT_STAFF})
     return [wanted], True
 
 
@@ -116,7 +113,7 @@ async def room_overview(request: Request) -> Response:
     assigned = await _staff_context(request, member)
     community = await _room(request, member, request.path_params["slug"])
     if not may_moderate_room(member, community, assigned):
-        raise ApiError(403, "forbidden", f"you are not staff of this room ({NOT_STAFF})")
+        raise ApiError(403, "forbidden", "you are not staff of this room", extra={"reason": NOT_STAFF})
     rt = runtime(request)
     facts = await rt.guard.facts(community.slug)
     state = rt.guard.room_state(community.slug, facts) if facts is not None else {}

@@ -13,6 +13,8 @@ import bisect
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
+import msgpack
+
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
 from chat_server.transcripts.embedded import EmbeddedWriter, RowRefused
 from chat_server.wire import finish_message
@@ -153,7 +155,8 @@ class MemoryBroker:
     async def find_recent(self, room: str, message_id: str) -> bytes | None:
         needle = message_id.encode()
         for _, frame in reversed(self._log(room).frames):
-            if needle in frame:
+            # The id also stands in replies (reply_to, thread_root): check the frame's own.
+            if needle in frame and msgpack.unpackb(frame, raw=False).get("id") == message_id:
                 return frame
         return None
 

@@ -20,6 +20,7 @@ import logging
 import time
 from typing import Any
 
+import msgpack
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -318,7 +319,8 @@ class RedisBroker:
             while True:
                 entries: Any = await self._redis.xrevrange(_log_key(room), end, "-", count=500)
                 for _, fields in entries:
-                    if needle in fields[b"f"]:
+                    # The id also stands in replies (reply_to, thread_root): check the frame's own.
+                    if needle in fields[b"f"] and _frame_id(fields[b"f"]) == message_id:
                         return bytes(fields[b"f"])
                 if len(entries) < 500:
                     return None
@@ -373,6 +375,11 @@ class RedisBroker:
 
     async def ready(self) -> None:
         await self._redis.ping()
+
+
+def _frame_id(frame: bytes) -> str | None:
+    value = msgpack.unpackb(frame, raw=False)
+    return value.get("id") if isinstance(value, dict) else None
 
 
 def _seq_of(entry_id: bytes) -> int:
