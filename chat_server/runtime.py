@@ -174,6 +174,7 @@ class Runtime:
     async def close(self) -> None:
         if self.writer is not None:
             await self.writer.stop()
+        await self.moderation.stop()
         await self.guard.stop()
         await self.hub.stop()
         if self.redis is not None:

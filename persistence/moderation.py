@@ -148,6 +148,24 @@ async def lift(db: AsyncSession, room: str, user_db_id: int, kinds: Iterable[str
     return int(result.rowcount or 0)
 
 
+async def rooms_closed_to(db: AsyncSession, user_db_id: int, now_ms: int) -> dict[str, Restriction]:
+    """The rooms the member is banned or kicked from now (they may not read them either),
+    each with the restriction that weighs most: a ban over a kick, then the latest end."""
+    query: Any = select(RestrictionRow).where(
+        RestrictionRow.user_id == user_db_id, col(RestrictionRow.kind).in_(["ban", "kick"]),
+        _active(now_ms),
+    )
+    closed: dict[str, Restriction] = {}
+    for row in (await db.exec(query)).all():
+        found, new = closed.get(row.room), _restriction(row)
+        if found is None or (found.kind, new.kind) == ("kick", "ban") or (
+            found.kind == new.kind and found.until is not None
+            and (new.until is None or new.until > found.until)
+        ):
+            closed[row.room] = new
+    return closed
+
+
 async def platform_banned(db: AsyncSession, user_db_id: int, now_ms: int) -> bool:
     query = select(RestrictionRow.id).where(
         RestrictionRow.room == PLATFORM, RestrictionRow.user_id == user_db_id,
@@ -282,14 +300,25 @@ async def queue_add(
     return item.id, True
 
 
-async def queue_item(db: AsyncSession, item_id: int) -> SafetyItem | None:
-    return await db.get(SafetyItem, item_id)
+async def queue_item(db: AsyncSession, item_id: int, viewer: int | None = None) -> SafetyItem | None:
+    """The item, unless it is about ``viewer``'s own message."""
+    item = await db.get(SafetyItem, item_id)
+    if item is None or viewer is None:
+        return item
+    message = await db.get(Message, item.message_id)
+    return None if message is not None and message.author_id == viewer else item
 
 
 async def queue_page(
-    db: AsyncSession, rooms: Sequence[str] | None, status: str | None, limit: int
+    db: AsyncSession, rooms: Sequence[str] | None, status: str | None, limit: int,
+    viewer: int | None = None,
 ) -> list[dict[str, Any]]:
+    """Newest first. ``viewer``: leave out items about that member's own messages (staff do
+    not triage reports about themselves, and never learn who reported them)."""
     query: Any = select(SafetyItem)
+    if viewer is not None:
+        own = select(Message.id).where(Message.author_id == viewer)
+        query = query.where(col(SafetyItem.message_id).not_in(own))
     if rooms is not None:
         query = query.where(col(SafetyItem.room).in_(list(rooms)))
     if status is not None:

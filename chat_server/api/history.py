@@ -7,15 +7,17 @@ messages come back as tombstones: ``body`` null and ``removed`` true.
 from __future__ import annotations
 
 import re
+import time
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat_server.api.common import ApiError, caller, runtime
-from persistence import communities, transcripts
+from persistence import communities, moderation, transcripts
 from rooms.access import can_see
 from rooms.catalog import is_slug
 from rooms.model import Member
+from rooms.moderation import Restriction
 
 _MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 MAX_PAGE = 200
@@ -35,13 +37,27 @@ def int_param(request: Request, name: str, default: int | None, low: int, high: 
     return min(value, high) if high is not None else value
 
 
+def kept_out(restriction: Restriction) -> ApiError:
+    """403 ``banned`` or ``kicked``, with ``until`` (ms, or null) and the navigator's reason,
+    as the WebSocket says it."""
+    kind = "banned" if restriction.kind == "ban" else "kicked"
+    until = None if restriction.until is None else int(restriction.until * 1000)
+    return ApiError(403, kind, "you may not read this room for now",
+                    extra={"until": until, "reason": restriction.reason})
+
+
 async def _visible_room(request: Request, member: Member, slug: str) -> None:
+    """404 for a room the member cannot see; 403 ``banned`` while they are banned or kicked
+    from it (a member kept out of a room must not read it over HTTP either)."""
     if not is_slug(slug):
         raise ApiError(404, "not_found", "no such room")
     async with runtime(request).db() as db:
         community = await communities.by_slug(db, slug)
-    if community is None or not can_see(member, community):
-        raise ApiError(404, "not_found", "no such room")
+        if community is None or not can_see(member, community):
+            raise ApiError(404, "not_found", "no such room")
+        closed = await moderation.rooms_closed_to(db, member.db_id, int(time.time() * 1000))
+        if slug in closed:
+            raise kept_out(closed[slug])
 
 
 async def room_messages(request: Request) -> Response:
@@ -100,6 +116,10 @@ async def search(request: Request) -> Response:
             rooms = [room]
         else:
             rooms = [c.slug for c in await communities.visible_to(db, member)]
+        closed = await moderation.rooms_closed_to(db, member.db_id, int(time.time() * 1000))
+        if room and room in closed:
+            raise kept_out(closed[room])
+        rooms = [r for r in rooms if r not in closed]
         found = await transcripts.search(db, q, rooms, limit + 1, offset, viewer=member.db_id)
     more = len(found) > limit
     return JSONResponse({

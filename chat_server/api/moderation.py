@@ -115,7 +115,10 @@ async def room_overview(request: Request) -> Response:
     if not may_moderate_room(member, community, assigned):
         raise ApiError(403, "forbidden", "you are not staff of this room", extra={"reason": NOT_STAFF})
     rt = runtime(request)
-    facts = await rt.guard.facts(community.slug)
+    try:
+        facts = await rt.guard.facts(community.slug)
+    except Unavailable as exc:
+        raise _api_error(exc) from None
     state = rt.guard.room_state(community.slug, facts) if facts is not None else {}
     state.pop("type", None)
     async with rt.db() as db:
@@ -133,7 +136,8 @@ async def queue(request: Request) -> Response:
     limit = int_param(request, "limit", 50, 1, 200) or 50
     rooms, _ = await _scope(request, member, assigned)
     async with runtime(request).db() as db:
-        items = await store.queue_page(db, rooms, None if status == "all" else status, limit)
+        items = await store.queue_page(db, rooms, None if status == "all" else status, limit,
+                                       viewer=member.db_id)
     return JSONResponse({"items": items})
 
 
@@ -148,7 +152,7 @@ async def resolve(request: Request) -> Response:
     rt = runtime(request)
     now_ms = int(time.time() * 1000)
     async with rt.db() as db:
-        item = await store.queue_item(db, int(raw_id))
+        item = await store.queue_item(db, int(raw_id), viewer=member.db_id)
         rooms = await _moderated_rooms(request, member, assigned)
         if item is None or (rooms is not None and item.room not in rooms):
             raise ApiError(404, "not_found", "no such item")

@@ -84,10 +84,15 @@ async def reset(request: Request) -> Response:
     rt = runtime(request)
     body = await parse_body(request, ResetIn)
     email = body.email.strip().lower()
-    throttle_key = f"{client_address(request)}|reset"
-    if await rt.login_failures.count(throttle_key) >= rt.settings.login_attempts:
-        raise ApiError(429, "too_many_attempts", "too many attempts; try again later",
-                       {"Retry-After": str(rt.settings.key_phrase_window_s)})
+    if "@" not in email or not email.isprintable():
+        raise ApiError(403, "invalid_code", "that code is not right or has expired; ask for a new one")
+    # Per address and per account: guessing one member's code from many addresses is
+    # limited too (a code lives 24 hours).
+    throttle_keys = (f"{client_address(request)}|reset", f"reset|{token_digest(email)[:24]}")
+    for key in throttle_keys:
+        if await rt.login_failures.count(key) >= rt.settings.login_attempts:
+            raise ApiError(429, "too_many_attempts", "too many attempts; try again later",
+                           {"Retry-After": str(rt.settings.key_phrase_window_s)})
     new_hash = await rt.passwords.hash(body.new_password)  # before the lookup: same time either way
     ended: list[str] = []
     async with rt.db() as db:
@@ -97,7 +102,8 @@ async def reset(request: Request) -> Response:
         else:
             ended = await passwords.set_password(db, user_id, new_hash, keep_session=None)
     if user_id is None:
-        await rt.login_failures.add(throttle_key)
+        for key in throttle_keys:
+            await rt.login_failures.add(key)
         raise ApiError(403, "invalid_code", "that code is not right or has expired; ask for a new one")
     await _end_sessions(rt, ended)
     return Response(status_code=204)

@@ -204,6 +204,11 @@ class RedisBroker:
                 self._on_frame(room, None, data[2:])
 
     def _confirm(self, channel: bytes) -> None:
+        if channel == CONTROL_CHANNEL and self._on_resync is not None:
+            # (Re)subscribed to the control channel: control events published meanwhile
+            # (moderation) are lost; "*" tells the hub to re-read what it derived from them.
+            self._on_resync("*")
+            return
         if not channel.startswith(_ROOM_PREFIX):
             if channel == self._hb_channel:
                 self._last_heartbeat = time.monotonic()

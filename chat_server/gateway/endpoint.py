@@ -221,6 +221,8 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
                 conn.staff_in.add(room)
             state = [wire.encode_for(conn.protocol, rt.guard.room_state(room, facts))]
             await rt.hub.join(conn, room, since, state)
+            # A kick or ban that landed while this join was under way found no connection.
+            rt.guard.recheck(conn, room)
         case frames.Leave(room):
             await rt.hub.leave(conn, room)
             conn.staff_in.discard(room)

@@ -107,6 +107,9 @@ class Hub:
     def connections(self) -> list[Connection]:
         return list(self._connections.values())
 
+    def local_rooms(self) -> list[str]:
+        return list(self._rooms)
+
     def local_connections(self, room: str) -> list[Connection]:
         """This process's connections joined to ``room``."""
         local = self._rooms.get(room)
@@ -337,10 +340,14 @@ class Hub:
             return
         if not isinstance(message, dict):
             return
-        if message.get("op") == "close_session":
-            self.close_session(str(message.get("session", "")))
-        elif message.get("op") == "mod":
-            self._guard.on_event(message)
+        try:
+            if message.get("op") == "close_session":
+                self.close_session(str(message.get("session", "")))
+            elif message.get("op") == "mod":
+                self._guard.on_event(message)
+        except Exception:
+            # Never let one bad event take the pub/sub listener down with it.
+            log.exception("control message %r failed", message.get("op"))
 
     def _start_fill(self, local: LocalRoom) -> None:
         if not local.filling:

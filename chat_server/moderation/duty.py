@@ -53,8 +53,11 @@ class DutyRoster:
         await self.reload()
 
     async def refresh(self, local_on_duty: list[Connection]) -> None:
-        ids = sorted({c.member.id for c in local_on_duty})
-        await self._store.refresh(self._gateway, ids, self._clock() + self._ttl_s)
+        """Write our on-duty entries again, whole (not just their expiry): an entry lost
+        with a Redis restart comes back at the next heartbeat."""
+        expires = self._clock() + self._ttl_s
+        for conn in {c.member.id: c for c in local_on_duty}.values():
+            await self._store.put(self._gateway, _view(conn), expires)
 
     async def reload(self) -> bool:
         """Read the roster back; True when it changed."""

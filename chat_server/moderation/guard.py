@@ -53,6 +53,8 @@ class LocalConnections(Protocol):
 
     def local_connections(self, room: str) -> list[Connection]: ...
 
+    def local_rooms(self) -> list[str]: ...
+
 
 Loader = Callable[[str], Awaitable[RoomFacts | None]]
 
@@ -103,12 +105,12 @@ class Guard:
     # -- duty ----------------------------------------------------------------------------
 
     async def set_duty(self, conn: Connection, on: bool) -> None:
-        conn.on_duty = on
         others = self._conns is not None and any(
             c.on_duty and c.member.id == conn.member.id and c is not conn
             for c in self._conns.connections()
         )
         await self.roster.set(conn, on, others)
+        conn.on_duty = on  # only once the roster has it: a failed write can be retried
         self.duty_changed()
 
     async def _duty_loop(self, every_s: float) -> None:
@@ -123,6 +125,7 @@ class Guard:
                     await self.roster.refresh([c for c in self._conns.connections() if c.on_duty])
                 await self.roster.reload()
                 self.duty_changed()
+                await self.sweep()
             except Unavailable:
                 log.warning("duty roster unreachable; retrying")
             except Exception:
@@ -162,6 +165,7 @@ class Guard:
                 if found is not None:
                     loaded.on_duty = found.on_duty
                 self._facts[room] = loaded
+                self.reconcile(room, loaded)
             future.set_result(loaded)
             return loaded
         except BaseException as exc:
@@ -170,6 +174,46 @@ class Guard:
             raise
         finally:
             del self._loading[room]
+
+    def reconcile(self, room: str, facts: RoomFacts, only: Connection | None = None) -> None:
+        """Put out of the room every local connection a ban or kick now refuses: the event
+        that should have done it may have been lost, or crossed a join in progress."""
+        now = self._clock()
+        for conn in [only] if only is not None else self._local(room):
+            refusal = moderation.join_refusal(facts.restrictions.get(conn.member.id, ()), now)
+            if refusal is not None and conn.close_code is None:
+                frame = {"type": refusal.reason, "room": room, "until": _ms(refusal.until),
+                         "reason": self._reason_of(facts, conn.member.id, refusal.reason)}
+                conn.push(Outgoing.of(frame).for_protocol(conn.protocol))
+                conn.close_after_flush(CLOSE_REMOVED, refusal.reason, 1.0)
+
+    def recheck(self, conn: Connection, room: str) -> None:
+        """After a join: put the connection out if a ban or kick landed while it joined."""
+        facts = self._facts.get(room)
+        if facts is not None:
+            self.reconcile(room, facts, only=conn)
+
+    @staticmethod
+    def _reason_of(facts: RoomFacts, member_id: str, kind: str) -> str:
+        kinds = {"banned": "ban", "kicked": "kick"}
+        found = [r for r in facts.restrictions.get(member_id, ()) if r.kind == kinds.get(kind)]
+        return found[-1].reason if found else ""
+
+    async def sweep(self) -> None:
+        """Re-read the facts of local rooms that are stale or were forgotten (and so put out
+        anyone they now refuse): a lost event is repaired within ``ttl_s``."""
+        if self._conns is None:
+            return
+        for room in self._conns.local_rooms():
+            found = self._facts.get(room)
+            if found is None or time.monotonic() - found.loaded_at >= self._ttl_s:
+                try:
+                    await self.facts(room)
+                except Unavailable:
+                    return
+
+    def _local(self, room: str) -> list[Connection]:
+        return [] if self._conns is None else self._conns.local_connections(room)
 
     def invalidate(self, room: str | None = None) -> None:
         """Forget what is known (of one room, or of all): events may have been missed."""
@@ -277,8 +321,10 @@ class Guard:
                  "room": room, "until": until, "reason": reason}
         out = Outgoing.of(frame)
         for conn in self._targets(room, user):
-            conn.push(out.for_protocol(conn.protocol))
-            if kind != "mute":
+            if kind == "mute":
+                conn.deliver(room, None, out)  # behind a replay in progress, in order
+            else:
+                conn.push(out.for_protocol(conn.protocol))  # now: the socket closes after it
                 conn.close_after_flush(CLOSE_REMOVED, "kicked" if kind == "kick" else "banned", 1.0)
 
     def _lift(self, room: str, facts: RoomFacts | None, event: dict[str, Any]) -> None:
@@ -292,7 +338,7 @@ class Guard:
         if "mute" in kinds:
             out = Outgoing.of({"type": "unmuted", "room": room})
             for conn in self._targets(room, user):
-                conn.push(out.for_protocol(conn.protocol))
+                conn.deliver(room, None, out)
 
     def _removed(self, room: str, event: dict[str, Any]) -> None:
         """Everyone sees the message go; its author is also told why (two encodes in all)."""
@@ -303,7 +349,8 @@ class Guard:
         told = Outgoing.of({**frame, "reason": event.get("reason", "")})
         for conn in self._conns.local_connections(room):
             mine = conn.member.id == event.get("author")
-            conn.push((told if mine else out).for_protocol(conn.protocol))
+            # deliver, not push: a resume in progress sends the replayed body first.
+            conn.deliver(room, None, told if mine else out)
 
     def _platform_ban(self, event: dict[str, Any]) -> None:
         if self._conns is None:
@@ -327,10 +374,12 @@ class Guard:
         if self._conns is None:
             return
         community = Community(str(event["room"]), "", "", "", event.get("org_id"))
-        frame = {k: v for k, v in event.items() if k not in ("t", "op", "org_id")}
+        frame = {k: v for k, v in event.items() if k not in ("t", "op", "org_id", "skip")}
         frame["type"] = "alert"
         out = Outgoing.of(frame)
         for conn in self._conns.connections():
+            if conn.member.id == event.get("skip"):
+                continue  # about their own message
             if conn.on_duty and moderation.may_moderate_room(conn.member, community, conn.assigned):
                 conn.push(out.for_protocol(conn.protocol))
 
@@ -344,4 +393,4 @@ class Guard:
             return
         out = Outgoing.of(frame)
         for conn in self._conns.local_connections(room):
-            conn.push(out.for_protocol(conn.protocol))
+            conn.deliver(room, None, out)

@@ -60,7 +60,7 @@ class SafetyDesk:
             return  # a retried send: queued and alerted the first time
         try:
             await self._queue_and_alert("crisis", room, message_id, None, None,
-                                        {"author": conn.member.public()})
+                                        {"author": conn.member.public(), "skip": conn.member.id})
         except Exception:
             log.exception("crisis alert for a message in %s failed", room)
 
@@ -71,12 +71,16 @@ class SafetyDesk:
             async with self._db() as db:
                 found = await transcripts.by_id(db, message_id)
                 community = await communities.by_slug(db, found.room) if found else None
+                closed = await store.rooms_closed_to(db, member.db_id, int(self._clock() * 1000))
         except Exception as exc:
             raise Unavailable("could not look the message up; try again") from exc
         if found is None or community is None or not can_see(member, community):
             raise NoSuchMessage("no such message")
+        if found.room in closed:
+            raise NoSuchMessage("no such message")  # kept out of the room: not theirs to report
+        # ``skip``: the author is not alerted about a report of their own message.
         return await self._queue_and_alert("report", found.room, message_id, member, reason,
-                                           {"reason": reason})
+                                           {"reason": reason, "skip": found.author["id"]})
 
     async def _queue_and_alert(
         self, kind: str, room: str, message_id: str, reporter: Member | None, reason: str | None,

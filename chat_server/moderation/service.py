@@ -9,9 +9,12 @@ gateway applies it to its cache and its live connections (``Guard.on_event``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +32,7 @@ from rooms.access import can_see
 from rooms.commands import Command
 from rooms.errors import BadFrame, NoSuchMember, NoSuchMessage, NoSuchRoom, RoomError, Unavailable
 from rooms.model import Community, Member
-from rooms.moderation import NOT_STAFF, Action, Forbidden, check
+from rooms.moderation import NOT_STAFF, Action, Forbidden, check, may_moderate_room
 from rooms.roles import Role
 
 log = logging.getLogger(__name__)
@@ -62,11 +65,15 @@ class Moderation:
         self._broker = broker
         self._guard = guard
         self._clock = clock
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def duty(self, conn: Connection, on: bool) -> None:
         """Put the connection's member on or off duty (navigators and above), audited."""
-        if conn.member.role.rank < Role.NAVIGATOR.rank:
-            raise Forbidden(NOT_STAFF)
+        if on:
+            async with self._db() as db:
+                fresh = await store.member_by_public_id(db, conn.member.id)
+            if fresh is None or fresh.role.rank < Role.NAVIGATOR.rank:
+                raise Forbidden(NOT_STAFF)
         if conn.on_duty == on:
             return
         await self._guard.set_duty(conn, on)
@@ -113,6 +120,16 @@ class Moderation:
         community = await communities.by_slug(db, room)
         if community is None or not can_see(actor, community):
             raise NoSuchRoom(f"no room {room!r} is open to you")
+        # The role and assignments as they are now, not as they were at the handshake: a
+        # navigator demoted or unassigned meanwhile loses their powers at once.
+        fresh = await store.member_by_public_id(db, actor.id)
+        if fresh is None:
+            raise Forbidden(NOT_STAFF)
+        actor = fresh
+        assigned = await store.assignments(db, actor.db_id)
+        scope = PLATFORM if cmd.platform else community
+        if not may_moderate_room(actor, scope, assigned):
+            raise Forbidden(NOT_STAFF)  # before any lookup: nothing is learnt about ids
         target: Member | None = None
         found: FoundMessage | None = None
         if cmd.user is not None:
@@ -123,7 +140,6 @@ class Moderation:
             found = await self._find_message(db, room, cmd.message)
             if cmd.action is Action.REMOVE:
                 target = found.author
-        scope = PLATFORM if cmd.platform else community
         check(actor, scope, cmd.action, target if cmd.action.needs_target else None, assigned)
 
         now_ms = int(self._clock() * 1000)
@@ -192,13 +208,51 @@ class Moderation:
             where, target_key, cmd.message, cmd.reason, cmd.duration_s,
         )
         await db.commit()
+        # Recorded: from here on the action stands. Telling Redis and the gateways is retried
+        # in the background if it fails, and the gateways' periodic re-reads repair the rest.
+        steps: list[Callable[[], Awaitable[None]]] = []
         if action is Action.REMOVE and found is not None and cmd.message is not None:
             tombstone = message_frame(room, cmd.message, found.seq, found.author.public(), None,
                                       found.reply_to, found.ts_ms, found.thread_root)
-            await self._broker.redact(room, found.seq, tombstone)
+            seq = found.seq
+            steps.append(lambda: self._broker.redact(room, seq, tombstone))
         for event in events:
-            await self._broker.publish_control(control(event))
+            steps.append(functools.partial(self._broker.publish_control, control(event)))
+        await self._carry_out(steps, f"{action.value} in {room}")
         return answer
+
+    async def _carry_out(self, steps: list[Callable[[], Awaitable[None]]], what: str) -> None:
+        for i, step in enumerate(steps):
+            try:
+                await step()
+            except Exception as exc:
+                log.warning("moderation %s: propagation failed (%s); retrying in the background",
+                            what, type(exc).__name__)
+                task = asyncio.create_task(self._retry(steps[i:], what), name=f"moderation-{what}")
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                return
+
+    async def _retry(self, steps: list[Callable[[], Awaitable[None]]], what: str) -> None:
+        delay = 0.2
+        for step in steps:
+            for _ in range(12):  # about a minute in all, then the periodic re-reads take over
+                try:
+                    await step()
+                    break
+                except Exception:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+            else:
+                log.error("moderation %s: could not reach Redis; gateways catch up on re-read", what)
+                return
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     @staticmethod
     def _state_event(room: str, state: store.RoomState, pinned: dict[str, Any] | None) -> dict[str, Any]:

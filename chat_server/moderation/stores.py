@@ -69,8 +69,6 @@ class DutyStore(Protocol):
 
     async def remove(self, gateway: str, member_id: str) -> None: ...
 
-    async def refresh(self, gateway: str, member_ids: list[str], expires: float) -> None: ...
-
     async def snapshot(self, now: float) -> dict[str, DutyView]:
         """Everyone on duty on any gateway, by member id; lapsed entries are dropped."""
         ...
@@ -85,12 +83,6 @@ class MemoryDuty:
 
     async def remove(self, gateway: str, member_id: str) -> None:
         self._entries.pop((gateway, member_id), None)
-
-    async def refresh(self, gateway: str, member_ids: list[str], expires: float) -> None:
-        for member_id in member_ids:
-            entry = self._entries.get((gateway, member_id))
-            if entry is not None:
-                self._entries[(gateway, member_id)] = (entry[0], expires)
 
     async def snapshot(self, now: float) -> dict[str, DutyView]:
         self._entries = {k: v for k, v in self._entries.items() if v[1] > now}
@@ -112,18 +104,6 @@ class RedisDuty:
 
     async def remove(self, gateway: str, member_id: str) -> None:
         await self._call(self._redis.hdel(_DUTY_KEY, f"{gateway}|{member_id}"))
-
-    async def refresh(self, gateway: str, member_ids: list[str], expires: float) -> None:
-        if not member_ids:
-            return
-        fields = [f"{gateway}|{m}" for m in member_ids]
-        values = await self._call(self._redis.hmget(_DUTY_KEY, fields))
-        updates: dict[Any, Any] = {}
-        for field, raw in zip(fields, values, strict=True):
-            if raw is not None:
-                updates[field] = json.dumps({"view": json.loads(raw)["view"], "exp": expires})
-        if updates:
-            await self._call(self._redis.hset(_DUTY_KEY, mapping=updates))
 
     async def snapshot(self, now: float) -> dict[str, DutyView]:
         raw: dict[bytes, bytes] = await self._call(self._redis.hgetall(_DUTY_KEY))

@@ -2,11 +2,12 @@
 // this code never sees or stores a token.
 
 export class ApiError extends Error {
-  constructor(status, code, detail) {
+  constructor(status, code, detail, data = null) {
     super(detail || code);
     this.status = status;
     this.code = code;
     this.detail = detail || "";
+    this.data = data || {}; // the whole error body: until, reason, ...
   }
 }
 
@@ -48,7 +49,7 @@ async function request(method, path, body, { quiet401 = false } = {}) {
     const code = (data && data.error) || `http_${response.status}`;
     const detail = (data && data.detail) || "";
     if (response.status === 401 && !quiet401) onSignedOut();
-    throw new ApiError(response.status, code, detail);
+    throw new ApiError(response.status, code, detail, data);
   }
   return data;
 }

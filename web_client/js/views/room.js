@@ -114,8 +114,13 @@ export class RoomView {
       for (const m of oldestFirst) this.timeline.show(m);
       this.timeline.updateOlder();
       this.timeline.scrollToEnd(false);
-    } catch {
+    } catch (err) {
       if (this.closed) return;
+      if (err.status === 403 && (err.code === "kicked" || err.code === "banned")) {
+        // Kept out of the room for now: say so, kindly, with until when and why.
+        this.leaveBecause(err.code, err.data.until, err.data.reason || null);
+        return;
+      }
       this.fail("The messages could not be loaded. Please try again.");
       return;
     }
