@@ -54,11 +54,11 @@ SIZES: dict[str, dict[str, Any]] = {
 # Implementation choices measured side by side on Kindred (embedded): one room, a fixed
 # rate, so the figure that moves is the server's CPU per delivery.
 EXPERIMENTS: dict[str, dict[str, str]] = {
-    "direct + uvloop": {},
-    "websockets-sansio + uvloop (server default)": {"KINDRED_WS_IMPL": "websockets-sansio"},
+    "direct + uvloop": {"KINDRED_WS_IMPL": "direct"},
+    "websockets-sansio + uvloop (server default)": {},
     "websockets (legacy) + uvloop": {"KINDRED_WS_IMPL": "websockets"},
     "wsproto + uvloop": {"KINDRED_WS_IMPL": "wsproto"},
-    "direct + asyncio loop": {"KINDRED_EVENT_LOOP": "asyncio"},
+    "direct + asyncio loop": {"KINDRED_WS_IMPL": "direct", "KINDRED_EVENT_LOOP": "asyncio"},
 }
 EXPERIMENT_LOAD = {"workload": "webinar", "members": 300, "rates": [20], "step_s": 4,
                    "drain_s": 3.0, "p99_limit_ms": 1e9}

@@ -29,6 +29,7 @@ class Settings:
     data_dir: Path = Path("kindred-data")
     database_url: str = ""  # empty: a SQLite file in data_dir
     redis_url: str | None = None  # None: the in-process broker (one process only)
+    redis_max_connections: int = 200  # per process; commands wait for a free one (5 s at most)
     host: str = "127.0.0.1"
     port: int = 8000
     allowed_origins: tuple[str, ...] = ()
@@ -125,7 +126,8 @@ class Settings:
                      "max_connections_per_member", "max_rooms_per_connection", "replay_window",
                      "heartbeat_interval_s", "subscription_check_s", "typing_interval_s",
                      "presence_ttl_s", "ping_interval_s", "session_ttl_days", "max_body_chars",
-                     "strikes_before_close", "max_resume", "writer_batch", "writer_claim_idle_s", "moderation_cache_s"):
+                     "strikes_before_close", "max_resume", "writer_batch", "writer_claim_idle_s", "moderation_cache_s",
+                     "redis_max_connections"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -175,6 +177,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "data_dir": Path,
     "database_url": _database_url,
     "redis_url": str,
+    "redis_max_connections": int,
     "host": str,
     "port": int,
     "allowed_origins": _origins,

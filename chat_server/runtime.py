@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -90,10 +90,14 @@ class Runtime:
         slots: SlowModeSlots
         duty_store: DutyStore
         if settings.redis_url:
-            redis = Redis.from_url(
-                settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
-                health_check_interval=10,
+            # A blocking pool: when every connection is busy (a reconnect storm: hundreds of
+            # joins at once), a command waits for one instead of failing "too many
+            # connections", which a join would report as "unavailable".
+            pool = BlockingConnectionPool.from_url(
+                settings.redis_url, max_connections=settings.redis_max_connections, timeout=5,
+                socket_connect_timeout=2, socket_timeout=5, health_check_interval=10,
             )
+            redis = Redis(connection_pool=pool)
             broker = RedisBroker(redis, settings.gateway_id, settings.replay_window, settings.subscription_check_s)
             presence = RedisPresence(redis, settings.gateway_id, settings.presence_ttl_s)
             key_failures = RedisFailures(redis, "kindred:fail:key", settings.key_phrase_window_s)
