@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +58,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).name.startswith("test_unit_"):
             item.add_marker(pytest.mark.unit)
+
+
+# -- browser tests: one Chromium per module against the embedded deployment ----------------
+
+
+@pytest.fixture(scope="module")
+def browsers(embedded: Deployment) -> Iterator[Any]:
+    from support.browser import chromium  # Playwright is imported only by browser tests
+
+    with chromium(embedded.gateways[0].http_url) as b:
+        yield b
+
+
+@pytest.fixture
+def web(browsers: Any) -> Iterator[Any]:
+    """The module's Chromium, with the checks of foreign requests and page problems reset and
+    every context closed after the test."""
+    browsers.foreign_requests.clear()
+    browsers.problems.clear()
+    yield browsers
+    browsers.close_contexts()

@@ -5,7 +5,7 @@ of new messages, text at 200 % and a 320 px wide screen without loss, reduced mo
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -16,7 +16,6 @@ from support.browser import (
     ROOMS_A,
     Browsers,
     Person,
-    chromium,
     composer,
     member_in,
     no_horizontal_scroll,
@@ -28,20 +27,6 @@ from support.browser import (
     timeline_item,
 )
 from support.cluster import Deployment, Member
-
-
-@pytest.fixture(scope="module")
-def browsers(embedded: Deployment) -> Iterator[Browsers]:
-    with chromium(embedded.gateways[0].http_url) as b:
-        yield b
-
-
-@pytest.fixture
-def web(browsers: Browsers) -> Iterator[Browsers]:
-    browsers.foreign_requests.clear()
-    browsers.problems.clear()
-    yield browsers
-    browsers.close_contexts()
 
 
 @pytest.fixture(scope="module")

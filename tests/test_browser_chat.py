@@ -7,16 +7,13 @@ browser contexts and, where rooms must be quiet, a fresh organization's local ro
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from playwright.sync_api import expect
 
 from support.browser import (
     ROOMS_A,
     ROOMS_B,
     Browsers,
-    chromium,
     composer,
     member_in,
     new_handle,
@@ -28,20 +25,6 @@ from support.browser import (
     timeline_item,
 )
 from support.cluster import ORG_A, ORG_B, Deployment
-
-
-@pytest.fixture(scope="module")
-def browsers(embedded: Deployment) -> Iterator[Browsers]:
-    with chromium(embedded.gateways[0].http_url) as b:
-        yield b
-
-
-@pytest.fixture
-def web(browsers: Browsers) -> Iterator[Browsers]:
-    browsers.foreign_requests.clear()
-    browsers.problems.clear()
-    yield browsers
-    browsers.close_contexts()
 
 
 def test_two_members_register_talk_and_reply_in_a_thread(embedded: Deployment, web: Browsers) -> None:

@@ -5,9 +5,7 @@ brings the resource card to its author and an alert to the navigator on duty."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from support.browser import (
@@ -15,7 +13,6 @@ from support.browser import (
     ROOMS_B,
     WAIT_MS,
     Browsers,
-    chromium,
     composer,
     member_in,
     open_room,
@@ -23,20 +20,6 @@ from support.browser import (
     timeline_item,
 )
 from support.cluster import ORG_A, ORG_B, Deployment, Member
-
-
-@pytest.fixture(scope="module")
-def browsers(embedded: Deployment) -> Iterator[Browsers]:
-    with chromium(embedded.gateways[0].http_url) as b:
-        yield b
-
-
-@pytest.fixture
-def web(browsers: Browsers) -> Iterator[Browsers]:
-    browsers.foreign_requests.clear()
-    browsers.problems.clear()
-    yield browsers
-    browsers.close_contexts()
 
 
 def navigator_of(dep: Deployment, org: tuple[str, str]) -> Member:

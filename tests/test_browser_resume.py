@@ -3,17 +3,13 @@ nothing missed and nothing repeated (its own unsent message included)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
-import pytest
 from playwright.sync_api import expect
 
 from support.browser import (
     ROOMS_A,
     WAIT_MS,
     Browsers,
-    chromium,
     composer,
     member_in,
     open_room,
@@ -24,12 +20,6 @@ from support.browser import (
 from support.cluster import Deployment
 
 ROOM = ROOMS_A[0]
-
-
-@pytest.fixture(scope="module")
-def browsers(embedded: Deployment) -> Iterator[Browsers]:
-    with chromium(embedded.gateways[0].http_url) as b:
-        yield b
 
 
 def timeline(page: object) -> list[tuple[int, str]]:

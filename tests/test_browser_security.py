@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from playwright.sync_api import expect
 
 from rooms.catalog import slugify
 from support.browser import (
     Browsers,
-    chromium,
     member_in,
     open_room,
     post_messages,
@@ -36,20 +33,6 @@ PAYLOADS = [
     '<img src="https://tracker.example/pixel.png">',
     "{{constructor.constructor('window.__xss=6')()}} ${window.__xss=7}",
 ]
-
-
-@pytest.fixture(scope="module")
-def browsers(embedded: Deployment) -> Iterator[Browsers]:
-    with chromium(embedded.gateways[0].http_url) as b:
-        yield b
-
-
-@pytest.fixture
-def web(browsers: Browsers) -> Iterator[Browsers]:
-    browsers.foreign_requests.clear()
-    browsers.problems.clear()
-    yield browsers
-    browsers.close_contexts()
 
 
 def assert_inert(page: object) -> None:

@@ -98,10 +98,9 @@ async def act(request: Request) -> Response:
     """``POST /api/rooms/{slug}/moderation``: the ``moderate`` frame over HTTP."""
     member, _ = await caller(request)
     body = await parse_body(request, ModerateIn)
-    assigned = (await runtime(request).member_context(member))[0]
     try:
         command = Command.parse(body.model_dump())
-        answer = await runtime(request).moderation.act(member, assigned, request.path_params["slug"], command)
+        answer = await runtime(request).moderation.act(member, request.path_params["slug"], command)
     except RoomError as exc:
         raise _api_error(exc) from None
     return JSONResponse(answer)

@@ -228,7 +228,7 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
             conn.staff_in.discard(room)
             conn.push(wire.encode_for(conn.protocol, {"type": "left", "room": room}))
         case frames.Moderate(room, command, cid):
-            answer = await rt.moderation.act(conn.member, conn.assigned, room, command)
+            answer = await rt.moderation.act(conn.member, room, command)
             answer = {"type": "moderated", **answer}
             if cid is not None:
                 answer["cid"] = cid

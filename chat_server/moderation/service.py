@@ -101,13 +101,13 @@ class Moderation:
             {"t": "blocks", "room": "*", "user": member.id, "hidden": hidden}
         ))
 
-    async def act(self, actor: Member, assigned: frozenset[str], room: str, cmd: Command) -> dict[str, Any]:
+    async def act(self, actor: Member, room: str, cmd: Command) -> dict[str, Any]:
         """Carry out ``cmd`` in ``room`` for ``actor``; return the ``moderated`` fields.
         Raises ``Forbidden``, ``NoSuchRoom``, ``NoSuchMember``, ``NoSuchMessage``,
         ``Unavailable``; a refusal changes nothing."""
         try:
             async with self._db() as db:
-                return await self._act(db, actor, assigned, room, cmd)
+                return await self._act(db, actor, room, cmd)
         except RoomError:
             raise
         except Exception as exc:
@@ -115,7 +115,7 @@ class Moderation:
             raise Unavailable("the action could not be recorded; try again") from exc
 
     async def _act(
-        self, db: AsyncSession, actor: Member, assigned: frozenset[str], room: str, cmd: Command
+        self, db: AsyncSession, actor: Member, room: str, cmd: Command
     ) -> dict[str, Any]:
         community = await communities.by_slug(db, room)
         if community is None or not can_see(actor, community):
