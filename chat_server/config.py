@@ -49,11 +49,10 @@ class Settings:
     outbox_max_frames: int = 2048
     ping_interval_s: float = 20.0
     # uvicorn's WebSocket implementation: "direct" (websockets-sansio plus a synchronous write
-    # for the fan-out, gateway/direct.py: 3.6x less CPU per delivery, but a stalled client
-    # can still get 1006 instead of 1012 on a graceful shutdown, so not yet the default), or
-    # uvicorn's own "websockets-sansio", "websockets", "wsproto"; and the event loop, "uvloop"
+    # for the fan-out, gateway/direct.py: about 3x less CPU per delivery than uvicorn's own),
+    # or uvicorn's "websockets-sansio", "websockets", "wsproto"; and the event loop, "uvloop"
     # when installed or "asyncio". Measured in docs/performance.md.
-    ws_impl: str = "websockets-sansio"
+    ws_impl: str = "direct"
     event_loop: str = "auto"
     shutdown_grace_s: float = 5.0
     # Logs and presence.
@@ -65,6 +64,13 @@ class Settings:
     writer_claim_idle_s: float = 15.0  # a dead writer's entries are taken over after this
     presence_ttl_s: float = 20.0
     heartbeat_interval_s: float = 5.0
+    # Presence changes in a busy room travel together, at most one frame per room per this
+    # many seconds (the first change in a quiet room goes out at once); presence/batch.py.
+    presence_batch_s: float = 0.25
+    # A member whose connection dropped stays "here" this long, so a reconnect (a phone
+    # changing networks, a server restart) is not announced as leaving and coming back.
+    # Leaving on purpose, a kick, a ban or a sign-out are announced at once.
+    presence_linger_s: float = 3.0
     subscription_check_s: float = 1.0  # watchdog and anti-entropy period for pub/sub
     # Moderation: how long a gateway trusts its copy of a room's restrictions and state
     # before reading them again (events keep it current; this bounds a missed event).
@@ -134,6 +140,12 @@ class Settings:
             out.append("KINDRED_SEND_RATE must be positive (messages per minute)")
         if self.replay_window < 1000:
             out.append("KINDRED_REPLAY_WINDOW must be at least 1000")
+        if self.presence_batch_s < 0 or self.presence_linger_s < 0:
+            out.append("KINDRED_PRESENCE_BATCH_S and KINDRED_PRESENCE_LINGER_S must not be negative")
+        if self.presence_linger_s + self.heartbeat_interval_s >= self.presence_ttl_s:
+            # A lingering entry is no longer refreshed: it must outlive the linger.
+            out.append("KINDRED_PRESENCE_LINGER_S plus KINDRED_HEARTBEAT_INTERVAL_S must be "
+                       "under KINDRED_PRESENCE_TTL_S")
         if self.presence_ttl_s < 2 * self.heartbeat_interval_s:
             out.append("KINDRED_PRESENCE_TTL_S must be at least twice KINDRED_HEARTBEAT_INTERVAL_S")
         if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
@@ -204,6 +216,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "writer_claim_idle_s": float,
     "presence_ttl_s": float,
     "heartbeat_interval_s": float,
+    "presence_batch_s": float,
+    "presence_linger_s": float,
     "subscription_check_s": float,
     "moderation_cache_s": float,
     "session_ttl_days": int,

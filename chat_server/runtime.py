@@ -44,6 +44,7 @@ from chat_server.wire import message_frame
 from persistence import accounts, communities, transcripts
 from persistence import moderation as moderation_store
 from persistence.db import make_engine, session_factory
+from persistence.handshake import Handshake, handshake
 from presence.memory import MemoryPresence
 from presence.redis_store import RedisPresence
 from presence.store import PresenceStore
@@ -122,6 +123,8 @@ class Runtime:
             typing_interval_s=settings.typing_interval_s,
             heartbeat_interval_s=settings.heartbeat_interval_s,
             check_interval_s=settings.subscription_check_s,
+            presence_batch_s=settings.presence_batch_s,
+            presence_linger_s=settings.presence_linger_s,
         )
         db_sessions = db
 
@@ -193,6 +196,11 @@ class Runtime:
                 assigned = await moderation_store.assignments(session, member.db_id)
             hidden = frozenset(m.id for m in await moderation_store.blocked_by(session, member.db_id))
         return assigned, hidden
+
+    async def handshake(self, token: str) -> Handshake | None:
+        """A WebSocket's member and moderation context, on the lean path (persistence.handshake)."""
+        async with self.engine.connect() as conn:
+            return await handshake(conn, token_digest(token), utcnow())
 
     async def member_for_token(self, token: str) -> Member | None:
         async with self.db() as session:

@@ -498,8 +498,11 @@ def _people(frame: dict[str, Any]) -> list[dict[str, Any]]:
     """Every member view in a frame: presence, message author, typing user, joined.present."""
     out: list[dict[str, Any]] = list(frame.get("present", []))
     for key in ("joined", "left", "author", "user"):
-        if isinstance(frame.get(key), dict):
-            out.append(frame[key])
+        value = frame.get(key)
+        if isinstance(value, dict):
+            out.append(value)
+        elif frame.get("type") == "presence" and isinstance(value, list):
+            out.extend(value)
     return out
 
 

@@ -20,7 +20,7 @@ from starlette.websockets import WebSocket, WebSocketState
 from chat_server import wire
 from chat_server.api.common import token_from
 from chat_server.gateway import frames
-from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_SLOW, Connection
+from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_RESTART, CLOSE_SLOW, Connection
 from chat_server.runtime import Runtime
 from chat_server.security import token_digest
 from rooms import catalog
@@ -32,6 +32,9 @@ from rooms.ratelimit import Strikes
 log = logging.getLogger(__name__)
 
 CLOSE_FRAME_WAIT_S = 2.0
+# A restart's 1012 may sit behind frames already in the socket's buffers: wait longer for it,
+# still inside uvicorn's graceful-shutdown bound (the drain's grace plus 5 s, serve.py).
+RESTART_CLOSE_FRAME_WAIT_S = 4.0
 SLOW_CLOSE_FRAME_WAIT_S = 30.0
 
 
@@ -74,23 +77,19 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     token = token_from(ws.headers, ws.cookies)
     try:
-        member = await rt.member_for_token(token) if token else None
+        found = await rt.handshake(token) if token else None
     except Exception:
         log.exception("session lookup failed")
         await _deny(ws, 503, "unavailable", "try again shortly")
         return
-    if member is None or token is None:
+    if found is None or token is None:
         await _deny(ws, 401, "unauthenticated", "sign in first")
         return
+    member = found.member
     conn = Connection(
         secrets.token_hex(8), member, token_digest(token), protocol[0], rt.settings.outbox_max_frames
     )
-    try:
-        conn.assigned, conn.hidden = await rt.member_context(member)
-    except Exception:
-        log.exception("member context lookup failed")
-        await _deny(ws, 503, "unavailable", "try again shortly")
-        return
+    conn.assigned, conn.hidden = found.assigned, found.hidden
     try:
         allowed = await rt.presence.open_connection(
             member.id, conn.id, rt.settings.max_connections_per_member, time.time()
@@ -118,7 +117,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             # uvicorn writes the close frame only once the socket is writable again: a client
             # closed for reading too slowly gets its 1013 when it reads on, within a generous
             # bound; other closes (a restart among them) must not hold shutdown up that long.
-            wait_s = SLOW_CLOSE_FRAME_WAIT_S if conn.close_code == CLOSE_SLOW else CLOSE_FRAME_WAIT_S
+            wait_s = {CLOSE_SLOW: SLOW_CLOSE_FRAME_WAIT_S, CLOSE_RESTART: RESTART_CLOSE_FRAME_WAIT_S}.get(
+                conn.close_code or 1000, CLOSE_FRAME_WAIT_S
+            )
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(conn.close_code or 1000, conn.close_reason), wait_s)
 

@@ -176,10 +176,8 @@ class Client:
             if f.get("type") == "joined":
                 ids = {p["id"] for p in f["present"]}
             elif f.get("type") == "presence":
-                if "joined" in f:
-                    ids.add(f["joined"]["id"])
-                if "left" in f:
-                    ids.discard(f["left"]["id"])
+                ids.update(p["id"] for p in f["joined"])
+                ids.difference_update(p["id"] for p in f["left"])
         return ids
 
     async def close(self) -> None:

@@ -23,16 +23,15 @@ export class People {
     this.render();
   }
 
-  joined(member) {
-    this.present.set(member.id, member);
+  /** A presence frame: everyone who came and everyone who went, applied as set operations. */
+  changed(joined, left) {
+    for (const member of joined) this.present.set(member.id, member);
+    for (const member of left) {
+      this.present.delete(member.id);
+      this.typing.delete(member.id);
+    }
     this.render();
-  }
-
-  left(member) {
-    this.present.delete(member.id);
-    this.typing.delete(member.id);
-    this.render();
-    this.renderTyping();
+    if (left.length) this.renderTyping();
   }
 
   render() {

@@ -221,8 +221,7 @@ export class RoomView {
         this.message(frame);
         break;
       case "presence":
-        if (frame.joined) this.people.joined(frame.joined);
-        if (frame.left) this.people.left(frame.left);
+        this.people.changed(frame.joined || [], frame.left || []);
         break;
       case "typing":
         this.people.typed(frame.user);
