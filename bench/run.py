@@ -54,8 +54,8 @@ SIZES: dict[str, dict[str, Any]] = {
 # Implementation choices measured side by side on Kindred (embedded): one room, a fixed
 # rate, so the figure that moves is the server's CPU per delivery.
 EXPERIMENTS: dict[str, dict[str, str]] = {
-    "direct + uvloop": {"KINDRED_WS_IMPL": "direct"},
-    "websockets-sansio + uvloop (server default)": {},
+    "direct + uvloop (server default)": {},
+    "websockets-sansio + uvloop": {"KINDRED_WS_IMPL": "websockets-sansio"},
     "websockets (legacy) + uvloop": {"KINDRED_WS_IMPL": "websockets"},
     "wsproto + uvloop": {"KINDRED_WS_IMPL": "wsproto"},
     "direct + asyncio loop": {"KINDRED_WS_IMPL": "direct", "KINDRED_EVENT_LOOP": "asyncio"},
@@ -64,7 +64,7 @@ EXPERIMENT_LOAD = {"workload": "webinar", "members": 300, "rates": [20], "step_s
                    "drain_s": 3.0, "p99_limit_ms": 1e9}
 
 TARGETS = ["kindred-embedded", "kindred-redis-1", "kindred-redis-2", "limit", "socketio", "channels"]
-SHORT_TARGETS = ["kindred-embedded", "kindred-redis-1", "limit", "socketio", "channels"]
+SHORT_TARGETS = ["kindred-embedded", "kindred-redis-1", "kindred-redis-2", "limit", "socketio", "channels"]
 # Idle first: its RSS per connection is measured from a fresh server process's baseline.
 WORKLOADS = ["idle", "rooms", "webinar", "storm"]
 

@@ -38,8 +38,8 @@ KINDRED_ENV = {
     "KINDRED_PRESENCE_TTL_S": "20",
     "KINDRED_SUBSCRIPTION_CHECK_S": "1",
     "KINDRED_LOG_LEVEL": "warning",
-    # Kindred is measured as it ships (KINDRED_WS_IMPL's default); the experimental direct
-    # write path (gateway/direct.py) is measured beside it in the implementation table.
+    # Kindred is measured as it ships (KINDRED_WS_IMPL's default, the direct write path);
+    # uvicorn's own implementations are measured beside it in the implementation table.
 }
 
 
