@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import socket
 from types import FrameType
 
 import uvicorn
@@ -23,6 +25,15 @@ class _GracefulServer(uvicorn.Server):
         self._app = app
         self._draining = False
         self._drain_task: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # Everything built so far (modules, the ORM's metadata, the catalog, the app) lives
+        # as long as the process. Frozen, the collector stops re-scanning it: full
+        # collections in a gateway holding 1,000 sockets paused the loop 50-100 ms before,
+        # and every member's latency with it (bench, webinar).
+        gc.collect()
+        gc.freeze()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining:

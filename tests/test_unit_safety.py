@@ -260,3 +260,25 @@ def test_phi_negatives(text: str) -> None:
 
 def test_phi_kinds_are_the_documented_four() -> None:
     assert PHI_KINDS == ("phone", "email", "address", "birth_date")
+
+
+def test_the_ascii_fast_path_folds_exactly_like_the_unicode_path() -> None:
+    """``_fold`` skips normalization for ASCII text; the result must be what the full
+    NFKC / casefold / NFD path gives, for every ASCII character and in context."""
+    import unicodedata
+
+    from rooms import safety
+
+    def slow(text: str) -> str:
+        text = unicodedata.normalize("NFKC", text).casefold().translate(safety._CHAR_MAP)
+        decomposed = unicodedata.normalize("NFD", text)
+        kept = "".join(ch for ch in decomposed
+                       if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf")
+        return unicodedata.normalize("NFC", kept)
+
+    samples = ["".join(chr(c) for c in range(128)), "I Can`t Go On", "DON'T WANT TO BE HERE",
+               "want to   die\tsoon", "ßtraße"]
+    for text in samples:
+        assert safety._fold(text) == slow(text), text
+    # And a non-ASCII text still takes the full path.
+    assert safety._fold("I can\u2019t go on") == "i can't go on"

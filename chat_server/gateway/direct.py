@@ -33,6 +33,13 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         finally:
             CURRENT.reset(token)
 
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # The handshake reply (headers and all) is kept by uvicorn for no later use; one
+            # per socket adds up over ten thousand idle members.
+            self.response = None  # type: ignore[assignment]
+
     def write_now(self, framed: bytes) -> bool:
         """Write a complete frame now if the socket is open and not backed up; else False."""
         if (

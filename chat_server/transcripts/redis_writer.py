@@ -52,6 +52,9 @@ def parse_entry(fields: dict[bytes, bytes]) -> NewMessage:
     )
 
 
+GATHER_S = 0.05
+
+
 class RedisWriter:
     def __init__(
         self,
@@ -102,9 +105,16 @@ class RedisWriter:
                     reply: Any = await self._redis.xreadgroup(
                         GROUP, self.consumer, {COMMITS_STREAM: ">"}, count=self._batch, block=500
                     )
+                    read = 0
                     for _, entries in reply or []:
+                        read += len(entries)
                         await self._handle(entries)
                     backoff = 0.05
+                    if 0 < read < self._batch:
+                        # A trickle: let more arrive, so that a busy room costs a commit per
+                        # GATHER_S rather than one per message (members never wait for this:
+                        # a message is acknowledged and delivered once Redis holds it).
+                        await asyncio.sleep(GATHER_S)
             except (RedisError, OSError) as exc:
                 log.warning("writer: redis unreachable (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(backoff)
