@@ -181,6 +181,11 @@ def main(argv: list[str] | None = None) -> None:
                         cfg = workload_cfg(workload, size, rooms, target.kind)
                         done = []
                         for i in range(n):
+                            if workload == "idle" and i > 0:
+                                # RSS per connection is read against a fresh process's
+                                # baseline: freed memory is not given back to the system.
+                                target.stop()
+                                target = start(name, work / f"again-{i}", backing, members)
                             r = run_loadgen(target, cfg, work)
                             done.append(r)
                             _progress(name, workload, i + 1, n, r)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from chat_server.gateway.direct import CURRENT, DirectWebSocketProtocol
+from chat_server.gateway.direct import DirectWebSocketProtocol
 from chat_server.wire import Outgoing, ws_frame
 from rooms.model import Member
 
@@ -82,7 +82,8 @@ class Connection:
     )
 
     def __init__(
-        self, conn_id: str, member: Member, session_digest: str, protocol: str, max_frames: int
+        self, conn_id: str, member: Member, session_digest: str, protocol: str, max_frames: int,
+        direct: DirectWebSocketProtocol | None = None,
     ) -> None:
         self.id = conn_id
         self.member = member
@@ -99,7 +100,7 @@ class Connection:
         self._flush_then_close: tuple[int, str] | None = None
         # The socket's protocol when it can be written to synchronously (uvicorn with
         # gateway.direct); None otherwise, and everything goes through the writer task.
-        self._direct: DirectWebSocketProtocol | None = CURRENT.get()
+        self._direct = direct
         self._writing = False  # the writer task holds frames it has not finished sending
         # Moderation: the national rooms this member is assigned to as staff, the rooms of
         # this connection where they are staff, whom they blocked (public ids), and duty.

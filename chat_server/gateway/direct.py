@@ -10,28 +10,35 @@ When it cannot (the transport's buffer is above its high-water mark, the connect
 closing) it refuses and the caller queues the frame for the writer task as before, so the
 bounded outbox and the slow-consumer policy are unchanged.
 
-The ASGI application reaches its connection's protocol through ``CURRENT``: the protocol
-sets it just while creating the application's task, which copies the context at creation.
+The ASGI application finds its socket's protocol in the connection scope, under the
+``kindred.direct_write`` extension (``writer_for``), the ASGI way for a server to offer more
+than the spec; under any other server or implementation it is absent and nothing changes.
 """
 
 from __future__ import annotations
 
-from contextvars import ContextVar
+from collections.abc import Mapping
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
-CURRENT: ContextVar[DirectWebSocketProtocol | None] = ContextVar("kindred_ws_protocol", default=None)
+EXTENSION = "kindred.direct_write"
+
+
+def writer_for(scope: Mapping[str, Any]) -> DirectWebSocketProtocol | None:
+    """The socket's protocol if it offers synchronous writes, else None."""
+    writer = (scope.get("extensions") or {}).get(EXTENSION)
+    return writer if isinstance(writer, DirectWebSocketProtocol) else None
 
 
 class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Any) -> None:
-        token = CURRENT.set(self)
-        try:
-            super().handle_connect(event)
-        finally:
-            CURRENT.reset(token)
+        super().handle_connect(event)
+        # The scope was built and the application's task created, but not yet run.
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope.setdefault("extensions", {})[EXTENSION] = self
 
     async def send(self, message: Any) -> None:
         await super().send(message)

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from chat_server import wire
 from chat_server.api.common import token_from
-from chat_server.gateway import frames
+from chat_server.gateway import direct, frames
 from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_RESTART, CLOSE_SLOW, Connection
 from chat_server.runtime import Runtime
 from chat_server.security import token_digest
@@ -87,7 +87,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     member = found.member
     conn = Connection(
-        secrets.token_hex(8), member, token_digest(token), protocol[0], rt.settings.outbox_max_frames
+        secrets.token_hex(8), member, token_digest(token), protocol[0], rt.settings.outbox_max_frames,
+        direct.writer_for(ws.scope),
     )
     conn.assigned, conn.hidden = found.assigned, found.hidden
     try:

@@ -1,0 +1,77 @@
+"""The direct write path against a real uvicorn: the protocol offers itself to the app in the
+scope, and frames written through it reach the client intact and in order with frames sent
+the ASGI way. This is the seam with uvicorn's internals, so it is tested on its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import uvicorn
+import websockets
+
+from chat_server.gateway import direct
+from chat_server.wire import ws_frame
+
+
+def _app(seen: dict[str, Any]) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "websocket"
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        writer = direct.writer_for(scope)
+        seen["writer"] = writer
+        if writer is not None:
+            assert writer.write_now(ws_frame(b"\x01direct"))
+            assert writer.write_now(ws_frame("direct text"))
+        await send({"type": "websocket.send", "text": "through asgi"})
+        await receive()  # the client's close
+
+    return app
+
+
+async def _serve(ws_impl: Any, seen: dict[str, Any]) -> AsyncIterator[str]:
+    config = uvicorn.Config(_app(seen), host="127.0.0.1", port=0, ws=ws_impl, lifespan="off",
+                            log_level="warning", ws_per_message_deflate=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"ws://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+@pytest.fixture
+async def direct_url() -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    seen: dict[str, Any] = {}
+    async for url in _serve(direct.DirectWebSocketProtocol, seen):
+        yield url, seen
+
+
+@pytest.fixture
+async def stock_url() -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    seen: dict[str, Any] = {}
+    async for url in _serve("websockets-sansio", seen):
+        yield url, seen
+
+
+async def test_frames_written_directly_arrive_whole_and_in_order(direct_url: tuple[str, dict[str, Any]]) -> None:
+    url, seen = direct_url
+    async with websockets.connect(url, compression=None) as ws:
+        got = [await asyncio.wait_for(ws.recv(), 5) for _ in range(3)]
+    assert got == [b"\x01direct", "direct text", "through asgi"]
+    assert isinstance(seen["writer"], direct.DirectWebSocketProtocol)
+
+
+async def test_another_implementation_offers_no_direct_writer(stock_url: tuple[str, dict[str, Any]]) -> None:
+    url, seen = stock_url
+    async with websockets.connect(url, compression=None) as ws:
+        assert await asyncio.wait_for(ws.recv(), 5) == "through asgi"
+    assert seen["writer"] is None
+
