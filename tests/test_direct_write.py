@@ -38,8 +38,9 @@ async def _serve(ws_impl: Any, seen: dict[str, Any]) -> AsyncIterator[str]:
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        while not server.started:
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(10):
+            while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+                await asyncio.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
         yield f"ws://127.0.0.1:{port}/"
     finally:

@@ -18,12 +18,13 @@ from typing import Any
 import msgpack
 
 from chat_server.broker.base import Broker
+from chat_server.gateway.announcing import Announcer
 from chat_server.gateway.connection import CLOSE_SIGNED_OUT, Connection, Cursor
 from chat_server.gateway.filling import GapFiller, LocalRoom
 from chat_server.gateway.sending import AfterPost, Sender
 from chat_server.moderation.guard import CLOSE_REMOVED, Guard
-from chat_server.wire import Outgoing, encode_for, pack
-from presence.batch import JOINED, LEFT, Batch, PresenceBatcher
+from chat_server.wire import Outgoing, encode_for
+from presence.batch import JOINED, LEFT
 from presence.store import PresenceStore, PresenceUnavailable
 from rooms.errors import TooManyRooms, Unavailable
 from rooms.sequence import Overflow, Sequencer
@@ -88,11 +89,11 @@ class Hub:
             lambda local: self._rooms.get(local.slug) is local,
         )
         self._connections: dict[str, Connection] = {}
-        # Presence: changes batched per room, and members whose connection dropped, kept
-        # present for ``presence_linger_s`` in case they come straight back.
-        self._batcher = PresenceBatcher(limits.presence_batch_s)
-        self._timers: set[asyncio.TimerHandle] = set()
-        self._lingering: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        # Presence changes go out batched per room; dropped members linger (announcing.py).
+        self._announcer = Announcer(
+            broker, presence, limits.presence_batch_s, limits.presence_linger_s, clock,
+            self._spawn, self._holds,
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self.draining = False
@@ -107,12 +108,7 @@ class Hub:
         ]
 
     async def stop(self) -> None:
-        # Lingering members are not announced as gone: their entries expire after the TTL
-        # and another gateway's sweep announces whoever did not come back.
-        for handle in [*self._timers, *self._lingering.values()]:
-            handle.cancel()
-        self._timers.clear()
-        self._lingering.clear()
+        self._announcer.stop()
         for task in [*self._loops, *self._tasks]:
             task.cancel()
         for task in [*self._loops, *self._tasks]:
@@ -131,8 +127,13 @@ class Hub:
         local = self._rooms.get(room)
         return [] if local is None else [c for c in local.conns if room in c.rooms]
 
+    def _holds(self, room: str, user_id: str) -> bool:
+        """Whether a connection of this process has ``user_id`` in ``room``."""
+        local = self._rooms.get(room)
+        return local is not None and local.users.get(user_id, 0) > 0
+
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        """Hub-owned background work (gap fills); cancelled in ``stop``."""
+        """Hub-owned background work (gap fills, presence frames); cancelled in ``stop``."""
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -176,11 +177,9 @@ class Hub:
             local.users[conn.member.id] += 1
         try:
             member = conn.member.public()
-            lingering = self._lingering.pop((room, member["id"]), None)
-            if lingering is not None:
-                lingering.cancel()  # back before their departure was announced: nothing to say
+            self._announcer.returned(room, member["id"])
             if await self._presence.enter(room, member, self._clock()):
-                self._presence_changed(room, JOINED, member)
+                self._announcer.changed(room, JOINED, member)
             present = await self._presence.present(room)
             missed: list[tuple[int, bytes]] = []
             if since is None:
@@ -249,12 +248,12 @@ class Hub:
         try:
             if local.users[user] <= 0:
                 del local.users[user]
-                if linger and self._limits.presence_linger_s > 0:
-                    self._linger(room, conn.member.public())
+                if linger and self._announcer.lingers:
+                    self._announcer.linger(room, conn.member.public())
                 else:
                     gone = await self._presence.leave(room, user)
                     if gone is not None:
-                        self._presence_changed(room, LEFT, gone)
+                        self._announcer.changed(room, LEFT, gone)
         except (PresenceUnavailable, Unavailable):
             # Our local bookkeeping is done; the shared entry is no longer refreshed and the
             # sweep of another gateway (or ours, later) removes it after the TTL.
@@ -322,63 +321,6 @@ class Hub:
 
     async def typing(self, conn: Connection, room: str) -> None:
         await self._sender.typing(conn, room)
-
-    # -- presence changes (presence/batch.py) -------------------------------------------
-
-    def _presence_changed(self, room: str, change: str, user: dict[str, str]) -> None:
-        loop = asyncio.get_running_loop()
-        due = self._batcher.add(room, change, user, loop.time())
-        if due is not None:
-            self._call_at(due, self._flush_presence, room)
-
-    def _call_at(self, when: float, callback: Callable[..., None], *args: Any) -> asyncio.TimerHandle:
-        def run() -> None:
-            self._timers.discard(handle)
-            callback(*args)
-
-        handle = asyncio.get_running_loop().call_at(when, run)
-        self._timers.add(handle)
-        return handle
-
-    def _flush_presence(self, room: str) -> None:
-        batch = self._batcher.take(room, asyncio.get_running_loop().time())
-        if batch is not None:
-            self._spawn(self._publish_presence(room, batch), name=f"presence-{room}")
-
-    async def _publish_presence(self, room: str, batch: Batch) -> None:
-        frame = {"type": "presence", "room": room, "joined": batch.joined, "left": batch.left}
-        try:
-            await self._broker.publish_event(room, pack(frame))
-        except (Unavailable, OSError):
-            # Presence is not stored: the next join's snapshot and the heartbeats' sweep
-            # put every view right again.
-            log.warning("room %s: presence change not published (backing service down)", room)
-
-    def _linger(self, room: str, user: dict[str, str]) -> None:
-        key = (room, user["id"])
-        old = self._lingering.pop(key, None)
-        if old is not None:
-            old.cancel()
-        when = asyncio.get_running_loop().time() + self._limits.presence_linger_s
-        self._lingering[key] = self._call_at(when, self._linger_over, room, user)
-
-    def _linger_over(self, room: str, user: dict[str, str]) -> None:
-        self._lingering.pop((room, user["id"]), None)
-        self._spawn(self._end_presence(room, user), name=f"presence-leave-{room}")
-
-    async def _end_presence(self, room: str, user: dict[str, str]) -> None:
-        try:
-            gone = await self._presence.leave(room, user["id"])
-            held = self._rooms.get(room)
-            if held is not None and held.users.get(user["id"], 0) > 0:
-                # They came back while their entry was being removed: put it back, quietly.
-                await self._presence.enter(room, user, self._clock())
-                return
-        except (PresenceUnavailable, Unavailable):
-            log.warning("room %s: presence leave not recorded (backing service down)", room)
-            return
-        if gone is not None:
-            self._presence_changed(room, LEFT, gone)
 
     # -- from the broker ---------------------------------------------------------------
 
@@ -462,9 +404,9 @@ class Hub:
                 # back: take it out again, silently (their departure was announced already).
                 await self._presence.leave(room, user["id"])
                 continue
-            self._presence_changed(room, JOINED, user)
+            self._announcer.changed(room, JOINED, user)
         for room, user in await self._presence.sweep(list(self._rooms), now):
-            self._presence_changed(room, LEFT, user)
+            self._announcer.changed(room, LEFT, user)
         await self._presence.refresh_connections(
             [(c.member.id, c.id) for c in self._connections.values()], now
         )

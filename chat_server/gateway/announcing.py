@@ -1,0 +1,134 @@
+"""Announcing presence changes: batched per room, and lingering for dropped connections.
+
+The hub decides *that* a member came or went (the presence store says whether it was their
+first or last entry anywhere); this module decides *when* the room is told. Changes go to
+``presence.batch.PresenceBatcher`` and leave as one ``presence`` frame per room at most every
+``batch_s`` (the first in a quiet room at once). A member whose last connection in a room
+dropped keeps their presence entry for ``linger_s``: if they join again meanwhile (a phone
+changing networks, every client of a restarted gateway) nothing is announced at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from chat_server.broker.base import Broker
+from chat_server.wire import pack
+from presence.batch import LEFT, Batch, PresenceBatcher
+from presence.store import PresenceStore, PresenceUnavailable
+from rooms.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+Spawn = Callable[[Coroutine[Any, Any, None], str], None]
+
+
+class Announcer:
+    def __init__(
+        self,
+        broker: Broker,
+        presence: PresenceStore,
+        batch_s: float,
+        linger_s: float,
+        clock: Callable[[], float],
+        spawn: Spawn,
+        holds: Callable[[str, str], bool],
+    ) -> None:
+        self._broker = broker
+        self._presence = presence
+        self._linger_s = linger_s
+        self._clock = clock  # wall clock, for the presence store's expiry times
+        self._spawn = spawn  # hub-owned tasks, cancelled when the hub stops
+        self._holds = holds  # (room, user id) -> a local connection has them in the room
+        self._batcher = PresenceBatcher(batch_s)
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._lingering: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._publishing: dict[str, bool] = {}  # room -> flush again once this frame is out
+
+    @property
+    def lingers(self) -> bool:
+        return self._linger_s > 0
+
+    def stop(self) -> None:
+        # Lingering members are not announced as gone: their entries expire after the TTL
+        # and another gateway's sweep announces whoever did not come back.
+        for handle in [*self._timers, *self._lingering.values()]:
+            handle.cancel()
+        self._timers.clear()
+        self._lingering.clear()
+
+    # -- changes -------------------------------------------------------------------------
+
+    def changed(self, room: str, change: str, user: dict[str, str]) -> None:
+        """``user`` joined or left ``room`` (first or last entry anywhere): tell the room."""
+        due = self._batcher.add(room, change, user, asyncio.get_running_loop().time())
+        if due is not None:
+            self._call_at(due, self._flush, room)
+
+    def _flush(self, room: str) -> None:
+        if room in self._publishing:
+            # A frame of this room is still on its way: frames are set operations and must
+            # not overtake each other, so this one goes once that one is out.
+            self._publishing[room] = True
+            return
+        batch = self._batcher.take(room, asyncio.get_running_loop().time())
+        if batch is not None:
+            self._publishing[room] = False
+            self._spawn(self._publish(room, batch), f"presence-{room}")
+
+    async def _publish(self, room: str, batch: Batch) -> None:
+        frame = {"type": "presence", "room": room, "joined": batch.joined, "left": batch.left}
+        try:
+            await self._broker.publish_event(room, pack(frame))
+        except (Unavailable, OSError):
+            # Presence is not stored: the next join's snapshot and the heartbeats' sweep
+            # put every view right again.
+            log.warning("room %s: presence change not published (backing service down)", room)
+        finally:
+            if self._publishing.pop(room, False):
+                self._flush(room)
+
+    # -- lingering -----------------------------------------------------------------------
+
+    def linger(self, room: str, user: dict[str, str]) -> None:
+        """The member's last local connection in ``room`` dropped: end their presence after
+        ``linger_s`` unless ``returned`` is called first."""
+        self.returned(room, user["id"])
+        when = asyncio.get_running_loop().time() + self._linger_s
+        self._lingering[(room, user["id"])] = self._call_at(when, self._linger_over, room, user)
+
+    def returned(self, room: str, user_id: str) -> None:
+        """The member joined ``room`` again here: their departure is never announced."""
+        handle = self._lingering.pop((room, user_id), None)
+        if handle is not None:
+            handle.cancel()
+            self._timers.discard(handle)
+
+    def _linger_over(self, room: str, user: dict[str, str]) -> None:
+        self._lingering.pop((room, user["id"]), None)
+        self._spawn(self._end(room, user), f"presence-leave-{room}")
+
+    async def _end(self, room: str, user: dict[str, str]) -> None:
+        try:
+            gone = await self._presence.leave(room, user["id"])
+            if self._holds(room, user["id"]):
+                # They came back while their entry was being removed: put it back, quietly.
+                await self._presence.enter(room, user, self._clock())
+                return
+        except (PresenceUnavailable, Unavailable):
+            log.warning("room %s: presence leave not recorded (backing service down)", room)
+            return
+        if gone is not None:
+            self.changed(room, LEFT, gone)
+
+    def _call_at(self, when: float, callback: Callable[..., None], *args: Any) -> asyncio.TimerHandle:
+        def run() -> None:
+            self._timers.discard(handle)
+            callback(*args)
+
+        handle = asyncio.get_running_loop().call_at(when, run)
+        self._timers.add(handle)
+        return handle
