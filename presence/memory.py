@@ -20,6 +20,12 @@ class MemoryPresence:
         state = self._rooms.setdefault(room, RoomPresence())
         return state.enter(self.gateway_id, user, now + self.ttl_s)
 
+    async def enter_listing(
+        self, room: str, user: dict[str, str], now: float
+    ) -> tuple[bool, list[dict[str, str]]]:
+        state = self._rooms.setdefault(room, RoomPresence())
+        return state.enter(self.gateway_id, user, now + self.ttl_s), state.present()
+
     async def leave(self, room: str, user_id: str) -> dict[str, str] | None:
         state = self._rooms.get(room)
         if state is None:

@@ -20,6 +20,13 @@ class PresenceStore(Protocol):
         """Record that this gateway holds ``user`` in ``room``; True if newly present anywhere."""
         ...
 
+    async def enter_listing(
+        self, room: str, user: dict[str, str], now: float
+    ) -> tuple[bool, list[dict[str, str]]]:
+        """``enter``, then the public views present in ``room`` (the joiner among them), in
+        one step."""
+        ...
+
     async def leave(self, room: str, user_id: str) -> dict[str, str] | None:
         """This gateway no longer holds the user; their public view if now gone everywhere."""
         ...

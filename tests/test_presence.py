@@ -4,8 +4,9 @@ member kept present for the linger so that a quick reconnect is no change at all
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,10 @@ async def test_a_quick_reconnect_is_never_shown_as_leaving(dep: Deployment) -> N
                 await c.close()
 
 
-async def test_a_member_who_does_not_come_back_is_shown_leaving_after_the_linger(dep: Deployment) -> None:
+@contextlib.asynccontextmanager
+async def _watched_pair(dep: Deployment) -> AsyncIterator[tuple[str, str, Client, Client]]:
+    """(room, bob's id, alice's client, bob's client): both in a fresh local room, on
+    different gateways in Redis mode, and alice already sees bob."""
     name, phrase, (room, _, _) = dep.new_org()
     alice, bob = dep.register((name, phrase)), dep.register((name, phrase))
     a = await Client.connect(_url(dep, 0), alice.token)
@@ -92,33 +96,28 @@ async def test_a_member_who_does_not_come_back_is_shown_leaving_after_the_linger
         await a.join(room)
         await b.join(room)
         await a.wait_until(lambda f: bob.id in a.present_ids(room), 5, "bob present")
-        t0 = time.monotonic()
-        await b.close()
-        await a.wait_until(lambda f: bob.id not in a.present_ids(room), LINGER_S + 3, "bob gone")
-        waited = time.monotonic() - t0
-        assert waited >= LINGER_S * 0.9, f"shown leaving after {waited:.2f}s, inside the linger"
-        assert _left_ids(a.frames, room).count(bob.id) == 1
+        yield room, bob.id, a, b
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_member_who_does_not_come_back_is_shown_leaving_after_the_linger(dep: Deployment) -> None:
+    async with _watched_pair(dep) as (room, bob_id, a, b):
+        t0 = time.monotonic()
+        await b.close()
+        await a.wait_until(lambda f: bob_id not in a.present_ids(room), LINGER_S + 3, "bob gone")
+        waited = time.monotonic() - t0
+        assert waited >= LINGER_S * 0.9, f"shown leaving after {waited:.2f}s, inside the linger"
+        assert _left_ids(a.frames, room).count(bob_id) == 1
 
 
 async def test_leaving_on_purpose_is_announced_at_once(dep: Deployment) -> None:
     """A `leave` frame is a decision, not a dropped line: no linger."""
-    name, phrase, (room, _, _) = dep.new_org()
-    alice, bob = dep.register((name, phrase)), dep.register((name, phrase))
-    a = await Client.connect(_url(dep, 0), alice.token)
-    b = await Client.connect(_url(dep, 1), bob.token)
-    try:
-        await a.join(room)
-        await b.join(room)
-        await a.wait_until(lambda f: bob.id in a.present_ids(room), 5, "bob present")
+    async with _watched_pair(dep) as (room, bob_id, a, b):
         await b.send({"type": "leave", "room": room})
         # Bounded by the linger itself: announced after it would be the defect.
-        await a.wait_until(lambda f: bob.id not in a.present_ids(room), LINGER_S * 0.8, "bob gone at once")
-    finally:
-        await a.close()
-        await b.close()
+        await a.wait_until(lambda f: bob_id not in a.present_ids(room), LINGER_S * 0.8, "bob gone at once")
 
 
 async def test_a_filling_room_is_announced_in_batches_and_ends_right(dep: Deployment) -> None:

@@ -84,6 +84,30 @@ async def test_redis_presence_across_gateways(redis_server: RedisServer) -> None
 
 
 @pytest.mark.redis
+async def test_redis_enter_listing_is_enter_then_present_in_one_step(redis_server: RedisServer) -> None:
+    """The join path's one round trip gives what ``enter`` and ``present`` give."""
+    redis = Redis.from_url(redis_server.url)
+    try:
+        await redis.delete(*[f"kindred:p:room-y:{k}" for k in "zni"])
+        one = RedisPresence(redis, "gw-one", ttl_s=10)
+        two = RedisPresence(redis, "gw-two", ttl_s=10)
+        new, present = await one.enter_listing("room-y", ALICE, now=100)
+        assert new is True and present == [ALICE]
+        new, present = await two.enter_listing("room-y", ALICE, now=100)  # other gateway
+        assert new is False and present == [ALICE]
+        new, present = await two.enter_listing("room-y", BOB, now=100)
+        assert new is True and sorted(u["id"] for u in present) == ["u1", "u2"]
+        new, _ = await two.enter_listing("room-y", BOB, now=101)  # a rejoin is no change
+        assert new is False
+        assert await one.leave("room-y", "u1") is None and await two.leave("room-y", "u1") == ALICE
+        _, present = await one.enter_listing("room-y", ALICE, now=102)
+        assert sorted(u["id"] for u in present) == ["u1", "u2"]
+        assert sorted(u["id"] for u in await one.present("room-y")) == ["u1", "u2"]
+    finally:
+        await redis.aclose()
+
+
+@pytest.mark.redis
 async def test_redis_connection_cap(redis_server: RedisServer) -> None:
     redis = Redis.from_url(redis_server.url)
     try:

@@ -178,9 +178,9 @@ class Hub:
         try:
             member = conn.member.public()
             self._announcer.returned(room, member["id"])
-            if await self._presence.enter(room, member, self._clock()):
+            new, present = await self._presence.enter_listing(room, member, self._clock())
+            if new:
                 self._announcer.changed(room, JOINED, member)
-            present = await self._presence.present(room)
             missed: list[tuple[int, bytes]] = []
             if since is None:
                 head = (await self._broker.heads([room]))[room]
