@@ -92,8 +92,9 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop=loop,
-        # KINDRED_WS_IMPL: uvicorn's sans-I/O websockets protocol by default, or "direct" (the
-        # same plus a synchronous fan-out write, gateway/direct.py); see docs/performance.md.
+        # KINDRED_WS_IMPL: "direct" by default (uvicorn's sans-I/O websockets protocol plus a
+        # synchronous fan-out write, gateway/direct.py), or one of uvicorn's own; see
+        # docs/performance.md.
         ws=DirectWebSocketProtocol if settings.ws_impl == "direct" else settings.ws_impl,
         ws_max_size=settings.max_frame_bytes,
         ws_per_message_deflate=False,
