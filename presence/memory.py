@@ -52,6 +52,10 @@ class MemoryPresence:
                 gone.extend((room, user) for user in state.sweep(now))
         return gone
 
+    async def present_among(self, room: str, user_ids: list[str]) -> set[str]:
+        state = self._rooms.get(room)
+        return set() if state is None else {u for u in user_ids if state.counts.get(u, 0) > 0}
+
     async def present(self, room: str) -> list[dict[str, str]]:
         state = self._rooms.get(room)
         return state.present() if state else []

@@ -161,6 +161,13 @@ class RedisPresence:
         ]
 
     @_unavailable
+    async def present_among(self, room: str, user_ids: list[str]) -> set[str]:
+        if not user_ids:
+            return set()
+        counts = await self._redis.hmget(_keys(room)[1], user_ids)
+        return {u for u, n in zip(user_ids, counts, strict=True) if n is not None and int(n) > 0}
+
+    @_unavailable
     async def present(self, room: str) -> list[dict[str, str]]:
         infos = await self._redis.hvals(_keys(room)[2])
         return [_load(info) for info in infos]

@@ -41,6 +41,10 @@ class PresenceStore(Protocol):
         """Remove expired entries in ``rooms``; return ``(room, user)`` for users now gone."""
         ...
 
+    async def present_among(self, room: str, user_ids: list[str]) -> set[str]:
+        """Which of ``user_ids`` are present in ``room`` now, on any gateway."""
+        ...
+
     async def present(self, room: str) -> list[dict[str, str]]:
         """Public views of the users present in ``room``."""
         ...

@@ -116,8 +116,11 @@ async def test_leaving_on_purpose_is_announced_at_once(dep: Deployment) -> None:
     """A `leave` frame is a decision, not a dropped line: no linger."""
     async with _watched_pair(dep) as (room, bob_id, a, b):
         await b.send({"type": "leave", "room": room})
-        # Bounded by the linger itself: announced after it would be the defect.
-        await a.wait_until(lambda f: bob_id not in a.present_ids(room), LINGER_S * 0.8, "bob gone at once")
+        # Bounded by the linger itself (not stretched by TIMEOUT_SCALE, or a slow machine's
+        # bound would let a lingered departure pass): announced after it would be the defect.
+        await a.wait_until(
+            lambda f: bob_id not in a.present_ids(room), LINGER_S * 0.8 / TIMEOUT_SCALE, "bob gone at once"
+        )
 
 
 async def test_a_filling_room_is_announced_in_batches_and_ends_right(dep: Deployment) -> None:
@@ -137,7 +140,8 @@ async def test_a_filling_room_is_announced_in_batches_and_ends_right(dep: Deploy
         await w.wait_until(lambda f: w.present_ids(room) == everyone, 10, "everyone present")
         frames = _presence_frames(w.frames[mark:], room)
         announced = [m["id"] for f in frames for m in f["joined"]]
-        assert set(announced) == everyone - {watcher.id}, "each member announced"
+        # (The watcher's own arrival may land after the mark: it is not counted.)
+        assert set(announced) - {watcher.id} == everyone - {watcher.id}, "each member announced"
         assert len(frames) <= len(members) // 2, f"{len(frames)} presence frames for {len(members)} joins"
         for c in clients[:10]:
             await c.close()

@@ -103,6 +103,8 @@ async def test_redis_enter_listing_is_enter_then_present_in_one_step(redis_serve
         _, present = await one.enter_listing("room-y", ALICE, now=102)
         assert sorted(u["id"] for u in present) == ["u1", "u2"]
         assert sorted(u["id"] for u in await one.present("room-y")) == ["u1", "u2"]
+        assert await two.present_among("room-y", ["u1", "u2", "u3"]) == {"u1", "u2"}
+        assert await one.present_among("room-y", []) == set()
     finally:
         await redis.aclose()
 

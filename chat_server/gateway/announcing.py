@@ -23,7 +23,7 @@ from rooms.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
-Spawn = Callable[[Coroutine[Any, Any, None], str], None]
+CLOSE_FLUSH_S = 2.0  # at shutdown, how long pending frames may take to go out
 
 
 class Announcer:
@@ -34,15 +34,15 @@ class Announcer:
         batch_s: float,
         linger_s: float,
         clock: Callable[[], float],
-        spawn: Spawn,
         holds: Callable[[str, str], bool],
     ) -> None:
         self._broker = broker
         self._presence = presence
         self._linger_s = linger_s
         self._clock = clock  # wall clock, for the presence store's expiry times
-        self._spawn = spawn  # hub-owned tasks, cancelled when the hub stops
         self._holds = holds  # (room, user id) -> a local connection has them in the room
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
         self._batcher = PresenceBatcher(batch_s)
         self._timers: set[asyncio.TimerHandle] = set()
         self._lingering: dict[tuple[str, str], asyncio.TimerHandle] = {}
@@ -52,18 +52,39 @@ class Announcer:
     def lingers(self) -> bool:
         return self._linger_s > 0
 
-    def stop(self) -> None:
-        # Lingering members are not announced as gone: their entries expire after the TTL
-        # and another gateway's sweep announces whoever did not come back.
+    async def close(self) -> None:
+        """Stop, but first publish what is pending (a leave, a kick in the last moments: the
+        entry is gone already, so no sweep would announce it later), in order, within
+        ``CLOSE_FLUSH_S``. Lingering members are not announced as gone: their entries expire
+        after the TTL and the sweep of a gateway with members in the room announces them."""
+        self._closed = True
         for handle in [*self._timers, *self._lingering.values()]:
             handle.cancel()
         self._timers.clear()
         self._lingering.clear()
 
+        async def flush_all() -> None:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)  # frames in flight first
+            now = asyncio.get_running_loop().time()
+            for room in self._batcher.pending_rooms():
+                batch = self._batcher.take(room, now)
+                if batch is not None:
+                    await self._publish(room, batch)
+
+        try:
+            await asyncio.wait_for(flush_all(), CLOSE_FLUSH_S)
+        except TimeoutError:
+            log.warning("presence changes not all published before shutdown")
+        for task in list(self._tasks):
+            task.cancel()
+
     # -- changes -------------------------------------------------------------------------
 
     def changed(self, room: str, change: str, user: dict[str, str]) -> None:
         """``user`` joined or left ``room`` (first or last entry anywhere): tell the room."""
+        if self._closed:
+            return
         due = self._batcher.add(room, change, user, asyncio.get_running_loop().time())
         if due is not None:
             self._call_at(due, self._flush, room)
@@ -77,25 +98,44 @@ class Announcer:
         batch = self._batcher.take(room, asyncio.get_running_loop().time())
         if batch is not None:
             self._publishing[room] = False
-            self._spawn(self._publish(room, batch), f"presence-{room}")
+            self._spawn(self._publish_then_next(room, batch), f"presence-{room}")
+
+    async def _publish_then_next(self, room: str, batch: Batch) -> None:
+        try:
+            await self._publish(room, batch)
+        finally:
+            if self._publishing.pop(room, False) and not self._closed:
+                self._flush(room)
 
     async def _publish(self, room: str, batch: Batch) -> None:
-        frame = {"type": "presence", "room": room, "joined": batch.joined, "left": batch.left}
+        joined, left = batch.joined, batch.left
+        try:
+            # A batch may have waited up to batch_s while another gateway announced a newer
+            # change of the same member (Bob's linger ended here, he came back through
+            # another gateway, which said "joined" at once). Only what still holds goes out;
+            # the window left is that of publishing without batching: milliseconds.
+            here = await self._presence.present_among(room, [u["id"] for u in [*joined, *left]])
+            joined = [u for u in joined if u["id"] in here]
+            left = [u for u in left if u["id"] not in here]
+        except (PresenceUnavailable, Unavailable):
+            pass  # publish as recorded: the snapshot of the next join corrects any view
+        if not joined and not left:
+            return
+        frame = {"type": "presence", "room": room, "joined": joined, "left": left}
         try:
             await self._broker.publish_event(room, pack(frame))
         except (Unavailable, OSError):
             # Presence is not stored: the next join's snapshot and the heartbeats' sweep
             # put every view right again.
             log.warning("room %s: presence change not published (backing service down)", room)
-        finally:
-            if self._publishing.pop(room, False):
-                self._flush(room)
 
     # -- lingering -----------------------------------------------------------------------
 
     def linger(self, room: str, user: dict[str, str]) -> None:
         """The member's last local connection in ``room`` dropped: end their presence after
         ``linger_s`` unless ``returned`` is called first."""
+        if self._closed:
+            return
         self.returned(room, user["id"])
         when = asyncio.get_running_loop().time() + self._linger_s
         self._lingering[(room, user["id"])] = self._call_at(when, self._linger_over, room, user)
@@ -114,15 +154,28 @@ class Announcer:
     async def _end(self, room: str, user: dict[str, str]) -> None:
         try:
             gone = await self._presence.leave(room, user["id"])
-            if self._holds(room, user["id"]):
-                # They came back while their entry was being removed: put it back, quietly.
+            for _ in range(3):
+                if not self._holds(room, user["id"]):
+                    break
+                # They came back while their entry was being removed: put it back, quietly;
+                # and if they left again while that was under way, end it after all.
                 await self._presence.enter(room, user, self._clock())
-                return
+                if self._holds(room, user["id"]):
+                    return
+                gone = await self._presence.leave(room, user["id"])
         except (PresenceUnavailable, Unavailable):
             log.warning("room %s: presence leave not recorded (backing service down)", room)
             return
         if gone is not None:
             self.changed(room, LEFT, gone)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        if self._closed:
+            coro.close()
+            return
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _call_at(self, when: float, callback: Callable[..., None], *args: Any) -> asyncio.TimerHandle:
         def run() -> None:

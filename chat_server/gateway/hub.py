@@ -91,8 +91,7 @@ class Hub:
         self._connections: dict[str, Connection] = {}
         # Presence changes go out batched per room; dropped members linger (announcing.py).
         self._announcer = Announcer(
-            broker, presence, limits.presence_batch_s, limits.presence_linger_s, clock,
-            self._spawn, self._holds,
+            broker, presence, limits.presence_batch_s, limits.presence_linger_s, clock, self._holds
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -108,7 +107,7 @@ class Hub:
         ]
 
     async def stop(self) -> None:
-        self._announcer.stop()
+        await self._announcer.close()
         for task in [*self._loops, *self._tasks]:
             task.cancel()
         for task in [*self._loops, *self._tasks]:
@@ -133,7 +132,7 @@ class Hub:
         return local is not None and local.users.get(user_id, 0) > 0
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        """Hub-owned background work (gap fills, presence frames); cancelled in ``stop``."""
+        """Hub-owned background work (gap fills); cancelled in ``stop``."""
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
