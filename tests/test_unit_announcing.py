@@ -140,3 +140,23 @@ async def test_a_member_back_as_the_linger_ends_keeps_their_presence(room: Room)
     await asyncio.sleep(0.3)
     assert room.frames == []
     assert await room.presence.present_among(ROOM, ["u1"]) == {"u1"}
+
+
+async def test_a_kick_ends_a_linger_at_once() -> None:
+    r = Room(linger_s=30.0)
+    await r.start()
+    try:
+        bob, carol = _user(1), _user(2)
+        for u in (bob, carol):
+            await r.presence.enter(ROOM, u, 100.0)
+            r.announcer.linger(ROOM, u)
+        r.announcer.end_now("u1", ROOM)  # kicked from this room; carol lingers on
+        frame = await r.next_frame(timeout_s=2.0)  # far inside the 30 s linger
+        assert _ids(frame["left"]) == ["u1"]
+        assert await r.presence.present_among(ROOM, ["u1", "u2"]) == {"u2"}
+        r.announcer.end_now("u2", "another-room")  # not this room: nothing changes
+        r.announcer.end_now("u2")  # a platform ban: every room
+        frame = await r.next_frame()
+        assert _ids(frame["left"]) == ["u2"]
+    finally:
+        await r.stop()

@@ -45,7 +45,7 @@ class Announcer:
         self._closed = False
         self._batcher = PresenceBatcher(batch_s)
         self._timers: set[asyncio.TimerHandle] = set()
-        self._lingering: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._lingering: dict[tuple[str, str], tuple[asyncio.TimerHandle, dict[str, str]]] = {}
         self._publishing: dict[str, bool] = {}  # room -> flush again once this frame is out
 
     @property
@@ -58,7 +58,7 @@ class Announcer:
         ``CLOSE_FLUSH_S``. Lingering members are not announced as gone: their entries expire
         after the TTL and the sweep of a gateway with members in the room announces them."""
         self._closed = True
-        for handle in [*self._timers, *self._lingering.values()]:
+        for handle in [*self._timers, *(h for h, _ in self._lingering.values())]:
             handle.cancel()
         self._timers.clear()
         self._lingering.clear()
@@ -138,14 +138,23 @@ class Announcer:
             return
         self.returned(room, user["id"])
         when = asyncio.get_running_loop().time() + self._linger_s
-        self._lingering[(room, user["id"])] = self._call_at(when, self._linger_over, room, user)
+        self._lingering[(room, user["id"])] = (self._call_at(when, self._linger_over, room, user), user)
 
     def returned(self, room: str, user_id: str) -> None:
         """The member joined ``room`` again here: their departure is never announced."""
-        handle = self._lingering.pop((room, user_id), None)
-        if handle is not None:
+        found = self._lingering.pop((room, user_id), None)
+        if found is not None:
+            found[0].cancel()
+            self._timers.discard(found[0])
+
+    def end_now(self, user_id: str, room: str | None = None) -> None:
+        """The member was kicked or banned (from ``room``, or everywhere): a linger of theirs
+        ends now, so their departure is announced at once, as for a connected member."""
+        for key in [k for k in self._lingering if k[1] == user_id and room in (None, k[0])]:
+            handle, user = self._lingering.pop(key)
             handle.cancel()
             self._timers.discard(handle)
+            self._spawn(self._end(key[0], user), f"presence-leave-{key[0]}")
 
     def _linger_over(self, room: str, user: dict[str, str]) -> None:
         self._lingering.pop((room, user["id"]), None)

@@ -148,6 +148,10 @@ class Hub:
         for room in list(conn.rooms):
             await self.leave(conn, room, linger=linger)
 
+    def removed(self, user_id: str, room: str | None) -> None:
+        """Moderation: the member was kicked or banned (from ``room``, or everywhere)."""
+        self._announcer.end_now(user_id, room)
+
     def close_session(self, session_digest: str) -> None:
         for conn in list(self._connections.values()):
             if conn.session_digest == session_digest:

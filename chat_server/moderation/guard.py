@@ -55,6 +55,10 @@ class LocalConnections(Protocol):
 
     def local_rooms(self) -> list[str]: ...
 
+    def removed(self, user_id: str, room: str | None) -> None:
+        """The member was kicked or banned from ``room`` (None: the platform)."""
+        ...
+
 
 Loader = Callable[[str], Awaitable[RoomFacts | None]]
 
@@ -320,6 +324,8 @@ class Guard:
         frame = {"type": "muted" if kind == "mute" else "kicked" if kind == "kick" else "banned",
                  "room": room, "until": until, "reason": reason}
         out = Outgoing.of(frame)
+        if kind != "mute" and self._conns is not None:
+            self._conns.removed(user, room)
         for conn in self._targets(room, user):
             if kind == "mute":
                 conn.deliver(room, None, out)  # behind a replay in progress, in order
@@ -357,6 +363,7 @@ class Guard:
             return
         out = Outgoing.of({"type": "banned", "room": "*", "until": event.get("until"),
                            "reason": event.get("reason", "")})
+        self._conns.removed(str(event.get("user", "")), None)
         for conn in self._conns.connections():
             if conn.member.id == event.get("user"):
                 conn.push(out.for_protocol(conn.protocol))
