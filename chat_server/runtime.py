@@ -200,8 +200,10 @@ class Runtime:
     async def handshake(self, token: str) -> Handshake | None:
         """A WebSocket's member and moderation context, on the lean path (persistence.handshake)."""
         async with self.engine.connect() as conn:
-            # Reads only: no BEGIN and ROLLBACK around them (two round trips on PostgreSQL).
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            if self.engine.dialect.name == "postgresql":
+                # Reads only: no BEGIN and ROLLBACK around them (two round trips). On SQLite
+                # switching the isolation level costs more hops to its thread than it saves.
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             return await handshake(conn, token_digest(token), utcnow())
 
     async def member_for_token(self, token: str) -> Member | None:
