@@ -40,6 +40,14 @@ class DirectWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope.setdefault("extensions", {})[EXTENSION] = self
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # The scope and the protocol refer to each other: break the cycle, so a closed
+        # socket's state is freed at once rather than by the cyclic collector.
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            (scope.get("extensions") or {}).pop(EXTENSION, None)
+
     async def send(self, message: Any) -> None:
         await super().send(message)
         if message["type"] == "websocket.accept" and self.handshake_complete:
