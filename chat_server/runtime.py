@@ -207,8 +207,9 @@ class Runtime:
             return await handshake(conn, token_digest(token), utcnow())
 
     async def member_for_token(self, token: str) -> Member | None:
-        async with self.db() as session:
-            return await accounts.session_member(session, token_digest(token), utcnow())
+        """The member of a live session (HTTP requests): the handshake's lean lookup."""
+        found = await self.handshake(token)
+        return None if found is None else found.member
 
     async def drain(self) -> None:
         """Graceful shutdown: every client gets what it is owed, then close code 1012."""

@@ -148,17 +148,6 @@ async def open_session(
     await db.commit()
 
 
-async def session_member(db: AsyncSession, token_digest: str, now: datetime) -> Member | None:
-    """The member a live session belongs to, or None (unknown, expired or signed out)."""
-    query = (
-        select(User)
-        .join(Session, Session.user_id == User.id)  # type: ignore[arg-type]
-        .where(Session.token_digest == token_digest, Session.expires_at > now)
-    )
-    user = (await db.exec(query)).first()
-    return to_member(user) if user else None
-
-
 async def live_sessions(db: AsyncSession, digests: list[str], now: datetime) -> set[str]:
     """The subset of ``digests`` that are sessions still open at ``now``."""
     found: set[str] = set()
