@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from chat_server.broker.redis_broker import COMMITS_STREAM
+from chat_server.keys import COMMITS_STREAM
 from chat_server.transcripts.redis_writer import RedisWriter
 from chat_server.wire import message_frame
 from persistence import accounts, migrate, transcripts

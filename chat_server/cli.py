@@ -328,6 +328,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
         if settings.redis_url:
             from redis.asyncio import Redis
 
+            from chat_server import keys
+
             redis = Redis.from_url(settings.redis_url)
         try:
             now_ms = int(time.time() * 1000)
@@ -335,7 +337,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
                 deleted, newest = await transcripts.purge(db, slug, now_ms - days * 86_400_000)
                 if redis is not None and newest:
                     # Exact, not approximate: purged bodies must not linger in the stream.
-                    await redis.xtrim(f"kindred:log:{slug}", minid=f"{newest + 1}-0", approximate=False)
+                    await redis.xtrim(keys.log(slug), minid=f"{newest + 1}-0", approximate=False)
                 print(f"{slug}: {deleted} messages older than {days} days deleted")
         finally:
             if redis is not None:

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat_server.api.common import runtime
-from chat_server.broker.redis_broker import COMMITS_STREAM
+from chat_server.keys import COMMITS_STREAM
 
 
 async def healthz(request: Request) -> Response:

@@ -25,17 +25,13 @@ import msgpack
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from chat_server import keys
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
+from chat_server.keys import COMMITS_STREAM, CONTROL_CHANNEL, WRITERS_GROUP, room_channel
 from rooms.errors import BadFrame, Unavailable
 
 log = logging.getLogger(__name__)
 
-CONTROL_CHANNEL = b"kindred:ctl"
-# Every posted message is also appended here, for the transcript writers' consumer group.
-# Entries leave it only once committed to the database, so it is never trimmed: the room
-# streams are the bounded replay window, this one is the durable queue.
-COMMITS_STREAM = "kindred:commits"
-WRITERS_GROUP = "writers"  # the transcript writers' consumer group on COMMITS_STREAM
 CID_TTL_S = 7 * 24 * 3600
 
 _POST = """
@@ -63,41 +59,12 @@ return current
 """
 
 
-def room_channel(room: str) -> bytes:
-    return f"kindred:room:{room}".encode()
-
-
-def _seq_key(room: str) -> str:
-    return f"kindred:seq:{room}"
-
-
-def _log_key(room: str) -> str:
-    return f"kindred:log:{room}"
-
-
-def _thread_key(message_id: str) -> str:
-    return f"kindred:thread:{message_id}"
-
-
-def _tomb_key(room: str) -> str:
-    # seq -> the frame of a removed message: streams cannot rewrite an entry, so a removed
-    # message's entry is deleted and its tombstone kept here for replays.
-    return f"kindred:tomb:{room}"
-
-
-def _cid_key(author_id: str, cid: str) -> str:
-    return f"kindred:cid:{author_id}:{cid}"
-
-
-_ROOM_PREFIX = b"kindred:room:"
-
-
 class RedisBroker:
     def __init__(self, redis: Redis, gateway_id: str, window: int, check_interval_s: float) -> None:
         self._redis = redis
         self._window = window
         self._check_s = check_interval_s
-        self._hb_channel = f"kindred:hb:{gateway_id}".encode()
+        self._hb_channel = keys.heartbeat_channel(gateway_id)
         self._post = redis.register_script(_POST)
         self._raise = redis.register_script(_RAISE)
         self._rooms: set[str] = set()
@@ -198,8 +165,8 @@ class RedisBroker:
         elif channel == CONTROL_CHANNEL:
             assert self._on_control is not None
             self._on_control(data)
-        elif channel.startswith(_ROOM_PREFIX):
-            room = channel[len(_ROOM_PREFIX):].decode()
+        elif channel.startswith(keys.ROOM_CHANNEL_PREFIX):
+            room = channel[len(keys.ROOM_CHANNEL_PREFIX):].decode()
             assert self._on_frame is not None
             if data[:1] == b"m":
                 colon = data.index(b":")
@@ -213,11 +180,11 @@ class RedisBroker:
             # (moderation) are lost; "*" tells the hub to re-read what it derived from them.
             self._on_resync("*")
             return
-        if not channel.startswith(_ROOM_PREFIX):
+        if not channel.startswith(keys.ROOM_CHANNEL_PREFIX):
             if channel == self._hb_channel:
                 self._last_heartbeat = time.monotonic()
             return
-        room = channel[len(_ROOM_PREFIX):].decode()
+        room = channel[len(keys.ROOM_CHANNEL_PREFIX):].decode()
         if room not in self._rooms:
             return
         first = channel not in self._confirmed
@@ -249,20 +216,20 @@ class RedisBroker:
     # -- the log -----------------------------------------------------------------------
 
     async def post(self, draft: Draft, now_ms: int) -> Posted:
-        keys: list[str | bytes] = [
-            _seq_key(draft.room),
-            _log_key(draft.room),
-            _cid_key(draft.author_id, draft.cid),
+        script_keys: list[str | bytes] = [
+            keys.seq(draft.room),
+            keys.log(draft.room),
+            keys.cid(draft.author_id, draft.cid),
             room_channel(draft.room),
             COMMITS_STREAM,
-            _thread_key(draft.message_id),
+            keys.thread(draft.message_id),
         ]
         args: list[bytes | str | int] = [
             draft.frame_prefix, self._window, CID_TTL_S, draft.message_id, draft.room,
             draft.author_key, draft.cid, draft.thread_root or draft.message_id,
         ]
         try:
-            fresh, value = await self._post(keys=keys, args=args)
+            fresh, value = await self._post(keys=script_keys, args=args)
         except (RedisError, OSError) as exc:
             raise Unavailable("the message could not be stored; send it again") from exc
         if fresh:
@@ -274,13 +241,13 @@ class RedisBroker:
 
     async def raise_head(self, room: str, seq: int) -> int:
         try:
-            return int(await self._raise(keys=[_seq_key(room)], args=[seq]))
+            return int(await self._raise(keys=[keys.seq(room)], args=[seq]))
         except (RedisError, OSError) as exc:
             raise Unavailable("redis unreachable") from exc
 
     async def thread_of(self, room: str, message_id: str) -> str | None:
         try:
-            value: Any = await self._redis.get(_thread_key(message_id))
+            value: Any = await self._redis.get(keys.thread(message_id))
         except (RedisError, OSError) as exc:
             raise Unavailable("redis unreachable") from exc
         if value is None:
@@ -303,12 +270,12 @@ class RedisBroker:
     async def replay(self, room: str, after_seq: int, limit: int) -> Replay:
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.get(_seq_key(room))
-                pipe.xrange(_log_key(room), "-", "+", count=1)
+                pipe.get(keys.seq(room))
+                pipe.xrange(keys.log(room), "-", "+", count=1)
                 # Stream ids are 64-bit: a ``since`` beyond that simply finds nothing.
                 start = min(after_seq + 1, 2**64 - 1)
-                pipe.xrange(_log_key(room), f"{start}-0", "+", count=limit)
-                pipe.hgetall(_tomb_key(room))
+                pipe.xrange(keys.log(room), f"{start}-0", "+", count=limit)
+                pipe.hgetall(keys.tomb(room))
                 head_raw, oldest, entries, tombs = await pipe.execute()
         except (RedisError, OSError) as exc:
             raise Unavailable("the room's history could not be read") from exc
@@ -326,7 +293,7 @@ class RedisBroker:
         try:
             end = "+"
             while True:
-                entries: Any = await self._redis.xrevrange(_log_key(room), end, "-", count=500)
+                entries: Any = await self._redis.xrevrange(keys.log(room), end, "-", count=500)
                 for _, fields in entries:
                     # The id also stands in replies (reply_to, thread_root): check the frame's own.
                     if needle in fields[b"f"] and _frame_id(fields[b"f"]) == message_id:
@@ -340,16 +307,16 @@ class RedisBroker:
     async def redact(self, room: str, seq: int, tombstone: bytes) -> None:
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.xdel(_log_key(room), f"{seq}-0")
-                pipe.hset(_tomb_key(room), str(seq), tombstone)
-                pipe.xrange(_log_key(room), "-", "+", count=1)
-                pipe.hkeys(_tomb_key(room))
+                pipe.xdel(keys.log(room), f"{seq}-0")
+                pipe.hset(keys.tomb(room), str(seq), tombstone)
+                pipe.xrange(keys.log(room), "-", "+", count=1)
+                pipe.hkeys(keys.tomb(room))
                 _, _, oldest, tomb_seqs = await pipe.execute()
             # Tombstones older than the log are the database's business (it has them).
             if oldest:
                 stale = [s for s in tomb_seqs if int(s) < _seq_of(oldest[0][0]) and int(s) != seq]
                 if stale:
-                    await self._redis.hdel(_tomb_key(room), *stale)
+                    await self._redis.hdel(keys.tomb(room), *stale)
             await self._drop_pending(room, seq)
         except (RedisError, OSError) as exc:
             raise Unavailable("the room's recent log could not be changed") from exc
@@ -377,7 +344,7 @@ class RedisBroker:
         if not rooms:
             return {}
         try:
-            values = await self._redis.mget([_seq_key(r) for r in rooms])
+            values = await self._redis.mget([keys.seq(r) for r in rooms])
         except (RedisError, OSError) as exc:
             raise Unavailable("redis unreachable") from exc
         return {room: int(v or 0) for room, v in zip(rooms, values, strict=True)}

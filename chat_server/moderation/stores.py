@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from chat_server import keys
 from rooms.errors import Unavailable
 
 
@@ -46,7 +47,7 @@ class RedisSlots:
         self._redis = redis
 
     async def claim(self, room: str, user_id: str, interval_s: int) -> float | None:
-        key = f"kindred:slow:{room}:{user_id}"
+        key = keys.slow_mode(room, user_id)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.set(key, b"1", px=interval_s * 1000, nx=True)
@@ -89,7 +90,7 @@ class MemoryDuty:
         return {member_id: view for (_, member_id), (view, _) in self._entries.items()}
 
 
-_DUTY_KEY = "kindred:duty"
+_DUTY_KEY = keys.DUTY
 
 
 class RedisDuty:

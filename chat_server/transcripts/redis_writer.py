@@ -25,7 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chat_server.broker.redis_broker import COMMITS_STREAM, WRITERS_GROUP
+from chat_server.keys import COMMITS_STREAM, DEAD_STREAM, WRITERS_GROUP
 from chat_server.transcripts.errors import is_bad_row
 from persistence import transcripts
 from persistence.transcripts import NewMessage
@@ -33,7 +33,6 @@ from persistence.transcripts import NewMessage
 log = logging.getLogger(__name__)
 
 GROUP = WRITERS_GROUP
-DEAD_STREAM = "kindred:commits:dead"
 
 
 def parse_entry(fields: dict[bytes, bytes]) -> NewMessage:

@@ -1,0 +1,62 @@
+"""Every Redis key and channel name the server uses, in one place.
+
+Presence keeps its own (``kindred:p:*``, ``kindred:conns:*``) in ``presence/redis_store.py``:
+that package must not import this one. Pub/sub channels are global to a Redis server, not
+per database number.
+"""
+
+from __future__ import annotations
+
+# Control messages to every gateway (sign-outs, moderation events).
+CONTROL_CHANNEL = b"kindred:ctl"
+# Every posted message is also appended here, for the transcript writers' consumer group.
+# Entries leave it only once committed to the database, so it is never trimmed: the room
+# streams are the bounded replay window, this one is the durable queue.
+COMMITS_STREAM = "kindred:commits"
+WRITERS_GROUP = "writers"  # the transcript writers' consumer group on COMMITS_STREAM
+DEAD_STREAM = "kindred:commits:dead"  # entries the database refused for good
+DUTY = "kindred:duty"  # hash: ``gateway|member`` -> who is on duty, with an expiry
+KEY_FAILURES = "kindred:fail:key"  # prefix: wrong organization key phrases per client
+LOGIN_FAILURES = "kindred:fail:login"  # prefix: failed sign-ins per client
+ROOM_CHANNEL_PREFIX = b"kindred:room:"
+
+
+def room_channel(room: str) -> bytes:
+    """Live frames of a room: ``m<seq>:<frame>`` for messages, ``e:<frame>`` for events."""
+    return ROOM_CHANNEL_PREFIX + room.encode()
+
+
+def heartbeat_channel(gateway_id: str) -> bytes:
+    """The pub/sub watchdog's heartbeat, which a gateway sends to itself."""
+    return f"kindred:hb:{gateway_id}".encode()
+
+
+def seq(room: str) -> str:
+    """The room's seq counter."""
+    return f"kindred:seq:{room}"
+
+
+def log(room: str) -> str:
+    """The room's recent log: a Stream whose entry ids are ``<seq>-0``."""
+    return f"kindred:log:{room}"
+
+
+def thread(message_id: str) -> str:
+    """``room|thread root`` of a recent message, for replies."""
+    return f"kindred:thread:{message_id}"
+
+
+def tomb(room: str) -> str:
+    """seq -> the frame of a removed message: streams cannot rewrite an entry, so a removed
+    message's entry is deleted and its tombstone kept here for replays."""
+    return f"kindred:tomb:{room}"
+
+
+def cid(author_id: str, cid: str) -> str:
+    """``id:seq:room`` of the message an author posted with this cid."""
+    return f"kindred:cid:{author_id}:{cid}"
+
+
+def slow_mode(room: str, user_id: str) -> str:
+    """A member's slow-mode slot in a room, shared by every gateway."""
+    return f"kindred:slow:{room}:{user_id}"
