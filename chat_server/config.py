@@ -61,6 +61,9 @@ class Settings:
     # Transcripts.
     run_writer: bool = True  # with Redis: run a transcript writer inside `kindred serve`
     writer_batch: int = 1000  # rows per commit at most
+    # Embedded mode: rows waiting for the database at most; past it a send gets `unavailable`
+    # (and is resent with its cid) instead of memory growing while the database is away.
+    writer_queue_max: int = 20_000
     writer_claim_idle_s: float = 15.0  # a dead writer's entries are taken over after this
     presence_ttl_s: float = 20.0
     heartbeat_interval_s: float = 5.0
@@ -132,7 +135,7 @@ class Settings:
                      "max_connections_per_member", "max_rooms_per_connection", "replay_window",
                      "heartbeat_interval_s", "subscription_check_s", "typing_interval_s",
                      "presence_ttl_s", "ping_interval_s", "session_ttl_days", "max_body_chars",
-                     "strikes_before_close", "max_resume", "writer_batch", "writer_claim_idle_s", "moderation_cache_s",
+                     "strikes_before_close", "max_resume", "writer_batch", "writer_queue_max", "writer_claim_idle_s", "moderation_cache_s",
                      "redis_max_connections"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
@@ -213,6 +216,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_resume": int,
     "run_writer": _bool,
     "writer_batch": int,
+    "writer_queue_max": int,
     "writer_claim_idle_s": float,
     "presence_ttl_s": float,
     "heartbeat_interval_s": float,

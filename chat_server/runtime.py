@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server import keys
 from chat_server.broker.base import Broker
 from chat_server.broker.memory import MemoryBroker
 from chat_server.broker.redis_broker import RedisBroker
@@ -76,6 +77,7 @@ class Runtime:
     moderation: Moderation
     safety: SafetyDesk
     writer: RedisWriter | None = None
+    embedded_writer: EmbeddedWriter | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -90,6 +92,7 @@ class Runtime:
         login_failures: FailureCounter
         slots: SlowModeSlots
         duty_store: DutyStore
+        embedded_writer: EmbeddedWriter | None = None
         if settings.redis_url:
             # A blocking pool: when every connection is busy (a reconnect storm: hundreds of
             # joins at once), a command waits for one instead of failing "too many
@@ -101,11 +104,13 @@ class Runtime:
             redis = Redis(connection_pool=pool)
             broker = RedisBroker(redis, settings.gateway_id, settings.replay_window, settings.subscription_check_s)
             presence = RedisPresence(redis, settings.gateway_id, settings.presence_ttl_s)
-            key_failures = RedisFailures(redis, "kindred:fail:key", settings.key_phrase_window_s)
-            login_failures = RedisFailures(redis, "kindred:fail:login", settings.key_phrase_window_s)
+            key_failures = RedisFailures(redis, keys.KEY_FAILURES, settings.key_phrase_window_s)
+            login_failures = RedisFailures(redis, keys.LOGIN_FAILURES, settings.key_phrase_window_s)
             slots, duty_store = RedisSlots(redis), RedisDuty(redis)
         else:
-            memory = MemoryBroker(settings.replay_window, EmbeddedWriter(db, settings.writer_batch))
+            embedded_writer = EmbeddedWriter(db, settings.writer_batch, settings.writer_queue_max)
+            embedded_writer.start()
+            memory = MemoryBroker(settings.replay_window, embedded_writer)
             async with db() as session:
                 memory.restore(await transcripts.heads(session), await transcripts.recent_cids(session, 20_000))
             broker = memory
@@ -176,7 +181,7 @@ class Runtime:
             writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
-                   key_failures, login_failures, guard, moderation, safety, writer)
+                   key_failures, login_failures, guard, moderation, safety, writer, embedded_writer)
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -184,6 +189,8 @@ class Runtime:
         await self.moderation.stop()
         await self.guard.stop()
         await self.hub.stop()
+        if self.embedded_writer is not None:
+            await self.embedded_writer.stop()  # after the hub: nothing is posted any more
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

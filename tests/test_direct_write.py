@@ -76,3 +76,40 @@ async def test_another_implementation_offers_no_direct_writer(stock_url: tuple[s
         assert await asyncio.wait_for(ws.recv(), 5) == "through asgi"
     assert seen["writer"] is None
 
+
+
+def test_the_uvicorn_internals_direct_relies_on_are_there() -> None:
+    """Fails the day uvicorn renames or drops what gateway/direct.py builds on (none of it is
+    public API), and when the installed uvicorn is outside the range pyproject.toml allows."""
+    import inspect
+    import tomllib
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    spec = next(Requirement(d) for d in pyproject["project"]["dependencies"]
+                if Requirement(d).name == "uvicorn")
+    assert spec.specifier.contains(version("uvicorn")), (version("uvicorn"), str(spec.specifier))
+    assert any(s.operator == "<" for s in spec.specifier), "uvicorn needs a ceiling"
+
+    source = inspect.getsource(WebSocketsSansIOProtocol)
+    for name in direct.UVICORN_METHODS:
+        assert name in WebSocketsSansIOProtocol.__dict__, f"uvicorn no longer defines {name}()"
+    for name in direct.UVICORN_ATTRIBUTES:
+        assert f"self.{name} =" in source or f"self.{name}:" in source, (
+            f"uvicorn's protocol no longer sets self.{name}"
+        )
+
+
+async def test_a_live_socket_has_every_attribute_direct_reads(
+    direct_url: tuple[str, dict[str, Any]],
+) -> None:
+    url, seen = direct_url
+    async with websockets.connect(url, compression=None) as ws:
+        await asyncio.wait_for(ws.recv(), 5)
+        writer = seen["writer"]
+        missing = [n for n in direct.UVICORN_ATTRIBUTES if not hasattr(writer, n)]
+    assert missing == []

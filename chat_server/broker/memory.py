@@ -1,7 +1,8 @@
 """The in-process broker of the embedded mode: one process, nothing to install.
 
 Posting gives the message its seq at once (inside the event loop, so seq order is posting
-order), then waits for the embedded writer to commit it: only then is it added to the room's
+order), then waits for the committer (the embedded writer, which the composition root starts
+and stops: the broker does not own it) to commit it: only then is it added to the room's
 recent log, fanned out, and acknowledged. Each room keeps its recent frames in a bounded
 deque, the same window the Redis Stream keeps; older ones are read from the database.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import msgpack
 
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
-from chat_server.transcripts.embedded import EmbeddedWriter, RowRefused
+from chat_server.transcripts.committer import Committer, RowRefused
 from chat_server.wire import finish_message
 from persistence.transcripts import NewMessage
 from rooms.errors import BadFrame, Unavailable
@@ -40,9 +41,9 @@ class _Posting:
 
 
 class MemoryBroker:
-    def __init__(self, window: int, writer: EmbeddedWriter, cid_memory: int = 100_000) -> None:
+    def __init__(self, window: int, committer: Committer, cid_memory: int = 100_000) -> None:
         self._window = window
-        self._writer = writer
+        self._committer = committer
         self._rooms: dict[str, _RoomLog] = {}
         self._subscribed: set[str] = set()
         # (author, cid) -> the posting: a retried send is posted once, and acknowledged only
@@ -68,10 +69,8 @@ class MemoryBroker:
 
     async def start(self, on_frame: OnFrame, on_resync: OnResync, on_control: OnControl) -> None:
         self._on_frame, self._on_control = on_frame, on_control
-        self._writer.start()
 
     async def close(self) -> None:
-        await self._writer.stop()
         self._subscribed.clear()
 
     async def subscribe(self, room: str) -> int:
@@ -101,8 +100,7 @@ class MemoryBroker:
             await self._wait(earlier.committed, key)
             return Posted(earlier.message_id, earlier.seq, duplicate=True)
         log = self._log(draft.room)
-        log.head += 1
-        seq = log.head
+        seq = log.head + 1
         frame = finish_message(draft.frame_prefix, seq)
         row = NewMessage(
             draft.message_id, draft.room, seq, draft.author_key, draft.cid, draft.body,
@@ -115,10 +113,12 @@ class MemoryBroker:
             if draft.room in self._subscribed and self._on_frame is not None:
                 self._on_frame(draft.room, seq, frame)
 
+        # Raises Unavailable when the writer's queue is full: then no seq was used up.
+        committed = self._committer.submit(row, after_commit)
+        log.head = seq
         self._threads[draft.message_id] = (draft.room, draft.thread_root or draft.message_id)
         if len(self._threads) > self._cid_memory:
             self._threads.popitem(last=False)
-        committed = self._writer.submit(row, after_commit)
         self._remember(key, _Posting(draft.message_id, seq, draft.room, committed))
         await self._wait(committed, key)
         return Posted(draft.message_id, seq, duplicate=False)

@@ -25,6 +25,15 @@ from websockets.protocol import State
 
 EXTENSION = "kindred.direct_write"
 
+# What this module relies on in uvicorn's protocol, none of it public API: the methods it
+# overrides and the instance attributes it reads or writes. tests/test_direct_write.py checks
+# them against the installed uvicorn, whose version pyproject.toml bounds.
+UVICORN_METHODS = ("handle_connect", "connection_lost", "send")
+UVICORN_ATTRIBUTES = (
+    "scope", "response", "handshake_complete", "close_sent", "disconnected", "initial_response",
+    "writable", "conn", "transport",
+)
+
 
 def writer_for(scope: Mapping[str, Any]) -> DirectWebSocketProtocol | None:
     """The socket's protocol if it offers synchronous writes, else None."""

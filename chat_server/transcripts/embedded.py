@@ -4,6 +4,10 @@ A send is acknowledged only after its row is committed. Rows queue while a commi
 under load each commit carries many rows (natural batching) and at rest a row waits for no
 timer. After each commit the rows' ``after_commit`` callbacks run in seq order: that is when
 the broker appends them to the recent log and fans them out.
+
+The queue is bounded (``max_queue`` rows): while the database is slow or away, rows wait for
+it, and past the bound ``submit`` refuses with ``Unavailable`` (the client resends with the
+same cid later) rather than growing memory without limit.
 """
 
 from __future__ import annotations
@@ -18,15 +22,15 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server.transcripts.committer import RowRefused
 from chat_server.transcripts.errors import is_bad_row
 from persistence import transcripts
 from persistence.transcripts import NewMessage
+from rooms.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
-
-class RowRefused(Exception):
-    """The database refused this row for good; it was set aside, not stored."""
+__all__ = ["EmbeddedWriter", "RowRefused"]
 
 
 @dataclass(slots=True)
@@ -37,9 +41,12 @@ class _Item:
 
 
 class EmbeddedWriter:
-    def __init__(self, db: async_sessionmaker[AsyncSession], max_batch: int = 2000) -> None:
+    def __init__(
+        self, db: async_sessionmaker[AsyncSession], max_batch: int = 2000, max_queue: int = 20_000
+    ) -> None:
         self._db = db
         self._max_batch = max_batch
+        self._max_queue = max_queue
         self._queue: deque[_Item] = deque()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -62,7 +69,9 @@ class EmbeddedWriter:
 
     def submit(self, row: NewMessage, after_commit: Callable[[], None]) -> asyncio.Future[None]:
         """Queue ``row``; the future resolves once it is committed and ``after_commit`` ran,
-        or fails with ``RowRefused``."""
+        or fails with ``RowRefused``. Raises ``Unavailable`` when ``max_queue`` rows wait."""
+        if len(self._queue) >= self._max_queue:
+            raise Unavailable("the server is busy storing messages; send it again shortly")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(row, after_commit, done))
         self._idle.clear()
