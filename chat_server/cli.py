@@ -6,36 +6,11 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from chat_server.config import Settings, SettingsError
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        print(f"kindred: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-def _with_db(settings: Settings, work: Callable[[Any, str], Awaitable[int]]) -> int:
-    """Run ``work(session, secret)`` against the configured database."""
-    from chat_server.security import new_secret
-    from persistence import accounts
-    from persistence.db import make_engine, session_factory
-
-    async def main() -> int:
-        engine = make_engine(settings.effective_database_url)
-        try:
-            async with session_factory(engine)() as db:
-                secret = settings.secret_key or await accounts.server_secret(db, new_secret())
-                return await work(db, secret)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
+from chat_server.cli_members import cmd_user_assign, cmd_user_reset, cmd_user_role
+from chat_server.cli_support import _ensure_schema, _settings, _with_db
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -45,24 +20,6 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     migrate.upgrade(settings.effective_database_url)
     print(f"database at revision {migrate.current_revision(settings.effective_database_url)}")
     return 0
-
-
-def _ensure_schema(settings: Settings) -> None:
-    from persistence import migrate
-
-    current = migrate.current_revision(settings.effective_database_url)
-    if current == migrate.head_revision():
-        return
-    if settings.is_sqlite:
-        migrate.upgrade(settings.effective_database_url)  # one process owns the file
-        return
-    where = "empty" if current is None else f"at revision {current}"
-    print(
-        f"kindred: the database is {where}; this release needs revision "
-        f"{migrate.head_revision()}: run `kindred db upgrade` first",
-        file=sys.stderr,
-    )
-    raise SystemExit(2)
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
@@ -146,68 +103,6 @@ def cmd_org_rotate(args: argparse.Namespace) -> int:
     return _with_db(settings, work)
 
 
-def cmd_user_role(args: argparse.Namespace) -> int:
-    from persistence import accounts
-    from rooms import handles
-    from rooms.roles import Role
-
-    try:
-        role = Role.parse(args.role)
-    except ValueError as exc:
-        print(f"kindred: {exc}", file=sys.stderr)
-        return 2
-
-    async def work(db: Any, secret: str) -> int:
-        user = await accounts.set_role(db, handles.normalize(args.handle), role)
-        if user is None:
-            print(f"kindred: no member with handle {args.handle!r}", file=sys.stderr)
-            return 1
-        print(f"{user.handle} is now {role.value}")
-        return 0
-
-    settings = _settings()
-    _ensure_schema(settings)
-    return _with_db(settings, work)
-
-
-def cmd_user_assign(args: argparse.Namespace) -> int:
-    """Assign a navigator or org admin to moderate a national room ('*': all of them)."""
-    from sqlmodel import select
-
-    from persistence import accounts, communities
-    from persistence import moderation as store
-    from persistence.models import User
-    from rooms import handles
-    from rooms.roles import Role
-
-    async def work(db: Any, secret: str) -> int:
-        user = (await db.exec(select(User).where(User.handle_key == handles.normalize(args.handle)))).first()
-        if user is None or user.id is None:
-            print(f"kindred: no member with handle {args.handle!r}", file=sys.stderr)
-            return 1
-        if args.slug != "*":
-            community = await communities.by_slug(db, args.slug)
-            if community is None or community.org_id is not None:
-                print(f"kindred: {args.slug!r} is not a national community", file=sys.stderr)
-                return 1
-        if args.remove:
-            done = await store.unassign(db, user.id, args.slug)
-            print(f"{user.handle} no longer moderates {args.slug}" if done else "was not assigned")
-            return 0
-        await store.assign(db, user.id, args.slug)
-        role = accounts.to_member(user).role
-        note = "" if role in (Role.NAVIGATOR, Role.ORG_ADMIN) else (
-            f" (as {role.value} this has no effect: make them a navigator with `kindred user role`)"
-        )
-        where = "every national room" if args.slug == "*" else args.slug
-        print(f"{user.handle} moderates {where}{note}; it applies to their next connection")
-        return 0
-
-    settings = _settings()
-    _ensure_schema(settings)
-    return _with_db(settings, work)
-
-
 def cmd_org_resources(args: argparse.Namespace) -> int:
     """Set (from a TOML or JSON file) or clear an organization's crisis resources."""
     import json
@@ -238,33 +133,6 @@ def cmd_org_resources(args: argparse.Namespace) -> int:
             return 1
         await store.set_org_resources(db, org, stored)
         print(f"crisis resources for {args.name!r} " + ("cleared (defaults apply)" if stored is None else "set"))
-        return 0
-
-    settings = _settings()
-    _ensure_schema(settings)
-    return _with_db(settings, work)
-
-
-def cmd_user_reset(args: argparse.Namespace) -> int:
-    """Print a one-time code with which the member sets a new password (24 hours)."""
-    from sqlmodel import select
-
-    from chat_server.api.passwords import RESET_CODE_TTL, code_digest
-    from chat_server.runtime import utcnow
-    from chat_server.security import new_key_phrase
-    from persistence import passwords
-    from persistence.models import User
-    from rooms import handles
-
-    async def work(db: Any, secret: str) -> int:
-        user = (await db.exec(select(User).where(User.handle_key == handles.normalize(args.handle)))).first()
-        if user is None or user.id is None:
-            print(f"kindred: no member with handle {args.handle!r}", file=sys.stderr)
-            return 1
-        code = new_key_phrase()
-        await passwords.issue_reset(db, user.id, code_digest(code), utcnow(), utcnow() + RESET_CODE_TTL)
-        print(f"reset code for {user.handle}: {code}")
-        print("it works once, within 24 hours, with the member's email address; older codes are void")
         return 0
 
     settings = _settings()

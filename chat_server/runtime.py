@@ -27,7 +27,8 @@ from chat_server.gateway.connection import CLOSE_RESTART
 from chat_server.gateway.hub import Hub, HubLimits
 from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
 from chat_server.moderation.duty import DutyRoster
-from chat_server.moderation.guard import Guard, RoomFacts
+from chat_server.moderation.enforce import Enforcer
+from chat_server.moderation.facts import FactsCache, RoomFacts
 from chat_server.moderation.safety import SafetyDesk
 from chat_server.moderation.service import Moderation
 from chat_server.moderation.stores import (
@@ -73,7 +74,9 @@ class Runtime:
     secret: str
     key_failures: FailureCounter
     login_failures: FailureCounter
-    guard: Guard
+    facts: FactsCache
+    roster: DutyRoster
+    enforcer: Enforcer
     moderation: Moderation
     safety: SafetyDesk
     writer: RedisWriter | None = None
@@ -168,26 +171,26 @@ class Runtime:
                              {user: found[(r, user)] for r, user in found})
 
         roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
-        guard = Guard(room_facts, slots, roster, ttl_s=settings.moderation_cache_s)
-        moderation = Moderation(db, broker, guard)
+        facts = FactsCache(room_facts, ttl_s=settings.moderation_cache_s)
+        enforcer = Enforcer(facts, slots)
+        moderation = Moderation(db, broker)
         safety = SafetyDesk(db, broker, CrisisMatcher.load())
         hub = Hub(broker, presence, limits, live_sessions, history, stored_thread_of, stored_head,
-                  guard, safety.after_post)
+                  facts, roster, enforcer, safety.after_post)
         await hub.start()
-        guard.start(settings.heartbeat_interval_s)
         writer: RedisWriter | None = None
         if redis is not None and settings.run_writer:
             writer = RedisWriter(redis, db, settings.writer_batch, settings.writer_claim_idle_s)
             writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
-                   key_failures, login_failures, guard, moderation, safety, writer, embedded_writer)
+                   key_failures, login_failures, facts, roster, enforcer, moderation, safety, writer,
+                   embedded_writer)
 
     async def close(self) -> None:
         if self.writer is not None:
             await self.writer.stop()
         await self.moderation.stop()
-        await self.guard.stop()
         await self.hub.stop()
         if self.embedded_writer is not None:
             await self.embedded_writer.stop()  # after the hub: nothing is posted any more

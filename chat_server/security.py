@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 import unicodedata
+from typing import Any
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -65,3 +66,14 @@ def new_key_phrase() -> str:
 
 def new_secret() -> str:
     return secrets.token_urlsafe(48)
+
+
+SESSION_COOKIE = "kindred_session"
+
+
+def token_from(headers: Any, cookies: dict[str, str]) -> str | None:
+    """The session token of a request or handshake: a bearer token, else the cookie."""
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return str(auth[7:].strip()) or None
+    return cookies.get(SESSION_COOKIE) or None

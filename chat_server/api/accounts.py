@@ -18,7 +18,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat_server.api.common import (
-    SESSION_COOKIE,
     ApiError,
     caller,
     client_address,
@@ -26,7 +25,7 @@ from chat_server.api.common import (
     runtime,
 )
 from chat_server.runtime import utcnow
-from chat_server.security import key_digest, new_token, token_digest
+from chat_server.security import SESSION_COOKIE, key_digest, new_token, token_digest
 from persistence import accounts, moderation
 from rooms import handles
 from rooms.errors import Unavailable

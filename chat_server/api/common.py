@@ -9,10 +9,10 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
 from chat_server.runtime import Runtime
+from chat_server.security import token_from
 from rooms.model import Member
 
 MAX_BODY_BYTES = 16 * 1024
-SESSION_COOKIE = "kindred_session"
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _SAME_SITE_FETCH = frozenset({"same-origin", "none"})
 
@@ -99,13 +99,6 @@ async def parse_body(request: Request, model: type[M]) -> M:
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
         )
         raise ApiError(400, "invalid_request", problems) from None
-
-
-def token_from(headers: Any, cookies: dict[str, str]) -> str | None:
-    auth = headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return str(auth[7:].strip()) or None
-    return cookies.get(SESSION_COOKIE) or None
 
 
 async def caller(request: Request) -> tuple[Member, str]:

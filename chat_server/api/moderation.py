@@ -115,10 +115,10 @@ async def room_overview(request: Request) -> Response:
         raise ApiError(403, "forbidden", "you are not staff of this room", extra={"reason": NOT_STAFF})
     rt = runtime(request)
     try:
-        facts = await rt.guard.facts(community.slug)
+        facts = await rt.facts.facts(community.slug)
     except Unavailable as exc:
         raise _api_error(exc) from None
-    state = rt.guard.room_state(community.slug, facts) if facts is not None else {}
+    state = facts.state_frame(rt.roster.covers(facts.community)) if facts is not None else {}
     state.pop("type", None)
     async with rt.db() as db:
         restrictions = await store.restrictions_view(db, community.slug, int(time.time() * 1000))

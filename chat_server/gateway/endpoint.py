@@ -18,11 +18,10 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketState
 
 from chat_server import wire
-from chat_server.api.common import token_from
 from chat_server.gateway import direct, frames
 from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_RESTART, CLOSE_SLOW, Connection
 from chat_server.runtime import Runtime
-from chat_server.security import token_digest
+from chat_server.security import token_digest, token_from
 from rooms import catalog
 from rooms.access import can_join
 from rooms.errors import NoSuchRoom, RoomError, Unavailable
@@ -111,7 +110,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             await rt.hub.detach(conn)
         if conn.on_duty:
             with contextlib.suppress(Exception):
-                await rt.moderation.duty(conn, False)
+                if await rt.hub.moderating.set_duty(conn, False):
+                    await rt.moderation.duty_recorded(member, False)
         with contextlib.suppress(Exception):
             await rt.presence.close_connection(member.id, conn.id)
         if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
@@ -212,19 +212,19 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
                 raise NoSuchRoom(f"no room {room[:64]!r} is open to you")
             try:
                 # The room's facts (community, restrictions, state) are cached per process.
-                facts = await rt.guard.facts(room)
+                facts = await rt.facts.facts(room)
             except Exception as exc:
                 raise Unavailable("could not look the room up; try again") from exc
             if facts is None or not can_join(conn.member, facts.community):
                 raise NoSuchRoom(f"no room {room!r} is open to you")
             community = facts.community
-            await rt.guard.check_join(conn.member.id, room)
+            await rt.enforcer.check_join(conn.member.id, room)
             if may_moderate_room(conn.member, community, conn.assigned):
                 conn.staff_in.add(room)
-            state = [wire.encode_for(conn.protocol, rt.guard.room_state(room, facts))]
+            state = [wire.encode_for(conn.protocol, rt.hub.moderating.room_state(facts))]
             await rt.hub.join(conn, room, since, state)
             # A kick or ban that landed while this join was under way found no connection.
-            rt.guard.recheck(conn, room)
+            rt.hub.moderating.recheck(conn, room)
         case frames.Leave(room):
             await rt.hub.leave(conn, room)
             conn.staff_in.discard(room)
@@ -236,5 +236,8 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
                 answer["cid"] = cid
             conn.push(wire.encode_for(conn.protocol, answer))
         case frames.Duty(on):
-            await rt.moderation.duty(conn, on)
+            if on:
+                await rt.moderation.check_duty(conn.member)
+            if await rt.hub.moderating.set_duty(conn, on):
+                await rt.moderation.duty_recorded(conn.member, on)
             conn.push(wire.encode_for(conn.protocol, {"type": "duty", "on": on}))

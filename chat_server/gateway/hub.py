@@ -18,11 +18,16 @@ from typing import Any
 import msgpack
 
 from chat_server.broker.base import Broker
+from chat_server.gateway import joining, upkeep
 from chat_server.gateway.announcing import Announcer
-from chat_server.gateway.connection import CLOSE_SIGNED_OUT, Connection, Cursor
+from chat_server.gateway.connection import CLOSE_REMOVED, CLOSE_SIGNED_OUT, Connection, Cursor
 from chat_server.gateway.filling import GapFiller, LocalRoom
+from chat_server.gateway.moderating import ModerationApplier
 from chat_server.gateway.sending import AfterPost, Sender
-from chat_server.moderation.guard import CLOSE_REMOVED, Guard
+from chat_server.moderation import events
+from chat_server.moderation.duty import DutyRoster
+from chat_server.moderation.enforce import Enforcer
+from chat_server.moderation.facts import FactsCache
 from chat_server.wire import Outgoing, encode_for
 from presence.batch import JOINED, LEFT
 from presence.store import PresenceStore, PresenceUnavailable
@@ -61,7 +66,9 @@ class Hub:
         history: Callable[[str, int, int], Awaitable[list[tuple[int, bytes]]]],
         stored_thread_of: Callable[[str, str], Awaitable[str | None]],
         stored_head: Callable[[str], Awaitable[int]],
-        guard: Guard,
+        facts: FactsCache,
+        roster: DutyRoster,
+        enforcer: Enforcer,
         after_post: AfterPost | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -75,11 +82,11 @@ class Hub:
         # Frames with after < seq <= upto from the database, for what the recent log dropped.
         self._history = history
         self._stored_head = stored_head
-        # Moderation: events from any gateway applied to ours (and refusals for sends).
-        self._guard = guard
-        guard.attach(self)
+        # Moderation: events from any gateway, applied to the facts and to our connections.
+        self._facts = facts
+        self.moderating = ModerationApplier(self, facts, roster, clock)
         self._sender = Sender(
-            broker, guard, stored_thread_of, after_post, limits.send_rate_per_s,
+            broker, enforcer, stored_thread_of, after_post, limits.send_rate_per_s,
             limits.send_burst, limits.max_body_chars, limits.typing_interval_s, clock,
         )
         self._beats = 0
@@ -105,8 +112,10 @@ class Hub:
             asyncio.create_task(self._heartbeat_loop(), name="presence-heartbeat"),
             asyncio.create_task(self._check_loop(), name="room-head-check"),
         ]
+        self.moderating.start(self._limits.heartbeat_interval_s)
 
     async def stop(self) -> None:
+        await self.moderating.stop()
         await self._announcer.close()
         for task in [*self._loops, *self._tasks]:
             task.cancel()
@@ -188,7 +197,10 @@ class Hub:
             if since is None:
                 head = (await self._broker.heads([room]))[room]
             else:
-                head, missed = await self._missed(room, since)
+                head, missed = await joining.missed(
+                    self._broker, self._history, room, since, self._limits.replay_window,
+                    self._limits.max_resume,
+                )
         except BaseException as exc:
             await self.leave(conn, room)
             if isinstance(exc, PresenceUnavailable):
@@ -199,43 +211,8 @@ class Hub:
         for data in after_joined:
             conn.push(data)
         cursor.seq = head if since is None or since >= head else since
-        for seq, data in missed:
-            if seq <= cursor.seq:
-                continue
-            if seq > cursor.seq + 1:
-                gap = {"type": "gap", "room": room, "from": cursor.seq + 1, "to": seq - 1}
-                await conn.push_owed(encode_for(conn.protocol, gap))
-            cursor.seq = seq
-            out = Outgoing(data)
-            if conn.hidden and out.author_id in conn.hidden:
-                continue  # written by someone this member blocked
-            await conn.push_owed(out.for_protocol(conn.protocol))
-        if cursor.seq < head:
-            gap = {"type": "gap", "room": room, "from": cursor.seq + 1, "to": head}
-            await conn.push_owed(encode_for(conn.protocol, gap))
-            cursor.seq = head
+        await joining.send_missed(conn, room, cursor, head, missed)
         conn.release(room)
-
-    async def _missed(self, room: str, since: int) -> tuple[int, list[tuple[int, bytes]]]:
-        """The room's head and the frames after ``since`` (at most ``max_resume``, the newest),
-        from the recent log and, for what it no longer holds, the database. Seqs missing from
-        the result are gaps: neither holds them."""
-        replay = await self._broker.replay(room, since, self._limits.replay_window)
-        head = replay.head
-        oldest = max(since, head - self._limits.max_resume)
-        if oldest > since:  # capped: read the recent log from where the resume starts
-            replay = await self._broker.replay(room, oldest, self._limits.replay_window)
-        frames: list[tuple[int, bytes]] = []
-        if oldest + 1 < replay.first:
-            try:
-                frames = await self._history(room, oldest, replay.first - 1)
-            except Exception as exc:
-                raise Unavailable("the room's history could not be read; try again") from exc
-        frames.extend(f for f in replay.frames if f[0] > oldest)
-        while frames and frames[-1][0] < head and len(replay.frames) >= self._limits.replay_window:
-            replay = await self._broker.replay(room, frames[-1][0], self._limits.replay_window)
-            frames.extend(replay.frames)
-        return head, frames
 
     async def leave(self, conn: Connection, room: str, linger: bool = False) -> None:
         """Take the connection out of the room; with ``linger`` (its connection dropped) the
@@ -273,7 +250,7 @@ class Hub:
             local.ready = asyncio.get_running_loop().create_future()
             try:
                 head = await self._broker.subscribe(room)
-                head = await self._floor_head(room, head)
+                head = await upkeep.floor_head(self._broker, self._stored_head, room, head)
             except BaseException as exc:
                 local.ready.set_exception(exc if isinstance(exc, Exception) else Unavailable())
                 local.ready.exception()  # retrieved: the other waiters re-raise it themselves
@@ -290,20 +267,6 @@ class Hub:
                 local.refs -= 1
                 raise
         return local
-
-    async def _floor_head(self, room: str, head: int) -> int:
-        """Never hand out a seq the database already holds: if the log's counter is behind
-        the stored transcript (Redis lost its data: no appendonly, or a new Redis), raise it,
-        or new messages would collide with stored ones and be dropped as duplicates."""
-        try:
-            stored = await self._stored_head(room)
-        except Exception as exc:
-            raise Unavailable("could not read the room's transcript; try again") from exc
-        if stored <= head:
-            return head
-        log.error("room %s: log head %d is behind the transcript (%d); did Redis lose data? "
-                  "continuing after the transcript", room, head, stored)
-        return await self._broker.raise_head(room, stored)
 
     async def _release(self, local: LocalRoom) -> None:
         local.refs -= 1
@@ -352,7 +315,7 @@ class Hub:
 
     def _on_resync(self, room: str) -> None:
         # Moderation events travel on the control channel, which may have dropped some too.
-        self._guard.invalidate()
+        self._facts.invalidate()
         local = self._rooms.get(room)
         if local is not None and local.sequencer is not None:
             self._start_fill(local)
@@ -368,7 +331,9 @@ class Hub:
             if message.get("op") == "close_session":
                 self.close_session(str(message.get("session", "")))
             elif message.get("op") == "mod":
-                self._guard.on_event(message)
+                event = events.parse(message)
+                if event is not None:
+                    self.moderating.apply(event)
         except Exception:
             # Never let one bad event take the pub/sub listener down with it.
             log.exception("control message %r failed", message.get("op"))
@@ -428,33 +393,7 @@ class Hub:
                 conn.close(CLOSE_SIGNED_OUT, "your session has ended; sign in again")
 
     async def _check_loop(self) -> None:
-        """Anti-entropy: a room whose head stays ahead of what we delivered lost a frame on
-        pub/sub with nothing after it to reveal the gap; fill it from the log."""
+        """Anti-entropy (gateway/upkeep.py), every ``check_interval_s``."""
         while True:
             await asyncio.sleep(self._limits.check_interval_s)
-            rooms = [r for r, local in self._rooms.items() if local.sequencer is not None]
-            try:
-                heads = await self._broker.heads(rooms)
-            except Unavailable:
-                continue
-            for room, head in heads.items():
-                local = self._rooms.get(room)
-                if local is None or local.sequencer is None:
-                    continue
-                if head < local.sequencer.last:
-                    # The log's counter went backwards: Redis lost its data. Put it past
-                    # everything already given, or new messages would reuse those seqs.
-                    await self._recover_counter(room, local.sequencer.last)
-                    continue
-                if local.sequencer.last < min(head, local.suspect_head):
-                    self._start_fill(local)
-                local.suspect_head = head if head > local.sequencer.last else 0
-
-    async def _recover_counter(self, room: str, delivered: int) -> None:
-        try:
-            floor = max(delivered, await self._stored_head(room))
-            await self._broker.raise_head(room, floor)
-        except Exception:
-            log.exception("room %s: could not repair the seq counter", room)
-            return
-        log.error("room %s: seq counter was behind (Redis lost data?); raised to %d", room, floor)
+            await upkeep.check_heads(self._broker, self._rooms, self._start_fill, self._stored_head)

@@ -11,13 +11,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from chat_server.broker.base import Broker, Draft
 from chat_server.gateway.connection import Connection
-from chat_server.moderation.guard import Guard
+from chat_server.moderation.enforce import Enforcer
 from chat_server.wire import encode_for, message_prefix, pack
 from rooms import messages, safety
 from rooms.errors import BadFrame, NotJoined, RateLimited, Unavailable
+from rooms.model import Member
 from rooms.ratelimit import TokenBucket
 
 _PHI_WORDS = {
@@ -29,8 +31,9 @@ _PHI_REASON = (
     "room's history. To post it anyway, send it again with confirm_phi set."
 )
 
-# Called once a send is acknowledged: (connection, room, message id, body, first time posted).
-AfterPost = Callable[[Connection, str, str, str, bool], Awaitable[None]]
+# Called once a send is acknowledged: (author, room, message id, body, first time posted, a
+# way to send the author's connection a frame).
+AfterPost = Callable[[Member, str, str, str, bool, Callable[[dict[str, Any]], None]], Awaitable[None]]
 
 
 def _in_words(items: list[str]) -> str:
@@ -41,7 +44,7 @@ class Sender:
     def __init__(
         self,
         broker: Broker,
-        guard: Guard,
+        enforcer: Enforcer,
         stored_thread_of: Callable[[str, str], Awaitable[str | None]],
         after_post: AfterPost | None,
         send_rate_per_s: float,
@@ -51,7 +54,7 @@ class Sender:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._broker = broker
-        self._guard = guard
+        self._enforcer = enforcer
         self._stored_thread_of = stored_thread_of
         self._after_post = after_post
         self._rate_per_s = send_rate_per_s
@@ -78,7 +81,7 @@ class Sender:
             raise NotJoined("join the room before sending to it")
         messages.check_cid(cid)
         staff = room in conn.staff_in
-        await self._guard.check_send(conn.member.id, room, staff)
+        await self._enforcer.check_send(conn.member.id, room, staff)
         if not confirm_phi:
             kinds = safety.find_phi(body)
             if kinds:
@@ -97,7 +100,7 @@ class Sender:
         thread_root = None
         if reply_to is not None:
             thread_root = await self._thread_of(room, messages.check_message_id(reply_to))
-        await self._guard.claim_slot(conn.member.id, room, staff)
+        await self._enforcer.claim_slot(conn.member.id, room, staff)
         now_ms = int(self._clock() * 1000)
         message_id = os.urandom(16).hex()  # 32 hex digits, as uuid4().hex but cheaper
         prefix = message_prefix(
@@ -113,7 +116,10 @@ class Sender:
             ack["duplicate"] = True
         conn.push(encode_for(conn.protocol, ack))
         if self._after_post is not None:
-            await self._after_post(conn, room, posted.message_id, body, not posted.duplicate)
+            await self._after_post(
+                conn.member, room, posted.message_id, body, not posted.duplicate,
+                lambda frame: conn.push(encode_for(conn.protocol, frame)),
+            )
 
     async def _thread_of(self, room: str, reply_to: str) -> str:
         """The root of the thread ``reply_to`` belongs to, given when the reply is posted so

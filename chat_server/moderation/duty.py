@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Callable
 
-from chat_server.gateway.connection import Connection
 from chat_server.moderation.stores import DutyStore, DutyView
 from rooms.errors import Unavailable
 from rooms.model import Community, Member
@@ -23,9 +22,12 @@ from rooms.roles import Role
 log = logging.getLogger(__name__)
 
 
-def _view(conn: Connection) -> DutyView:
-    member = conn.member
-    return {**member.public(), "org_id": member.org_id, "assigned": sorted(conn.assigned)}
+# Who is on duty on this gateway: the member and the rooms they are assigned to as staff.
+OnDuty = tuple[Member, frozenset[str]]
+
+
+def _view(member: Member, assigned: frozenset[str]) -> DutyView:
+    return {**member.public(), "org_id": member.org_id, "assigned": sorted(assigned)}
 
 
 def _member(view: DutyView) -> tuple[Member, frozenset[str]]:
@@ -43,21 +45,21 @@ class DutyRoster:
         self._clock = clock
         self._everyone: dict[str, tuple[Member, frozenset[str]]] = {}
 
-    async def set(self, conn: Connection, on: bool, others_on_duty: bool) -> None:
-        """Record ``conn``'s member on or off duty. ``others_on_duty``: another local
-        connection of the same member stays on duty, so the shared entry must stay."""
+    async def set(self, member: Member, assigned: frozenset[str], on: bool, others_on_duty: bool) -> None:
+        """Record ``member`` on or off duty. ``others_on_duty``: another local connection of
+        the same member stays on duty, so the shared entry must stay."""
         if on:
-            await self._store.put(self._gateway, _view(conn), self._clock() + self._ttl_s)
+            await self._store.put(self._gateway, _view(member, assigned), self._clock() + self._ttl_s)
         elif not others_on_duty:
-            await self._store.remove(self._gateway, conn.member.id)
+            await self._store.remove(self._gateway, member.id)
         await self.reload()
 
-    async def refresh(self, local_on_duty: list[Connection]) -> None:
+    async def refresh(self, local_on_duty: list[OnDuty]) -> None:
         """Write our on-duty entries again, whole (not just their expiry): an entry lost
         with a Redis restart comes back at the next heartbeat."""
         expires = self._clock() + self._ttl_s
-        for conn in {c.member.id: c for c in local_on_duty}.values():
-            await self._store.put(self._gateway, _view(conn), expires)
+        for member, assigned in {m.id: (m, a) for m, a in local_on_duty}.values():
+            await self._store.put(self._gateway, _view(member, assigned), expires)
 
     async def reload(self) -> bool:
         """Read the roster back; True when it changed."""

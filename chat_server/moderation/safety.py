@@ -17,9 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.broker.base import Broker
-from chat_server.gateway.connection import Connection
-from chat_server.moderation.service import control
-from chat_server.wire import encode_for
+from chat_server.moderation import events
 from persistence import communities, transcripts
 from persistence import moderation as store
 from rooms import resources
@@ -45,22 +43,24 @@ class SafetyDesk:
         self._defaults = resources.defaults()
         self._by_org: dict[int | None, tuple[float, resources.CrisisResources]] = {}
 
-    async def after_post(self, conn: Connection, room: str, message_id: str, body: str, fresh: bool) -> None:
-        """Called once a message is acknowledged. Never raises: the message is posted."""
+    async def after_post(
+        self, author: Member, room: str, message_id: str, body: str, fresh: bool,
+        tell: Callable[[dict[str, Any]], None],
+    ) -> None:
+        """Called once a message is acknowledged; ``tell`` sends a frame to the author's
+        connection. Never raises: the message is posted."""
         if self._matcher.match(body) is None:
             return
         try:
-            card = await self._resources(conn.member.org_id)
+            card = await self._resources(author.org_id)
         except Exception:
             card = self._defaults
-        conn.push(encode_for(conn.protocol, {
-            "type": "resources", "room": room, "message_id": message_id, **card.frame_fields(),
-        }))
+        tell({"type": "resources", "room": room, "message_id": message_id, **card.frame_fields()})
         if not fresh:
             return  # a retried send: queued and alerted the first time
         try:
             await self._queue_and_alert("crisis", room, message_id, None, None,
-                                        {"author": conn.member.public(), "skip": conn.member.id})
+                                        author=author.public(), skip=author.id)
         except Exception:
             log.exception("crisis alert for a message in %s failed", room)
 
@@ -80,11 +80,11 @@ class SafetyDesk:
             raise NoSuchMessage("no such message")  # kept out of the room: not theirs to report
         # ``skip``: the author is not alerted about a report of their own message.
         return await self._queue_and_alert("report", found.room, message_id, member, reason,
-                                           {"reason": reason, "skip": found.author["id"]})
+                                           skip=found.author["id"])
 
     async def _queue_and_alert(
         self, kind: str, room: str, message_id: str, reporter: Member | None, reason: str | None,
-        extra: dict[str, Any],
+        skip: str, author: dict[str, str] | None = None,
     ) -> tuple[int, bool]:
         now_ms = int(self._clock() * 1000)
         try:
@@ -98,9 +98,9 @@ class SafetyDesk:
         except Exception as exc:
             raise Unavailable("could not record it; try again") from exc
         if created:
-            event = {"t": "alert", "room": room, "kind": kind, "message_id": message_id,
-                     "item": item, "org_id": community.org_id if community else None, **extra}
-            await self._broker.publish_control(control(event))
+            event = events.Alert(room, kind, message_id, item,
+                                 community.org_id if community else None, skip, author, reason)
+            await self._broker.publish_control(events.encode(event))
         return item, created
 
     async def _resources(self, org_id: int | None) -> resources.CrisisResources:

@@ -4,7 +4,8 @@ audit entry in one transaction, then tell every gateway.
 The order matters. The database is written first, so an action a gateway learns of is already
 on record (a gateway that reads the room's facts after the event finds it there). Then the
 recent log is changed (``remove``), then the event goes out on the control channel; each
-gateway applies it to its cache and its live connections (``Guard.on_event``).
+gateway applies it to its facts cache (``facts.py``) and its live connections
+(``gateway/moderating.py``).
 """
 
 from __future__ import annotations
@@ -23,25 +24,20 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.broker.base import Broker
-from chat_server.gateway.connection import Connection
-from chat_server.moderation.guard import Guard
-from chat_server.wire import message_frame, pack
+from chat_server.moderation import events
+from chat_server.wire import message_frame
 from persistence import accounts, communities, transcripts
 from persistence import moderation as store
 from rooms.access import can_see
 from rooms.commands import Command
 from rooms.errors import BadFrame, NoSuchMember, NoSuchMessage, NoSuchRoom, RoomError, Unavailable
 from rooms.model import Community, Member
-from rooms.moderation import NOT_STAFF, Action, Forbidden, check, may_moderate_room
+from rooms.moderation import NOT_STAFF, Action, Forbidden, RestrictionKind, check, may_moderate_room
 from rooms.roles import Role
 
 log = logging.getLogger(__name__)
 
 PLATFORM = Community(slug="*", name="the platform", kind="platform", description="")
-
-
-def control(event: dict[str, Any]) -> bytes:
-    return pack({"op": "mod", **event})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,33 +54,32 @@ class FoundMessage:
 
 class Moderation:
     def __init__(
-        self, db: async_sessionmaker[AsyncSession], broker: Broker, guard: Guard,
+        self, db: async_sessionmaker[AsyncSession], broker: Broker,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._broker = broker
-        self._guard = guard
         self._clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def duty(self, conn: Connection, on: bool) -> None:
-        """Put the connection's member on or off duty (navigators and above), audited."""
-        if on:
-            async with self._db() as db:
-                fresh = await store.member_by_public_id(db, conn.member.id)
-            if fresh is None or fresh.role.rank < Role.NAVIGATOR.rank:
-                raise Forbidden(NOT_STAFF)
-        if conn.on_duty == on:
-            return
-        await self._guard.set_duty(conn, on)
+    async def check_duty(self, member: Member) -> None:
+        """Raise ``Forbidden`` unless ``member`` may go on duty (navigators and above, by
+        their role as it is now, not as it was at the handshake)."""
+        async with self._db() as db:
+            fresh = await store.member_by_public_id(db, member.id)
+        if fresh is None or fresh.role.rank < Role.NAVIGATOR.rank:
+            raise Forbidden(NOT_STAFF)
+
+    async def duty_recorded(self, member: Member, on: bool) -> None:
+        """The roster has ``member`` on (or off) duty: audit it and tell every gateway."""
         try:
             async with self._db() as db:
-                await store.audit(db, int(self._clock() * 1000), conn.member.db_id,
+                await store.audit(db, int(self._clock() * 1000), member.db_id,
                                   "duty_on" if on else "duty_off", "*")
                 await db.commit()
         except Exception:
             log.exception("could not audit a duty change")
-        await self._broker.publish_control(control({"t": "duty", "room": "*"}))
+        await self._broker.publish_control(events.encode(events.DutyChanged()))
 
     async def set_block(self, member: Member, target_id: str, on: bool) -> None:
         """Block or unblock a member; every gateway starts hiding (or showing) their
@@ -97,8 +92,8 @@ class Moderation:
                 raise BadFrame("you cannot block yourself or a member of staff")
             await store.set_block(db, member.db_id, target.db_id, on, int(self._clock() * 1000))
             hidden = [m.id for m in await store.blocked_by(db, member.db_id)]
-        await self._broker.publish_control(control(
-            {"t": "blocks", "room": "*", "user": member.id, "hidden": hidden}
+        await self._broker.publish_control(events.encode(
+            events.BlocksChanged(member.id, frozenset(hidden))
         ))
 
     async def act(self, actor: Member, room: str, cmd: Command) -> dict[str, Any]:
@@ -148,7 +143,7 @@ class Moderation:
             answer["user"] = cmd.user
         if cmd.message is not None:
             answer["message"] = cmd.message
-        events: list[dict[str, Any]] = []
+        told: list[events.ModerationEvent] = []
         where = "*" if cmd.platform else room
         target_key = target.db_id if target is not None else None
         action = cmd.action
@@ -161,17 +156,17 @@ class Moderation:
             answer["until"] = until_ms
             if cmd.platform:
                 await accounts.close_sessions_of(db, target.db_id, commit=False)
-                events.append({"t": "platform_ban", "room": "*", "user": target.id,
-                               "until": until_ms, "reason": cmd.reason})
+                told.append(events.PlatformBanned(target.id, until_ms, cmd.reason))
             else:
-                events.append({"t": "restrict", "room": room, "user": target.id,
-                               "kind": action.value, "until": until_ms, "reason": cmd.reason})
+                kind: RestrictionKind = "mute" if action is Action.MUTE else (
+                    "kick" if action is Action.KICK else "ban")
+                told.append(events.Restricted(room, target.id, kind, until_ms, cmd.reason))
         elif action in (Action.UNMUTE, Action.UNBAN):
             assert target is not None
             kinds = ["mute"] if action is Action.UNMUTE else ["ban", "kick"]
             await store.lift(db, where, target.db_id, kinds, now_ms)
             if not cmd.platform:
-                events.append({"t": "lift", "room": room, "user": target.id, "kinds": kinds})
+                told.append(events.Lifted(room, target.id, frozenset(kinds)))
         elif action is Action.REMOVE:
             assert found is not None and cmd.message is not None
             fallback = None if found.stored else {
@@ -185,9 +180,8 @@ class Moderation:
             if state.pinned_id == cmd.message:
                 state = store.RoomState(state.slow_mode_s, state.locked, None)
                 await store.set_room_state(db, room, state, now_ms)
-                events.append(self._state_event(room, state, None))
-            events.insert(0, {"t": "removed", "room": room, "id": cmd.message,
-                              "author": found.author.id, "reason": cmd.reason})
+                told.append(self._state_event(room, state, None))
+            told.insert(0, events.MessageRemoved(room, cmd.message, found.author.id, cmd.reason))
         else:
             state = await store.room_state(db, room)
             pinned_view = None
@@ -201,7 +195,7 @@ class Moderation:
             if state.pinned_id is not None:
                 pinned_view = await self.pinned_view(db, room, state.pinned_id)
             await store.set_room_state(db, room, state, now_ms)
-            events.append(self._state_event(room, state, pinned_view))
+            told.append(self._state_event(room, state, pinned_view))
 
         await store.audit(
             db, now_ms, actor.db_id, action.value if not cmd.platform else f"platform_{action.value}",
@@ -216,8 +210,8 @@ class Moderation:
                                       found.reply_to, found.ts_ms, found.thread_root)
             seq = found.seq
             steps.append(lambda: self._broker.redact(room, seq, tombstone))
-        for event in events:
-            steps.append(functools.partial(self._broker.publish_control, control(event)))
+        for event in told:
+            steps.append(functools.partial(self._broker.publish_control, events.encode(event)))
         await self._carry_out(steps, f"{action.value} in {room}")
         return answer
 
@@ -255,9 +249,10 @@ class Moderation:
                 await task
 
     @staticmethod
-    def _state_event(room: str, state: store.RoomState, pinned: dict[str, Any] | None) -> dict[str, Any]:
-        return {"t": "state", "room": room, "slow_mode_s": state.slow_mode_s,
-                "locked": state.locked, "pinned": pinned}
+    def _state_event(
+        room: str, state: store.RoomState, pinned: dict[str, Any] | None
+    ) -> events.StateChanged:
+        return events.StateChanged(room, state.slow_mode_s, state.locked, pinned)
 
     async def pinned_view(self, db: AsyncSession, room: str, message_id: str) -> dict[str, Any] | None:
         try:

@@ -20,25 +20,26 @@ from rooms.errors import Unavailable
 
 
 class SlowModeSlots(Protocol):
-    async def claim(self, room: str, user_id: str, interval_s: int) -> float | None:
-        """Claim the member's next post in ``room``; None when claimed, otherwise the seconds
-        until the slot frees."""
+    async def claim(self, room: str, user_id: str, interval_s: int, now: float) -> float | None:
+        """Claim the member's next post in ``room``: None when claimed, otherwise when the
+        post holding the slot was made, on the caller's clock (``now``), so that the slot
+        frees at that time plus ``interval_s``. Raises ``Unavailable``."""
         ...
 
 
 class MemorySlots:
     def __init__(self) -> None:
-        self._until: dict[tuple[str, str], float] = {}
+        self._until: dict[tuple[str, str], float] = {}  # monotonic
 
-    async def claim(self, room: str, user_id: str, interval_s: int) -> float | None:
-        now = time.monotonic()
+    async def claim(self, room: str, user_id: str, interval_s: int, now: float) -> float | None:
+        mono = time.monotonic()
         key = (room, user_id)
         until = self._until.get(key, 0.0)
-        if until > now:
-            return until - now
-        self._until[key] = now + interval_s
+        if until > mono:
+            return now - (interval_s - (until - mono))
+        self._until[key] = mono + interval_s
         if len(self._until) > 100_000:
-            self._until = {k: u for k, u in self._until.items() if u > now}
+            self._until = {k: u for k, u in self._until.items() if u > mono}
         return None
 
 
@@ -46,7 +47,7 @@ class RedisSlots:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    async def claim(self, room: str, user_id: str, interval_s: int) -> float | None:
+    async def claim(self, room: str, user_id: str, interval_s: int, now: float) -> float | None:
         key = keys.slow_mode(room, user_id)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
@@ -57,7 +58,9 @@ class RedisSlots:
             raise Unavailable("could not check the room's slow mode; send it again") from exc
         if claimed:
             return None
-        return max(int(ttl_ms), 1) / 1000
+        # From the key's time to live (Redis's clock), not a stored time: gateways' clocks
+        # may disagree, the wait must not.
+        return now - (interval_s - max(int(ttl_ms), 1) / 1000)
 
 
 # -- duty ----------------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""Enforcement on this gateway: the pure rules of ``rooms/moderation.py`` applied to the
+cached facts, refusals raised as ``RoomError``s (the gateway maps them to the wire).
+
+Slow mode goes through the same rule (``send_refusal``) as ban, mute and lock. Its slot is
+shared by all gateways (``SlowModeSlots``: one Redis key per member and room): claiming it
+answers when the member's previous post in force was made, and the rule turns that into the
+wait. The slot is claimed last, just before posting, so a send refused for anything else
+never uses it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from chat_server.moderation.facts import FactsCache, RoomFacts
+from chat_server.moderation.stores import SlowModeSlots
+from rooms import moderation
+from rooms.errors import Banned, Kicked, Locked, Muted, RoomError, SlowMode
+from rooms.moderation import Refusal
+
+
+def _say_until(until: float | None) -> str:
+    if until is None:
+        return "until a navigator lifts it"
+    return time.strftime("until %H:%M UTC on %d %B", time.gmtime(until))
+
+
+def refusal_error(refusal: Refusal) -> RoomError:
+    """The error a refusal of the rules is answered with."""
+    match refusal.reason:
+        case "banned":
+            return Banned(f"you are banned from this room {_say_until(refusal.until)}", refusal.until)
+        case "kicked":
+            return Kicked("you were asked to leave this room for a while; you may come back "
+                          f"after {_say_until(refusal.until)[6:]}", refusal.until)
+        case "muted":
+            return Muted(f"a navigator has paused your posting here {_say_until(refusal.until)}; "
+                         "you can still read along", refusal.until)
+        case "slow_mode":
+            wait = refusal.retry_after_s or 0.0
+            return SlowMode(f"this room is in slow mode: you can post again in {wait:.0f} s", wait)
+    return Locked("this room is read-only for now")
+
+
+class Enforcer:
+    def __init__(
+        self, facts: FactsCache, slots: SlowModeSlots, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._facts = facts
+        self._slots = slots
+        self._clock = clock
+
+    async def check_join(self, member_id: str, room: str) -> None:
+        """Refuse a join for a ban or a running kick."""
+        facts = await self._facts.facts(room)
+        if facts is None:
+            return
+        refusal = moderation.join_refusal(facts.restrictions.get(member_id, ()), self._clock())
+        if refusal is not None:
+            raise refusal_error(refusal)
+
+    async def check_send(self, member_id: str, room: str, staff: bool) -> None:
+        """Refuse a send for a ban, a mute or a lock. The slow-mode slot is not claimed yet
+        (``claim_slot``), so the rule is asked without a previous post."""
+        facts = await self._facts.facts(room)
+        if facts is not None:
+            self._enforce(facts, member_id, staff, None)
+
+    async def claim_slot(self, member_id: str, room: str, staff: bool) -> None:
+        """Slow mode: take the member's next slot in the room, shared by all gateways, or
+        refuse with the wait. Staff of the room are exempt and use no slot."""
+        facts = await self._facts.facts(room)
+        if facts is None or staff or facts.slow_mode_s <= 0:
+            return
+        now = self._clock()
+        previous = await self._slots.claim(room, member_id, facts.slow_mode_s, now)
+        self._enforce(facts, member_id, staff, previous, now)
+
+    def _enforce(
+        self, facts: RoomFacts, member_id: str, staff: bool, last_post_at: float | None,
+        now: float | None = None,
+    ) -> None:
+        refusal = moderation.send_refusal(
+            facts.restrictions.get(member_id, ()), facts.locked, facts.slow_mode_s, last_post_at,
+            self._clock() if now is None else now, staff,
+        )
+        if refusal is not None:
+            raise refusal_error(refusal)

@@ -1,0 +1,172 @@
+"""Moderation events, typed: what one gateway tells every gateway on the control channel.
+
+``service.py`` and ``safety.py`` publish them (``encode``); each gateway parses them
+(``parse``), updates its facts cache (``facts.py``) and applies them to its own connections
+(``gateway/moderating.py``). The encoded form is a msgpack map ``{"op": "mod", "t": ...}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chat_server.wire import pack
+from rooms.moderation import RestrictionKind
+
+
+@dataclass(frozen=True, slots=True)
+class Restricted:
+    """A member was muted, kicked or banned in a room."""
+
+    room: str
+    user: str  # public id
+    kind: RestrictionKind
+    until_ms: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lifted:
+    """Restrictions of these kinds on a member in a room were lifted."""
+
+    room: str
+    user: str
+    kinds: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class StateChanged:
+    room: str
+    slow_mode_s: int
+    locked: bool
+    pinned: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRemoved:
+    room: str
+    message_id: str
+    author: str  # public id: the author is told why
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformBanned:
+    user: str
+    until_ms: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlocksChanged:
+    """``user`` now blocks exactly ``hidden`` (public ids)."""
+
+    user: str
+    hidden: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class DutyChanged:
+    """Someone's duty changed on some gateway: read the roster again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A crisis message or a report, for the on-duty staff who moderate ``room``."""
+
+    room: str
+    kind: str  # "crisis" or "report"
+    message_id: str
+    item: int  # the safety queue's id
+    org_id: int | None
+    skip: str | None  # a member not to alert (the message's author)
+    author: dict[str, str] | None = None  # crisis: the author's public view
+    reason: str | None = None  # report: the reporter's words
+
+    def frame(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "alert", "room": self.room, "kind": self.kind,
+                               "message_id": self.message_id, "item": self.item}
+        if self.author is not None:
+            out["author"] = self.author
+        if self.reason is not None:
+            out["reason"] = self.reason
+        return out
+
+
+ModerationEvent = (
+    Restricted | Lifted | StateChanged | MessageRemoved | PlatformBanned | BlocksChanged
+    | DutyChanged | Alert
+)
+
+
+def encode(event: ModerationEvent) -> bytes:
+    """The control-channel payload of ``event``."""
+    match event:
+        case Restricted(room, user, kind, until_ms, reason):
+            body: dict[str, Any] = {"t": "restrict", "room": room, "user": user, "kind": kind,
+                                    "until": until_ms, "reason": reason}
+        case Lifted(room, user, kinds):
+            body = {"t": "lift", "room": room, "user": user, "kinds": sorted(kinds)}
+        case StateChanged(room, slow_mode_s, locked, pinned):
+            body = {"t": "state", "room": room, "slow_mode_s": slow_mode_s, "locked": locked,
+                    "pinned": pinned}
+        case MessageRemoved(room, message_id, author, reason):
+            body = {"t": "removed", "room": room, "id": message_id, "author": author,
+                    "reason": reason}
+        case PlatformBanned(user, until_ms, reason):
+            body = {"t": "platform_ban", "room": "*", "user": user, "until": until_ms,
+                    "reason": reason}
+        case BlocksChanged(user, hidden):
+            body = {"t": "blocks", "room": "*", "user": user, "hidden": sorted(hidden)}
+        case DutyChanged():
+            body = {"t": "duty", "room": "*"}
+        case Alert():
+            body = {"t": "alert", "room": event.room, "kind": event.kind,
+                    "message_id": event.message_id, "item": event.item, "org_id": event.org_id,
+                    "skip": event.skip}
+            if event.author is not None:
+                body["author"] = event.author
+            if event.reason is not None:
+                body["reason"] = event.reason
+    return pack({"op": "mod", **body})
+
+
+def parse(message: dict[str, Any]) -> ModerationEvent | None:
+    """The event in a decoded ``{"op": "mod"}`` control message; None for one this release
+    does not know. Raises ``KeyError``, ``ValueError`` or ``TypeError`` for a malformed one."""
+    kind = message.get("t")
+    room = message.get("room")
+    if not isinstance(room, str):
+        return None
+    until = message.get("until")
+    match kind:
+        case "restrict":
+            restriction = str(message["kind"])
+            if restriction not in ("mute", "kick", "ban"):
+                raise ValueError(f"unknown restriction {restriction!r}")
+            return Restricted(room, str(message["user"]), restriction,  # type: ignore[arg-type]
+                              None if until is None else int(until), str(message.get("reason", "")))
+        case "lift":
+            return Lifted(room, str(message["user"]), frozenset(map(str, message.get("kinds", ()))))
+        case "state":
+            return StateChanged(room, int(message["slow_mode_s"]), bool(message["locked"]),
+                                message.get("pinned"))
+        case "removed":
+            return MessageRemoved(room, str(message["id"]), str(message.get("author", "")),
+                                  str(message.get("reason", "")))
+        case "platform_ban":
+            return PlatformBanned(str(message.get("user", "")), None if until is None else int(until),
+                                  str(message.get("reason", "")))
+        case "blocks":
+            return BlocksChanged(str(message.get("user", "")),
+                                 frozenset(str(u) for u in message.get("hidden", ())))
+        case "duty":
+            return DutyChanged()
+        case "alert":
+            skip = message.get("skip")
+            org_id = message.get("org_id")
+            return Alert(room, str(message["kind"]), str(message["message_id"]), int(message["item"]),
+                         None if org_id is None else int(org_id),
+                         None if skip is None else str(skip), message.get("author"),
+                         message.get("reason"))
+    return None
