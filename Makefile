@@ -16,7 +16,7 @@ COMPILE = $(TOOLS)/bin/uv pip compile --quiet --generate-hashes --universal --py
 AXE_VERSION := 4.14.1
 AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
 
-.PHONY: run test test-fast lint bench system-deps screenshots clean lock upgrade audit
+.PHONY: run test test-fast lint bench system-deps screenshots clean lock lock-files upgrade audit
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,10 +37,13 @@ $(TOOLS)/.installed: requirements/tools.lock
 	touch $@
 
 # After editing pyproject.toml: resolve what changed, keep every other pin, run the suite.
-lock: $(TOOLS)/.installed
+# (`make lock-files` rewrites the locks alone.)
+lock: lock-files
+	$(MAKE) test
+
+lock-files: $(TOOLS)/.installed
 	$(COMPILE) pyproject.toml requirements/build.in --extra test --extra bench -o $(LOCK)
 	$(COMPILE) pyproject.toml requirements/build.in -c $(LOCK) -o $(SERVER_LOCK)
-	$(MAKE) test
 
 # Deliberate upgrade of every pin to the newest compatible release, then the whole suite.
 upgrade: $(TOOLS)/.installed
