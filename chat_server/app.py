@@ -14,10 +14,12 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chat_server.api import accounts, communities, health, history, moderation, passwords
+from chat_server.api import health, openapi
 from chat_server.api.common import ApiError, error_response
+from chat_server.api.routes import API
 from chat_server.config import Settings
 from chat_server.gateway.endpoint import websocket_endpoint
+from chat_server.resources import open_resources
 from chat_server.runtime import Runtime
 
 _SECURITY_HEADERS = [
@@ -59,39 +61,36 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+def api_routes() -> list[Route]:
+    """The API's routes from its one table (api/routes.py), a path's methods together."""
+    by_path: dict[str, dict[str, Any]] = {}
+    for endpoint in API:
+        by_path.setdefault(endpoint.path, {})[endpoint.method] = endpoint.handler
+    routes = []
+    for path, handlers in by_path.items():
+        if len(set(handlers.values())) == 1:
+            routes.append(Route(path, next(iter(handlers.values())), methods=list(handlers)))
+        else:  # one route per method, as Starlette dispatches on the first match
+            routes.extend(Route(path, h, methods=[m]) for m, h in handlers.items())
+    return routes
+
+
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        runtime = await Runtime.open(settings)
-        app.state.runtime = runtime  # for the CLI's graceful-shutdown hook
-        try:
-            yield {"runtime": runtime}
-        finally:
-            await runtime.close()
+        async with open_resources(settings) as resources:
+            runtime = await Runtime.open(resources)
+            app.state.runtime = runtime  # for the CLI's graceful-shutdown hook
+            try:
+                yield {"runtime": runtime}
+            finally:
+                await runtime.close()
 
     routes: list[Route | WebSocketRoute | Mount] = [
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
-        Route("/api/register", accounts.register, methods=["POST"]),
-        Route("/api/session", accounts.open_session, methods=["POST"]),
-        Route("/api/session", accounts.close_session, methods=["DELETE"]),
-        Route("/api/me", accounts.me),
-        Route("/api/password", passwords.change, methods=["POST"]),
-        Route("/api/password/reset", passwords.reset, methods=["POST"]),
-        Route("/api/users/{id}/reset-code", passwords.issue_code, methods=["POST"]),
-        Route("/api/communities", communities.list_communities),
-        Route("/api/communities/{slug}", communities.get_community),
-        Route("/api/rooms/{slug}/messages", history.room_messages),
-        Route("/api/messages/{id}/thread", history.thread),
-        Route("/api/search", history.search),
-        Route("/api/rooms/{slug}/moderation", moderation.act, methods=["POST"]),
-        Route("/api/rooms/{slug}/moderation", moderation.room_overview),
-        Route("/api/moderation/queue", moderation.queue),
-        Route("/api/moderation/queue/{id}/resolve", moderation.resolve, methods=["POST"]),
-        Route("/api/moderation/audit", moderation.audit_log),
-        Route("/api/messages/{id}/report", moderation.report, methods=["POST"]),
-        Route("/api/blocks", moderation.blocks),
-        Route("/api/blocks/{user}", moderation.set_block, methods=["PUT", "DELETE"]),
+        Route("/api/openapi.json", openapi.openapi),
+        *api_routes(),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
     if settings.web_root.is_dir():

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from chat_server.cli_members import cmd_user_assign, cmd_user_reset, cmd_user_role
-from chat_server.cli_support import _ensure_schema, _settings, _with_db
+from chat_server.cli_support import _ensure_schema, _settings, _with_db, _with_resources
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -38,7 +38,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 
 def cmd_org_add(args: argparse.Namespace) -> int:
-    from chat_server.runtime import utcnow
+    from chat_server.readers import utcnow
     from chat_server.security import key_digest, new_key_phrase
     from persistence import accounts
     from rooms import catalog
@@ -153,10 +153,7 @@ def cmd_writer(args: argparse.Namespace) -> int:
     """A transcript writer on its own (Redis mode): several may run; they share the work."""
     import contextlib
 
-    from redis.asyncio import Redis
-
     from chat_server.transcripts.redis_writer import RedisWriter
-    from persistence.db import make_engine, session_factory
 
     settings = _settings()
     if not settings.redis_url:
@@ -165,19 +162,14 @@ def cmd_writer(args: argparse.Namespace) -> int:
         return 2
     _ensure_schema(settings)
 
-    async def main() -> None:
-        engine = make_engine(settings.effective_database_url)
-        redis = Redis.from_url(settings.redis_url or "", socket_connect_timeout=2, socket_timeout=5)
-        writer = RedisWriter(redis, session_factory(engine), settings.writer_batch,
+    async def work(resources: Any) -> int:
+        writer = RedisWriter(resources.redis, resources.db, settings.writer_batch,
                              settings.writer_claim_idle_s)
-        try:
-            await writer.run()
-        finally:
-            await redis.aclose()
-            await engine.dispose()
+        await writer.run()
+        return 0
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        asyncio.run(_with_resources(settings, work))
     return 0
 
 
@@ -186,33 +178,25 @@ def cmd_purge(args: argparse.Namespace) -> int:
     the room's recent log in Redis."""
     import time
 
+    from chat_server import keys
     from persistence import communities, transcripts
 
     settings = _settings()
     _ensure_schema(settings)
 
-    async def work(db: Any, secret: str) -> int:
-        redis = None
-        if settings.redis_url:
-            from redis.asyncio import Redis
-
-            from chat_server import keys
-
-            redis = Redis.from_url(settings.redis_url)
-        try:
-            now_ms = int(time.time() * 1000)
+    async def work(resources: Any) -> int:
+        redis = resources.redis
+        now_ms = int(time.time() * 1000)
+        async with resources.db() as db:
             for slug, days in await communities.retention(db):
                 deleted, newest = await transcripts.purge(db, slug, now_ms - days * 86_400_000)
                 if redis is not None and newest:
                     # Exact, not approximate: purged bodies must not linger in the stream.
                     await redis.xtrim(keys.log(slug), minid=f"{newest + 1}-0", approximate=False)
                 print(f"{slug}: {deleted} messages older than {days} days deleted")
-        finally:
-            if redis is not None:
-                await redis.aclose()
         return 0
 
-    return _with_db(settings, work)
+    return asyncio.run(_with_resources(settings, work))
 
 
 def cmd_retention(args: argparse.Namespace) -> int:

@@ -76,7 +76,7 @@ def cmd_user_reset(args: argparse.Namespace) -> int:
     from sqlmodel import select
 
     from chat_server.api.passwords import RESET_CODE_TTL, code_digest
-    from chat_server.runtime import utcnow
+    from chat_server.readers import utcnow
     from chat_server.security import new_key_phrase
     from persistence import passwords
     from persistence.models import User

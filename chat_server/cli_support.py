@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from chat_server.config import Settings, SettingsError
@@ -21,20 +21,26 @@ def _settings() -> Settings:
 
 def _with_db(settings: Settings, work: Callable[[Any, str], Awaitable[int]]) -> int:
     """Run ``work(session, secret)`` against the configured database."""
-    from chat_server.security import new_secret
-    from persistence import accounts
-    from persistence.db import make_engine, session_factory
+    return asyncio.run(_with_resources(settings, lambda res: _in_session(res, work)))
+
+
+async def _in_session(resources: Any, work: Callable[[Any, str], Awaitable[int]]) -> int:
+    async with resources.db() as db:
+        return await work(db, resources.secret)
+
+
+def _with_resources(
+    settings: Settings, work: Callable[[Any], Awaitable[int]]
+) -> Coroutine[Any, Any, int]:
+    """``work(resources)`` inside ``open_resources(settings)`` (resources.py), the same
+    ``async with`` that ``kindred serve`` builds everything in."""
+    from chat_server.resources import open_resources
 
     async def main() -> int:
-        engine = make_engine(settings.effective_database_url)
-        try:
-            async with session_factory(engine)() as db:
-                secret = settings.secret_key or await accounts.server_secret(db, new_secret())
-                return await work(db, secret)
-        finally:
-            await engine.dispose()
+        async with open_resources(settings) as resources:
+            return await work(resources)
 
-    return asyncio.run(main())
+    return main()
 
 
 def _ensure_schema(settings: Settings) -> None:

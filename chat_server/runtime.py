@@ -1,7 +1,9 @@
 """Everything a running server holds, built by the app's lifespan and closed with it.
 
-Nothing here is created at import time: ``Runtime.open(settings)`` builds the engine, the Redis
-client, the broker, presence and the hub, and ``close()`` takes them down in reverse order.
+Nothing here is created at import time: ``Runtime.open(resources)`` builds, on the engine and
+the Redis client of ``open_resources`` (resources.py), the broker, presence and the hub, and
+``close()`` takes them down in reverse order (the resources themselves close with their
+``async with``).
 """
 
 from __future__ import annotations
@@ -9,11 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -28,7 +28,7 @@ from chat_server.gateway.hub import Hub, HubLimits
 from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
 from chat_server.moderation.duty import DutyRoster
 from chat_server.moderation.enforce import Enforcer
-from chat_server.moderation.facts import FactsCache, RoomFacts
+from chat_server.moderation.facts import FactsCache
 from chat_server.moderation.safety import SafetyDesk
 from chat_server.moderation.service import Moderation
 from chat_server.moderation.stores import (
@@ -39,13 +39,13 @@ from chat_server.moderation.stores import (
     RedisSlots,
     SlowModeSlots,
 )
-from chat_server.security import Passwords, new_secret, token_digest
+from chat_server.readers import StoredReads, utcnow
+from chat_server.resources import Resources
+from chat_server.security import Passwords, token_digest
 from chat_server.transcripts.embedded import EmbeddedWriter
 from chat_server.transcripts.redis_writer import RedisWriter
-from chat_server.wire import message_frame
-from persistence import accounts, communities, transcripts
 from persistence import moderation as moderation_store
-from persistence.db import make_engine, session_factory
+from persistence import transcripts
 from persistence.handshake import Handshake, handshake
 from presence.memory import MemoryPresence
 from presence.redis_store import RedisPresence
@@ -55,10 +55,6 @@ from rooms.roles import Role
 from rooms.safety import CrisisMatcher
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @dataclass
@@ -83,12 +79,9 @@ class Runtime:
     embedded_writer: EmbeddedWriter | None = None
 
     @classmethod
-    async def open(cls, settings: Settings) -> Runtime:
-        engine = make_engine(settings.effective_database_url)
-        db = session_factory(engine)
-        async with db() as session:
-            secret = settings.secret_key or await accounts.server_secret(session, new_secret())
-        redis: Redis | None = None
+    async def open(cls, resources: Resources) -> Runtime:
+        settings, engine, db = resources.settings, resources.engine, resources.db
+        secret, redis = resources.secret, resources.redis
         broker: Broker
         presence: PresenceStore
         key_failures: FailureCounter
@@ -96,15 +89,7 @@ class Runtime:
         slots: SlowModeSlots
         duty_store: DutyStore
         embedded_writer: EmbeddedWriter | None = None
-        if settings.redis_url:
-            # A blocking pool: when every connection is busy (a reconnect storm: hundreds of
-            # joins at once), a command waits for one instead of failing "too many
-            # connections", which a join would report as "unavailable".
-            pool = BlockingConnectionPool.from_url(
-                settings.redis_url, max_connections=settings.redis_max_connections, timeout=5,
-                socket_connect_timeout=2, socket_timeout=5, health_check_interval=10,
-            )
-            redis = Redis(connection_pool=pool)
+        if redis is not None:
             broker = RedisBroker(redis, settings.gateway_id, settings.replay_window, settings.subscription_check_s)
             presence = RedisPresence(redis, settings.gateway_id, settings.presence_ttl_s)
             key_failures = RedisFailures(redis, keys.KEY_FAILURES, settings.key_phrase_window_s)
@@ -134,49 +119,14 @@ class Runtime:
             presence_batch_s=settings.presence_batch_s,
             presence_linger_s=settings.presence_linger_s,
         )
-        db_sessions = db
-
-        async def live_sessions(digests: list[str]) -> set[str]:
-            async with db_sessions() as session:
-                return await accounts.live_sessions(session, digests, utcnow())
-
-        async def history(room: str, after: int, upto: int) -> list[tuple[int, bytes]]:
-            async with db_sessions() as session:
-                rows = await transcripts.seq_range(session, room, after, upto)
-            return [
-                (m.seq, message_frame(m.room, m.id, m.seq, m.author, m.body, m.reply_to,
-                                      m.created_ms, m.thread_root))
-                for m in rows
-            ]
-
-        async def stored_thread_of(room: str, message_id: str) -> str | None:
-            async with db_sessions() as session:
-                return await transcripts.thread_of(session, room, message_id)
-
-        async def stored_head(room: str) -> int:
-            async with db_sessions() as session:
-                return await transcripts.room_head(session, room)
-
-        async def room_facts(room: str) -> RoomFacts | None:
-            async with db_sessions() as session:
-                community = await communities.by_slug(session, room)
-                if community is None:
-                    return None
-                state = await moderation_store.room_state(session, room)
-                found = await moderation_store.active_restrictions(session, [room], int(time.time() * 1000))
-                pinned = None
-                if state.pinned_id is not None:
-                    pinned = await moderation.pinned_view(session, room, state.pinned_id)
-            return RoomFacts(community, state.slow_mode_s, state.locked, pinned,
-                             {user: found[(r, user)] for r, user in found})
-
         roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
-        facts = FactsCache(room_facts, ttl_s=settings.moderation_cache_s)
-        enforcer = Enforcer(facts, slots)
         moderation = Moderation(db, broker)
+        reads = StoredReads(db, moderation.pinned_view)
+        facts = FactsCache(reads.room_facts, ttl_s=settings.moderation_cache_s)
+        enforcer = Enforcer(facts, slots)
         safety = SafetyDesk(db, broker, CrisisMatcher.load())
-        hub = Hub(broker, presence, limits, live_sessions, history, stored_thread_of, stored_head,
-                  facts, roster, enforcer, safety.after_post)
+        hub = Hub(broker, presence, limits, reads.live_sessions, reads.history, reads.thread_of,
+                  reads.head, facts, roster, enforcer, safety.after_post)
         await hub.start()
         writer: RedisWriter | None = None
         if redis is not None and settings.run_writer:
@@ -194,9 +144,6 @@ class Runtime:
         await self.hub.stop()
         if self.embedded_writer is not None:
             await self.embedded_writer.stop()  # after the hub: nothing is posted any more
-        if self.redis is not None:
-            await self.redis.aclose()
-        await self.engine.dispose()
 
     async def member_context(self, member: Member) -> tuple[frozenset[str], frozenset[str]]:
         """(national rooms the member is assigned to as staff, public ids they blocked)."""

@@ -24,7 +24,7 @@ from chat_server.api.common import (
     parse_body,
     runtime,
 )
-from chat_server.runtime import utcnow
+from chat_server.readers import utcnow
 from chat_server.security import SESSION_COOKIE, key_digest, new_token, token_digest
 from persistence import accounts, moderation
 from rooms import handles

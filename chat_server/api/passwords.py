@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat_server.api.common import ApiError, caller, client_address, parse_body, runtime
-from chat_server.runtime import Runtime, utcnow
+from chat_server.readers import utcnow
+from chat_server.runtime import Runtime
 from chat_server.security import new_key_phrase, normalize_key_phrase, token_digest
 from persistence import moderation, passwords
 from rooms.errors import Unavailable
