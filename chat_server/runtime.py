@@ -25,6 +25,7 @@ from chat_server.broker.redis_broker import RedisBroker
 from chat_server.config import Settings
 from chat_server.gateway.connection import CLOSE_RESTART
 from chat_server.gateway.hub import Hub, HubLimits
+from chat_server.gateway.rooms import RoomService
 from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
 from chat_server.moderation.duty import DutyRoster
 from chat_server.moderation.enforce import Enforcer
@@ -74,6 +75,7 @@ class Runtime:
     roster: DutyRoster
     enforcer: Enforcer
     moderation: Moderation
+    rooms: RoomService
     safety: SafetyDesk
     writer: RedisWriter | None = None
     embedded_writer: EmbeddedWriter | None = None
@@ -128,13 +130,14 @@ class Runtime:
         hub = Hub(broker, presence, limits, reads.live_sessions, reads.history, reads.thread_of,
                   reads.head, facts, roster, enforcer, safety.after_post)
         await hub.start()
+        rooms = RoomService(hub, facts, enforcer, moderation)
         writer: RedisWriter | None = None
         if redis is not None and settings.run_writer:
             writer = RedisWriter(redis, db, settings.writer_batch, settings.writer_claim_idle_s)
             writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
-                   key_failures, login_failures, facts, roster, enforcer, moderation, safety, writer,
+                   key_failures, login_failures, facts, roster, enforcer, moderation, rooms, safety, writer,
                    embedded_writer)
 
     async def close(self) -> None:

@@ -22,10 +22,7 @@ from chat_server.gateway import direct, frames
 from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_RESTART, CLOSE_SLOW, Connection
 from chat_server.runtime import Runtime
 from chat_server.security import token_digest, token_from
-from rooms import catalog
-from rooms.access import can_join
-from rooms.errors import NoSuchRoom, RoomError, Unavailable
-from rooms.moderation import may_moderate_room
+from rooms.errors import RoomError, Unavailable
 from rooms.ratelimit import Strikes
 
 log = logging.getLogger(__name__)
@@ -106,12 +103,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         rt.hub.attach(conn)
         await _run(ws, conn, rt)
     finally:
-        with contextlib.suppress(Exception):
-            await rt.hub.detach(conn)
-        if conn.on_duty:
-            with contextlib.suppress(Exception):
-                if await rt.hub.moderating.set_duty(conn, False):
-                    await rt.moderation.duty_recorded(member, False)
+        await rt.rooms.disconnected(conn)
         with contextlib.suppress(Exception):
             await rt.presence.close_connection(member.id, conn.id)
         if ws.application_state == WebSocketState.CONNECTED and ws.client_state == WebSocketState.CONNECTED:
@@ -200,44 +192,19 @@ def _error_frame(code: str, detail: str, raw: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) -> None:
+    rooms = rt.rooms
     match frame:
         case frames.Send(room, body, cid, reply_to, confirm_phi):
-            await rt.hub.send(conn, room, body, cid, reply_to, confirm_phi)
+            await rooms.send(conn, room, body, cid, reply_to, confirm_phi)
         case frames.Typing(room):
-            await rt.hub.typing(conn, room)
+            await rooms.typing(conn, room)
         case frames.Ping():
             conn.push(wire.encode_for(conn.protocol, {"type": "pong"}))
         case frames.Join(room, since):
-            if not catalog.is_slug(room):
-                raise NoSuchRoom(f"no room {room[:64]!r} is open to you")
-            try:
-                # The room's facts (community, restrictions, state) are cached per process.
-                facts = await rt.facts.facts(room)
-            except Exception as exc:
-                raise Unavailable("could not look the room up; try again") from exc
-            if facts is None or not can_join(conn.member, facts.community):
-                raise NoSuchRoom(f"no room {room!r} is open to you")
-            community = facts.community
-            await rt.enforcer.check_join(conn.member.id, room)
-            if may_moderate_room(conn.member, community, conn.assigned):
-                conn.staff_in.add(room)
-            state = [wire.encode_for(conn.protocol, rt.hub.moderating.room_state(facts))]
-            await rt.hub.join(conn, room, since, state)
-            # A kick or ban that landed while this join was under way found no connection.
-            rt.hub.moderating.recheck(conn, room)
+            await rooms.join(conn, room, since)
         case frames.Leave(room):
-            await rt.hub.leave(conn, room)
-            conn.staff_in.discard(room)
-            conn.push(wire.encode_for(conn.protocol, {"type": "left", "room": room}))
+            await rooms.leave(conn, room)
         case frames.Moderate(room, command, cid):
-            answer = await rt.moderation.act(conn.member, room, command)
-            answer = {"type": "moderated", **answer}
-            if cid is not None:
-                answer["cid"] = cid
-            conn.push(wire.encode_for(conn.protocol, answer))
+            await rooms.moderate(conn, room, command, cid)
         case frames.Duty(on):
-            if on:
-                await rt.moderation.check_duty(conn.member)
-            if await rt.hub.moderating.set_duty(conn, on):
-                await rt.moderation.duty_recorded(conn.member, on)
-            conn.push(wire.encode_for(conn.protocol, {"type": "duty", "on": on}))
+            await rooms.duty(conn, on)

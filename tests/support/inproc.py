@@ -2,8 +2,9 @@
 on a real (migrated) SQLite file, a fake clock, and socketless connections whose frames are
 read straight from their outbox. No subprocess, no socket: seconds, not minutes.
 
-``InProc.join`` takes the steps the endpoint takes for a ``join`` frame (facts, the join
-refusal, ``room_state``, ``Hub.join``, the re-check for a kick that raced the join).
+Frames go through the room service the endpoint dispatches to (``RoomService``), so a join
+takes the same steps as on a socket: facts, the join refusal, ``room_state``, ``Hub.join``,
+the re-check for a kick that raced the join.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from chat_server import wire
 from chat_server.broker.memory import MemoryBroker
 from chat_server.gateway.connection import Connection
 from chat_server.gateway.hub import Hub, HubLimits
+from chat_server.gateway.rooms import RoomService
 from chat_server.moderation.duty import DutyRoster
 from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache, RoomFacts
+from chat_server.moderation.service import Moderation
 from chat_server.moderation.stores import MemoryDuty, MemorySlots
 from chat_server.readers import StoredReads
 from chat_server.transcripts.embedded import EmbeddedWriter
@@ -90,6 +93,8 @@ class InProc:
                        reads.thread_of, reads.head, self.facts, roster, self.enforcer,
                        None, self.clock)
         await self.hub.start()
+        self.rooms = RoomService(self.hub, self.facts, self.enforcer,
+                                 Moderation(self.db, self.broker))
 
     async def stop(self) -> None:
         await self.hub.stop()
@@ -116,19 +121,25 @@ class InProc:
 
     async def join(self, conn: Connection, since: int | None = None,
                    between: Callable[[], None] | None = None) -> None:
-        """The endpoint's join; ``between`` runs after the join was allowed and before the
-        hub takes the connection in (where a kick can cross it)."""
-        facts = await self.facts.facts(ROOM)
-        assert facts is not None
-        await self.enforcer.check_join(conn.member.id, ROOM)
-        state = [wire.encode_for(conn.protocol, self.hub.moderating.room_state(facts))]
-        if between is not None:
+        """The room service's join; ``between`` runs once the join was allowed, just before
+        the hub takes the connection in (where a kick can cross it)."""
+        if between is None:
+            await self.rooms.join(conn, ROOM, since)
+            return
+        hub_join = self.hub.join
+
+        async def join_after(*args: Any, **kwargs: Any) -> None:
             between()
-        await self.hub.join(conn, ROOM, since, state)
-        self.hub.moderating.recheck(conn, ROOM)
+            await hub_join(*args, **kwargs)
+
+        self.hub.join = join_after  # type: ignore[method-assign]
+        try:
+            await self.rooms.join(conn, ROOM, since)
+        finally:
+            del self.hub.join
 
     async def send(self, conn: Connection, body: str, cid: str) -> None:
-        await self.hub.send(conn, ROOM, body, cid, None)
+        await self.rooms.send(conn, ROOM, body, cid, None, False)
 
 
 def decode(data: bytes | str) -> dict[str, Any]:

@@ -1,0 +1,90 @@
+"""The room service: what a member's socket asks of the rooms, carried out.
+
+Join, leave, send, typing, moderate, duty, and the clean-up when a connection ends. The
+endpoint (endpoint.py) keeps the handshake, decoding, dispatch and error mapping; the hub
+keeps subscriptions, presence and fan-out; this holds the steps in between, in their order,
+with only the collaborators it uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from chat_server.gateway.connection import Connection
+from chat_server.gateway.hub import Hub
+from chat_server.moderation.enforce import Enforcer
+from chat_server.moderation.facts import FactsCache
+from chat_server.moderation.service import Moderation
+from chat_server.wire import encode_for
+from rooms import catalog
+from rooms.access import can_join
+from rooms.commands import Command
+from rooms.errors import NoSuchRoom, Unavailable
+from rooms.moderation import may_moderate_room
+
+
+class RoomService:
+    def __init__(self, hub: Hub, facts: FactsCache, enforcer: Enforcer, moderation: Moderation) -> None:
+        self._hub = hub
+        self._facts = facts
+        self._enforcer = enforcer
+        self._moderation = moderation
+
+    async def join(self, conn: Connection, room: str, since: int | None) -> None:
+        """Access, then a ban or kick, then ``joined``, ``room_state`` and what was missed.
+        Raises ``NoSuchRoom`` (also for a room the member may not see), ``Banned``,
+        ``Kicked``, ``TooManyRooms``, ``Unavailable``."""
+        if not catalog.is_slug(room):
+            raise NoSuchRoom(f"no room {room[:64]!r} is open to you")
+        try:
+            # The room's facts (community, restrictions, state) are cached per process.
+            facts = await self._facts.facts(room)
+        except Exception as exc:
+            raise Unavailable("could not look the room up; try again") from exc
+        if facts is None or not can_join(conn.member, facts.community):
+            raise NoSuchRoom(f"no room {room!r} is open to you")
+        await self._enforcer.check_join(conn.member.id, room)
+        if may_moderate_room(conn.member, facts.community, conn.assigned):
+            conn.staff_in.add(room)
+        state = [encode_for(conn.protocol, self._hub.moderating.room_state(facts))]
+        await self._hub.join(conn, room, since, state)
+        # A kick or ban that landed while this join was under way found no connection.
+        self._hub.moderating.recheck(conn, room)
+
+    async def leave(self, conn: Connection, room: str) -> None:
+        await self._hub.leave(conn, room)
+        conn.staff_in.discard(room)
+        conn.push(encode_for(conn.protocol, {"type": "left", "room": room}))
+
+    async def send(
+        self, conn: Connection, room: str, body: str, cid: str, reply_to: str | None,
+        confirm_phi: bool,
+    ) -> None:
+        """Every check of docs/protocol.md §3.3 in its order, then the broker (sending.py)."""
+        await self._hub.send(conn, room, body, cid, reply_to, confirm_phi)
+
+    async def typing(self, conn: Connection, room: str) -> None:
+        await self._hub.typing(conn, room)
+
+    async def moderate(self, conn: Connection, room: str, command: Command, cid: str | None) -> None:
+        answer = {"type": "moderated", **await self._moderation.act(conn.member, room, command)}
+        if cid is not None:
+            answer["cid"] = cid
+        conn.push(encode_for(conn.protocol, answer))
+
+    async def duty(self, conn: Connection, on: bool) -> None:
+        """On duty (navigators and above, by their role now) or off, audited once."""
+        if on:
+            await self._moderation.check_duty(conn.member)
+        if await self._hub.moderating.set_duty(conn, on):
+            await self._moderation.duty_recorded(conn.member, on)
+        conn.push(encode_for(conn.protocol, {"type": "duty", "on": on}))
+
+    async def disconnected(self, conn: Connection) -> None:
+        """The connection ended: out of its rooms, and off duty. Never raises."""
+        with contextlib.suppress(Exception):
+            await self._hub.detach(conn)
+        if conn.on_duty:
+            with contextlib.suppress(Exception):
+                if await self._hub.moderating.set_duty(conn, False):
+                    await self._moderation.duty_recorded(conn.member, False)
