@@ -3,10 +3,10 @@ API. Pure: no I/O, no clock."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from rooms import ids
 from rooms.errors import BadFrame
 from rooms.moderation import Action
 
@@ -25,8 +25,6 @@ MAX_REASON = 500
 # shown it, and the audit log keeps it.
 REASON_REQUIRED = frozenset({Action.MUTE, Action.KICK, Action.BAN, Action.REMOVE})
 
-_USER_ID = re.compile(r"u[0-9a-f]{16}")
-_MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +51,10 @@ class Command:
             names = ", ".join(a.value for a in Action)
             raise BadFrame(f"'action' must be one of: {names}")
         user = raw.get("user")
-        if user is not None and (not isinstance(user, str) or not _USER_ID.fullmatch(user)):
+        if user is not None and (not isinstance(user, str) or not ids.is_user_id(user)):
             raise BadFrame("'user' must be a member id (as in author.id)")
         message = raw.get("message")
-        if message is not None and (not isinstance(message, str) or not _MESSAGE_ID.fullmatch(message)):
+        if message is not None and (not isinstance(message, str) or not ids.is_message_id(message)):
             raise BadFrame("'message' must be a message id")
         reason = raw.get("reason", "")
         if reason is None:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
+from rooms import ids
 from rooms.errors import BadFrame, BodyInvalid
-
-_CID = re.compile(r"[A-Za-z0-9_\-.:]{1,64}")
-_MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def clean_body(body: str, max_chars: int) -> str:
@@ -24,13 +20,13 @@ def clean_body(body: str, max_chars: int) -> str:
 
 def check_cid(cid: str) -> str:
     """A client message id: 1 to 64 of letters, digits and ``_-.:``; unique per author."""
-    if not _CID.fullmatch(cid):
+    if not ids.is_cid(cid):
         raise BadFrame("cid must be 1 to 64 characters of letters, digits and _-.:")
     return cid
 
 
 def check_message_id(message_id: str) -> str:
     """Message ids are 32 lowercase hex characters."""
-    if not _MESSAGE_ID.fullmatch(message_id):
+    if not ids.is_message_id(message_id):
         raise BadFrame("reply_to must be a message id")
     return message_id

@@ -6,7 +6,6 @@ messages come back as tombstones: ``body`` null and ``removed`` true.
 
 from __future__ import annotations
 
-import re
 import time
 
 from starlette.requests import Request
@@ -14,12 +13,12 @@ from starlette.responses import JSONResponse, Response
 
 from chat_server.api.common import ApiError, caller, runtime
 from persistence import communities, moderation, transcripts
+from rooms import ids
 from rooms.access import can_see
 from rooms.catalog import is_slug
 from rooms.model import Member
 from rooms.moderation import Restriction
 
-_MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
 
@@ -80,7 +79,7 @@ async def thread(request: Request) -> Response:
     message of the thread may be named."""
     member, _ = await caller(request)
     message_id = request.path_params["id"]
-    if not _MESSAGE_ID.fullmatch(message_id):
+    if not ids.is_message_id(message_id):
         raise ApiError(404, "not_found", "no such message")
     async with runtime(request).db() as db:
         found = await transcripts.by_id(db, message_id)

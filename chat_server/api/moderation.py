@@ -3,7 +3,6 @@ safety queue, the audit log, reports and blocks. Room refusals map to HTTP statu
 
 from __future__ import annotations
 
-import re
 import time
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +13,7 @@ from chat_server.api.common import ApiError, caller, parse_body, runtime
 from chat_server.api.history import int_param
 from persistence import communities
 from persistence import moderation as store
+from rooms import ids
 from rooms.access import can_see
 from rooms.catalog import is_slug
 from rooms.commands import MAX_REASON, Command
@@ -21,9 +21,6 @@ from rooms.errors import BadFrame, NoSuchMember, NoSuchMessage, NoSuchRoom, Room
 from rooms.model import Community, Member
 from rooms.moderation import NOT_STAFF, Forbidden, may_moderate_room
 from rooms.roles import Role
-
-_MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
-_USER_ID = re.compile(r"u[0-9a-f]{16}")
 
 _STATUS = {
     BadFrame: (400, "invalid_request"), Forbidden: (403, "forbidden"),
@@ -184,7 +181,7 @@ async def report(request: Request) -> Response:
     member, _ = await caller(request)
     body = await parse_body(request, ReportIn)
     message_id = request.path_params["id"]
-    if not _MESSAGE_ID.fullmatch(message_id):
+    if not ids.is_message_id(message_id):
         raise ApiError(404, "no_such_message", "no such message")
     try:
         item, created = await runtime(request).safety.report(member, message_id, body.reason.strip())
@@ -205,7 +202,7 @@ async def set_block(request: Request) -> Response:
     """``PUT`` / ``DELETE /api/blocks/{user}``."""
     member, _ = await caller(request)
     target = request.path_params["user"]
-    if not _USER_ID.fullmatch(target):
+    if not ids.is_user_id(target):
         raise ApiError(404, "no_such_member", "no such member")
     try:
         await runtime(request).moderation.set_block(member, target, request.method == "PUT")

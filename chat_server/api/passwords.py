@@ -10,7 +10,6 @@ the member ends, on every gateway.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from datetime import timedelta
 
@@ -24,13 +23,13 @@ from chat_server.readers import utcnow
 from chat_server.runtime import Runtime
 from chat_server.security import new_key_phrase, normalize_key_phrase, token_digest
 from persistence import moderation, passwords
+from rooms import ids
 from rooms.errors import Unavailable
 from rooms.roles import Role
 
 log = logging.getLogger(__name__)
 
 RESET_CODE_TTL = timedelta(hours=24)
-_USER_ID = re.compile(r"u[0-9a-f]{16}")
 
 
 class ChangeIn(BaseModel):
@@ -118,7 +117,7 @@ async def issue_code(request: Request) -> Response:
     if admin.role.rank < Role.ORG_ADMIN.rank:
         raise ApiError(403, "forbidden", "only organization admins may issue reset codes")
     public_id = request.path_params["id"]
-    if not _USER_ID.fullmatch(public_id):
+    if not ids.is_user_id(public_id):
         raise ApiError(404, "no_such_member", "no such member")
     async with rt.db() as db:
         target = await moderation.member_by_public_id(db, public_id)

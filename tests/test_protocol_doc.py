@@ -1,0 +1,41 @@
+"""docs/protocol.md against the code: every error code the socket can send is in §6 and every
+code there exists; every close code the server sends is in §7 and every one there is sent."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from chat_server.gateway import connection
+from rooms import errors
+from rooms import moderation as _moderation  # noqa: F401 - defines Forbidden, a RoomError
+
+DOC = (Path(__file__).resolve().parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
+
+
+def _section(number: int) -> str:
+    start = DOC.index(f"\n## {number}. ")
+    return DOC[start:DOC.index("\n## ", start + 1)]
+
+
+def _codes(cls: type[errors.RoomError]) -> set[str]:
+    found = {cls.code} if "code" in cls.__dict__ else set()
+    for sub in cls.__subclasses__():
+        found |= _codes(sub)
+    return found
+
+
+def test_every_error_code_is_documented_and_every_documented_one_exists() -> None:
+    documented = set(re.findall(r"^\| `([a-z_]+)`", _section(6), re.MULTILINE)) - {"code"}
+    raised = _codes(errors.RoomError) - {errors.RoomError.code}
+    # "internal" is the endpoint's answer to a failure that is not a RoomError.
+    assert documented == raised | {"internal"}
+
+
+def test_every_close_code_sent_is_documented_and_every_server_code_is_sent() -> None:
+    table = _section(7)
+    documented = {int(c) for c in re.findall(r"^\|\s*(\d{4}) \| server", table, re.MULTILINE)}
+    sent = {v for k, v in vars(connection).items() if k.startswith("CLOSE_")}
+    assert sent <= documented
+    # The others are sent by uvicorn itself (frame size, UTF-8, ping) or are the default.
+    assert documented - sent == {1000, 1007, 1009, 1011}
