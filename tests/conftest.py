@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from support.cluster import Deployment
+from support.faults import _three_gateways, cluster, fault_pg, fault_redis  # noqa: F401 - fixtures
 from support.procs import Postgres, RedisServer
 
 
