@@ -196,7 +196,9 @@ def _error_frame(code: str, detail: str, raw: dict[str, Any]) -> dict[str, Any]:
     room = raw.get("room")
     if isinstance(room, str) and len(room) <= 64:
         error["room"] = room
-    return error
+    # Only what can be encoded is echoed (wire.decode refuses the rest; this keeps an error
+    # frame from ever failing to encode, which would drop it and close the socket).
+    return {k: v for k, v in error.items() if not isinstance(v, str) or wire.is_encodable(v)}
 
 
 async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) -> None:
