@@ -7,6 +7,7 @@ subprotocols to a live server, each answered with a documented frame, error code
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterator
@@ -76,10 +77,8 @@ async def _answers(c: Client, data: bytes | str) -> tuple[list[dict[str, Any]], 
     start = len(c.frames)
     await c.send_raw(data)
     if c.close_code is None:
-        try:
+        with contextlib.suppress(Exception):  # closed meanwhile: the close code says why
             await c.send({"type": "ping", "cid": "fuzz-ping"})
-        except Exception:
-            pass  # closed meanwhile: the close code says why
 
     def pong_at(frames: list[dict[str, Any]]) -> int | None:
         for i in range(start, len(frames)):
