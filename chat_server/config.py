@@ -33,6 +33,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     allowed_origins: tuple[str, ...] = ()
+    # Peers whose X-Forwarded-For is believed (comma-separated addresses or networks); None:
+    # uvicorn's default (FORWARDED_ALLOW_IPS, else 127.0.0.1 and ::1). docs/operations.md.
+    trusted_proxies: str | None = None
     secret_key: str | None = None  # None: generated once and stored in the database
     web_root: Path = field(default_factory=_default_web_root)
     log_level: str = "info"
@@ -205,6 +208,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "host": str,
     "port": int,
     "allowed_origins": _origins,
+    "trusted_proxies": str,
     "secret_key": str,
     "web_root": Path,
     "log_level": str,
