@@ -88,7 +88,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     member = found.member
     conn = Connection(
         secrets.token_hex(8), member, token_digest(token), protocol[0], rt.settings.outbox_max_frames,
-        direct.writer_for(ws.scope),
+        direct.writer_for(ws.scope), rt.settings.write_stall_s,
     )
     conn.assigned, conn.hidden = found.assigned, found.hidden
     try:
@@ -128,7 +128,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 async def _run(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
     async with asyncio.TaskGroup() as tg:
         reader = tg.create_task(_read(ws, conn, rt), name=f"ws-read-{conn.id}")
-        writer = tg.create_task(_write(ws, conn, rt.settings.write_stall_s), name=f"ws-write-{conn.id}")
+        writer = tg.create_task(_write(ws, conn), name=f"ws-write-{conn.id}")
         await conn.closed.wait()
         reader.cancel()
         # The writer stops by itself once closed; give it a moment to finish a send.
@@ -137,24 +137,15 @@ async def _run(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
         writer.cancel()
 
 
-async def _write(ws: WebSocket, conn: Connection, stall_s: float) -> None:
-    loop = asyncio.get_running_loop()
+async def _write(ws: WebSocket, conn: Connection) -> None:
     try:
         while (batch := await conn.next_frames()) is not None:
-            # A send waits while the socket's buffers are full. A client that stopped reading
-            # never frees them: after ``stall_s`` without a frame taken, it is closed with 1013,
-            # whatever it is owed (room traffic, a join's replay, acks). Without this a client
-            # owed only a replay (which waits for room, Connection.push_owed) held its slot
-            # until the ping timeout.
-            async with asyncio.timeout(None) as deadline:
-                for data in batch:
-                    deadline.reschedule(loop.time() + stall_s)
-                    if isinstance(data, bytes):
-                        await ws.send_bytes(data)
-                    else:
-                        await ws.send_text(data)
-    except TimeoutError:
-        conn.close(CLOSE_SLOW, "too far behind: reconnect and resume")
+            for data in batch:
+                if isinstance(data, bytes):
+                    await ws.send_bytes(data)
+                else:
+                    await ws.send_text(data)
+                conn.wrote()  # progress: a replay waiting for room (push_owed) waits on
     except asyncio.CancelledError:
         raise
     except Exception:  # the client went away mid-send; whatever the transport raised
