@@ -50,8 +50,8 @@ class Settings:
     max_connections_per_member: int = 8
     max_rooms_per_connection: int = 100
     outbox_max_frames: int = 2048
-    # A socket that takes no frame for this long while frames wait for it (its client stopped
-    # reading) is closed with 1013, whatever filled its outbox (room traffic, a replay, acks).
+    # A join's replay waits for room in a half-full outbox; if the socket takes no frame for
+    # this long meanwhile (its client stopped reading), the connection is closed with 1013.
     write_stall_s: float = 10.0
     ping_interval_s: float = 20.0
     # uvicorn's WebSocket implementation: "direct" (websockets-sansio plus a synchronous write
