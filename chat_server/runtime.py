@@ -72,6 +72,7 @@ class Runtime:
     secret: str
     key_failures: FailureCounter
     login_failures: FailureCounter
+    registrations: FailureCounter
     guard: Guard
     moderation: Moderation
     safety: SafetyDesk
@@ -88,6 +89,7 @@ class Runtime:
         presence: PresenceStore
         key_failures: FailureCounter
         login_failures: FailureCounter
+        registrations: FailureCounter
         slots: SlowModeSlots
         duty_store: DutyStore
         if settings.redis_url:
@@ -103,6 +105,7 @@ class Runtime:
             presence = RedisPresence(redis, settings.gateway_id, settings.presence_ttl_s)
             key_failures = RedisFailures(redis, "kindred:fail:key", settings.key_phrase_window_s)
             login_failures = RedisFailures(redis, "kindred:fail:login", settings.key_phrase_window_s)
+            registrations = RedisFailures(redis, "kindred:register", settings.register_window_s)
             slots, duty_store = RedisSlots(redis), RedisDuty(redis)
         else:
             memory = MemoryBroker(settings.replay_window, EmbeddedWriter(db, settings.writer_batch))
@@ -112,6 +115,7 @@ class Runtime:
             presence = MemoryPresence(settings.gateway_id, settings.presence_ttl_s)
             key_failures = MemoryFailures(settings.key_phrase_window_s)
             login_failures = MemoryFailures(settings.key_phrase_window_s)
+            registrations = MemoryFailures(settings.register_window_s)
             slots, duty_store = MemorySlots(), MemoryDuty()
         limits = HubLimits(
             send_rate_per_s=settings.send_rate_per_s,
@@ -176,7 +180,7 @@ class Runtime:
             writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
-                   key_failures, login_failures, guard, moderation, safety, writer)
+                   key_failures, login_failures, registrations, guard, moderation, safety, writer)
 
     async def close(self) -> None:
         if self.writer is not None:

@@ -88,7 +88,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     member = found.member
     conn = Connection(
         secrets.token_hex(8), member, token_digest(token), protocol[0], rt.settings.outbox_max_frames,
-        direct.writer_for(ws.scope),
+        direct.writer_for(ws.scope), rt.settings.write_stall_s,
     )
     conn.assigned, conn.hidden = found.assigned, found.hidden
     try:
@@ -145,6 +145,7 @@ async def _write(ws: WebSocket, conn: Connection) -> None:
                     await ws.send_bytes(data)
                 else:
                     await ws.send_text(data)
+                conn.wrote()  # progress: a replay waiting for room (push_owed) waits on
     except asyncio.CancelledError:
         raise
     except Exception:  # the client went away mid-send; whatever the transport raised
@@ -196,7 +197,9 @@ def _error_frame(code: str, detail: str, raw: dict[str, Any]) -> dict[str, Any]:
     room = raw.get("room")
     if isinstance(room, str) and len(room) <= 64:
         error["room"] = room
-    return error
+    # Only what can be encoded is echoed (wire.decode refuses the rest; this keeps an error
+    # frame from ever failing to encode, which would drop it and close the socket).
+    return {k: v for k, v in error.items() if not isinstance(v, str) or wire.is_encodable(v)}
 
 
 async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) -> None:
