@@ -30,14 +30,14 @@ from support.cluster import Deployment, Member
 
 
 @pytest.fixture(scope="module")
-def cast(embedded: Deployment) -> dict[str, object]:
+def cast(site: Deployment) -> dict[str, object]:
     """An organization with a navigator and two members, and a lounge with a short history."""
     room = ROOMS_A[0]
-    nav = member_in(embedded, prefix="nav")
-    embedded.cli("user", "role", nav.handle, "navigator")
-    ann, bob = member_in(embedded, prefix="ann"), member_in(embedded, prefix="bob")
-    acks = post_messages(embedded, bob, room, ["Good morning, all.", "Anyone tried cold caps?"])
-    post_messages(embedded, ann, room, ["Yes, they helped me keep some hair."], reply_to=acks[1]["id"])
+    nav = member_in(site, prefix="nav")
+    site.cli("user", "role", nav.handle, "navigator")
+    ann, bob = member_in(site, prefix="ann"), member_in(site, prefix="bob")
+    acks = post_messages(site, bob, room, ["Good morning, all.", "Anyone tried cold caps?"])
+    post_messages(site, ann, room, ["Yes, they helped me keep some hair."], reply_to=acks[1]["id"])
     return {"room": room, "nav": nav, "ann": ann, "bob": bob}
 
 
@@ -174,7 +174,7 @@ def test_keyboard_only_join_a_room_and_send(web: Browsers, cast: dict[str, objec
     web.assert_clean()
 
 
-def test_new_messages_are_announced_politely_one_by_one(web: Browsers, cast: dict[str, object], embedded: Deployment) -> None:
+def test_new_messages_are_announced_politely_one_by_one(web: Browsers, cast: dict[str, object], site: Deployment) -> None:
     ann, bob = cast["ann"], cast["bob"]
     assert isinstance(ann, Member) and isinstance(bob, Member)
     a, b = web.person(member=ann), web.person(member=bob)
