@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from support.browser import ROOMS_A, WAIT_MS, Browsers, chromium, composer, member_in, open_room, timeline_item
+from support.browser import (
+    ROOMS_A,
+    WAIT_MS,
+    Browsers,
+    chromium,
+    composer,
+    member_in,
+    open_room,
+    timeline_item,
+)
 from support.cluster import Deployment
 from support.procs import Postgres, RedisServer
 
