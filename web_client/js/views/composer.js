@@ -69,10 +69,8 @@ export function composer(opts) {
       statusEl.textContent = `This message is too long: at most ${MAX_CHARS} characters, it has ${codePoints(body)}.`;
       return;
     }
-    if (opts.onSend(body)) {
-      textarea.value = "";
-      statusEl.textContent = "";
-    }
+    statusEl.textContent = ""; // before onSend: the outbox may have something to say about it
+    if (opts.onSend(body)) textarea.value = "";
   }
 
   form.addEventListener("submit", (event) => {

@@ -55,6 +55,7 @@ export class Outbox {
       from.status("This browser is not keeping unsent messages: if you close this page before they are sent, they are lost.");
     }
     this.enqueue(frame, from);
+    if (this.said) from.status(this.said); // still holding: say so under the new message too
     this.pump();
     return true;
   }
