@@ -165,7 +165,9 @@ export class Outbox {
     if (frame.type === "ack") {
       entry.acked = true;
       pendingStore.remove(this.hooks.me.id, frame.cid);
-      if (alreadyShown(frame.id)) this.drop(frame.cid);
+      // A duplicate: the server had it already (sent before the tab closed); it is in the
+      // history or comes with the resume, so the pending copy can go now.
+      if (alreadyShown(frame.id) || frame.duplicate) this.drop(frame.cid);
       else {
         this.byId.set(frame.id, frame.cid);
         entry.li.setStatus("Sent");
