@@ -93,6 +93,20 @@ def screens(cast: dict[str, object]) -> list[tuple[str, str | None, Callable[[Pa
         page.goto("/#/search?q=caps")
         expect(page.get_by_role("list", name="Search results").locator("li").first).to_be_visible()
 
+    def crisis_card(page: Page) -> None:
+        open_room(page, room)
+        say(page, "Some nights I just want to die")
+        expect(page.get_by_role("region", name="You are not alone")).to_contain_text("No navigator is on duty")
+
+    def own_message_menu(page: Page) -> None:
+        item = timeline_item(page, "Some nights I just want to die").last
+        item.get_by_role("button", name=re.compile("^More actions")).click()
+        expect(item.get_by_role("button", name="Copy a link to this message")).to_be_visible()
+
+    def safety_queue(page: Page) -> None:
+        page.goto("/#/safety")
+        expect(page.locator(".safety li").first).to_be_visible()
+
     def moderation(page: Page) -> None:
         open_room(page, room)
         expect(page.get_by_role("region", name="Audit log")).to_be_visible()
@@ -107,6 +121,9 @@ def screens(cast: dict[str, object]) -> list[tuple[str, str | None, Callable[[Pa
         ("thread", "ann", thread),
         ("phi-confirm", "ann", phi),
         ("search", "ann", search),
+        ("crisis-card", "ann", crisis_card),
+        ("own-message-menu", "ann", own_message_menu),
+        ("safety-queue", "nav", safety_queue),
         ("moderation", "nav", moderation),
     ]
 
