@@ -10,6 +10,7 @@ import { pendingStore } from "../pending.js";
 import { renderPending } from "./messages.js";
 
 const MARGIN_MS = 50; // a little past the server's wait, never before it
+const ANSWER_WITHIN_MS = 30000;
 
 function seconds(ms) {
   const s = Math.max(1, Math.ceil(ms / 1000));
@@ -90,9 +91,21 @@ export class Outbox {
       }
       return;
     }
-    this.inFlight = entry.frame.cid;
+    const cid = entry.frame.cid;
+    this.inFlight = cid;
     entry.li.setStatus("Sending…");
-    if (!this.conn.send(entry.frame)) this.inFlight = null; // closed meanwhile: resent on join
+    if (!this.conn.send(entry.frame)) {
+      this.inFlight = null; // closed meanwhile: resent on join
+      return;
+    }
+    // No answer on an open connection (it should not happen): send it again, same cid, so the
+    // queue never stalls behind it.
+    this.later(ANSWER_WITHIN_MS, () => {
+      if (this.inFlight === cid) {
+        this.inFlight = null;
+        this.pump();
+      }
+    });
   }
 
   /** Hold the queue for ms; tell the member why, plainly, in the composer and on each message. */
