@@ -18,6 +18,7 @@ from support.browser import (
     Person,
     composer,
     member_in,
+    new_handle,
     no_horizontal_scroll,
     open_room,
     people,
@@ -93,13 +94,16 @@ def screens(cast: dict[str, object]) -> list[tuple[str, str | None, Callable[[Pa
         page.goto("/#/search?q=caps")
         expect(page.get_by_role("list", name="Search results").locator("li").first).to_be_visible()
 
+    crisis_words: list[str] = []
+
     def crisis_card(page: Page) -> None:
         open_room(page, room)
-        say(page, "Some nights I just want to die")
+        crisis_words.append(f"Some nights I just want to die, night {new_handle('')}")  # unique
+        say(page, crisis_words[-1])
         expect(page.get_by_role("region", name="You are not alone")).to_contain_text("No navigator is on duty")
 
     def own_message_menu(page: Page) -> None:
-        item = timeline_item(page, "Some nights I just want to die").last
+        item = timeline_item(page, crisis_words[-1])
         item.get_by_role("button", name=re.compile("^More actions")).click()
         expect(item.get_by_role("button", name="Copy a link to this message")).to_be_visible()
 
