@@ -169,7 +169,11 @@ class Runtime:
         roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
         guard = Guard(room_facts, slots, roster, ttl_s=settings.moderation_cache_s)
         moderation = Moderation(db, broker, guard)
-        safety = SafetyDesk(db, broker, CrisisMatcher.load())
+        async def on_duty_for(room: str, author_id: str) -> bool:
+            facts = await guard.facts(room)
+            return facts is not None and roster.covers(facts.community, excluding=author_id)
+
+        safety = SafetyDesk(db, broker, CrisisMatcher.load(), on_duty_for)
         hub = Hub(broker, presence, limits, live_sessions, history, stored_thread_of, stored_head,
                   guard, safety.after_post)
         await hub.start()

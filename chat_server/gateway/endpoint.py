@@ -25,7 +25,7 @@ from chat_server.runtime import Runtime
 from chat_server.security import token_digest
 from rooms import catalog
 from rooms.access import can_join
-from rooms.errors import NoSuchRoom, RoomError, Unavailable
+from rooms.errors import NoSuchRoom, RateLimited, RoomError, Unavailable
 from rooms.moderation import may_moderate_room
 from rooms.ratelimit import Strikes
 
@@ -177,7 +177,11 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
             frame = _error_frame(exc.code, exc.detail, raw)
             frame.update(exc.fields())
             conn.push(wire.encode_for(conn.protocol, frame))
-            if not isinstance(exc, Unavailable) and strikes.strike():
+            if isinstance(exc, RateLimited):
+                struck_out = strikes.rate_limited(time.monotonic(), exc.retry_after_s)
+            else:
+                struck_out = not isinstance(exc, Unavailable) and strikes.strike()
+            if struck_out:
                 conn.close_after_flush(CLOSE_POLICY, "too many refused frames")
                 return
         except Exception:

@@ -37,7 +37,7 @@ function page(title, intro, form, footer) {
 async function signInAndStart(email, password, startSession, app) {
   const result = await api.signIn(email, password);
   await startSession(result.user);
-  app.navigate("#/rooms");
+  app.navigate(app.takeAfterSignIn());
 }
 
 export function showSignIn(main, app, startSession) {
