@@ -18,6 +18,7 @@ DEAD_STREAM = "kindred:commits:dead"  # entries the database refused for good
 DUTY = "kindred:duty"  # hash: ``gateway|member`` -> who is on duty, with an expiry
 KEY_FAILURES = "kindred:fail:key"  # prefix: wrong organization key phrases per client
 LOGIN_FAILURES = "kindred:fail:login"  # prefix: failed sign-ins per client
+REGISTRATIONS = "kindred:register"  # prefix: registrations per client and per key phrase
 ROOM_CHANNEL_PREFIX = b"kindred:room:"
 
 

@@ -71,6 +71,7 @@ class Runtime:
     secret: str
     key_failures: FailureCounter
     login_failures: FailureCounter
+    registrations: FailureCounter
     facts: FactsCache
     roster: DutyRoster
     enforcer: Enforcer
@@ -88,6 +89,7 @@ class Runtime:
         presence: PresenceStore
         key_failures: FailureCounter
         login_failures: FailureCounter
+        registrations: FailureCounter
         slots: SlowModeSlots
         duty_store: DutyStore
         embedded_writer: EmbeddedWriter | None = None
@@ -96,6 +98,7 @@ class Runtime:
             presence = RedisPresence(redis, settings.gateway_id, settings.presence_ttl_s)
             key_failures = RedisFailures(redis, keys.KEY_FAILURES, settings.key_phrase_window_s)
             login_failures = RedisFailures(redis, keys.LOGIN_FAILURES, settings.key_phrase_window_s)
+            registrations = RedisFailures(redis, keys.REGISTRATIONS, settings.register_window_s)
             slots, duty_store = RedisSlots(redis), RedisDuty(redis)
         else:
             embedded_writer = EmbeddedWriter(db, settings.writer_batch, settings.writer_queue_max)
@@ -107,6 +110,7 @@ class Runtime:
             presence = MemoryPresence(settings.gateway_id, settings.presence_ttl_s)
             key_failures = MemoryFailures(settings.key_phrase_window_s)
             login_failures = MemoryFailures(settings.key_phrase_window_s)
+            registrations = MemoryFailures(settings.register_window_s)
             slots, duty_store = MemorySlots(), MemoryDuty()
         limits = HubLimits(
             send_rate_per_s=settings.send_rate_per_s,
@@ -126,7 +130,12 @@ class Runtime:
         reads = StoredReads(db, moderation.pinned_view)
         facts = FactsCache(reads.room_facts, ttl_s=settings.moderation_cache_s)
         enforcer = Enforcer(facts, slots)
-        safety = SafetyDesk(db, broker, CrisisMatcher.load())
+
+        async def on_duty_for(room: str, author_id: str) -> bool:
+            found = await facts.facts(room)
+            return found is not None and roster.covers(found.community, excluding=author_id)
+
+        safety = SafetyDesk(db, broker, CrisisMatcher.load(), on_duty_for)
         hub = Hub(broker, presence, limits, reads.live_sessions, reads.history, reads.thread_of,
                   reads.head, facts, roster, enforcer, safety.after_post)
         await hub.start()
@@ -137,8 +146,8 @@ class Runtime:
             writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
-                   key_failures, login_failures, facts, roster, enforcer, moderation, rooms, safety, writer,
-                   embedded_writer)
+                   key_failures, login_failures, registrations, facts, roster, enforcer, moderation,
+                   rooms, safety, writer, embedded_writer)
 
     async def close(self) -> None:
         if self.writer is not None:

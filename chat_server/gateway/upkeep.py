@@ -25,17 +25,22 @@ async def check_heads(
     start_fill: Callable[[LocalRoom], None],
     stored_head: Callable[[str], Awaitable[int]],
 ) -> None:
-    """Compare each subscribed room's head with what was delivered; fill or repair."""
-    names = [r for r, local in rooms.items() if local.sequencer is not None]
+    """Compare each subscribed room's head with what was delivered; fill or repair. What was
+    delivered is noted BEFORE the counters are read (frames arrive while the read is on its
+    way): every seq noted was counted before the read, so a counter below it was lost."""
+    watched = {r: local for r, local in rooms.items() if local.sequencer is not None}
+    delivered = {r: local.sequencer.last for r, local in watched.items() if local.sequencer}
     try:
-        heads = await broker.heads(names)
+        heads = await broker.heads(list(watched))
     except Unavailable:
         return
     for room, head in heads.items():
         local = rooms.get(room)
-        if local is None or local.sequencer is None:
-            continue
-        if head < local.sequencer.last:
+        if local is not watched[room] or local.sequencer is None:
+            continue  # let go (or taken again) meanwhile
+        if head < delivered[room]:
+            # The log's counter went backwards: Redis lost its data. Put it past everything
+            # already given, or new messages would reuse those seqs.
             await recover_counter(broker, stored_head, room, local.sequencer.last)
             continue
         if local.sequencer.last < min(head, local.suspect_head):
