@@ -226,3 +226,12 @@ async def due_now(db: AsyncSession, now: datetime, limit: int = 100) -> list[Occ
         col(EventOccurrence.state).in_([s.value for s in OPEN_STATES]),
     ).order_by(col(EventOccurrence.due_at)).limit(limit)
     return await _with_hosts(db, (await db.exec(query)).all())
+
+
+async def set_hosts(db: AsyncSession, series_id: int, user_ids: Sequence[int]) -> None:
+    """Replace the series' hosts. Not committed."""
+    from sqlmodel import delete
+
+    await db.exec(delete(EventHost).where(col(EventHost.series_id) == series_id))
+    for uid in dict.fromkeys(user_ids):
+        db.add(EventHost(series_id=series_id, user_id=uid))
