@@ -5,19 +5,55 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export KINDRED_DATA_DIR ?= $(CURDIR)/kindred-data
 
+# Every Python package, direct and transitive, with its hashes: what the server, the tests
+# and the benchmark run on (docs/operations.md, section 11). Installed from the lock only.
+LOCK := requirements/dev.lock
+SERVER_LOCK := requirements/server.lock
+TOOLS := .venv-tools
+COMPILE = $(TOOLS)/bin/uv pip compile --quiet --generate-hashes --universal --python-version 3.11
+
 # axe-core (accessibility scans in the browser tests) comes from npm, for the tests only.
 AXE_VERSION := 4.14.1
 AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
 
-.PHONY: run test test-fast lint bench system-deps screenshots clean
+.PHONY: run test test-fast lint bench system-deps screenshots clean lock lock-files upgrade audit
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+# pip check fails when pyproject.toml asks for something the lock does not hold.
+$(STAMP): $(LOCK) pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r $(LOCK)
+	@# setuptools' notes on editable installs are kept in a log, shown only if it fails.
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . >$(VENV)/install.log 2>&1 \
+	  || { cat $(VENV)/install.log; exit 1; }
+	@$(BIN)/pip check >/dev/null || { $(BIN)/pip check; \
+	  echo "pyproject.toml and $(LOCK) disagree: run 'make lock'"; exit 1; }
 	touch $@
+
+$(TOOLS)/.installed: requirements/tools.lock
+	$(PY) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --require-hashes -r requirements/tools.lock
+	touch $@
+
+# After editing pyproject.toml: resolve what changed, keep every other pin, run the suite.
+# (`make lock-files` rewrites the locks alone.)
+lock: lock-files
+	$(MAKE) test
+
+lock-files: $(TOOLS)/.installed
+	$(COMPILE) pyproject.toml requirements/build.in --extra test --extra bench -o $(LOCK)
+	$(COMPILE) pyproject.toml requirements/build.in -c $(LOCK) -o $(SERVER_LOCK)
+
+# Deliberate upgrade of every pin to the newest compatible release, then the whole suite.
+upgrade: $(TOOLS)/.installed
+	$(COMPILE) --upgrade pyproject.toml requirements/build.in --extra test --extra bench -o $(LOCK)
+	$(COMPILE) pyproject.toml requirements/build.in -c $(LOCK) -o $(SERVER_LOCK)
+	$(MAKE) test
+
+# Known vulnerabilities in the pinned set (asks the advisory database online).
+audit: $(TOOLS)/.installed
+	$(TOOLS)/bin/pip-audit --require-hashes --disable-pip -r $(LOCK)
 
 run: $(STAMP)
 	$(BIN)/kindred db upgrade
@@ -47,7 +83,6 @@ test-fast: $(STAMP) $(AXE)
 # full sizes, every target and 3 runs of everything (slow).
 BENCH_FLAGS ?=
 bench: system-deps $(STAMP)
-	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python -m bench.run $(BENCH_FLAGS)
 	$(BIN)/python -m bench.writer --messages 20000
 
@@ -60,4 +95,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache
