@@ -59,6 +59,10 @@ async def test_weekly_drop_in_waiting_list_and_calendars(deployment: Deployment,
     starts = [datetime.fromisoformat(d["starts_at"]) for d in dates]
     assert all(s.astimezone(NY).hour == 18 and s.astimezone(NY).weekday() == 1 for s in starts)
     first = dates[0]["id"]
+    # Each date's live room is a room, but not one of the directory's.
+    listed_rooms = (await ok(await api(deployment, "GET", "/api/communities", members[0].token)))["communities"]
+    assert made["live_room"] not in {c["slug"] for c in listed_rooms}
+    assert (await ok(await api(deployment, "GET", f"/api/communities/{made['live_room']}", members[0].token)))["kind"] == "event"
 
     # Five sign up, one after the other on different gateways: three in, two wait, in order.
     answers = []

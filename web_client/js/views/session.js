@@ -63,7 +63,7 @@ export function showSession(main, app, route) {
     const places = ev.capacity === null
       ? `${ev.signed_up.in} signed up.`
       : `${ev.signed_up.in} of ${ev.capacity} places taken${ev.signed_up.waiting ? `, ${ev.signed_up.waiting} waiting` : ""}.`;
-    const button = ev.my_signup
+    const button = ev.runs && !ev.my_signup ? null : ev.my_signup
       ? h("button", { type: "button", class: "button button--quiet", onclick: () => act(() => api.del(`/api/events/${id}/signup`)) },
         ev.my_signup === "in" ? "Withdraw" : "Leave the waiting list")
       : h("button", { type: "button", class: "button", onclick: () => act(() => api.put(`/api/events/${id}/signup`)) },
