@@ -55,11 +55,10 @@ upgrade: $(TOOLS)/.installed
 audit: $(TOOLS)/.installed
 	$(TOOLS)/bin/pip-audit --require-hashes --disable-pip -r $(LOCK)
 
+# Migrations, the catalog, a demo organization and navigator, then the server; the last lines
+# printed are the address, the demo key phrase and the navigator's sign-in (chat_server/demo.py).
 run: $(STAMP)
-	$(BIN)/kindred db upgrade
-	$(BIN)/kindred seed
-	$(BIN)/kindred org add "Demo Cancer Center" --if-missing
-	$(BIN)/kindred serve
+	@$(BIN)/python -m chat_server.demo
 
 # Debian packages the tests start for real: redis-server, PostgreSQL and Chromium.
 system-deps:

@@ -34,6 +34,9 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     allowed_origins: tuple[str, ...] = ()
+    # Peers whose X-Forwarded-For is believed (comma-separated addresses or networks); None:
+    # uvicorn's default (FORWARDED_ALLOW_IPS, else 127.0.0.1 and ::1). docs/operations.md.
+    trusted_proxies: str | None = None
     secret_key: str | None = None  # None: generated once and stored in the database
     web_root: Path = field(default_factory=_default_web_root)
     log_level: str = "info"
@@ -48,6 +51,9 @@ class Settings:
     max_connections_per_member: int = 8
     max_rooms_per_connection: int = 100
     outbox_max_frames: int = 2048
+    # A join's replay waits for room in a half-full outbox; if the socket takes no frame for
+    # this long meanwhile (its client stopped reading), the connection is closed with 1013.
+    write_stall_s: float = 10.0
     ping_interval_s: float = 20.0
     # uvicorn's WebSocket implementation: "direct" (websockets-sansio plus a synchronous write
     # for the fan-out, gateway/direct.py: about 3x less CPU per delivery than uvicorn's own),
@@ -80,7 +86,14 @@ class Settings:
     session_ttl_days: int = 30
     key_phrase_attempts: int = 10  # wrong key phrases per client address per window
     key_phrase_window_s: int = 900
-    login_attempts: int = 20
+    login_attempts: int = 20  # failed sign-ins per client address and email per window
+    login_address_attempts: int = 20  # failed sign-ins per client address, any emails (spraying)
+    # Registrations (with a right key phrase, whatever their outcome) per client address and
+    # per key phrase, per register_window_s: an answer cannot tell a taken email from a new
+    # one, but an account that can sign in afterwards can; these bound how fast anyone asks.
+    register_attempts: int = 10
+    register_key_attempts: int = 30
+    register_window_s: int = 3600
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     cookie_secure: bool = False  # also set automatically when the request came over https
@@ -141,7 +154,9 @@ class Settings:
                      "max_connections_per_member", "max_rooms_per_connection", "replay_window",
                      "heartbeat_interval_s", "subscription_check_s", "typing_interval_s",
                      "presence_ttl_s", "ping_interval_s", "session_ttl_days", "max_body_chars",
-                     "strikes_before_close", "max_resume", "writer_batch", "writer_claim_idle_s", "moderation_cache_s",
+                     "strikes_before_close", "max_resume", "write_stall_s", "writer_batch", "writer_claim_idle_s", "moderation_cache_s",
+                     "login_attempts", "login_address_attempts", "register_attempts",
+                     "register_key_attempts", "register_window_s", "key_phrase_window_s",
                      "redis_max_connections", "event_tick_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
@@ -214,6 +229,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "host": str,
     "port": int,
     "allowed_origins": _origins,
+    "trusted_proxies": str,
     "secret_key": str,
     "web_root": Path,
     "log_level": str,
@@ -226,6 +242,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_connections_per_member": int,
     "max_rooms_per_connection": int,
     "outbox_max_frames": int,
+    "write_stall_s": float,
     "ping_interval_s": float,
     "ws_impl": str,
     "event_loop": str,
@@ -245,6 +262,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "key_phrase_attempts": int,
     "key_phrase_window_s": int,
     "login_attempts": int,
+    "login_address_attempts": int,
+    "register_attempts": int,
+    "register_key_attempts": int,
+    "register_window_s": int,
     "argon2_time_cost": int,
     "argon2_memory_kib": int,
     "cookie_secure": _bool,

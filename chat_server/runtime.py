@@ -73,6 +73,7 @@ class Runtime:
     secret: str
     key_failures: FailureCounter
     login_failures: FailureCounter
+    registrations: FailureCounter
     guard: Guard
     moderation: Moderation
     safety: SafetyDesk
@@ -90,6 +91,7 @@ class Runtime:
         presence: PresenceStore
         key_failures: FailureCounter
         login_failures: FailureCounter
+        registrations: FailureCounter
         slots: SlowModeSlots
         duty_store: DutyStore
         if settings.redis_url:
@@ -105,6 +107,7 @@ class Runtime:
             presence = RedisPresence(redis, settings.gateway_id, settings.presence_ttl_s)
             key_failures = RedisFailures(redis, "kindred:fail:key", settings.key_phrase_window_s)
             login_failures = RedisFailures(redis, "kindred:fail:login", settings.key_phrase_window_s)
+            registrations = RedisFailures(redis, "kindred:register", settings.register_window_s)
             slots, duty_store = RedisSlots(redis), RedisDuty(redis)
         else:
             memory = MemoryBroker(settings.replay_window, EmbeddedWriter(db, settings.writer_batch))
@@ -114,6 +117,7 @@ class Runtime:
             presence = MemoryPresence(settings.gateway_id, settings.presence_ttl_s)
             key_failures = MemoryFailures(settings.key_phrase_window_s)
             login_failures = MemoryFailures(settings.key_phrase_window_s)
+            registrations = MemoryFailures(settings.register_window_s)
             slots, duty_store = MemorySlots(), MemoryDuty()
         limits = HubLimits(
             send_rate_per_s=settings.send_rate_per_s,
@@ -167,7 +171,11 @@ class Runtime:
         roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
         guard = Guard(room_facts, slots, roster, ttl_s=settings.moderation_cache_s)
         moderation = Moderation(db, broker, guard)
-        safety = SafetyDesk(db, broker, CrisisMatcher.load())
+        async def on_duty_for(room: str, author_id: str) -> bool:
+            facts = await guard.facts(room)
+            return facts is not None and roster.covers(facts.community, excluding=author_id)
+
+        safety = SafetyDesk(db, broker, CrisisMatcher.load(), on_duty_for)
         hub = Hub(broker, presence, limits, live_sessions, history, stored_thread_of, stored_head,
                   guard, safety.after_post)
         await hub.start()
@@ -179,7 +187,7 @@ class Runtime:
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         sessions = open_sessions(settings, db, broker, hub)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
-                   key_failures, login_failures, guard, moderation, safety, writer, sessions)
+                   key_failures, login_failures, registrations, guard, moderation, safety, writer, sessions)
 
     async def close(self) -> None:
         if self.sessions is not None:

@@ -97,6 +97,9 @@ def serve(settings: Settings) -> None:
         # docs/performance.md.
         ws=DirectWebSocketProtocol if settings.ws_impl == "direct" else settings.ws_impl,
         ws_max_size=settings.max_frame_bytes,
+        # The client address the throttles count by: the peer's, or from a trusted proxy the
+        # rightmost X-Forwarded-For entry that is not itself a trusted proxy.
+        forwarded_allow_ips=settings.trusted_proxies,
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ping_interval_s,
         ws_ping_timeout=settings.ping_interval_s,

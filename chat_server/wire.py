@@ -53,7 +53,27 @@ def decode(data: bytes | str, protocol: str) -> dict[str, Any]:
         raise BadFrame("a frame is a map with a 'type' field")
     if _depth(value) > _MAX_DEPTH:
         raise BadFrame("frame nested too deeply")
+    if protocol != MSGPACK and not is_encodable(value):
+        # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 encoder (msgpack,
+        # the database, an error frame echoing the field) accepts: refused here, once, for
+        # every string of every frame. msgpack's own decoder never yields them.
+        raise BadFrame("the frame holds text that is not valid Unicode (a lone surrogate)")
     return value
+
+
+def is_encodable(value: Any) -> bool:
+    """Whether every string in ``value`` (keys included) can be encoded as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(is_encodable(k) and is_encodable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(is_encodable(v) for v in value)
+    return True
 
 
 def _depth(value: Any, level: int = 1) -> int:

@@ -213,10 +213,35 @@ async def thread(db: AsyncSession, root_id: str, viewer: int | None = None) -> l
     return [_stored(row) for row in (await db.exec(query)).all()]
 
 
+# Endings taken off a searched word before it is also matched as a prefix, longest first.
+_ENDINGS = ("ments", "ment", "ness", "fully", "ings", "ing", "edly", "ful", "ies", "ed", "es",
+            "ly", "s")
+_MIN_ROOT = 4
+
+
+def _root(word: str) -> str | None:
+    """``word`` without one common English ending, or None when nothing (or too little) is left.
+
+    FTS5's porter tokenizer is the original Porter algorithm, which stems "nervous" to
+    "nervou" but "nervousness" to "nervous", so the stems of one family do not always meet.
+    A prefix query on the root (stemmed again by the tokenizer) brings them together."""
+    lower = word.lower()
+    for ending in _ENDINGS:
+        if lower.endswith(ending) and len(lower) - len(ending) >= _MIN_ROOT:
+            return lower[: -len(ending)]
+    return None
+
+
 def _fts5_query(q: str) -> str:
-    """Each word quoted, so member input is never FTS5 syntax; words are ANDed."""
-    words = [w.replace('"', "") for w in q.split()]
-    return " ".join(f'"{w}"' for w in words if w)
+    """Each word quoted, so member input is never FTS5 syntax; words are ANDed. A word with a
+    common ending also matches as a prefix of its root, so "nervousness" finds "nervous"."""
+    terms = []
+    for word in (w.replace('"', "") for w in q.split()):
+        if not word:
+            continue
+        root = _root(word)
+        terms.append(f'("{word}" OR "{root}"*)' if root else f'"{word}"')
+    return " AND ".join(terms)  # explicit: FTS5 has no implicit AND after a group
 
 
 async def search(

@@ -46,9 +46,17 @@ class NotJoined(RoomError):
 
 
 class RateLimited(RoomError):
-    """The member is sending faster than the room allows."""
+    """The member is sending faster than the room allows; ``retry_after_s`` says when the
+    next send will be accepted (a client that waits that long is obeying, never struck)."""
 
     code = "rate_limited"
+
+    def __init__(self, detail: str, retry_after_s: float) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+    def fields(self) -> dict[str, object]:
+        return {"retry_after_s": round(self.retry_after_s, 3)}
 
 
 class BodyInvalid(RoomError):

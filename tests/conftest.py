@@ -60,14 +60,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.unit)
 
 
-# -- browser tests: one Chromium per module against the embedded deployment ----------------
+# -- browser tests: one Chromium per module, against each mode in turn ----------------------
 
 
 @pytest.fixture(scope="module")
-def browsers(embedded: Deployment) -> Iterator[Any]:
+def redis_pair(
+    tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres: Postgres
+) -> Iterator[Deployment]:
+    """Two `kindred serve` processes sharing redis-server and PostgreSQL (the browser tests'
+    Redis mode: the people of a test are spread over both gateways)."""
+    postgres.reset_database()
+    import redis as redis_sync
+
+    redis_sync.Redis.from_url(redis_server.url).flushall()
+    env = {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url}
+    dep = Deployment.start(tmp_path_factory.mktemp("pair"), count=2, extra_env=env)
+    yield dep
+    dep.stop()
+
+
+@pytest.fixture(scope="module", params=["embedded", "redis"])
+def site(request: pytest.FixtureRequest) -> Deployment:
+    """The deployment a browser test runs against: embedded (one process, SQLite), then Redis
+    mode (two gateways, PostgreSQL)."""
+    dep: Deployment = request.getfixturevalue("embedded" if request.param == "embedded" else "redis_pair")
+    return dep
+
+
+@pytest.fixture(scope="module")
+def browsers(site: Deployment) -> Iterator[Any]:
     from support.browser import chromium  # Playwright is imported only by browser tests
 
-    with chromium(embedded.gateways[0].http_url) as b:
+    with chromium([gw.http_url for gw in site.gateways]) as b:
         yield b
 
 

@@ -590,8 +590,9 @@ async def _answer(c: Client, cid: str) -> dict[str, Any]:
 
 async def test_flood_is_rate_limited_then_closed_1008(strict: Deployment) -> None:
     """Sends one after another (each answered before the next, all within a second): the burst
-    of 3 is posted, then ``rate_limited`` errors until the fifth refusal in a row closes the
-    socket with 1008. Nothing beyond the burst reaches the room."""
+    of 3 is posted, then ``rate_limited`` errors: the first says how long to wait, and the fifth
+    send in a row that did not wait closes the socket with 1008. Nothing beyond the burst
+    reaches the room."""
     async with scene(strict, "fatigue") as s:
         a = s.actor
         second = await Conn.connect(ws_url(strict, 0), s.actor_member.token)
@@ -601,18 +602,18 @@ async def test_flood_is_rate_limited_then_closed_1008(strict: Deployment) -> Non
                 await a.send(frame)
                 answer = await _answer(a, frame["cid"])
                 assert answer["type"] == "ack", answer
-            for frame in frames[3:7]:
+            for frame in frames[3:8]:
                 await a.send(frame)
                 answer = await _answer(a, frame["cid"])
                 assert answer["type"] == "error" and answer["code"] == "rate_limited", answer
                 assert answer["detail"].startswith("slow down"), answer
-            await a.send(frames[7])  # the fifth refusal in a row
+            await a.send(frames[8])  # the fifth send in a row that did not wait
             assert await a.wait_closed(5) == 1008
             assert a.close_reason == "too many refused frames"
             with pytest.raises(websockets.ConnectionClosed):
-                await a.send(frames[8])
+                await a.send(frames[9])
             answered = [(f["type"], f["cid"]) for f in a.frames if f.get("type") in ("ack", "error")]
-            assert answered == [("ack", f"f{i}") for i in range(3)] + [("error", f"f{i}") for i in range(3, 8)]
+            assert answered == [("ack", f"f{i}") for i in range(3)] + [("error", f"f{i}") for i in range(3, 9)]
             # The observer got exactly the three accepted messages.
             await s.observer.wait_until(lambda f: len(s.observer.messages(s.room)) >= 3, 5, "3 messages")
             # The member's other connection is still usable, and the closed one's slot is free.
@@ -657,7 +658,7 @@ async def test_flood_in_one_write_still_gets_its_acks_and_errors(strict: Deploym
         # Every accepted message is acknowledged and every refusal explained before the close.
         answered = [(f["type"], f.get("code"), f["cid"]) for f in a.frames if "cid" in f]
         assert answered == [("ack", None, f"f{i}") for i in range(3)] + [
-            ("error", "rate_limited", f"f{i}") for i in range(3, 8)
+            ("error", "rate_limited", f"f{i}") for i in range(3, 9)
         ]
 
 

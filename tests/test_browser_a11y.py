@@ -18,6 +18,7 @@ from support.browser import (
     Person,
     composer,
     member_in,
+    new_handle,
     no_horizontal_scroll,
     open_room,
     people,
@@ -30,14 +31,14 @@ from support.cluster import Deployment, Member
 
 
 @pytest.fixture(scope="module")
-def cast(embedded: Deployment) -> dict[str, object]:
+def cast(site: Deployment) -> dict[str, object]:
     """An organization with a navigator and two members, and a lounge with a short history."""
     room = ROOMS_A[0]
-    nav = member_in(embedded, prefix="nav")
-    embedded.cli("user", "role", nav.handle, "navigator")
-    ann, bob = member_in(embedded, prefix="ann"), member_in(embedded, prefix="bob")
-    acks = post_messages(embedded, bob, room, ["Good morning, all.", "Anyone tried cold caps?"])
-    post_messages(embedded, ann, room, ["Yes, they helped me keep some hair."], reply_to=acks[1]["id"])
+    nav = member_in(site, prefix="nav")
+    site.cli("user", "role", nav.handle, "navigator")
+    ann, bob = member_in(site, prefix="ann"), member_in(site, prefix="bob")
+    acks = post_messages(site, bob, room, ["Good morning, all.", "Anyone tried cold caps?"])
+    post_messages(site, ann, room, ["Yes, they helped me keep some hair."], reply_to=acks[1]["id"])
     return {"room": room, "nav": nav, "ann": ann, "bob": bob}
 
 
@@ -93,6 +94,23 @@ def screens(cast: dict[str, object]) -> list[tuple[str, str | None, Callable[[Pa
         page.goto("/#/search?q=caps")
         expect(page.get_by_role("list", name="Search results").locator("li").first).to_be_visible()
 
+    crisis_words: list[str] = []
+
+    def crisis_card(page: Page) -> None:
+        open_room(page, room)
+        crisis_words.append(f"Some nights I just want to die, night {new_handle('')}")  # unique
+        say(page, crisis_words[-1])
+        expect(page.get_by_role("region", name="You are not alone")).to_contain_text("No navigator is on duty")
+
+    def own_message_menu(page: Page) -> None:
+        item = timeline_item(page, crisis_words[-1])
+        item.get_by_role("button", name=re.compile("^More actions")).click()
+        expect(item.get_by_role("button", name="Copy a link to this message")).to_be_visible()
+
+    def safety_queue(page: Page) -> None:
+        page.goto("/#/safety")
+        expect(page.locator(".safety li").first).to_be_visible()
+
     def moderation(page: Page) -> None:
         open_room(page, room)
         expect(page.get_by_role("region", name="Audit log")).to_be_visible()
@@ -107,6 +125,9 @@ def screens(cast: dict[str, object]) -> list[tuple[str, str | None, Callable[[Pa
         ("thread", "ann", thread),
         ("phi-confirm", "ann", phi),
         ("search", "ann", search),
+        ("crisis-card", "ann", crisis_card),
+        ("own-message-menu", "ann", own_message_menu),
+        ("safety-queue", "nav", safety_queue),
         ("moderation", "nav", moderation),
     ]
 
@@ -174,7 +195,7 @@ def test_keyboard_only_join_a_room_and_send(web: Browsers, cast: dict[str, objec
     web.assert_clean()
 
 
-def test_new_messages_are_announced_politely_one_by_one(web: Browsers, cast: dict[str, object], embedded: Deployment) -> None:
+def test_new_messages_are_announced_politely_one_by_one(web: Browsers, cast: dict[str, object], site: Deployment) -> None:
     ann, bob = cast["ann"], cast["bob"]
     assert isinstance(ann, Member) and isinstance(bob, Member)
     a, b = web.person(member=ann), web.person(member=bob)

@@ -1,6 +1,6 @@
 """The browser client in real Chromium: registering, talking, threads, history and search.
 
-One `kindred serve` (embedded mode) and one Chromium for the module; each test uses fresh
+Each mode in turn (embedded; Redis with two gateways) and one Chromium for the module; each test uses fresh
 browser contexts and, where rooms must be quiet, a fresh organization's local rooms.
 """
 
@@ -27,7 +27,7 @@ from support.browser import (
 from support.cluster import ORG_A, ORG_B, Deployment
 
 
-def test_two_members_register_talk_and_reply_in_a_thread(embedded: Deployment, web: Browsers) -> None:
+def test_two_members_register_talk_and_reply_in_a_thread(site: Deployment, web: Browsers) -> None:
     name, phrase = ORG_A
     a, b = web.person(), web.person()
     ha, hb = new_handle("ann"), new_handle("bea")
@@ -78,13 +78,13 @@ def test_two_members_register_talk_and_reply_in_a_thread(embedded: Deployment, w
     web.assert_clean()
 
 
-def test_history_scrolls_back_and_search_finds_an_old_message(embedded: Deployment, web: Browsers) -> None:
+def test_history_scrolls_back_and_search_finds_an_old_message(site: Deployment, web: Browsers) -> None:
     room = ROOMS_A[1]
-    author = member_in(embedded)
-    reader = member_in(embedded)
+    author = member_in(site)
+    reader = member_in(site)
     bodies = [f"old note {i:03d}" for i in range(1, 71)]
     bodies[0] = "old note 001 about zucchini soup"
-    post_messages(embedded, author, room, bodies)
+    post_messages(site, author, room, bodies)
 
     r = web.person(member=reader)
     open_room(r.page, room)
@@ -115,8 +115,8 @@ def test_history_scrolls_back_and_search_finds_an_old_message(embedded: Deployme
     web.assert_clean()
 
 
-def test_personal_details_are_confirmed_kindly_before_posting(embedded: Deployment, web: Browsers) -> None:
-    writer, other = member_in(embedded), member_in(embedded)
+def test_personal_details_are_confirmed_kindly_before_posting(site: Deployment, web: Browsers) -> None:
+    writer, other = member_in(site), member_in(site)
     w, o = web.person(member=writer), web.person(member=other)
     open_room(w.page, ROOMS_A[2])
     open_room(o.page, ROOMS_A[2])
@@ -137,8 +137,8 @@ def test_personal_details_are_confirmed_kindly_before_posting(embedded: Deployme
     web.assert_clean()
 
 
-def test_a_page_reload_shows_the_same_room_without_repeats(embedded: Deployment, web: Browsers) -> None:
-    m = member_in(embedded, ORG_B)
+def test_a_page_reload_shows_the_same_room_without_repeats(site: Deployment, web: Browsers) -> None:
+    m = member_in(site, ORG_B)
     p = web.person(member=m)
     open_room(p.page, ROOMS_B[0])
     for i in range(3):

@@ -35,8 +35,8 @@ def open_more(page: Page, body: str) -> object:
     return item
 
 
-def test_navigator_mutes_kicks_and_removes_and_the_member_is_told_why(embedded: Deployment, web: Browsers) -> None:
-    nav, mem, room = navigator_of(embedded, ORG_A), member_in(embedded, ORG_A), ROOMS_A[0]
+def test_navigator_mutes_kicks_and_removes_and_the_member_is_told_why(site: Deployment, web: Browsers) -> None:
+    nav, mem, room = navigator_of(site, ORG_A), member_in(site, ORG_A), ROOMS_A[0]
     n, m = web.person(member=nav), web.person(member=mem)
     open_room(n.page, room)
     open_room(m.page, room)
@@ -94,10 +94,10 @@ def test_navigator_mutes_kicks_and_removes_and_the_member_is_told_why(embedded: 
     web.assert_clean()
 
 
-def test_member_reports_blocks_and_the_navigator_on_duty_is_alerted(embedded: Deployment, web: Browsers) -> None:
+def test_member_reports_blocks_and_the_navigator_on_duty_is_alerted(site: Deployment, web: Browsers) -> None:
     room = ROOMS_B[0]
-    nav = navigator_of(embedded, ORG_B)
-    mem, rude = member_in(embedded, ORG_B), member_in(embedded, ORG_B, prefix="rude")
+    nav = navigator_of(site, ORG_B)
+    mem, rude = member_in(site, ORG_B), member_in(site, ORG_B, prefix="rude")
     n, m, r = web.person(member=nav), web.person(member=mem), web.person(member=rude)
     open_room(n.page, room)
     panel = n.page.get_by_role("region", name="Moderation")
@@ -160,9 +160,9 @@ def test_member_reports_blocks_and_the_navigator_on_duty_is_alerted(embedded: De
     web.assert_clean()
 
 
-def test_navigator_slows_locks_and_pins_and_members_see_the_room_state(embedded: Deployment, web: Browsers) -> None:
+def test_navigator_slows_locks_and_pins_and_members_see_the_room_state(site: Deployment, web: Browsers) -> None:
     room = ROOMS_A[2]
-    nav, mem = navigator_of(embedded, ORG_A), member_in(embedded, ORG_A)
+    nav, mem = navigator_of(site, ORG_A), member_in(site, ORG_A)
     n, m = web.person(member=nav), web.person(member=mem)
     open_room(n.page, room)
     open_room(m.page, room)

@@ -29,16 +29,17 @@ def timeline(page: object) -> list[tuple[int, str]]:
     return list(zip(seqs, bodies, strict=True))
 
 
-def test_server_restart_mid_conversation(embedded: Deployment, browsers: Browsers) -> None:
-    gw = embedded.gateways[0]
-    ann, bea, cal = member_in(embedded), member_in(embedded), member_in(embedded)
+def test_server_restart_mid_conversation(site: Deployment, browsers: Browsers) -> None:
+    gw = site.gateways[0]
+    ann, bea, cal = member_in(site), member_in(site), member_in(site)
     a, b = browsers.person(member=ann), browsers.person(member=bea)
     open_room(a.page, ROOM)
     open_room(b.page, ROOM)
     say(a.page, "before the restart")
     expect(timeline_item(b.page, "before the restart")).to_be_visible()
 
-    gw.terminate()  # graceful: every socket is closed with 1012
+    for g in site.gateways:
+        g.terminate()  # graceful: every socket is closed with 1012
     for p in (a.page, b.page):
         expect(p.locator("#connection")).to_contain_text("Reconnecting")
         expect(p.get_by_role("button", name="Try now")).to_be_visible()
@@ -50,9 +51,10 @@ def test_server_restart_mid_conversation(embedded: Deployment, browsers: Browser
     pending = b.page.locator(".timeline li.message--pending")
     expect(pending).to_contain_text("Waiting to send")
 
-    gw.start()
+    for g in site.gateways:
+        g.start()
     # Posted by someone else before the pages are back: they come with the resume.
-    post_messages(embedded, cal, ROOM, ["while you were away 1", "while you were away 2"])
+    post_messages(site, cal, ROOM, ["while you were away 1", "while you were away 2"])
 
     for p in (a.page, b.page):
         expect(p.locator("#connection")).not_to_contain_text("Reconnecting", timeout=3 * WAIT_MS)

@@ -147,6 +147,32 @@ async def test_search_and_organization_isolation(deployment: Deployment) -> None
         await c.close()
 
 
+async def test_search_finds_other_forms_of_a_word(deployment: Deployment) -> None:
+    """Stemming: "nervousness" finds "nervous" and the other way round, on both engines."""
+    member = deployment.register(org=ORG_A)
+    room = "riverside-cancer-center-support-group"
+    tag = "q" + "".join(chr(ord("a") + int(ch, 16)) for ch in member.id[-8:])  # letters only
+    c = await Client.connect(deployment.gateways[0].ws_url, member.token)
+    try:
+        await c.join(room)
+        await c.post(room, f"I feel so nervous before every scan {tag}", cid="st1")
+        await c.post(room, f"The nervousness comes back at night {tag}", cid="st2")
+        await c.post(room, f"Worried about the results {tag}", cid="st3")
+        last = await c.post(room, f"Still worrying today {tag}", cid="st4")
+        await _wait_stored(deployment, member.token, room, last["seq"])
+
+        async def found(q: str) -> set[str]:
+            results = (await _get(deployment, member.token, "/api/search", q=f"{q} {tag}")).json()["results"]
+            return {m["body"].split()[1] for m in results}
+
+        assert await found("nervousness") == {"feel", "nervousness"}
+        assert await found("nervous") == {"feel", "nervousness"}
+        assert await found("worrying") == {"about", "worrying"}
+        assert await found("worried") == {"about", "worrying"}
+    finally:
+        await c.close()
+
+
 async def test_embedded_restart_keeps_seq_and_resumes_from_the_database(embedded: Deployment) -> None:
     _, _, (room, _, _) = embedded.new_org()
     member = embedded.register(org=_org_of(room))

@@ -60,6 +60,22 @@ def test_strikes() -> None:
     assert strikes.strike()
 
 
+def test_rate_limited_strikes_only_a_client_that_did_not_wait() -> None:
+    strikes = Strikes(limit=3)
+    # Obeying: each send comes once the wait it was told has passed (or a hair before it).
+    now = 100.0
+    for _ in range(20):
+        assert not strikes.rate_limited(now, 2.0)
+        now += 2.0 - 0.01
+    assert strikes.count == 0
+    # Pushing: sends before the wait has passed are strikes, and the third closes.
+    assert not strikes.rate_limited(now, 2.0)  # waited: refused, not struck
+    assert not strikes.rate_limited(now + 0.1, 2.0)
+    assert not strikes.rate_limited(now + 0.2, 2.0)
+    assert strikes.count == 2
+    assert strikes.rate_limited(now + 0.3, 2.0)
+
+
 def test_sequencer_orders_and_dedupes() -> None:
     seq: Sequencer[str] = Sequencer(last=10)
     assert seq.offer(10, "old") == []

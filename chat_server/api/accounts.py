@@ -71,45 +71,69 @@ def profile(member: Any, org_name: str | None = None) -> dict[str, Any]:
 
 
 async def register(request: Request) -> Response:
+    """Create an account; the answer never tells whether the email already had one.
+
+    A taken email and a new one get the same 202 and body, after the same work (one argon2
+    hash, the same lookups, one commit): an email address having an account here is health
+    information. No mail is sent (Kindred has no SMTP), so registering and then signing in
+    still tells someone who holds a key phrase whether the account was new; the throttles per
+    client address and per key phrase bound how fast that can be asked (docs/operations.md).
+    """
     rt = runtime(request)
     body = await parse_body(request, RegisterIn)
     address = client_address(request)
-    limit = rt.settings.key_phrase_attempts
-    if await rt.key_failures.count(address) >= limit:
+    settings = rt.settings
+    if await rt.key_failures.count(address) >= settings.key_phrase_attempts:
         raise ApiError(429, "too_many_attempts", "too many wrong key phrases; try again later",
-                       {"Retry-After": str(rt.settings.key_phrase_window_s)})
+                       {"Retry-After": str(settings.key_phrase_window_s)})
     try:
         handle = handles.validate(body.handle)
     except handles.HandleRejected as exc:
         raise ApiError(400, "invalid_handle", str(exc)) from None
     email = _normalize_email(body.email)
+    key = key_digest(rt.secret, body.key_phrase)
     async with rt.db() as db:
-        org = await accounts.org_by_key(db, key_digest(rt.secret, body.key_phrase))
+        org = await accounts.org_by_key(db, key)
     if org is None or org.id is None:
         await rt.key_failures.add(address)
         raise ApiError(403, "invalid_key_phrase", "that key phrase is not right; ask your care team")
-    password_hash = await rt.passwords.hash(body.password)
+    by_address, by_key = f"address|{token_digest(address)[:24]}", f"key|{key[:24]}"
+    if (await rt.registrations.count(by_address) >= settings.register_attempts
+            or await rt.registrations.count(by_key) >= settings.register_key_attempts):
+        raise ApiError(429, "too_many_attempts", "too many new accounts; try again later",
+                       {"Retry-After": str(settings.register_window_s)})
+    await rt.registrations.add(by_address)
+    await rt.registrations.add(by_key)
+    password_hash = await rt.passwords.hash(body.password)  # on both paths: the same time
     async with rt.db() as db:
         try:
-            user = await accounts.create_user(
+            await accounts.create_user(
                 db, org.id, handle, handles.normalize(handle), email, password_hash, utcnow()
             )
         except accounts.Conflict as exc:
-            if exc.field == "handle":
+            if exc.field == "handle":  # handles are public: saying so tells nothing private
                 raise ApiError(409, "handle_taken", "that handle is taken; choose another") from None
-            raise ApiError(409, "email_taken",
-                           "that email address cannot be used; if it is yours, sign in") from None
-    return JSONResponse(profile(accounts.to_member(user), org.name), status_code=201)
+            # The email has an account: nothing is created or changed, and the answer is the
+            # one a new account gets. The commit matches the new account's.
+            await accounts.touch_user_by_email(db, email)
+    return JSONResponse(
+        {"status": "accepted", "organization": org.name,
+         "detail": "If this email address is new here, your account is ready: sign in with it. "
+                   "If it already has an account, sign in with that account's password."},
+        status_code=202,
+    )
 
 
 async def open_session(request: Request) -> Response:
     rt = runtime(request)
     body = await parse_body(request, SessionIn)
     email = body.email.strip().lower()
-    # Keyed by address and a digest of the email: the counter store never holds the address
-    # itself in clear (it lives in Redis with Redis configured).
-    throttle_key = f"{client_address(request)}|{token_digest(email)[:24]}"
-    if await rt.login_failures.count(throttle_key) >= rt.settings.login_attempts:
+    # Keyed by address and a digest of the email, and by address alone across emails (one
+    # password tried against many emails: spraying).
+    address = token_digest(client_address(request))[:24]  # the counters never hold an address
+    throttle_key = f"{address}|{token_digest(email)[:24]}"
+    if (await rt.login_failures.count(throttle_key) >= rt.settings.login_attempts
+            or await rt.login_failures.count(address) >= rt.settings.login_address_attempts):
         raise ApiError(429, "too_many_attempts", "too many attempts; try again later",
                        {"Retry-After": str(rt.settings.key_phrase_window_s)})
     found = None
@@ -119,6 +143,7 @@ async def open_session(request: Request) -> Response:
     ok = await rt.passwords.verify(found.password_hash if found else None, body.password)
     if not ok or found is None:
         await rt.login_failures.add(throttle_key)
+        await rt.login_failures.add(address)
         raise ApiError(401, "invalid_credentials", "that email and password do not match")
     async with rt.db() as db:
         if await moderation.platform_banned(db, found.user_id, int(time.time() * 1000)):

@@ -76,14 +76,15 @@ class Cursor:
 class Connection:
     # Slots: one of these per socket, and an instance dict of this many fields is ~1 KiB.
     __slots__ = (
-        "_direct", "_flush_then_close", "_max", "_outbox", "_room_for_owed", "_wake", "_writing",
+        "_direct", "_flush_then_close", "_max", "_outbox", "_room_for_owed", "_stall_s", "_wake",
+        "_writing",
         "assigned", "close_code", "close_reason", "closed", "hidden", "id", "member", "on_duty",
         "protocol", "rooms", "session_digest", "staff_in",
     )
 
     def __init__(
         self, conn_id: str, member: Member, session_digest: str, protocol: str, max_frames: int,
-        direct: DirectWebSocketProtocol | None = None,
+        direct: DirectWebSocketProtocol | None = None, stall_s: float = 10.0,
     ) -> None:
         self.id = conn_id
         self.member = member
@@ -91,6 +92,7 @@ class Connection:
         self.protocol = protocol
         self.rooms: dict[str, Cursor] = {}
         self._max = max_frames
+        self._stall_s = stall_s  # the longest a reply waits for a socket that takes nothing
         self._outbox: list[bytes | str] = []
         self._wake = Signal()
         self._room_for_owed = Signal()
@@ -152,11 +154,22 @@ class Connection:
 
     async def push_owed(self, data: bytes | str) -> None:
         """Queue a frame this connection is owed (a replay), waiting for room rather than
-        closing: the replay is bounded and the client asked for it."""
+        closing: the replay is bounded and the client asked for it. But not for a client that
+        stopped reading: when its socket takes no frame for ``stall_s`` while this waits, it
+        is closed with 1013 (the frames a replay owes count like room traffic). Otherwise the
+        connection would stop reading and hold its slot until the ping timeout."""
         while len(self._outbox) >= self._max // 2 and self.close_code is None:
             self._room_for_owed.clear()
-            await self._room_for_owed.wait()
+            try:
+                async with asyncio.timeout(self._stall_s):
+                    await self._room_for_owed.wait()
+            except TimeoutError:
+                self.close(CLOSE_SLOW, "too far behind: reconnect and resume")
         self.push(data)
+
+    def wrote(self) -> None:
+        """The writer task wrote a frame: the socket is taking them (progress for push_owed)."""
+        self._room_for_owed.set()
 
     def release(self, room: str) -> None:
         """End a join: send what was held back that the replay did not already cover."""

@@ -26,7 +26,7 @@ from chat_server.runtime import Runtime
 from chat_server.security import token_digest
 from rooms import catalog
 from rooms.access import can_join
-from rooms.errors import NoSuchRoom, RoomError, Unavailable
+from rooms.errors import NoSuchRoom, RateLimited, RoomError, Unavailable
 from rooms.moderation import may_moderate_room
 from rooms.ratelimit import Strikes
 
@@ -89,7 +89,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     member = found.member
     conn = Connection(
         secrets.token_hex(8), member, token_digest(token), protocol[0], rt.settings.outbox_max_frames,
-        direct.writer_for(ws.scope),
+        direct.writer_for(ws.scope), rt.settings.write_stall_s,
     )
     conn.assigned, conn.hidden = found.assigned, found.hidden
     try:
@@ -146,6 +146,7 @@ async def _write(ws: WebSocket, conn: Connection) -> None:
                     await ws.send_bytes(data)
                 else:
                     await ws.send_text(data)
+                conn.wrote()  # progress: a replay waiting for room (push_owed) waits on
     except asyncio.CancelledError:
         raise
     except Exception:  # the client went away mid-send; whatever the transport raised
@@ -177,7 +178,11 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
             frame = _error_frame(exc.code, exc.detail, raw)
             frame.update(exc.fields())
             conn.push(wire.encode_for(conn.protocol, frame))
-            if not isinstance(exc, Unavailable) and strikes.strike():
+            if isinstance(exc, RateLimited):
+                struck_out = strikes.rate_limited(time.monotonic(), exc.retry_after_s)
+            else:
+                struck_out = not isinstance(exc, Unavailable) and strikes.strike()
+            if struck_out:
                 conn.close_after_flush(CLOSE_POLICY, "too many refused frames")
                 return
         except Exception:
@@ -197,7 +202,9 @@ def _error_frame(code: str, detail: str, raw: dict[str, Any]) -> dict[str, Any]:
     room = raw.get("room")
     if isinstance(room, str) and len(room) <= 64:
         error["room"] = room
-    return error
+    # Only what can be encoded is echoed (wire.decode refuses the rest; this keeps an error
+    # frame from ever failing to encode, which would drop it and close the socket).
+    return {k: v for k, v in error.items() if not isinstance(v, str) or wire.is_encodable(v)}
 
 
 async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) -> None:

@@ -433,19 +433,22 @@ class Hub:
 
     async def _check_loop(self) -> None:
         """Anti-entropy: a room whose head stays ahead of what we delivered lost a frame on
-        pub/sub with nothing after it to reveal the gap; fill it from the log."""
+        pub/sub with nothing after it to reveal the gap; fill it from the log. What was
+        delivered is noted BEFORE the counters are read (frames arrive while the read is on its
+        way): every seq noted was counted before the read, so a counter below it was lost."""
         while True:
             await asyncio.sleep(self._limits.check_interval_s)
-            rooms = [r for r, local in self._rooms.items() if local.sequencer is not None]
+            watched = {r: local for r, local in self._rooms.items() if local.sequencer is not None}
+            delivered = {r: local.sequencer.last for r, local in watched.items() if local.sequencer}
             try:
-                heads = await self._broker.heads(rooms)
+                heads = await self._broker.heads(list(watched))
             except Unavailable:
                 continue
             for room, head in heads.items():
                 local = self._rooms.get(room)
-                if local is None or local.sequencer is None:
-                    continue
-                if head < local.sequencer.last:
+                if local is not watched[room] or local.sequencer is None:
+                    continue  # let go (or taken again) meanwhile
+                if head < delivered[room]:
                     # The log's counter went backwards: Redis lost its data. Put it past
                     # everything already given, or new messages would reuse those seqs.
                     await self._recover_counter(room, local.sequencer.last)

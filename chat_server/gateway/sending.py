@@ -92,7 +92,8 @@ class Sender:
         if bucket is None:
             bucket = self._buckets[conn.member.id] = TokenBucket(self._rate_per_s, self._burst)
         if not bucket.take(time.monotonic()):
-            raise RateLimited(f"slow down: try again in {bucket.retry_after():.0f} s")
+            wait = bucket.retry_after()
+            raise RateLimited(f"slow down: try again in {wait:.0f} s", wait)
         body = messages.clean_body(body, self._max_body_chars)
         thread_root = None
         if reply_to is not None:

@@ -71,6 +71,9 @@ class DutyRoster:
         self._everyone = everyone
         return changed
 
-    def covers(self, community: Community) -> bool:
-        """True when someone on duty moderates ``community``."""
-        return any(may_moderate_room(m, community, a) for m, a in self._everyone.values())
+    def covers(self, community: Community, excluding: str | None = None) -> bool:
+        """True when someone on duty (other than member ``excluding``) moderates ``community``."""
+        return any(
+            may_moderate_room(m, community, a)
+            for member_id, (m, a) in self._everyone.items() if member_id != excluding
+        )

@@ -1,16 +1,17 @@
 """The safety desk: crisis messages and members' reports reach the navigators on duty.
 
 A message that matches the crisis phrase list is never removed or held. Its author is shown
-their organization's crisis resources, privately, at once; the message is queued for the
-navigators (the queue survives everyone being off duty) and an ``alert`` goes to every
-on-duty navigator who moderates the room, on whatever gateway they are connected to.
+their organization's crisis resources, privately, at once, and told truthfully whether a
+navigator on duty was alerted (``alerted``); the message is queued for the navigators (the
+queue survives everyone being off duty) and an ``alert`` goes to every on-duty navigator who
+moderates the room, on whatever gateway they are connected to.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -36,9 +37,12 @@ RESOURCES_TTL_S = 60.0
 class SafetyDesk:
     def __init__(
         self, db: async_sessionmaker[AsyncSession], broker: Broker, matcher: CrisisMatcher,
-        clock: Callable[[], float] = time.time,
+        on_duty_for: Callable[[str, str], Awaitable[bool]], clock: Callable[[], float] = time.time,
     ) -> None:
+        """``on_duty_for(room, author_id)``: is a navigator other than the author on duty
+        for the room now (on any gateway)?"""
         self._db = db
+        self._on_duty_for = on_duty_for
         self._broker = broker
         self._matcher = matcher
         self._clock = clock
@@ -53,8 +57,13 @@ class SafetyDesk:
             card = await self._resources(conn.member.org_id)
         except Exception:
             card = self._defaults
+        try:
+            alerted = await self._on_duty_for(room, conn.member.id)
+        except Exception:
+            alerted = False  # unknown: never promise a navigator who may not be there
         conn.push(encode_for(conn.protocol, {
-            "type": "resources", "room": room, "message_id": message_id, **card.frame_fields(),
+            "type": "resources", "room": room, "message_id": message_id, "alerted": alerted,
+            **card.frame_fields(),
         }))
         if not fresh:
             return  # a retried send: queued and alerted the first time

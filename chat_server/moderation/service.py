@@ -134,7 +134,10 @@ class Moderation:
         found: FoundMessage | None = None
         if cmd.user is not None:
             target = await store.member_by_public_id(db, cmd.user)
-            if target is None:
+            # Someone who cannot see the room (a member of another organization, for a local
+            # room) gets the same answer as an id nobody has: the answer must not tell a
+            # navigator which ids exist elsewhere, and there is nothing of theirs to act on.
+            if target is None or (not cmd.platform and not can_see(target, community)):
                 raise NoSuchMember("no such member")
         if cmd.message is not None:
             found = await self._find_message(db, room, cmd.message)

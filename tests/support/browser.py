@@ -70,18 +70,30 @@ class Person:
 class Browsers:
     playwright: Playwright
     browser: Browser
-    base_url: str
+    base_urls: list[str]
     foreign_requests: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     contexts: list[BrowserContext] = field(default_factory=list)
 
-    def person(self, viewport: dict[str, int] | None = None, member: Member | None = None) -> Person:
-        """A fresh context; signed in already when ``member`` (a session token) is given."""
+    @property
+    def base_url(self) -> str:
+        """The first gateway's address."""
+        return self.base_urls[0]
+
+    def person(
+        self, viewport: dict[str, int] | None = None, member: Member | None = None,
+        gateway: int | None = None, **options: Any,
+    ) -> Person:
+        """A fresh context; signed in already when ``member`` (a session token) is given. The
+        people of a test take the gateways in turn (the first person the first gateway, the
+        second the second, ...) unless ``gateway`` is given; ``options`` go to new_context."""
+        index = len(self.contexts) if gateway is None else gateway
+        base_url = self.base_urls[index % len(self.base_urls)]
         context = self.browser.new_context(
-            viewport=viewport or DESKTOP, base_url=self.base_url, reduced_motion="reduce"
+            viewport=viewport or DESKTOP, base_url=base_url, reduced_motion="reduce", **options
         )
         context.set_default_timeout(WAIT_MS)
-        own = urlsplit(self.base_url).netloc
+        own = urlsplit(base_url).netloc
 
         def watch_request(request: Any) -> None:
             parts = urlsplit(request.url)
@@ -92,7 +104,7 @@ class Browsers:
 
         context.on("request", watch_request)
         if member is not None:
-            context.add_cookies([{"name": "kindred_session", "value": member.token, "url": self.base_url}])
+            context.add_cookies([{"name": "kindred_session", "value": member.token, "url": base_url}])
         page = context.new_page()
 
         def watch_console(msg: Any) -> None:
@@ -118,11 +130,12 @@ class Browsers:
 
 
 @contextmanager
-def chromium(base_url: str) -> Iterator[Browsers]:
+def chromium(base_urls: str | list[str]) -> Iterator[Browsers]:
+    """Chromium for people using these gateways (one address, or one per gateway)."""
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
         try:
-            yield Browsers(pw, browser, base_url)
+            yield Browsers(pw, browser, [base_urls] if isinstance(base_urls, str) else base_urls)
         finally:
             browser.close()
 

@@ -28,7 +28,6 @@ from support.browser import (
     composer,
     open_room,
     post_messages,
-    say,
     timeline_item,
 )
 from support.cluster import ORG_A, Deployment, Member
@@ -96,13 +95,18 @@ def sessions(dep: Deployment, p: dict[str, Member]) -> dict[str, str]:
     return {"weekly": weekly["id"], "webinar": webinar["id"], "past": past["id"]}
 
 
-def shoot(page: Page, out: Path, name: str, width: str) -> None:
+def send(page: Page) -> None:
+    """The Send button (on a phone Enter starts a new line)."""
+    page.locator(".timeline").get_by_role("button", name="Send").click()
+
+
+def shoot(page: Page, out: Path, name: str, width: str, full_page: bool = False) -> None:
     page.evaluate("() => document.activeElement && document.activeElement.blur && document.activeElement.blur()")
-    page.screenshot(path=str(out / f"{name}-{width}.png"))
+    page.screenshot(path=str(out / f"{name}-{width}.png"), full_page=full_page)
     print(f"  {name}-{width}.png")
 
 
-def run(out: Path) -> None:
+def run(out: Path, widths: tuple[tuple[str, dict[str, int]], ...] = (("desktop", DESKTOP), ("phone", PHONE))) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kindred-shots-") as tmp:
         dep = Deployment.start(Path(tmp), count=1)
@@ -111,7 +115,7 @@ def run(out: Path) -> None:
             conversation(dep, people)
             people_sessions = sessions(dep, people)
             with chromium(dep.gateways[0].http_url) as web:
-                for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+                for width, viewport in widths:
                     print(width)
                     screens(dep, web, people, viewport, out, width)
                     session_screens(web, people, people_sessions, viewport, out, width)
@@ -122,7 +126,13 @@ def run(out: Path) -> None:
 
 
 def screens(dep: Deployment, web: Browsers, people: dict[str, Member], viewport: dict[str, int], out: Path, width: str) -> None:
-    guest = web.person(viewport=viewport).page
+    # A phone is a touch screen (its composer hint differs).
+    touch = {"has_touch": True, "is_mobile": True} if viewport["width"] < 600 else {}
+
+    def person(member: Member | None = None) -> Page:
+        return web.person(viewport=viewport, member=member, **touch).page
+
+    guest = person()
     guest.goto("/#/signin")
     expect(guest.get_by_role("button", name="Sign in")).to_be_visible()
     shoot(guest, out, "sign-in", width)
@@ -136,17 +146,17 @@ def screens(dep: Deployment, web: Browsers, people: dict[str, Member], viewport:
     guest.evaluate("() => scrollTo(0, 0)")
     shoot(guest, out, "register", width)
 
-    heron = web.person(viewport=viewport, member=people["QuietHeron"]).page
+    heron = person(people["QuietHeron"])
     heron.goto("/#/rooms")
     expect(heron.get_by_role("link", name="Breast cancer", exact=True)).to_be_visible()
     shoot(heron, out, "rooms", width)
 
-    maple = web.person(viewport=viewport, member=people["Maple_Leaf"]).page
+    maple = person(people["Maple_Leaf"])
     open_room(maple, ROOM)
     open_room(heron, ROOM)
     composer(maple).press_sequentially("Good luck")
     expect(heron.locator(".typing")).to_contain_text("typing")
-    shoot(heron, out, "room", width)
+    shoot(heron, out, "room", width, full_page=True)
 
     item = timeline_item(heron, "Did anyone else find the second round of chemo easier than the first?")
     item.get_by_role("button", name="2 replies: open the thread").click()
@@ -157,7 +167,7 @@ def screens(dep: Deployment, web: Browsers, people: dict[str, Member], viewport:
 
     box = composer(heron)
     box.fill("My number is 555-201-3344 if anyone wants to chat")
-    box.press("Enter")
+    send(heron)
     dialog = heron.get_by_role("group", name="Before you post")
     expect(dialog).to_be_visible()
     dialog.scroll_into_view_if_needed()
@@ -165,7 +175,10 @@ def screens(dep: Deployment, web: Browsers, people: dict[str, Member], viewport:
     dialog.get_by_role("button", name="Edit my message").click()
     box.fill("")
 
-    say(heron, "Some days I just want to die." if width == "desktop" else "Honestly I want to die some nights.")
+    body = "Some days I just want to die." if width == "desktop" else "Honestly I want to die some nights."
+    composer(heron).fill(body)
+    send(heron)
+    expect(timeline_item(heron, body)).to_be_visible()
     expect(heron.get_by_role("region", name="You are not alone")).to_be_visible()
     heron.evaluate("() => scrollTo(0, 0)")
     shoot(heron, out, "crisis-resources", width)
@@ -174,7 +187,7 @@ def screens(dep: Deployment, web: Browsers, people: dict[str, Member], viewport:
     expect(heron.get_by_role("list", name="Search results").locator("li").first).to_be_visible()
     shoot(heron, out, "search", width)
 
-    nurse = web.person(viewport=viewport, member=people["NurseJo"]).page
+    nurse = person(people["NurseJo"])
     open_room(nurse, ROOM)
     panel = nurse.get_by_role("region", name="Moderation")
     panel.get_by_label(re.compile("^I am on duty")).check()
@@ -190,12 +203,15 @@ def screens(dep: Deployment, web: Browsers, people: dict[str, Member], viewport:
     expect(panel.get_by_role("region", name="Safety queue")).to_contain_text("want to die")
     panel.scroll_into_view_if_needed()
     shoot(nurse, out, "moderation", width)
+    nurse.get_by_role("navigation", name="Main").get_by_role("link", name="Safety queue").click()
+    expect(nurse.locator(".safety li").first).to_be_visible()
+    shoot(nurse, out, "safety-queue", width)
 
-    stone = web.person(viewport=viewport, member=people["RiverStone"]).page
+    stone = person(people["RiverStone"])
     stone.goto(f"/#/room/{ROOM}")
     box = composer(stone)
     box.fill("Sorry, I only meant the blanket tip!")
-    box.press("Enter")
+    send(stone)
     expect(stone.locator(".room__state").filter(has_text="muted you")).to_be_visible()
     stone.evaluate("() => scrollTo(0, 0)")
     shoot(stone, out, "muted", width)

@@ -33,7 +33,8 @@ async function request(method, path, body, { quiet401 = false } = {}) {
   try {
     response = await fetch(path, init);
   } catch {
-    throw new ApiError(0, "network", "The server could not be reached. Check your connection and try again.");
+    // Nothing answered: most often Kindred itself is restarting or down, not the member's line.
+    throw new ApiError(0, "network", "Kindred is not answering right now. It may be restarting. Please try again in a moment.");
   }
   if (response.status === 204) return null;
   let data = null;

@@ -11,6 +11,9 @@ import { RoomView } from "./views/room.js";
 import { showSearch } from "./views/search.js";
 import { showSessions, sessionHash } from "./views/sessions.js";
 import { showSession } from "./views/session.js";
+import { showSafety } from "./views/safety.js";
+import { pendingStore } from "./pending.js";
+import { couldNotLoad } from "./retry.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("site-nav");
@@ -19,12 +22,20 @@ const whoami = document.getElementById("whoami");
 const statusBar = document.getElementById("connection-bar");
 const statusLine = document.getElementById("connection");
 const retryButton = document.getElementById("retry");
+const safetyLink = document.getElementById("nav-safety");
+const STAFF_ROLES = new Set(["navigator", "org_admin", "admin"]);
 
 const app = {
   user: null,
   conn: null,
   communities: null, // cached list from GET /api/communities
   view: null,        // {key, cleanup, update}
+  afterSignIn: null, // the screen asked for before signing in
+  takeAfterSignIn() {
+    const hash = this.afterSignIn || "#/rooms";
+    this.afterSignIn = null;
+    return hash;
+  },
   navigate(hash) {
     if (location.hash === hash) route();
     else location.hash = hash;
@@ -43,6 +54,7 @@ async function startSession(user) {
   app.user = user;
   replace(whoami, h("span", { class: "whoami__label" }, "Signed in as "), h("strong", {}, user.handle), " ", roleBadge(user.role));
   nav.hidden = false;
+  safetyLink.hidden = !STAFF_ROLES.has(user.role);
   account.hidden = false;
   app.conn = new Connection({
     checkSession: async () => {
@@ -61,6 +73,8 @@ async function startSession(user) {
 
 function endSession(message) {
   if (app.conn) app.conn.stop();
+  // Unsent messages stay in this browser only while their author is signed in (shared computers).
+  if (app.user) pendingStore.clear(app.user.id);
   app.conn = null;
   app.user = null;
   app.communities = null;
@@ -97,7 +111,7 @@ function setStatus(kind, text, { retry = false } = {}) {
   retryButton.hidden = !retry;
 }
 
-function showConnection({ state, quiet }) {
+function showConnection({ state, quiet, code }) {
   if (quiet) return;
   if (state === "connecting") {
     setStatus("idle", "");
@@ -109,11 +123,14 @@ function showConnection({ state, quiet }) {
       calmTimer = setTimeout(() => setStatus("idle", ""), 5000);
     }
   } else if (state === "reconnecting") {
+    // Say what is happening: nearly always the server restarting or unreachable, rarely the
+    // member's own line (the browser's "offline" event covers that, and retries at once).
     const slow = app.conn && app.conn.attempt > 4;
-    setStatus("warn", slow
-      ? "Still reconnecting… Your messages are kept. If Kindred is open in several tabs or devices, closing some may help."
-      : "Reconnecting… Your messages are kept and will be sent once we are back.",
-    { retry: true });
+    let text = "Reconnecting… Your messages are kept and will be sent once we are back.";
+    if (!navigator.onLine) text = "Reconnecting… This device seems to be offline. Your messages are kept and will be sent once it is back online.";
+    else if (code === 1012) text = "Reconnecting… Kindred is restarting. Your messages are kept and will be sent in a moment.";
+    else if (slow) text = "Still reconnecting… Kindred is not answering: the server may be restarting or unreachable. We keep trying, and your messages are kept until they are sent.";
+    setStatus("warn", text, { retry: true });
   } else if (state === "ended") {
     endSession("Your session has ended. Please sign in again.");
   }
@@ -172,11 +189,12 @@ async function route() {
   if (!r) return; // an in-page anchor such as #main, not a screen
   const publicScreen = r.name === "signin" || r.name === "register" || r.name === "reset";
   if (!app.user && !publicScreen) {
+    app.afterSignIn = location.hash; // a room link: back there once signed in
     app.navigate("#/signin");
     return;
   }
   if (app.user && publicScreen) {
-    app.navigate("#/rooms");
+    app.navigate(app.takeAfterSignIn());
     return;
   }
   if (app.view && app.view.key === r.key && app.view.update) {
@@ -215,6 +233,9 @@ async function route() {
     case "session":
       view = showSession(main, app, r);
       break;
+    case "safety":
+      view = showSafety(main, app);
+      break;
     default:
       app.navigate("#/rooms");
       return;
@@ -239,12 +260,30 @@ document.querySelector(".skip-link").addEventListener("click", (event) => {
   focusOn(main);
 });
 
+// A link in the menu to the screen already shown loads it again (fresh data, or a retry).
+nav.addEventListener("click", (event) => {
+  const link = event.target.closest("a");
+  if (link && link.getAttribute("href") === location.hash) {
+    event.preventDefault();
+    if (app.view && app.view.cleanup) app.view.cleanup();
+    app.view = null;
+    route();
+  }
+});
+
 async function boot() {
   try {
     const me = await api.me();
     await startSession(me);
-  } catch {
-    // Not signed in (401) or the server is away: the sign-in screen says what to do.
+  } catch (err) {
+    if (err.status === 0) {
+      // Nothing answered: the server is away, not the member signed out. Try again.
+      let slot = main.querySelector(".boot-failed");
+      if (!slot) replace(main, h("h1", {}, "Kindred"), (slot = h("div", { class: "boot-failed" })));
+      couldNotLoad(slot, app, "This page", err, boot);
+      return;
+    }
+    // Not signed in (401): the sign-in screen says what to do.
   }
   if (!parseRoute(location.hash)) {
     history.replaceState(null, "", app.user ? "#/rooms" : "#/signin");

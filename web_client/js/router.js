@@ -1,5 +1,5 @@
 // Screens live in the URL's hash, so the static server needs no routes and Back works.
-//   #/signin  #/register  #/reset  #/account  #/rooms  #/search?q=…&room=…
+//   #/signin  #/register  #/reset  #/account  #/rooms  #/safety  #/search?q=…&room=…
 //   #/room/SLUG  #/room/SLUG/thread/MESSAGE_ID  #/sessions  #/sessions/ID
 
 /** {name, key, ...params} for a screen hash, or null for anything else (e.g. "#main"). */
@@ -14,6 +14,7 @@ export function parseRoute(hash) {
     case "reset":
     case "account":
     case "rooms":
+    case "safety":
       return { name: parts[0], key: parts[0] };
     case "sessions":
       if (parts[1]) return { name: "session", key: `session:${parts[1]}`, id: parts[1] };

@@ -149,7 +149,7 @@ export class Connection extends EventTarget {
       delay = ceiling / 2 + Math.random() * (ceiling / 2);
     }
     if (!quiet) this.attempt += 1;
-    this.setState("reconnecting", { delay_ms: Math.round(delay), quiet });
+    this.setState("reconnecting", { delay_ms: Math.round(delay), quiet, code });
     this.timer = setTimeout(() => this.connect(), delay);
   }
 

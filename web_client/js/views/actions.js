@@ -3,6 +3,7 @@
 
 import { h, replace, uid, focusOn } from "../dom.js";
 import { field } from "../forms.js";
+import { roomHash } from "../router.js";
 
 const RANK = { member: 0, expert: 1, navigator: 2, org_admin: 3, admin: 4 };
 const STAFF_ROLES = new Set(["navigator", "org_admin", "admin"]);
@@ -47,8 +48,9 @@ function inlineForm(panel, { title, explain, fields = [], confirm, danger, run, 
     }
   });
   replace(panel, form);
+  form.scrollIntoView({ block: "nearest" });
   const first = form.querySelector("select, textarea, input") || go;
-  first.focus();
+  first.focus({ preventScroll: true });
 }
 
 function reasonField(label, hint) {
@@ -94,13 +96,34 @@ export function messageActions(msg, ctx) {
       list.push(h("button", { type: "button", class: "button button--quiet button--small", onclick: muteForm }, `Mute ${author.handle}`));
       list.push(h("button", { type: "button", class: "button button--quiet button--small", onclick: kickForm }, `Remove ${author.handle} from the room`));
     }
-    if (!list.length) list.push(h("p", { class: "hint" }, "This is your message."));
+    list.push(h("button", { type: "button", class: "button button--quiet button--small", onclick: copyLink }, "Copy a link to this message"));
+    if (ctx.mine) list.push(h("p", { class: "hint message__more-note" }, "Editing and deleting your own messages is not possible yet."));
     return list;
   }
   const restore = () => {
     replace(panel, buttons());
     more.focus();
   };
+
+  /** A link that opens this message in its room (its thread), for the clipboard. */
+  async function copyLink() {
+    const url = `${location.origin}${location.pathname}${roomHash(ctx.room, msg.thread_root || msg.id)}`;
+    const status = h("p", { role: "status", class: "notice" });
+    const close = h("button", { type: "button", class: "button button--quiet button--small", onclick: restore }, "Close");
+    try {
+      await navigator.clipboard.writeText(url);
+      status.textContent = "The link is copied. Only members who can open this room can follow it.";
+      replace(panel, status, close);
+    } catch {
+      // No clipboard here (permissions, an older browser): show the link to copy by hand.
+      const id = uid("link");
+      const input = h("input", { type: "text", id, readonly: true, value: url });
+      replace(panel, h("div", { class: "field" }, h("label", { for: id }, "Link to this message (select it and copy)"), input), close);
+      input.select();
+      return;
+    }
+    close.focus();
+  }
 
   function reportForm() {
     const reason = reasonField("What is wrong with this message?", "Only the navigators see your report, and they see that it came from you. The author is not told who reported it.");
@@ -177,7 +200,11 @@ export function messageActions(msg, ctx) {
     const open = more.getAttribute("aria-expanded") === "true";
     more.setAttribute("aria-expanded", String(!open));
     panel.hidden = open;
-    if (!open) replace(panel, buttons());
+    if (!open) {
+      replace(panel, buttons());
+      // The last message's menu opens below the fold: bring all of it into view.
+      panel.scrollIntoView({ block: "nearest" });
+    }
   });
 
   const reply = h("button", {

@@ -37,7 +37,7 @@ function page(title, intro, form, footer) {
 async function signInAndStart(email, password, startSession, app) {
   const result = await api.signIn(email, password);
   await startSession(result.user);
-  app.navigate("#/rooms");
+  app.navigate(app.takeAfterSignIn());
 }
 
 export function showSignIn(main, app, startSession) {
@@ -133,16 +133,23 @@ export function showRegister(main, app, startSession) {
       email: email.input.value.trim(),
       password: password.input.value,
     };
+    let registered = false;
     try {
+      // The answer is the same whether or not the email already had an account (the server
+      // does not tell, on purpose); signing in with the new password then tells the person.
       await api.register(values);
+      registered = true;
       await signInAndStart(values.email, values.password, startSession, app);
     } catch (err) {
+      if (registered && err.code === "invalid_credentials") {
+        summary.show("We could not sign you in", [{ text: "This email address may already have an account. If it is yours, sign in with that account's password, or ask your care team for a reset code." }]);
+        return;
+      }
       const byCode = {
         invalid_key_phrase: [key, "That key phrase is not right. Please check it with your care team."],
         invalid_handle: [handle, err.detail || "That handle cannot be used."],
         handle_taken: [handle, "Someone already uses that handle. Please choose another."],
         invalid_email: [email, "Enter an email address, like name@example.org."],
-        email_taken: [email, "That email address cannot be used. If it is yours, sign in instead."],
       };
       const known = byCode[err.code];
       if (known) complain(known[0], known[1]);

@@ -2,6 +2,8 @@
 
 import { h, replace, uid } from "../dom.js";
 import { roomHash } from "../router.js";
+import { couldNotLoad } from "../retry.js";
+import { pendingStore } from "../pending.js";
 
 export const KIND_NAMES = {
   cancer_type: "Cancer type",
@@ -26,6 +28,19 @@ function communityCard(c) {
     ));
 }
 
+/** Messages written in a room and not sent yet (the page was closed first): where to send them. */
+function pendingNotice(app, communities) {
+  const counts = new Map();
+  for (const item of pendingStore.all(app.user.id)) counts.set(item.room, (counts.get(item.room) || 0) + 1);
+  if (!counts.size) return null;
+  const names = new Map(communities.map((c) => [c.slug, c.name]));
+  return h("div", { class: "notice", role: "status" },
+    h("p", {}, "Some messages you wrote have not been sent yet. Open the room to send them:"),
+    h("ul", {}, [...counts].map(([room, n]) => h("li", {},
+      h("a", { href: roomHash(room) }, names.get(room) || room),
+      n === 1 ? " (1 message)" : ` (${n} messages)`))));
+}
+
 export function showDirectory(main, app) {
   document.title = "Rooms · Kindred";
   const searchId = uid("room-search");
@@ -38,6 +53,7 @@ export function showDirectory(main, app) {
   });
   const count = h("p", { role: "status", class: "hint" });
   const results = h("div", {}, h("p", { class: "loading" }, "Loading rooms…"));
+  const waiting = h("div");
 
   main.appendChild(h("div", { class: "directory" },
     h("h1", {}, "Rooms"),
@@ -49,6 +65,7 @@ export function showDirectory(main, app) {
         h("legend", {}, "Show"),
         h("div", { class: "kind-filter__options" }, radios)),
     ),
+    waiting,
     count,
     results,
   ));
@@ -85,12 +102,13 @@ export function showDirectory(main, app) {
   search.addEventListener("input", render);
   for (const r of radios) r.addEventListener("change", render);
 
-  app.loadCommunities().then((list) => {
-    communities = list;
-    render();
-  }).catch((err) => {
-    replace(results, h("p", { class: "notice notice--danger", role: "alert" },
-      err.code === "network" ? err.detail : "The rooms could not be loaded. Please reload the page."));
-  });
+  function load() {
+    app.loadCommunities(true).then((list) => {
+      communities = list;
+      render();
+      replace(waiting, pendingNotice(app, list));
+    }).catch((err) => couldNotLoad(results, app, "The list of rooms", err, load));
+  }
+  load();
   return {};
 }

@@ -4,8 +4,10 @@
 import { api } from "../api.js";
 import { h, replace, announce } from "../dom.js";
 import { roomHash } from "../router.js";
+import { couldNotLoad } from "../retry.js";
 import { newCid } from "../socket.js";
-import { composer, Outbox } from "./composer.js";
+import { composer } from "./composer.js";
+import { Outbox } from "./outbox.js";
 import { Timeline, PAGE } from "./timeline.js";
 import { People } from "./people.js";
 import { Notices } from "./notices.js";
@@ -40,6 +42,7 @@ export class RoomView {
       list: (replyTo) => (this.thread && replyTo ? this.thread.list : this.timeline.list),
       onBlocked: (code, frame) => this.blockedBySend(code, frame),
       joined: () => this.joined && this.conn.isOpen,
+      box: () => this.box,
     });
     this.joined = false;        // joined on the current connection (false again when it drops)
     this.onConnFrame = (event) => this.globalFrame(event.detail);
@@ -99,7 +102,8 @@ export class RoomView {
       this.box.textarea.closest("form").querySelector("label").textContent = `Your message to ${community.name}`;
     } catch (err) {
       if (this.closed) return;
-      this.fail(err.status === 404 ? "This room does not exist, or it is not open to you." : "The room could not be loaded. Please try again.");
+      if (err.status === 404) this.fail("This room does not exist, or it is not open to you.");
+      else couldNotLoad(this.layout, this.app, "This room", err, () => this.reload());
       return;
     }
     this.checkStaff();
@@ -113,6 +117,7 @@ export class RoomView {
       this.timeline.nextBefore = page.next_before;
       for (const m of oldestFirst) this.timeline.show(m);
       this.timeline.updateOlder();
+      this.outbox.restore(); // written on an earlier visit and not yet sent
       this.timeline.scrollToEnd(false);
     } catch (err) {
       if (this.closed) return;
@@ -121,7 +126,7 @@ export class RoomView {
         this.leaveBecause(err.code, err.data.until, err.data.reason || null);
         return;
       }
-      this.fail("The messages could not be loaded. Please try again.");
+      couldNotLoad(this.layout, this.app, "The messages", err, () => this.reload());
       return;
     }
     // Now live: join with since = the newest seq we hold; the server replays anything newer.

@@ -3,6 +3,7 @@
 import { api } from "../api.js";
 import { h, replace, roleBadge, timeElement, uid, focusOn } from "../dom.js";
 import { roomHash } from "../router.js";
+import { couldNotLoad } from "../retry.js";
 
 export function showSearch(main, app, route) {
   document.title = "Search · Kindred";
@@ -11,7 +12,7 @@ export function showSearch(main, app, route) {
   const input = h("input", { type: "search", id: qId, name: "q", autocomplete: "off", maxlength: 200, required: true });
   input.value = route.q;
   const roomSelect = h("select", { id: roomId, name: "room" }, h("option", { value: "" }, "All rooms"));
-  const status = h("p", { role: "status" });
+  const status = h("div", { role: "status", class: "search-status" });
   const results = h("ol", { class: "message-list", "aria-label": "Search results" });
   const more = h("button", { type: "button", class: "button button--quiet", hidden: true }, "Show more results");
   let names = new Map();
@@ -63,7 +64,8 @@ export function showSearch(main, app, route) {
       status.textContent = count === 0 ? "No messages found. Try fewer or different words."
         : count === 1 ? "1 message found." : `${count} messages found${more.hidden ? "" : " so far"}.`;
     } catch (err) {
-      status.textContent = err.code === "network" ? err.detail : "The search did not work. Please try different words.";
+      if (err.status === 0 || err.status >= 500) couldNotLoad(status, app, "The results", err, () => run(offset));
+      else status.textContent = "The search did not work. Please try different words.";
     }
   }
 

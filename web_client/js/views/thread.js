@@ -4,6 +4,7 @@ import { api } from "../api.js";
 import { h, replace, uid, focusOn } from "../dom.js";
 import { renderMessage } from "./messages.js";
 import { composer } from "./composer.js";
+import { couldNotLoad } from "../retry.js";
 
 export class ThreadPanel {
   /**
@@ -39,7 +40,7 @@ export class ThreadPanel {
       },
     },
       h("div", { class: "thread__header" }, this.heading, this.closeButton),
-      h("p", { class: "loading" }, "Loading the thread…"),
+      h("div", { class: "loading" }, "Loading the thread…"),
       this.list,
       this.replyingTo,
       this.box.form);
@@ -65,7 +66,8 @@ export class ThreadPanel {
         ? `Thread started by ${first.author.handle}` : "Thread";
       this.showReplyingTo();
     } catch (err) {
-      replace(loading, err.status === 404 ? "This thread could not be found." : "The thread could not be loaded. Please try again.");
+      if (err.status === 404) replace(loading, "This thread could not be found.");
+      else couldNotLoad(loading, this.room.app, "The thread", err, () => this.load());
     }
   }
 

@@ -19,14 +19,18 @@ export class Timeline {
     this.olderButton = h("button", { type: "button", class: "button button--quiet", hidden: true, onclick: () => this.loadOlder() }, "Show earlier messages");
     this.historyNote = h("p", { class: "hint", role: "status" });
     this.list = h("ol", { class: "message-list", id: this.listId, "aria-label": "Messages" });
-    this.scroller = h("div", { class: "message-scroll", tabindex: "0", role: "region", "aria-label": "Messages in this room" },
+    // The page itself scrolls (no box scrolling inside it): nothing is cut off at the top, and
+    // a message's menu is never clipped.
+    this.scroller = h("div", { class: "message-scroll", role: "region", "aria-label": "Messages in this room" },
       h("div", { class: "history-controls" }, this.olderButton, this.historyNote),
       this.list);
     this.jump = h("div", { class: "jump", hidden: true },
       h("button", { type: "button", class: "button button--small", onclick: () => this.scrollToEnd(true) }, "New messages below"));
-    this.scroller.addEventListener("scroll", () => {
-      if (this.nearBottom()) this.jump.hidden = true;
-    });
+    const onScroll = () => {
+      if (!this.scroller.isConnected) window.removeEventListener("scroll", onScroll);
+      else if (this.nearBottom()) this.jump.hidden = true;
+    };
+    window.addEventListener("scroll", onScroll, { passive: true });
   }
 
   itemFor(id) {
@@ -98,13 +102,17 @@ export class Timeline {
     for (const id of [...this.items.keys()]) this.rerender(id);
   }
 
+  /** The end of the list is on screen (or nearly). */
   nearBottom() {
-    const s = this.scroller;
-    return s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
+    return this.list.getBoundingClientRect().bottom - window.innerHeight < NEAR_BOTTOM_PX;
   }
 
+  /** Scroll the page so the newest message and the message box below it are in view. */
   scrollToEnd(focusLast) {
-    this.scroller.scrollTop = this.scroller.scrollHeight;
+    const page = document.scrollingElement;
+    const composer = this.scroller.parentElement && this.scroller.parentElement.querySelector(".composer");
+    const below = composer ? composer.getBoundingClientRect().bottom : this.list.getBoundingClientRect().bottom;
+    page.scrollTop += Math.max(0, below - window.innerHeight + 16);
     this.jump.hidden = true;
     if (focusLast) focusOn(this.list.lastElementChild);
   }
@@ -127,7 +135,7 @@ export class Timeline {
   async loadOlder() {
     if (!this.nextBefore) return;
     this.olderButton.disabled = true;
-    const before = this.scroller.scrollHeight;
+    const before = this.list.getBoundingClientRect().height;
     try {
       const page = await api.messages(this.room.slug, this.nextBefore, PAGE);
       const oldestFirst = [...page.messages].reverse().filter((m) => !this.room.messages.has(m.id));
@@ -135,7 +143,7 @@ export class Timeline {
       for (const m of oldestFirst) this.show(m);
       this.nextBefore = page.next_before;
       // Keep what the reader was looking at in place.
-      this.scroller.scrollTop += this.scroller.scrollHeight - before;
+      document.scrollingElement.scrollTop += this.list.getBoundingClientRect().height - before;
       this.historyNote.textContent = oldestFirst.length === 1 ? "1 earlier message shown." : `${oldestFirst.length} earlier messages shown.`;
       if (!this.nextBefore) this.olderButton.hidden = true;
       if (!this.nextBefore) this.historyNote.textContent += " This is the start of the room's history.";
