@@ -25,8 +25,8 @@ def clean(page: Page, name: str) -> None:
     assert violations == [], f"{name}: {violations}"
 
 
-def test_schedule_sign_up_lobby_live_archive(embedded: Deployment, web: Browsers) -> None:
-    nav, mem = navigator_of(embedded), member_in(embedded, ORG_A)
+def test_schedule_sign_up_lobby_live_archive(site: Deployment, web: Browsers) -> None:
+    nav, mem = navigator_of(site), member_in(site, ORG_A)
     n, m = web.person(member=nav), web.person(member=mem)
     title = f"Caregivers' drop-in {mem.handle[-4:]}"
 
@@ -88,10 +88,10 @@ def test_schedule_sign_up_lobby_live_archive(embedded: Deployment, web: Browsers
     web.assert_clean()
 
 
-def test_sessions_screens_fit_a_phone(embedded: Deployment, web: Browsers) -> None:
-    nav, mem = navigator_of(embedded), member_in(embedded, ORG_A)
+def test_sessions_screens_fit_a_phone(site: Deployment, web: Browsers) -> None:
+    nav, mem = navigator_of(site), member_in(site, ORG_A)
     start = datetime.now(UTC) + timedelta(days=1)
-    made = httpx.post(f"{embedded.gateways[0].http_url}/api/events", headers={"Authorization": f"Bearer {nav.token}"}, json={
+    made = httpx.post(f"{site.gateways[0].http_url}/api/events", headers={"Authorization": f"Bearer {nav.token}"}, json={
         "room": ROOMS_A[1], "kind": "webinar", "title": "Eating well during chemotherapy, with an oncology dietitian",
         "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat(),
         "audience_mode": "hosts_only", "description": "Bring your questions.",
