@@ -8,6 +8,7 @@ start-up rather than at the first message.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -83,6 +84,14 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     cookie_secure: bool = False  # also set automatically when the request came over https
+    # Scheduled sessions (chat_server/events/): how often each gateway looks for due state
+    # changes, how long after ends_at a live session ends by itself, how long after its end
+    # the archive is published by itself, and the video hosts the page may embed (the CSP's
+    # frame-src lists exactly these; other links only open in a new tab).
+    event_tick_s: float = 1.0
+    event_grace_s: float = 600.0
+    event_archive_after_s: float = 86400.0
+    video_embed_hosts: tuple[str, ...] = ()
     gateway_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     @property
@@ -133,7 +142,7 @@ class Settings:
                      "heartbeat_interval_s", "subscription_check_s", "typing_interval_s",
                      "presence_ttl_s", "ping_interval_s", "session_ttl_days", "max_body_chars",
                      "strikes_before_close", "max_resume", "writer_batch", "writer_claim_idle_s", "moderation_cache_s",
-                     "redis_max_connections"):
+                     "redis_max_connections", "event_tick_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -156,6 +165,11 @@ class Settings:
             out.append("KINDRED_WS_IMPL must be direct, websockets-sansio, websockets or wsproto")
         if self.event_loop not in ("auto", "uvloop", "asyncio"):
             out.append("KINDRED_EVENT_LOOP must be auto, uvloop or asyncio")
+        if self.event_grace_s < 0 or self.event_archive_after_s < 0:
+            out.append("KINDRED_EVENT_GRACE_S and KINDRED_EVENT_ARCHIVE_AFTER_S must not be negative")
+        for host in self.video_embed_hosts:
+            if not _HOST.fullmatch(host):
+                out.append(f"KINDRED_VIDEO_EMBED_HOSTS: {host!r} is not a host name (e.g. video.example.org)")
         if self.secret_key is not None and len(self.secret_key) < 32:
             out.append("KINDRED_SECRET_KEY must have at least 32 characters")
         return out
@@ -172,6 +186,13 @@ def _bool(raw: str) -> bool:
 
 def _origins(raw: str) -> tuple[str, ...]:
     return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+
+
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    return tuple(h.strip().lower() for h in raw.split(",") if h.strip())
 
 
 def _database_url(raw: str) -> str:
@@ -227,5 +248,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "argon2_time_cost": int,
     "argon2_memory_kib": int,
     "cookie_secure": _bool,
+    "event_tick_s": float,
+    "event_grace_s": float,
+    "event_archive_after_s": float,
+    "video_embed_hosts": _hosts,
     "gateway_id": str,
 }

@@ -22,6 +22,7 @@ from chat_server.broker.base import Broker
 from chat_server.broker.memory import MemoryBroker
 from chat_server.broker.redis_broker import RedisBroker
 from chat_server.config import Settings
+from chat_server.events.wiring import Sessions, open_sessions
 from chat_server.gateway.connection import CLOSE_RESTART
 from chat_server.gateway.hub import Hub, HubLimits
 from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
@@ -76,6 +77,7 @@ class Runtime:
     moderation: Moderation
     safety: SafetyDesk
     writer: RedisWriter | None = None
+    sessions: Sessions | None = None  # scheduled sessions (chat_server/events)
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -175,10 +177,13 @@ class Runtime:
             writer = RedisWriter(redis, db, settings.writer_batch, settings.writer_claim_idle_s)
             writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
+        sessions = open_sessions(settings, db, broker, hub)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
-                   key_failures, login_failures, guard, moderation, safety, writer)
+                   key_failures, login_failures, guard, moderation, safety, writer, sessions)
 
     async def close(self) -> None:
+        if self.sessions is not None:
+            await self.sessions.close()
         if self.writer is not None:
             await self.writer.stop()
         await self.moderation.stop()

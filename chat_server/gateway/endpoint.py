@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from chat_server import wire
 from chat_server.api.common import token_from
+from chat_server.events.gates import is_event_room
 from chat_server.gateway import direct, frames
 from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_RESTART, CLOSE_SLOW, Connection
 from chat_server.runtime import Runtime
@@ -202,6 +203,8 @@ def _error_frame(code: str, detail: str, raw: dict[str, Any]) -> dict[str, Any]:
 async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) -> None:
     match frame:
         case frames.Send(room, body, cid, reply_to, confirm_phi):
+            if rt.sessions is not None and room in conn.rooms and is_event_room(room):
+                await rt.sessions.gates.check_send(conn, room)  # hosts_only, closed sessions
             await rt.hub.send(conn, room, body, cid, reply_to, confirm_phi)
         case frames.Typing(room):
             await rt.hub.typing(conn, room)
@@ -218,6 +221,8 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
             if facts is None or not can_join(conn.member, facts.community):
                 raise NoSuchRoom(f"no room {room!r} is open to you")
             community = facts.community
+            if rt.sessions is not None and is_event_room(room):
+                await rt.sessions.gates.check_join(conn, room)  # a session's live room
             await rt.guard.check_join(conn.member.id, room)
             if may_moderate_room(conn.member, community, conn.assigned):
                 conn.staff_in.add(room)

@@ -96,6 +96,8 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self.draining = False
+        # Control messages of other features, by "op" (scheduled sessions: chat_server/events).
+        self.control_handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -369,6 +371,8 @@ class Hub:
                 self.close_session(str(message.get("session", "")))
             elif message.get("op") == "mod":
                 self._guard.on_event(message)
+            elif (handler := self.control_handlers.get(str(message.get("op")))) is not None:
+                handler(message)
         except Exception:
             # Never let one bad event take the pub/sub listener down with it.
             log.exception("control message %r failed", message.get("op"))
