@@ -234,8 +234,9 @@ class Events:
             assert fresh is not None
             view = await self._view(db, who, fresh, community)
             people = await store.signed_up(db, row.id or 0)
+        # The same frame as a state change, marked with what was edited (times, mode...).
         await self.lifecycle.publish({
-            "frame": state_frame(fresh), "room": row.room,
+            "frame": {**state_frame(fresh), "changed": sorted(changes)}, "room": row.room,
             "to": sorted({m.id for m in people} | set(fresh.host_ids)),
         })
         await self._tell_promoted(fresh, promoted)
