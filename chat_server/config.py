@@ -92,6 +92,12 @@ class Settings:
     event_grace_s: float = 600.0
     event_archive_after_s: float = 86400.0
     video_embed_hosts: tuple[str, ...] = ()
+    # Questions to experts (chat_server/questions/): how many questions one member may ask per
+    # window (across every gateway: the counter lives where the key-phrase one does), and how
+    # often at most a question's vote count goes out to the members of a room.
+    question_rate: int = 10
+    question_window_s: int = 600
+    question_batch_s: float = 0.25
     gateway_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     @property
@@ -142,7 +148,8 @@ class Settings:
                      "heartbeat_interval_s", "subscription_check_s", "typing_interval_s",
                      "presence_ttl_s", "ping_interval_s", "session_ttl_days", "max_body_chars",
                      "strikes_before_close", "max_resume", "writer_batch", "writer_claim_idle_s", "moderation_cache_s",
-                     "redis_max_connections", "event_tick_s"):
+                     "redis_max_connections", "event_tick_s",
+                     "question_rate", "question_window_s", "question_batch_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -252,5 +259,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "event_grace_s": float,
     "event_archive_after_s": float,
     "video_embed_hosts": _hosts,
+    "question_rate": int,
+    "question_window_s": int,
+    "question_batch_s": float,
     "gateway_id": str,
 }

@@ -38,6 +38,7 @@ from chat_server.moderation.stores import (
     RedisSlots,
     SlowModeSlots,
 )
+from chat_server.questions.wiring import QuestionsWiring, open_questions
 from chat_server.security import Passwords, new_secret, token_digest
 from chat_server.transcripts.embedded import EmbeddedWriter
 from chat_server.transcripts.redis_writer import RedisWriter
@@ -78,6 +79,7 @@ class Runtime:
     safety: SafetyDesk
     writer: RedisWriter | None = None
     sessions: Sessions | None = None  # scheduled sessions (chat_server/events)
+    questions: QuestionsWiring | None = None  # questions to experts (chat_server/questions)
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -167,7 +169,8 @@ class Runtime:
         roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
         guard = Guard(room_facts, slots, roster, ttl_s=settings.moderation_cache_s)
         moderation = Moderation(db, broker, guard)
-        safety = SafetyDesk(db, broker, CrisisMatcher.load())
+        matcher = CrisisMatcher.load()
+        safety = SafetyDesk(db, broker, matcher)
         hub = Hub(broker, presence, limits, live_sessions, history, stored_thread_of, stored_head,
                   guard, safety.after_post)
         await hub.start()
@@ -178,10 +181,13 @@ class Runtime:
             writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         sessions = open_sessions(settings, db, broker, hub)
+        questions = open_questions(settings, db, broker, hub, redis, matcher)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
-                   key_failures, login_failures, guard, moderation, safety, writer, sessions)
+                   key_failures, login_failures, guard, moderation, safety, writer, sessions, questions)
 
     async def close(self) -> None:
+        if self.questions is not None:
+            self.questions.close()
         if self.sessions is not None:
             await self.sessions.close()
         if self.writer is not None:

@@ -101,9 +101,13 @@ class NotQuestionHost(RoomError):
 
 OWN_QUESTION = "own_question"
 NOT_OPEN = "not_open"
+ALREADY_VOTED = "already_voted"
+NOT_VOTED = "not_voted"
 _VOTE_DETAIL = {
     OWN_QUESTION: "you cannot vote for your own question",
     NOT_OPEN: "this question is not open for votes",
+    ALREADY_VOTED: "you have already voted for this question",
+    NOT_VOTED: "you have not voted for this question",
 }
 
 
