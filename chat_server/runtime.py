@@ -169,8 +169,7 @@ class Runtime:
         roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
         guard = Guard(room_facts, slots, roster, ttl_s=settings.moderation_cache_s)
         moderation = Moderation(db, broker, guard)
-        matcher = CrisisMatcher.load()
-        safety = SafetyDesk(db, broker, matcher)
+        safety = SafetyDesk(db, broker, CrisisMatcher.load())
         hub = Hub(broker, presence, limits, live_sessions, history, stored_thread_of, stored_head,
                   guard, safety.after_post)
         await hub.start()
@@ -181,7 +180,7 @@ class Runtime:
             writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         sessions = open_sessions(settings, db, broker, hub)
-        questions = open_questions(settings, db, broker, hub, redis, matcher)
+        questions = open_questions(settings, db, broker, hub, redis, safety)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
                    key_failures, login_failures, guard, moderation, safety, writer, sessions, questions)
 

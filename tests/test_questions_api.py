@@ -7,10 +7,12 @@ with a reason, answers and the asker's notification, lists, and the archive.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
 
+from support.client import Client
 from support.cluster import Deployment
 from support.moderation import Teams, api, close_all, connect, make_staff, new_cid
 from support.questions import (
@@ -158,9 +160,8 @@ async def test_queue_votes_actions_and_archive(deployment: Deployment, teams: Te
         await close_all(host_c, asker_c, voter_c, third_c)
 
 
-def frames_named(c: object, type_: str, qid: str) -> list[dict[str, object]]:
-    frames: list[dict[str, object]] = getattr(c, "frames")
-    return [f for f in frames if f.get("type") == type_ and f.get("question") == qid]
+def frames_named(c: Client, type_: str, qid: str) -> list[dict[str, Any]]:
+    return [f for f in c.frames if f.get("type") == type_ and f.get("question") == qid]
 
 
 async def test_bad_input_changes_nothing(deployment: Deployment, teams: Teams) -> None:
@@ -192,10 +193,13 @@ async def test_bad_input_changes_nothing(deployment: Deployment, teams: Teams) -
     await refused("POST", f"/api/events/{w.id}/questions", member.token, 400, "bad_frame", json={"body": "ok?", "cid": "bad cid!"})
     await refused("POST", f"/api/events/{w.id}/questions", member.token, 409, "confirm_phi",
                   json={"body": "Call me on 555 123 4567 please", "cid": "b-4"})
+    # A question matching the crisis list is posted, and its author is shown where help is.
+    crisis = await ask_http(dep, member, w, "I want to end my life, is that normal during chemo?", "b-crisis")
+    assert crisis["status"] == "pending" and crisis["resources"], crisis
     await refused("POST", "/api/events/0123456789abcdef/questions", member.token, 404, "not_found", json={"body": "?", "cid": "b-5"})
     # Nothing of that was stored.
     mine = ok(await api(dep, "GET", f"/api/events/{w.id}/questions", member.token))
-    assert [x["id"] for x in mine["questions"]] == [q["id"]]
+    assert sorted(x["id"] for x in mine["questions"]) == sorted([q["id"], crisis["id"]])
     # A cancelled session takes no questions.
     ok(await api(dep, "POST", f"/api/events/{w.id}/cancel", host.token, json={"reason": "Away."}))
     await refused("POST", f"/api/events/{w.id}/questions", member.token, 409, "questions_closed", json={"body": "Still on?", "cid": "b-6"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +45,12 @@ from rooms.questions import (
     reveal_author,
     visible_to,
 )
-from rooms.safety import CrisisMatcher
 
 log = logging.getLogger(__name__)
 
 CONTROL_OP = "question"
+# (text, the asker's organization) -> the crisis resources to show them, or None.
+CrisisCard = Callable[[str, int | None], Awaitable[dict[str, Any] | None]]
 _PUBLIC = (QuestionStatus.OPEN, QuestionStatus.ANSWERED)
 _PHI_WORDS = {"phone": "a phone number", "email": "an email address", "address": "a street address",
               "birth_date": "a date of birth"}
@@ -85,14 +86,14 @@ def control(message: dict[str, Any]) -> bytes:
 class Questions:
     def __init__(
         self, db: async_sessionmaker[AsyncSession], broker: Broker, asked: FailureCounter,
-        rate: int, max_body_chars: int, matcher: CrisisMatcher, clock: Callable[[], float] = time.time,
+        rate: int, max_body_chars: int, crisis_card: CrisisCard, clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._broker = broker
         self._asked = asked
         self._rate = rate
         self._max_body = max_body_chars
-        self._matcher = matcher
+        self._crisis_card = crisis_card
         self._clock = clock
 
     async def _venue(self, db: AsyncSession, key: str, who: Who) -> Venue:
@@ -149,9 +150,10 @@ class Questions:
         if not created:
             return {**view, "duplicate": True}
         await self._publish(item, venue, was_public=False)
-        if self._matcher.match(body) is not None:
+        card = await self._crisis_card(body, who.member.org_id)
+        if card is not None:
             # As for messages: never held for it; the author is shown where help is, privately.
-            view["crisis"] = True
+            view["resources"] = card
         return view
 
     # -- voting ------------------------------------------------------------------------------
@@ -207,7 +209,9 @@ class Questions:
                 target_id = target_row.id
             await audit_store.audit(
                 db, now_ms, who.member.db_id, f"question_{action.value}", venue.community.slug,
-                target_db_id=row.author_id, reason=reason or "",
+                # An anonymous author is not named here: reading the audit log must not
+                # reveal them; revealing is its own audited act (``reveal``).
+                target_db_id=None if row.anonymous else row.author_id, reason=reason or "",
                 detail=f"question {question_id} in {venue.key}" + (f" into {into}" if into else ""),
             )
             notify = None

@@ -12,10 +12,10 @@ from chat_server.broker.base import Broker
 from chat_server.config import Settings
 from chat_server.gateway.hub import Hub
 from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
+from chat_server.moderation.safety import SafetyDesk
 from chat_server.questions.fanout import Fanout
 from chat_server.questions.service import CONTROL_OP, Questions
 from chat_server.questions.topics import Topics
-from rooms.safety import CrisisMatcher
 
 
 @dataclass
@@ -30,7 +30,7 @@ class QuestionsWiring:
 
 def open_questions(
     settings: Settings, db: async_sessionmaker[AsyncSession], broker: Broker, hub: Hub,
-    redis: Redis | None, matcher: CrisisMatcher,
+    redis: Redis | None, safety: SafetyDesk,
 ) -> QuestionsWiring:
     # Counted where every gateway sees the same number: a flood spread over gateways is one flood.
     asked: FailureCounter = (
@@ -39,5 +39,5 @@ def open_questions(
     )
     fanout = Fanout(hub.local_connections, hub.connections, settings.question_batch_s)
     hub.control_handlers[CONTROL_OP] = fanout.on_control
-    questions = Questions(db, broker, asked, settings.question_rate, settings.max_body_chars, matcher)
+    questions = Questions(db, broker, asked, settings.question_rate, settings.max_body_chars, safety.card_if_crisis)
     return QuestionsWiring(questions, Topics(db), fanout)
