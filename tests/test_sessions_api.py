@@ -15,7 +15,7 @@ import icalendar
 import pytest
 
 from support.cluster import ORG_A, ORG_B, Deployment
-from support.moderation import Teams, api, make_staff
+from support.moderation import Teams, api, connect, make_staff
 
 NY = ZoneInfo("America/New_York")
 
@@ -59,6 +59,10 @@ async def test_weekly_drop_in_waiting_list_and_calendars(deployment: Deployment,
     starts = [datetime.fromisoformat(d["starts_at"]) for d in dates]
     assert all(s.astimezone(NY).hour == 18 and s.astimezone(NY).weekday() == 1 for s in starts)
     first = dates[0]["id"]
+    # Each date's live room is a room, but not one of the directory's.
+    listed_rooms = (await ok(await api(deployment, "GET", "/api/communities", members[0].token)))["communities"]
+    assert made["live_room"] not in {c["slug"] for c in listed_rooms}
+    assert (await ok(await api(deployment, "GET", f"/api/communities/{made['live_room']}", members[0].token)))["kind"] == "event"
 
     # Five sign up, one after the other on different gateways: three in, two wait, in order.
     answers = []
@@ -82,12 +86,27 @@ async def test_weekly_drop_in_waiting_list_and_calendars(deployment: Deployment,
     assert [n["kind"] for n in told["notifications"]] == ["place_free"]
     assert (await ok(await api(deployment, "GET", "/api/notifications", members[4].token)))["notifications"] == []
 
-    # Member 0 takes the first three dates; the second one is cancelled.
+    # The host lets the last waiter in, over capacity (a small group can stretch).
+    admitted = await ok(await api(deployment, "POST", f"/api/events/{first}/admit", navigator.token,
+                                  json={"user": members[4].id}))
+    assert admitted["signed_up"] == {"in": 4, "waiting": 0}
+    r = await api(deployment, "POST", f"/api/events/{first}/admit", members[0].token, json={"user": members[4].id})
+    assert r.status_code == 403 and r.json()["reason"] == "not_host", r.text
+
+    # Member 0 takes the first three dates; the second one is cancelled, and they are told at
+    # once on their open connection (on another gateway) and in their notifications.
     for d in dates[1:3]:
         await ok(await api(deployment, "PUT", f"/api/events/{d['id']}/signup", members[0].token))
-    cancelled = await ok(await api(deployment, "POST", f"/api/events/{dates[1]['id']}/cancel", navigator.token,
-                                   json={"reason": "Our social worker is away this week."}))
-    assert cancelled["state"] == "cancelled"
+    watcher = await connect(deployment, members[0], 1)
+    try:
+        cancelled = await ok(await api(deployment, "POST", f"/api/events/{dates[1]['id']}/cancel", navigator.token,
+                                       json={"reason": "Our social worker is away this week."}))
+        assert cancelled["state"] == "cancelled"
+        await watcher.wait_frame("event_state", 1.0, event=dates[1]["id"], state="cancelled")
+        note = await watcher.wait_frame("notification", 1.0, event=dates[1]["id"])
+        assert note["kind"] == "cancelled"
+    finally:
+        await watcher.close()
     told = await ok(await api(deployment, "GET", "/api/notifications", members[0].token))
     assert [n["kind"] for n in told["notifications"]] == ["cancelled"]
     # The other dates are untouched.
@@ -108,6 +127,10 @@ async def test_weekly_drop_in_waiting_list_and_calendars(deployment: Deployment,
     # A new feed URL revokes the old one.
     await ok(await api(deployment, "POST", "/api/me/calendar", members[0].token, json={"tz": "UTC"}), 201)
     assert (await api(deployment, "GET", "/" + path, None)).status_code == 404
+
+    # The page may embed video only from the hosts the operator listed (KINDRED_VIDEO_EMBED_HOSTS).
+    csp = (await api(deployment, "GET", "/", None)).headers["content-security-policy"]
+    assert "frame-src https://video.example.org" in csp and "frame-ancestors 'none'" in csp
 
     # The session's own calendar: the series with its rule, the cancelled date overridden.
     r = await api(deployment, "GET", f"/api/events/{first}/calendar.ics", members[2].token)

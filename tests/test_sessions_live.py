@@ -15,7 +15,7 @@ import pytest
 
 from support.client import Client
 from support.cluster import ORG_A, Deployment
-from support.moderation import Teams, api, close_all, connect, make_staff, new_cid
+from support.moderation import Teams, api, audit, close_all, connect, make_staff, new_cid
 from support.procs import TIMEOUT_SCALE
 
 STATE_CHANGE_BOUND_S = 1.0
@@ -118,6 +118,10 @@ async def test_webinar_across_gateways(redis_cluster: Deployment, teams: Teams) 
         await change("ended")
         late = await clients[1].post(room, "one more thing", new_cid("m"))
         assert late["type"] == "error" and late["code"] == "event_closed", late
+        # Before publishing, the host takes one message out of the record.
+        r = await api(dep, "POST", f"/api/rooms/{room}/moderation", host.token, json={
+            "action": "remove", "message": acked[11]["id"], "reason": "Personal details."})
+        assert r.status_code == 200, r.text
         await change("archived")
         for c in everyone:
             assert states_seen(c, event) == ["lobby", "live", "ended", "archived"]  # once each
@@ -129,6 +133,17 @@ async def test_webinar_across_gateways(redis_cluster: Deployment, teams: Teams) 
         got = [(m["id"], m["seq"]) for m in archive["messages"]]
         assert got == [(a["id"], a["seq"]) for a in sorted(acked, key=lambda a: a["seq"])]
         assert [s for _, s in got] == list(range(1, len(acked) + 1))
+        removed = [m["id"] for m in archive["messages"] if m["removed"]]
+        assert removed == [acked[11]["id"]]
+        assert next(m for m in archive["messages"] if m["removed"])["body"] is None
+        # The archive is searchable with the existing search.
+        r = await api(dep, "GET", "/api/search", stranger.token, params={"q": "part", "room": room})
+        assert r.status_code == 200 and len(r.json()["results"]) == 10, r.text
+        # Every change is audited once, in the session's community.
+        entries = [e for e in await audit(dep, host.token, org.lounge) if event in (e.get("detail") or "")]
+        actions = sorted(e["action"] for e in entries)
+        assert actions == sorted(["event_schedule", "event_lobby", "event_live", "event_edit",
+                                  "event_ended", "event_archived"]), entries
         # The stranger (same organization, not signed up) may read the published archive.
         assert (await api(dep, "GET", f"/api/events/{event}/archive", stranger.token)).status_code == 200
     finally:
