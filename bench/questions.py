@@ -81,7 +81,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         host = dep.register()
         dep.cli("user", "role", host.handle, "navigator")
         url = f"sqlite+aiosqlite:///{work / 'data' / 'kindred.db'}"
-        tokens = seed_members(url, ORG_A[0], args.members)
+        tokens = await asyncio.to_thread(seed_members, url, ORG_A[0], args.members)
         headers = {"Authorization": f"Bearer {host.token}"}
         limits = httpx.Limits(max_connections=50)
         async with httpx.AsyncClient(base_url=gw.http_url, headers=headers, timeout=60, limits=limits) as http:
