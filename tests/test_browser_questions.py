@@ -66,7 +66,9 @@ def test_question_panel_and_host_queue(embedded: Deployment, web: Browsers) -> N
         call(dep, "POST", f"/api/events/{eid}/state", host, {"state": state})
 
     m, hst = web.person(member=member), web.person(member=host)
-    m.page.goto(f"/#/event/{eid}/questions")
+    # From the session's page to its questions.
+    m.page.goto(f"/#/sessions/{eid}")
+    m.page.get_by_role("link", name="Questions for the experts").click()
     expect(m.page.get_by_role("heading", level=1)).to_have_text("Questions: Eating well during chemotherapy")
     m.page.get_by_label("Your question").fill("Is it safe to eat sushi during chemo?")
     m.page.get_by_label("Ask without showing my name").check()
