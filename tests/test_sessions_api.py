@@ -194,6 +194,9 @@ async def test_bad_input_changes_nothing(deployment: Deployment, teams: Teams) -
     assert r.status_code == 403 and r.json()["error"] == "forbidden", r.text
     r = await api(deployment, "POST", f"/api/events/{one}/state", navigator.token, json={"state": "paused"})
     assert r.status_code == 400, r.text
+    for patch in ({"title": None}, {"starts_at": "tomorrow"}, {"capacity": 0}, {"title": ""}, {}):
+        r = await api(deployment, "PATCH", f"/api/events/{two}", navigator.token, json=patch)
+        assert r.status_code == 400, (patch, r.text)
     for path in (f"/api/events/{two}", f"/api/events/{one}"):
         assert (await ok(await api(deployment, "GET", path, member.token)))["state"] in ("archived", "cancelled")
     assert (await api(deployment, "GET", "/api/events/nope", member.token)).status_code == 404

@@ -38,6 +38,7 @@ _STATUS: list[tuple[type[RoomError], int]] = [
     (Unavailable, 503),
 ]
 _ID_CHARS = frozenset("0123456789abcdef")
+_NULLABLE = frozenset({"capacity", "video_url"})  # null means "no limit", "no video"
 ARCHIVE_PAGE = 1000
 
 
@@ -182,12 +183,13 @@ async def patch_event(request: Request) -> Response:
     changes: dict[str, Any] = {k: getattr(body, k) for k in body.model_fields_set}
     if not changes:
         raise ApiError(400, "invalid_request", "nothing to change")
+    required = sorted(k for k, v in changes.items() if v is None and k not in _NULLABLE)
+    if required:
+        raise ApiError(400, "invalid_request", f"{', '.join(required)}: cannot be null")
     try:
         return JSONResponse(await events(request).patch(who, _event_id(request), changes))
-    except (RoomError, ValueError) as exc:
-        if isinstance(exc, RoomError):
-            raise api_error(exc) from None
-        raise ApiError(400, "invalid_request", str(exc)) from None
+    except RoomError as exc:
+        raise api_error(exc) from None
 
 
 async def cancel(request: Request) -> Response:

@@ -19,7 +19,7 @@ from chat_server.events.views import aware, event_view, state_frame
 from persistence import communities, notifications
 from persistence import moderation as audit_store
 from persistence import sessions as store
-from persistence.event_models import EventSeries, EventSignup
+from persistence.event_models import EventOccurrence, EventSeries, EventSignup
 from persistence.sessions import Occurrence
 from rooms.access import can_see
 from rooms.errors import NoSuchMember, RoomError
@@ -166,8 +166,6 @@ class Events:
         return view
 
     def _due(self, series: EventSeries, start: datetime, end: datetime) -> datetime | None:
-        from persistence.event_models import EventOccurrence
-
         occ = Occurrence(series, EventOccurrence(
             public_id="", series_id=0, room="", original_start=start, starts_at=start, ends_at=end,
             updated_ms=0,
