@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chat_server.api import accounts, communities, health, history, moderation, passwords
 from chat_server.api.common import ApiError, error_response
+from chat_server.api.questions import question_routes
 from chat_server.api.session_routes import session_routes
 from chat_server.config import Settings
 from chat_server.gateway.endpoint import websocket_endpoint
@@ -105,6 +106,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/blocks", moderation.blocks),
         Route("/api/blocks/{user}", moderation.set_block, methods=["PUT", "DELETE"]),
         *session_routes(),
+        *question_routes(),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
     if settings.web_root.is_dir():

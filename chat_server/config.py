@@ -105,6 +105,12 @@ class Settings:
     event_grace_s: float = 600.0
     event_archive_after_s: float = 86400.0
     video_embed_hosts: tuple[str, ...] = ()
+    # Questions to experts (chat_server/questions/): how many questions one member may ask per
+    # window (across every gateway: the counter lives where the key-phrase one does), and how
+    # often at most a question's vote count goes out to the members of a room.
+    question_rate: int = 10
+    question_window_s: int = 600
+    question_batch_s: float = 0.25
     gateway_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     @property
@@ -157,7 +163,8 @@ class Settings:
                      "strikes_before_close", "max_resume", "write_stall_s", "writer_batch", "writer_claim_idle_s", "moderation_cache_s",
                      "login_attempts", "login_address_attempts", "register_attempts",
                      "register_key_attempts", "register_window_s", "key_phrase_window_s",
-                     "redis_max_connections", "event_tick_s"):
+                     "redis_max_connections", "event_tick_s",
+                     "question_rate", "question_window_s", "question_batch_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -273,5 +280,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "event_grace_s": float,
     "event_archive_after_s": float,
     "video_embed_hosts": _hosts,
+    "question_rate": int,
+    "question_window_s": int,
+    "question_batch_s": float,
     "gateway_id": str,
 }

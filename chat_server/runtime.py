@@ -38,6 +38,7 @@ from chat_server.moderation.stores import (
     RedisSlots,
     SlowModeSlots,
 )
+from chat_server.questions.wiring import QuestionsWiring, open_questions
 from chat_server.security import Passwords, new_secret, token_digest
 from chat_server.transcripts.embedded import EmbeddedWriter
 from chat_server.transcripts.redis_writer import RedisWriter
@@ -79,6 +80,7 @@ class Runtime:
     safety: SafetyDesk
     writer: RedisWriter | None = None
     sessions: Sessions | None = None  # scheduled sessions (chat_server/events)
+    questions: QuestionsWiring | None = None  # questions to experts (chat_server/questions)
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -186,10 +188,14 @@ class Runtime:
             writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         sessions = open_sessions(settings, db, broker, hub)
+        questions = open_questions(settings, db, broker, hub, redis, safety)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
-                   key_failures, login_failures, registrations, guard, moderation, safety, writer, sessions)
+                   key_failures, login_failures, registrations, guard, moderation, safety, writer, sessions,
+                   questions)
 
     async def close(self) -> None:
+        if self.questions is not None:
+            self.questions.close()
         if self.sessions is not None:
             await self.sessions.close()
         if self.writer is not None:

@@ -200,3 +200,4 @@ class PasswordReset(SQLModel, table=True):
 # The scheduled sessions' tables live in their own module; imported here so that every
 # user of the models (migrations, tests) sees one complete metadata.
 from persistence import event_models as _event_models  # noqa: E402, F401
+from persistence import question_models as _question_models  # noqa: E402, F401

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from chat_server.api.common import ApiError, caller, parse_body, runtime
 from chat_server.api.history import int_param
+from chat_server.api.questions import answered_questions
 from chat_server.events.service import Caller, Events, NotFound
 from persistence import transcripts
 from rooms.catalog import is_slug
@@ -252,7 +253,8 @@ async def archive(request: Request) -> Response:
         found = await transcripts.seq_range(db, view["live_room"], after, 2**62, ARCHIVE_PAGE + 1)
     more = len(found) > ARCHIVE_PAGE
     found = found[:ARCHIVE_PAGE]
+    answered = await answered_questions(request, view["id"])  # issue 16: its answered questions
     return JSONResponse({
         "event": view, "messages": [m.view() for m in found],
-        "next_after": found[-1].seq if more else None,
+        "next_after": found[-1].seq if more else None, "questions": answered,
     })

@@ -22,6 +22,8 @@ from chat_server.api.common import token_from
 from chat_server.events.gates import is_event_room
 from chat_server.gateway import direct, frames
 from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_RESTART, CLOSE_SLOW, Connection
+from chat_server.questions import socket as question_socket
+from chat_server.questions.frames import Act, Ask, Vote
 from chat_server.runtime import Runtime
 from chat_server.security import token_digest
 from rooms import catalog
@@ -250,3 +252,6 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
         case frames.Duty(on):
             await rt.moderation.duty(conn, on)
             conn.push(wire.encode_for(conn.protocol, {"type": "duty", "on": on}))
+        case Ask() | Vote() | Act():
+            assert rt.questions is not None, "questions are wired in Runtime.open"
+            await question_socket.handle(frame, conn, rt.questions.questions)

@@ -9,6 +9,7 @@ import { showDirectory } from "./views/directory.js";
 import { showAccount, showReset } from "./views/account.js";
 import { RoomView } from "./views/room.js";
 import { showSearch } from "./views/search.js";
+import { showEventQuestions, showExperts, showTopic } from "./views/experts.js";
 import { showSessions, sessionHash } from "./views/sessions.js";
 import { showSession } from "./views/session.js";
 import { showSafety } from "./views/safety.js";
@@ -226,6 +227,15 @@ async function route() {
       break;
     case "search":
       view = showSearch(main, app, r);
+      break;
+    case "event-questions":
+      view = showEventQuestions(main, app, r);
+      break;
+    case "experts":
+      view = showExperts(main, app, r);
+      break;
+    case "topic":
+      view = showTopic(main, app, r);
       break;
     case "sessions":
       view = showSessions(main, app);

@@ -149,6 +149,9 @@ export function showSession(main, app, route) {
       h("p", {}, whenElement(ev)),
       h("p", {}, "Hosted by ", ev.hosts.map((x) => x.handle).join(", "), "."),
       ev.description ? h("p", { class: "session-description" }, ev.description) : null,
+      // Questions to the experts (issue 16: views/questions.js), in advance and live.
+      ev.kind === "webinar" ? h("p", {}, h("a", { href: `#/event/${encodeURIComponent(ev.id)}/questions` },
+        ev.runs ? "Questions: review, pin and answer" : "Questions for the experts")) : null,
       roomArea(), signupArea(), hostArea(), archive);
     if (archive) archiveArea(archive);
   }
