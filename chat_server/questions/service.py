@@ -87,6 +87,7 @@ class Questions:
     def __init__(
         self, db: async_sessionmaker[AsyncSession], broker: Broker, asked: FailureCounter,
         rate: int, max_body_chars: int, crisis_card: CrisisCard, clock: Callable[[], float] = time.time,
+        retry_after_s: float = 60.0,
     ) -> None:
         self._db = db
         self._broker = broker
@@ -95,6 +96,8 @@ class Questions:
         self._max_body = max_body_chars
         self._crisis_card = crisis_card
         self._clock = clock
+        # The counter is a window, so its length is when asking is sure to be accepted again.
+        self._retry_after_s = retry_after_s
 
     async def _venue(self, db: AsyncSession, key: str, who: Who) -> Venue:
         try:
@@ -128,7 +131,8 @@ class Questions:
         if await self._asked.count(who.member.id) >= self._rate:
             # A flood is refused before it costs a database round trip (a retry of a question
             # already stored is refused too while the window lasts: the client has its ack).
-            raise RateLimited("you have asked many questions just now; please wait a while")
+            raise RateLimited("you have asked many questions just now; please wait a while",
+                              self._retry_after_s)
         now = self._clock()
         async with self._db() as db:
             venue = await self._venue(db, venue_key, who)
@@ -139,7 +143,8 @@ class Questions:
             if not confirm_phi and (kinds := safety.find_phi(body)):
                 raise ConfirmPersonal(kinds)
             if await self._asked.add(who.member.id) > self._rate:
-                raise RateLimited("you have asked many questions just now; please wait a while")
+                raise RateLimited("you have asked many questions just now; please wait a while",
+                              self._retry_after_s)
             row = QuestionRow(
                 public_id=store.new_question_id(), venue=venue.key, room=venue.live_room,
                 author_id=who.member.db_id, anonymous=anonymous, body=body,
