@@ -14,7 +14,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chat_server.api import health, openapi
+from chat_server.api import calendar, health, openapi
 from chat_server.api.common import ApiError, error_response
 from chat_server.api.routes import API
 from chat_server.config import Settings
@@ -22,11 +22,21 @@ from chat_server.gateway.endpoint import websocket_endpoint
 from chat_server.resources import open_resources
 from chat_server.runtime import Runtime
 
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'; frame-src {frames}"
+)
+
+
+def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
+    """The headers of every HTTP response. Frames (a webinar's embedded video) may come only
+    from the hosts the operator listed in KINDRED_VIDEO_EMBED_HOSTS, over https; none otherwise."""
+    frames = " ".join(f"https://{h}" for h in settings.video_embed_hosts) or "'none'"
+    return [(b"content-security-policy", _CSP.format(frames=frames).encode()), *_SECURITY_HEADERS]
+
+
 _SECURITY_HEADERS = [
-    (b"content-security-policy",
-     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-     b"connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
-     b"form-action 'self'"),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
@@ -37,8 +47,9 @@ _SECURITY_HEADERS = [
 class SecurityHeaders:
     """Adds the security headers to every HTTP response (pure ASGI: streams untouched)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self.app = app
+        self.headers = _SECURITY_HEADERS if headers is None else headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,7 +59,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], *_SECURITY_HEADERS]
+                message["headers"] = [*message["headers"], *self.headers]
                 if scope["path"].startswith("/api/"):
                     message["headers"].append((b"cache-control", b"no-store"))
             await send(message)
@@ -91,6 +102,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/readyz", health.readyz),
         Route("/api/openapi.json", openapi.openapi),
         *api_routes(),
+        # A member's secret calendar feed, for calendar apps: outside the API, no session.
+        Route("/calendar/{secret}.ics", calendar.feed),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
     if settings.web_root.is_dir():
@@ -98,6 +111,6 @@ def create_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders, headers=security_headers(settings))],
         exception_handlers={ApiError: _api_error},
     )

@@ -8,6 +8,7 @@ start-up rather than at the first message.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -99,6 +100,20 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     cookie_secure: bool = False  # also set automatically when the request came over https
+    # Scheduled sessions (chat_server/events/): how often each gateway looks for due state
+    # changes, how long after ends_at a live session ends by itself, how long after its end
+    # the archive is published by itself, and the video hosts the page may embed (the CSP's
+    # frame-src lists exactly these; other links only open in a new tab).
+    event_tick_s: float = 1.0
+    event_grace_s: float = 600.0
+    event_archive_after_s: float = 86400.0
+    video_embed_hosts: tuple[str, ...] = ()
+    # Questions to experts (chat_server/questions/): how many questions one member may ask per
+    # window (across every gateway: the counter lives where the key-phrase one does), and how
+    # often at most a question's vote count goes out to the members of a room.
+    question_rate: int = 10
+    question_window_s: int = 600
+    question_batch_s: float = 0.25
     gateway_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     @property
@@ -152,7 +167,8 @@ class Settings:
                      "writer_queue_max", "writer_claim_idle_s", "moderation_cache_s",
                      "login_attempts", "login_address_attempts", "register_attempts",
                      "register_key_attempts", "register_window_s", "key_phrase_window_s",
-                     "redis_max_connections"):
+                     "redis_max_connections", "event_tick_s",
+                     "question_rate", "question_window_s", "question_batch_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -175,6 +191,11 @@ class Settings:
             out.append("KINDRED_WS_IMPL must be direct, websockets-sansio, websockets or wsproto")
         if self.event_loop not in ("auto", "uvloop", "asyncio"):
             out.append("KINDRED_EVENT_LOOP must be auto, uvloop or asyncio")
+        if self.event_grace_s < 0 or self.event_archive_after_s < 0:
+            out.append("KINDRED_EVENT_GRACE_S and KINDRED_EVENT_ARCHIVE_AFTER_S must not be negative")
+        for host in self.video_embed_hosts:
+            if not _HOST.fullmatch(host):
+                out.append(f"KINDRED_VIDEO_EMBED_HOSTS: {host!r} is not a host name (e.g. video.example.org)")
         if self.secret_key is not None and len(self.secret_key) < 32:
             out.append("KINDRED_SECRET_KEY must have at least 32 characters")
         return out
@@ -191,6 +212,13 @@ def _bool(raw: str) -> bool:
 
 def _origins(raw: str) -> tuple[str, ...]:
     return tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+
+
+_HOST = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    return tuple(h.strip().lower() for h in raw.split(",") if h.strip())
 
 
 def _database_url(raw: str) -> str:
@@ -253,5 +281,12 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "argon2_time_cost": int,
     "argon2_memory_kib": int,
     "cookie_secure": _bool,
+    "event_tick_s": float,
+    "event_grace_s": float,
+    "event_archive_after_s": float,
+    "video_embed_hosts": _hosts,
+    "question_rate": int,
+    "question_window_s": int,
+    "question_batch_s": float,
     "gateway_id": str,
 }

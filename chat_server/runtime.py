@@ -23,6 +23,7 @@ from chat_server.broker.base import Broker
 from chat_server.broker.memory import MemoryBroker
 from chat_server.broker.redis_broker import RedisBroker
 from chat_server.config import Settings
+from chat_server.events.wiring import Sessions, open_sessions
 from chat_server.gateway.connection import CLOSE_RESTART
 from chat_server.gateway.hub import Hub, HubLimits
 from chat_server.gateway.rooms import RoomService
@@ -40,6 +41,7 @@ from chat_server.moderation.stores import (
     RedisSlots,
     SlowModeSlots,
 )
+from chat_server.questions.wiring import QuestionsWiring, open_questions
 from chat_server.readers import StoredReads, utcnow
 from chat_server.resources import Resources
 from chat_server.security import Passwords, token_digest
@@ -80,6 +82,8 @@ class Runtime:
     safety: SafetyDesk
     writer: RedisWriter | None = None
     embedded_writer: EmbeddedWriter | None = None
+    sessions: Sessions | None = None  # scheduled sessions (chat_server/events)
+    questions: QuestionsWiring | None = None  # questions to experts (chat_server/questions)
 
     @classmethod
     async def open(cls, resources: Resources) -> Runtime:
@@ -139,17 +143,23 @@ class Runtime:
         hub = Hub(broker, presence, limits, reads.live_sessions, reads.history, reads.thread_of,
                   reads.head, facts, roster, enforcer, safety.after_post)
         await hub.start()
-        rooms = RoomService(hub, facts, enforcer, moderation)
+        sessions = open_sessions(settings, db, broker, hub)
+        rooms = RoomService(hub, facts, enforcer, moderation, sessions.gates)
         writer: RedisWriter | None = None
         if redis is not None and settings.run_writer:
             writer = RedisWriter(redis, db, settings.writer_batch, settings.writer_claim_idle_s)
             writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
+        questions = open_questions(settings, db, broker, hub, redis, safety)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
                    key_failures, login_failures, registrations, facts, roster, enforcer, moderation,
-                   rooms, safety, writer, embedded_writer)
+                   rooms, safety, writer, embedded_writer, sessions, questions)
 
     async def close(self) -> None:
+        if self.questions is not None:
+            self.questions.close()
+        if self.sessions is not None:
+            await self.sessions.close()
         if self.writer is not None:
             await self.writer.stop()
         await self.moderation.stop()

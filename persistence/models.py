@@ -195,3 +195,9 @@ class PasswordReset(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts(nullable=False))
     expires_at: datetime = Field(sa_column=_ts(nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=_ts(nullable=True))
+
+
+# The scheduled sessions' tables live in their own module; imported here so that every
+# user of the models (migrations, tests) sees one complete metadata.
+from persistence import event_models as _event_models  # noqa: E402, F401
+from persistence import question_models as _question_models  # noqa: E402, F401

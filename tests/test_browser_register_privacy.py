@@ -15,8 +15,8 @@ def _handle() -> str:
     return "rp" + "".join(secrets.choice("bcdefhijklmnpqrstuvwyz") for _ in range(10))
 
 
-def test_registering_a_taken_email_says_to_sign_in_instead(embedded: Deployment, web: Browsers) -> None:
-    victim = embedded.register()
+def test_registering_a_taken_email_says_to_sign_in_instead(site: Deployment, web: Browsers) -> None:
+    victim = site.register()
     p = web.person()
     page = p.page
     page.goto("/#/register")

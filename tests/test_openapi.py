@@ -21,7 +21,8 @@ from chat_server.config import Settings
 from support.cluster import Deployment
 
 _BODY = re.compile(r"parse_body\(request, (\w+)\)")
-_QUERY = re.compile(r'query_params\.get\("(\w+)"|int_param\(request, "(\w+)"')
+# A query parameter is read by name: directly, as an integer, or as a time (api/sessions.py).
+_QUERY = re.compile(r'query_params\.get\("(\w+)"|(?:int_param|_time)\(request, "(\w+)"')
 _CALL = re.compile(r"\b(_\w+)\(")
 
 

@@ -28,7 +28,8 @@ async def list_communities(request: Request) -> Response:
     member, _ = await caller(request)
     async with runtime(request).db() as db:
         found = await communities.visible_to(db, member)
-    return JSONResponse({"communities": [_view(c) for c in found]})
+    # A scheduled session's live room is a room too, but it is reached from its session.
+    return JSONResponse({"communities": [_view(c) for c in found if c.kind != "event"]})
 
 
 async def get_community(request: Request) -> Response:

@@ -12,7 +12,17 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chat_server.api import accounts, communities, history, moderation, passwords
+from chat_server.api import (
+    accounts,
+    calendar,
+    communities,
+    history,
+    moderation,
+    notifications,
+    passwords,
+    questions,
+    sessions,
+)
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -37,6 +47,11 @@ class Endpoint:
 
 _PAGE = (Query("before", "integer", "the previous page's next_before"),
          Query("limit", "integer", "entries per page, at most 200"))
+
+_QUESTIONS = (Query("status", "string", "pending, open, answered or dismissed"),
+              Query("order", "string", "votes (default) or recent"),
+              Query("offset", "integer", "questions to skip"),
+              Query("limit", "integer", "questions, at most 200"))
 
 API: tuple[Endpoint, ...] = (
     Endpoint("/api/register", "POST", accounts.register, "Create an account with an "
@@ -78,4 +93,62 @@ API: tuple[Endpoint, ...] = (
     Endpoint("/api/blocks", "GET", moderation.blocks, "Members one blocked"),
     Endpoint("/api/blocks/{user}", "PUT", moderation.set_block, "Block a member"),
     Endpoint("/api/blocks/{user}", "DELETE", moderation.set_block, "Unblock a member"),
+    # Scheduled sessions, calendars and notifications (docs/protocol.md, the sessions HTTP API).
+    Endpoint("/api/events", "POST", sessions.create, "Schedule a session (staff)", sessions.EventIn),
+    Endpoint("/api/events", "GET", sessions.list_events, "Sessions by start", query=(
+        Query("from", "string", "ISO 8601 time with an offset: starting at or after"),
+        Query("to", "string", "ISO 8601 time with an offset: starting before"),
+        Query("room", "string", "one community's slug"),
+        Query("kind", "string", "drop_in or webinar"),
+        Query("after", "string", "the previous page's next"),
+        Query("limit", "integer", "sessions per page, at most 200"),
+    )),
+    Endpoint("/api/events/{id}", "GET", sessions.get_event, "One session"),
+    Endpoint("/api/events/{id}", "PATCH", sessions.patch_event, "Edit a session (hosts, staff)",
+             sessions.EventPatch),
+    Endpoint("/api/events/{id}/cancel", "POST", sessions.cancel, "Cancel a session",
+             sessions.CancelIn),
+    Endpoint("/api/events/{id}/state", "POST", sessions.set_state, "Change a session's state "
+             "(hosts, staff)", sessions.StateIn),
+    Endpoint("/api/events/{id}/signup", "PUT", sessions.signup, "Sign up, or join the waiting list"),
+    Endpoint("/api/events/{id}/signup", "DELETE", sessions.signup, "Withdraw a sign-up"),
+    Endpoint("/api/events/{id}/admit", "POST", sessions.admit, "Admit a member (hosts, staff)",
+             sessions.AdmitIn),
+    Endpoint("/api/events/{id}/archive", "GET", sessions.archive, "A session's archive, in seq "
+             "order", query=(Query("after", "integer", "the previous page's next_after"),)),
+    Endpoint("/api/events/{id}/calendar.ics", "GET", calendar.event_calendar,
+             "A session's series as iCalendar"),
+    Endpoint("/api/me/events", "GET", sessions.mine, "Sessions one signed up for or hosts",
+             query=(Query("limit", "integer", "sessions, at most 500"),)),
+    Endpoint("/api/me/calendar", "POST", calendar.make_feed, "A new secret calendar feed URL",
+             calendar.FeedIn),
+    Endpoint("/api/me/calendar", "DELETE", calendar.revoke_feed, "Stop one's calendar feed"),
+    Endpoint("/api/notifications", "GET", notifications.list_notifications, "One's notifications",
+             query=_PAGE),
+    # Questions to experts (docs/questions.md).
+    Endpoint("/api/events/{id}/questions", "POST", questions.ask, "Ask a session's hosts",
+             questions.AskIn),
+    Endpoint("/api/events/{id}/questions", "GET", questions.list_questions, "A session's "
+             "questions", query=_QUESTIONS),
+    Endpoint("/api/events/{id}/questions/settings", "PUT", questions.settings, "Questions "
+             "approved before shown, or not (hosts, staff)", questions.SettingsIn),
+    Endpoint("/api/questions/{id}/vote", "PUT", questions.vote, "Vote for a question"),
+    Endpoint("/api/questions/{id}/vote", "DELETE", questions.vote, "Withdraw one's vote"),
+    Endpoint("/api/questions/{id}/action", "POST", questions.act, "A host's action on a "
+             "question (hosts, staff)", questions.ActionIn),
+    Endpoint("/api/questions/{id}/reveal", "POST", questions.reveal, "Who asked an anonymous "
+             "question (hosts, staff; audited)"),
+    Endpoint("/api/ask-the-expert", "POST", questions.open_topic, "Open an Ask the Expert topic "
+             "(staff)", questions.TopicIn),
+    Endpoint("/api/ask-the-expert", "GET", questions.list_topics, "Ask the Expert topics, "
+             "newest first", query=(
+                 Query("room", "string", "one community's slug"),
+                 Query("q", "string", "words to find"),
+                 Query("limit", "integer", "topics, at most 200"),
+             )),
+    Endpoint("/api/ask-the-expert/{id}", "GET", questions.get_topic, "One Ask the Expert topic"),
+    Endpoint("/api/ask-the-expert/{id}/questions", "POST", questions.ask, "Ask the experts",
+             questions.AskIn),
+    Endpoint("/api/ask-the-expert/{id}/questions", "GET", questions.list_questions,
+             "A topic's questions", query=_QUESTIONS),
 )

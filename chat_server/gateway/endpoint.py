@@ -20,6 +20,8 @@ from starlette.websockets import WebSocket, WebSocketState
 from chat_server import wire
 from chat_server.gateway import direct, frames
 from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_RESTART, CLOSE_SLOW, Connection
+from chat_server.questions import socket as question_socket
+from chat_server.questions.frames import Act, Ask, Vote
 from chat_server.runtime import Runtime
 from chat_server.security import token_digest, token_from
 from rooms.errors import RateLimited, RoomError, Unavailable
@@ -215,3 +217,6 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
             await rooms.moderate(conn, room, command, cid)
         case frames.Duty(on):
             await rooms.duty(conn, on)
+        case Ask() | Vote() | Act():
+            assert rt.questions is not None, "questions are wired in Runtime.open"
+            await question_socket.handle(frame, conn, rt.questions.questions)

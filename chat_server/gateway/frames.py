@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chat_server.questions import frames as question_frames
 from rooms.commands import Command
 from rooms.errors import BadFrame, UnknownType
 
@@ -51,7 +52,7 @@ class Duty:
     on: bool
 
 
-ClientFrame = Join | Leave | Send | Typing | Ping | Moderate | Duty
+ClientFrame = Join | Leave | Send | Typing | Ping | Moderate | Duty | question_frames.QuestionFrame
 
 _MAX_ROOM = 64
 
@@ -109,6 +110,8 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
         if not isinstance(on, bool):
             raise BadFrame("'on' must be true or false")
         return Duty(on)
+    if kind in question_frames.KINDS:
+        return question_frames.parse(kind, raw, max_body_chars)
     if not isinstance(kind, str):
         raise BadFrame("a frame needs a string 'type'")
     raise UnknownType(f"unknown frame type {kind[:32]!r}")

@@ -15,16 +15,14 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
-
 from chat_server.broker.base import Broker
 from chat_server.gateway import joining, upkeep
 from chat_server.gateway.announcing import Announcer
 from chat_server.gateway.connection import CLOSE_REMOVED, CLOSE_SIGNED_OUT, Connection, Cursor
+from chat_server.gateway.control import ControlChannel
 from chat_server.gateway.filling import GapFiller, LocalRoom
 from chat_server.gateway.moderating import ModerationApplier
 from chat_server.gateway.sending import AfterPost, Sender
-from chat_server.moderation import events
 from chat_server.moderation.duty import DutyRoster
 from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache
@@ -103,11 +101,14 @@ class Hub:
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self.draining = False
+        # Control messages from any gateway (control.py); other features add their handlers.
+        self.control = ControlChannel(self.close_session, self.moderating)
+        self.control_handlers = self.control.handlers
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self._broker.start(self._on_frame, self._on_resync, self._on_control)
+        await self._broker.start(self._on_frame, self._on_resync, self.control.on_message)
         self._loops = [
             asyncio.create_task(self._heartbeat_loop(), name="presence-heartbeat"),
             asyncio.create_task(self._check_loop(), name="room-head-check"),
@@ -319,24 +320,6 @@ class Hub:
         local = self._rooms.get(room)
         if local is not None and local.sequencer is not None:
             self._start_fill(local)
-
-    def _on_control(self, payload: bytes) -> None:
-        try:
-            message = msgpack.unpackb(payload, raw=False)
-        except (ValueError, msgpack.UnpackException):
-            return
-        if not isinstance(message, dict):
-            return
-        try:
-            if message.get("op") == "close_session":
-                self.close_session(str(message.get("session", "")))
-            elif message.get("op") == "mod":
-                event = events.parse(message)
-                if event is not None:
-                    self.moderating.apply(event)
-        except Exception:
-            # Never let one bad event take the pub/sub listener down with it.
-            log.exception("control message %r failed", message.get("op"))
 
     def _start_fill(self, local: LocalRoom) -> None:
         if not local.filling:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
+from chat_server.events.gates import Gates, is_event_room
 from chat_server.gateway.connection import Connection
 from chat_server.gateway.hub import Hub
 from chat_server.moderation.enforce import Enforcer
@@ -24,11 +25,15 @@ from rooms.moderation import may_moderate_room
 
 
 class RoomService:
-    def __init__(self, hub: Hub, facts: FactsCache, enforcer: Enforcer, moderation: Moderation) -> None:
+    def __init__(
+        self, hub: Hub, facts: FactsCache, enforcer: Enforcer, moderation: Moderation,
+        gates: Gates | None = None,
+    ) -> None:
         self._hub = hub
         self._facts = facts
         self._enforcer = enforcer
         self._moderation = moderation
+        self._gates = gates  # scheduled sessions' live rooms (chat_server/events), when wired
 
     async def join(self, conn: Connection, room: str, since: int | None) -> None:
         """Access, then a ban or kick, then ``joined``, ``room_state`` and what was missed.
@@ -43,6 +48,8 @@ class RoomService:
             raise Unavailable("could not look the room up; try again") from exc
         if facts is None or not can_join(conn.member, facts.community):
             raise NoSuchRoom(f"no room {room!r} is open to you")
+        if self._gates is not None and is_event_room(room):
+            await self._gates.check_join(conn, room)  # a session's live room
         await self._enforcer.check_join(conn.member.id, room)
         if may_moderate_room(conn.member, facts.community, conn.assigned):
             conn.staff_in.add(room)
@@ -61,6 +68,8 @@ class RoomService:
         confirm_phi: bool,
     ) -> None:
         """Every check of docs/protocol.md §3.3 in its order, then the broker (sending.py)."""
+        if self._gates is not None and room in conn.rooms and is_event_room(room):
+            await self._gates.check_send(conn, room)  # hosts_only, closed sessions
         await self._hub.send(conn, room, body, cid, reply_to, confirm_phi)
 
     async def typing(self, conn: Connection, room: str) -> None:

@@ -73,6 +73,17 @@ class SafetyDesk:
         except Exception:
             log.exception("crisis alert for a message in %s failed", room)
 
+    async def card_if_crisis(self, text: str, org_id: int | None) -> dict[str, Any] | None:
+        """The crisis resources to show privately when ``text`` matches the list (questions
+        to experts use it as messages do); None otherwise."""
+        if self._matcher.match(text) is None:
+            return None
+        try:
+            card = await self._resources(org_id)
+        except Exception:
+            card = self._defaults
+        return dict(card.frame_fields())
+
     async def report(self, member: Member, message_id: str, reason: str) -> tuple[int, bool]:
         """Queue a member's report of a message they can see; alert on-duty staff the first
         time. Raises ``NoSuchMessage`` or ``Unavailable``."""

@@ -12,8 +12,11 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from support.browser import (
@@ -48,6 +51,50 @@ def conversation(dep: Deployment, p: dict[str, Member]) -> None:
     post_messages(dep, p["RiverStone"], ROOM, ["Tip: ask for a warm blanket during infusions. They always have them."])
 
 
+def _call(dep: Deployment, who: Member, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    r = httpx.request(method, f"{dep.gateways[0].http_url}{path}", json=body,
+                      headers={"Authorization": f"Bearer {who.token}"}, timeout=30)
+    assert r.status_code in (200, 201), r.text
+    found: dict[str, Any] = r.json()
+    return found
+
+
+def sessions(dep: Deployment, p: dict[str, Member]) -> dict[str, str]:
+    """Three sessions: a weekly drop-in next week, a webinar whose lobby is open, and a past
+    drop-in with its archive published. Returns their ids."""
+    nurse = p["NurseJo"]
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    week = now + timedelta(days=6)
+    weekly = _call(dep, nurse, "POST", "/api/events", {
+        "room": ROOMS_A[2], "kind": "drop_in", "title": "Tuesday evening caregivers' drop-in",
+        "description": "An hour with our social worker for partners, parents and friends. Come as you are.",
+        "starts_at": week.isoformat(), "ends_at": (week + timedelta(hours=1)).isoformat(),
+        "capacity": 8, "recurrence": "FREQ=WEEKLY;COUNT=6", "tz": "America/Chicago"})
+    soon = now + timedelta(minutes=8)
+    webinar = _call(dep, nurse, "POST", "/api/events", {
+        "room": ROOMS_A[0], "kind": "webinar", "title": "Eating well during chemotherapy",
+        "description": "Our oncology dietitian on appetite, taste changes and easy meals. Questions welcome.",
+        "starts_at": soon.isoformat(), "ends_at": (soon + timedelta(hours=1)).isoformat(),
+        "audience_mode": "hosts_only", "lobby_minutes": 10})
+    past = _call(dep, nurse, "POST", "/api/events", {
+        "room": ROOM, "kind": "drop_in", "title": "Scan-day worries: a drop-in",
+        "starts_at": (now + timedelta(hours=3)).isoformat(), "ends_at": (now + timedelta(hours=4)).isoformat(),
+        "capacity": 6})
+    for who in ("QuietHeron", "Maple_Leaf", "SunnyDay_7"):
+        for ev in (weekly, webinar, past):
+            _call(dep, p[who], "PUT", f"/api/events/{ev['id']}/signup")
+    for state in ("lobby", "live"):
+        _call(dep, nurse, "POST", f"/api/events/{past['id']}/state", {"state": state})
+    post_messages(dep, nurse, past["live_room"], ["Welcome. Let's go round: how are you feeling about your next scan?"])
+    post_messages(dep, p["SunnyDay_7"], past["live_room"], ["Nervous, honestly. Mine is on Thursday."])
+    post_messages(dep, p["Maple_Leaf"], past["live_room"], ["Same. Waiting for results is the hardest part."])
+    post_messages(dep, nurse, past["live_room"], ["That is very common. Let's talk about what helps on the day."])
+    for state in ("ended", "archived"):
+        _call(dep, nurse, "POST", f"/api/events/{past['id']}/state", {"state": state})
+    # The webinar's lobby opens by the clock (ten minutes before its start, within a tick).
+    return {"weekly": weekly["id"], "webinar": webinar["id"], "past": past["id"]}
+
+
 def send(page: Page) -> None:
     """The Send button (on a phone Enter starts a new line)."""
     page.locator(".timeline").get_by_role("button", name="Send").click()
@@ -66,10 +113,12 @@ def run(out: Path, widths: tuple[tuple[str, dict[str, int]], ...] = (("desktop",
         try:
             people = cast(dep)
             conversation(dep, people)
+            people_sessions = sessions(dep, people)
             with chromium(dep.gateways[0].http_url) as web:
                 for width, viewport in widths:
                     print(width)
                     screens(dep, web, people, viewport, out, width)
+                    session_screens(web, people, people_sessions, viewport, out, width)
                     web.close_contexts()
                 web.assert_clean()
         finally:
@@ -175,6 +224,26 @@ def screens(dep: Deployment, web: Browsers, people: dict[str, Member], viewport:
     shoot(heron, out, "reconnecting", width)
     gw.start()
     expect(heron.locator("#connection")).not_to_contain_text("Reconnecting", timeout=30_000)
+
+
+def session_screens(web: Browsers, people: dict[str, Member], ids: dict[str, str],
+                    viewport: dict[str, int], out: Path, width: str) -> None:
+    heron = web.person(viewport=viewport, member=people["QuietHeron"]).page
+    heron.goto("/#/sessions")
+    expect(heron.locator(".session-card").first).to_be_visible()
+    shoot(heron, out, "sessions", width)
+    heron.goto(f"/#/sessions/{ids['webinar']}")
+    expect(heron.get_by_role("link", name="Go to the lobby")).to_be_visible()
+    shoot(heron, out, "session-lobby", width)
+    heron.goto(f"/#/sessions/{ids['past']}")
+    expect(heron.get_by_role("region", name="Archive").locator(".message").first).to_be_visible()
+    shoot(heron, out, "session-archive", width)
+    nurse = web.person(viewport=viewport, member=people["NurseJo"]).page
+    nurse.goto(f"/#/sessions/{ids['webinar']}")
+    host = nurse.get_by_role("region", name="Hosting")
+    expect(host.get_by_role("button", name="Start")).to_be_visible()
+    host.scroll_into_view_if_needed()
+    shoot(nurse, out, "session-host", width)
 
 
 if __name__ == "__main__":

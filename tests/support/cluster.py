@@ -39,6 +39,11 @@ TEST_ENV = {
     "KINDRED_REGISTER_ATTEMPTS": "100000",  # every test registers from 127.0.0.1
     "KINDRED_REGISTER_KEY_ATTEMPTS": "100000",
     "KINDRED_LOG_LEVEL": "warning",
+    # Sessions: a live session ends 1 s after ends_at, its archive is published 2 s later.
+    "KINDRED_EVENT_GRACE_S": "1",
+    "KINDRED_EVENT_ARCHIVE_AFTER_S": "2",
+    "KINDRED_EVENT_TICK_S": "0.25",
+    "KINDRED_VIDEO_EMBED_HOSTS": "video.example.org",
 }
 
 

@@ -9,6 +9,9 @@ import { showDirectory } from "./views/directory.js";
 import { showAccount, showReset } from "./views/account.js";
 import { RoomView } from "./views/room.js";
 import { showSearch } from "./views/search.js";
+import { showEventQuestions, showExperts, showTopic } from "./views/experts.js";
+import { showSessions, sessionHash } from "./views/sessions.js";
+import { showSession } from "./views/session.js";
 import { showSafety } from "./views/safety.js";
 import { pendingStore } from "./pending.js";
 import { couldNotLoad } from "./retry.js";
@@ -146,6 +149,10 @@ function globalFrame(frame) {
     endSession("Your account can no longer use Kindred. If you think this is a mistake, contact your organization.");
     return;
   }
+  if (frame.type === "notification" || frame.type === "event_state") {
+    sessionFrame(frame);
+    return;
+  }
   if (frame.type !== "alert") return;
   if (app.view && app.view.key === `room:${frame.room}` && app.view.moderated) return;
   const what = frame.kind === "crisis" ? "A message may be from someone in crisis" : "A message was reported";
@@ -156,6 +163,24 @@ function globalFrame(frame) {
       h("a", { href: roomHash(frame.room, frame.message_id), onclick: () => alertBox.replaceChildren() }, "Open the message"),
       h("button", { type: "button", class: "button button--quiet button--small", onclick: () => alertBox.replaceChildren() }, "Dismiss"))));
   announce(`${what}.`);
+}
+
+/** Sessions: a reminder (the lobby opened, a place freed up, a cancellation) as a calm banner
+ * unless the session's own page is on screen; in the session's room, state changes are read out. */
+function sessionFrame(frame) {
+  if (frame.type === "event_state") {
+    if (!frame.changed && app.view && app.view.key === `room:${frame.room}`) {
+      announce(`This session is now ${frame.state === "live" ? "live" : frame.state}.`);
+    }
+    return;
+  }
+  if (app.view && app.view.key === `session:${frame.event}`) return;
+  replace(alertBox, h("div", { class: "notice" },
+    h("p", {}, frame.text),
+    h("p", { class: "actions" },
+      h("a", { href: sessionHash(frame.event), onclick: () => alertBox.replaceChildren() }, "Open the session"),
+      h("button", { type: "button", class: "button button--quiet button--small", onclick: () => alertBox.replaceChildren() }, "Dismiss"))));
+  announce(frame.text);
 }
 
 // ------------------------------------------------------------------ routing
@@ -202,6 +227,21 @@ async function route() {
       break;
     case "search":
       view = showSearch(main, app, r);
+      break;
+    case "event-questions":
+      view = showEventQuestions(main, app, r);
+      break;
+    case "experts":
+      view = showExperts(main, app, r);
+      break;
+    case "topic":
+      view = showTopic(main, app, r);
+      break;
+    case "sessions":
+      view = showSessions(main, app);
+      break;
+    case "session":
+      view = showSession(main, app, r);
       break;
     case "safety":
       view = showSafety(main, app);

@@ -1,6 +1,7 @@
 // Screens live in the URL's hash, so the static server needs no routes and Back works.
 //   #/signin  #/register  #/reset  #/account  #/rooms  #/safety  #/search?q=…&room=…
-//   #/room/SLUG  #/room/SLUG/thread/MESSAGE_ID
+//   #/room/SLUG  #/room/SLUG/thread/MESSAGE_ID  #/sessions  #/sessions/ID
+//   #/event/ID/questions  #/experts?q=…  #/experts/ID
 
 /** {name, key, ...params} for a screen hash, or null for anything else (e.g. "#main"). */
 export function parseRoute(hash) {
@@ -16,6 +17,15 @@ export function parseRoute(hash) {
     case "rooms":
     case "safety":
       return { name: parts[0], key: parts[0] };
+    case "event":
+      if (parts[1] && parts[2] === "questions") return { name: "event-questions", key: `event-questions:${parts[1]}`, id: parts[1] };
+      return { name: "unknown", key: "unknown" };
+    case "experts":
+      if (parts[1]) return { name: "topic", key: `topic:${parts[1]}`, id: parts[1] };
+      return { name: "experts", key: "experts", q: params.get("q") || "" };
+    case "sessions":
+      if (parts[1]) return { name: "session", key: `session:${parts[1]}`, id: parts[1] };
+      return { name: "sessions", key: "sessions" };
     case "search":
       return { name: "search", key: "search", q: params.get("q") || "", room: params.get("room") || "" };
     case "room":

@@ -1,0 +1,1 @@
+"""Scheduled sessions: lifecycle, gateway gates, calendars; see docs/architecture.md."""

@@ -1,0 +1,199 @@
+"""State changes of sessions, carried out exactly once across gateways, and told to everyone.
+
+``Lifecycle.move`` is the one way a session changes state, whether a host asks or the clock
+says so: a conditional UPDATE in the database (only the gateway whose UPDATE changed the row
+goes on), the audit entry and the members' notifications in the same transaction, then a
+control message on the broker so that every gateway pushes ``event_state`` to the session's
+room and to the signed-up members' open connections.
+
+Every gateway runs the scheduler (``run``): each tick it reads the sessions whose next timed
+change is due and moves them. Several gateways reading the same row race on the UPDATE; one
+wins, the others change nothing and send nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgpack
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chat_server.broker.base import Broker
+from chat_server.events.views import aware, state_frame
+from persistence import moderation as audit_store
+from persistence import notifications, transcripts
+from persistence import sessions as store
+from persistence.sessions import Occurrence
+from rooms.errors import Unavailable
+from rooms.sessions import State, Timing, due, next_due
+
+log = logging.getLogger(__name__)
+
+CONTROL_OP = "event"
+_TRANSCRIPT_WAIT_S = 10.0
+_NOTICE = {
+    State.LOBBY: ("lobby_open", "The lobby of “{title}” is open: come in and say hello."),
+    State.CANCELLED: ("cancelled", "“{title}” on {date} was cancelled."),
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def control(payload: dict[str, Any]) -> bytes:
+    return bytes(msgpack.packb({"op": CONTROL_OP, **payload}))
+
+
+class Lifecycle:
+    def __init__(
+        self, db: async_sessionmaker[AsyncSession], broker: Broker, grace_s: float,
+        archive_after_s: float, tick_s: float, broker_head: Callable[[str], Awaitable[int]],
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = db
+        self._broker = broker
+        self._grace = timedelta(seconds=grace_s)
+        self._archive_after = timedelta(seconds=archive_after_s)
+        self._tick_s = tick_s
+        self._broker_head = broker_head
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._retries: set[asyncio.Task[None]] = set()
+
+    def timing(self, occ: Occurrence) -> Timing:
+        return Timing(
+            aware(occ.row.starts_at), aware(occ.row.ends_at), occ.series.lobby_minutes,
+            self._grace, self._archive_after,
+        )
+
+    def next_due(self, occ: Occurrence, state: State, ended_at: datetime | None) -> datetime | None:
+        at = next_due(state, self.timing(occ), None if ended_at is None else aware(ended_at))
+        return None if at is None else at.astimezone(UTC).replace(tzinfo=None)
+
+    # -- the one way to change state ---------------------------------------------------------
+
+    async def move(
+        self, occ: Occurrence, target: State, actor_db_id: int, by_clock: bool, reason: str | None = None,
+    ) -> bool:
+        """Move ``occ`` from the state it was read in to ``target``; False if another gateway
+        (or request) changed it first. Raises ``Unavailable`` when the archive is asked for
+        before the transcript is complete in the database."""
+        if target is State.ARCHIVED and not await self._transcript_complete(occ.row.room):
+            raise Unavailable("the transcript is still being written; try again in a moment")
+        now = self._clock()
+        now_ms = int(now.replace(tzinfo=UTC).timestamp() * 1000)
+        ended_at = now if target is State.ENDED else occ.row.ended_at
+        due_at = self.next_due(occ, target, ended_at)
+        async with self._db() as db:
+            if not await store.change_state(
+                db, occ.row.id or 0, occ.state, target, due_at,
+                now if target is State.ENDED else None, now_ms, reason,
+            ):
+                await db.rollback()
+                return False
+            how = "by the clock" if by_clock else "by a host"
+            await audit_store.audit(
+                db, now_ms, actor_db_id, f"event_{target.value}", occ.series.community,
+                reason=reason or "", detail=f"session {occ.row.public_id}: {occ.state.value} -> {target.value} {how}",
+            )
+            people = await store.signed_up(db, occ.row.id or 0)
+            notice = _NOTICE.get(target)
+            if notice is not None:
+                kind, text = notice
+                told = people if target is State.CANCELLED else await store.signed_up(db, occ.row.id or 0, "in")
+                text = text.format(title=occ.series.title, date=aware(occ.row.starts_at).date().isoformat())
+                await notifications.add(
+                    db, [m.db_id for m in told], kind, occ.row.public_id, text, now_ms,
+                    f"{kind}:{occ.row.public_id}",
+                )
+            await db.commit()
+        frame = state_frame(occ, target)
+        to = sorted({m.id for m in people} | set(occ.host_ids))
+        message: dict[str, Any] = {"frame": frame, "to": to, "room": occ.row.room}
+        if notice is not None:
+            message["notify"] = {"kind": notice[0], "event": occ.row.public_id, "text": text}
+        await self.publish(message)
+        return True
+
+    async def publish(self, message: dict[str, Any]) -> None:
+        """Tell every gateway; retried in the background if the broker is down for a moment
+        (the change is committed: the members must hear of it)."""
+        payload = control(message)
+        try:
+            await self._broker.publish_control(payload)
+        except Unavailable:
+            task = asyncio.create_task(self._retry(payload), name="event-publish-retry")
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
+
+    async def _retry(self, payload: bytes) -> None:
+        delay = 0.1
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._broker.publish_control(payload)
+                return
+            except Unavailable:
+                delay = min(delay * 2, 2.0)
+
+    async def _transcript_complete(self, room: str) -> bool:
+        """In Redis mode an ack means Redis has the message and a writer stores it shortly
+        after: the archive waits (bounded) until the database holds everything acknowledged."""
+        try:
+            head = await self._broker_head(room)
+        except Unavailable:
+            return False
+        deadline = time.monotonic() + _TRANSCRIPT_WAIT_S
+        while True:
+            async with self._db() as db:
+                if await transcripts.room_head(db, room) >= head:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.1)
+
+    # -- the scheduler -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="event-scheduler")
+
+    async def stop(self) -> None:
+        for task in [self._task, *self._retries]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("session scheduler tick failed")
+            await asyncio.sleep(self._tick_s)
+
+    async def tick(self) -> int:
+        """Carry out every timed change due now; returns how many this gateway carried out."""
+        now = self._clock()
+        async with self._db() as db:
+            work = await store.due_now(db, now)
+        done = 0
+        for occ in work:
+            target = due(occ.state, self.timing(occ), None if occ.row.ended_at is None else aware(occ.row.ended_at),
+                         now.replace(tzinfo=UTC))
+            if target is None:
+                continue
+            try:
+                if await self.move(occ, target, occ.series.created_by, by_clock=True):
+                    done += 1
+            except Unavailable:
+                log.info("session %s: archive waits for its transcript", occ.row.public_id)
+        return done

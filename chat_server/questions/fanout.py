@@ -1,0 +1,109 @@
+"""The receiving gateway's side of questions: ``question`` frames to the members of the
+session's room on this gateway who may see them, vote storms coalesced.
+
+Each change arrives once per gateway on the control channel with the question's ``version``.
+A gateway never sends an older version of a question after a newer one. A change of status,
+pin or answer goes out at once; a change of the count alone goes through the ``VoteCoalescer``
+(at most one frame per question per ``interval_s``, always the latest count), so 1,000 voters
+cost each member a few frames, not 1,000. Frames are encoded once per wire format and the
+same bytes go to every recipient.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chat_server import wire
+from chat_server.gateway.connection import Connection
+from rooms.questions import VoteCoalescer
+
+_MAX_TRACKED = 100_000
+
+
+class Fanout:
+    def __init__(
+        self, local_connections: Callable[[str], list[Connection]],
+        connections: Callable[[], list[Connection]], interval_s: float,
+    ) -> None:
+        self._local = local_connections
+        self._all = connections
+        self._coalescer = VoteCoalescer(interval_s)
+        self._sent: dict[str, int] = {}  # question id -> last version sent from here
+        self._held: dict[str, dict[str, Any]] = {}  # question id -> newest count change held
+        self._timer: asyncio.TimerHandle | None = None
+        self.frames_sent = 0  # to members (bench and tests read it through /metrics-free logs)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def on_control(self, message: dict[str, Any]) -> None:
+        qid = str(message.get("q", ""))
+        version = int(message.get("version", 0))
+        if version <= self._sent.get(qid, -1):
+            return  # older than what members here were shown
+        if message.get("votes_only"):
+            held = self._held.get(qid)
+            if held is None or int(held.get("version", 0)) < version:
+                self._held[qid] = message
+            if self._coalescer.change(qid, version, time.monotonic()) is not None:
+                self._deliver(self._held.pop(qid))
+            else:
+                self._arm()
+        else:
+            held = self._held.get(qid)
+            if held is not None and int(held.get("version", 0)) <= version:
+                del self._held[qid]
+            self._deliver(message)
+        self._notify(message)
+
+    def _arm(self) -> None:
+        if self._timer is not None:
+            return
+        at = self._coalescer.next_due()
+        if at is None:
+            return
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(max(0.0, at - time.monotonic()), self._flush)
+
+    def _flush(self) -> None:
+        self._timer = None
+        for qid, _version in self._coalescer.due(time.monotonic()):
+            held = self._held.pop(qid, None)
+            if held is not None and int(held.get("version", 0)) > self._sent.get(qid, -1):
+                self._deliver(held)
+        self._arm()
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        qid = str(message.get("q", ""))
+        self._sent[qid] = int(message.get("version", 0))
+        if len(self._sent) > _MAX_TRACKED:
+            for stale in list(self._sent)[: _MAX_TRACKED // 10]:
+                del self._sent[stale]
+        room = str(message.get("room", ""))
+        public = bool(message.get("public"))
+        see = set(message.get("see") or ())
+        encoded: dict[tuple[str, bool], bytes | str] = {}
+        for conn in self._local(room):
+            private = conn.member.id in see or room in conn.staff_in
+            if not (public or private):
+                continue
+            key = (conn.protocol, private)
+            data = encoded.get(key)
+            if data is None:
+                data = encoded[key] = wire.encode_for(conn.protocol, message["private" if private else "frame"])
+            conn.push(data)
+            self.frames_sent += 1
+
+    def _notify(self, message: dict[str, Any]) -> None:
+        notify = message.get("notify")
+        to = set(message.get("to") or ())
+        if not isinstance(notify, dict) or not to:
+            return
+        for conn in self._all():
+            if conn.member.id in to:
+                conn.push(wire.encode_for(conn.protocol, {"type": "notification", **notify}))

@@ -1,0 +1,136 @@
+"""Questions in the page (Chromium): a member asks anonymously and sees it awaiting review; the
+host approves, pins and answers from the queue; the member's screen reader hears the pinned
+question and the answer to their question. Ask the Expert: open topics and the answered
+archive. Every screen axe-clean and usable at 320 px.
+
+Set KINDRED_SCREENSHOTS_DIR to also photograph the question panel and the host's queue.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from support.browser import Browsers, member_in, no_horizontal_scroll, run_axe
+from support.cluster import ORG_A, Deployment, Member
+from support.moderation import default_org
+
+NARROW = {"width": 320, "height": 700}
+
+
+def call(dep: Deployment, method: str, path: str, who: Member, json: object = None) -> dict[str, object]:
+    with httpx.Client(base_url=dep.gateways[0].http_url, timeout=30) as http:
+        r = http.request(method, path, json=json, headers={"Authorization": f"Bearer {who.token}"})
+    assert r.status_code in (200, 201), r.text
+    found: dict[str, object] = r.json()
+    return found
+
+
+def announced(page: Page) -> object:
+    return page.locator("#announcer")
+
+
+def clean(page: Page) -> None:
+    assert run_axe(page) == []
+    page.set_viewport_size(NARROW)
+    assert no_horizontal_scroll(page)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def shoot(page: Page, name: str) -> None:
+    out = os.environ.get("KINDRED_SCREENSHOTS_DIR")
+    if out:
+        page.screenshot(path=str(Path(out) / f"{name}-desktop.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(Path(out) / f"{name}-phone.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def test_question_panel_and_host_queue(embedded: Deployment, web: Browsers) -> None:
+    dep = embedded
+    host = member_in(dep, ORG_A, prefix="host")
+    dep.cli("user", "role", host.handle, "navigator")
+    member = member_in(dep, ORG_A)
+    start = datetime.now(UTC) + timedelta(hours=1)
+    event = call(dep, "POST", "/api/events", host, {
+        "room": default_org(ORG_A).lounge, "kind": "webinar", "title": "Eating well during chemotherapy",
+        "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat(), "tz": "UTC",
+    })
+    eid = str(event["id"])
+    call(dep, "PUT", f"/api/events/{eid}/signup", member)
+    for state in ("lobby", "live"):
+        call(dep, "POST", f"/api/events/{eid}/state", host, {"state": state})
+
+    m, hst = web.person(member=member), web.person(member=host)
+    # From the session's page to its questions.
+    m.page.goto(f"/#/sessions/{eid}")
+    m.page.get_by_role("link", name="Questions for the experts").click()
+    expect(m.page.get_by_role("heading", level=1)).to_have_text("Questions: Eating well during chemotherapy")
+    m.page.get_by_label("Your question").fill("Is it safe to eat sushi during chemo?")
+    m.page.get_by_label("Ask without showing my name").check()
+    m.page.get_by_role("button", name="Ask", exact=True).click()
+    expect(m.page.get_by_role("status").filter(has_text="waiting for the host")).to_be_visible()
+    mine = m.page.locator("li.question", has_text="Is it safe to eat sushi")
+    expect(mine).to_contain_text("Awaiting review")
+    expect(mine).to_contain_text("You (shown as “a member”)")
+    clean(m.page)
+    shoot(m.page, "questions")
+
+    # The host's queue: the question awaits review, shown as from "A member".
+    hst.page.goto(f"/#/event/{eid}/questions")
+    queue = hst.page.get_by_role("region", name="Awaiting review")
+    item = queue.locator("li.question", has_text="Is it safe to eat sushi")
+    expect(item).to_contain_text("A member")
+    clean(hst.page)
+    shoot(hst.page, "questions-host-queue")
+    item.get_by_role("button", name="Approve").click()
+    expect(mine).not_to_contain_text("Awaiting review")
+
+    # Pinned: highlighted, and announced to the member.
+    listed = hst.page.get_by_role("region", name="Questions").locator("li.question", has_text="Is it safe to eat sushi")
+    listed.get_by_role("button", name="Pin").click()
+    expect(mine).to_contain_text("Being answered now")
+    expect(announced(m.page)).to_contain_text("Now being answered: Is it safe to eat sushi during chemo?")
+
+    # Answered in writing: the member hears that their question was answered.
+    listed.get_by_role("button", name="Answer").click()
+    listed.get_by_label("Written answer (optional)").fill("Choose cooked sushi while your counts are low.")
+    listed.get_by_role("button", name="Mark answered").click()
+    expect(mine).to_contain_text("Choose cooked sushi while your counts are low.")
+    expect(announced(m.page)).to_contain_text("Your question was answered")
+    clean(m.page)
+    web.assert_clean()
+
+
+def test_ask_the_expert_pages(embedded: Deployment, web: Browsers) -> None:
+    dep = embedded
+    nav = member_in(dep, ORG_A, prefix="nav")
+    dep.cli("user", "role", nav.handle, "navigator")
+    expert = member_in(dep, ORG_A, prefix="exp")
+    dep.cli("user", "role", expert.handle, "expert")
+    member = member_in(dep, ORG_A)
+    now = datetime.now(UTC)
+    topic = call(dep, "POST", "/api/ask-the-expert", nav, {
+        "room": default_org(ORG_A).lounge, "title": "Fatigue after radiotherapy",
+        "description": "Our oncology nurse answers at the end of the month.",
+        "opens_at": (now - timedelta(days=1)).isoformat(), "closes_at": (now + timedelta(days=29)).isoformat(),
+        "experts": [expert.id],
+    })
+    m = web.person(member=member)
+    m.page.goto("/#/experts")
+    open_now = m.page.get_by_role("region", name="Open for questions")
+    expect(open_now.get_by_role("link", name="Fatigue after radiotherapy")).to_be_visible()
+    clean(m.page)
+    shoot(m.page, "ask-the-expert")
+    open_now.get_by_role("link", name="Fatigue after radiotherapy").click()
+    expect(m.page.get_by_role("heading", level=1)).to_have_text("Fatigue after radiotherapy")
+    m.page.get_by_label("Your question").fill("Why am I more tired weeks after the last session?")
+    m.page.get_by_role("button", name="Ask", exact=True).click()
+    expect(m.page.locator("li.question", has_text="Why am I more tired")).to_be_visible()
+    assert topic["state"] == "open"
+    clean(m.page)
+    web.assert_clean()
