@@ -110,8 +110,8 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
         if not isinstance(on, bool):
             raise BadFrame("'on' must be true or false")
         return Duty(on)
+    if not isinstance(kind, str):  # before the set lookup: a list or a map is not hashable
+        raise BadFrame("a frame needs a string 'type'")
     if kind in question_frames.KINDS:
         return question_frames.parse(kind, raw, max_body_chars)
-    if not isinstance(kind, str):
-        raise BadFrame("a frame needs a string 'type'")
     raise UnknownType(f"unknown frame type {kind[:32]!r}")
