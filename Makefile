@@ -42,12 +42,12 @@ lock: lock-files
 	$(MAKE) test
 
 lock-files: $(TOOLS)/.installed
-	$(COMPILE) pyproject.toml requirements/build.in --extra test --extra bench -o $(LOCK)
+	$(COMPILE) pyproject.toml requirements/build.in --extra test --extra bench --extra client -o $(LOCK)
 	$(COMPILE) pyproject.toml requirements/build.in -c $(LOCK) -o $(SERVER_LOCK)
 
 # Deliberate upgrade of every pin to the newest compatible release, then the whole suite.
 upgrade: $(TOOLS)/.installed
-	$(COMPILE) --upgrade pyproject.toml requirements/build.in --extra test --extra bench -o $(LOCK)
+	$(COMPILE) --upgrade pyproject.toml requirements/build.in --extra test --extra bench --extra client -o $(LOCK)
 	$(COMPILE) pyproject.toml requirements/build.in -c $(LOCK) -o $(SERVER_LOCK)
 	$(MAKE) test
 

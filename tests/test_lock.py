@@ -40,7 +40,7 @@ def _pins(path: Path) -> dict[str, list[tuple[str, str | None]]]:
 def _declared() -> list[Requirement]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = [Requirement(r) for r in project["dependencies"]]
-    for extra in ("test", "bench"):
+    for extra in ("test", "bench", "client"):
         reqs += [Requirement(r) for r in project["optional-dependencies"][extra]]
     return reqs
 
