@@ -50,8 +50,8 @@ def shoot(page: Page, name: str) -> None:
         page.set_viewport_size({"width": 1280, "height": 800})
 
 
-def test_question_panel_and_host_queue(embedded: Deployment, web: Browsers) -> None:
-    dep = embedded
+def test_question_panel_and_host_queue(site: Deployment, web: Browsers) -> None:
+    dep = site
     host = member_in(dep, ORG_A, prefix="host")
     dep.cli("user", "role", host.handle, "navigator")
     member = member_in(dep, ORG_A)
@@ -106,8 +106,8 @@ def test_question_panel_and_host_queue(embedded: Deployment, web: Browsers) -> N
     web.assert_clean()
 
 
-def test_ask_the_expert_pages(embedded: Deployment, web: Browsers) -> None:
-    dep = embedded
+def test_ask_the_expert_pages(site: Deployment, web: Browsers) -> None:
+    dep = site
     nav = member_in(dep, ORG_A, prefix="nav")
     dep.cli("user", "role", nav.handle, "navigator")
     expert = member_in(dep, ORG_A, prefix="exp")
