@@ -69,13 +69,17 @@ $(AXE): | $(BIN)/python
 	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); $$SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null; }
 	npm install --prefix $(VENV)/axe --no-save --no-audit --no-fund --loglevel=error axe-core@$(AXE_VERSION)
 
+# Two workers on this 2-core machine (a test file each, so a module's deployments stay in one
+# worker); TEST_WORKERS=0 runs everything in one process, e.g. to debug.
+TEST_WORKERS ?= auto
+
 test: system-deps $(STAMP) $(AXE)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -ra
+	$(BIN)/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP) $(AXE)
-	$(BIN)/pytest -q -x -m "not slow"
+	$(BIN)/pytest -q -x -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 # Benchmarks print figures; they never fail on a number. Needs the same Debian packages.
 # The short version (< 5 minutes) writes docs/performance.md; BENCH_FLAGS=--full for the

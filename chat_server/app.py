@@ -15,12 +15,13 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chat_server.api import calendar, health, openapi
-from chat_server.api.common import ApiError, error_response
+from chat_server.api.common import ApiError, api_error, error_response
 from chat_server.api.routes import API
 from chat_server.config import Settings
 from chat_server.gateway.endpoint import websocket_endpoint
 from chat_server.resources import open_resources
 from chat_server.runtime import Runtime
+from rooms.errors import RoomError
 
 _CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -68,6 +69,8 @@ class SecurityHeaders:
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, RoomError):  # a refusal of the domain that a handler let through
+        exc = api_error(exc)
     assert isinstance(exc, ApiError)
     return error_response(exc)
 
@@ -112,5 +115,5 @@ def create_app(settings: Settings) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeaders, headers=security_headers(settings))],
-        exception_handlers={ApiError: _api_error},
+        exception_handlers={ApiError: _api_error, RoomError: _api_error},
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -58,6 +60,10 @@ from rooms.roles import Role
 from rooms.safety import CrisisMatcher
 
 log = logging.getLogger(__name__)
+
+
+async def _now(fn: Callable[[], None]) -> None:
+    fn()
 
 
 @dataclass
@@ -156,16 +162,24 @@ class Runtime:
                    rooms, safety, writer, embedded_writer, sessions, questions)
 
     async def close(self) -> None:
+        steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         if self.questions is not None:
-            self.questions.close()
+            questions = self.questions
+            steps.append(("questions", lambda: _now(questions.close)))
         if self.sessions is not None:
-            await self.sessions.close()
+            steps.append(("sessions", self.sessions.close))
         if self.writer is not None:
-            await self.writer.stop()
-        await self.moderation.stop()
-        await self.hub.stop()
+            steps.append(("writer", self.writer.stop))
+        steps += [("moderation", self.moderation.stop), ("hub", self.hub.stop)]
         if self.embedded_writer is not None:
-            await self.embedded_writer.stop()  # after the hub: nothing is posted any more
+            steps.append(("embedded writer", self.embedded_writer.stop))  # after the hub: nothing is posted any more
+        for name, step in steps:
+            # Timed so that a shutdown that overruns its grace says which part held it.
+            started = time.monotonic()
+            await step()
+            took = time.monotonic() - started
+            if took > 1.0:
+                log.warning("shutdown: %s took %.1f s", name, took)
 
     async def member_context(self, member: Member) -> tuple[frozenset[str], frozenset[str]]:
         """(national rooms the member is assigned to as staff, public ids they blocked)."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import logging
+import signal
 import socket
 from types import FrameType
 
@@ -34,6 +36,9 @@ class _GracefulServer(uvicorn.Server):
         # and every member's latency with it (bench, webinar).
         gc.collect()
         gc.freeze()
+        # An operator (or a test whose gateway will not stop) can ask what every task is
+        # waiting on: `kill -USR1 <pid>` logs their stacks (no message bodies: code lines only).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _log_tasks)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._draining:
@@ -53,6 +58,14 @@ class _GracefulServer(uvicorn.Server):
                 await runtime.drain()
         finally:
             self.should_exit = True
+
+
+def _log_tasks() -> None:
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        out.write(f"--- {task.get_name()}\n")
+        task.print_stack(limit=12, file=out)
+    logging.getLogger(__name__).warning("tasks on SIGUSR1:\n%s", out.getvalue())
 
 
 class _PrivateLogs(logging.Filter):

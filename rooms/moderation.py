@@ -106,6 +106,7 @@ class Forbidden(RoomError):
     """
 
     code = "forbidden"
+    http_status = 403
 
     def __init__(self, reason: str) -> None:
         super().__init__(_FORBIDDEN_DETAIL.get(reason, reason))

@@ -60,18 +60,21 @@ class NoSuchQuestion(RoomError):
     """The question does not exist or is not visible to this member (not told apart)."""
 
     code = "no_such_question"
+    http_status = 404
 
 
 class QuestionsClosed(RoomError):
     """The venue does not take questions now (a session that ended, a topic out of its window)."""
 
     code = "questions_closed"
+    http_status = 409
 
 
 class VoteRefused(RoomError):
     """A vote the rules do not allow: one's own question, or a question not open for votes."""
 
     code = "vote_refused"
+    http_status = 409
 
     def __init__(self, reason: str) -> None:
         super().__init__(_VOTE_DETAIL[reason])
@@ -85,6 +88,7 @@ class QuestionActionRefused(RoomError):
     """A host's action that makes no sense for the question's state (nothing is changed)."""
 
     code = "invalid_action"
+    http_status = 409
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -94,6 +98,7 @@ class NotQuestionHost(RoomError):
     """Only the session's hosts, the topic's experts and the room's staff act on questions."""
 
     code = "forbidden"
+    http_status = 403
 
     def fields(self) -> dict[str, object]:
         return {"reason": "not_host"}

@@ -70,6 +70,7 @@ class BadTransition(RoomError):
     """A state change that makes no sense from the session's current state."""
 
     code = "bad_transition"
+    http_status = 409
 
     def __init__(self, current: State, target: State) -> None:
         super().__init__(f"a session that is {current.value} cannot become {target.value}")
@@ -83,6 +84,7 @@ class EventClosed(RoomError):
     """The session is not open for this (joining, posting, signing up) in its current state."""
 
     code = "event_closed"
+    http_status = 409
 
     def __init__(self, detail: str, state: State) -> None:
         super().__init__(detail)
@@ -96,12 +98,14 @@ class HostsOnly(RoomError):
     """A member posted in a webinar whose audience only reads."""
 
     code = "hosts_only"
+    http_status = 403
 
 
 class NotHost(RoomError):
     """Only the session's hosts and the room's staff may do this."""
 
     code = "forbidden"
+    http_status = 403
 
     def __init__(self, detail: str = "only the session's hosts and the room's staff may do this") -> None:
         super().__init__(detail)

@@ -195,7 +195,7 @@ async def test_bad_input_changes_nothing(deployment: Deployment, teams: Teams) -
     await refused("POST", f"/api/questions/{q['id']}/action", host.token, 409, "invalid_action", json={"action": "merge", "into": q["id"]})
     await refused("POST", f"/api/events/{w.id}/questions", member.token, 400, "invalid_body", json={"body": "   ", "cid": "b-2"})
     await refused("POST", f"/api/events/{w.id}/questions", member.token, 400, "invalid_body", json={"body": "x" * 5000, "cid": "b-3"})
-    await refused("POST", f"/api/events/{w.id}/questions", member.token, 400, "bad_frame", json={"body": "ok?", "cid": "bad cid!"})
+    await refused("POST", f"/api/events/{w.id}/questions", member.token, 400, "invalid_request", json={"body": "ok?", "cid": "bad cid!"})
     await refused("POST", f"/api/events/{w.id}/questions", member.token, 409, "confirm_phi",
                   json={"body": "Call me on 555 123 4567 please", "cid": "b-4"})
     # A question matching the crisis list is posted, and its author is shown where help is.

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, caller, parse_body, runtime
-from chat_server.api.sessions import _event_id, _who, api_error, events
+from chat_server.api.common import ApiError, api_error, caller, parse_body, runtime
+from chat_server.api.sessions import _event_id, _who, events
 from chat_server.events import ics
 from chat_server.events.lifecycle import utcnow
 from persistence import notifications

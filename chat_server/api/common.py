@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -10,6 +11,7 @@ from starlette.responses import JSONResponse
 
 from chat_server.runtime import Runtime
 from chat_server.security import token_from
+from rooms.errors import RoomError
 from rooms.model import Member
 
 MAX_BODY_BYTES = 16 * 1024
@@ -29,6 +31,19 @@ class ApiError(Exception):
         super().__init__(detail)
         self.status, self.code, self.detail, self.headers = status, code, detail, headers
         self.extra = extra or {}  # more fields for the body (a forbidden's ``reason``)
+
+
+def api_error(exc: RoomError) -> ApiError:
+    """A refusal of the domain as the API answers it: its HTTP status and code, its fields
+    (``retry_after_s``, ``until``, ``reason``) in the body, and ``Retry-After`` when it has one.
+    The one map from the error tree (rooms/errors.py) to HTTP; the app's exception handler
+    calls it for any ``RoomError`` a handler lets through."""
+    extra = exc.fields()
+    headers = None
+    retry = extra.get("retry_after_s")
+    if isinstance(retry, int | float):
+        headers = {"Retry-After": str(max(1, math.ceil(retry)))}
+    return ApiError(exc.http_status, exc.code_over_http, exc.detail, headers, extra)
 
 
 def error_response(exc: ApiError) -> JSONResponse:

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, caller, parse_body, runtime
+from chat_server.api.common import ApiError, api_error, caller, parse_body, runtime
 from chat_server.api.history import int_param
 from persistence import communities
 from persistence import moderation as store
@@ -17,21 +17,10 @@ from rooms import ids
 from rooms.access import can_see
 from rooms.catalog import is_slug
 from rooms.commands import MAX_REASON, Command
-from rooms.errors import BadFrame, NoSuchMember, NoSuchMessage, NoSuchRoom, RoomError, Unavailable
+from rooms.errors import RoomError, Unavailable
 from rooms.model import Community, Member
-from rooms.moderation import NOT_STAFF, Forbidden, may_moderate_room
+from rooms.moderation import NOT_STAFF, may_moderate_room
 from rooms.roles import Role
-
-_STATUS = {
-    BadFrame: (400, "invalid_request"), Forbidden: (403, "forbidden"),
-    NoSuchRoom: (404, "no_such_room"), NoSuchMember: (404, "no_such_member"),
-    NoSuchMessage: (404, "no_such_message"), Unavailable: (503, "unavailable"),
-}
-
-
-def _api_error(exc: RoomError) -> ApiError:
-    status, code = next((v for k, v in _STATUS.items() if isinstance(exc, k)), (400, exc.code))
-    return ApiError(status, code, exc.detail, extra=exc.fields())
 
 
 class ModerateIn(BaseModel):
@@ -99,7 +88,7 @@ async def act(request: Request) -> Response:
         command = Command.parse(body.model_dump())
         answer = await runtime(request).moderation.act(member, request.path_params["slug"], command)
     except RoomError as exc:
-        raise _api_error(exc) from None
+        raise api_error(exc) from None
     return JSONResponse(answer)
 
 
@@ -114,7 +103,7 @@ async def room_overview(request: Request) -> Response:
     try:
         facts = await rt.facts.facts(community.slug)
     except Unavailable as exc:
-        raise _api_error(exc) from None
+        raise api_error(exc) from None
     state = facts.state_frame(rt.roster.covers(facts.community)) if facts is not None else {}
     state.pop("type", None)
     async with rt.db() as db:
@@ -186,7 +175,7 @@ async def report(request: Request) -> Response:
     try:
         item, created = await runtime(request).safety.report(member, message_id, body.reason.strip())
     except RoomError as exc:
-        raise _api_error(exc) from None
+        raise api_error(exc) from None
     return JSONResponse({"item": item}, status_code=201 if created else 200)
 
 
@@ -207,5 +196,5 @@ async def set_block(request: Request) -> Response:
     try:
         await runtime(request).moderation.set_block(member, target, request.method == "PUT")
     except RoomError as exc:
-        raise _api_error(exc) from None
+        raise api_error(exc) from None
     return Response(status_code=204)

@@ -11,33 +11,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, caller, parse_body, runtime
+from chat_server.api.common import ApiError, api_error, caller, parse_body, runtime
 from chat_server.api.history import int_param
-from chat_server.questions.service import ConfirmPersonal, Questions, Who
-from chat_server.questions.topics import InvalidTopic, Topics
-from chat_server.questions.venues import NoSuchVenue
+from chat_server.questions.service import Questions, Who
+from chat_server.questions.topics import Topics
 from rooms.catalog import is_slug
-from rooms.errors import BadFrame, BodyInvalid, RateLimited, RoomError, Unavailable
-from rooms.moderation import Forbidden
+from rooms.errors import RoomError
 from rooms.questions import (
-    NoSuchQuestion,
-    NotQuestionHost,
     QuestionAction,
-    QuestionActionRefused,
-    QuestionsClosed,
-    VoteRefused,
 )
-
-_STATUS: list[tuple[type[RoomError], int]] = [
-    (BadFrame, 400), (BodyInvalid, 400), (InvalidTopic, 400), (Forbidden, 403), (NotQuestionHost, 403),
-    (NoSuchVenue, 404), (NoSuchQuestion, 404), (QuestionsClosed, 409), (VoteRefused, 409),
-    (QuestionActionRefused, 409), (ConfirmPersonal, 409), (RateLimited, 429), (Unavailable, 503),
-]
-
-
-def api_error(exc: RoomError) -> ApiError:
-    status = next((s for kind, s in _STATUS if isinstance(exc, kind)), 400)
-    return ApiError(status, exc.code, exc.detail, extra=exc.fields())
 
 
 class AskIn(BaseModel):

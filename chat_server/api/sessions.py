@@ -12,39 +12,24 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, caller, parse_body, runtime
+from chat_server.api.common import ApiError, api_error, caller, parse_body, runtime
 from chat_server.api.history import int_param
 from chat_server.api.questions import answered_questions
-from chat_server.events.service import Caller, Events, NotFound
+from chat_server.events.service import Caller, Events
 from persistence import transcripts
 from rooms.catalog import is_slug
-from rooms.errors import NoSuchMember, NoSuchRoom, RoomError, Unavailable
-from rooms.moderation import Forbidden
+from rooms.errors import RoomError
 from rooms.schedule import Fields
 from rooms.sessions import (
     AudienceMode,
-    BadTransition,
-    EventClosed,
-    HostsOnly,
-    InvalidEvent,
     Kind,
-    NotHost,
     State,
 )
 
-_STATUS: list[tuple[type[RoomError], int]] = [
-    (InvalidEvent, 400), (Forbidden, 403), (NotHost, 403), (HostsOnly, 403), (NotFound, 404),
-    (NoSuchRoom, 404), (NoSuchMember, 404), (BadTransition, 409), (EventClosed, 409),
-    (Unavailable, 503),
-]
 _ID_CHARS = frozenset("0123456789abcdef")
 _NULLABLE = frozenset({"capacity", "video_url"})  # null means "no limit", "no video"
 ARCHIVE_PAGE = 1000
 
-
-def api_error(exc: RoomError) -> ApiError:
-    status = next((s for kind, s in _STATUS if isinstance(exc, kind)), 400)
-    return ApiError(status, exc.code, exc.detail, extra=exc.fields())
 
 
 class EventIn(BaseModel):

@@ -46,6 +46,7 @@ from rooms.sessions import (
 
 class NotFound(RoomError):
     code = "not_found"
+    http_status = 404
 
 
 @dataclass(frozen=True, slots=True)

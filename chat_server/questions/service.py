@@ -60,6 +60,7 @@ class ConfirmPersonal(RoomError):
     """The question seems to hold personal details: asked again with ``confirm_phi`` it is posted."""
 
     code = "confirm_phi"
+    http_status = 409
 
     def __init__(self, kinds: list[str]) -> None:
         words = ", ".join(_PHI_WORDS[k] for k in kinds)

@@ -23,6 +23,7 @@ class NoSuchVenue(RoomError):
     """The session or topic does not exist or is not visible to this member (not told apart)."""
 
     code = "not_found"
+    http_status = 404
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ Frame = dict[str, Any]
 
 CLOSE_RESTART = 1012
 CLOSE_SLOW = 1013
-SHUTDOWN_GRACE_S = 3.0  # KINDRED_SHUTDOWN_GRACE_S in support.cluster.TEST_ENV
+SHUTDOWN_GRACE_S = 6.0  # KINDRED_SHUTDOWN_GRACE_S in support.cluster.TEST_ENV
 ACK_TIMEOUT_S = 3.0  # then the sender retries the same cid
 RECONNECT_PACE_S = 0.1
 RETRY_PACE_S = 0.05

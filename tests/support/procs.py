@@ -86,10 +86,14 @@ def _kill_everything_still_running() -> None:
             server.kill()
 
 
-def _wait_exit(proc: subprocess.Popen[bytes], timeout_s: float, what: str) -> int:
+def _wait_exit(
+    proc: subprocess.Popen[bytes], timeout_s: float, what: str, before_kill: Callable[[], None] | None = None
+) -> int:
     try:
         return proc.wait(timeout=timeout_s * TIMEOUT_SCALE)
     except subprocess.TimeoutExpired:
+        if before_kill is not None:
+            before_kill()
         proc.kill()
         proc.wait()
         raise TimeoutError(f"{what} did not exit within {timeout_s * TIMEOUT_SCALE}s") from None
@@ -520,11 +524,18 @@ class Gateway:
         if self._proc.poll() is None:
             self._proc.terminate()
         try:
-            return _wait_exit(self._proc, 20, f"gateway {self.name} after SIGTERM")
+            return _wait_exit(self._proc, 30, f"gateway {self.name} after SIGTERM", self._dump_tasks)
         except TimeoutError as e:  # _wait_exit has SIGKILLed it by now
-            raise TimeoutError(f"{e}; log tail:\n{self.log_tail()}") from None
+            raise TimeoutError(f"{e}; log tail:\n{self.log_tail(250)}") from None
         finally:
             _LIVE.discard(self)
+
+    def _dump_tasks(self) -> None:
+        """Before killing a gateway that would not stop: its tasks' stacks into its log."""
+        assert self._proc is not None
+        with contextlib.suppress(ProcessLookupError):
+            self._proc.send_signal(signal.SIGUSR1)
+            time.sleep(1)
 
     def kill(self) -> None:
         if self._proc is not None:
