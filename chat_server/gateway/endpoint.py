@@ -24,7 +24,7 @@ from chat_server.questions import socket as question_socket
 from chat_server.questions.frames import Act, Ask, Vote
 from chat_server.runtime import Runtime
 from chat_server.security import token_digest, token_from
-from rooms.errors import RateLimited, RoomError, Unavailable
+from rooms.errors import RateLimited, RoomError
 from rooms.ratelimit import Strikes
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
             if isinstance(exc, RateLimited):
                 struck_out = strikes.rate_limited(time.monotonic(), exc.retry_after_s)
             else:
-                struck_out = not isinstance(exc, Unavailable) and strikes.strike()
+                struck_out = exc.strikes and strikes.strike()
             if struck_out:
                 conn.close_after_flush(CLOSE_POLICY, "too many refused frames")
                 return
