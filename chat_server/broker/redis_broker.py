@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from chat_server import keys
+from chat_server.aio import stop_task
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
 from chat_server.keys import COMMITS_STREAM, CONTROL_CHANNEL, WRITERS_GROUP, room_channel
 from rooms.errors import BadFrame, Unavailable
@@ -87,10 +88,7 @@ class RedisBroker:
 
     async def close(self) -> None:
         for task in (self._watchdog, self._listener):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_task(task)
 
     # -- subscriptions -----------------------------------------------------------------
 
@@ -207,9 +205,9 @@ class RedisBroker:
             quiet = time.monotonic() - self._last_heartbeat
             if quiet > max(3 * self._check_s, 3.0) and self._listener is not None:
                 log.warning("redis pub/sub silent for %.1fs; resubscribing", quiet)
-                self._listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._listener
+                # Not a suppress(CancelledError) around the await: that would swallow our
+                # own cancellation too when close() lands here, and close() would wait for ever.
+                await stop_task(self._listener)
                 self._last_heartbeat = time.monotonic()
                 self._listener = asyncio.create_task(self._listen(), name="redis-pubsub-listener")
 

@@ -14,7 +14,6 @@ wins, the others change nothing and send nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +24,7 @@ import msgpack
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server.aio import stop_task
 from chat_server.broker.base import Broker
 from chat_server.events.views import aware, state_frame
 from persistence import moderation as audit_store
@@ -167,10 +167,7 @@ class Lifecycle:
 
     async def stop(self) -> None:
         for task in [self._task, *self._retries]:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await stop_task(task)
 
     async def _run(self) -> None:
         while True:

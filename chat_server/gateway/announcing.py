@@ -73,7 +73,8 @@ class Announcer:
                     await self._publish(room, batch)
 
         try:
-            await asyncio.wait_for(flush_all(), CLOSE_FLUSH_S)
+            async with asyncio.timeout(CLOSE_FLUSH_S):
+                await flush_all()
         except TimeoutError:
             log.warning("presence changes not all published before shutdown")
         for task in list(self._tasks):

@@ -30,9 +30,6 @@ from rooms.ratelimit import Strikes
 log = logging.getLogger(__name__)
 
 CLOSE_FRAME_WAIT_S = 2.0
-# A restart's 1012 may sit behind frames already in the socket's buffers: wait longer for it,
-# still inside uvicorn's graceful-shutdown bound (the drain's grace plus 5 s, serve.py).
-RESTART_CLOSE_FRAME_WAIT_S = 4.0
 SLOW_CLOSE_FRAME_WAIT_S = 30.0
 
 
@@ -112,7 +109,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             # uvicorn writes the close frame only once the socket is writable again: a client
             # closed for reading too slowly gets its 1013 when it reads on, within a generous
             # bound; other closes (a restart among them) must not hold shutdown up that long.
-            wait_s = {CLOSE_SLOW: SLOW_CLOSE_FRAME_WAIT_S, CLOSE_RESTART: RESTART_CLOSE_FRAME_WAIT_S}.get(
+            # A restart's 1012 may sit behind what the drain wrote into the socket's buffers: it
+            # gets the drain's grace again, inside uvicorn's bound (that grace plus 5 s, serve.py).
+            wait_s = {CLOSE_SLOW: SLOW_CLOSE_FRAME_WAIT_S, CLOSE_RESTART: rt.settings.shutdown_grace_s}.get(
                 conn.close_code or 1000, CLOSE_FRAME_WAIT_S
             )
             with contextlib.suppress(Exception):

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chat_server.aio import stop_task
 from chat_server.broker.base import Broker
 from chat_server.gateway import joining, upkeep
 from chat_server.gateway.announcing import Announcer
@@ -121,8 +122,7 @@ class Hub:
         for task in [*self._loops, *self._tasks]:
             task.cancel()
         for task in [*self._loops, *self._tasks]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await stop_task(task)
         await self._broker.close()
 
     def connections(self) -> list[Connection]:

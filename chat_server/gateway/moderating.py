@@ -13,12 +13,12 @@ they arrive is the order in which they take effect.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from chat_server.aio import stop_task, wait_at_most
 from chat_server.gateway.connection import CLOSE_REMOVED, Connection
 from chat_server.moderation import events
 from chat_server.moderation.duty import DutyRoster
@@ -65,10 +65,7 @@ class ModerationApplier:
         self._duty_task = asyncio.create_task(self._duty_loop(duty_every_s), name="duty-roster")
 
     async def stop(self) -> None:
-        if self._duty_task is not None:
-            self._duty_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._duty_task
+        await stop_task(self._duty_task)
 
     # -- room state and duty -------------------------------------------------------------
 
@@ -103,8 +100,7 @@ class ModerationApplier:
         another gateway says its roster changed. Then re-read stale rooms' facts, so a lost
         ban closes its sockets within that bound too."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._duty_wake.wait(), every_s)
+            await wait_at_most(self._duty_wake.wait(), every_s)
             self._duty_wake.clear()
             try:
                 on_duty = [(c.member, c.assigned) for c in self._conns.connections() if c.on_duty]

@@ -11,7 +11,6 @@ gateway applies it to its facts cache (``facts.py``) and its live connections
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
@@ -23,6 +22,7 @@ import msgpack
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server.aio import stop_task
 from chat_server.broker.base import Broker
 from chat_server.moderation import events
 from chat_server.wire import message_frame
@@ -248,8 +248,7 @@ class Moderation:
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_task(task)
 
     @staticmethod
     def _state_event(

@@ -13,7 +13,6 @@ same cid later) rather than growing memory without limit.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server.aio import stop_task, wait_at_most
 from chat_server.transcripts.committer import RowRefused
 from chat_server.transcripts.errors import is_bad_row
 from persistence import transcripts
@@ -61,11 +61,8 @@ class EmbeddedWriter:
         """Commit what is queued (best effort, a few seconds), then stop."""
         if self._task is None:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), 5)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await wait_at_most(self._idle.wait(), 5)
+        await stop_task(self._task)
 
     def submit(self, row: NewMessage, after_commit: Callable[[], None]) -> asyncio.Future[None]:
         """Queue ``row``; the future resolves once it is committed and ``after_commit`` ran,

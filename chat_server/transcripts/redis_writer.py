@@ -13,7 +13,6 @@ entries wait in Redis. A row the database refuses for good is set aside in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -25,6 +24,7 @@ from redis.exceptions import RedisError, ResponseError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server.aio import stop_task
 from chat_server.keys import COMMITS_STREAM, DEAD_STREAM, WRITERS_GROUP
 from chat_server.transcripts.errors import is_bad_row
 from persistence import transcripts
@@ -75,10 +75,7 @@ class RedisWriter:
         self._task = asyncio.create_task(self.run(), name="transcript-writer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     async def _ensure_group(self) -> None:
         try:
