@@ -211,7 +211,10 @@ async def test_embedded_sigterm_flushes_then_1012(embedded_alone: Deployment) ->
         acks = sender.all_acks()
         assert [a["seq"] for a in acks] == list(range(1, len(acks) + 1))
         assert len(acks) >= acks_before >= BACKLOG + 20
-        assert backlog_close == CLOSE_RESTART, f"stalled member: {backlog_close} {reason}"
+        assert backlog_close == CLOSE_RESTART, (
+            f"stalled member: {backlog_close} {reason} after reading {len(backlog)} of {len(acks)} acked, "
+            f"exit {exit_code} after {t_exit:.1f}s\n{gw.log_tail()}"
+        )
         shown = {"stalled member": backlog}
         for p in [sender, *members]:
             code = await p.client.wait_closed(5)

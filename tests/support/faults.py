@@ -411,7 +411,15 @@ class Backlogged:
         return cls(ws, room, joined)
 
     async def read_to_close(self, timeout_s: float = 15) -> tuple[list[Frame], int, str]:
-        """Read on, up to the close: (its message frames, the close code, the reason)."""
+        """Read on, up to the close: (its message frames, the close code, the reason).
+
+        The 4 KiB receive buffer that made it stall would also make reading on take ~900
+        round trips, each waiting for the scheduler on a loaded machine: a client that reads
+        again reads at a normal pace, so the buffer is widened first (to the 64 KiB window
+        the handshake allows)."""
+        sock = self.ws.transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
         got: list[Frame] = []
         async with asyncio.timeout(timeout_s * TIMEOUT_SCALE):
             with contextlib.suppress(websockets.ConnectionClosed):

@@ -498,7 +498,8 @@ class Gateway:
                 return proc.poll() is not None or self._healthy()
 
             try:
-                wait_for(up, 20, f"gateway {self.name} GET /healthz == 200", 0.1)
+                # Generous: two test workers start gateways side by side on two cores.
+                wait_for(up, 45, f"gateway {self.name} GET /healthz == 200", 0.1)
             except TimeoutError as e:
                 self.kill()
                 raise TimeoutError(f"{e}; log tail:\n{self.log_tail()}") from None
