@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -154,3 +155,21 @@ async def test_a_crisis_question_is_queued_with_nobody_on_duty(deployment: Deplo
     items = await _queue(dep, host, org.lounge)
     assert [i["question"]["author"] for i in items if i["question"] and i["question"]["id"] == asked["id"]] == [
         {"anonymous": False, **view(asker)}]
+
+    # An Ask the Expert topic's question is queued the same way, pointing at its topic.
+    now = datetime.now(UTC)
+    topic = ok(await api(dep, "POST", "/api/ask-the-expert", host.token, json={
+        "room": org.lounge, "title": "Living with scanxiety", "description": "A psychologist answers.",
+        "opens_at": (now - timedelta(hours=1)).isoformat(), "closes_at": (now + timedelta(days=1)).isoformat(),
+        "experts": [host.id]}), 201)
+    r = await api(dep, "POST", f"/api/ask-the-expert/{topic['id']}/questions", asker.token, gateway=last_gateway(dep),
+                  json={"body": "I keep thinking about suicide before every scan.", "cid": "crisis-topic", "anonymous": True})
+    assert r.status_code == 201 and r.json()["resources"]["alerted"] is False, r.text
+    item = next(i for i in await _queue(dep, host, org.lounge) if i["question"] and i["question"]["id"] == r.json()["id"])
+    assert (item["question"]["topic"], item["question"]["title"], item["question"]["author"]) == (
+        topic["id"], "Living with scanxiety", ANONYMOUS), item
+    assert not _leaks(item, asker)
+
+
+def last_gateway(dep: Deployment) -> int:
+    return len(dep.gateways) - 1
