@@ -2,19 +2,23 @@
 
     python -m bench.questions                      # embedded (SQLite, one process)
     python -m bench.questions --members 1000 --voters 200 --questions 10
+    python -m bench.questions --redis --gateways 2 # Redis mode: PostgreSQL, two gateways
 
 Starts a throw-away ``kindred serve`` (tests/support), seeds the members straight into the
 database (bench/seed.py), runs the webinar live, opens one WebSocket per member joined to its
 room, approves the questions, then has ``--voters`` members each send one ``vote`` at the
 same moment. It measures the ``question`` frames each member received during the storm and
-the server process's CPU time (user + system, /proc) from the first vote to the last frame,
-divided by the votes. Figures are printed, never judged.
+the server processes' CPU time (user + system, /proc; in Redis mode the gateways' sum, not
+redis-server's nor PostgreSQL's) from the first vote to the last frame, divided by the votes.
+In Redis mode the members and the voters are spread over the gateways in turn. Figures are
+printed, never judged.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -35,6 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from bench.seed import seed_members  # noqa: E402
 from support.cluster import ORG_A, Deployment  # noqa: E402
 from support.moderation import default_org  # noqa: E402
+from support.procs import Postgres, RedisServer  # noqa: E402
 
 JSON = "kindred.v1.json"
 
@@ -74,81 +79,96 @@ class Member:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="kindred-bench-q-"))
-    dep = Deployment.start(work, 1, {"KINDRED_QUESTION_RATE": "1000"})
-    try:
-        gw = dep.gateways[0]
-        pid = gw._proc.pid if gw._proc else 0  # the bench reads the process CPU time
-        host = dep.register()
-        dep.cli("user", "role", host.handle, "navigator")
-        url = f"sqlite+aiosqlite:///{work / 'data' / 'kindred.db'}"
-        tokens = await asyncio.to_thread(seed_members, url, ORG_A[0], args.members)
-        headers = {"Authorization": f"Bearer {host.token}"}
-        limits = httpx.Limits(max_connections=50)
-        async with httpx.AsyncClient(base_url=gw.http_url, headers=headers, timeout=60, limits=limits) as http:
-            start = time.time() + 3600
-            made = (await http.post("/api/events", json={
-                "room": default_org(ORG_A).lounge, "kind": "webinar", "title": "Bench webinar",
-                "starts_at": datetime.fromtimestamp(start, UTC).isoformat(),
-                "ends_at": datetime.fromtimestamp(start + 3600, UTC).isoformat(), "tz": "UTC",
-                "audience_mode": "hosts_only"})).json()
-            event, room = made["id"], made["live_room"]
+    with contextlib.ExitStack() as stack:
+        env = {"KINDRED_QUESTION_RATE": "1000"}
+        count, url = 1, f"sqlite+aiosqlite:///{work / 'data' / 'kindred.db'}"
+        if args.redis:
+            redis_server = stack.enter_context(RedisServer(work / "redis"))
+            pg = stack.enter_context(Postgres(work / "pg"))
+            pg.reset_database()
+            env |= {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": pg.url}
+            count, url = args.gateways, pg.url
+        dep = Deployment.start(work, count, env)
+        try:
+            return {"mode": f"redis, {count} gateways, PostgreSQL" if args.redis else "embedded, SQLite",
+                    **await _webinar(args, dep, url)}
+        finally:
+            dep.stop()
 
-            async def signup(token: str) -> None:
-                r = await http.put(f"/api/events/{event}/signup", headers={"Authorization": f"Bearer {token}"})
-                assert r.status_code == 200, r.text
 
-            for i in range(0, len(tokens), 50):
-                await asyncio.gather(*(signup(t) for t in tokens[i:i + 50]))
-            for state in ("lobby", "live"):
-                assert (await http.post(f"/api/events/{event}/state", json={"state": state})).status_code == 200
-            members = [Member(t) for t in tokens]
-            for i in range(0, len(members), 50):
-                await asyncio.gather(*(m.open(gw.ws_url, room) for m in members[i:i + 50]))
-            qids = []
-            for i in range(args.questions):
-                r = await http.post(f"/api/events/{event}/questions",
-                                    headers={"Authorization": f"Bearer {tokens[-1 - i]}"},
-                                    json={"body": f"Bench question {i}?", "cid": f"bq-{i}"})
-                qid = r.json()["id"]
-                assert (await http.post(f"/api/questions/{qid}/action", json={"action": "approve"})).status_code == 200
-                qids.append(qid)
-            await asyncio.sleep(1.0)  # let the approvals' frames arrive before counting
+async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[str, Any]:
+    gw = dep.gateways[0]
+    # The bench reads the gateway processes' CPU time.
+    pids = [g._proc.pid for g in dep.gateways if g._proc]
+    host = dep.register()
+    dep.cli("user", "role", host.handle, "navigator")
+    tokens = await asyncio.to_thread(seed_members, url, ORG_A[0], args.members)
+    headers = {"Authorization": f"Bearer {host.token}"}
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=gw.http_url, headers=headers, timeout=60, limits=limits) as http:
+        start = time.time() + 3600
+        made = (await http.post("/api/events", json={
+            "room": default_org(ORG_A).lounge, "kind": "webinar", "title": "Bench webinar",
+            "starts_at": datetime.fromtimestamp(start, UTC).isoformat(),
+            "ends_at": datetime.fromtimestamp(start + 3600, UTC).isoformat(), "tz": "UTC",
+            "audience_mode": "hosts_only"})).json()
+        event, room = made["id"], made["live_room"]
 
-        rng = random.Random(7)
-        voters = members[: args.voters]
-        before = [len(m.frames) for m in members]
-        cpu0, t0 = cpu_s(pid), time.monotonic()
-        for i, v in enumerate(voters):
-            await v.ws.send(json.dumps({"type": "vote", "question": rng.choice(qids), "up": True, "cid": f"v{i}"}))
-        deadline = time.monotonic() + 60
-        while sum(1 for v in voters if any(f.get("type") in ("voted", "error") for f in v.frames)) < len(voters):
-            assert time.monotonic() < deadline, "votes were not answered within 60 s"
-            await asyncio.sleep(0.05)
-        t_answered = time.monotonic()
-        await asyncio.sleep(1.0)  # the last coalesced counts (250 ms) arrive
-        storm = [[f for f in m.frames[b:] if f.get("type") == "question"] for m, b in zip(members, before, strict=True)]
-        last_at = max((f["_at"] for frames in storm for f in frames), default=t_answered)
-        cpu1 = cpu_s(pid)
-        refused = [f for v in voters for f in v.frames if f.get("type") == "error"]
-        per_member = [len(s) for s in storm]
-        finals: dict[str, int] = {}
-        for frames in storm:
-            for f in frames:
-                finals[f["id"]] = max(finals.get(f["id"], 0), f["votes"])
-        for m in members:
-            await m.ws.close()
-        return {
-            "members": args.members, "voters": args.voters, "questions": args.questions,
-            "refused": len(refused),
-            "question_frames_per_member": {"mean": round(statistics.mean(per_member), 2), "max": max(per_member)},
-            "frames_without_coalescing": args.voters,
-            "server_cpu_ms_per_vote": round((cpu1 - cpu0) * 1000 / args.voters, 2),
-            "all_votes_answered_s": round(t_answered - t0, 3),
-            "last_count_frame_s": round(last_at - t0, 3),
-            "votes_counted": sum(finals.values()),
-        }
-    finally:
-        dep.stop()
+        async def signup(token: str) -> None:
+            r = await http.put(f"/api/events/{event}/signup", headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 200, r.text
+
+        for i in range(0, len(tokens), 50):
+            await asyncio.gather(*(signup(t) for t in tokens[i:i + 50]))
+        for state in ("lobby", "live"):
+            assert (await http.post(f"/api/events/{event}/state", json={"state": state})).status_code == 200
+        members = [Member(t) for t in tokens]
+        for i in range(0, len(members), 50):
+            await asyncio.gather(*(m.open(dep.gateways[(i + j) % len(dep.gateways)].ws_url, room)
+                                   for j, m in enumerate(members[i:i + 50])))
+        qids = []
+        for i in range(args.questions):
+            r = await http.post(f"/api/events/{event}/questions",
+                                headers={"Authorization": f"Bearer {tokens[-1 - i]}"},
+                                json={"body": f"Bench question {i}?", "cid": f"bq-{i}"})
+            qid = r.json()["id"]
+            assert (await http.post(f"/api/questions/{qid}/action", json={"action": "approve"})).status_code == 200
+            qids.append(qid)
+        await asyncio.sleep(1.0)  # let the approvals' frames arrive before counting
+
+    rng = random.Random(7)
+    voters = members[: args.voters]
+    before = [len(m.frames) for m in members]
+    cpu0, t0 = sum(map(cpu_s, pids)), time.monotonic()
+    for i, v in enumerate(voters):
+        await v.ws.send(json.dumps({"type": "vote", "question": rng.choice(qids), "up": True, "cid": f"v{i}"}))
+    deadline = time.monotonic() + 60
+    while sum(1 for v in voters if any(f.get("type") in ("voted", "error") for f in v.frames)) < len(voters):
+        assert time.monotonic() < deadline, "votes were not answered within 60 s"
+        await asyncio.sleep(0.05)
+    t_answered = time.monotonic()
+    await asyncio.sleep(1.0)  # the last coalesced counts (250 ms) arrive
+    storm = [[f for f in m.frames[b:] if f.get("type") == "question"] for m, b in zip(members, before, strict=True)]
+    last_at = max((f["_at"] for frames in storm for f in frames), default=t_answered)
+    cpu1 = sum(map(cpu_s, pids))
+    refused = [f for v in voters for f in v.frames if f.get("type") == "error"]
+    per_member = [len(s) for s in storm]
+    finals: dict[str, int] = {}
+    for frames in storm:
+        for f in frames:
+            finals[f["id"]] = max(finals.get(f["id"], 0), f["votes"])
+    for m in members:
+        await m.ws.close()
+    return {
+        "members": args.members, "voters": args.voters, "questions": args.questions,
+        "refused": len(refused),
+        "question_frames_per_member": {"mean": round(statistics.mean(per_member), 2), "max": max(per_member)},
+        "frames_without_coalescing": args.voters,
+        "server_cpu_ms_per_vote": round((cpu1 - cpu0) * 1000 / args.voters, 2),
+        "all_votes_answered_s": round(t_answered - t0, 3),
+        "last_count_frame_s": round(last_at - t0, 3),
+        "votes_counted": sum(finals.values()),
+    }
 
 
 def main() -> None:
@@ -156,6 +176,8 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--voters", type=int, default=200)
     parser.add_argument("--questions", type=int, default=10)
+    parser.add_argument("--redis", action="store_true", help="Redis mode (redis-server, PostgreSQL)")
+    parser.add_argument("--gateways", type=int, default=2, help="gateways in Redis mode")
     result = asyncio.run(run(parser.parse_args()))
     print(json.dumps(result, indent=2))
 

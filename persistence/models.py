@@ -152,7 +152,8 @@ class AuditEntry(SQLModel, table=True):
 
 
 class SafetyItem(SQLModel, table=True):
-    """A crisis match or a member's report, waiting for a navigator."""
+    """A crisis match or a member's report, waiting for a navigator: about a message
+    (``message_id``) or a question to an expert (``question_id``, its public id), never both."""
 
     __tablename__ = "safety_queue"
     __table_args__ = (
@@ -162,7 +163,8 @@ class SafetyItem(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=8)
     room: str = Field(max_length=64)
-    message_id: str = Field(max_length=32)
+    message_id: str | None = Field(default=None, max_length=32)
+    question_id: str | None = Field(default=None, max_length=32)
     reporter_id: int | None = Field(default=None, foreign_key="users.id")
     reason: str | None = Field(default=None, max_length=500)
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -1,5 +1,5 @@
 """Queries for moderation and safety: assignments, restrictions, room state, the audit log,
-the safety queue, blocks, and removing a message's body.
+blocks, and removing a message's body (the safety queue is ``persistence.safety_queue``).
 
 Writes do not commit unless they say so: the moderation service commits a state change and
 its audit entry in one transaction, so an action is never carried out unaudited.
@@ -26,7 +26,6 @@ from persistence.models import (
     Organization,
     RestrictionRow,
     RoomStateRow,
-    SafetyItem,
     StaffAssignment,
     User,
 )
@@ -270,96 +269,6 @@ async def _users(db: AsyncSession, ids: set[int]) -> dict[int, User]:
         return {}
     rows = (await db.exec(select(User).where(col(User.id).in_(list(ids))))).all()
     return {u.id: u for u in rows if u.id is not None}
-
-
-# -- the safety queue ----------------------------------------------------------------------
-
-
-async def queue_add(
-    db: AsyncSession, kind: str, room: str, message_id: str, reporter_db_id: int | None,
-    reason: str | None, now_ms: int,
-) -> tuple[int, bool]:
-    """Queue a crisis match or a report (commits); (item id, created). The same member
-    reporting the same message twice, or the same message matching twice, is one item."""
-    dedupe = f"{kind}:{message_id}:{reporter_db_id or ''}"
-    existing = (await db.exec(select(SafetyItem.id).where(SafetyItem.dedupe == dedupe))).first()
-    if existing is not None:
-        return int(existing), False
-    item = SafetyItem(
-        kind=kind, room=room, message_id=message_id, reporter_id=reporter_db_id, reason=reason,
-        created_ms=now_ms, dedupe=dedupe,
-    )
-    db.add(item)
-    try:
-        await db.commit()
-    except IntegrityError:
-        await db.rollback()
-        found = (await db.exec(select(SafetyItem.id).where(SafetyItem.dedupe == dedupe))).first()
-        return int(found or 0), False
-    assert item.id is not None
-    return item.id, True
-
-
-async def queue_item(db: AsyncSession, item_id: int, viewer: int | None = None) -> SafetyItem | None:
-    """The item, unless it is about ``viewer``'s own message."""
-    item = await db.get(SafetyItem, item_id)
-    if item is None or viewer is None:
-        return item
-    message = await db.get(Message, item.message_id)
-    return None if message is not None and message.author_id == viewer else item
-
-
-async def queue_page(
-    db: AsyncSession, rooms: Sequence[str] | None, status: str | None, limit: int,
-    viewer: int | None = None,
-) -> list[dict[str, Any]]:
-    """Newest first. ``viewer``: leave out items about that member's own messages (staff do
-    not triage reports about themselves, and never learn who reported them)."""
-    query: Any = select(SafetyItem)
-    if viewer is not None:
-        own = select(Message.id).where(Message.author_id == viewer)
-        query = query.where(col(SafetyItem.message_id).not_in(own))
-    if rooms is not None:
-        query = query.where(col(SafetyItem.room).in_(list(rooms)))
-    if status is not None:
-        query = query.where(SafetyItem.status == status)
-    rows = (await db.exec(query.order_by(col(SafetyItem.id).desc()).limit(limit))).all()
-    return await _items_view(db, rows)
-
-
-async def _items_view(db: AsyncSession, rows: Sequence[SafetyItem]) -> list[dict[str, Any]]:
-    messages: dict[str, Any] = {}
-    ids = list({r.message_id for r in rows})
-    if ids:
-        query: Any = select(Message, User).join(User, col(Message.author_id) == col(User.id)).where(
-            col(Message.id).in_(ids)
-        )
-        for m, author in (await db.exec(query)).all():
-            messages[m.id] = {
-                "id": m.id, "body": m.body, "author": _public(author), "ts": m.created_ms,
-                "removed": m.body is None,
-            }
-    users = await _users(
-        db, {r.reporter_id for r in rows if r.reporter_id} | {r.resolved_by for r in rows if r.resolved_by}
-    )
-    return [
-        {
-            "id": r.id, "kind": r.kind, "room": r.room,
-            "message": messages.get(r.message_id, {"id": r.message_id, "body": None, "author": None,
-                                                   "ts": None, "removed": False}),
-            "reason": r.reason, "reporter": _public(users.get(r.reporter_id)) if r.reporter_id else None,
-            "at": r.created_ms, "status": r.status,
-            "resolved_by": _public(users.get(r.resolved_by)) if r.resolved_by else None,
-            "note": r.note,
-        }
-        for r in rows
-    ]
-
-
-async def queue_resolve(db: AsyncSession, item: SafetyItem, by_db_id: int, note: str | None, now_ms: int) -> dict[str, Any]:
-    item.status, item.resolved_by, item.resolved_ms, item.note = "resolved", by_db_id, now_ms, note
-    db.add(item)
-    return (await _items_view(db, [item]))[0]
 
 
 # -- blocks --------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page, expect
 
-from support.browser import Browsers, member_in, no_horizontal_scroll, run_axe
-from support.cluster import ORG_A, Deployment, Member
+from support.browser import Browsers, member_in, no_horizontal_scroll, open_room, run_axe
+from support.cluster import ORG_A, ORG_B, Deployment, Member
 from support.moderation import default_org
 
 NARROW = {"width": 320, "height": 700}
@@ -133,4 +133,49 @@ def test_ask_the_expert_pages(site: Deployment, web: Browsers) -> None:
     expect(m.page.locator("li.question", has_text="Why am I more tired")).to_be_visible()
     assert topic["state"] == "open"
     clean(m.page)
+    web.assert_clean()
+
+
+def test_a_crisis_question_reaches_the_navigator_on_duty_and_the_safety_queue(site: Deployment, web: Browsers) -> None:
+    """As a crisis message does: the asker sees where help is; the navigator on duty is alerted
+    away from the room, with a way to the question; the safety queue shows it in plain words
+    and never who asked anonymously."""
+    dep = site
+    nav = member_in(dep, ORG_B, prefix="nav")
+    dep.cli("user", "role", nav.handle, "navigator")
+    member = member_in(dep, ORG_B)
+    start = datetime.now(UTC) + timedelta(hours=2)
+    event = call(dep, "POST", "/api/events", nav, {
+        "room": default_org(ORG_B).lounge, "kind": "webinar", "title": "Sleep and cancer fatigue",
+        "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat(), "tz": "UTC",
+    })
+    eid = str(event["id"])
+    n, m = web.person(member=nav), web.person(member=member)
+    open_room(n.page, default_org(ORG_B).lounge)
+    panel = n.page.get_by_role("region", name="Moderation")
+    panel.get_by_label("I am on duty: alert me to crisis messages and reports").check()
+    expect(panel).to_contain_text("You are on duty.")
+    n.page.get_by_role("link", name="Rooms", exact=True).click()
+
+    m.page.goto(f"/#/event/{eid}/questions")
+    m.page.get_by_label("Your question").fill("I want to end my life, will the tiredness ever stop?")
+    m.page.get_by_label("Ask without showing my name").check()
+    m.page.get_by_role("button", name="Ask", exact=True).click()
+    card = m.page.get_by_role("region", name="You are not alone")
+    expect(card).to_contain_text("A navigator on duty has been told about your question")
+    expect(announced(m.page)).to_contain_text("You are not alone")
+
+    banner = n.page.locator("#alerts")
+    expect(banner).to_contain_text("A question to the experts may be from someone in crisis")
+    n.page.get_by_role("navigation", name="Main").get_by_role("link", name="Safety queue").click()
+    entry = n.page.locator(".safety li", has_text="will the tiredness ever stop")
+    expect(entry).to_contain_text("Possible crisis")
+    expect(entry).to_contain_text("A question to the experts for “Sleep and cancer fatigue” (awaiting review)")
+    expect(entry).to_contain_text("Asked by a member who chose not to show their name")
+    assert member.handle not in n.page.content()
+    clean(n.page)
+    shoot(n.page, "questions-safety-queue")
+    entry.get_by_role("link", name="Open the question").click()
+    expect(n.page.get_by_role("region", name="Awaiting review").locator("li.question")).to_contain_text(
+        "will the tiredness ever stop")
     web.assert_clean()

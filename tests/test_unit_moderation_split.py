@@ -30,6 +30,8 @@ EVENTS: list[events.ModerationEvent] = [
     events.DutyChanged(),
     events.Alert(ROOM, "crisis", "m2", 7, 4, "u2", author={"id": "u2"}),
     events.Alert(ROOM, "report", "m3", 8, None, "u2", reason="unkind"),
+    events.Alert(ROOM, "crisis", None, 9, 4, "u2", author={"anonymous": True, "handle": "a member"},
+                 question="q1", venue={"event": "e1"}),
 ]
 
 
@@ -52,6 +54,18 @@ def test_the_alert_frame_carries_no_routing_fields() -> None:
     frame = events.Alert(ROOM, "crisis", "m2", 7, 4, "u2", author={"id": "u2"}).frame()
     assert frame == {"type": "alert", "room": ROOM, "kind": "crisis", "message_id": "m2",
                      "item": 7, "author": {"id": "u2"}}
+    about_question = events.Alert(ROOM, "crisis", None, 9, 4, "u2", author={"anonymous": True, "handle": "a member"},
+                                  question="q1", venue={"topic": "t1"}).frame()
+    assert about_question == {"type": "alert", "room": ROOM, "kind": "crisis", "item": 9, "question": "q1",
+                              "topic": "t1", "author": {"anonymous": True, "handle": "a member"}}
+
+
+def test_an_alert_is_about_one_message_or_one_question() -> None:
+    base = {"op": "mod", "t": "alert", "room": ROOM, "kind": "crisis", "item": 1, "org_id": None, "skip": None}
+    with pytest.raises(ValueError):
+        events.parse({**base, "message_id": None})
+    with pytest.raises(ValueError):
+        events.parse({**base, "message_id": "m1", "question": "q1"})
 
 
 class Clock:

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from chat_server.api.common import ApiError, api_error, caller, parse_body, runtime
 from chat_server.api.history import int_param
-from persistence import communities
+from persistence import communities, safety_queue
 from persistence import moderation as store
 from rooms import ids
 from rooms.access import can_see
@@ -121,7 +121,7 @@ async def queue(request: Request) -> Response:
     limit = int_param(request, "limit", 50, 1, 200) or 50
     rooms, _ = await _scope(request, member, assigned)
     async with runtime(request).db() as db:
-        items = await store.queue_page(db, rooms, None if status == "all" else status, limit,
+        items = await safety_queue.queue_page(db, rooms, None if status == "all" else status, limit,
                                        viewer=member.db_id)
     return JSONResponse({"items": items})
 
@@ -137,13 +137,14 @@ async def resolve(request: Request) -> Response:
     rt = runtime(request)
     now_ms = int(time.time() * 1000)
     async with rt.db() as db:
-        item = await store.queue_item(db, int(raw_id), viewer=member.db_id)
+        item = await safety_queue.queue_item(db, int(raw_id), viewer=member.db_id)
         rooms = await _moderated_rooms(request, member, assigned)
         if item is None or (rooms is not None and item.room not in rooms):
             raise ApiError(404, "not_found", "no such item")
-        view = await store.queue_resolve(db, item, member.db_id, body.note, now_ms)
+        view = await safety_queue.queue_resolve(db, item, member.db_id, body.note, now_ms)
         await store.audit(db, now_ms, member.db_id, "resolve", item.room, None, item.message_id,
-                          body.note or "", None, f"{item.kind} item {item.id}")
+                          body.note or "", None,
+                          f"{item.kind} item {item.id}" + (f" about question {item.question_id}" if item.question_id else ""))
         await db.commit()
     return JSONResponse(view)
 

@@ -72,20 +72,26 @@ class DutyChanged:
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """A crisis message or a report, for the on-duty staff who moderate ``room``."""
+    """A crisis message or question, or a report, for the on-duty staff who moderate ``room``."""
 
     room: str
     kind: str  # "crisis" or "report"
-    message_id: str
+    message_id: str | None  # about a message, or else ...
     item: int  # the safety queue's id
     org_id: int | None
-    skip: str | None  # a member not to alert (the message's author)
-    author: dict[str, str] | None = None  # crisis: the author's public view
+    skip: str | None  # a member not to alert (the message's or question's author)
+    author: dict[str, Any] | None = None  # crisis: the author as members are shown them
     reason: str | None = None  # report: the reporter's words
+    question: str | None = None  # ... about a question to an expert (its public id)
+    venue: dict[str, str] | None = None  # the question's: {"event": id} or {"topic": id}
 
     def frame(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "alert", "room": self.room, "kind": self.kind,
-                               "message_id": self.message_id, "item": self.item}
+        out: dict[str, Any] = {"type": "alert", "room": self.room, "kind": self.kind, "item": self.item}
+        if self.message_id is not None:
+            out["message_id"] = self.message_id
+        if self.question is not None:
+            out["question"] = self.question
+            out.update(self.venue or {})
         if self.author is not None:
             out["author"] = self.author
         if self.reason is not None:
@@ -124,6 +130,8 @@ def encode(event: ModerationEvent) -> bytes:
             body = {"t": "alert", "room": event.room, "kind": event.kind,
                     "message_id": event.message_id, "item": event.item, "org_id": event.org_id,
                     "skip": event.skip}
+            if event.question is not None:
+                body["question"], body["venue"] = event.question, event.venue
             if event.author is not None:
                 body["author"] = event.author
             if event.reason is not None:
@@ -165,8 +173,13 @@ def parse(message: dict[str, Any]) -> ModerationEvent | None:
         case "alert":
             skip = message.get("skip")
             org_id = message.get("org_id")
-            return Alert(room, str(message["kind"]), str(message["message_id"]), int(message["item"]),
-                         None if org_id is None else int(org_id),
+            message_id, question = message.get("message_id"), message.get("question")
+            if (message_id is None) == (question is None):
+                raise ValueError("an alert is about one message or one question")
+            venue = message.get("venue")
+            return Alert(room, str(message["kind"]), None if message_id is None else str(message_id),
+                         int(message["item"]), None if org_id is None else int(org_id),
                          None if skip is None else str(skip), message.get("author"),
-                         message.get("reason"))
+                         message.get("reason"), None if question is None else str(question),
+                         {str(k): str(v) for k, v in venue.items()} if isinstance(venue, dict) else None)
     return None

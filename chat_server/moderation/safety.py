@@ -4,7 +4,9 @@ A message that matches the crisis phrase list is never removed or held. Its auth
 their organization's crisis resources, privately, at once, and told truthfully whether a
 navigator on duty was alerted (``alerted``); the message is queued for the navigators (the
 queue survives everyone being off duty) and an ``alert`` goes to every on-duty navigator who
-moderates the room, on whatever gateway they are connected to.
+moderates the room, on whatever gateway they are connected to. A question to an expert
+that matches the list is treated the same way (``after_question``): queued as an item about
+the question, alerted to the navigators of the venue's community, resources to the asker.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.broker.base import Broker
 from chat_server.moderation import events
-from persistence import communities, transcripts
+from persistence import communities, safety_queue, transcripts
 from persistence import moderation as store
+from persistence.safety_queue import Subject
 from rooms import resources
 from rooms.access import can_see
 from rooms.errors import NoSuchMessage, RoomError, Unavailable
@@ -68,21 +71,37 @@ class SafetyDesk:
         if not fresh:
             return  # a retried send: queued and alerted the first time
         try:
-            await self._queue_and_alert("crisis", room, message_id, None, None,
+            await self._queue_and_alert("crisis", room, Subject(message_id=message_id), None, None,
                                         author=author.public(), skip=author.id)
         except Exception:
             log.exception("crisis alert for a message in %s failed", room)
 
-    async def card_if_crisis(self, text: str, org_id: int | None) -> dict[str, Any] | None:
-        """The crisis resources to show privately when ``text`` matches the list (questions
-        to experts use it as messages do); None otherwise."""
-        if self._matcher.match(text) is None:
+    async def after_question(
+        self, author: Member, room: str, question_id: str, venue: dict[str, str],
+        shown_author: dict[str, Any], body: str,
+    ) -> dict[str, Any] | None:
+        """Called once a new question is stored (not for a retried cid). When ``body`` matches
+        the crisis list the question is queued for the navigators who moderate ``room`` (the
+        venue's community) and alerted to those on duty, as a message is; the answer is the
+        crisis resources to show the asker privately, with ``alerted``; None otherwise.
+        ``shown_author``: the author as members are shown them (anonymous stays anonymous).
+        Never raises: the question is posted."""
+        if self._matcher.match(body) is None:
             return None
         try:
-            card = await self._resources(org_id)
+            card = await self._resources(author.org_id)
         except Exception:
             card = self._defaults
-        return dict(card.frame_fields())
+        try:
+            alerted = await self._on_duty_for(room, author.id)
+        except Exception:
+            alerted = False  # unknown: never promise a navigator who may not be there
+        try:
+            await self._queue_and_alert("crisis", room, Subject(question_id=question_id), None, None,
+                                        author=shown_author, skip=author.id, venue=venue)
+        except Exception:
+            log.exception("crisis alert for a question in %s failed", room)
+        return {**card.frame_fields(), "alerted": alerted}
 
     async def report(self, member: Member, message_id: str, reason: str) -> tuple[int, bool]:
         """Queue a member's report of a message they can see; alert on-duty staff the first
@@ -99,27 +118,28 @@ class SafetyDesk:
         if found.room in closed:
             raise NoSuchMessage("no such message")  # kept out of the room: not theirs to report
         # ``skip``: the author is not alerted about a report of their own message.
-        return await self._queue_and_alert("report", found.room, message_id, member, reason,
-                                           skip=found.author["id"])
+        return await self._queue_and_alert("report", found.room, Subject(message_id=message_id), member,
+                                           reason, skip=found.author["id"])
 
     async def _queue_and_alert(
-        self, kind: str, room: str, message_id: str, reporter: Member | None, reason: str | None,
-        skip: str, author: dict[str, str] | None = None,
+        self, kind: str, room: str, subject: Subject, reporter: Member | None, reason: str | None,
+        skip: str, author: dict[str, Any] | None = None, venue: dict[str, str] | None = None,
     ) -> tuple[int, bool]:
         now_ms = int(self._clock() * 1000)
         try:
             async with self._db() as db:
                 community = await communities.by_slug(db, room)
-                item, created = await store.queue_add(
-                    db, kind, room, message_id, reporter.db_id if reporter else None, reason, now_ms
+                item, created = await safety_queue.queue_add(
+                    db, kind, room, subject, reporter.db_id if reporter else None, reason, now_ms
                 )
         except RoomError:
             raise
         except Exception as exc:
             raise Unavailable("could not record it; try again") from exc
         if created:
-            event = events.Alert(room, kind, message_id, item,
-                                 community.org_id if community else None, skip, author, reason)
+            event = events.Alert(room, kind, subject.message_id, item,
+                                 community.org_id if community else None, skip, author, reason,
+                                 subject.question_id, venue)
             await self._broker.publish_control(events.encode(event))
         return item, created
 

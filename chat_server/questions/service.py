@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chat_server.broker.base import Broker
 from chat_server.limits import FailureCounter
 from chat_server.questions.venues import NoSuchVenue, Venue, load
-from chat_server.questions.views import question_frame, question_view
+from chat_server.questions.views import question_frame, question_view, venue_fields
 from persistence import moderation as audit_store
 from persistence import notifications, topics
 from persistence import questions as store
@@ -42,6 +42,7 @@ from rooms.questions import (
     apply_action,
     check_vote,
     initial_status,
+    public_author,
     reveal_author,
     visible_to,
 )
@@ -49,8 +50,12 @@ from rooms.questions import (
 log = logging.getLogger(__name__)
 
 CONTROL_OP = "question"
-# (text, the asker's organization) -> the crisis resources to show them, or None.
-CrisisCard = Callable[[str, int | None], Awaitable[dict[str, Any] | None]]
+# The safety desk's check of a new question (``SafetyDesk.after_question``): (author, the
+# venue's community, question id, venue fields, the author as shown, body) -> the crisis
+# resources to show the asker, or None.
+AfterQuestion = Callable[
+    [Member, str, str, dict[str, str], dict[str, Any], str], Awaitable[dict[str, Any] | None]
+]
 _PUBLIC = (QuestionStatus.OPEN, QuestionStatus.ANSWERED)
 _PHI_WORDS = {"phone": "a phone number", "email": "an email address", "address": "a street address",
               "birth_date": "a date of birth"}
@@ -87,7 +92,7 @@ def control(message: dict[str, Any]) -> bytes:
 class Questions:
     def __init__(
         self, db: async_sessionmaker[AsyncSession], broker: Broker, asked: FailureCounter,
-        rate: int, max_body_chars: int, crisis_card: CrisisCard, clock: Callable[[], float] = time.time,
+        rate: int, max_body_chars: int, after_question: AfterQuestion, clock: Callable[[], float] = time.time,
         retry_after_s: float = 60.0,
     ) -> None:
         self._db = db
@@ -95,7 +100,7 @@ class Questions:
         self._asked = asked
         self._rate = rate
         self._max_body = max_body_chars
-        self._crisis_card = crisis_card
+        self._after_question = after_question
         self._clock = clock
         # The counter is a window, so its length is when asking is sure to be accepted again.
         self._retry_after_s = retry_after_s
@@ -156,9 +161,11 @@ class Questions:
         if not created:
             return {**view, "duplicate": True}
         await self._publish(item, venue, was_public=False)
-        card = await self._crisis_card(body, who.member.org_id)
+        # As for messages: never held for it; the navigators are told (queue and on-duty
+        # alert) and the author is shown where help is, privately.
+        card = await self._after_question(who.member, venue.community.slug, item.question.id,
+                                          venue_fields(venue.key), public_author(item.question), body)
         if card is not None:
-            # As for messages: never held for it; the author is shown where help is, privately.
             view["resources"] = card
         return view
 

@@ -40,5 +40,5 @@ def open_questions(
     fanout = Fanout(hub.local_connections, hub.connections, settings.question_batch_s)
     hub.control_handlers[CONTROL_OP] = fanout.on_control
     questions = Questions(db, broker, asked, settings.question_rate, settings.max_body_chars,
-                          safety.card_if_crisis, retry_after_s=settings.question_window_s)
+                          safety.after_question, retry_after_s=settings.question_window_s)
     return QuestionsWiring(questions, Topics(db), fanout)

@@ -3,7 +3,7 @@
 import { api, whenSignedOut } from "./api.js";
 import { h, replace, roleBadge, focusOn, announce } from "./dom.js";
 import { Connection } from "./socket.js";
-import { parseRoute, roomHash } from "./router.js";
+import { parseRoute } from "./router.js";
 import { showSignIn, showRegister } from "./views/auth.js";
 import { showDirectory } from "./views/directory.js";
 import { showAccount, showReset } from "./views/account.js";
@@ -13,6 +13,7 @@ import { showEventQuestions, showExperts, showTopic } from "./views/experts.js";
 import { showSessions, sessionHash } from "./views/sessions.js";
 import { showSession } from "./views/session.js";
 import { showSafety } from "./views/safety.js";
+import { alertLink, alertWords } from "./views/safety_items.js";
 import { pendingStore } from "./pending.js";
 import { couldNotLoad } from "./retry.js";
 
@@ -155,12 +156,12 @@ function globalFrame(frame) {
   }
   if (frame.type !== "alert") return;
   if (app.view && app.view.key === `room:${frame.room}` && app.view.moderated) return;
-  const what = frame.kind === "crisis" ? "A message may be from someone in crisis" : "A message was reported";
+  const what = alertWords(frame);
   const name = (app.communities || []).find((c) => c.slug === frame.room);
   replace(alertBox, h("div", { class: "notice notice--danger" },
     h("p", {}, h("strong", {}, what), ` in ${name ? name.name : frame.room}.`),
     h("p", { class: "actions" },
-      h("a", { href: roomHash(frame.room, frame.message_id), onclick: () => alertBox.replaceChildren() }, "Open the message"),
+      alertLink(frame, () => alertBox.replaceChildren()),
       h("button", { type: "button", class: "button button--quiet button--small", onclick: () => alertBox.replaceChildren() }, "Dismiss"))));
   announce(`${what}.`);
 }

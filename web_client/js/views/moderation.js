@@ -3,7 +3,7 @@
 
 import { api } from "../api.js";
 import { h, replace, uid, announce, timeElement } from "../dom.js";
-import { roomHash } from "../router.js";
+import { alertLink, alertWords, itemDetails } from "./safety_items.js";
 import { untilText } from "./notices.js";
 
 const SLOW_CHOICES = [["0", "Off"], ["10", "10 seconds"], ["30", "30 seconds"], ["60", "1 minute"], ["300", "5 minutes"]];
@@ -137,11 +137,11 @@ export class ModerationPanel {
       return;
     }
     if (frame.type === "alert") {
-      const what = frame.kind === "crisis" ? "A message may be from someone in crisis" : "A message was reported";
+      const what = alertWords(frame);
       const here = frame.room === this.slug;
       replace(this.alerts, h("div", { class: "notice notice--danger" },
         h("p", {}, h("strong", {}, what), here ? " in this room." : ` in another room (${frame.room}).`),
-        h("p", {}, h("a", { href: roomHash(frame.room, frame.message_id) }, "Open the message"))));
+        h("p", {}, alertLink(frame))));
       announce(`${what}${here ? " in this room" : ""}.`);
       if (here) this.loadQueue();
     }
@@ -158,18 +158,15 @@ export class ModerationPanel {
   }
 
   queueItem(item) {
-    const m = item.message || {};
+    const about = itemDetails(item);
     const note = h("input", { type: "text", id: uid("note"), maxlength: 500 });
     return h("li", {},
       h("p", {}, h("strong", {}, item.kind === "crisis" ? "Possible crisis" : "Report"), " · ",
         item.at ? timeElement(item.at) : null),
-      h("p", { class: "message__body" }, m.removed || m.body === null ? "(removed)" : m.body || ""),
-      h("p", { class: "hint" }, "From ", m.author ? m.author.handle : "someone",
-        item.reporter ? ["; reported by ", item.reporter.handle] : null,
-        item.reason ? ["; reason: ", item.reason] : null),
+      about.lines,
       h("div", { class: "field" }, h("label", { for: note.id }, "Note (optional)"), note),
       h("div", { class: "actions" },
-        m.id ? h("a", { href: roomHash(item.room || this.slug, m.id) }, "Open the message") : null,
+        about.link,
         h("button", {
           type: "button", class: "button button--quiet button--small",
           onclick: async () => {

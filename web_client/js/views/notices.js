@@ -83,29 +83,35 @@ export class Notices {
 
   /** The crisis resource card, shown to the author of a message that matched (§4.17). */
   resources(frame) {
-    const id = uid("resources");
-    const items = Array.isArray(frame.items) ? frame.items : [];
-    const close = h("button", { type: "button", class: "button button--quiet", onclick: () => this.resourcesBox.replaceChildren() }, "Close");
-    // Only what actually happened (protocol §4.17): a person in crisis is never promised
-    // a navigator who is not there.
-    const who = frame.alerted === true
-      ? h("p", { class: "card-resources__who" }, h("strong", {}, "A navigator on duty has been told about your message"), " and may write to you here. You do not have to wait for them: the people below can help now.")
-      : h("p", { class: "card-resources__who" }, h("strong", {}, "No navigator is on duty right now."), " The navigators will see your message when they are back. Please do not wait for them: the people below can help you now, at any hour.");
-    const card = h("section", { class: "panel card-resources", "aria-labelledby": id },
-      h("h2", { id, tabindex: "-1" }, "You are not alone"),
-      h("p", {}, frame.text || "It sounds like things are very hard right now. These people can help at any hour."),
-      who,
-      items.length ? h("ul", {}, items.map((item) => h("li", {},
-        h("strong", {}, item.name || ""),
-        item.contact ? [": ", item.contact] : null,
-        item.hours ? [" (", item.hours, ")"] : null,
-        item.url && /^https?:\/\//i.test(item.url)
-          ? [" ", h("a", { href: item.url, rel: "noopener noreferrer", target: "_blank" }, "website", h("span", { class: "visually-hidden" }, ` of ${item.name || "this service"} (opens in a new tab)`))]
-          : null))) : null,
-      h("p", {}, "If you are in danger right now, call your local emergency number."),
-      close);
+    const card = resourceCard(frame, "message", () => this.resourcesBox.replaceChildren());
     replace(this.resourcesBox, card);
     announce("You are not alone. Help is listed on this page.");
     focusOn(card.querySelector("h2"));
   }
+}
+
+/** The crisis resource card for the author of a ``what`` ("message" or "question") that
+ * matched the crisis list; ``onClose`` takes it away. */
+export function resourceCard(frame, what, onClose) {
+  const id = uid("resources");
+  const items = Array.isArray(frame.items) ? frame.items : [];
+  const close = h("button", { type: "button", class: "button button--quiet", onclick: onClose }, "Close");
+  // Only what actually happened (protocol §4.17): a person in crisis is never promised
+  // a navigator who is not there.
+  const who = frame.alerted === true
+    ? h("p", { class: "card-resources__who" }, h("strong", {}, `A navigator on duty has been told about your ${what}`), what === "message" ? " and may write to you here." : ".", " You do not have to wait for them: the people below can help now.")
+    : h("p", { class: "card-resources__who" }, h("strong", {}, "No navigator is on duty right now."), ` The navigators will see your ${what} when they are back. Please do not wait for them: the people below can help you now, at any hour.`);
+  return h("section", { class: "panel card-resources", "aria-labelledby": id },
+    h("h2", { id, tabindex: "-1" }, "You are not alone"),
+    h("p", {}, frame.text || "It sounds like things are very hard right now. These people can help at any hour."),
+    who,
+    items.length ? h("ul", {}, items.map((item) => h("li", {},
+      h("strong", {}, item.name || ""),
+      item.contact ? [": ", item.contact] : null,
+      item.hours ? [" (", item.hours, ")"] : null,
+      item.url && /^https?:\/\//i.test(item.url)
+        ? [" ", h("a", { href: item.url, rel: "noopener noreferrer", target: "_blank" }, "website", h("span", { class: "visually-hidden" }, ` of ${item.name || "this service"} (opens in a new tab)`))]
+        : null))) : null,
+    h("p", {}, "If you are in danger right now, call your local emergency number."),
+    close);
 }

@@ -4,8 +4,9 @@
 // Screen readers hear a newly pinned question and an answer to one of my questions.
 
 import { api, ApiError } from "../api.js";
-import { h, replace, uid, announce, roleBadge } from "../dom.js";
+import { h, replace, uid, announce, roleBadge, focusOn } from "../dom.js";
 import { newCid } from "../socket.js";
+import { resourceCard } from "./notices.js";
 
 const STATUS_WORDS = { pending: "Awaiting review", dismissed: "Not taken" };
 
@@ -19,6 +20,10 @@ export class QuestionPanel {
     this.mine = new Set();
     this.order = "votes";
     this.manages = false;
+    this.moderated = false;
+    // Hosts' open forms (answer, dismiss, merge) by question id: {action, value}. Live frames
+    // re-render the list; the forms are rebuilt from here, so typing is never lost.
+    this.openForms = new Map();
     this.build(container);
     this.onFrame = (event) => this.frame(event.detail);
     if (app.conn) {
@@ -58,12 +63,22 @@ export class QuestionPanel {
         onchange: () => { this.order = value; this.load(); },
       }), label);
     });
+    const reviewId = uid("review");
+    this.reviewBox = h("input", { type: "checkbox", id: reviewId, name: "moderated",
+      onchange: () => this.setModerated(this.reviewBox.checked) });
+    this.reviewNote = h("p", { class: "hint", role: "status" });
+    this.reviewRow = h("div", { hidden: true },
+      h("div", { class: "field field--check" }, this.reviewBox,
+        h("label", { for: reviewId }, "Review new questions before everyone sees them")),
+      this.reviewNote);
     this.queueSection = h("section", { class: "panel", "aria-labelledby": "queue-h", hidden: true },
-      h("h2", { id: "queue-h" }, "Awaiting review"), h("ul", { class: "question-list" }));
+      h("h2", { id: "queue-h" }, "Awaiting review"), this.reviewRow, h("ul", { class: "question-list" }));
     const listId = uid("questions");
     this.list = h("ul", { class: "question-list" });
     this.count = h("p", { class: "hint" });
+    this.resourcesBox = h("div");
     container.appendChild(h("div", { class: "questions" },
+      this.resourcesBox,
       this.askSection,
       this.queueSection,
       h("section", { class: "panel", "aria-labelledby": listId },
@@ -83,6 +98,7 @@ export class QuestionPanel {
     try {
       const page = await api.get(`${this.base}?order=${this.order}&limit=200`);
       this.manages = page.manages;
+      this.moderated = !!page.moderated;
       this.questions = new Map(page.questions.map((q) => [q.id, q]));
       for (const q of page.questions) if (q.author.mine) this.mine.add(q.id);
       this.render();
@@ -108,6 +124,7 @@ export class QuestionPanel {
         ? "Thank you. Your question is waiting for the host to review it."
         : "Thank you. Your question is in the list.";
       this.render();
+      if (q.resources) this.showResources(q.resources);
     } catch (err) {
       if (err.code === "confirm_phi") {
         this.formNote.textContent = err.detail;
@@ -117,6 +134,28 @@ export class QuestionPanel {
         this.formNote.textContent = err.detail || "Your question could not be sent. Please try again.";
       }
     }
+  }
+
+  /** Hosts of a session turn the review of new questions on or off (audited on the server). */
+  async setModerated(on) {
+    try {
+      const answer = await api.put(`${this.base}/settings`, { moderated: on });
+      this.moderated = !!answer.moderated;
+      this.reviewNote.textContent = this.moderated
+        ? "New questions wait for your review before everyone sees them."
+        : "New questions appear to everyone at once.";
+    } catch (err) {
+      this.reviewNote.textContent = err.detail || "That did not work. Please try again.";
+    }
+    this.reviewBox.checked = this.moderated;
+  }
+
+  /** As for a message (§4.17): the asker is shown where help is, privately, at once. */
+  showResources(resources) {
+    const card = resourceCard(resources, "question", () => this.resourcesBox.replaceChildren());
+    replace(this.resourcesBox, card);
+    announce("You are not alone. Help is listed on this page.");
+    focusOn(card.querySelector("h2"));
   }
 
   frame(f) {
@@ -143,6 +182,11 @@ export class QuestionPanel {
   }
 
   render() {
+    // Remember where the host is typing: the list is rebuilt, the same field is focused again.
+    const active = document.activeElement;
+    const focused = active && active.dataset && active.dataset.formFor
+      ? { id: active.dataset.formFor, start: active.selectionStart, end: active.selectionEnd, tag: active.tagName }
+      : null;
     const all = [...this.questions.values()];
     const shown = this.sorted(all.filter((q) => q.status === "open" || q.status === "answered" || this.mine.has(q.id)));
     const queue = this.manages ? this.sorted(all.filter((q) => q.status === "pending")) : [];
@@ -152,6 +196,15 @@ export class QuestionPanel {
     if (this.manages) {
       replace(this.queueSection.querySelector("ul"),
         queue.length ? queue.map((q) => this.item(q)) : h("li", { class: "hint" }, "Nothing is waiting for review."));
+    }
+    this.reviewRow.hidden = !(this.manages && this.venue.kind === "event");
+    this.reviewBox.checked = this.moderated;
+    if (focused) {
+      const field = this.list.parentElement.parentElement.querySelector(`[data-form-for="${focused.id}"]`);
+      if (field) {
+        field.focus();
+        if (focused.tag === "TEXTAREA" && focused.start !== null) field.setSelectionRange(focused.start, focused.end);
+      }
     }
   }
 
@@ -170,6 +223,7 @@ export class QuestionPanel {
         h("p", { class: "question__meta" }, "Answer from ", h("strong", {}, q.answer.by.handle), " ", roleBadge(q.answer.by.role)),
         h("p", {}, q.answer.body)) : null,
       h("p", { class: "actions" }, this.voteButton(q, mine), this.manages ? this.hostButtons(q) : null),
+      this.manages && this.openForms.has(q.id) ? this.hostForm(q, this.openForms.get(q.id)) : null,
     ];
     return h("li", { class: `question${q.pinned ? " question--pinned" : ""}`, "data-id": q.id },
       h("article", { "aria-labelledby": titleId }, parts));
@@ -210,35 +264,52 @@ export class QuestionPanel {
     return out;
   }
 
+  /** Open a host's form under the question (one per question) and put the cursor in it. */
   form(q, action) {
-    const li = this.list.parentElement.parentElement.querySelector(`li[data-id="${q.id}"]`);
-    if (!li) return;
+    this.openForms.set(q.id, { action, value: action === "merge" ? null : "" });
+    this.render();
+    const field = this.list.parentElement.parentElement.querySelector(`[data-form-for="${q.id}"]`);
+    if (field) field.focus();
+  }
+
+  closeForm(q) {
+    this.openForms.delete(q.id);
+    this.render();
+  }
+
+  hostForm(q, state) {
+    const { action } = state;
     const id = uid("f");
     let field;
     let label;
     if (action === "merge") {
       label = "Merge into";
       const others = [...this.questions.values()].filter((o) => o.id !== q.id && o.status !== "dismissed");
-      field = h("select", { id }, others.map((o) => h("option", { value: o.id }, o.body.slice(0, 80))));
+      field = h("select", { id }, others.map((o) => h("option", { value: o.id, selected: o.id === state.value }, o.body.slice(0, 80))));
+      if (state.value === null && others.length) state.value = others[0].id;
     } else {
       label = action === "answer" ? "Written answer (optional)" : "Reason (the author is shown it)";
       field = h("textarea", { id, rows: "3" });
+      field.value = state.value;
     }
+    field.dataset.formFor = q.id;
+    const keep = () => { state.value = field.value; };
+    field.addEventListener(action === "merge" ? "change" : "input", keep);
     const submit = action === "answer" ? "Mark answered" : action === "merge" ? "Merge" : "Dismiss";
-    const form = h("form", { class: "question__form", onsubmit: (e) => {
+    return h("form", { class: "question__form", onsubmit: (e) => {
       e.preventDefault();
+      keep();
       const extra = action === "answer" ? { answer: field.value } : action === "merge" ? { into: field.value } : { reason: field.value };
       this.act(q, action, extra);
     } }, h("div", { class: "field" }, h("label", { for: id }, label), field),
     h("p", { class: "actions" }, h("button", { type: "submit", class: "button button--small" }, submit),
-      h("button", { type: "button", class: "button button--quiet button--small", onclick: () => this.render() }, "Cancel")));
-    li.querySelector("article").appendChild(form);
-    field.focus();
+      h("button", { type: "button", class: "button button--quiet button--small", onclick: () => this.closeForm(q) }, "Cancel")));
   }
 
   async act(q, action, extra) {
     try {
       const after = await api.post(`/api/questions/${q.id}/action`, { action, ...extra });
+      if (this.openForms.has(q.id) && this.openForms.get(q.id).action === action) this.openForms.delete(q.id);
       const now = this.questions.get(q.id);
       if (!now || now.version <= after.version) this.questions.set(q.id, after);
       this.render();

@@ -1,9 +1,9 @@
 // The safety queue for navigators, across every room they moderate (GET /api/moderation/queue):
-// crisis messages and reports, each with a way to the message and "Mark as resolved".
+// crisis messages and questions, and reports, each with a way to it and "Mark as resolved".
 
 import { api } from "../api.js";
 import { h, replace, uid, timeElement } from "../dom.js";
-import { roomHash } from "../router.js";
+import { itemDetails } from "./safety_items.js";
 import { couldNotLoad } from "../retry.js";
 
 export function showSafety(main, app) {
@@ -12,12 +12,12 @@ export function showSafety(main, app) {
   const list = h("div", {}, h("p", { class: "loading" }, "Loading the queue…"));
   main.appendChild(h("div", { class: "safety" },
     h("h1", {}, "Safety queue"),
-    h("p", {}, "Messages that may be from someone in crisis, and messages members reported, in the rooms you moderate. Open a message to see it in its room."),
+    h("p", {}, "Messages and questions to the experts that may be from someone in crisis, and messages members reported, in the rooms you moderate. Open one to see it where it was written."),
     status, list));
   let names = new Map();
 
   function entry(item) {
-    const m = item.message || {};
+    const about = itemDetails(item);
     const note = h("input", { type: "text", id: uid("note"), maxlength: 500 });
     const resolve = async () => {
       try {
@@ -31,13 +31,10 @@ export function showSafety(main, app) {
     return h("li", {},
       h("p", {}, h("strong", {}, item.kind === "crisis" ? "Possible crisis" : "Report"),
         " in ", names.get(item.room) || item.room || "a room", " · ", item.at ? timeElement(item.at) : null),
-      h("p", { class: "message__body" }, m.removed || m.body === null ? "(removed)" : m.body || ""),
-      h("p", { class: "hint" }, "From ", m.author ? m.author.handle : "someone",
-        item.reporter ? ["; reported by ", item.reporter.handle] : null,
-        item.reason ? ["; reason: ", item.reason] : null),
+      about.lines,
       h("div", { class: "field" }, h("label", { for: note.id }, "Note (optional)"), note),
       h("div", { class: "actions" },
-        m.id && item.room ? h("a", { href: roomHash(item.room, m.id) }, "Open the message") : null,
+        about.link,
         h("button", { type: "button", class: "button button--quiet button--small", onclick: resolve }, "Mark as resolved")));
   }
 
