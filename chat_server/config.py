@@ -81,6 +81,9 @@ class Settings:
     # changing networks, a server restart) is not announced as leaving and coming back.
     # Leaving on purpose, a kick, a ban or a sign-out are announced at once.
     presence_linger_s: float = 3.0
+    # joined.present holds at most this many members, and presence frames in a room with
+    # more present carry the count only; the full list is paged with `members` (§3.8).
+    presence_list_max: int = 100
     subscription_check_s: float = 1.0  # watchdog and anti-entropy period for pub/sub
     # Moderation: how long a gateway trusts its copy of a room's restrictions and state
     # before reading them again (events keep it current; this bounds a missed event).
@@ -168,7 +171,8 @@ class Settings:
                      "login_attempts", "login_address_attempts", "register_attempts",
                      "register_key_attempts", "register_window_s", "key_phrase_window_s",
                      "redis_max_connections", "event_tick_s",
-                     "question_rate", "question_window_s", "question_batch_s"):
+                     "question_rate", "question_window_s", "question_batch_s",
+                     "presence_list_max"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -268,6 +272,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "heartbeat_interval_s": float,
     "presence_batch_s": float,
     "presence_linger_s": float,
+    "presence_list_max": int,
     "subscription_check_s": float,
     "moderation_cache_s": float,
     "session_ttl_days": int,

@@ -134,6 +134,7 @@ class Runtime:
             check_interval_s=settings.subscription_check_s,
             presence_batch_s=settings.presence_batch_s,
             presence_linger_s=settings.presence_linger_s,
+            presence_list_max=settings.presence_list_max,
         )
         roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
         moderation = Moderation(db, broker)

@@ -21,10 +21,11 @@ class MemoryPresence:
         return state.enter(self.gateway_id, user, now + self.ttl_s)
 
     async def enter_listing(
-        self, room: str, user: dict[str, str], now: float
-    ) -> tuple[bool, list[dict[str, str]]]:
+        self, room: str, user: dict[str, str], now: float, limit: int
+    ) -> tuple[bool, list[dict[str, str]], int]:
         state = self._rooms.setdefault(room, RoomPresence())
-        return state.enter(self.gateway_id, user, now + self.ttl_s), state.present()
+        new = state.enter(self.gateway_id, user, now + self.ttl_s)
+        return new, state.listing(user["id"], limit), state.count()
 
     async def leave(self, room: str, user_id: str) -> dict[str, str] | None:
         state = self._rooms.get(room)
@@ -59,6 +60,16 @@ class MemoryPresence:
     async def present(self, room: str) -> list[dict[str, str]]:
         state = self._rooms.get(room)
         return state.present() if state else []
+
+    async def count(self, room: str) -> int:
+        state = self._rooms.get(room)
+        return state.count() if state else 0
+
+    async def page(
+        self, room: str, after: str | None, limit: int
+    ) -> tuple[list[dict[str, str]], str | None]:
+        state = self._rooms.get(room)
+        return state.page(after, limit) if state else ([], None)
 
     async def open_connection(self, user_id: str, conn_id: str, cap: int, now: float) -> bool:
         return self._conns.open(user_id, conn_id, now + self.ttl_s, now, cap)

@@ -45,13 +45,17 @@ end
 return 0
 """
 
-# The same, then every view present (joined.present): one round trip per join, not two.
+# The same, then at most ARGV[5] views present (joined.present, a random sample: O(limit),
+# not O(room)) and how many are present: one round trip per join, not two.
 _ENTER_LISTING = """
 local added = redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
 local new = 0
 if added == 1 and redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then new = 1 end
-return {new, redis.call('HVALS', KEYS[3])}
+local sample = redis.call('HRANDFIELD', KEYS[3], tonumber(ARGV[5]), 'WITHVALUES')
+local views = {}
+for i = 2, #sample, 2 do views[#views + 1] = sample[i] end
+return {new, views, redis.call('HLEN', KEYS[2])}
 """
 
 _LEAVE = """
@@ -124,11 +128,16 @@ class RedisPresence:
 
     @_unavailable
     async def enter_listing(
-        self, room: str, user: dict[str, str], now: float
-    ) -> tuple[bool, list[dict[str, str]]]:
-        args: list[str | float] = [self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user)]
-        new, infos = await self._enter_listing(keys=_keys(room), args=args)
-        return bool(new), [_load(info) for info in infos]
+        self, room: str, user: dict[str, str], now: float, limit: int
+    ) -> tuple[bool, list[dict[str, str]], int]:
+        args: list[str | float] = [
+            self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user), limit,
+        ]
+        new, infos, count = await self._enter_listing(keys=_keys(room), args=args)
+        views = [_load(info) for info in infos]
+        if all(v["id"] != user["id"] for v in views):  # the sample missed the joiner
+            views = [user, *views[:limit - 1]]
+        return bool(new), views, int(count)
 
     @_unavailable
     async def leave(self, room: str, user_id: str) -> dict[str, str] | None:
@@ -171,6 +180,26 @@ class RedisPresence:
     async def present(self, room: str) -> list[dict[str, str]]:
         infos = await self._redis.hvals(_keys(room)[2])
         return [_load(info) for info in infos]
+
+    @_unavailable
+    async def count(self, room: str) -> int:
+        return int(await self._redis.hlen(_keys(room)[1]))
+
+    @_unavailable
+    async def page(
+        self, room: str, after: str | None, limit: int
+    ) -> tuple[list[dict[str, str]], str | None]:
+        # HSCAN's cursor is the page cursor: O(limit) a page, and every field present for
+        # the whole scan is returned at least once (a rehash may repeat some).
+        cursor = 0
+        if after is not None:
+            if not after.isdigit() or len(after) > 20:
+                return [], None
+            cursor = int(after)
+        cursor, found = await self._redis.hscan(_keys(room)[2], cursor, count=limit)
+        values = found.values() if isinstance(found, dict) else found[1::2]
+        views = [_load(info) for info in values]
+        return views, (str(cursor) if cursor else None)
 
     @_unavailable
     async def open_connection(self, user_id: str, conn_id: str, cap: int, now: float) -> bool:

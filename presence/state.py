@@ -50,6 +50,27 @@ class RoomPresence:
     def present(self) -> list[dict[str, str]]:
         return [self.info[u] for u in self.counts if u in self.info]
 
+    def count(self) -> int:
+        return len(self.counts)
+
+    def listing(self, user_id: str, limit: int) -> list[dict[str, str]]:
+        """At most ``limit`` views of present users, ``user_id``'s among them if present:
+        a join's snapshot costs O(limit), not O(room)."""
+        out = [self.info[user_id]] if user_id in self.counts and user_id in self.info else []
+        for u in self.counts:
+            if len(out) >= limit:
+                break
+            if u != user_id and u in self.info:
+                out.append(self.info[u])
+        return out
+
+    def page(self, after: str | None, limit: int) -> tuple[list[dict[str, str]], str | None]:
+        """Present users ordered by id, the first ``limit`` after ``after``; and the id to
+        continue after, None when this page is the last."""
+        ids = sorted(u for u in self.counts if (after is None or u > after) and u in self.info)
+        chunk = ids[:limit]
+        return [self.info[u] for u in chunk], (chunk[-1] if len(ids) > limit else None)
+
     def empty(self) -> bool:
         return not self.expiry
 

@@ -21,10 +21,11 @@ class PresenceStore(Protocol):
         ...
 
     async def enter_listing(
-        self, room: str, user: dict[str, str], now: float
-    ) -> tuple[bool, list[dict[str, str]]]:
-        """``enter``, then the public views present in ``room`` (the joiner among them), in
-        one step."""
+        self, room: str, user: dict[str, str], now: float, limit: int
+    ) -> tuple[bool, list[dict[str, str]], int]:
+        """``enter``, then at most ``limit`` public views present in ``room`` (the joiner
+        among them) and how many are present, in one step. Which views, beyond the joiner's,
+        is unspecified: a big room's list is paged with ``page``."""
         ...
 
     async def leave(self, room: str, user_id: str) -> dict[str, str] | None:
@@ -47,6 +48,18 @@ class PresenceStore(Protocol):
 
     async def present(self, room: str) -> list[dict[str, str]]:
         """Public views of the users present in ``room``."""
+        ...
+
+    async def count(self, room: str) -> int:
+        """How many users are present in ``room``, on any gateway."""
+        ...
+
+    async def page(
+        self, room: str, after: str | None, limit: int
+    ) -> tuple[list[dict[str, str]], str | None]:
+        """About ``limit`` views present in ``room``, continuing from the opaque cursor
+        ``after`` (None: from the start); and the cursor for the next page, None after the
+        last. A member present throughout appears at least once over the pages (may twice)."""
         ...
 
     async def open_connection(self, user_id: str, conn_id: str, cap: int, now: float) -> bool:

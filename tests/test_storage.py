@@ -91,16 +91,16 @@ async def test_redis_enter_listing_is_enter_then_present_in_one_step(redis_serve
         await redis.delete(*[f"kindred:p:room-y:{k}" for k in "zni"])
         one = RedisPresence(redis, "gw-one", ttl_s=10)
         two = RedisPresence(redis, "gw-two", ttl_s=10)
-        new, present = await one.enter_listing("room-y", ALICE, now=100)
-        assert new is True and present == [ALICE]
-        new, present = await two.enter_listing("room-y", ALICE, now=100)  # other gateway
-        assert new is False and present == [ALICE]
-        new, present = await two.enter_listing("room-y", BOB, now=100)
-        assert new is True and sorted(u["id"] for u in present) == ["u1", "u2"]
-        new, _ = await two.enter_listing("room-y", BOB, now=101)  # a rejoin is no change
+        new, present, count = await one.enter_listing("room-y", ALICE, now=100, limit=100)
+        assert new is True and present == [ALICE] and count == 1
+        new, present, count = await two.enter_listing("room-y", ALICE, now=100, limit=100)
+        assert new is False and present == [ALICE] and count == 1  # same user, other gateway
+        new, present, count = await two.enter_listing("room-y", BOB, now=100, limit=100)
+        assert new is True and sorted(u["id"] for u in present) == ["u1", "u2"] and count == 2
+        new, _, _ = await two.enter_listing("room-y", BOB, now=101, limit=100)  # a rejoin
         assert new is False
         assert await one.leave("room-y", "u1") is None and await two.leave("room-y", "u1") == ALICE
-        _, present = await one.enter_listing("room-y", ALICE, now=102)
+        _, present, _ = await one.enter_listing("room-y", ALICE, now=102, limit=100)
         assert sorted(u["id"] for u in present) == ["u1", "u2"]
         assert sorted(u["id"] for u in await one.present("room-y")) == ["u1", "u2"]
         assert await two.present_among("room-y", ["u1", "u2", "u3"]) == {"u1", "u2"}

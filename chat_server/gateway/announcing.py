@@ -35,12 +35,16 @@ class Announcer:
         linger_s: float,
         clock: Callable[[], float],
         holds: Callable[[str, str], bool],
+        list_max: int = 100,
     ) -> None:
         self._broker = broker
         self._presence = presence
         self._linger_s = linger_s
         self._clock = clock  # wall clock, for the presence store's expiry times
         self._holds = holds  # (room, user id) -> a local connection has them in the room
+        # Past this many present, frames carry the count only: naming every arrival to
+        # everyone makes filling a room quadratic in bytes (protocol §4.4, §5.4).
+        self._list_max = list_max
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._batcher = PresenceBatcher(batch_s)
@@ -110,6 +114,7 @@ class Announcer:
 
     async def _publish(self, room: str, batch: Batch) -> None:
         joined, left = batch.joined, batch.left
+        count: int | None = None
         try:
             # A batch may have waited up to batch_s while another gateway announced a newer
             # change of the same member (Bob's linger ended here, he came back through
@@ -118,11 +123,16 @@ class Announcer:
             here = await self._presence.present_among(room, [u["id"] for u in [*joined, *left]])
             joined = [u for u in joined if u["id"] in here]
             left = [u for u in left if u["id"] not in here]
+            count = await self._presence.count(room)
         except (PresenceUnavailable, Unavailable):
             pass  # publish as recorded: the snapshot of the next join corrects any view
         if not joined and not left:
             return
-        frame = {"type": "presence", "room": room, "joined": joined, "left": left}
+        frame: dict[str, Any] = {"type": "presence", "room": room, "joined": joined, "left": left}
+        if count is not None:
+            frame["count"] = count
+            if count > self._list_max:  # a big room: the count, and the list on demand
+                frame.update(joined=[], left=[], partial=True)
         try:
             await self._broker.publish_event(room, pack(frame))
         except (Unavailable, OSError):

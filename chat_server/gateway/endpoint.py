@@ -208,6 +208,8 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
             await rooms.typing(conn, room)
         case frames.Ping():
             conn.push(wire.encode_for(conn.protocol, {"type": "pong"}))
+        case frames.Members(room, after):
+            await rooms.members(conn, room, after)
         case frames.Join(room, since):
             await rooms.join(conn, room, since)
         case frames.Leave(room):

@@ -41,6 +41,12 @@ class Ping:
 
 
 @dataclass(frozen=True, slots=True)
+class Members:
+    room: str
+    after: str | None  # the previous page's `next`
+
+
+@dataclass(frozen=True, slots=True)
 class Moderate:
     room: str
     command: Command
@@ -52,7 +58,9 @@ class Duty:
     on: bool
 
 
-ClientFrame = Join | Leave | Send | Typing | Ping | Moderate | Duty | question_frames.QuestionFrame
+ClientFrame = (
+    Join | Leave | Send | Typing | Ping | Members | Moderate | Duty | question_frames.QuestionFrame
+)
 
 _MAX_ROOM = 64
 
@@ -99,6 +107,11 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
         return Send(_str(raw, "room", _MAX_ROOM), body, _str(raw, "cid", 64), reply_to, confirm_phi)
     if kind == "typing":
         return Typing(_str(raw, "room", _MAX_ROOM))
+    if kind == "members":
+        after = raw.get("after")
+        if after is not None and (not isinstance(after, str) or not after or len(after) > 64):
+            raise BadFrame("'after' must be the 'next' of the previous page, or absent")
+        return Members(_str(raw, "room", _MAX_ROOM), after)
     if kind == "moderate":
         room = _str(raw, "room", _MAX_ROOM)
         cid = raw.get("cid")

@@ -53,6 +53,7 @@ class HubLimits:
     check_interval_s: float
     presence_batch_s: float = 0.25
     presence_linger_s: float = 0.0
+    presence_list_max: int = 100  # joined.present and presence frames in big rooms (§5.4)
 
 
 class Hub:
@@ -72,8 +73,8 @@ class Hub:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._broker = broker
-        self._presence = presence
-        self._limits = limits
+        self._presence = self.presence = presence
+        self._limits = self.limits = limits
         self._clock = clock
         # Which of these session digests are still valid: sockets outliving their session
         # (expired, or signed out while Redis was unreachable) are closed on the next check.
@@ -97,7 +98,8 @@ class Hub:
         self._connections: dict[str, Connection] = {}
         # Presence changes go out batched per room; dropped members linger (announcing.py).
         self._announcer = Announcer(
-            broker, presence, limits.presence_batch_s, limits.presence_linger_s, clock, self._holds
+            broker, presence, limits.presence_batch_s, limits.presence_linger_s, clock, self._holds,
+            limits.presence_list_max,
         )
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
@@ -191,7 +193,8 @@ class Hub:
         try:
             member = conn.member.public()
             self._announcer.returned(room, member["id"])
-            new, present = await self._presence.enter_listing(room, member, self._clock())
+            new, present, count = await self._presence.enter_listing(
+                room, member, self._clock(), self._limits.presence_list_max)
             if new:
                 self._announcer.changed(room, JOINED, member)
             missed: list[tuple[int, bytes]] = []
@@ -207,7 +210,7 @@ class Hub:
             if isinstance(exc, PresenceUnavailable):
                 raise Unavailable("presence is unreachable; join again shortly") from exc
             raise
-        joined = {"type": "joined", "room": room, "seq": head, "present": present}
+        joined = {"type": "joined", "room": room, "seq": head, "present": present, "count": count}
         conn.push(encode_for(conn.protocol, joined))
         for data in after_joined:
             conn.push(data)

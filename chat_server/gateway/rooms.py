@@ -17,10 +17,11 @@ from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache
 from chat_server.moderation.service import Moderation
 from chat_server.wire import encode_for
+from presence.store import PresenceUnavailable
 from rooms import catalog
 from rooms.access import can_join
 from rooms.commands import Command
-from rooms.errors import NoSuchRoom, Unavailable
+from rooms.errors import NoSuchRoom, NotJoined, Unavailable
 from rooms.moderation import may_moderate_room
 
 
@@ -74,6 +75,20 @@ class RoomService:
 
     async def typing(self, conn: Connection, room: str) -> None:
         await self._hub.typing(conn, room)
+
+    async def members(self, conn: Connection, room: str, after: str | None) -> None:
+        """One page of who is here (§3.8): a big room's `joined.present` is only a sample.
+        Raises ``NotJoined``, ``Unavailable``."""
+        if room not in conn.rooms:
+            raise NotJoined(f"join {room[:64]!r} before asking who is there")
+        limit = self._hub.limits.presence_list_max
+        try:
+            views, next_after = await self._hub.presence.page(room, after, limit)
+            count = await self._hub.presence.count(room)
+        except PresenceUnavailable as exc:
+            raise Unavailable("presence is unreachable; ask again shortly") from exc
+        page = {"type": "members", "room": room, "members": views, "next": next_after, "count": count}
+        conn.push(encode_for(conn.protocol, page))
 
     async def moderate(self, conn: Connection, room: str, command: Command, cid: str | None) -> None:
         answer = {"type": "moderated", **await self._moderation.act(conn.member, room, command)}

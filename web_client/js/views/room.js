@@ -34,7 +34,8 @@ export class RoomView {
     this.pendingModeration = new Map(); // cid -> {resolve, reject}
     this.thread = null;
     this.closed = false;
-    this.people = new People(this.me);
+    this.people = new People(this.me, (after) => this.joined &&
+      this.conn.send(after ? { type: "members", room: this.slug, after } : { type: "members", room: this.slug }));
     this.notices = new Notices();
     this.blocks = new BlockList(this);
     this.outbox = new Outbox(this.slug, this.conn, {
@@ -217,7 +218,7 @@ export class RoomView {
         this.joined = true;
         this.replayUntil = frame.seq;
         this.replayed = 0;
-        this.people.snapshot(frame.present || []);
+        this.people.snapshot(frame.present || [], frame.count);
         this.outbox.resend();
         this.composerState();
         if (this.moderation) this.moderation.rejoined();
@@ -226,7 +227,10 @@ export class RoomView {
         this.message(frame);
         break;
       case "presence":
-        this.people.changed(frame.joined || [], frame.left || []);
+        this.people.changed(frame.joined || [], frame.left || [], frame.count, frame.partial === true);
+        break;
+      case "members":
+        this.people.page(frame.members || [], frame.next ?? null, frame.count);
         break;
       case "typing":
         this.people.typed(frame.user);
