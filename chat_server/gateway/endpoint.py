@@ -103,8 +103,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     try:
         await ws.accept(subprotocol=protocol[1])
         rt.hub.attach(conn)
+        if rt.social is not None:
+            await rt.social.delivery.connected(conn)  # notifications to this member's sockets
         await _run(ws, conn, rt)
     finally:
+        if rt.social is not None:
+            await rt.social.delivery.disconnected(conn)
         await rt.rooms.disconnected(conn)
         with contextlib.suppress(Exception):
             await rt.presence.close_connection(member.id, conn.id)
