@@ -19,6 +19,16 @@ class Reaction(SQLModel, table=True):
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+class ReactionVersion(SQLModel, table=True):
+    """Bumped in the transaction of every change to a message's reactions: a gateway reads
+    the reactions after its bump, so the summary with the higher version is the newer one
+    and every client keeps the highest (convergence across gateways)."""
+
+    __tablename__ = "reaction_versions"
+    message_id: str = Field(primary_key=True, max_length=32)
+    version: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class NotificationSettings(SQLModel, table=True):
     """A member's choices: the kinds they do not want (comma-separated), the email digest
     ("off" or "daily") and when the last digest went out."""

@@ -21,6 +21,7 @@ from chat_server.api import (
     notifications,
     passwords,
     questions,
+    reactions,
     sessions,
 )
 
@@ -123,6 +124,10 @@ API: tuple[Endpoint, ...] = (
     Endpoint("/api/me/calendar", "POST", calendar.make_feed, "A new secret calendar feed URL",
              calendar.FeedIn),
     Endpoint("/api/me/calendar", "DELETE", calendar.revoke_feed, "Stop one's calendar feed"),
+    # Reactions (docs/social.md).
+    Endpoint("/api/reactions", "GET", reactions.reaction_set, "The reactions one may use"),
+    Endpoint("/api/rooms/{slug}/reactions", "POST", reactions.react, "Put or take away a "
+             "reaction on a message", reactions.ReactIn),
     # Notifications and unread counts (docs/social.md).
     Endpoint("/api/notifications", "GET", notifications.list_notifications, "One's notifications, "
              "unread first", query=(Query("offset", "integer", "the previous page's next_offset"),

@@ -13,6 +13,7 @@ from chat_server.config import Settings
 from chat_server.social.delivery import Delivery, MemoryDelivery, RedisDelivery
 from chat_server.social.digest import DigestSender
 from chat_server.social.notifier import Notifier
+from chat_server.social.reactions import Reactions
 
 
 @dataclass
@@ -20,6 +21,7 @@ class SocialWiring:
     delivery: Delivery
     notifier: Notifier
     digest: DigestSender
+    reactions: Reactions
 
     async def close(self) -> None:
         await self.digest.stop()
@@ -32,4 +34,5 @@ def open_social(
     delivery: Delivery = MemoryDelivery() if redis is None else RedisDelivery(redis)
     digest = DigestSender(settings, db)
     digest.start()
-    return SocialWiring(delivery, Notifier(db, delivery, broker), digest)
+    notifier = Notifier(db, delivery, broker)
+    return SocialWiring(delivery, notifier, digest, Reactions(db, broker, notifier))

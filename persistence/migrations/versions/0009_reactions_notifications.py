@@ -26,6 +26,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_reactions_room_message", "reactions", ["room", "message_id"])
     op.create_table(
+        "reaction_versions",
+        sa.Column("message_id", sa.String(32), primary_key=True),
+        sa.Column("version", sa.BigInteger(), nullable=False),
+    )
+    op.create_table(
         "notification_settings",
         sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id"), primary_key=True),
         sa.Column("muted", sa.String(400), nullable=False),
@@ -43,6 +48,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("room_reads")
     op.drop_table("notification_settings")
+    op.drop_table("reaction_versions")
     op.drop_index("ix_reactions_room_message", table_name="reactions")
     op.drop_table("reactions")
     with op.batch_alter_table("notifications") as batch:
