@@ -94,7 +94,6 @@ class RedisDelivery:
         self._redis = redis
         self._local = _Local()
         self._pubsub: Any = None
-        self._ready = asyncio.Event()
         self._listener = asyncio.create_task(self._listen(), name="user-channel-listener")
 
     async def connected(self, conn: Connection) -> None:
@@ -106,9 +105,8 @@ class RedisDelivery:
             await self._call("unsubscribe", keys.user_channel(conn.member.id))
 
     async def _call(self, verb: str, channel: bytes) -> None:
-        # If the listener is reconnecting, it subscribes every local member when it is back.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), 5)
+        # If the listener is (re)connecting, it subscribes every local member once it is back:
+        # a connection never waits for Redis here.
         pubsub = self._pubsub
         if pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
@@ -129,10 +127,13 @@ class RedisDelivery:
             try:
                 # A channel of our own, so that the connection is subscribed (and reading)
                 # even while no member is connected here.
-                await pubsub.subscribe(keys.USER_CHANNEL_PREFIX + b"-",
-                                       *(keys.user_channel(u) for u in list(self._local.by_user)))
+                first = set(self._local.by_user)
+                await pubsub.subscribe(keys.USER_CHANNEL_PREFIX + b"-", *(keys.user_channel(u) for u in first))
                 self._pubsub = pubsub
-                self._ready.set()
+                # Members who connected while that subscription was on its way.
+                late = set(self._local.by_user) - first
+                if late:
+                    await pubsub.subscribe(*(keys.user_channel(u) for u in late))
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message["type"] in (b"message", "message"):
@@ -140,7 +141,6 @@ class RedisDelivery:
                         backoff = 0.05
             except (RedisError, OSError) as exc:
                 log.warning("user channels: redis connection lost (%s); reconnecting", exc)
-                self._ready.clear()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
             finally:
