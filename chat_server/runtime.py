@@ -147,9 +147,9 @@ class Runtime:
         social = open_social(settings, db, broker, redis)
 
         async def after_post(author: Member, room: str, message_id: str, body: str, fresh: bool,
-                             tell: Callable[[dict[str, Any]], None]) -> None:
+                             tell: Callable[[dict[str, Any]], None], reply_to: str | None) -> None:
             await safety.after_post(author, room, message_id, body, fresh, tell)
-            await social.notifier.on_post(author, room, message_id, body, fresh)
+            await social.notifier.on_post(author, room, message_id, body, fresh, reply_to)
 
         hub = Hub(broker, presence, limits, reads.live_sessions, reads.history, reads.thread_of,
                   reads.head, facts, roster, enforcer, after_post)

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import case, func, or_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects.postgresql import insert as pginsert_for
+from sqlalchemy.dialects.sqlite import insert as sqliteinsert_for
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,7 +39,7 @@ async def add(
          "created_ms": now_ms, "dedupe": f"{dedupe}:{uid}"[:80]}
         for uid in wanted
     ]
-    statement = _insert(db)(Notification).values(rows).on_conflict_do_nothing(index_elements=["dedupe"])
+    statement = insert_for(db)(Notification).values(rows).on_conflict_do_nothing(index_elements=["dedupe"])
     result = await db.exec(statement.returning(col(Notification.user_id), col(Notification.id)))
     return [(int(uid), int(nid)) for uid, nid in result.all()]
 
@@ -54,7 +54,7 @@ async def coalesce(
         return None
     values = {"user_id": user_id, "kind": kind, "room": room, "ref": ref, "text": text[:300],
               "created_ms": now_ms, "dedupe": f"{kind}:{ref}:{user_id}"[:80]}
-    statement = _insert(db)(Notification).values(values)
+    statement = insert_for(db)(Notification).values(values)
     statement = statement.on_conflict_do_update(
         index_elements=["dedupe"], set_={"text": values["text"], "created_ms": now_ms, "read_ms": None},
     )
@@ -62,8 +62,8 @@ async def coalesce(
     return int(result.one()[0])
 
 
-def _insert(db: AsyncSession) -> Any:
-    return pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
+def insert_for(db: AsyncSession) -> Any:
+    return pginsert_for if db.get_bind().dialect.name == "postgresql" else sqliteinsert_for
 
 
 def view(n: Notification) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from persistence.models import Message, User
-from persistence.notifications import _insert
+from persistence.notifications import insert_for
 from persistence.social_models import Reaction, ReactionVersion
 
 MAX_NAMES = 20  # handles listed per reaction (rooms.reactions.MAX_NAMES_SHOWN)
@@ -21,7 +21,7 @@ async def toggle(
 ) -> bool:
     """Put or take away one member's reaction; True when that changed anything. Not committed."""
     if on:
-        statement = _insert(db)(Reaction).values(
+        statement = insert_for(db)(Reaction).values(
             message_id=message_id, user_id=user_db_id, reaction=reaction, room=room, created_ms=now_ms,
         ).on_conflict_do_nothing(index_elements=["message_id", "user_id", "reaction"])
         result = await db.exec(statement)
@@ -34,7 +34,7 @@ async def toggle(
 
 async def bump(db: AsyncSession, message_id: str) -> int:
     """The message's next reactions version (locks its row until commit). Not committed."""
-    statement = _insert(db)(ReactionVersion).values(message_id=message_id, version=1)
+    statement = insert_for(db)(ReactionVersion).values(message_id=message_id, version=1)
     statement = statement.on_conflict_do_update(
         index_elements=["message_id"], set_={"version": ReactionVersion.version + 1})
     result = await db.exec(statement.returning(col(ReactionVersion.version)))

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from persistence.accounts import to_member
 from persistence.models import Message, User
-from persistence.notifications import _insert
+from persistence.notifications import insert_for
 from persistence.social_models import RoomRead
 from rooms.model import Member
 
@@ -21,7 +21,7 @@ MAX_COUNTED = 100  # a room shows "99+" past this; counting further costs and te
 async def mark_room(db: AsyncSession, user_db_id: int, room: str, seq: int) -> int:
     """Record that the member saw ``room`` up to ``seq`` (never moving back); the seq kept.
     Committed."""
-    statement = _insert(db)(RoomRead).values(user_id=user_db_id, room=room, seq=seq)
+    statement = insert_for(db)(RoomRead).values(user_id=user_db_id, room=room, seq=seq)
     statement = statement.on_conflict_do_update(
         index_elements=["user_id", "room"], set_={"seq": func.max(statement.excluded.seq, RoomRead.seq)}
         if db.get_bind().dialect.name == "sqlite" else

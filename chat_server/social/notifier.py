@@ -73,19 +73,21 @@ class Notifier:
         await self._delivery.send(member.id, {"type": "unread", "room": room, "count": 0, "seq": seq})
 
     async def on_post(
-        self, author: Member, room: str, message_id: str, body: str, fresh: bool,
+        self, author: Member, room: str, message_id: str, body: str, fresh: bool, reply_to: str | None,
     ) -> None:
-        """After a message is acknowledged: mention and reply notifications. Never raises."""
+        """After a message is acknowledged: mention and reply notifications. Never raises.
+        A message that mentions nobody and replies to nothing costs nothing here."""
         if not fresh:
             return  # a retried send: told the first time
         try:
-            await self._mentions_and_reply(author, room, message_id, body)
+            await self._mentions_and_reply(author, room, message_id, body, reply_to)
         except Exception:
             log.exception("notifications for a message in %s failed", room)
 
-    async def _mentions_and_reply(self, author: Member, room: str, message_id: str, body: str) -> None:
-        handles = [h for h in mentioned(body) if h != author.handle.lower()]
-        reply_to = await self._reply_to(room, message_id)
+    async def _mentions_and_reply(
+        self, author: Member, room: str, message_id: str, body: str, reply_to: str | None,
+    ) -> None:
+        handles = [h for h in mentioned(body) if h != author.handle.lower()] if "@" in body else []
         if not handles and reply_to is None:
             return
         async with self._db() as db:
@@ -114,11 +116,6 @@ class Notifier:
     @staticmethod
     async def _blocks(db: AsyncSession, member: Member, author: Member) -> bool:
         return any(b.id == author.id for b in await moderation_store.blocked_by(db, member.db_id))
-
-    async def _reply_to(self, room: str, message_id: str) -> str | None:
-        frame = await self._recent(room, message_id)
-        value = None if frame is None else frame.get("reply_to")
-        return value if isinstance(value, str) else None
 
     async def _author(self, db: AsyncSession, room: str, message_id: str) -> Member | None:
         frame = await self._recent(room, message_id)
