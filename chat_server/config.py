@@ -117,6 +117,13 @@ class Settings:
     question_rate: int = 10
     question_window_s: int = 600
     question_batch_s: float = 0.25
+    # The optional email digest of notifications (docs/social.md): sent only through this
+    # SMTP server (smtp://host:port, or smtps:// for TLS; user:password@ if it needs them);
+    # None sends no email at all. How often a gateway looks for digests that are due.
+    smtp_url: str | None = None
+    smtp_from: str = "Kindred <no-reply@localhost>"
+    digest_check_s: float = 300.0
+    digest_every_s: float = 86400.0  # "daily"
     gateway_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     @property
@@ -172,7 +179,7 @@ class Settings:
                      "register_key_attempts", "register_window_s", "key_phrase_window_s",
                      "redis_max_connections", "event_tick_s",
                      "question_rate", "question_window_s", "question_batch_s",
-                     "presence_list_max"):
+                     "presence_list_max", "digest_check_s", "digest_every_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -200,6 +207,8 @@ class Settings:
         for host in self.video_embed_hosts:
             if not _HOST.fullmatch(host):
                 out.append(f"KINDRED_VIDEO_EMBED_HOSTS: {host!r} is not a host name (e.g. video.example.org)")
+        if self.smtp_url is not None and not self.smtp_url.startswith(("smtp://", "smtps://")):
+            out.append("KINDRED_SMTP_URL must start with smtp:// or smtps://")
         if self.secret_key is not None and len(self.secret_key) < 32:
             out.append("KINDRED_SECRET_KEY must have at least 32 characters")
         return out
@@ -293,5 +302,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "question_rate": int,
     "question_window_s": int,
     "question_batch_s": float,
+    "smtp_url": str,
+    "smtp_from": str,
+    "digest_check_s": float,
+    "digest_every_s": float,
     "gateway_id": str,
 }

@@ -20,6 +20,13 @@ KEY_FAILURES = "kindred:fail:key"  # prefix: wrong organization key phrases per 
 LOGIN_FAILURES = "kindred:fail:login"  # prefix: failed sign-ins per client
 REGISTRATIONS = "kindred:register"  # prefix: registrations per client and per key phrase
 ROOM_CHANNEL_PREFIX = b"kindred:room:"
+USER_CHANNEL_PREFIX = b"kindred:user:"
+
+
+def user_channel(user_id: str) -> bytes:
+    """Frames for one member's connections (notifications, unread counts), by public id;
+    a gateway subscribes while the member has a connection on it."""
+    return USER_CHANNEL_PREFIX + user_id.encode()
 
 
 def room_channel(room: str) -> bytes:

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -47,6 +48,7 @@ from chat_server.questions.wiring import QuestionsWiring, open_questions
 from chat_server.readers import StoredReads, utcnow
 from chat_server.resources import Resources
 from chat_server.security import Passwords, token_digest
+from chat_server.social.wiring import SocialWiring, open_social
 from chat_server.transcripts.embedded import EmbeddedWriter
 from chat_server.transcripts.redis_writer import RedisWriter
 from persistence import moderation as moderation_store
@@ -90,6 +92,7 @@ class Runtime:
     embedded_writer: EmbeddedWriter | None = None
     sessions: Sessions | None = None  # scheduled sessions (chat_server/events)
     questions: QuestionsWiring | None = None  # questions to experts (chat_server/questions)
+    social: SocialWiring | None = None  # notifications (chat_server/social)
 
     @classmethod
     async def open(cls, resources: Resources) -> Runtime:
@@ -147,8 +150,15 @@ class Runtime:
             return found is not None and roster.covers(found.community, excluding=author_id)
 
         safety = SafetyDesk(db, broker, CrisisMatcher.load(), on_duty_for)
+        social = open_social(settings, db, broker, redis)
+
+        async def after_post(author: Member, room: str, message_id: str, body: str, fresh: bool,
+                             tell: Callable[[dict[str, Any]], None], reply_to: str | None) -> None:
+            await safety.after_post(author, room, message_id, body, fresh, tell)
+            await social.notifier.on_post(author, room, message_id, body, fresh, reply_to)
+
         hub = Hub(broker, presence, limits, reads.live_sessions, reads.history, reads.thread_of,
-                  reads.head, facts, roster, enforcer, safety.after_post)
+                  reads.head, facts, roster, enforcer, after_post)
         await hub.start()
         sessions = open_sessions(settings, db, broker, hub)
         rooms = RoomService(hub, facts, enforcer, moderation, sessions.gates)
@@ -160,10 +170,12 @@ class Runtime:
         questions = open_questions(settings, db, broker, hub, redis, safety)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
                    key_failures, login_failures, registrations, facts, roster, enforcer, moderation,
-                   rooms, safety, writer, embedded_writer, sessions, questions)
+                   rooms, safety, writer, embedded_writer, sessions, questions, social)
 
     async def close(self) -> None:
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        if self.social is not None:
+            steps.append(("social", self.social.close))
         if self.questions is not None:
             questions = self.questions
             steps.append(("questions", lambda: _now(questions.close)))

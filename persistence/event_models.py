@@ -89,6 +89,8 @@ class Notification(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id")
     kind: str = Field(max_length=24)
     event: str | None = Field(default=None, max_length=16)  # an occurrence's public id
+    room: str | None = Field(default=None, max_length=64)  # where it happened (mentions, replies)
+    ref: str | None = Field(default=None, max_length=32)  # the message it is about
     text: str = Field(max_length=300)
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
     read_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))

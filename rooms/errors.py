@@ -109,6 +109,12 @@ class NoSuchMessage(RoomError):
     http_status = 404
 
 
+class UnknownReaction(RoomError):
+    """A reaction that is not one of the fixed set (rooms/data/reactions.toml)."""
+
+    code = "unknown_reaction"
+
+
 class Restricted(RoomError):
     """A send or join refused by moderation: ``until`` (seconds since the epoch, None when it
     has no end) tells the member when it ends."""

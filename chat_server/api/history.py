@@ -7,12 +7,14 @@ messages come back as tombstones: ``body`` null and ``removed`` true.
 from __future__ import annotations
 
 import time
+from typing import Any
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat_server.api.common import ApiError, caller, runtime
-from persistence import communities, moderation, transcripts
+from persistence import communities, moderation, reactions, transcripts
 from rooms import ids
 from rooms.access import can_see
 from rooms.catalog import is_slug
@@ -45,6 +47,15 @@ def kept_out(restriction: Restriction) -> ApiError:
                     extra={"until": until, "reason": restriction.reason})
 
 
+async def with_reactions(db: AsyncSession, views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each message's ``reactions`` (``{name: {count, by}}``), on those that have any."""
+    found = await reactions.summaries(db, [str(v["id"]) for v in views if v.get("body") is not None])
+    for view in views:
+        if view["id"] in found:
+            view["reactions"] = found[view["id"]]
+    return views
+
+
 async def _visible_room(request: Request, member: Member, slug: str) -> None:
     """404 for a room the member cannot see; 403 ``banned`` while they are banned or kicked
     from it (a member kept out of a room must not read it over HTTP either)."""
@@ -70,8 +81,9 @@ async def room_messages(request: Request) -> Response:
     limit = int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE) or DEFAULT_PAGE
     async with runtime(request).db() as db:
         found = await transcripts.page(db, slug, before, limit, viewer=member.db_id)
+        views = await with_reactions(db, [m.view() for m in found])
     next_before = found[-1].seq if len(found) == limit and found[-1].seq > 1 else None
-    return JSONResponse({"messages": [m.view() for m in found], "next_before": next_before})
+    return JSONResponse({"messages": views, "next_before": next_before})
 
 
 async def thread(request: Request) -> Response:
@@ -89,10 +101,11 @@ async def thread(request: Request) -> Response:
             except ApiError:
                 raise ApiError(404, "not_found", "no such message") from None
             root = found.thread_root or found.id
-            messages = await transcripts.thread(db, root, viewer=member.db_id)
+            messages = await with_reactions(db, [m.view() for m in await transcripts.thread(
+                db, root, viewer=member.db_id)])
     if found is None:
         raise ApiError(404, "not_found", "no such message")
-    return JSONResponse({"root": root, "messages": [m.view() for m in messages]})
+    return JSONResponse({"root": root, "messages": messages})
 
 
 async def search(request: Request) -> Response:
@@ -120,8 +133,9 @@ async def search(request: Request) -> Response:
             raise kept_out(closed[room])
         rooms = [r for r in rooms if r not in closed]
         found = await transcripts.search(db, q, rooms, limit + 1, offset, viewer=member.db_id)
+        results = await with_reactions(db, [m.view() for m in found[:limit]])
     more = len(found) > limit
     return JSONResponse({
-        "results": [m.view() for m in found[:limit]],
+        "results": results,
         "next_offset": offset + limit if more else None,
     })

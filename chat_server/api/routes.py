@@ -21,6 +21,7 @@ from chat_server.api import (
     notifications,
     passwords,
     questions,
+    reactions,
     sessions,
 )
 
@@ -123,8 +124,24 @@ API: tuple[Endpoint, ...] = (
     Endpoint("/api/me/calendar", "POST", calendar.make_feed, "A new secret calendar feed URL",
              calendar.FeedIn),
     Endpoint("/api/me/calendar", "DELETE", calendar.revoke_feed, "Stop one's calendar feed"),
-    Endpoint("/api/notifications", "GET", notifications.list_notifications, "One's notifications",
-             query=_PAGE),
+    # Reactions (docs/social.md).
+    Endpoint("/api/reactions", "GET", reactions.reaction_set, "The reactions one may use"),
+    Endpoint("/api/rooms/{slug}/reactions", "POST", reactions.react, "Put or take away a "
+             "reaction on a message", reactions.ReactIn),
+    # Notifications and unread counts (docs/social.md).
+    Endpoint("/api/notifications", "GET", notifications.list_notifications, "One's notifications, "
+             "unread first", query=(Query("offset", "integer", "the previous page's next_offset"),
+                                    Query("limit", "integer", "entries per page, at most 200"))),
+    Endpoint("/api/notifications/read", "POST", notifications.mark_read, "Mark notifications "
+             "read (some, or all)", notifications.ReadIn),
+    Endpoint("/api/notifications/settings", "GET", notifications.get_settings, "Kinds muted and "
+             "the email digest"),
+    Endpoint("/api/notifications/settings", "PUT", notifications.put_settings, "Mute kinds, "
+             "choose the email digest", notifications.SettingsIn),
+    Endpoint("/api/me/unread", "GET", notifications.my_unread, "Unread notifications and new "
+             "messages per room"),
+    Endpoint("/api/rooms/{slug}/read", "POST", notifications.room_read, "Mark a room seen up to "
+             "a seq", notifications.RoomReadIn),
     # Questions to experts (docs/questions.md).
     Endpoint("/api/events/{id}/questions", "POST", questions.ask, "Ask a session's hosts",
              questions.AskIn),

@@ -24,6 +24,8 @@ from chat_server.questions import socket as question_socket
 from chat_server.questions.frames import Act, Ask, Vote
 from chat_server.runtime import Runtime
 from chat_server.security import token_digest, token_from
+from chat_server.social import socket as social_socket
+from chat_server.social.frames import React
 from rooms.errors import RateLimited, RoomError
 from rooms.ratelimit import Strikes
 
@@ -100,8 +102,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     try:
         await ws.accept(subprotocol=protocol[1])
         rt.hub.attach(conn)
+        if rt.social is not None:
+            await rt.social.delivery.connected(conn)  # notifications to this member's sockets
         await _run(ws, conn, rt)
     finally:
+        if rt.social is not None:
+            await rt.social.delivery.disconnected(conn)
         await rt.rooms.disconnected(conn)
         with contextlib.suppress(Exception):
             await rt.presence.close_connection(member.id, conn.id)
@@ -221,3 +227,6 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
         case Ask() | Vote() | Act():
             assert rt.questions is not None, "questions are wired in Runtime.open"
             await question_socket.handle(frame, conn, rt.questions.questions)
+        case React():
+            assert rt.social is not None, "social is wired in Runtime.open"
+            await social_socket.handle(frame, conn, rt.social.reactions)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chat_server.questions import frames as question_frames
+from chat_server.social import frames as social_frames
 from rooms.commands import Command
 from rooms.errors import BadFrame, UnknownType
 
@@ -60,6 +61,7 @@ class Duty:
 
 ClientFrame = (
     Join | Leave | Send | Typing | Ping | Members | Moderate | Duty | question_frames.QuestionFrame
+    | social_frames.SocialFrame
 )
 
 _MAX_ROOM = 64
@@ -127,4 +129,6 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
         raise BadFrame("a frame needs a string 'type'")
     if kind in question_frames.KINDS:
         return question_frames.parse(kind, raw, max_body_chars)
+    if kind in social_frames.KINDS:
+        return social_frames.parse(kind, raw)
     raise UnknownType(f"unknown frame type {kind[:32]!r}")

@@ -33,7 +33,10 @@ _PHI_REASON = (
 
 # Called once a send is acknowledged: (author, room, message id, body, first time posted, a
 # way to send the author's connection a frame).
-AfterPost = Callable[[Member, str, str, str, bool, Callable[[dict[str, Any]], None]], Awaitable[None]]
+# (author, room, message id, body, fresh, tell the author, reply_to)
+AfterPost = Callable[
+    [Member, str, str, str, bool, Callable[[dict[str, Any]], None], str | None], Awaitable[None]
+]
 
 
 def _in_words(items: list[str]) -> str:
@@ -119,7 +122,7 @@ class Sender:
         if self._after_post is not None:
             await self._after_post(
                 conn.member, room, posted.message_id, body, not posted.duplicate,
-                lambda frame: conn.push(encode_for(conn.protocol, frame)),
+                lambda frame: conn.push(encode_for(conn.protocol, frame)), reply_to,
             )
 
     async def _thread_of(self, room: str, reply_to: str) -> str:

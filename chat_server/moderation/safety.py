@@ -52,7 +52,7 @@ class SafetyDesk:
 
     async def after_post(
         self, author: Member, room: str, message_id: str, body: str, fresh: bool,
-        tell: Callable[[dict[str, Any]], None],
+        tell: Callable[[dict[str, Any]], None], reply_to: str | None = None,
     ) -> None:
         """Called once a message is acknowledged; ``tell`` sends a frame to the author's
         connection. Never raises: the message is posted."""

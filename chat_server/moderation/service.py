@@ -28,6 +28,7 @@ from chat_server.moderation import events
 from chat_server.wire import message_frame
 from persistence import accounts, communities, transcripts
 from persistence import moderation as store
+from persistence import reactions as reactions_store
 from rooms.access import can_see
 from rooms.commands import Command
 from rooms.errors import BadFrame, NoSuchMember, NoSuchMessage, NoSuchRoom, RoomError, Unavailable
@@ -179,6 +180,7 @@ class Moderation:
                 "thread_root": found.thread_root, "created_ms": found.ts_ms,
             }
             await store.remove_body(db, cmd.message, now_ms, fallback)
+            await reactions_store.drop(db, cmd.message)  # its reactions go with it
             state = await store.room_state(db, room)
             if state.pinned_id == cmd.message:
                 state = store.RoomState(state.slow_mode_s, state.locked, None)

@@ -14,6 +14,7 @@ import { showSessions, sessionHash } from "./views/sessions.js";
 import { showSession } from "./views/session.js";
 import { showSafety } from "./views/safety.js";
 import { alertLink, alertWords } from "./views/safety_items.js";
+import { showNotifications } from "./views/notifications.js";
 import { pendingStore } from "./pending.js";
 import { couldNotLoad } from "./retry.js";
 
@@ -25,6 +26,7 @@ const statusBar = document.getElementById("connection-bar");
 const statusLine = document.getElementById("connection");
 const retryButton = document.getElementById("retry");
 const safetyLink = document.getElementById("nav-safety");
+const countBadge = document.getElementById("notification-count");
 const STAFF_ROLES = new Set(["navigator", "org_admin", "admin"]);
 
 const app = {
@@ -41,6 +43,38 @@ const app = {
   navigate(hash) {
     if (location.hash === hash) route();
     else location.hash = hash;
+  },
+  unread: { notifications: 0, rooms: {} }, // GET /api/me/unread, kept current by frames
+  /** The header's unread count (polite: read out only when it grows). */
+  setUnread(n) {
+    const before = this.unread.notifications;
+    this.unread.notifications = n;
+    countBadge.hidden = !n;
+    replace(countBadge, n ? [String(n > 99 ? "99+" : n), h("span", { class: "visually-hidden" }, " unread")] : []);
+    if (n > before) announce(n === 1 ? "You have 1 unread notification." : `You have ${n} unread notifications.`);
+  },
+  async refreshUnread() {
+    try {
+      const data = await api.get("/api/me/unread");
+      this.unread.rooms = data.rooms;
+      this.setUnread(data.notifications);
+      this.dispatchUnread();
+    } catch {
+      // Counts come back with the next frame or visit; nothing to tell the member.
+    }
+  },
+  dispatchUnread() {
+    document.dispatchEvent(new CustomEvent("kindred:unread"));
+  },
+  readTimers: new Map(),
+  /** The member saw a room up to its newest message: say so (at most once a second). */
+  markRead(slug) {
+    this.unread.rooms[slug] = 0;
+    if (this.readTimers.has(slug)) return;
+    this.readTimers.set(slug, setTimeout(() => {
+      this.readTimers.delete(slug);
+      api.post(`/api/rooms/${encodeURIComponent(slug)}/read`, {}).catch(() => null);
+    }, 1000));
   },
   async loadCommunities(force = false) {
     if (!this.communities || force) {
@@ -71,6 +105,7 @@ async function startSession(user) {
   app.conn.addEventListener("state", (event) => showConnection(event.detail));
   app.conn.addEventListener("frame", (event) => globalFrame(event.detail));
   app.conn.start();
+  app.refreshUnread();
 }
 
 function endSession(message) {
@@ -80,6 +115,8 @@ function endSession(message) {
   app.conn = null;
   app.user = null;
   app.communities = null;
+  app.unread = { notifications: 0, rooms: {} };
+  countBadge.hidden = true;
   nav.hidden = true;
   account.hidden = true;
   app.onDuty = false;
@@ -120,6 +157,7 @@ function showConnection({ state, quiet, code }) {
   } else if (state === "open") {
     // Duty belongs to the connection (protocol §3.7): say it again on every new one.
     if (app.onDuty) app.conn.send({ type: "duty", on: true });
+    app.refreshUnread(); // what arrived while the connection was away
     if (statusLine.textContent) {
       setStatus("ok", "Connected again. You are up to date.");
       calmTimer = setTimeout(() => setStatus("idle", ""), 5000);
@@ -150,7 +188,12 @@ function globalFrame(frame) {
     endSession("Your account can no longer use Kindred. If you think this is a mistake, contact your organization.");
     return;
   }
-  if (frame.type === "notification" || frame.type === "event_state") {
+  if (frame.type === "notification" || frame.type === "notifications_read" || frame.type === "unread") {
+    attentionFrame(frame);
+    if (frame.type === "notification" && !frame.id) sessionFrame(frame); // sessions and answers
+    return;
+  }
+  if (frame.type === "event_state") {
     sessionFrame(frame);
     return;
   }
@@ -164,6 +207,18 @@ function globalFrame(frame) {
       alertLink(frame, () => alertBox.replaceChildren()),
       h("button", { type: "button", class: "button button--quiet button--small", onclick: () => alertBox.replaceChildren() }, "Dismiss"))));
   announce(`${what}.`);
+}
+
+/** Notifications and read marks, from this device or the member's others (docs/social.md). */
+function attentionFrame(frame) {
+  if (frame.type === "unread") {
+    app.unread.rooms[frame.room] = frame.count;
+    app.dispatchUnread();
+    return;
+  }
+  if (typeof frame.unread === "number") app.setUnread(frame.unread);
+  if (frame.type === "notification") app.refreshUnread(); // the rooms' counts too
+  if (app.view && app.view.frame) app.view.frame(frame);
 }
 
 /** Sessions: a reminder (the lobby opened, a place freed up, a cancellation) as a calm banner
@@ -247,6 +302,9 @@ async function route() {
     case "safety":
       view = showSafety(main, app);
       break;
+    case "notifications":
+      view = showNotifications(main, app);
+      break;
     default:
       app.navigate("#/rooms");
       return;
@@ -255,6 +313,7 @@ async function route() {
     key: r.key,
     cleanup: view && view.cleanup ? () => view.cleanup() : null,
     update: view && view.update ? (next) => view.update(next) : null,
+    frame: view && view.frame ? (f) => view.frame(f) : null,
     get moderated() {
       return !!(view && view.moderation);
     },

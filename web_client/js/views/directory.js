@@ -18,11 +18,17 @@ const KIND_FILTERS = [
   ["local", "Local"],
 ];
 
-function communityCard(c) {
+function newBadge(n) {
+  if (!n) return null;
+  const shown = n >= 100 ? "99+" : String(n);
+  return h("span", { class: "badge badge--new" }, shown, h("span", { class: "visually-hidden" }, n === 1 ? " new message" : " new messages"));
+}
+
+function communityCard(c, unread) {
   const titleId = uid("community");
   return h("li", {},
     h("article", { class: "community", "aria-labelledby": titleId },
-      h("h3", { id: titleId }, h("a", { href: roomHash(c.slug) }, c.name)),
+      h("h3", { id: titleId }, h("a", { href: roomHash(c.slug) }, c.name), " ", newBadge(unread[c.slug])),
       h("p", { class: "kind-label" }, KIND_NAMES[c.kind] || c.kind),
       h("p", {}, c.description || ""),
     ));
@@ -85,14 +91,14 @@ export function showDirectory(main, app) {
         const id = uid("section");
         sections.push(h("section", { "aria-labelledby": id },
           h("h2", { id }, org ? `Local rooms: ${org}` : "Local rooms"),
-          h("ul", { class: "community-list" }, local.filter((c) => (c.organization || "") === org).map(communityCard))));
+          h("ul", { class: "community-list" }, local.filter((c) => (c.organization || "") === org).map((c) => communityCard(c, app.unread.rooms)))));
       }
     }
     if (national.length) {
       const id = uid("section");
       sections.push(h("section", { "aria-labelledby": id },
         h("h2", { id }, "National rooms"),
-        h("ul", { class: "community-list" }, national.map(communityCard))));
+        h("ul", { class: "community-list" }, national.map((c) => communityCard(c, app.unread.rooms)))));
     }
     if (!shown.length) sections.push(h("p", { class: "notice" }, "No room matches. Try another word, or show all rooms."));
     replace(results, sections);
@@ -100,6 +106,8 @@ export function showDirectory(main, app) {
   }
 
   search.addEventListener("input", render);
+  const onUnread = () => communities.length && render();
+  document.addEventListener("kindred:unread", onUnread);
   for (const r of radios) r.addEventListener("change", render);
 
   function load() {
@@ -110,5 +118,6 @@ export function showDirectory(main, app) {
     }).catch((err) => couldNotLoad(results, app, "The list of rooms", err, load));
   }
   load();
-  return {};
+  app.refreshUnread();
+  return { cleanup: () => document.removeEventListener("kindred:unread", onUnread) };
 }

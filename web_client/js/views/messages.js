@@ -2,6 +2,7 @@
 
 import { h, roleBadge, timeElement, uid } from "../dom.js";
 import { messageActions, threadButton } from "./actions.js";
+import { reactionBar } from "./reactions.js";
 
 export const REMOVED_TEXT = "This message was removed by a navigator.";
 
@@ -32,6 +33,10 @@ export function renderMessage(msg, ctx) {
   li.appendChild(h("p", { class: "message__body" }, removed ? REMOVED_TEXT : msg.body));
   if (removed && msg.removed_reason) {
     li.appendChild(h("p", { class: "message__context" }, "The reason given: ", h("q", {}, msg.removed_reason)));
+  }
+  if (!removed && ctx.react) {
+    const bar = reactionBar(msg, ctx);
+    if (bar) li.appendChild(bar);
   }
   if (!removed) li.appendChild(messageActions(msg, { ...ctx, mine }));
   else if (!ctx.inThread && ctx.replyCount && ctx.replyCount(msg.id) > 0) {

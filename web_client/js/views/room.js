@@ -2,6 +2,7 @@
 // typing, the composer, and what navigators and members can do about a message.
 
 import { api } from "../api.js";
+import { applyReactions, loadReactionSet } from "./reactions.js";
 import { h, replace, announce } from "../dom.js";
 import { roomHash } from "../router.js";
 import { couldNotLoad } from "../retry.js";
@@ -110,6 +111,7 @@ export class RoomView {
     this.checkStaff();
     this.blocks.load();
     try {
+      await loadReactionSet().catch(() => null); // without it, messages show no reaction buttons
       const page = await api.messages(this.slug, null, PAGE);
       if (this.closed) return;
       const oldestFirst = [...page.messages].reverse();
@@ -202,7 +204,17 @@ export class RoomView {
       report: (msg, reason) => api.post(`/api/messages/${encodeURIComponent(msg.id)}/report`, { reason }),
       block: (author) => this.blocks.block(author),
       moderate: (frame) => this.moderate(frame),
+      react: (msg, name, on) => this.react(msg, name, on),
     };
+  }
+
+  async react(msg, name, on) {
+    try {
+      const summary = await api.post(`/api/rooms/${encodeURIComponent(this.slug)}/reactions`, { message: msg.id, reaction: name, on });
+      applyReactions(this.messages.get(msg.id), summary, this.layout, this.me);
+    } catch {
+      announce("Your reaction could not be saved. Please try again.");
+    }
   }
 
   // ------------------------------------------------------------------ frames
@@ -216,6 +228,7 @@ export class RoomView {
           this.timeline.historyNote.textContent = "Some earlier messages may no longer be available here.";
         }
         this.joined = true;
+        this.app.markRead(this.slug);
         this.replayUntil = frame.seq;
         this.replayed = 0;
         this.people.snapshot(frame.present || [], frame.count);
@@ -225,6 +238,10 @@ export class RoomView {
         break;
       case "message":
         this.message(frame);
+        this.app.markRead(this.slug);
+        break;
+      case "reactions":
+        applyReactions(this.messages.get(frame.message), frame, this.layout, this.me);
         break;
       case "presence":
         this.people.changed(frame.joined || [], frame.left || [], frame.count, frame.partial === true);

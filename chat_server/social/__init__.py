@@ -1,0 +1,1 @@
+"""Social ties (issue 17): notifications and reactions (part A)."""

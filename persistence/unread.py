@@ -1,0 +1,79 @@
+"""What is new to a member in each room since their last visit, and the lookups the
+notifications need (members by handle, by storage key)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import and_, func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from persistence.accounts import to_member
+from persistence.models import Message, User
+from persistence.notifications import insert_for
+from persistence.social_models import RoomRead
+from rooms.model import Member
+
+MAX_COUNTED = 100  # a room shows "99+" past this; counting further costs and tells nothing
+
+
+async def mark_room(db: AsyncSession, user_db_id: int, room: str, seq: int) -> int:
+    """Record that the member saw ``room`` up to ``seq`` (never moving back); the seq kept.
+    Committed."""
+    statement = insert_for(db)(RoomRead).values(user_id=user_db_id, room=room, seq=seq)
+    statement = statement.on_conflict_do_update(
+        index_elements=["user_id", "room"], set_={"seq": func.max(statement.excluded.seq, RoomRead.seq)}
+        if db.get_bind().dialect.name == "sqlite" else
+        {"seq": func.greatest(statement.excluded.seq, RoomRead.seq)},
+    )
+    await db.exec(statement)
+    await db.commit()
+    kept = await db.get(RoomRead, (user_db_id, room))
+    return seq if kept is None else kept.seq
+
+
+async def room_counts(db: AsyncSession, user_db_id: int, rooms: Sequence[str]) -> dict[str, int]:
+    """Per room, the messages of others not removed after the member's read mark (every one
+    when they never visited), at most ``MAX_COUNTED``; rooms with none are left out."""
+    if not rooms:
+        return {}
+    read = and_(col(RoomRead.user_id) == user_db_id, col(RoomRead.room) == col(Message.room))
+    query = (
+        select(Message.room, func.count())
+        .select_from(Message).outerjoin(RoomRead, read)
+        .where(col(Message.room).in_(list(rooms)), col(Message.author_id) != user_db_id,
+               col(Message.body).is_not(None),
+               col(Message.seq) > func.coalesce(col(RoomRead.seq), 0))
+        .group_by(Message.room)
+    )
+    return {room: min(int(n), MAX_COUNTED) for room, n in (await db.exec(query)).all() if n}
+
+
+async def members_by_handle(db: AsyncSession, handle_keys: Sequence[str]) -> list[Member]:
+    if not handle_keys:
+        return []
+    query = select(User).where(col(User.handle_key).in_(list(handle_keys)))
+    return [to_member(u) for u in (await db.exec(query)).all()]
+
+
+async def public_ids(db: AsyncSession, user_db_ids: Sequence[int]) -> dict[int, str]:
+    if not user_db_ids:
+        return {}
+    query = select(User.id, User.public_id).where(col(User.id).in_(list(user_db_ids)))
+    return {int(i): p for i, p in (await db.exec(query)).all() if i is not None}
+
+
+async def author_of(db: AsyncSession, message_id: str) -> tuple[int, str] | None:
+    """(storage key, public id) of a stored message's author."""
+    query = select(User.id, User.public_id).join(Message, col(Message.author_id) == col(User.id)).where(
+        Message.id == message_id)
+    row = (await db.exec(query)).first()
+    return None if row is None or row[0] is None else (int(row[0]), row[1])
+
+
+async def members_by_public_id(db: AsyncSession, ids: Sequence[str]) -> list[Member]:
+    if not ids:
+        return []
+    query = select(User).where(col(User.public_id).in_(list(ids)))
+    return [to_member(u) for u in (await db.exec(query)).all()]
