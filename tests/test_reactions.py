@@ -145,7 +145,7 @@ async def test_http_reactions_and_bad_input(deployment: Deployment) -> None:
         bad = [
             (member, room, {"message": mid, "reaction": "angry", "on": True}, 400, "unknown_reaction"),
             (member, room, {"message": "f" * 32, "reaction": "heart", "on": True}, 404, "no_such_message"),
-            (member, room, {"message": "nope", "reaction": "heart", "on": True}, 400, "bad_frame"),
+            (member, room, {"message": "nope", "reaction": "heart", "on": True}, 400, "invalid_request"),
             (member, room, {"message": mid, "reaction": "heart"}, 400, "invalid_request"),
             (outsider, room, {"message": mid, "reaction": "heart", "on": True}, 404, "not_found"),
             (member, default_org(ORG_B).lounge, {"message": mid, "reaction": "heart", "on": True}, 404, "not_found"),

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, api_error, caller, parse_body, runtime
+from chat_server.api.common import ApiError, caller, parse_body, runtime
 from chat_server.api.sessions import _event_id, _who, events
 from chat_server.events import ics
 from chat_server.events.lifecycle import utcnow
@@ -21,7 +21,6 @@ from persistence import notifications
 from persistence import sessions as store
 from persistence.accounts import to_member
 from persistence.models import User
-from rooms.errors import RoomError
 from rooms.schedule import zone
 
 ICS = "text/calendar; charset=utf-8"
@@ -39,10 +38,7 @@ def _base(request: Request) -> str:
 async def event_calendar(request: Request) -> Response:
     """``GET /api/events/{id}/calendar.ics``: the session's series with its dates."""
     who = await _who(request)
-    try:
-        view = await events(request).get(who, _event_id(request))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    view = await events(request).get(who, _event_id(request))
     async with runtime(request).db() as db:
         occ = await store.get(db, view["id"])
         assert occ is not None
@@ -57,10 +53,7 @@ async def make_feed(request: Request) -> Response:
     """``POST /api/me/calendar {tz}``: a new secret feed URL (the previous one stops working)."""
     body = await parse_body(request, FeedIn)
     member, _ = await caller(request)
-    try:
-        zone(body.tz)
-    except RoomError as exc:
-        raise api_error(exc) from None
+    zone(body.tz)
     secret = secrets.token_urlsafe(24)
     async with runtime(request).db() as db:
         await notifications.set_feed(db, member.db_id, secret, body.tz, int(time.time() * 1000))

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, api_error, caller, parse_body, runtime
+from chat_server.api.common import ApiError, caller, parse_body, runtime
 from chat_server.api.history import int_param
 from persistence import communities, safety_queue
 from persistence import moderation as store
@@ -17,7 +17,6 @@ from rooms import ids
 from rooms.access import can_see
 from rooms.catalog import is_slug
 from rooms.commands import MAX_REASON, Command
-from rooms.errors import RoomError, Unavailable
 from rooms.model import Community, Member
 from rooms.moderation import NOT_STAFF, may_moderate_room
 from rooms.roles import Role
@@ -84,11 +83,8 @@ async def act(request: Request) -> Response:
     """``POST /api/rooms/{slug}/moderation``: the ``moderate`` frame over HTTP."""
     member, _ = await caller(request)
     body = await parse_body(request, ModerateIn)
-    try:
-        command = Command.parse(body.model_dump())
-        answer = await runtime(request).moderation.act(member, request.path_params["slug"], command)
-    except RoomError as exc:
-        raise api_error(exc) from None
+    command = Command.parse(body.model_dump())
+    answer = await runtime(request).moderation.act(member, request.path_params["slug"], command)
     return JSONResponse(answer)
 
 
@@ -100,10 +96,7 @@ async def room_overview(request: Request) -> Response:
     if not may_moderate_room(member, community, assigned):
         raise ApiError(403, "forbidden", "you are not staff of this room", extra={"reason": NOT_STAFF})
     rt = runtime(request)
-    try:
-        facts = await rt.facts.facts(community.slug)
-    except Unavailable as exc:
-        raise api_error(exc) from None
+    facts = await rt.facts.facts(community.slug)
     state = facts.state_frame(rt.roster.covers(facts.community)) if facts is not None else {}
     state.pop("type", None)
     async with rt.db() as db:
@@ -173,10 +166,7 @@ async def report(request: Request) -> Response:
     message_id = request.path_params["id"]
     if not ids.is_message_id(message_id):
         raise ApiError(404, "no_such_message", "no such message")
-    try:
-        item, created = await runtime(request).safety.report(member, message_id, body.reason.strip())
-    except RoomError as exc:
-        raise api_error(exc) from None
+    item, created = await runtime(request).safety.report(member, message_id, body.reason.strip())
     return JSONResponse({"item": item}, status_code=201 if created else 200)
 
 
@@ -194,8 +184,5 @@ async def set_block(request: Request) -> Response:
     target = request.path_params["user"]
     if not ids.is_user_id(target):
         raise ApiError(404, "no_such_member", "no such member")
-    try:
-        await runtime(request).moderation.set_block(member, target, request.method == "PUT")
-    except RoomError as exc:
-        raise api_error(exc) from None
+    await runtime(request).moderation.set_block(member, target, request.method == "PUT")
     return Response(status_code=204)

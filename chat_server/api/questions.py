@@ -11,12 +11,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, api_error, caller, parse_body, runtime
+from chat_server.api.common import ApiError, caller, parse_body, runtime
 from chat_server.api.history import int_param
 from chat_server.questions.service import Questions, Who
 from chat_server.questions.topics import Topics
 from rooms.catalog import is_slug
-from rooms.errors import RoomError
 from rooms.questions import (
     QuestionAction,
 )
@@ -79,10 +78,7 @@ def _venue(request: Request) -> str:
 async def ask(request: Request) -> Response:
     body = await parse_body(request, AskIn)
     who = await _who(request)
-    try:
-        view = await questions(request).ask(who, _venue(request), body.body, body.cid, body.anonymous, body.confirm_phi)
-    except RoomError as exc:
-        raise api_error(exc) from None
+    view = await questions(request).ask(who, _venue(request), body.body, body.cid, body.anonymous, body.confirm_phi)
     return JSONResponse(view, 200 if view.get("duplicate") else 201)
 
 
@@ -97,19 +93,13 @@ async def list_questions(request: Request) -> Response:
         raise ApiError(400, "invalid_request", "order: votes or recent")
     offset = int_param(request, "offset", 0, 0, 1_000_000) or 0
     limit = int_param(request, "limit", 50, 1, 200) or 50
-    try:
-        return JSONResponse(await questions(request).listing(who, _venue(request), status, order, offset, limit))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    return JSONResponse(await questions(request).listing(who, _venue(request), status, order, offset, limit))
 
 
 async def settings(request: Request) -> Response:
     body = await parse_body(request, SettingsIn)
     who = await _who(request)
-    try:
-        return JSONResponse(await questions(request).set_moderated(who, _venue(request), body.moderated))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    return JSONResponse(await questions(request).set_moderated(who, _venue(request), body.moderated))
 
 
 def _question_id(request: Request) -> str:
@@ -119,29 +109,20 @@ def _question_id(request: Request) -> str:
 async def vote(request: Request) -> Response:
     """``PUT`` votes, ``DELETE`` withdraws the vote."""
     who = await _who(request)
-    try:
-        return JSONResponse(await questions(request).vote(who, _question_id(request), request.method == "PUT"))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    return JSONResponse(await questions(request).vote(who, _question_id(request), request.method == "PUT"))
 
 
 async def act(request: Request) -> Response:
     body = await parse_body(request, ActionIn)
     who = await _who(request)
-    try:
-        return JSONResponse(await questions(request).act(
-            who, _question_id(request), body.action, body.answer, body.reason, body.into,
-        ))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    return JSONResponse(await questions(request).act(
+        who, _question_id(request), body.action, body.answer, body.reason, body.into,
+    ))
 
 
 async def reveal(request: Request) -> Response:
     who = await _who(request)
-    try:
-        return JSONResponse(await questions(request).reveal(who, _question_id(request)))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    return JSONResponse(await questions(request).reveal(who, _question_id(request)))
 
 
 async def open_topic(request: Request) -> Response:
@@ -149,13 +130,10 @@ async def open_topic(request: Request) -> Response:
     who = await _who(request)
     if not is_slug(body.room):
         raise ApiError(404, "not_found", "no such community")
-    try:
-        view = await expert_topics(request).create(
-            who.member, who.assigned, body.room, body.title, body.description, body.opens_at,
-            body.closes_at, body.experts,
-        )
-    except RoomError as exc:
-        raise api_error(exc) from None
+    view = await expert_topics(request).create(
+        who.member, who.assigned, body.room, body.title, body.description, body.opens_at,
+        body.closes_at, body.experts,
+    )
     return JSONResponse(view, 201)
 
 
@@ -174,10 +152,7 @@ async def list_topics(request: Request) -> Response:
 
 async def get_topic(request: Request) -> Response:
     who = await _who(request)
-    try:
-        return JSONResponse(await expert_topics(request).get(who.member, who.assigned, str(request.path_params["id"])))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    return JSONResponse(await expert_topics(request).get(who.member, who.assigned, str(request.path_params["id"])))
 
 
 async def answered_questions(request: Request, event_id: str) -> list[dict[str, Any]]:

@@ -8,12 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, caller, parse_body, runtime
+from chat_server.api.common import caller, parse_body, runtime
 from chat_server.api.history import _visible_room
-from rooms.errors import BadFrame, NoSuchMessage, RoomError, Unavailable, UnknownReaction
 from rooms.reactions import catalog
-
-_STATUS = {UnknownReaction: 400, BadFrame: 400, NoSuchMessage: 404, Unavailable: 503}
 
 
 class ReactIn(BaseModel):
@@ -30,10 +27,9 @@ async def react(request: Request) -> Response:
     await _visible_room(request, member, slug)
     rt = runtime(request)
     assert rt.social is not None, "social is wired in Runtime.open"
-    try:
-        frame = await rt.social.reactions.react(member, slug, body.message, body.reaction, body.on)
-    except RoomError as exc:
-        raise ApiError(_STATUS.get(type(exc), 400), exc.code, exc.detail) from None
+    # A refusal (unknown reaction, no such message, banned...) is answered by the app's one
+    # error map (api/common.api_error).
+    frame = await rt.social.reactions.react(member, slug, body.message, body.reaction, body.on)
     frame.pop("type")
     return JSONResponse(frame)
 

@@ -12,13 +12,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, api_error, caller, parse_body, runtime
+from chat_server.api.common import ApiError, caller, parse_body, runtime
 from chat_server.api.history import int_param
 from chat_server.api.questions import answered_questions
 from chat_server.events.service import Caller, Events
 from persistence import transcripts
 from rooms.catalog import is_slug
-from rooms.errors import RoomError
 from rooms.schedule import Fields
 from rooms.sessions import (
     AudienceMode,
@@ -118,10 +117,7 @@ async def create(request: Request) -> Response:
         body.kind, body.title, body.description, body.starts_at, body.ends_at, body.tz,
         body.capacity, body.recurrence, body.lobby_minutes, body.audience_mode, body.video_url,
     )
-    try:
-        view = await events(request).create(who, body.room, fields, body.hosts)
-    except RoomError as exc:
-        raise api_error(exc) from None
+    view = await events(request).create(who, body.room, fields, body.hosts)
     return JSONResponse(view, 201)
 
 
@@ -144,22 +140,16 @@ async def list_events(request: Request) -> Response:
             after = (datetime.fromisoformat(at), int(oid))
         except ValueError:
             raise ApiError(400, "invalid_request", "after: the `next` of the previous page") from None
-    try:
-        views, last = await events(request).listing(
-            who, _time(request, "from"), _time(request, "to"), room, kind, after, limit,
-        )
-    except RoomError as exc:
-        raise api_error(exc) from None
+    views, last = await events(request).listing(
+        who, _time(request, "from"), _time(request, "to"), room, kind, after, limit,
+    )
     cursor = None if last is None else f"{last[0].isoformat()}_{last[1]}"
     return JSONResponse({"events": views, "next": cursor})
 
 
 async def get_event(request: Request) -> Response:
     who = await _who(request)
-    try:
-        return JSONResponse(await events(request).get(who, _event_id(request)))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    return JSONResponse(await events(request).get(who, _event_id(request)))
 
 
 async def patch_event(request: Request) -> Response:
@@ -171,49 +161,34 @@ async def patch_event(request: Request) -> Response:
     required = sorted(k for k, v in changes.items() if v is None and k not in _NULLABLE)
     if required:
         raise ApiError(400, "invalid_request", f"{', '.join(required)}: cannot be null")
-    try:
-        return JSONResponse(await events(request).patch(who, _event_id(request), changes))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    return JSONResponse(await events(request).patch(who, _event_id(request), changes))
 
 
 async def cancel(request: Request) -> Response:
     body = await parse_body(request, CancelIn)
     who = await _who(request)
-    try:
-        return JSONResponse(await events(request).set_state(who, _event_id(request), State.CANCELLED, body.reason))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    return JSONResponse(await events(request).set_state(who, _event_id(request), State.CANCELLED, body.reason))
 
 
 async def set_state(request: Request) -> Response:
     body = await parse_body(request, StateIn)
     who = await _who(request)
-    try:
-        return JSONResponse(await events(request).set_state(who, _event_id(request), State(body.state)))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    return JSONResponse(await events(request).set_state(who, _event_id(request), State(body.state)))
 
 
 async def signup(request: Request) -> Response:
     """``PUT`` signs up (or joins the waiting list); ``DELETE`` withdraws. Both idempotent."""
     who = await _who(request)
     event_id = _event_id(request)
-    try:
-        if request.method == "PUT":
-            return JSONResponse(await events(request).signup(who, event_id))
-        return JSONResponse(await events(request).withdraw(who, event_id))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    if request.method == "PUT":
+        return JSONResponse(await events(request).signup(who, event_id))
+    return JSONResponse(await events(request).withdraw(who, event_id))
 
 
 async def admit(request: Request) -> Response:
     body = await parse_body(request, AdmitIn)
     who = await _who(request)
-    try:
-        return JSONResponse(await events(request).admit(who, _event_id(request), body.user))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    return JSONResponse(await events(request).admit(who, _event_id(request), body.user))
 
 
 async def mine(request: Request) -> Response:
@@ -227,10 +202,7 @@ async def archive(request: Request) -> Response:
     order (removed messages stay removed), once published; hosts and staff may read it
     before, to tidy it up."""
     who = await _who(request)
-    try:
-        view = await events(request).get(who, _event_id(request))
-    except RoomError as exc:
-        raise api_error(exc) from None
+    view = await events(request).get(who, _event_id(request))
     if view["state"] != State.ARCHIVED.value and not (view["runs"] and view["state"] == State.ENDED.value):
         raise ApiError(409, "event_closed", "the archive is published after the session", extra={"state": view["state"]})
     after = int_param(request, "after", 0, 0, 2**62) or 0
