@@ -204,12 +204,16 @@ async def test_killed_pubsub_connections_are_filled_from_the_stream(
     peers: list[Peer] = [*senders, *receivers]
     admin = redis_sync.Redis.from_url(fault_redis.url)
 
+    # Each gateway holds two pub/sub connections: the rooms' (the broker) and the members' own
+    # channels (notifications, chat_server/social/delivery.py). Both are killed each round.
+    subscribed = 2 * len(cluster.gateways)
+
     def pubsub_clients() -> int:
         return len(admin.client_list(_type="pubsub"))
 
     flow: list[asyncio.Task[None]] = []
     try:
-        await asyncio.to_thread(wait_for, lambda: pubsub_clients() == 3, 10, "3 gateways subscribed")
+        await asyncio.to_thread(wait_for, lambda: pubsub_clients() == subscribed, 10, "every gateway subscribed")
         for p in peers:
             await p.open()
         for p in receivers:
@@ -232,10 +236,10 @@ async def test_killed_pubsub_connections_are_filled_from_the_stream(
                     progress.wait_for(lambda t=target: all(len(s.acked) >= t for s in senders)),
                     30 * TIMEOUT_SCALE,
                 )
-            await asyncio.to_thread(wait_for, lambda: pubsub_clients() == 3, 10, "3 gateways resubscribed")
+            await asyncio.to_thread(wait_for, lambda: pubsub_clients() == subscribed, 10, "every gateway resubscribed")
             killed.append(await asyncio.to_thread(admin.client_kill_filter, _type="pubsub"))
         await asyncio.wait_for(asyncio.gather(*flow), 60 * TIMEOUT_SCALE)
-        assert killed == [3] * rounds, f"CLIENT KILL TYPE pubsub killed {killed}"
+        assert killed == [subscribed] * rounds, f"CLIENT KILL TYPE pubsub killed {killed}"
         acked = _check_acks(senders)
         for p in peers:
             await p.wait_messages(p.rooms[0], per_room, 20)

@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from chat_server import keys, wire
+from chat_server.aio import stop_task
 from chat_server.gateway.connection import Connection
 
 log = logging.getLogger(__name__)
@@ -116,9 +117,7 @@ class RedisDelivery:
         await self._redis.publish(keys.user_channel(user_id), msgpack.packb(frame))
 
     async def close(self) -> None:
-        self._listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._listener
+        await stop_task(self._listener)
 
     async def _listen(self) -> None:
         backoff = 0.05

@@ -11,7 +11,6 @@ send it. Logs name neither the address nor the text.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import smtplib
 import time
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server.aio import stop_task
 from chat_server.config import Settings
 from persistence import notifications
 from persistence.social_models import NotificationSettings
@@ -48,10 +48,7 @@ class DigestSender:
             self._task = asyncio.create_task(self._loop(), name="notification-digest")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
 
     async def _loop(self) -> None:
         while True:
