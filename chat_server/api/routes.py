@@ -16,6 +16,7 @@ from chat_server.api import (
     accounts,
     calendar,
     communities,
+    conversations,
     history,
     moderation,
     notifications,
@@ -142,6 +143,17 @@ API: tuple[Endpoint, ...] = (
              "messages per room"),
     Endpoint("/api/rooms/{slug}/read", "POST", notifications.room_read, "Mark a room seen up to "
              "a seq", notifications.RoomReadIn),
+    # Private conversations (docs/social.md, "Private messages").
+    Endpoint("/api/conversations", "POST", conversations.start, "Start a private conversation, "
+             "or get the one with that member", conversations.StartIn),
+    Endpoint("/api/conversations", "GET", conversations.mine, "One's conversations and requests"),
+    Endpoint("/api/conversations/{id}", "GET", conversations.one, "One conversation (a request: "
+             "its first message)"),
+    Endpoint("/api/conversations/{id}/accept", "POST", conversations.accept, "Accept a request"),
+    Endpoint("/api/conversations/{id}/decline", "POST", conversations.decline, "Decline a request"),
+    Endpoint("/api/me/dm", "GET", conversations.get_allow, "Who may write to one first"),
+    Endpoint("/api/me/dm", "PUT", conversations.put_allow, "Choose who may write to one first",
+             conversations.AllowIn),
     # Questions to experts (docs/questions.md).
     Endpoint("/api/events/{id}/questions", "POST", questions.ask, "Ask a session's hosts",
              questions.AskIn),
