@@ -1,5 +1,5 @@
-"""Tables of friendships (and friend requests), follows, and who lets themselves be followed
-(issue 17, parts 2 and 3)."""
+"""Tables of friendships (and friend requests), follows, and each member's choices about
+them (issue 17, parts 2 and 3)."""
 
 from __future__ import annotations
 
@@ -34,9 +34,11 @@ class Follow(SQLModel, table=True):
     created_ms: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
-class FollowSetting(SQLModel, table=True):
-    """A member who turned being followed off (no row: followable, the default)."""
+class PeopleSettings(SQLModel, table=True):
+    """A member's choices about others: whether they take friend requests and whether they
+    can be followed (no row: both on, the defaults)."""
 
-    __tablename__ = "follow_settings"
+    __tablename__ = "people_settings"
     user_id: int = Field(primary_key=True, foreign_key="users.id")
+    friend_requests: bool = Field(default=True)
     followable: bool = Field(default=True)

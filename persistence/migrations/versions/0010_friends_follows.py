@@ -1,4 +1,4 @@
-"""Friendships (and friend requests), follows, and who lets themselves be followed.
+"""Friendships (and friend requests), follows, and members' choices about them.
 
 Revision ID: 0010_friends_follows
 Revises: 0009_reactions_notifications
@@ -31,14 +31,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_follows_followed", "follows", ["followed_id"])
     op.create_table(
-        "follow_settings",
+        "people_settings",
         sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id"), primary_key=True),
+        sa.Column("friend_requests", sa.Boolean(), nullable=False),
         sa.Column("followable", sa.Boolean(), nullable=False),
     )
 
 
 def downgrade() -> None:
-    op.drop_table("follow_settings")
+    op.drop_table("people_settings")
     op.drop_index("ix_follows_followed", table_name="follows")
     op.drop_table("follows")
     op.drop_index("ix_friendships_high", table_name="friendships")
