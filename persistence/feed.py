@@ -26,14 +26,27 @@ from rooms.sessions import State
 SHOWN_QUESTIONS = (QuestionStatus.OPEN.value, QuestionStatus.ANSWERED.value)
 
 
-def _cut(at: Any, key: Any, cut: Bound | None) -> Any:
+def _cut(at: Any, key: Any, cut: Bound | None, below: Any = None) -> Any:
+    """Rows after the cursor in the order ``(at, key)`` descending; ``below`` replaces
+    ``key < cut.key_below`` when the key is made of several columns."""
     if cut is None:
         return True
     if cut.key_below is None:
         return at < cut.before_ms
     if cut.key_below == "":
         return at <= cut.before_ms
-    return or_(at < cut.before_ms, and_(at == cut.before_ms, key < cut.key_below))
+    return or_(at < cut.before_ms, and_(at == cut.before_ms, key < cut.key_below if below is None else below))
+
+
+def message_key(seq: int, message_id: str) -> str:
+    """A message's place among messages of the same millisecond: its seq (so a room's
+    messages keep their order), then its id."""
+    return f"{seq:019d}{message_id}"
+
+
+def _below_message(key: str) -> Any:
+    seq, message_id = int(key[:19]), key[19:]
+    return or_(col(Message.seq) < seq, and_(col(Message.seq) == seq, col(Message.id) < message_id))
 
 
 async def messages(
@@ -49,8 +62,10 @@ async def messages(
              .where(col(Message.author_id).in_(list(authors)), col(Message.room).in_(list(rooms)),
                     col(Message.body).is_not(None), col(Message.deleted_ms).is_(None),
                     col(Message.author_id).not_in(hidden),
-                    _cut(col(Message.created_ms), col(Message.id), cut))
-             .order_by(col(Message.created_ms).desc(), col(Message.id).desc()).limit(limit))
+                    _cut(col(Message.created_ms), None, cut,
+                         None if cut is None or not cut.key_below else _below_message(cut.key_below)))
+             .order_by(col(Message.created_ms).desc(), col(Message.seq).desc(), col(Message.id).desc())
+             .limit(limit))
     return list((await db.exec(query)).all())
 
 

@@ -3,7 +3,8 @@
 A feed entry is one of a followed member's messages (or replies), questions to experts, or
 sessions they host, newest first. Entries are ordered by ``(at_ms, source, key)`` descending,
 where ``source`` is ``m`` (message), ``q`` (question) or ``s`` (session) and ``key`` the
-thing's public id; the cursor is the last entry of a page in that order, so a page never
+thing's public id (a message's is its seq, zero-padded, then its id: a room's messages of one
+millisecond keep their order); the cursor is the last entry of a page in that order, so a page never
 repeats or skips an entry however many arrive meanwhile.
 """
 
@@ -17,7 +18,8 @@ from typing import Any
 SOURCES = ("m", "q", "s")
 DEFAULT_PAGE = 30
 MAX_PAGE = 100
-_CURSOR = re.compile(r"(\d{1,16})\.([mqs])\.([A-Za-z0-9_-]{1,40})")
+_CURSOR = re.compile(r"(\d{1,16})\.([mqs])\.([A-Za-z0-9_-]{1,60})")
+_MESSAGE_KEY = re.compile(r"\d{19}[0-9a-f]{32}")
 
 
 class BadCursor(ValueError):
@@ -37,7 +39,7 @@ class Cursor:
     def decode(cls, text: str) -> Cursor:
         """Raises ``BadCursor`` for anything but a cursor this module made."""
         match = _CURSOR.fullmatch(text)
-        if match is None:
+        if match is None or (match.group(2) == "m" and not _MESSAGE_KEY.fullmatch(match.group(3))):
             raise BadCursor("before must be the previous page's next")
         return cls(int(match.group(1)), match.group(2), match.group(3))
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from persistence import friends, migrate
+from persistence import follows, friends, migrate, moderation
 from persistence.db import make_engine, session_factory
-from persistence.models import Organization, User
+from persistence.models import Block, Organization, User
 from support.procs import Postgres
 
 
@@ -88,5 +88,35 @@ async def test_friendship_lifecycle(db_url: str) -> None:
             assert await friends.friend_ids(db, ann) == [cat]
             with pytest.raises(ValueError):
                 friends.pair(ann, ann)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_block_ends_the_friendship_and_is_honoured_even_if_a_row_slipped_past(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        async with session_factory(engine)() as db:
+            ann, ben, cat = await _people(db, 3)
+            for other in (ben, cat):
+                await friends.add_request(db, ann, other, now_ms=1000)
+                await friends.accept(db, other, ann, now_ms=1100)
+            await follows.follow(db, ann, ben, now_ms=1200)
+            await follows.follow(db, ben, ann, now_ms=1200)
+            await db.commit()
+            assert await friends.friend_ids(db, ann) == [ben, cat]
+
+            # Blocking (persistence.moderation.set_block) severs the pair in its transaction.
+            await moderation.set_block(db, ben, ann, True, now_ms=2000)
+            assert await friends.tie(db, ann, ben) is None
+            assert await follows.followed_ids(db, ann) == [] and await follows.followed_ids(db, ben) == []
+            assert await friends.friend_ids(db, ann) == [cat]
+
+            # A friendship row next to a block (a race) still counts for nothing.
+            db.add(Block(blocker_id=cat, blocked_id=ann, created_ms=3000))
+            await db.commit()
+            assert await friends.tie(db, ann, cat) is not None
+            assert await friends.are_friends(db, ann, cat) is False
+            assert await friends.friend_ids(db, ann) == [] and await friends.friend_ids(db, cat) == []
+            assert await friends.listing(db, ann) == []
     finally:
         await engine.dispose()

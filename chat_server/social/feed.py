@@ -104,7 +104,7 @@ class Feed:
                 **self._where(m.room, where),
                 "message": {"id": m.id, "seq": m.seq, "body": m.body, "reply_to": m.reply_to,
                             "thread_root": m.thread_root}}
-        return Entry(Cursor(m.created_ms, "m", m.id), view)
+        return Entry(Cursor(m.created_ms, "m", store.message_key(m.seq, m.id)), view)
 
     def _question(self, q: Any, people: dict[int, dict[str, str]], where: Readable) -> Entry:
         venue, _, venue_id = q.venue.partition(":")
