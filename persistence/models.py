@@ -208,5 +208,6 @@ class PasswordReset(SQLModel, table=True):
 # user of the models (migrations, tests) sees one complete metadata.
 from persistence import conversation_models as _conversation_models  # noqa: E402, F401
 from persistence import event_models as _event_models  # noqa: E402, F401
+from persistence import friend_models as _friend_models  # noqa: E402, F401
 from persistence import question_models as _question_models  # noqa: E402, F401
 from persistence import social_models as _social_models  # noqa: E402, F401

@@ -2,13 +2,13 @@
 about a private message carry a snapshot of it and the organization whose staff see them.
 
 Revision ID: 0011_conversations
-Revises: 0009_reactions_notifications
+Revises: 0010_friends_follows
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011_conversations"
-down_revision = "0009_reactions_notifications"
+down_revision = "0010_friends_follows"
 branch_labels = None
 depends_on = None
 
