@@ -25,6 +25,7 @@ from chat_server.conversations.gates import CONTROL_OP, Gates
 from chat_server.social.delivery import Delivery
 from chat_server.social.notifier import Notifier
 from persistence import conversations as store
+from persistence import friends
 from persistence import moderation as moderation_store
 from persistence.conversations import Stored
 from rooms import conversations as rules
@@ -44,12 +45,6 @@ from rooms.notifications import Kind
 from rooms.roles import Role
 
 log = logging.getLogger(__name__)
-
-
-async def are_friends(db: AsyncSession, a_user_id: int, b_user_id: int) -> bool:
-    """Friendships arrive with branch work-friends (``persistence.friends.are_friends``); until
-    it is merged nobody is anybody's friend."""
-    return False
 
 
 class Conversations:
@@ -83,7 +78,7 @@ class Conversations:
         mine = {c.slug for c in await store.rooms_of(db, sender.db_id)}
         return rules.classify(
             blocked=False, staff=staff, other_staff=sender.role.rank >= Role.NAVIGATOR.rank,
-            friend=await are_friends(db, sender.db_id, recipient.db_id),
+            friend=await friends.are_friends(db, sender.db_id, recipient.db_id),
             shares_community=any(c.slug in mine for c in theirs),
         )
 
@@ -91,12 +86,15 @@ class Conversations:
         allow = Allow((await store.allow_of(db, recipient.db_id)) or DEFAULT_ALLOW)
         return rules.first_message(allow, await self.sender_class(db, sender, recipient))
 
-    async def can_message(self, sender: Member, recipient: Member) -> bool:
-        """Would a message from ``sender`` reach ``recipient`` (directly or as a request)? For
-        the profile's "Send a message" button; an existing conversation always may be opened."""
-        if sender.db_id == recipient.db_id:
-            return False
+    async def can_message(self, sender: Member, recipient_id: str) -> bool:
+        """Would a message from ``sender`` reach the member ``recipient_id`` (public id),
+        directly or as a request? For the profile's "Send a message" button; a conversation
+        the two already have may always be opened. False for no such member."""
         async with self._db() as db:
+            found = await store.members_by_public_ids(db, [recipient_id])
+            if not found or found[0].db_id == sender.db_id:
+                return False
+            recipient = found[0]
             live = await store.live_pair(db, sender.db_id, recipient.db_id)
             if live is not None and rules.listed(State(live.row.state), live.row.started_by == sender.db_id,
                                                  live.row.request_message is not None):
