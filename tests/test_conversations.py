@@ -10,7 +10,7 @@ import asyncio
 import secrets
 
 from support.client import Client
-from support.cluster import Deployment
+from support.cluster import ORG_B, Deployment
 from support.conversations import (
     LIVE_S,
     allow,
@@ -21,7 +21,7 @@ from support.conversations import (
     start,
     wait_history,
 )
-from support.moderation import api, close_all, connect, new_cid
+from support.moderation import api, close_all, connect, fresh_org, make_staff, new_cid
 
 
 async def test_a_request_is_held_until_accepted(deployment: Deployment) -> None:
@@ -92,3 +92,189 @@ async def test_a_request_is_held_until_accepted(deployment: Deployment) -> None:
         assert r.status_code == 409 and r.json()["error"] == "invalid_action"
     finally:
         await close_all(ca, cb)
+
+
+async def test_declining_ends_it(deployment: Deployment) -> None:
+    dep = deployment
+    last = len(dep.gateways) - 1
+    _, a, b = await community_pair(dep)
+    await allow(dep, b, "communities")
+    conv = (await start(dep, a, b)).json()
+    room = conv["room"]
+    ca = await connect(dep, a, 0, room)
+    cb = await connect(dep, b, last)
+    try:
+        await ca.post(room, "hello, may I write to you?", new_cid())
+        await cb.wait_frame("conversation", LIVE_S, event="request")
+        r = await api(dep, "POST", f"/api/conversations/{conv['id']}/decline", b.token, gateway=last)
+        assert r.status_code == 200 and r.json()["state"] == "declined", r.text
+        told = await ca.wait_frame("conversation", LIVE_S, event="declined")
+        assert told["id"] == conv["id"]
+        # The requester can write no more, on any gateway; the recipient no longer sees it.
+        cid = new_cid()
+        await ca.send({"type": "send", "room": room, "body": "please?", "cid": cid})
+        error = await ca.wait_frame("error", LIVE_S, cid=cid)
+        assert error["code"] == "conversation_closed"
+        assert await listed(dep, b, last) == []
+        assert [c["state"] for c in await listed(dep, a)] == ["declined"]
+        await cb.send({"type": "join", "room": room})
+        assert (await cb.wait_frame("error", LIVE_S))["code"] == "no_such_room"
+        # Asking again is refused; the one who declined may still start one of their own.
+        again = await start(dep, a, b)
+        assert again.status_code == 403 and again.json()["error"] == "dm_refused"
+        await allow(dep, a, "communities")
+        theirs = await start(dep, b, a, gateway=last)
+        assert theirs.status_code == 201 and theirs.json()["id"] != conv["id"]
+    finally:
+        await close_all(ca, cb)
+
+
+async def test_refused_leaves_the_recipient_nothing(deployment: Deployment) -> None:
+    dep = deployment
+    _, a, b = await community_pair(dep)
+    cb = await connect(dep, b, len(dep.gateways) - 1)
+    try:
+        for setting in ("nobody", "staff", "friends"):  # a community member is refused by each
+            await allow(dep, b, setting)
+            r = await start(dep, a, b)
+            assert r.status_code == 403, r.text
+            assert r.json() == {"error": "dm_refused",
+                                "detail": "this member does not take private messages from you"}
+        await settle(cb)
+        assert not [f for f in cb.frames if f.get("type") in ("notification", "conversation")]
+        assert await listed(dep, b) == [] and await listed(dep, a) == []
+        assert (await api(dep, "GET", "/api/notifications", b.token)).json()["notifications"] == []
+    finally:
+        await close_all(cb)
+
+
+async def test_a_block_closes_an_open_conversation_both_ways(deployment: Deployment) -> None:
+    dep = deployment
+    last = len(dep.gateways) - 1
+    _, a, b = await community_pair(dep)
+    await allow(dep, b, "communities")
+    conv = (await start(dep, a, b)).json()
+    room = conv["room"]
+    ca = await connect(dep, a, 0, room)
+    await ca.post(room, "first", new_cid())
+    assert (await api(dep, "POST", f"/api/conversations/{conv['id']}/accept", b.token)).status_code == 200
+    cb = await connect(dep, b, last, room)
+    try:
+        ack = await cb.post(room, "glad to talk", new_cid())
+        assert ack["type"] == "ack"
+        r = await api(dep, "PUT", f"/api/blocks/{a.id}", b.token, gateway=last)
+        assert r.status_code == 204
+        for c, who in ((ca, "blocked"), (cb, "blocker")):  # both ways, on every gateway at once
+            cid = new_cid()
+            await c.send({"type": "send", "room": room, "body": f"from the {who}", "cid": cid})
+            error = await c.wait_frame("error", LIVE_S, cid=cid)
+            assert error["code"] == "conversation_closed", (who, error)
+        assert [c["blocked"] for c in await listed(dep, b)] == [True]
+        # Unblocked: it opens again.
+        assert (await api(dep, "DELETE", f"/api/blocks/{a.id}", b.token)).status_code == 204
+        ack = await ca.post(room, "thank you", new_cid())
+        assert ack["type"] == "ack", ack
+    finally:
+        await close_all(ca, cb)
+
+
+async def test_outsiders_meet_a_room_that_does_not_exist(deployment: Deployment) -> None:
+    """Everyone but the participants gets, for a conversation's room, exactly the answers a
+    room that does not exist gets: joins, history, threads, search, read marks, reports,
+    reactions; a navigator and an admin too (nobody moderates a conversation)."""
+    dep = deployment
+    org, a, b = await community_pair(dep)
+    outsider = dep.register(org=org.key)
+    await allow(dep, b, "communities")
+    conv = (await start(dep, a, b)).json()
+    room, nowhere = conv["room"], "dm-" + secrets.token_hex(8)
+    ca = await connect(dep, a, 0, room)
+    co = await connect(dep, outsider, len(dep.gateways) - 1)
+    try:
+        first = await ca.post(room, "private words about my scan", new_cid())
+        assert (await api(dep, "POST", f"/api/conversations/{conv['id']}/accept", b.token)).status_code == 200
+        await wait_history(dep, a, room, 1)
+
+        async def answers(slug: str) -> list[object]:
+            got: list[object] = []
+            for method, path, kwargs in [
+                ("GET", f"/api/rooms/{slug}/messages", {}),
+                ("GET", "/api/search", {"params": {"q": "scan", "room": slug}}),
+                ("POST", f"/api/rooms/{slug}/read", {"json": {}}),
+                ("POST", f"/api/rooms/{slug}/reactions", {"json": {"message": first["id"], "reaction": "hug", "on": True}}),
+                ("GET", f"/api/communities/{slug}", {}),
+                ("GET", f"/api/rooms/{slug}/moderation", {}),
+            ]:
+                r = await api(dep, method, path, outsider.token, **kwargs)
+                got.append((r.status_code, r.json()))
+            before = len(co.frames)
+            await co.send({"type": "join", "room": slug})
+            error = await co.wait_frame("error", LIVE_S, start=before)
+            got.append((error["code"], error["detail"].replace(slug, "ROOM")))
+            return got
+
+        assert await answers(room) == await answers(nowhere)
+        assert (await api(dep, "GET", f"/api/messages/{first['id']}/thread", outsider.token)).status_code == 404
+        r = await api(dep, "POST", f"/api/messages/{first['id']}/report", outsider.token, json={"reason": "x"})
+        assert r.status_code == 404
+        found = (await api(dep, "GET", "/api/search", outsider.token, params={"q": "scan"})).json()
+        assert [m for m in found["results"] if m["room"] == room] == []
+        assert (await api(dep, "GET", f"/api/conversations/{conv['id']}", outsider.token)).status_code == 404
+        # The participants read it; search finds it for them.
+        mine = (await api(dep, "GET", "/api/search", b.token, params={"q": "scan"})).json()["results"]
+        assert [m["id"] for m in mine if m["room"] == room] == [first["id"]]
+    finally:
+        await close_all(ca, co)
+
+
+async def test_groups_are_for_staff(embedded: Deployment) -> None:
+    dep = embedded
+    org = fresh_org(dep)
+    navigator = make_staff(dep, org.key)
+    people = [dep.register(org=org.key) for _ in range(3)]
+    member = people[0]
+    r = await start(dep, member, people[1], people[2])
+    assert r.status_code == 400 and "only staff start groups" in r.json()["detail"]
+    r = await start(dep, navigator, *people)
+    assert r.status_code == 201, r.text
+    group = r.json()
+    assert group["group"] is True and group["state"] == "open" and len(group["with"]) == 3
+    assert (await start(dep, navigator, *people)).json()["id"] != group["id"]  # groups are not reused
+    clients = [await connect(dep, p, 0, group["room"]) for p in people]
+    try:
+        await clients[1].post(group["room"], "hello everyone", new_cid())
+        for c in (clients[0], clients[2]):
+            await c.wait_until(lambda fs, c=c: c.messages(group["room"]), LIVE_S, "the group's message")
+    finally:
+        await close_all(*clients)
+    stranger = dep.register(org=ORG_B)
+    r = await start(dep, navigator, people[1], stranger)  # not staff of the stranger's rooms
+    assert r.status_code == 403 and r.json()["error"] == "dm_refused"
+
+
+async def test_bad_input(embedded: Deployment) -> None:
+    dep = embedded
+    m, other = dep.register(), dep.register()
+    for body, words in [
+        ({}, "with"),
+        ({"with": []}, "with"),
+        ({"with": [m.id]}, "yourself"),
+        ({"with": [other.id, other.id]}, "twice"),
+        ({"with": "everyone"}, "with"),
+        ({"with": [other.id], "extra": 1}, "extra"),
+        ({"with": ["x" * 40]}, "with"),
+    ]:
+        r = await api(dep, "POST", "/api/conversations", m.token, json=body)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_request", (body, r.text)
+        assert words in r.json()["detail"], (body, r.text)
+    r = await api(dep, "POST", "/api/conversations", m.token, json={"with": ["u" + "0" * 16]})
+    assert r.status_code == 404 and r.json()["error"] == "no_such_member"
+    r = await api(dep, "PUT", "/api/me/dm", m.token, json={"allow": "everyone"})
+    assert r.status_code == 400 and "nobody, staff, friends, communities" in r.json()["detail"]
+    assert (await api(dep, "GET", "/api/me/dm", m.token)).json() == {
+        "allow": "friends", "choices": ["nobody", "staff", "friends", "communities"]}
+    for path in ("/api/conversations/nope", "/api/conversations/" + "0" * 16):
+        assert (await api(dep, "GET", path, m.token)).status_code == 404
+        assert (await api(dep, "POST", path + "/accept", m.token)).status_code == 404
+    assert (await api(dep, "GET", "/api/conversations", None)).status_code == 401
+    assert await listed(dep, m) == [] and await listed(dep, other) == []
