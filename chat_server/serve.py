@@ -68,13 +68,24 @@ def _log_tasks() -> None:
     logging.getLogger(__name__).warning("tasks on SIGUSR1:\n%s", out.getvalue())
 
 
+# Libraries that would log the data passing through them below WARNING (aiosqlite logs every
+# statement with its parameters at DEBUG; SQLAlchemy every statement at INFO; the others their
+# frames and commands).
+_CARRIERS = ("aiosqlite", "asyncpg", "sqlalchemy.engine", "websockets", "redis", "msgpack")
+
+
 class _PrivateLogs(logging.Filter):
     """uvicorn logs each WebSocket handshake with the client's address at INFO, and an error
     for every handshake we refuse with an HTTP response (which is our intent, not a fault).
-    Client addresses are personal data and the refusals are answered already: drop both."""
+    Client addresses are personal data and the refusals are answered already: drop both. At
+    DEBUG, the protocol's trace of headers and frames: dropped too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
+        if record.levelno <= logging.DEBUG and message.startswith(("< ", "> ", "= ")):
+            # The WebSocket protocol's trace (it logs through uvicorn's logger): handshake
+            # headers with bearer tokens and cookies, and the bytes of frames (bodies).
+            return False
         if message.startswith("Invalid UTF-8 sequence received from client"):
             # The client is told (close 1007); one line, not a traceback it can write at will.
             record.exc_info = None
@@ -124,4 +135,8 @@ def serve(settings: Settings) -> None:
     logging.getLogger().setLevel(settings.log_level.upper())
     for name in ("uvicorn.error", "uvicorn"):
         logging.getLogger(name).addFilter(_PrivateLogs())
+    for name in _CARRIERS:
+        # What these log below WARNING is what they carry: statements with their parameters
+        # (message bodies, private ones included), frames. Never, whatever the level asked.
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     _GracefulServer(config, app).run()
