@@ -16,7 +16,14 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from support.browser import ROOMS_A, Browsers, no_horizontal_scroll, open_room, post_messages, run_axe
+from support.browser import (
+    ROOMS_A,
+    Browsers,
+    no_horizontal_scroll,
+    open_room,
+    post_messages,
+    run_axe,
+)
 from support.cluster import ORG_A, Deployment, Member
 
 NARROW = {"width": 320, "height": 700}
