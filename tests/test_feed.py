@@ -54,10 +54,19 @@ async def test_the_feed_holds_only_rooms_the_viewer_can_join(deployment: Deploym
     local_a = default_org(ORG_A).lounge
     host = make_staff(dep, ORG_A, "navigator", assign=(NATIONAL,))
     followed = dep.register()
+    followed_b = dep.register(org=ORG_B)  # writes in the other organization's local room
+    local_b = default_org(ORG_B).lounge
     same_org, other_org = dep.register(), dep.register(org=ORG_B)
     for viewer in (same_org, other_org):
         await follow(dep, viewer, followed)
         await follow(dep, viewer, host)
+        await follow(dep, viewer, followed_b)
+    cb = await connect(dep, followed_b, last, local_b)
+    try:
+        hill = await cb.post(local_b, "words for hillcrest only", new_cid())
+        await wait_ids_stored(dep, followed_b.token, local_b, hill["id"])
+    finally:
+        await close_all(cb)
 
     open_webinar = await schedule(dep, host, NATIONAL, title="Open webinar on sleep")
     local_webinar = await schedule(dep, host, local_a, title="Riverside-only webinar")
@@ -84,9 +93,10 @@ async def test_the_feed_holds_only_rooms_the_viewer_can_join(deployment: Deploym
 
     everything = await whole_feed(dep, same_org)
     outside = await whole_feed(dep, other_org)
-    # Another organization's member: national rooms only, and no session room without a place.
-    assert bodies(outside) == {"words for everyone", "a reply for everyone"}
-    assert {e["room"] for e in outside} == {NATIONAL}
+    # Another organization's member: national rooms and their own organization's only, and
+    # no session room without a place.
+    assert bodies(outside) == {"words for everyone", "a reply for everyone", "words for hillcrest only"}
+    assert {e["room"] for e in outside} == {NATIONAL, local_b}
     assert [e["session"]["title"] for e in outside if e["kind"] == "session"] == ["Open webinar on sleep"]
     text = json.dumps(outside)
     for secret in ("riverside", "Riverside", local_a, open_webinar.room, local_webinar.room,
@@ -95,6 +105,7 @@ async def test_the_feed_holds_only_rooms_the_viewer_can_join(deployment: Deploym
     # A member of the same organization with a place in the session sees those too.
     assert bodies(everything) == {"words for everyone", "a reply for everyone", "words for riverside only",
                                   "the host's words in the session room", "a question with my name on it"}
+    assert "hillcrest" not in json.dumps(everything) and local_b not in json.dumps(everything)
     assert {e["session"]["title"] for e in everything if e["kind"] == "session"} == {
         "Open webinar on sleep", "Riverside-only webinar"}
     text = json.dumps(everything)
@@ -102,8 +113,8 @@ async def test_the_feed_holds_only_rooms_the_viewer_can_join(deployment: Deploym
     kinds = {e.get("message", e.get("question", {})).get("body"): e["kind"] for e in everything}
     assert kinds["a reply for everyone"] == "reply" and kinds["words for everyone"] == "message"
     assert kinds["a question with my name on it"] == "question"
-    by = {e["by"]["id"] for e in everything}
-    assert by == {followed.id, host.id}
+    assert {e["by"]["id"] for e in everything} == {followed.id, host.id}
+    assert {e["by"]["id"] for e in outside} == {followed.id, host.id, followed_b.id}
     session_entry = next(e for e in everything if "message" in e and e["room"] == open_webinar.room)
     assert session_entry["event"] == open_webinar.id and session_entry["room_name"] == "Open webinar on sleep"
     # Newest first.

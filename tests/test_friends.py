@@ -246,3 +246,22 @@ async def test_a_thousand_requests_in_a_minute_are_refused_past_the_limit(deploy
     await befriend(dep, targets[24], ann)
     r = await befriend(dep, ann, targets[24])
     assert r.status_code == 200 and r.json()["friend"] == "friends"
+
+
+async def test_a_member_who_muted_friend_requests_is_not_told(deployment: Deployment) -> None:
+    dep = deployment
+    ann, ben = dep.register(), dep.register()
+    r = await api(dep, "PUT", "/api/notifications/settings", ben.token, json={"muted": ["friend_request"]})
+    assert r.status_code == 200
+    ben_c = await connect(dep, ben, last(dep))
+    try:
+        for _ in range(2):  # asked, cancelled, asked again: never told, the request still there
+            assert (await befriend(dep, ann, ben)).json()["friend"] == "requested"
+            assert (await unfriend(dep, ann, ben)).json()["friend"] == "none"
+        assert (await befriend(dep, ann, ben)).json()["friend"] == "requested"
+        await settle(ben_c)
+        assert notes(ben_c, "friend_request") == []
+        assert await listed(dep, ben, "friend_request") == []
+        assert await friends_of(dep, ben) == {"friends": [], "incoming": [ann.handle], "outgoing": []}
+    finally:
+        await close_all(ben_c)

@@ -23,6 +23,7 @@ from chat_server.limits import FailureCounter
 from chat_server.social.notifier import Notifier
 from chat_server.social.ties import other_member, read_pair
 from persistence import friends as store
+from persistence import notifications
 from rooms.errors import RateLimited
 from rooms.friends import Delete, FriendState, Put, on_delete, on_put, state
 from rooms.model import Member
@@ -80,7 +81,7 @@ class Friends:
                     handled = await store.handle_request_note(db, other.db_id, member.db_id, now_ms)
                 else:
                     action = Put.NOTHING  # answered meanwhile
-            elif action is Put.REQUEST:
+            elif action is Put.REQUEST and await notifications.unmuted(db, [other.db_id], Kind.FRIEND_REQUEST.value):
                 revived = await store.revive_request_note(db, member.db_id, other.db_id, request_text(member), now_ms)
             await db.commit()
             after = state(await read_pair(db, member, other))
