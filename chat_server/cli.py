@@ -273,5 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # At INFO SQLAlchemy would log every statement (a writer: every batch of messages).
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     result: int = args.run(args)
     return result

@@ -183,6 +183,8 @@ class Runtime:
 
     async def close(self) -> None:
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        if self.conversations is not None:  # before social: it tells members through it
+            steps.append(("conversations", self.conversations.close))
         if self.social is not None:
             steps.append(("social", self.social.close))
         if self.questions is not None:

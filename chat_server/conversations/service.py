@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import msgpack
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.broker.base import Broker
 from chat_server.conversations import views
-from chat_server.conversations.gates import CONTROL_OP, Gates
+from chat_server.conversations.activity import Activity
+from chat_server.conversations.gates import Gates
 from chat_server.social.delivery import Delivery
 from chat_server.social.notifier import Notifier
 from persistence import conversations as store
@@ -41,7 +41,6 @@ from rooms.conversations import (
 )
 from rooms.errors import NoSuchMember, RoomError, Unavailable
 from rooms.model import Community, Member
-from rooms.notifications import Kind
 from rooms.roles import Role
 
 log = logging.getLogger(__name__)
@@ -58,6 +57,10 @@ class Conversations:
         self._notifier = notifier
         self._gates = gates
         self._clock = clock
+        self._activity = Activity(db, broker, delivery, notifier, gates)
+
+    async def close(self) -> None:
+        await self._activity.close()
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -284,48 +287,10 @@ class Conversations:
             await store.set_allow(db, member.db_id, allow.value)
         return allow.value
 
-    # -- after a message ---------------------------------------------------------------
+    # -- after a message, and telling -------------------------------------------------
 
     async def after_post(self, author: Member, room: str, message_id: str, fresh: bool) -> None:
-        """A message was posted in some room: for a conversation, its first message makes a
-        request known to the recipient (a ``dm_request`` notification and a ``conversation``
-        frame); in an open one, the others' list hears of new activity. Never raises."""
-        if not fresh or not rules.is_room(room):
-            return
-        try:
-            await self._after_post(author, room, message_id)
-        except Exception:
-            log.exception("conversation activity in %s failed", room)
-
-    async def _after_post(self, author: Member, room: str, message_id: str) -> None:
-        facts = await self._gates.facts(room)
-        if facts is None:
-            return
-        if facts.state is State.REQUEST and not facts.request_made and facts.requester == author.id:
-            async with self._db() as db:
-                found = await store.by_room(db, room)
-                if found is None or not await store.mark_request(db, found.db_id, message_id):
-                    return
-            self._gates.forget(room)
-            await self._publish(room)
-            await self._notifier.notify(
-                [o.db_id for o in found.others(author.db_id)], Kind.DM_REQUEST,
-                f"{author.handle} would like to write to you privately.",
-                f"dm_request:{found.row.public_id}", room=room)
-            await self._tell(found, "request", skip=author.id)
-            return
-        if facts.state is not State.OPEN:
-            return  # held: the recipient hears nothing of a request's later messages
-        to = facts.others(author.id)
-        hidden: set[int] = set()
-        if facts.group:
-            async with self._db() as db:
-                hidden = await store.blockers_of(db, author.db_id, [facts.member_keys[o] for o in to])
-        frame = {"type": "conversation", "event": "message", "id": facts.id, "room": room,
-                 "message": message_id, "from": author.public()}
-        for other in to:
-            if facts.member_keys[other] not in hidden:
-                await self._delivery.send(other, frame)
+        await self._activity.after_post(author, room, message_id, fresh)
 
     async def blocks_changed(self, a_user_id: int, b_user_id: int) -> None:
         """A block between two members was put or lifted: their conversation, if any, opens or
@@ -334,24 +299,10 @@ class Conversations:
             live = await store.live_pair(db, a_user_id, b_user_id)
         if live is not None:
             self._gates.forget(live.row.room)
-            await self._publish(live.row.room)
-
-    # -- telling -----------------------------------------------------------------------
+            await self._activity.publish(live.row.room)
 
     async def _publish(self, room: str) -> None:
-        try:
-            await self._broker.publish_control(msgpack.packb({"op": CONTROL_OP, "room": room}))
-        except Exception:
-            # The change is committed; other gateways read it again within their cache's TTL.
-            log.warning("could not tell the other gateways about a conversation change")
+        await self._activity.publish(room)
 
     async def _tell(self, found: Stored, event: str, skip: str | None) -> None:
-        """A ``conversation`` frame to every participant's connections (but ``skip``)."""
-        frame = {"type": "conversation", "event": event, "id": found.row.public_id,
-                 "room": found.row.room, "state": found.row.state}
-        for m in found.members:
-            if m.id != skip:
-                try:
-                    await self._delivery.send(m.id, frame)
-                except Exception:
-                    log.warning("could not tell a member about a conversation change")
+        await self._activity.tell(found, event, skip)

@@ -19,6 +19,9 @@ class ConversationsWiring:
     service: Conversations
     gates: Gates
 
+    async def close(self) -> None:
+        await self.service.close()
+
 
 def open_conversations(
     db: async_sessionmaker[AsyncSession], broker: Broker, hub: Hub, social: SocialWiring,

@@ -18,6 +18,7 @@ import { showNotifications } from "./views/notifications.js";
 import { showProfile } from "./views/profile.js";
 import { showFriends } from "./views/friends.js";
 import { showFeed } from "./views/feed.js";
+import { conversationFrame, showConversationCount, showConversations } from "./views/conversations.js";
 import { pendingStore } from "./pending.js";
 import { couldNotLoad } from "./retry.js";
 
@@ -47,7 +48,7 @@ const app = {
     if (location.hash === hash) route();
     else location.hash = hash;
   },
-  unread: { notifications: 0, rooms: {} }, // GET /api/me/unread, kept current by frames
+  unread: { notifications: 0, rooms: {}, conversations: {} }, // GET /api/me/unread, kept current by frames
   /** The header's unread count (polite: read out only when it grows). */
   setUnread(n) {
     const before = this.unread.notifications;
@@ -60,6 +61,8 @@ const app = {
     try {
       const data = await api.get("/api/me/unread");
       this.unread.rooms = data.rooms;
+      this.unread.conversations = data.conversations || {};
+      showConversationCount(this);
       this.setUnread(data.notifications);
       this.dispatchUnread();
     } catch {
@@ -70,13 +73,22 @@ const app = {
     document.dispatchEvent(new CustomEvent("kindred:unread"));
   },
   readTimers: new Map(),
-  /** The member saw a room up to its newest message: say so (at most once a second). */
-  markRead(slug) {
+  readSeqs: new Map(),
+  /** The member saw a room up to ``seq``: say so (at most once a second). The seq is sent, not
+   * "the newest": a mark sent a second later must not cover what arrived after they left. */
+  markRead(slug, seq = null) {
     this.unread.rooms[slug] = 0;
+    if (this.unread.conversations[slug]) {
+      this.unread.conversations[slug] = 0;
+      showConversationCount(this);
+    }
+    if (seq !== null) this.readSeqs.set(slug, Math.max(this.readSeqs.get(slug) || 0, seq));
     if (this.readTimers.has(slug)) return;
     this.readTimers.set(slug, setTimeout(() => {
       this.readTimers.delete(slug);
-      api.post(`/api/rooms/${encodeURIComponent(slug)}/read`, {}).catch(() => null);
+      const upTo = this.readSeqs.get(slug);
+      this.readSeqs.delete(slug);
+      api.post(`/api/rooms/${encodeURIComponent(slug)}/read`, upTo ? { seq: upTo } : {}).catch(() => null);
     }, 1000));
   },
   async loadCommunities(force = false) {
@@ -118,8 +130,9 @@ function endSession(message) {
   app.conn = null;
   app.user = null;
   app.communities = null;
-  app.unread = { notifications: 0, rooms: {} };
+  app.unread = { notifications: 0, rooms: {}, conversations: {} };
   countBadge.hidden = true;
+  showConversationCount(app);
   nav.hidden = true;
   account.hidden = true;
   app.onDuty = false;
@@ -200,6 +213,10 @@ function globalFrame(frame) {
     sessionFrame(frame);
     return;
   }
+  if (frame.type === "conversation") {
+    conversationFrame(app, frame);
+    return;
+  }
   if (frame.type !== "alert") return;
   if (app.view && app.view.key === `room:${frame.room}` && app.view.moderated) return;
   const what = alertWords(frame);
@@ -216,6 +233,10 @@ function globalFrame(frame) {
 function attentionFrame(frame) {
   if (frame.type === "unread") {
     app.unread.rooms[frame.room] = frame.count;
+    if (frame.room in app.unread.conversations) {
+      app.unread.conversations[frame.room] = frame.count;
+      showConversationCount(app);
+    }
     app.dispatchUnread();
     return;
   }
@@ -316,6 +337,9 @@ async function route() {
       break;
     case "feed":
       view = showFeed(main, app);
+      break;
+    case "conversations":
+      view = showConversations(main, app);
       break;
     default:
       app.navigate("#/rooms");

@@ -4,6 +4,7 @@
 import { api } from "../api.js";
 import { h, roleName } from "../dom.js";
 import { field, errorSummary, showPasswordToggle } from "../forms.js";
+import { dmSettings } from "./dm_settings.js";
 
 function newPasswordProblem(value) {
   return [...value].length < 10 ? "The new password needs at least 10 characters." : "";
@@ -65,7 +66,8 @@ export function showAccount(main, app) {
   main.appendChild(h("div", {},
     h("h1", {}, "Your account"),
     h("p", {}, "Your handle is ", h("strong", {}, app.user.handle), ` (${roleName(app.user.role)}). Everyone in the rooms sees it; nobody sees your email.`),
-    h("div", { class: "form-card" }, form)));
+    h("div", { class: "form-card" }, form),
+    dmSettings(app).panel));
   return {};
 }
 

@@ -22,6 +22,7 @@ const KIND_WORDS = {
 
 function link(n) {
   if (n.kind === "friend_request" || n.kind === "friend_accepted") return h("a", { href: "#/friends" }, "Open your friends");
+  if (n.kind === "dm_request") return h("a", { href: "#/conversations" }, "Open your messages");
   if (n.room) return h("a", { href: roomHash(n.room) }, "Open the room");
   if (n.event) return h("a", { href: sessionHash(n.event) }, "Open the session");
   return null;

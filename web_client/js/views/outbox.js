@@ -234,6 +234,8 @@ export class Outbox {
       case "locked":
       case "banned":
       case "kicked":
+      case "conversation_closed":
+      case "request_pending":
         this.drop(frame.cid);
         from.restore(entry.frame.body);
         this.hooks.onBlocked(frame.code, frame);

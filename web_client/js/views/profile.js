@@ -7,6 +7,7 @@ import { h, replace, roleBadge, roleName, announce, focusOn, uid } from "../dom.
 import { roomHash } from "../router.js";
 import { couldNotLoad } from "../retry.js";
 import { friendWords, refusalWords, ties } from "./ties.js";
+import { startConversation } from "./conversations.js";
 
 export function showProfile(main, app, route) {
   document.title = "A member · Kindred";
@@ -112,6 +113,10 @@ export function showProfile(main, app, route) {
     // It stays hidden until the profile says the viewer may write (`can_message`); keep its id.
     const message = h("button", { type: "button", class: "button", id: "profile-message", hidden: true }, "Send a message");
     message.hidden = !v.can_message;
+    message.addEventListener("click", () => {
+      message.disabled = true;
+      startConversation(app, v.user, status).finally(() => { message.disabled = false; });
+    });
     replace(body,
       h("h1", {}, v.user.handle, " ", roleBadge(v.user.role)),
       h("p", { class: "hint" }, roleName(v.user.role), v.self ? " (you)" : ""),

@@ -15,6 +15,8 @@ import { Notices } from "./notices.js";
 import { ThreadPanel } from "./thread.js";
 import { ModerationPanel } from "./moderation.js";
 import { BlockList } from "./blocks.js";
+import { isConversationRoom } from "./conversations.js";
+import { conversationAsRoom, conversationChanged, conversationRefused, conversationState } from "./conversation_room.js";
 
 const STAFF_ROLES = new Set(["navigator", "org_admin", "admin"]);
 
@@ -35,6 +37,8 @@ export class RoomView {
     this.pendingModeration = new Map(); // cid -> {resolve, reject}
     this.thread = null;
     this.closed = false;
+    this.private = isConversationRoom(this.slug); // a private conversation (conversation_room.js)
+    this.conversation = null;
     this.people = new People(this.me, (after) => this.joined &&
       this.conn.send(after ? { type: "members", room: this.slug, after } : { type: "members", room: this.slug }));
     this.notices = new Notices();
@@ -77,13 +81,16 @@ export class RoomView {
       this.timeline.scroller, this.timeline.jump, this.people.typingLine, this.box.form);
     this.threadSlot = h("div");
     this.modSlot = h("div");
+    this.conversationBox = h("div");
     this.side = h("div", { class: "room__side" },
       this.threadSlot, this.people.panel, this.blocks.panel, this.modSlot);
     this.layout = h("div", { class: "room__layout" }, timeline, this.side);
     this.root = h("div", { class: "room" },
       h("header", { class: "room__header" },
-        h("p", { class: "breadcrumb" }, h("a", { href: "#/rooms" }, "All rooms")),
+        h("p", { class: "breadcrumb" }, this.private
+          ? h("a", { href: "#/conversations" }, "All messages") : h("a", { href: "#/rooms" }, "All rooms")),
         this.title, this.description, writeLink),
+      this.conversationBox,
       this.notices.personalBox,
       this.notices.resourcesBox,
       this.notices.roomBox,
@@ -95,20 +102,23 @@ export class RoomView {
 
   async start(route) {
     try {
-      const community = await api.community(this.slug);
+      const community = this.private ? await conversationAsRoom(this) : await api.community(this.slug);
       if (this.closed) return;
       this.community = community;
       this.title.textContent = community.name;
       this.description.textContent = community.description || "";
       document.title = `${community.name} · Kindred`;
-      this.box.textarea.closest("form").querySelector("label").textContent = `Your message to ${community.name}`;
+      this.box.textarea.closest("form").querySelector("label").textContent = community.composerLabel || `Your message to ${community.name}`;
+      this.composerState();
     } catch (err) {
       if (this.closed) return;
-      if (err.status === 404) this.fail("This room does not exist, or it is not open to you.");
+      if (err.status === 404) this.fail(this.notFound());
       else couldNotLoad(this.layout, this.app, "This room", err, () => this.reload());
       return;
     }
-    this.checkStaff();
+    const c = this.conversation;
+    if (c && c.state === "request" && c.requested_by !== this.me.id) return; // to answer first
+    if (!this.private) this.checkStaff(); // nobody moderates a private conversation
     this.blocks.load();
     try {
       await loadReactionSet().catch(() => null); // without it, messages show no reaction buttons
@@ -142,7 +152,14 @@ export class RoomView {
 
   fail(text) {
     replace(this.layout, h("div", { class: "notice notice--danger", role: "alert" },
-      h("p", {}, text), h("p", {}, h("a", { href: "#/rooms" }, "Back to the list of rooms"))));
+      h("p", {}, text), h("p", {}, this.private
+        ? h("a", { href: "#/conversations" }, "Back to your messages")
+        : h("a", { href: "#/rooms" }, "Back to the list of rooms"))));
+  }
+
+  notFound() {
+    return this.private ? "This conversation does not exist, or it is not yours."
+      : "This room does not exist, or it is not open to you.";
   }
 
   async checkStaff() {
@@ -165,6 +182,11 @@ export class RoomView {
     if (this.lastSeq === null) return; // start() calls again once the room is in
     if (route.thread) this.openThread(route.thread);
     else if (this.thread) this.removeThread();
+  }
+
+  /** Frames for the member, not the room (app.js): a change to this conversation. */
+  frame(frame) {
+    if (this.private) conversationChanged(this, frame);
   }
 
   cleanup() {
@@ -228,7 +250,7 @@ export class RoomView {
           this.timeline.historyNote.textContent = "Some earlier messages may no longer be available here.";
         }
         this.joined = true;
-        this.app.markRead(this.slug);
+        this.app.markRead(this.slug, frame.seq); // the replay brings everything up to the head
         this.replayUntil = frame.seq;
         this.replayed = 0;
         this.people.snapshot(frame.present || [], frame.count);
@@ -238,7 +260,7 @@ export class RoomView {
         break;
       case "message":
         this.message(frame);
-        this.app.markRead(this.slug);
+        this.app.markRead(this.slug, frame.seq);
         break;
       case "reactions":
         applyReactions(this.messages.get(frame.message), frame, this.layout, this.me);
@@ -360,8 +382,11 @@ export class RoomView {
     if (frame.code === "kicked" || frame.code === "banned") {
       // The error says until when, not why (the reason came with the kicked/banned frame).
       this.leaveBecause(frame.code, frame.until, null);
+    } else if (frame.code === "request_pending" || frame.code === "conversation_closed") {
+      this.conn.untrack(this.slug);
+      conversationRefused(this);
     } else if (frame.code === "no_such_room") {
-      this.fail("This room does not exist, or it is not open to you.");
+      this.fail(this.notFound());
       this.conn.untrack(this.slug);
     } else if (frame.code === "unavailable" && !frame.cid) {
       setTimeout(() => !this.closed && this.conn.track(this.slug, { since: () => this.lastSeq, onFrame: (f) => this.roomFrame(f) }), 2000);
@@ -372,6 +397,10 @@ export class RoomView {
     if (code === "muted") this.notices.restricted("muted", frame.until, this.notices.reasonFor("muted"));
     if (code === "kicked" || code === "banned") this.leaveBecause(code, frame.until, null);
     if (code === "locked") this.notices.roomState({ ...this.notices.state, locked: true });
+    if (code === "conversation_closed" || code === "request_pending") {
+      conversationRefused(this);
+      return;
+    }
     this.composerState();
   }
 
@@ -384,7 +413,7 @@ export class RoomView {
   }
 
   composerState() {
-    const reason = this.notices.blockedReason(this.staff);
+    const reason = this.notices.blockedReason(this.staff) || conversationState(this, this.conversationBox);
     this.box.setBlocked(reason);
     if (this.thread) this.thread.box.setBlocked(reason);
   }

@@ -30,7 +30,7 @@ export function showSafety(main, app) {
     };
     return h("li", {},
       h("p", {}, h("strong", {}, item.kind === "crisis" ? "Possible crisis" : "Report"),
-        " in ", names.get(item.room) || item.room || "a room", " · ", item.at ? timeElement(item.at) : null),
+        " in ", item.private ? "a private conversation" : names.get(item.room) || item.room || "a room", " · ", item.at ? timeElement(item.at) : null),
       about.lines,
       h("div", { class: "field" }, h("label", { for: note.id }, "Note (optional)"), note),
       h("div", { class: "actions" },

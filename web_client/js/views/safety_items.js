@@ -20,9 +20,13 @@ export function alertWords(about) {
   return about.kind === "crisis" ? "A message may be from someone in crisis" : "A message was reported";
 }
 
-/** The way from an alert frame to what it is about. */
+const PRIVATE_ROOM = /^dm-[0-9a-f]{16}$/;
+
+/** The way from an alert frame to what it is about. A private conversation is never opened
+ * by staff: its item in the safety queue shows the one message (and that view is recorded). */
 export function alertLink(frame, onclick = null) {
   if (frame.question) return h("a", { href: questionHash(frame), onclick }, "Open the question");
+  if (PRIVATE_ROOM.test(frame.room || "")) return h("a", { href: "#/safety", onclick }, "Open the safety queue");
   return h("a", { href: roomHash(frame.room, frame.message_id), onclick }, "Open the message");
 }
 
@@ -51,11 +55,12 @@ export function itemDetails(item) {
   const m = item.message || {};
   return {
     lines: [
+      item.private ? h("p", { class: "hint" }, "A private message. Only this message is shown, as it was then; your viewing it is recorded in the audit log.") : null,
       h("p", { class: "message__body" }, m.removed || m.body === null ? "(removed)" : m.body || ""),
       h("p", { class: "hint" }, "From ", m.author ? m.author.handle : "someone",
         item.reporter ? ["; reported by ", item.reporter.handle] : null,
         item.reason ? ["; reason: ", item.reason] : null),
     ],
-    link: m.id && item.room ? h("a", { href: roomHash(item.room, m.id) }, "Open the message") : null,
+    link: m.id && item.room && !item.private ? h("a", { href: roomHash(item.room, m.id) }, "Open the message") : null,
   };
 }
