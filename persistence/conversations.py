@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from persistence import communities
 from persistence.accounts import to_member
 from persistence.conversation_models import Conversation, ConversationMember, DmSetting
+from persistence.event_models import Notification
 from persistence.models import Block, Community, Message, User
 from persistence.notifications import insert_for
 from persistence.social_models import RoomRead
@@ -148,6 +149,20 @@ async def mark_request(db: AsyncSession, conv_id: int, message_id: str) -> bool:
         .values(request_message=message_id))
     await db.commit()
     return bool(result.rowcount)
+
+
+def request_dedupe(public_id: str) -> str:
+    """The ``dedupe`` key of a request's ``dm_request`` notification (``Notifier.notify``)."""
+    return f"dm_request:{public_id}"
+
+
+async def request_note(db: AsyncSession, user_id: int, public_id: str) -> int | None:
+    """The member's ``dm_request`` notification of this conversation, if unread."""
+    query = select(Notification.id).where(
+        Notification.user_id == user_id, Notification.dedupe == f"{request_dedupe(public_id)}:{user_id}"[:80],
+        col(Notification.read_ms).is_(None))
+    found = (await db.exec(query)).first()
+    return None if found is None else int(found)
 
 
 async def of_member(db: AsyncSession, user_id: int) -> list[Stored]:

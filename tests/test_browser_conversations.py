@@ -130,6 +130,7 @@ def test_request_accept_talk_and_decline(site: Deployment, web: Browsers) -> Non
     expect(asking.get_by_role("link", name=oak.handle)).to_have_count(0)
     press(a.page, asking.get_by_role("button", name=f"Accept: {maple.handle}"))
     expect(a.page.get_by_role("status").filter(has_text="You accepted.")).to_be_visible()
+    expect(a.page.locator("#notification-count")).to_be_hidden()  # both requests are answered
     mine = a.page.get_by_role("region", name="Your conversations")
     link = mine.get_by_role("link", name=maple.handle)
     expect(link).to_be_focused()

@@ -79,6 +79,9 @@ async def test_a_request_is_held_until_accepted(deployment: Deployment) -> None:
         r = await api(dep, "POST", f"/api/conversations/{conv['id']}/accept", b.token, gateway=last)
         assert r.status_code == 200 and r.json()["state"] == "open", r.text
         await ca.wait_frame("conversation", LIVE_S, event="accepted")
+        # The request's notification is handled, on every device of b.
+        read = await cb.wait_frame("notifications_read", LIVE_S)
+        assert read["ids"] == [note["id"]] and read["unread"] == 0
         joined = await cb.join(room, since=0)
         assert joined["type"] == "joined"
         await cb.wait_until(lambda fs: len(cb.messages(room)) >= 3, LIVE_S, "the held messages")

@@ -98,7 +98,7 @@ class Activity:
             await self._notifier.notify(
                 [o.db_id for o in found.others(author.db_id)], Kind.DM_REQUEST,
                 f"{author.handle} would like to write to you privately.",
-                f"dm_request:{found.row.public_id}", room=room)
+                store.request_dedupe(found.row.public_id), room=room)
             await self.tell(found, "request", skip=author.id)
             return
         if facts.state is not State.OPEN:

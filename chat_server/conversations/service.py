@@ -25,7 +25,7 @@ from chat_server.conversations.gates import Gates
 from chat_server.social.delivery import Delivery
 from chat_server.social.notifier import Notifier
 from persistence import conversations as store
-from persistence import friends
+from persistence import friends, notifications
 from persistence import moderation as moderation_store
 from persistence.conversations import Stored
 from rooms import conversations as rules
@@ -231,6 +231,11 @@ class Conversations:
             if not await store.change_state(db, found.db_id, State.REQUEST, target, self._now_ms()):
                 raise NothingToAnswer("this request was answered already")
             found = await store.by_public_id(db, public_id) or found
+            # Answered: its notification is handled, on every device of the member.
+            note = await store.request_note(db, member.db_id, public_id)
+            handled = [] if note is None else await notifications.mark_read(db, member.db_id, [note], self._now_ms())
+        if handled:
+            await self._notifier.tell_read(member, handled)
         self._gates.forget(found.row.room)
         await self._publish(found.row.room)
         await self._tell(found, "accepted" if accept else "declined", skip=None)

@@ -123,10 +123,14 @@ export class Timeline {
     else this.jump.hidden = false;
   }
 
+  startWords() {
+    return this.room.private ? "This is the start of the conversation." : "This is the start of the room's history.";
+  }
+
   updateOlder() {
     this.olderButton.hidden = !this.nextBefore;
     if (!this.nextBefore) {
-      this.historyNote.textContent = this.room.messages.size ? "This is the start of the room's history." : "No messages yet. You could say hello.";
+      this.historyNote.textContent = this.room.messages.size ? this.startWords() : "No messages yet. You could say hello.";
     } else {
       this.historyNote.textContent = "";
     }
@@ -146,7 +150,7 @@ export class Timeline {
       document.scrollingElement.scrollTop += this.list.getBoundingClientRect().height - before;
       this.historyNote.textContent = oldestFirst.length === 1 ? "1 earlier message shown." : `${oldestFirst.length} earlier messages shown.`;
       if (!this.nextBefore) this.olderButton.hidden = true;
-      if (!this.nextBefore) this.historyNote.textContent += " This is the start of the room's history.";
+      if (!this.nextBefore) this.historyNote.textContent += ` ${this.startWords()}`;
     } catch {
       this.historyNote.textContent = "Earlier messages could not be loaded. Please try again.";
     } finally {
