@@ -76,6 +76,8 @@ def test_request_accept_talk_and_decline(site: Deployment, web: Browsers) -> Non
     heron = site.register(org=ORG_A, handle=pseudonym("QuietHeron"))
     maple = site.register(org=ORG_A, handle=pseudonym("Maple"))
     oak = site.register(org=ORG_A, handle=pseudonym("Oak"))
+    navigator = site.register(org=ORG_A, handle=pseudonym("Navigator"))
+    site.cli("user", "role", navigator.handle, "navigator")
     post_messages(site, heron, room, ["Some days the fatigue is the hardest part."])
     post_messages(site, maple, room, ["Same here. Short walks help me a little."])
     post_messages(site, oak, room, ["Thinking of you all this week."])
@@ -169,6 +171,23 @@ def test_request_accept_talk_and_decline(site: Deployment, web: Browsers) -> Non
     item.get_by_role("link", name=heron.handle).click()
     expect(b.page.locator(".timeline li.message[data-seq]").filter(has_text="Talk soon.")).to_be_visible()
     expect(count).to_be_hidden()
+
+    # Maple reports Heron's message: the organization's navigators see that message alone.
+    item = b.page.locator(".timeline li.message[data-seq]").filter(has_text="Talk soon.")
+    item.get_by_role("button", name=re.compile("^More actions")).click()
+    item.get_by_role("button", name="Report").click()
+    expect(item).to_contain_text("not the rest of the conversation")
+    item.get_by_label("What is wrong with this message?").fill("Just checking how reports work.")
+    item.get_by_role("button", name="Send report").click()
+    expect(item.get_by_role("status").filter(has_text="Thank you")).to_be_visible()
+    n = web.person(member=navigator)
+    n.page.goto("/#/safety")
+    entry = n.page.locator(".mod-list li").filter(has_text="Talk soon.")
+    expect(entry).to_contain_text("Report in a private conversation")
+    expect(entry).to_contain_text("Only this message is shown")
+    expect(entry).not_to_contain_text("Mornings are hard for me")
+    expect(entry.get_by_role("link", name="Open the message")).to_have_count(0)
+    clean(n.page, "the safety queue with a private message")
 
     # Oak, declined, is told plainly and cannot write.
     c = web.person(member=oak)

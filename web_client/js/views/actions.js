@@ -126,7 +126,9 @@ export function messageActions(msg, ctx) {
   }
 
   function reportForm() {
-    const reason = reasonField("What is wrong with this message?", "Only the navigators see your report, and they see that it came from you. The author is not told who reported it.");
+    const reason = reasonField("What is wrong with this message?", ctx.private
+      ? "Your organization's navigators see this one message, not the rest of the conversation, and that the report came from you. The author is not told who reported it."
+      : "Only the navigators see your report, and they see that it came from you. The author is not told who reported it.");
     inlineForm(panel, {
       title: "Report this message to a navigator", fields: [reason], confirm: "Send report", restore,
       run: async () => {

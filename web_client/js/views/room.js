@@ -219,6 +219,7 @@ export class RoomView {
     return {
       me: this.me,
       room: this.slug,
+      private: this.private,
       staff: this.staff,
       replyCount: (id) => this.replyCount(id),
       onReply: (msg) => this.reply(msg),

@@ -13,6 +13,7 @@ export function showSafety(main, app) {
   main.appendChild(h("div", { class: "safety" },
     h("h1", {}, "Safety queue"),
     h("p", {}, "Messages and questions to the experts that may be from someone in crisis, and messages members reported, in the rooms you moderate. Open one to see it where it was written."),
+    h("p", { class: "hint" }, "Private messages reach your organization's navigators the same way: only the message concerned is shown, never the conversation, and each time you see one it is recorded in the audit log."),
     status, list));
   let names = new Map();
 
