@@ -172,6 +172,12 @@ def test_request_accept_talk_and_decline(site: Deployment, web: Browsers) -> Non
     expect(b.page.locator(".timeline li.message[data-seq]").filter(has_text="Talk soon.")).to_be_visible()
     expect(count).to_be_hidden()
 
+    # Search finds Maple's own conversation, said as such.
+    b.page.goto("/#/search?q=Mornings")
+    found = b.page.locator(".message").filter(has_text="Mornings are hard for me")
+    expect(found).to_contain_text("in a private conversation")
+    found.get_by_role("link", name="Open the conversation").click()
+
     # Maple reports Heron's message: the organization's navigators see that message alone.
     item = b.page.locator(".timeline li.message[data-seq]").filter(has_text="Talk soon.")
     item.get_by_role("button", name=re.compile("^More actions")).click()

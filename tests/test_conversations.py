@@ -109,6 +109,13 @@ async def test_declining_ends_it(deployment: Deployment) -> None:
     try:
         await ca.post(room, "hello, may I write to you?", new_cid())
         await cb.wait_frame("conversation", LIVE_S, event="request")
+        # A request holds 5 messages; the sixth waits for an answer.
+        for i in range(4):
+            assert (await ca.post(room, f"and one more thing ({i})", new_cid()))["type"] == "ack"
+        cid = new_cid()
+        await ca.send({"type": "send", "room": room, "body": "still there?", "cid": cid})
+        held = await ca.wait_frame("error", LIVE_S, cid=cid)
+        assert held["code"] == "request_pending" and "5 messages" in held["detail"]
         r = await api(dep, "POST", f"/api/conversations/{conv['id']}/decline", b.token, gateway=last)
         assert r.status_code == 200 and r.json()["state"] == "declined", r.text
         told = await ca.wait_frame("conversation", LIVE_S, event="declined")

@@ -3,6 +3,7 @@
 import { api } from "../api.js";
 import { h, replace, roleBadge, timeElement, uid, focusOn } from "../dom.js";
 import { roomHash } from "../router.js";
+import { isConversationRoom } from "./conversations.js";
 import { couldNotLoad } from "../retry.js";
 
 export function showSearch(main, app, route) {
@@ -25,15 +26,19 @@ export function showSearch(main, app, route) {
 
   main.appendChild(h("div", {},
     h("h1", {}, "Search"),
-    h("p", {}, "Find earlier messages in the rooms open to you. Every word you type must appear in the message."),
+    h("p", {}, "Find earlier messages in the rooms open to you and in your private conversations. Every word you type must appear in the message."),
     form, status, results, more));
 
   app.loadCommunities().then((list) => {
     names = new Map(list.map((c) => [c.slug, c.name]));
     for (const c of list) roomSelect.appendChild(h("option", { value: c.slug }, c.name));
     roomSelect.value = route.room || "";
-    for (const li of results.querySelectorAll("[data-room]")) li.querySelector(".room-name").textContent = names.get(li.dataset.room) || li.dataset.room;
+    for (const li of results.querySelectorAll("[data-room]")) li.querySelector(".room-name").textContent = roomName(li.dataset.room);
   }).catch(() => {});
+
+  function roomName(slug) {
+    return isConversationRoom(slug) ? "a private conversation" : names.get(slug) || slug;
+  }
 
   function resultItem(m) {
     return h("li", { class: "message", "data-room": m.room },
@@ -41,9 +46,9 @@ export function showSearch(main, app, route) {
         h("span", { class: "message__author" }, m.author ? m.author.handle : "Someone"),
         m.author ? roleBadge(m.author.role) : null,
         m.ts ? timeElement(m.ts) : null,
-        h("span", { class: "message__status" }, "in ", h("span", { class: "room-name" }, names.get(m.room) || m.room))),
+        h("span", { class: "message__status" }, "in ", h("span", { class: "room-name" }, roomName(m.room)))),
       h("p", { class: "message__body" }, m.body || ""),
-      h("p", {}, h("a", { href: roomHash(m.room, m.id) }, "Open in its room")));
+      h("p", {}, h("a", { href: roomHash(m.room, m.id) }, isConversationRoom(m.room) ? "Open the conversation" : "Open in its room")));
   }
 
   async function run(offset) {
