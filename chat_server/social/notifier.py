@@ -26,9 +26,12 @@ from chat_server.broker.base import Broker
 from chat_server.social.delivery import Delivery
 from persistence import communities, notifications, unread
 from persistence import moderation as moderation_store
+from persistence import sessions as sessions_store
 from rooms.access import can_see
 from rooms.model import Member
+from rooms.moderation import may_moderate_room
 from rooms.notifications import Kind, mentioned
+from rooms.sessions import ROOM_PREFIX, Signup
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +96,22 @@ class Notifier:
         async with self._db() as db:
             community = await communities.by_slug(db, room)
             name = community.name if community is not None else "a session"
-            candidates = await unread.members_by_handle(db, handles)
-            told = [m for m in candidates if m.id != author.id
-                    and (community is None or can_see(m, community))
-                    and not await self._blocks(db, m, author)]
+            candidates = [m for m in await unread.members_by_handle(db, handles) if m.id != author.id]
+            if room.startswith(ROOM_PREFIX):
+                # A session's live room: only those who may enter it (hosts, staff of its
+                # community, members signed up with a place), never everyone who sees the
+                # community: a mention must not reach someone the room would turn away.
+                candidates = await self._may_enter(db, room, candidates)
+            elif community is None:
+                candidates = []
+            else:
+                candidates = [m for m in candidates if can_see(m, community)]
+            told = [m for m in candidates if not await self._blocks(db, m, author)]
             replied: Member | None = None
             if reply_to is not None:
                 replied = await self._author(db, room, reply_to)
                 if replied is not None and (replied.id == author.id or await self._blocks(db, replied, author)):
                     replied = None
-        if community is None:
-            told = []  # a session's room: who may see it is the session's business; not resolved
         if told:
             await self.notify([m.db_id for m in told], Kind.MENTION,
                               f"{author.handle} mentioned you in “{name}”.", f"mention:{message_id}",
@@ -112,6 +120,23 @@ class Notifier:
             await self.notify([replied.db_id], Kind.REPLY,
                               f"{author.handle} replied to your message in “{name}”.", f"reply:{message_id}",
                               room=room, ref=message_id)
+
+    @staticmethod
+    async def _may_enter(db: AsyncSession, room: str, candidates: list[Member]) -> list[Member]:
+        occ = await sessions_store.by_room(db, room) if candidates else None
+        parent = None if occ is None else await communities.by_slug(db, occ.series.community)
+        if occ is None or parent is None:
+            return []
+        allowed = []
+        for m in candidates:
+            if not can_see(m, parent):
+                continue
+            runs = m.id in occ.host_ids or may_moderate_room(
+                m, parent, await moderation_store.assignments(db, m.db_id))
+            signup = None if runs else await sessions_store.signup_of(db, occ.row.id or 0, m.db_id)
+            if runs or (signup is not None and Signup(signup.status) is Signup.IN):
+                allowed.append(m)
+        return allowed
 
     @staticmethod
     async def _blocks(db: AsyncSession, member: Member, author: Member) -> bool:
