@@ -124,6 +124,10 @@ class Settings:
     smtp_from: str = "Kindred <no-reply@localhost>"
     digest_check_s: float = 300.0
     digest_every_s: float = 86400.0  # "daily"
+    # Friend requests (docs/social.md): how many new requests one member may make per window,
+    # across every gateway (the counter lives where the key-phrase one does).
+    friend_request_rate: int = 20
+    friend_request_window_s: int = 600
     gateway_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     @property
@@ -179,7 +183,8 @@ class Settings:
                      "register_key_attempts", "register_window_s", "key_phrase_window_s",
                      "redis_max_connections", "event_tick_s",
                      "question_rate", "question_window_s", "question_batch_s",
-                     "presence_list_max", "digest_check_s", "digest_every_s"):
+                     "presence_list_max", "digest_check_s", "digest_every_s",
+                     "friend_request_rate", "friend_request_window_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -306,5 +311,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "smtp_from": str,
     "digest_check_s": float,
     "digest_every_s": float,
+    "friend_request_rate": int,
+    "friend_request_window_s": int,
     "gateway_id": str,
 }

@@ -202,5 +202,6 @@ class PasswordReset(SQLModel, table=True):
 # The scheduled sessions' tables live in their own module; imported here so that every
 # user of the models (migrations, tests) sees one complete metadata.
 from persistence import event_models as _event_models  # noqa: E402, F401
+from persistence import friend_models as _friend_models  # noqa: E402, F401
 from persistence import question_models as _question_models  # noqa: E402, F401
 from persistence import social_models as _social_models  # noqa: E402, F401

@@ -28,8 +28,10 @@ def _codes(cls: type[errors.RoomError]) -> set[str]:
 
 def test_every_error_code_is_documented_and_every_documented_one_exists() -> None:
     documented = set(re.findall(r"^\| `([a-z_]+)`", _section(6), re.MULTILINE)) - {"code"}
-    # Scheduling or editing a session and opening a topic are HTTP only (§9): no frame meets these.
-    http_only = {"invalid_event", "bad_transition", "invalid_topic"}
+    # Scheduling or editing a session and opening a topic, friends and following, are HTTP
+    # only (§9): no frame meets these.
+    http_only = {"invalid_event", "bad_transition", "invalid_topic",
+                 "yourself", "you_blocked", "not_accepted", "too_many"}
     raised = _codes(errors.RoomError) - {errors.RoomError.code} - http_only
     # "internal" is the endpoint's answer to a failure that is not a RoomError.
     assert documented == raised | {"internal"}

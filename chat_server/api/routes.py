@@ -16,10 +16,13 @@ from chat_server.api import (
     accounts,
     calendar,
     communities,
+    following,
+    friends,
     history,
     moderation,
     notifications,
     passwords,
+    people,
     questions,
     reactions,
     sessions,
@@ -142,6 +145,26 @@ API: tuple[Endpoint, ...] = (
              "messages per room"),
     Endpoint("/api/rooms/{slug}/read", "POST", notifications.room_read, "Mark a room seen up to "
              "a seq", notifications.RoomReadIn),
+    # Friends, following, the feed and profiles (docs/social.md).
+    Endpoint("/api/friends", "GET", friends.list_friends, "One's friends, and friend requests "
+             "in and out"),
+    Endpoint("/api/friends/{user}", "PUT", friends.set_friend, "Ask a member to be friends, or "
+             "accept their request"),
+    Endpoint("/api/friends/{user}", "DELETE", friends.set_friend, "Decline a friend request, "
+             "cancel one's own, or unfriend"),
+    Endpoint("/api/following", "GET", following.list_following, "Whom one follows, and who "
+             "follows one"),
+    Endpoint("/api/following/{user}", "PUT", following.set_following, "Follow a member"),
+    Endpoint("/api/following/{user}", "DELETE", following.set_following, "Stop following a member"),
+    Endpoint("/api/feed", "GET", following.feed, "Recent activity of the people one follows, "
+             "in rooms one can join", query=(
+                 Query("before", "string", "the previous page's next"),
+                 Query("limit", "integer", "entries per page, at most 100"))),
+    Endpoint("/api/people/settings", "GET", people.get_settings, "Whether one takes friend "
+             "requests and can be followed"),
+    Endpoint("/api/people/settings", "PUT", people.put_settings, "Take friend requests or not, "
+             "be followed or not", people.PeopleSettingsIn),
+    Endpoint("/api/people/{user}", "GET", people.profile, "A member's profile as one sees it"),
     # Questions to experts (docs/questions.md).
     Endpoint("/api/events/{id}/questions", "POST", questions.ask, "Ask a session's hosts",
              questions.AskIn),

@@ -15,6 +15,9 @@ import { showSession } from "./views/session.js";
 import { showSafety } from "./views/safety.js";
 import { alertLink, alertWords } from "./views/safety_items.js";
 import { showNotifications } from "./views/notifications.js";
+import { showProfile } from "./views/profile.js";
+import { showFriends } from "./views/friends.js";
+import { showFeed } from "./views/feed.js";
 import { pendingStore } from "./pending.js";
 import { couldNotLoad } from "./retry.js";
 
@@ -304,6 +307,15 @@ async function route() {
       break;
     case "notifications":
       view = showNotifications(main, app);
+      break;
+    case "profile":
+      view = showProfile(main, app, r);
+      break;
+    case "friends":
+      view = showFriends(main, app);
+      break;
+    case "feed":
+      view = showFeed(main, app);
       break;
     default:
       app.navigate("#/rooms");

@@ -2,6 +2,7 @@
 //   #/signin  #/register  #/reset  #/account  #/rooms  #/safety  #/search?q=…&room=…
 //   #/room/SLUG  #/room/SLUG/thread/MESSAGE_ID  #/sessions  #/sessions/ID
 //   #/event/ID/questions  #/experts?q=…  #/experts/ID  #/notifications
+//   #/people/USER_ID (a profile)  #/friends  #/feed
 
 /** {name, key, ...params} for a screen hash, or null for anything else (e.g. "#main"). */
 export function parseRoute(hash) {
@@ -17,7 +18,12 @@ export function parseRoute(hash) {
     case "rooms":
     case "safety":
     case "notifications":
+    case "friends":
+    case "feed":
       return { name: parts[0], key: parts[0] };
+    case "people":
+      if (parts[1]) return { name: "profile", key: `profile:${parts[1]}`, id: parts[1] };
+      return { name: "friends", key: "friends" };
     case "event":
       if (parts[1] && parts[2] === "questions") return { name: "event-questions", key: `event-questions:${parts[1]}`, id: parts[1] };
       return { name: "unknown", key: "unknown" };
@@ -45,4 +51,9 @@ export function parseRoute(hash) {
 export function roomHash(slug, thread = null) {
   const base = `#/room/${encodeURIComponent(slug)}`;
   return thread ? `${base}/thread/${encodeURIComponent(thread)}` : base;
+}
+
+/** A member's profile, by their public id (the id presence and messages carry). */
+export function personHash(id) {
+  return `#/people/${encodeURIComponent(id)}`;
 }

@@ -3,6 +3,7 @@
 import { h, roleBadge, timeElement, uid } from "../dom.js";
 import { messageActions, threadButton } from "./actions.js";
 import { reactionBar } from "./reactions.js";
+import { personHash } from "../router.js";
 
 export const REMOVED_TEXT = "This message was removed by a navigator.";
 
@@ -21,7 +22,9 @@ export function renderMessage(msg, ctx) {
     "aria-labelledby": authorId,
   });
   const meta = h("p", { class: "message__meta" },
-    h("span", { class: "message__author", id: authorId }, msg.author ? msg.author.handle : "Someone"),
+    msg.author
+      ? h("a", { class: "message__author", id: authorId, href: personHash(msg.author.id) }, msg.author.handle)
+      : h("span", { class: "message__author", id: authorId }, "Someone"),
     msg.author ? roleBadge(msg.author.role) : null,
     mine ? h("span", { class: "message__status" }, "(you)") : null,
     msg.ts ? timeElement(msg.ts) : null,

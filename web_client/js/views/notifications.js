@@ -16,10 +16,12 @@ const KIND_WORDS = {
   cancelled: "A session I signed up for is cancelled",
   place_free: "A place opens for me in a session",
   friend_request: "Friend requests",
+  friend_accepted: "Someone accepts my friend request",
   dm_request: "Requests to write to me privately",
 };
 
 function link(n) {
+  if (n.kind === "friend_request" || n.kind === "friend_accepted") return h("a", { href: "#/friends" }, "Open your friends");
   if (n.room) return h("a", { href: roomHash(n.room) }, "Open the room");
   if (n.event) return h("a", { href: sessionHash(n.event) }, "Open the session");
   return null;

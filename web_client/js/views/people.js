@@ -3,6 +3,7 @@
 // for page by page (`members`, §3.8) only when the member opens it.
 
 import { h, replace, roleBadge, uid } from "../dom.js";
+import { personHash } from "../router.js";
 
 const TYPING_SHOWN_MS = 6000; // twice the server's typing interval (§4.5)
 
@@ -89,7 +90,7 @@ export class People {
       a.handle.localeCompare(b.handle, undefined, { sensitivity: "base" }));
     this.heading.textContent = `Here now (${Math.max(this.count, members.length)})`;
     replace(this.list, members.map((m) => h("li", {},
-      h("span", {}, m.handle), roleBadge(m.role),
+      h("a", { href: personHash(m.id) }, m.handle), roleBadge(m.role),
       this.me && m.id === this.me.id ? h("span", { class: "hint" }, "(you)") : null)));
     this.renderMore();
   }
