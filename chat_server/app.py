@@ -95,8 +95,13 @@ def create_app(settings: Settings) -> Starlette:
         async with open_resources(settings) as resources:
             runtime = await Runtime.open(resources)
             app.state.runtime = runtime  # for the CLI's graceful-shutdown hook
+            # The services the handlers use, each under its own name (request.state; the
+            # converted handlers never see the runtime).
+            assert runtime.sessions is not None, "sessions are wired in Runtime.open"
+            state = {"runtime": runtime, "accounts": runtime.accounts, "directory": runtime.directory,
+                     "calendars": runtime.sessions.calendars, "readiness": runtime.readiness}
             try:
-                yield {"runtime": runtime}
+                yield state
             finally:
                 await runtime.close()
 
