@@ -124,6 +124,11 @@ class Settings:
     smtp_from: str = "Kindred <no-reply@localhost>"
     digest_check_s: float = 300.0
     digest_every_s: float = 86400.0  # "daily"
+    # A private talk with the navigator on duty (docs/social.md): how long a member's request
+    # waits with nobody accepting before they are shown the crisis resources (it keeps
+    # waiting), and how long before it lapses and leaves the queue.
+    private_talk_wait_s: float = 300.0
+    private_talk_expire_s: float = 3600.0
     gateway_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     @property
@@ -179,7 +184,8 @@ class Settings:
                      "register_key_attempts", "register_window_s", "key_phrase_window_s",
                      "redis_max_connections", "event_tick_s",
                      "question_rate", "question_window_s", "question_batch_s",
-                     "presence_list_max", "digest_check_s", "digest_every_s"):
+                     "presence_list_max", "digest_check_s", "digest_every_s",
+                     "private_talk_wait_s", "private_talk_expire_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -207,6 +213,8 @@ class Settings:
         for host in self.video_embed_hosts:
             if not _HOST.fullmatch(host):
                 out.append(f"KINDRED_VIDEO_EMBED_HOSTS: {host!r} is not a host name (e.g. video.example.org)")
+        if self.private_talk_expire_s <= self.private_talk_wait_s:
+            out.append("KINDRED_PRIVATE_TALK_EXPIRE_S must be longer than KINDRED_PRIVATE_TALK_WAIT_S")
         if self.smtp_url is not None and not self.smtp_url.startswith(("smtp://", "smtps://")):
             out.append("KINDRED_SMTP_URL must start with smtp:// or smtps://")
         if self.secret_key is not None and len(self.secret_key) < 32:
@@ -306,5 +314,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "smtp_from": str,
     "digest_check_s": float,
     "digest_every_s": float,
+    "private_talk_wait_s": float,
+    "private_talk_expire_s": float,
     "gateway_id": str,
 }

@@ -44,6 +44,7 @@ from chat_server.moderation.stores import (
     RedisSlots,
     SlowModeSlots,
 )
+from chat_server.private_talk.wiring import TalksWiring, open_talks
 from chat_server.questions.wiring import QuestionsWiring, open_questions
 from chat_server.readers import StoredReads, utcnow
 from chat_server.resources import Resources
@@ -93,6 +94,7 @@ class Runtime:
     sessions: Sessions | None = None  # scheduled sessions (chat_server/events)
     questions: QuestionsWiring | None = None  # questions to experts (chat_server/questions)
     social: SocialWiring | None = None  # notifications (chat_server/social)
+    talks: TalksWiring | None = None  # private talks with a navigator (chat_server/private_talk)
 
     @classmethod
     async def open(cls, resources: Resources) -> Runtime:
@@ -168,12 +170,16 @@ class Runtime:
             writer.start()
         passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         questions = open_questions(settings, db, broker, hub, redis, safety)
+        # The conversation a navigator opens with a member is the conversations' (work-conv).
+        talks = open_talks(settings, db, broker, hub, redis, facts, enforcer, social.delivery, None)
         return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
                    key_failures, login_failures, registrations, facts, roster, enforcer, moderation,
-                   rooms, safety, writer, embedded_writer, sessions, questions, social)
+                   rooms, safety, writer, embedded_writer, sessions, questions, social, talks)
 
     async def close(self) -> None:
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        if self.talks is not None:
+            steps.append(("private talks", self.talks.close))
         if self.social is not None:
             steps.append(("social", self.social.close))
         if self.questions is not None:
