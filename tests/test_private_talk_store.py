@@ -71,7 +71,7 @@ async def test_exactly_one_of_many_simultaneous_accepts_wins(stores: list[TalkSt
     winners = [i for i, (won, _) in enumerate(results) if won]
     assert len(winners) == 1, results
     winner = navigators[winners[0]]
-    for won, current in results:
+    for _won, current in results:
         assert current is not None and current.outcome == ACCEPTED and current.navigator == winner
     assert await stores[1].waiting() == []
     # A withdrawal that comes after loses too, and learns who took it.

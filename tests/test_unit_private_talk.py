@@ -19,8 +19,8 @@ from rooms.private_talk import (
     may_take,
     member_frame,
     places,
-    queue_for,
     queue_entry,
+    queue_for,
 )
 from rooms.roles import Role
 
