@@ -15,6 +15,8 @@ import { showSession } from "./views/session.js";
 import { showSafety } from "./views/safety.js";
 import { alertLink, alertWords } from "./views/safety_items.js";
 import { showNotifications } from "./views/notifications.js";
+import { MemberTalk } from "./views/talk.js";
+import { NavigatorDesk, showTalkQueue } from "./views/talk_queue.js";
 import { pendingStore } from "./pending.js";
 import { couldNotLoad } from "./retry.js";
 
@@ -27,6 +29,7 @@ const statusLine = document.getElementById("connection");
 const retryButton = document.getElementById("retry");
 const safetyLink = document.getElementById("nav-safety");
 const countBadge = document.getElementById("notification-count");
+const talksLink = document.getElementById("nav-talks");
 const STAFF_ROLES = new Set(["navigator", "org_admin", "admin"]);
 
 const app = {
@@ -84,6 +87,12 @@ const app = {
   },
 };
 
+app.talk = new MemberTalk(app);
+app.desk = new NavigatorDesk(app, {
+  banner: document.getElementById("talk-alerts"),
+  count: document.getElementById("talk-count"),
+});
+
 // ------------------------------------------------------------------ session
 
 async function startSession(user) {
@@ -91,6 +100,7 @@ async function startSession(user) {
   replace(whoami, h("span", { class: "whoami__label" }, "Signed in as "), h("strong", {}, user.handle), " ", roleBadge(user.role));
   nav.hidden = false;
   safetyLink.hidden = !STAFF_ROLES.has(user.role);
+  talksLink.hidden = !STAFF_ROLES.has(user.role);
   account.hidden = false;
   app.conn = new Connection({
     checkSession: async () => {
@@ -106,6 +116,7 @@ async function startSession(user) {
   app.conn.addEventListener("frame", (event) => globalFrame(event.detail));
   app.conn.start();
   app.refreshUnread();
+  app.talk.load();
 }
 
 function endSession(message) {
@@ -120,6 +131,9 @@ function endSession(message) {
   nav.hidden = true;
   account.hidden = true;
   app.onDuty = false;
+  app.talk.reset();
+  app.desk.reset();
+  app.desk.banner.replaceChildren();
   alertBox.replaceChildren();
   whoami.replaceChildren();
   setStatus("idle", "");
@@ -188,6 +202,8 @@ function globalFrame(frame) {
     endSession("Your account can no longer use Kindred. If you think this is a mistake, contact your organization.");
     return;
   }
+  // A private talk with a navigator: the member's request, and the navigators' queue.
+  if (app.talk.frame(frame) || app.desk.frame(frame)) return;
   if (frame.type === "notification" || frame.type === "notifications_read" || frame.type === "unread") {
     attentionFrame(frame);
     if (frame.type === "notification" && !frame.id) sessionFrame(frame); // sessions and answers
@@ -304,6 +320,9 @@ async function route() {
       break;
     case "notifications":
       view = showNotifications(main, app);
+      break;
+    case "talks":
+      view = showTalkQueue(main, app);
       break;
     default:
       app.navigate("#/rooms");

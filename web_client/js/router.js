@@ -1,7 +1,7 @@
 // Screens live in the URL's hash, so the static server needs no routes and Back works.
 //   #/signin  #/register  #/reset  #/account  #/rooms  #/safety  #/search?q=…&room=…
 //   #/room/SLUG  #/room/SLUG/thread/MESSAGE_ID  #/sessions  #/sessions/ID
-//   #/event/ID/questions  #/experts?q=…  #/experts/ID  #/notifications
+//   #/event/ID/questions  #/experts?q=…  #/experts/ID  #/notifications  #/talks
 
 /** {name, key, ...params} for a screen hash, or null for anything else (e.g. "#main"). */
 export function parseRoute(hash) {
@@ -17,6 +17,7 @@ export function parseRoute(hash) {
     case "rooms":
     case "safety":
     case "notifications":
+    case "talks":
       return { name: parts[0], key: parts[0] };
     case "event":
       if (parts[1] && parts[2] === "questions") return { name: "event-questions", key: `event-questions:${parts[1]}`, id: parts[1] };
