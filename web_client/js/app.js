@@ -172,6 +172,7 @@ function showConnection({ state, quiet, code }) {
     // Duty belongs to the connection (protocol §3.7): say it again on every new one.
     if (app.onDuty) app.conn.send({ type: "duty", on: true });
     app.refreshUnread(); // what arrived while the connection was away
+    if (app.talk.current) app.talk.load(); // a private talk's request, as it is now
     if (statusLine.textContent) {
       setStatus("ok", "Connected again. You are up to date.");
       calmTimer = setTimeout(() => setStatus("idle", ""), 5000);

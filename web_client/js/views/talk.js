@@ -33,12 +33,18 @@ export class MemberTalk {
     this.opened = new Set(); // conversations this page already went to
   }
 
-  /** Read the member's request and the wait once per page (frames keep them current). */
+  /** Read the member's request and the wait: once per page and after every reconnect (frames
+   * keep them current in between). A request the server no longer has (the embedded server
+   * restarted) is not shown as waiting for ever. */
   async load() {
     try {
       const data = await api.get("/api/talks");
       this.waitS = data.wait_s || this.waitS;
-      if (data.mine && !this.ended.has(data.mine.id)) this.talk(data.mine);
+      if (data.mine && !this.ended.has(data.mine.id)) {
+        this.talk(data.mine);
+      } else if (!data.mine && this.current && this.current.state === "waiting") {
+        this.talk({ ...this.current, state: "expired", lost: true });
+      }
     } catch {
       // The `talk` frame on connecting says the same; nothing to tell the member.
     }
@@ -93,7 +99,7 @@ export class MemberTalk {
       announce(`${who}, a navigator, is ready to talk with you privately. Opening your conversation.`);
       this.open(frame);
     } else if (frame.state === "expired") {
-      announce("No navigator was free this time. You can ask again.");
+      announce(frame.lost ? "Your request is no longer waiting: Kindred restarted. Please ask again." : "No navigator was free this time. You can ask again.");
     } else if (frame.state === "cancelled") {
       announce("You stopped waiting for a navigator.");
     }
@@ -211,7 +217,9 @@ class TalkPanel {
           t.navigator ? roleBadge(t.navigator.role) : null, " is ready to talk with you privately."),
         t.conversation_room ? h("p", {}, h("a", { href: conversationHash(t) }, "Open your private conversation")) : null));
     } else if (t.state === "expired") {
-      replace(this.box, h("p", { class: "notice" }, "No navigator was free this time. You can ask again whenever you like."));
+      replace(this.box, h("p", { class: "notice" }, t.lost
+        ? "Your request is no longer waiting: Kindred restarted. Please ask again."
+        : "No navigator was free this time. You can ask again whenever you like."));
     } else {
       this.box.replaceChildren();
     }
