@@ -121,3 +121,18 @@ def test_the_queue_of_one_navigator() -> None:
     assert set(first["member"]) == {"id", "handle", "role"}
     assert set(first) == {"id", "room", "member", "asked_at", "place", "resources_shown"}
     assert queue_for(member(9), frozenset({"*"}), waiting) == {"type": "talk_queue", "count": 0, "requests": []}
+
+
+def test_the_wait_and_the_lapse_are_settings_checked_at_start() -> None:
+    from chat_server.config import Settings, SettingsError
+
+    defaults = Settings.from_env({})
+    assert (defaults.private_talk_wait_s, defaults.private_talk_expire_s) == (300.0, 3600.0)
+    short = Settings.from_env({"KINDRED_PRIVATE_TALK_WAIT_S": "2", "KINDRED_PRIVATE_TALK_EXPIRE_S": "8"})
+    assert (short.private_talk_wait_s, short.private_talk_expire_s) == (2.0, 8.0)
+    for env, says in (({"KINDRED_PRIVATE_TALK_WAIT_S": "0"}, "KINDRED_PRIVATE_TALK_WAIT_S must be positive"),
+                      ({"KINDRED_PRIVATE_TALK_WAIT_S": "soon"}, "KINDRED_PRIVATE_TALK_WAIT_S='soon'"),
+                      ({"KINDRED_PRIVATE_TALK_WAIT_S": "600", "KINDRED_PRIVATE_TALK_EXPIRE_S": "300"},
+                       "KINDRED_PRIVATE_TALK_EXPIRE_S must be longer")):
+        with pytest.raises(SettingsError, match=says):
+            Settings.from_env(env)
