@@ -124,6 +124,10 @@ class Settings:
     smtp_from: str = "Kindred <no-reply@localhost>"
     digest_check_s: float = 300.0
     digest_every_s: float = 86400.0  # "daily"
+    # Friend requests (docs/social.md): how many new requests one member may make per window,
+    # across every gateway (the counter lives where the key-phrase one does).
+    friend_request_rate: int = 20
+    friend_request_window_s: int = 600
     # A private talk with the navigator on duty (docs/social.md): how long a member's request
     # waits with nobody accepting before they are shown the crisis resources (it keeps
     # waiting), and how long before it lapses and leaves the queue.
@@ -185,6 +189,7 @@ class Settings:
                      "redis_max_connections", "event_tick_s",
                      "question_rate", "question_window_s", "question_batch_s",
                      "presence_list_max", "digest_check_s", "digest_every_s",
+                     "friend_request_rate", "friend_request_window_s",
                      "private_talk_wait_s", "private_talk_expire_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
@@ -314,6 +319,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "smtp_from": str,
     "digest_check_s": float,
     "digest_every_s": float,
+    "friend_request_rate": int,
+    "friend_request_window_s": int,
     "private_talk_wait_s": float,
     "private_talk_expire_s": float,
     "gateway_id": str,

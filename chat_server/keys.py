@@ -19,6 +19,7 @@ DUTY = "kindred:duty"  # hash: ``gateway|member`` -> who is on duty, with an exp
 KEY_FAILURES = "kindred:fail:key"  # prefix: wrong organization key phrases per client
 LOGIN_FAILURES = "kindred:fail:login"  # prefix: failed sign-ins per client
 REGISTRATIONS = "kindred:register"  # prefix: registrations per client and per key phrase
+FRIEND_REQUESTS = "kindred:befriend"  # prefix: new friend requests per member (public id)
 TALKS = "kindred:talks"  # sorted set: private-talk requests waiting, by when they were made
 ROOM_CHANNEL_PREFIX = b"kindred:room:"
 USER_CHANNEL_PREFIX = b"kindred:user:"

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from persistence import friends
 from persistence.accounts import to_member
 from persistence.models import (
     AuditEntry,
@@ -282,10 +283,12 @@ async def blocked_by(db: AsyncSession, blocker_db_id: int) -> list[Member]:
 
 
 async def set_block(db: AsyncSession, blocker_db_id: int, blocked_db_id: int, on: bool, now_ms: int) -> None:
-    """Block or unblock (commits); idempotent."""
+    """Block or unblock (commits); idempotent. A block ends the pair's friendship (or pending
+    friend request) and their follows either way, in the same transaction."""
     found = await db.get(Block, (blocker_db_id, blocked_db_id))
     if on and found is None:
         db.add(Block(blocker_id=blocker_db_id, blocked_id=blocked_db_id, created_ms=now_ms))
+        await friends.sever(db, blocker_db_id, blocked_db_id, now_ms)
     elif not on and found is not None:
         await db.delete(found)
     try:

@@ -23,7 +23,8 @@ class Kind(StrEnum):
     LOBBY_OPEN = "lobby_open"  # a session I signed up for is about to start (the reminder)
     CANCELLED = "cancelled"  # a session I signed up for was cancelled
     PLACE_FREE = "place_free"  # I moved from the waiting list into a session
-    FRIEND_REQUEST = "friend_request"  # emitted by the friends feature (issue 17, part B)
+    FRIEND_REQUEST = "friend_request"  # someone asks to be my friend (one per pair, revived)
+    FRIEND_ACCEPTED = "friend_accepted"  # someone accepted my friend request
     DM_REQUEST = "dm_request"  # emitted by private messages (issue 17, part B)
 
 
@@ -69,6 +70,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     Kind.CANCELLED: ("cancelled session", "cancelled sessions"),
     Kind.PLACE_FREE: ("place in a session", "places in sessions"),
     Kind.FRIEND_REQUEST: ("friend request", "friend requests"),
+    Kind.FRIEND_ACCEPTED: ("new friend", "new friends"),
     Kind.DM_REQUEST: ("message waiting", "messages waiting"),
 }
 

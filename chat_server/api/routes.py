@@ -16,10 +16,14 @@ from chat_server.api import (
     accounts,
     calendar,
     communities,
+    conversations,
+    following,
+    friends,
     history,
     moderation,
     notifications,
     passwords,
+    people,
     questions,
     reactions,
     sessions,
@@ -143,6 +147,37 @@ API: tuple[Endpoint, ...] = (
              "messages per room"),
     Endpoint("/api/rooms/{slug}/read", "POST", notifications.room_read, "Mark a room seen up to "
              "a seq", notifications.RoomReadIn),
+    # Private conversations (docs/social.md, "Private messages").
+    Endpoint("/api/conversations", "POST", conversations.start, "Start a private conversation, "
+             "or get the one with that member", conversations.StartIn),
+    Endpoint("/api/conversations", "GET", conversations.mine, "One's conversations and requests"),
+    Endpoint("/api/conversations/{id}", "GET", conversations.one, "One conversation (a request: "
+             "its first message)"),
+    Endpoint("/api/conversations/{id}/accept", "POST", conversations.accept, "Accept a request"),
+    Endpoint("/api/conversations/{id}/decline", "POST", conversations.decline, "Decline a request"),
+    Endpoint("/api/me/dm", "GET", conversations.get_allow, "Who may write to one first"),
+    Endpoint("/api/me/dm", "PUT", conversations.put_allow, "Choose who may write to one first",
+             conversations.AllowIn),
+    # Friends, following, the feed and profiles (docs/social.md).
+    Endpoint("/api/friends", "GET", friends.list_friends, "One's friends, and friend requests "
+             "in and out"),
+    Endpoint("/api/friends/{user}", "PUT", friends.set_friend, "Ask a member to be friends, or "
+             "accept their request"),
+    Endpoint("/api/friends/{user}", "DELETE", friends.set_friend, "Decline a friend request, "
+             "cancel one's own, or unfriend"),
+    Endpoint("/api/following", "GET", following.list_following, "Whom one follows, and who "
+             "follows one"),
+    Endpoint("/api/following/{user}", "PUT", following.set_following, "Follow a member"),
+    Endpoint("/api/following/{user}", "DELETE", following.set_following, "Stop following a member"),
+    Endpoint("/api/feed", "GET", following.feed, "Recent activity of the people one follows, "
+             "in rooms one can join", query=(
+                 Query("before", "string", "the previous page's next"),
+                 Query("limit", "integer", "entries per page, at most 100"))),
+    Endpoint("/api/people/settings", "GET", people.get_settings, "Whether one takes friend "
+             "requests and can be followed"),
+    Endpoint("/api/people/settings", "PUT", people.put_settings, "Take friend requests or not, "
+             "be followed or not", people.PeopleSettingsIn),
+    Endpoint("/api/people/{user}", "GET", people.profile, "A member's profile as one sees it"),
     # A private talk with the navigator on duty (docs/social.md).
     Endpoint("/api/talks", "GET", talks.overview, "One's waiting request to talk privately with "
              "a navigator, and (staff) the requests one may take"),

@@ -1,4 +1,5 @@
-"""Putting the notifications' parts together for one gateway process (Runtime.open)."""
+"""Putting the social parts together for one gateway process (Runtime.open): notifications,
+reactions, friends, following, the feed and profiles."""
 
 from __future__ import annotations
 
@@ -8,11 +9,17 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server import keys
 from chat_server.broker.base import Broker
 from chat_server.config import Settings
+from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
 from chat_server.social.delivery import Delivery, MemoryDelivery, RedisDelivery
 from chat_server.social.digest import DigestSender
+from chat_server.social.feed import Feed
+from chat_server.social.following import Following
+from chat_server.social.friends import Friends
 from chat_server.social.notifier import Notifier
+from chat_server.social.people import People
 from chat_server.social.reactions import Reactions
 
 
@@ -22,6 +29,10 @@ class SocialWiring:
     notifier: Notifier
     digest: DigestSender
     reactions: Reactions
+    friends: Friends
+    following: Following
+    feed: Feed
+    people: People
 
     async def close(self) -> None:
         await self.digest.stop()
@@ -35,4 +46,11 @@ def open_social(
     digest = DigestSender(settings, db)
     digest.start()
     notifier = Notifier(db, delivery, broker)
-    return SocialWiring(delivery, notifier, digest, Reactions(db, broker, notifier))
+    # New friend requests per member, counted across every gateway (as key-phrase failures are).
+    requests: FailureCounter = (
+        MemoryFailures(settings.friend_request_window_s) if redis is None
+        else RedisFailures(redis, keys.FRIEND_REQUESTS, settings.friend_request_window_s)
+    )
+    friends = Friends(db, notifier, requests, settings.friend_request_rate, settings.friend_request_window_s)
+    return SocialWiring(delivery, notifier, digest, Reactions(db, broker, notifier), friends,
+                        Following(db), Feed(db), People(db))

@@ -1,0 +1,36 @@
+"""Friends over HTTP (docs/social.md): ``GET /api/friends`` (friends, requests in and out),
+``PUT /api/friends/{user}`` asks or accepts, ``DELETE /api/friends/{user}`` declines, cancels
+or unfriends. ``{user}`` is the member's public id (the one presence and messages carry).
+Refusals (``yourself``, ``not_accepted``, ``you_blocked``, ``rate_limited``,
+``no_such_member``) are answered by the app's one error map (api/common.api_error)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from chat_server.api.common import caller, runtime
+from chat_server.social.wiring import SocialWiring
+
+
+def social(request: Request) -> SocialWiring:
+    wired = runtime(request).social
+    assert wired is not None, "social is wired in Runtime.open"
+    return wired
+
+
+async def list_friends(request: Request) -> Response:
+    """``{friends: [{id, handle, role, since}], incoming: [{..., at}], outgoing: [{..., at}]}``."""
+    member, _ = await caller(request)
+    return JSONResponse(await social(request).friends.listing(member))
+
+
+async def set_friend(request: Request) -> Response:
+    """``PUT``: ask, or accept their request; ``DELETE``: decline, cancel or unfriend. The
+    answer is ``{user, friend}``, the state after it: none, requested, asked_me or friends."""
+    member, _ = await caller(request)
+    target = request.path_params["user"]
+    friends = social(request).friends
+    if request.method == "PUT":
+        return JSONResponse(await friends.put(member, target))
+    return JSONResponse(await friends.delete(member, target))
