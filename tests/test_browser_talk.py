@@ -2,10 +2,12 @@
 member asks from a room (by keyboard, at 320 px) and sees their place; a navigator on duty sees
 the request arrive in their queue, read out politely, with the count in the menu; after the
 wait the member is shown the numbers to call and keeps waiting; stopping takes the request out
-of the navigator's queue; a navigator who takes one opens the conversation for both.
+of the navigator's queue; a navigator told of a request on another screen takes it, and both
+are taken into their private conversation and talk there.
 Every screen axe-clean and without sideways scrolling.
 
-Set KINDRED_SCREENSHOTS_DIR to also photograph the member waiting and the navigator's queue.
+Set KINDRED_SCREENSHOTS_DIR to also photograph the member waiting, the navigator's queue and
+the conversation that opens.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from support.browser import Browsers, no_horizontal_scroll, open_room, run_axe
+from support.browser import Browsers, no_horizontal_scroll, open_room, run_axe, say, timeline_item
 from support.cluster import Deployment
 from support.moderation import Org, fresh_org, make_staff
 from support.procs import TIMEOUT_SCALE, Postgres, RedisServer
@@ -153,5 +155,17 @@ def test_a_navigator_elsewhere_is_told_and_taking_it_opens_the_conversation(site
     expect(m.page).to_have_url(re.compile(r"#/room/"), timeout=WAIT_MS)
     assert m.page.url.split("#")[1] == n.page.url.split("#")[1]
     expect(m.page.locator("#announcer")).to_contain_text(f"{nav.handle}, a navigator, is ready to talk with you privately.")  # type: ignore[attr-defined]
+    expect(n.page.get_by_role("heading", level=1, name=f"Private conversation with {handle}")).to_be_visible()
+    expect(m.page.get_by_role("heading", level=1, name=f"Private conversation with {nav.handle}")).to_be_visible()  # type: ignore[attr-defined]
+    # Nobody asks for a navigator from inside a private conversation.
+    expect(m.page.get_by_role("button", name="Talk privately with a navigator")).to_be_hidden()
+    # They talk, live, just the two of them.
+    say(n.page, "Hello, I am here. Take your time.")
+    expect(timeline_item(m.page, "Hello, I am here. Take your time.")).to_be_visible()
+    say(m.page, "Thank you. I am scared about tomorrow.")
+    expect(timeline_item(n.page, "Thank you. I am scared about tomorrow.")).to_be_visible()
     assert no_horizontal_scroll(n.page)
+    clean(n.page, "the private conversation, 320 px")
+    clean(m.page, "the private conversation")
+    shoot(m.page, "talk-conversation")
     web.assert_clean()

@@ -34,7 +34,7 @@ from chat_server.social.delivery import Delivery
 from chat_server.wire import pack
 from persistence import moderation as store
 from rooms import catalog, resources
-from rooms.access import can_join
+from rooms.access import PRIVATE_KIND, can_join
 from rooms.errors import NoSuchRoom, RateLimited, RoomError, Unavailable
 from rooms.model import Community, Member
 from rooms.moderation import NOT_STAFF, Forbidden
@@ -238,6 +238,9 @@ class PrivateTalks:
             facts = await self._facts.facts(room)
         except Exception as exc:
             raise Unavailable("could not look the room up; try again") from exc
+        if facts is not None and facts.community.kind == PRIVATE_KIND:
+            # A private conversation has no navigators of its own: ask from a community's room.
+            raise NoSuchRoom("ask from one of your community's rooms, not from a private conversation")
         if facts is None or not can_join(member, facts.community):
             raise NoSuchRoom(f"no room {room!r} is open to you")
         await self._enforcer.check_join(member.id, room)  # banned or asked to step out

@@ -15,6 +15,7 @@ import { Notices } from "./notices.js";
 import { ThreadPanel } from "./thread.js";
 import { ModerationPanel } from "./moderation.js";
 import { BlockList } from "./blocks.js";
+import { conversationAsRoom, isConversationRoom } from "./talk.js";
 
 const STAFF_ROLES = new Set(["navigator", "org_admin", "admin"]);
 
@@ -98,7 +99,8 @@ export class RoomView {
 
   async start(route) {
     try {
-      const community = await api.community(this.slug);
+      // A private conversation (opened by a navigator taking a private talk) has no community.
+      const community = isConversationRoom(this.slug) ? await conversationAsRoom(this.slug) : await api.community(this.slug);
       if (this.closed) return;
       this.community = community;
       this.title.textContent = community.name;

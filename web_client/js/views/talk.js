@@ -155,6 +155,24 @@ export function conversationHash(frame) {
   return `#/room/${encodeURIComponent(frame.conversation_room)}`;
 }
 
+const CONVERSATION_ROOM = /^dm-([0-9a-f]{16})$/;
+
+export function isConversationRoom(slug) {
+  return CONVERSATION_ROOM.test(slug);
+}
+
+/** A private conversation's room as a room page shows it (GET /api/conversations/{id}): it has
+ * no community, so its name says who is in it. Rejects as the community lookup would. */
+export async function conversationAsRoom(slug) {
+  const conv = await api.get(`/api/conversations/${encodeURIComponent(slug.match(CONVERSATION_ROOM)[1])}`);
+  const names = (conv.with || []).map((m) => m.handle).join(", ");
+  return {
+    slug, kind: "dm",
+    name: names ? `Private conversation with ${names}` : "Private conversation",
+    description: "Only the people in this conversation can read it.",
+  };
+}
+
 function errorText(frame) {
   switch (frame.code) {
     case "talk_pending": return "You have already asked. A navigator will be with you as soon as one is free.";
@@ -194,7 +212,8 @@ class TalkPanel {
     // replaced the control that had it.
     const active = document.activeElement;
     const had = active && (this.action.contains(active) || this.box.contains(active)) ? active.textContent : null;
-    this.button.hidden = waiting || this.isStaff();
+    // Never from a private conversation: it has no navigators of its own.
+    this.button.hidden = waiting || this.isStaff() || isConversationRoom(this.slug);
     if (waiting) this.status.textContent = "";
     this.fill(t, waiting);
     if (had === null) return;
@@ -215,7 +234,8 @@ class TalkPanel {
       replace(this.box, h("div", { class: "notice" },
         h("p", {}, h("strong", {}, t.navigator ? t.navigator.handle : "A navigator"), " ",
           t.navigator ? roleBadge(t.navigator.role) : null, " is ready to talk with you privately."),
-        t.conversation_room ? h("p", {}, h("a", { href: conversationHash(t) }, "Open your private conversation")) : null));
+        t.conversation_room && t.conversation_room !== this.slug
+          ? h("p", {}, h("a", { href: conversationHash(t) }, "Open your private conversation")) : null));
     } else if (t.state === "expired") {
       replace(this.box, h("p", { class: "notice" }, t.lost
         ? "Your request is no longer waiting: Kindred restarted. Please ask again."
