@@ -59,6 +59,8 @@ FORBIDDEN_INSIDE = {
     "transcripts": {"broker", "gateway", "moderation", "api", "runtime", *_ENTRY},
     "gateway": {"api", *_ENTRY},
     "api": {"gateway", *_ENTRY},
+    # Private conversations: the socket side consults their gate, the API their service.
+    "conversations": {"api", "runtime", *_ENTRY},
     # The client is for others to import: it speaks the protocol, it knows no server part.
     "client": {"api", "broker", "gateway", "moderation", "transcripts", "runtime", "resources",
                "readers", "wire", "keys", "config", "security", "limits", *_ENTRY},
