@@ -128,6 +128,11 @@ class Settings:
     # across every gateway (the counter lives where the key-phrase one does).
     friend_request_rate: int = 20
     friend_request_window_s: int = 600
+    # A private talk with the navigator on duty (docs/social.md): how long a member's request
+    # waits with nobody accepting before they are shown the crisis resources (it keeps
+    # waiting), and how long before it lapses and leaves the queue.
+    private_talk_wait_s: float = 300.0
+    private_talk_expire_s: float = 3600.0
     gateway_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     @property
@@ -184,7 +189,8 @@ class Settings:
                      "redis_max_connections", "event_tick_s",
                      "question_rate", "question_window_s", "question_batch_s",
                      "presence_list_max", "digest_check_s", "digest_every_s",
-                     "friend_request_rate", "friend_request_window_s"):
+                     "friend_request_rate", "friend_request_window_s",
+                     "private_talk_wait_s", "private_talk_expire_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -212,6 +218,8 @@ class Settings:
         for host in self.video_embed_hosts:
             if not _HOST.fullmatch(host):
                 out.append(f"KINDRED_VIDEO_EMBED_HOSTS: {host!r} is not a host name (e.g. video.example.org)")
+        if self.private_talk_expire_s <= self.private_talk_wait_s:
+            out.append("KINDRED_PRIVATE_TALK_EXPIRE_S must be longer than KINDRED_PRIVATE_TALK_WAIT_S")
         if self.smtp_url is not None and not self.smtp_url.startswith(("smtp://", "smtps://")):
             out.append("KINDRED_SMTP_URL must start with smtp:// or smtps://")
         if self.secret_key is not None and len(self.secret_key) < 32:
@@ -313,5 +321,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "digest_every_s": float,
     "friend_request_rate": int,
     "friend_request_window_s": int,
+    "private_talk_wait_s": float,
+    "private_talk_expire_s": float,
     "gateway_id": str,
 }

@@ -20,6 +20,7 @@ KEY_FAILURES = "kindred:fail:key"  # prefix: wrong organization key phrases per 
 LOGIN_FAILURES = "kindred:fail:login"  # prefix: failed sign-ins per client
 REGISTRATIONS = "kindred:register"  # prefix: registrations per client and per key phrase
 FRIEND_REQUESTS = "kindred:befriend"  # prefix: new friend requests per member (public id)
+TALKS = "kindred:talks"  # sorted set: private-talk requests waiting, by when they were made
 ROOM_CHANNEL_PREFIX = b"kindred:room:"
 USER_CHANNEL_PREFIX = b"kindred:user:"
 
@@ -69,3 +70,13 @@ def cid(author_id: str, cid: str) -> str:
 def slow_mode(room: str, user_id: str) -> str:
     """A member's slow-mode slot in a room, shared by every gateway."""
     return f"kindred:slow:{room}:{user_id}"
+
+
+def talk(talk_id: str) -> str:
+    """A private-talk request (hash): the request, then what became of it."""
+    return f"kindred:talk:{talk_id}"
+
+
+def talk_by_member(user_id: str) -> str:
+    """The id of the member's waiting private-talk request (one at a time)."""
+    return f"kindred:talk:by:{user_id}"

@@ -25,6 +25,8 @@ from chat_server.broker.base import Broker
 from chat_server.broker.memory import MemoryBroker
 from chat_server.broker.redis_broker import RedisBroker
 from chat_server.config import Settings
+from chat_server.conversations.gates import is_conversation_room
+from chat_server.conversations.wiring import ConversationsWiring, open_conversations
 from chat_server.directory import Directory
 from chat_server.events.wiring import Sessions, open_sessions
 from chat_server.gateway.connection import CLOSE_RESTART
@@ -33,7 +35,7 @@ from chat_server.gateway.rooms import RoomService
 from chat_server.moderation.duty import DutyRoster
 from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache
-from chat_server.moderation.safety import SafetyDesk
+from chat_server.moderation.safety import SafetyDesk, org_rooms
 from chat_server.moderation.service import Moderation
 from chat_server.moderation.stores import (
     DutyStore,
@@ -43,6 +45,7 @@ from chat_server.moderation.stores import (
     RedisSlots,
     SlowModeSlots,
 )
+from chat_server.private_talk.wiring import TalksWiring, open_talks
 from chat_server.questions.wiring import QuestionsWiring, open_questions
 from chat_server.readers import StoredReads, utcnow
 from chat_server.readiness import Readiness
@@ -102,6 +105,8 @@ class Runtime:
     sessions: Sessions | None = None  # scheduled sessions (chat_server/events)
     questions: QuestionsWiring | None = None  # questions to experts (chat_server/questions)
     social: SocialWiring | None = None  # notifications (chat_server/social)
+    conversations: ConversationsWiring | None = None  # private messages (chat_server/conversations)
+    talks: TalksWiring | None = None  # private talks with a navigator (chat_server/private_talk)
 
     @classmethod
     async def open(cls, resources: Resources) -> Runtime:
@@ -145,7 +150,11 @@ class Runtime:
         facts = FactsCache(reads.room_facts, ttl_s=settings.moderation_cache_s)
         enforcer = Enforcer(facts, slots)
 
-        async def on_duty_for(room: str, author_id: str) -> bool:
+        async def on_duty_for(room: str, author_id: str, org_id: int | None = None) -> bool:
+            if is_conversation_room(room):
+                # Nobody moderates a private conversation: its crisis matches and reports go
+                # to the staff of one organization (the author's, the reporter's).
+                return roster.covers(org_rooms(org_id), excluding=author_id)
             found = await facts.facts(room)
             return found is not None and roster.covers(found.community, excluding=author_id)
 
@@ -156,17 +165,22 @@ class Runtime:
                              tell: Callable[[dict[str, Any]], None], reply_to: str | None) -> None:
             await safety.after_post(author, room, message_id, body, fresh, tell)
             await social.notifier.on_post(author, room, message_id, body, fresh, reply_to)
+            await conversations.service.after_post(author, room, message_id, fresh)
 
         hub = Hub(broker, presence, limits, reads.live_sessions, reads.history, reads.thread_of,
                   reads.head, facts, roster, enforcer, after_post)
         await hub.start()
         sessions = open_sessions(settings, db, broker, hub)
-        rooms = RoomService(hub, facts, enforcer, moderation, sessions.gates)
+        conversations = open_conversations(db, broker, hub, social)
+        rooms = RoomService(hub, facts, enforcer, moderation, sessions.gates, conversations.gates)
         writer: RedisWriter | None = None
         if redis is not None and settings.run_writer:
             writer = RedisWriter(redis, db, settings.writer_batch, settings.writer_claim_idle_s)
             writer.start()
         questions = open_questions(settings, db, broker, hub, redis, safety)
+        # Taking a request opens the navigator's conversation with the member (conversations').
+        talks = open_talks(settings, db, broker, hub, redis, facts, enforcer, social.delivery,
+                           conversations.service.open_staff_talk)
 
         async def member_for_token(token: str) -> Member | None:
             found = await lean_handshake(engine, token)
@@ -176,10 +190,13 @@ class Runtime:
         readiness = Readiness(engine, redis, broker, lambda: hub.draining)
         return cls(settings, engine, db, redis, broker, presence, hub, secret, accounts,
                    Directory(db), readiness, facts, roster, enforcer, moderation,
-                   rooms, safety, writer, embedded_writer, sessions, questions, social)
+                   rooms, safety, writer, embedded_writer, sessions, questions, social, conversations,
+                   talks)
 
     async def close(self) -> None:
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        if self.talks is not None:
+            steps.append(("private talks", self.talks.close))
         if self.social is not None:
             steps.append(("social", self.social.close))
         if self.questions is not None:

@@ -7,6 +7,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from persistence.models import Community, Organization
+from rooms.access import PRIVATE_KIND
 from rooms.catalog import CommunitySpec
 from rooms.model import Community as RoomCommunity
 from rooms.model import Member
@@ -48,13 +49,14 @@ def _with_org() -> object:
 
 
 async def visible_to(db: AsyncSession, member: Member) -> list[RoomCommunity]:
-    """National communities, then the member's organization's local rooms, by name."""
-    query = _with_org()
+    """National communities, then the member's organization's local rooms, by name (never a
+    private conversation's room: only its participants see it, rooms/access.py)."""
+    query = _with_org().where(col(Community.kind) != PRIVATE_KIND)  # type: ignore[attr-defined]
     if member.role is not Role.ADMIN:
-        query = query.where(  # type: ignore[attr-defined]
+        query = query.where(
             or_(col(Community.org_id).is_(None), col(Community.org_id) == member.org_id)
         )
-    query = query.order_by(col(Community.org_id).is_not(None), Community.name)  # type: ignore[attr-defined]
+    query = query.order_by(col(Community.org_id).is_not(None), Community.name)
     return [_domain(row, org) for row, org in (await db.exec(query)).all()]
 
 
@@ -62,6 +64,14 @@ async def by_slug(db: AsyncSession, slug: str) -> RoomCommunity | None:
     query = _with_org().where(Community.slug == slug)  # type: ignore[attr-defined]
     found = (await db.exec(query)).first()
     return _domain(*found) if found else None
+
+
+async def by_slugs(db: AsyncSession, slugs: list[str]) -> list[RoomCommunity]:
+    """The communities of these slugs that exist, by slug."""
+    if not slugs:
+        return []
+    query = _with_org().where(col(Community.slug).in_(slugs)).order_by(Community.slug)  # type: ignore[attr-defined]
+    return [_domain(row, org) for row, org in (await db.exec(query)).all()]
 
 
 async def set_retention(db: AsyncSession, slug: str, days: int | None) -> bool:

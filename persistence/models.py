@@ -173,6 +173,11 @@ class SafetyItem(SQLModel, table=True):
     resolved_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     note: str | None = Field(default=None, max_length=500)
     dedupe: str = Field(max_length=80)
+    # About a private message (a conversation's room): what the navigators are shown is this
+    # copy of that one message, taken when it was queued, never the conversation; and the
+    # item is for the staff of this organization (the reporter's, or the author's in crisis).
+    snapshot: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    org_id: int | None = Field(default=None, foreign_key="organizations.id")
 
 
 class Block(SQLModel, table=True):
@@ -201,6 +206,7 @@ class PasswordReset(SQLModel, table=True):
 
 # The scheduled sessions' tables live in their own module; imported here so that every
 # user of the models (migrations, tests) sees one complete metadata.
+from persistence import conversation_models as _conversation_models  # noqa: E402, F401
 from persistence import event_models as _event_models  # noqa: E402, F401
 from persistence import friend_models as _friend_models  # noqa: E402, F401
 from persistence import question_models as _question_models  # noqa: E402, F401

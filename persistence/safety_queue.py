@@ -5,10 +5,15 @@ An item points at exactly one subject: ``message_id`` (a message) or ``question_
 question's public id). A question is shown as everyone who may see it is shown it: an
 anonymous author stays ``{"anonymous": true, "handle": "a member"}`` here too, because
 revealing who asked is its own audited act (``POST /api/questions/{id}/reveal``).
+
+An item about a private message (a conversation's room) is for the staff of one
+organization (``org_id``) and shows the snapshot taken when it was queued (``private``:
+true), never the message as stored nor anything else of the conversation.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +60,7 @@ async def _users(db: AsyncSession, ids: set[int]) -> dict[int, User]:
 
 async def queue_add(
     db: AsyncSession, kind: str, room: str, subject: Subject, reporter_db_id: int | None,
-    reason: str | None, now_ms: int,
+    reason: str | None, now_ms: int, org_id: int | None = None, snapshot: str | None = None,
 ) -> tuple[int, bool]:
     """Queue a crisis match or a report (commits); (item id, created). The same member
     reporting the same message twice, or the same subject matching twice, is one item."""
@@ -69,6 +74,7 @@ async def queue_add(
     item = SafetyItem(
         kind=kind, room=room, message_id=subject.message_id, question_id=subject.question_id,
         reporter_id=reporter_db_id, reason=reason, created_ms=now_ms, dedupe=dedupe,
+        org_id=org_id, snapshot=snapshot,
     )
     db.add(item)
     try:
@@ -99,10 +105,12 @@ async def queue_item(db: AsyncSession, item_id: int, viewer: int | None = None) 
 
 async def queue_page(
     db: AsyncSession, rooms: Sequence[str] | None, status: str | None, limit: int,
-    viewer: int | None = None,
+    viewer: int | None = None, org_id: int | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first. ``viewer``: leave out items about that member's own messages and
-    questions (staff do not triage items about themselves, and never learn who reported them)."""
+    questions (staff do not triage items about themselves, and never learn who reported them).
+    ``rooms`` None: every item (admins); otherwise the items of those rooms, and the private
+    items of organization ``org_id`` (the caller's, when they are its staff)."""
     query: Any = select(SafetyItem)
     if viewer is not None:
         own_messages = select(Message.id).where(Message.author_id == viewer)
@@ -113,7 +121,10 @@ async def queue_page(
             or_(col(SafetyItem.question_id).is_(None), col(SafetyItem.question_id).not_in(own_questions)),
         )
     if rooms is not None:
-        query = query.where(col(SafetyItem.room).in_(list(rooms)))
+        where: Any = col(SafetyItem.room).in_(list(rooms))
+        if org_id is not None:
+            where = where | ((col(SafetyItem.org_id) == org_id) & col(SafetyItem.snapshot).is_not(None))
+        query = query.where(where)
     if status is not None:
         query = query.where(SafetyItem.status == status)
     rows = (await db.exec(query.order_by(col(SafetyItem.id).desc()).limit(limit))).all()
@@ -159,7 +170,8 @@ async def _questions(db: AsyncSession, ids: list[str]) -> dict[str, dict[str, An
 
 
 async def _items_view(db: AsyncSession, rows: Sequence[SafetyItem]) -> list[dict[str, Any]]:
-    messages = await _messages(db, list({r.message_id for r in rows if r.message_id is not None}))
+    messages = await _messages(db, list({r.message_id for r in rows
+                                         if r.message_id is not None and r.snapshot is None}))
     questions = await _questions(db, list({r.question_id for r in rows if r.question_id is not None}))
     users = await _users(
         db, {r.reporter_id for r in rows if r.reporter_id} | {r.resolved_by for r in rows if r.resolved_by}
@@ -173,7 +185,10 @@ async def _items_view(db: AsyncSession, rows: Sequence[SafetyItem]) -> list[dict
             "resolved_by": _public(users.get(r.resolved_by)) if r.resolved_by else None,
             "note": r.note,
         }
-        if r.message_id is not None:
+        if r.snapshot is not None:
+            view["message"] = {**json.loads(r.snapshot), "removed": False}
+            view["private"] = True
+        elif r.message_id is not None:
             view["message"] = messages.get(r.message_id, {"id": r.message_id, "body": None, "author": None,
                                                           "ts": None, "removed": False})
         else:

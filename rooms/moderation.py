@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from rooms.access import PRIVATE_KIND
 from rooms.errors import RoomError
 from rooms.model import Community, Member
 from rooms.roles import Role
@@ -131,8 +132,11 @@ def may_moderate_room(actor: Member, community: Community, assigned: frozenset[s
     stands for every national community. Admins moderate every room. Navigators and org admins
     moderate the local rooms of their own organization (no assignment needed) and the national
     rooms they are assigned to; an assignment never opens another organization's local room.
-    Members and experts never moderate.
+    Members and experts never moderate. Nobody moderates a private conversation (its
+    messages reach navigators only when a participant reports one, or as a crisis match).
     """
+    if community.kind == PRIVATE_KIND:
+        return False
     if actor.role is Role.ADMIN:
         return True
     if actor.role not in _ROOM_STAFF_ROLES:

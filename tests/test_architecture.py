@@ -61,6 +61,8 @@ FORBIDDEN_INSIDE = {
     "api": {"gateway", *_ENTRY},
     # Accounts: a service the API calls; it closes sockets through the broker and a callable.
     "accounts": {"gateway", "api", "runtime", *_ENTRY},
+    # Private conversations: the socket side consults their gate, the API their service.
+    "conversations": {"api", "runtime", *_ENTRY},
     # The client is for others to import: it speaks the protocol, it knows no server part.
     "client": {"api", "broker", "gateway", "moderation", "transcripts", "runtime", "resources",
                "readers", "wire", "keys", "config", "security", "limits", *_ENTRY},

@@ -1,7 +1,9 @@
 """Transcripts: a room's messages page by page, a thread, and full-text search.
 
-Members see only rooms open to them; another organization's room is "not found". Removed
-messages come back as tombstones: ``body`` null and ``removed`` true.
+Members see only rooms open to them; another organization's room is "not found", and so is
+a private conversation to anyone but its participants (and to the recipient of a request they
+have not accepted). Removed messages come back as tombstones: ``body`` null and ``removed``
+true.
 """
 
 from __future__ import annotations
@@ -56,11 +58,20 @@ async def with_reactions(db: AsyncSession, views: list[dict[str, Any]]) -> list[
     return views
 
 
+async def readable_conversation(request: Request, member: Member, slug: str) -> bool:
+    """True for a conversation's room the member may read; False for any other room (a
+    conversation they may not read is then refused as a room that does not exist)."""
+    rt = runtime(request)
+    return rt.conversations is not None and await rt.conversations.service.readable(member, slug)
+
+
 async def _visible_room(request: Request, member: Member, slug: str) -> None:
     """404 for a room the member cannot see; 403 ``banned`` while they are banned or kicked
     from it (a member kept out of a room must not read it over HTTP either)."""
     if not is_slug(slug):
         raise ApiError(404, "not_found", "no such room")
+    if await readable_conversation(request, member, slug):
+        return
     async with runtime(request).db() as db:
         community = await communities.by_slug(db, slug)
         if community is None or not can_see(member, community):
@@ -118,8 +129,12 @@ async def search(request: Request) -> Response:
     limit = int_param(request, "limit", 20, 1, 100) or 20
     offset = int_param(request, "offset", 0, 0, 10_000) or 0
     room = request.query_params.get("room")
-    async with runtime(request).db() as db:
-        if room:
+    rt = runtime(request)
+    private = await readable_conversation(request, member, room) if room and is_slug(room) else False
+    async with rt.db() as db:
+        if private:
+            rooms = [room or ""]
+        elif room:
             if not is_slug(room):
                 raise ApiError(404, "not_found", "no such room")
             community = await communities.by_slug(db, room)
@@ -128,6 +143,8 @@ async def search(request: Request) -> Response:
             rooms = [room]
         else:
             rooms = [c.slug for c in await communities.visible_to(db, member)]
+            if rt.conversations is not None:  # and my own conversations, the readable ones
+                rooms += await rt.conversations.service.readable_rooms(member)
         closed = await moderation.rooms_closed_to(db, member.db_id, int(time.time() * 1000))
         if room and room in closed:
             raise kept_out(closed[room])

@@ -4,13 +4,16 @@ safety queue, the audit log, reports and blocks. Room refusals map to HTTP statu
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel.ext.asyncio.session import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat_server.api.common import ApiError, caller, parse_body, runtime
 from chat_server.api.history import int_param
+from chat_server.moderation.safety import org_rooms
 from persistence import communities, safety_queue
 from persistence import moderation as store
 from rooms import ids
@@ -104,18 +107,40 @@ async def room_overview(request: Request) -> Response:
     return JSONResponse({"state": state, "restrictions": restrictions})
 
 
+def _private_org(member: Member, assigned: frozenset[str]) -> int | None:
+    """The organization whose private items (reports and crisis matches from conversations)
+    the caller sees: their own, when they moderate its rooms."""
+    if member.org_id is not None and may_moderate_room(member, org_rooms(member.org_id), assigned):
+        return member.org_id
+    return None
+
+
+async def _audit_private_views(db: AsyncSession, member: Member, items: list[dict[str, Any]]) -> None:
+    """Every showing of a private message's snapshot to staff is on record (not committed)."""
+    now_ms = int(time.time() * 1000)
+    for item in items:
+        if item.get("private"):
+            message = item.get("message") or {}
+            await store.audit(db, now_ms, member.db_id, "view_private", item["room"], None,
+                              message.get("id"), "", None, f"{item['kind']} item {item['id']}")
+
+
 async def queue(request: Request) -> Response:
-    """``GET /api/moderation/queue``: crisis matches and reports in the caller's rooms."""
+    """``GET /api/moderation/queue``: crisis matches and reports in the caller's rooms, and
+    the private ones of their organization (each showing audited)."""
     member, _ = await caller(request)
     assigned = await _staff_context(request, member)
     status = request.query_params.get("status", "open")
     if status not in ("open", "resolved", "all"):
         raise ApiError(400, "invalid_request", "status must be open, resolved or all")
     limit = int_param(request, "limit", 50, 1, 200) or 50
-    rooms, _ = await _scope(request, member, assigned)
+    rooms, one_room = await _scope(request, member, assigned)
     async with runtime(request).db() as db:
-        items = await safety_queue.queue_page(db, rooms, None if status == "all" else status, limit,
-                                       viewer=member.db_id)
+        items = await safety_queue.queue_page(
+            db, rooms, None if status == "all" else status, limit, viewer=member.db_id,
+            org_id=None if one_room else _private_org(member, assigned))
+        await _audit_private_views(db, member, items)
+        await db.commit()
     return JSONResponse({"items": items})
 
 
@@ -132,9 +157,13 @@ async def resolve(request: Request) -> Response:
     async with rt.db() as db:
         item = await safety_queue.queue_item(db, int(raw_id), viewer=member.db_id)
         rooms = await _moderated_rooms(request, member, assigned)
-        if item is None or (rooms is not None and item.room not in rooms):
+        private_org = _private_org(member, assigned)
+        theirs = rooms is None or (item is not None and (
+            item.room in rooms or (item.snapshot is not None and item.org_id == private_org is not None)))
+        if item is None or not theirs:
             raise ApiError(404, "not_found", "no such item")
         view = await safety_queue.queue_resolve(db, item, member.db_id, body.note, now_ms)
+        await _audit_private_views(db, member, [view])
         await store.audit(db, now_ms, member.db_id, "resolve", item.room, None, item.message_id,
                           body.note or "", None,
                           f"{item.kind} item {item.id}" + (f" about question {item.question_id}" if item.question_id else ""))
@@ -184,5 +213,9 @@ async def set_block(request: Request) -> Response:
     target = request.path_params["user"]
     if not ids.is_user_id(target):
         raise ApiError(404, "no_such_member", "no such member")
-    await runtime(request).moderation.set_block(member, target, request.method == "PUT")
+    rt = runtime(request)
+    blocked = await rt.moderation.set_block(member, target, request.method == "PUT")
+    if rt.conversations is not None:
+        # Their conversation closes (or opens again) on every gateway now.
+        await rt.conversations.service.blocks_changed(member.db_id, blocked)
     return Response(status_code=204)

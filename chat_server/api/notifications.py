@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat_server.api.common import ApiError, caller, parse_body, runtime
-from chat_server.api.history import int_param
+from chat_server.api.history import int_param, readable_conversation
 from persistence import communities, notifications, unread
 from rooms.access import can_see
 from rooms.notifications import DIGEST_CHOICES, KINDS, check_kinds
@@ -98,13 +98,17 @@ async def put_settings(request: Request) -> Response:
 
 
 async def my_unread(request: Request) -> Response:
-    """``GET /api/me/unread``: unread notifications, and new messages per room one can see."""
+    """``GET /api/me/unread``: unread notifications, new messages per room one can see, and
+    per conversation one may read."""
     member, _ = await caller(request)
-    async with runtime(request).db() as db:
+    rt = runtime(request)
+    private = [] if rt.conversations is None else await rt.conversations.service.readable_rooms(member)
+    async with rt.db() as db:
         rooms = [c.slug for c in await communities.visible_to(db, member)]
         counts = await unread.room_counts(db, member.db_id, rooms)
+        conversations = await unread.room_counts(db, member.db_id, private)
         count = await notifications.unread_count(db, member.db_id)
-    return JSONResponse({"notifications": count, "rooms": counts})
+    return JSONResponse({"notifications": count, "rooms": counts, "conversations": conversations})
 
 
 async def room_read(request: Request) -> Response:
@@ -113,9 +117,10 @@ async def room_read(request: Request) -> Response:
     member, _ = await caller(request)
     slug = request.path_params["slug"]
     rt = runtime(request)
+    private = await readable_conversation(request, member, slug)
     async with rt.db() as db:
         community = await communities.by_slug(db, slug)
-        if community is None or not can_see(member, community):
+        if community is None or not (private or can_see(member, community)):
             raise ApiError(404, "not_found", "no such room")
         seq = body.seq if body.seq is not None else (await rt.broker.heads([slug]))[slug]
         kept = await unread.mark_room(db, member.db_id, slug, seq)

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import caller, parse_body
+from chat_server.api.common import caller, parse_body, runtime
 from chat_server.api.friends import social
 
 
@@ -19,9 +19,14 @@ class PeopleSettingsIn(BaseModel):
 
 async def profile(request: Request) -> Response:
     """A member as the caller sees them: ``{user, self, friend, can_befriend, following,
-    can_follow, follows_you, you_blocked, rooms_in_common: [{slug, name}]}``."""
+    can_follow, follows_you, you_blocked, rooms_in_common: [{slug, name}], can_message}``
+    (``can_message``: a private message from the caller would reach them, docs/social.md)."""
     member, _ = await caller(request)
-    return JSONResponse(await social(request).people.profile(member, request.path_params["user"]))
+    view = await social(request).people.profile(member, request.path_params["user"])
+    conversations = runtime(request).conversations
+    view["can_message"] = bool(not view.get("self") and conversations is not None
+                               and await conversations.service.can_message(member, view["user"]["id"]))
+    return JSONResponse(view)
 
 
 async def get_settings(request: Request) -> Response:

@@ -16,6 +16,7 @@ from chat_server.api import (
     accounts,
     calendar,
     communities,
+    conversations,
     following,
     friends,
     history,
@@ -26,6 +27,7 @@ from chat_server.api import (
     questions,
     reactions,
     sessions,
+    talks,
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -145,6 +147,17 @@ API: tuple[Endpoint, ...] = (
              "messages per room"),
     Endpoint("/api/rooms/{slug}/read", "POST", notifications.room_read, "Mark a room seen up to "
              "a seq", notifications.RoomReadIn),
+    # Private conversations (docs/social.md, "Private messages").
+    Endpoint("/api/conversations", "POST", conversations.start, "Start a private conversation, "
+             "or get the one with that member", conversations.StartIn),
+    Endpoint("/api/conversations", "GET", conversations.mine, "One's conversations and requests"),
+    Endpoint("/api/conversations/{id}", "GET", conversations.one, "One conversation (a request: "
+             "its first message)"),
+    Endpoint("/api/conversations/{id}/accept", "POST", conversations.accept, "Accept a request"),
+    Endpoint("/api/conversations/{id}/decline", "POST", conversations.decline, "Decline a request"),
+    Endpoint("/api/me/dm", "GET", conversations.get_allow, "Who may write to one first"),
+    Endpoint("/api/me/dm", "PUT", conversations.put_allow, "Choose who may write to one first",
+             conversations.AllowIn),
     # Friends, following, the feed and profiles (docs/social.md).
     Endpoint("/api/friends", "GET", friends.list_friends, "One's friends, and friend requests "
              "in and out"),
@@ -165,6 +178,13 @@ API: tuple[Endpoint, ...] = (
     Endpoint("/api/people/settings", "PUT", people.put_settings, "Take friend requests or not, "
              "be followed or not", people.PeopleSettingsIn),
     Endpoint("/api/people/{user}", "GET", people.profile, "A member's profile as one sees it"),
+    # A private talk with the navigator on duty (docs/social.md).
+    Endpoint("/api/talks", "GET", talks.overview, "One's waiting request to talk privately with "
+             "a navigator, and (staff) the requests one may take"),
+    Endpoint("/api/talks", "POST", talks.ask, "Ask to talk privately with a navigator, from a "
+             "room", talks.TalkIn),
+    Endpoint("/api/talks/{id}", "DELETE", talks.cancel, "Withdraw one's request"),
+    Endpoint("/api/talks/{id}/accept", "POST", talks.accept, "Take a request (staff of its room)"),
     # Questions to experts (docs/questions.md).
     Endpoint("/api/events/{id}/questions", "POST", questions.ask, "Ask a session's hosts",
              questions.AskIn),

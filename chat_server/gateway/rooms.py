@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 
+from chat_server.conversations.gates import Gates as ConversationGates
+from chat_server.conversations.gates import is_conversation_room
 from chat_server.events.gates import Gates, is_event_room
 from chat_server.gateway.connection import Connection
 from chat_server.gateway.hub import Hub
@@ -19,7 +21,7 @@ from chat_server.moderation.service import Moderation
 from chat_server.wire import encode_for
 from presence.store import PresenceUnavailable
 from rooms import catalog
-from rooms.access import can_join
+from rooms.access import PRIVATE_KIND, can_join
 from rooms.commands import Command
 from rooms.errors import NoSuchRoom, NotJoined, Unavailable
 from rooms.moderation import may_moderate_room
@@ -28,13 +30,14 @@ from rooms.moderation import may_moderate_room
 class RoomService:
     def __init__(
         self, hub: Hub, facts: FactsCache, enforcer: Enforcer, moderation: Moderation,
-        gates: Gates | None = None,
+        gates: Gates | None = None, conversations: ConversationGates | None = None,
     ) -> None:
         self._hub = hub
         self._facts = facts
         self._enforcer = enforcer
         self._moderation = moderation
         self._gates = gates  # scheduled sessions' live rooms (chat_server/events), when wired
+        self._conversations = conversations  # private conversations (chat_server/conversations)
 
     async def join(self, conn: Connection, room: str, since: int | None) -> None:
         """Access, then a ban or kick, then ``joined``, ``room_state`` and what was missed.
@@ -47,7 +50,10 @@ class RoomService:
             facts = await self._facts.facts(room)
         except Exception as exc:
             raise Unavailable("could not look the room up; try again") from exc
-        if facts is None or not can_join(conn.member, facts.community):
+        if facts is not None and self._conversations is not None and facts.community.kind == PRIVATE_KIND:
+            # No room rule opens a conversation (rooms/access.py): only its participants.
+            await self._conversations.check_join(conn, room)
+        elif facts is None or not can_join(conn.member, facts.community):
             raise NoSuchRoom(f"no room {room!r} is open to you")
         if self._gates is not None and is_event_room(room):
             await self._gates.check_join(conn, room)  # a session's live room
@@ -71,6 +77,8 @@ class RoomService:
         """Every check of docs/protocol.md §3.3 in its order, then the broker (sending.py)."""
         if self._gates is not None and room in conn.rooms and is_event_room(room):
             await self._gates.check_send(conn, room)  # hosts_only, closed sessions
+        if self._conversations is not None and room in conn.rooms and is_conversation_room(room):
+            await self._conversations.check_send(conn, room)  # requests, declined, blocks
         await self._hub.send(conn, room, body, cid, reply_to, confirm_phi)
 
     async def typing(self, conn: Connection, room: str) -> None:

@@ -7,10 +7,17 @@ queue survives everyone being off duty) and an ``alert`` goes to every on-duty n
 moderates the room, on whatever gateway they are connected to. A question to an expert
 that matches the list is treated the same way (``after_question``): queued as an item about
 the question, alerted to the navigators of the venue's community, resources to the asker.
+
+A private conversation has no moderators: a crisis match in it, or a participant's report of
+one of its messages, goes to the staff of one organization (the author's for a crisis, the
+reporter's for a report), and the item carries a snapshot of that one message, taken now,
+which is all the navigators are shown of the conversation (every showing is audited, by the
+queue's API).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,12 +29,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chat_server.broker.base import Broker
 from chat_server.moderation import events
 from persistence import communities, safety_queue, transcripts
+from persistence import conversations as conversation_store
 from persistence import moderation as store
 from persistence.safety_queue import Subject
+from rooms import conversations as conversation_rules
 from rooms import resources
 from rooms.access import can_see
 from rooms.errors import NoSuchMessage, RoomError, Unavailable
-from rooms.model import Member
+from rooms.model import Community, Member
 from rooms.safety import CrisisMatcher
 
 log = logging.getLogger(__name__)
@@ -35,13 +44,24 @@ log = logging.getLogger(__name__)
 RESOURCES_TTL_S = 60.0
 
 
+def org_rooms(org_id: int | None) -> Community:
+    """A stand-in for "the rooms of this organization": whoever moderates it (its local
+    staff, and admins) is who sees a private item of the organization."""
+    return Community("", "", "local", "", org_id)
+
+
+def _snapshot(message_id: str, body: str | None, author: dict[str, Any] | None, ts: int | None) -> str:
+    return json.dumps({"id": message_id, "body": body, "author": author, "ts": ts})
+
+
 class SafetyDesk:
     def __init__(
         self, db: async_sessionmaker[AsyncSession], broker: Broker, matcher: CrisisMatcher,
-        on_duty_for: Callable[[str, str], Awaitable[bool]], clock: Callable[[], float] = time.time,
+        on_duty_for: Callable[[str, str, int | None], Awaitable[bool]],
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        """``on_duty_for(room, author_id)``: is a navigator other than the author on duty
-        for the room now (on any gateway)?"""
+        """``on_duty_for(room, author_id, org_id)``: is a navigator other than the author on
+        duty for the room now (on any gateway)? For a private conversation, for ``org_id``."""
         self._db = db
         self._on_duty_for = on_duty_for
         self._broker = broker
@@ -63,16 +83,19 @@ class SafetyDesk:
         except Exception:
             card = self._defaults
         try:
-            alerted = await self._on_duty_for(room, author.id)
+            alerted = await self._on_duty_for(room, author.id, author.org_id)
         except Exception:
             alerted = False  # unknown: never promise a navigator who may not be there
         tell({"type": "resources", "room": room, "message_id": message_id, "alerted": alerted,
               **card.frame_fields()})
         if not fresh:
             return  # a retried send: queued and alerted the first time
+        private = None
+        if conversation_rules.is_room(room):
+            private = (author.org_id, _snapshot(message_id, body, author.public(), int(self._clock() * 1000)))
         try:
             await self._queue_and_alert("crisis", room, Subject(message_id=message_id), None, None,
-                                        author=author.public(), skip=author.id)
+                                        author=author.public(), skip=author.id, private=private)
         except Exception:
             log.exception("crisis alert for a message in %s failed", room)
 
@@ -93,7 +116,7 @@ class SafetyDesk:
         except Exception:
             card = self._defaults
         try:
-            alerted = await self._on_duty_for(room, author.id)
+            alerted = await self._on_duty_for(room, author.id, None)
         except Exception:
             alerted = False  # unknown: never promise a navigator who may not be there
         try:
@@ -105,40 +128,51 @@ class SafetyDesk:
 
     async def report(self, member: Member, message_id: str, reason: str) -> tuple[int, bool]:
         """Queue a member's report of a message they can see; alert on-duty staff the first
-        time. Raises ``NoSuchMessage`` or ``Unavailable``."""
+        time. A private message is reported by a participant who may read it, with a snapshot
+        of it alone. Raises ``NoSuchMessage`` or ``Unavailable``."""
+        private = None
         try:
             async with self._db() as db:
                 found = await transcripts.by_id(db, message_id)
                 community = await communities.by_slug(db, found.room) if found else None
                 closed = await store.rooms_closed_to(db, member.db_id, int(self._clock() * 1000))
+                if found is not None and conversation_rules.is_room(found.room):
+                    conversation = await conversation_store.by_room(db, found.room)
+                    if conversation is not None and conversation.has(member.db_id) and conversation_rules.may_read(
+                            conversation_rules.State(conversation.row.state),
+                            conversation.row.started_by == member.db_id):
+                        private = (member.org_id, _snapshot(found.id, found.body, found.author, found.created_ms))
         except Exception as exc:
             raise Unavailable("could not look the message up; try again") from exc
-        if found is None or community is None or not can_see(member, community):
+        if found is None or community is None or not (can_see(member, community) or private is not None):
             raise NoSuchMessage("no such message")
         if found.room in closed:
             raise NoSuchMessage("no such message")  # kept out of the room: not theirs to report
         # ``skip``: the author is not alerted about a report of their own message.
         return await self._queue_and_alert("report", found.room, Subject(message_id=message_id), member,
-                                           reason, skip=found.author["id"])
+                                           reason, skip=found.author["id"], private=private)
 
     async def _queue_and_alert(
         self, kind: str, room: str, subject: Subject, reporter: Member | None, reason: str | None,
         skip: str, author: dict[str, Any] | None = None, venue: dict[str, str] | None = None,
+        private: tuple[int | None, str] | None = None,
     ) -> tuple[int, bool]:
+        """``private``: (the organization whose staff see the item, the message's snapshot)."""
         now_ms = int(self._clock() * 1000)
         try:
             async with self._db() as db:
                 community = await communities.by_slug(db, room)
                 item, created = await safety_queue.queue_add(
-                    db, kind, room, subject, reporter.db_id if reporter else None, reason, now_ms
+                    db, kind, room, subject, reporter.db_id if reporter else None, reason, now_ms,
+                    org_id=private[0] if private else None, snapshot=private[1] if private else None,
                 )
         except RoomError:
             raise
         except Exception as exc:
             raise Unavailable("could not record it; try again") from exc
         if created:
-            event = events.Alert(room, kind, subject.message_id, item,
-                                 community.org_id if community else None, skip, author, reason,
+            org_id = private[0] if private else community.org_id if community else None
+            event = events.Alert(room, kind, subject.message_id, item, org_id, skip, author, reason,
                                  subject.question_id, venue)
             await self._broker.publish_control(events.encode(event))
         return item, created

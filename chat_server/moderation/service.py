@@ -82,9 +82,10 @@ class Moderation:
             log.exception("could not audit a duty change")
         await self._broker.publish_control(events.encode(events.DutyChanged()))
 
-    async def set_block(self, member: Member, target_id: str, on: bool) -> None:
+    async def set_block(self, member: Member, target_id: str, on: bool) -> int:
         """Block or unblock a member; every gateway starts hiding (or showing) their
-        messages to ``member``'s connections at once. Raises ``NoSuchMember``, ``BadFrame``."""
+        messages to ``member``'s connections at once. Returns the target's storage key.
+        Raises ``NoSuchMember``, ``BadFrame``."""
         async with self._db() as db:
             target = await store.member_by_public_id(db, target_id)
             if target is None:
@@ -96,6 +97,7 @@ class Moderation:
         await self._broker.publish_control(events.encode(
             events.BlocksChanged(member.id, frozenset(hidden))
         ))
+        return target.db_id
 
     async def act(self, actor: Member, room: str, cmd: Command) -> dict[str, Any]:
         """Carry out ``cmd`` in ``room`` for ``actor``; return the ``moderated`` fields.

@@ -2,7 +2,7 @@
 //   #/signin  #/register  #/reset  #/account  #/rooms  #/safety  #/search?q=…&room=…
 //   #/room/SLUG  #/room/SLUG/thread/MESSAGE_ID  #/sessions  #/sessions/ID
 //   #/event/ID/questions  #/experts?q=…  #/experts/ID  #/notifications
-//   #/people/USER_ID (a profile)  #/friends  #/feed
+//   #/people/USER_ID (a profile)  #/friends  #/feed  #/talks
 
 /** {name, key, ...params} for a screen hash, or null for anything else (e.g. "#main"). */
 export function parseRoute(hash) {
@@ -20,6 +20,7 @@ export function parseRoute(hash) {
     case "notifications":
     case "friends":
     case "feed":
+    case "talks":
       return { name: parts[0], key: parts[0] };
     case "people":
       if (parts[1]) return { name: "profile", key: `profile:${parts[1]}`, id: parts[1] };

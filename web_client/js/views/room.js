@@ -15,6 +15,7 @@ import { Notices } from "./notices.js";
 import { ThreadPanel } from "./thread.js";
 import { ModerationPanel } from "./moderation.js";
 import { BlockList } from "./blocks.js";
+import { conversationAsRoom, isConversationRoom } from "./talk.js";
 
 const STAFF_ROLES = new Set(["navigator", "org_admin", "admin"]);
 
@@ -80,11 +81,14 @@ export class RoomView {
     this.side = h("div", { class: "room__side" },
       this.threadSlot, this.people.panel, this.blocks.panel, this.modSlot);
     this.layout = h("div", { class: "room__layout" }, timeline, this.side);
+    // A private talk with a navigator, asked from here (views/talk.js); never for the room's own staff.
+    this.talk = this.app.talk.panel(this.slug, () => this.staff);
     this.root = h("div", { class: "room" },
       h("header", { class: "room__header" },
         h("p", { class: "breadcrumb" }, h("a", { href: "#/rooms" }, "All rooms")),
-        this.title, this.description, writeLink),
+        this.title, this.description, this.talk.action, writeLink),
       this.notices.personalBox,
+      this.talk.box,
       this.notices.resourcesBox,
       this.notices.roomBox,
       this.layout);
@@ -95,7 +99,8 @@ export class RoomView {
 
   async start(route) {
     try {
-      const community = await api.community(this.slug);
+      // A private conversation (opened by a navigator taking a private talk) has no community.
+      const community = isConversationRoom(this.slug) ? await conversationAsRoom(this.slug) : await api.community(this.slug);
       if (this.closed) return;
       this.community = community;
       this.title.textContent = community.name;
@@ -151,6 +156,7 @@ export class RoomView {
       const data = await api.get(`/api/rooms/${encodeURIComponent(this.slug)}/moderation`);
       if (this.closed) return;
       this.staff = true;
+      this.talk.render();
       this.moderation = new ModerationPanel(this, data);
       replace(this.modSlot, this.moderation.panel);
       this.timeline.rerenderAll();
@@ -173,6 +179,7 @@ export class RoomView {
     this.conn.removeEventListener("state", this.onConnState);
     this.conn.untrack(this.slug);
     this.people.close();
+    this.talk.close();
     this.outbox.close();
     if (this.moderation) this.moderation.close();
   }
@@ -280,7 +287,7 @@ export class RoomView {
         this.leaveBecause(frame.type, frame.until, frame.reason);
         break;
       case "resources":
-        this.notices.resources(frame);
+        if (!frame.talk) this.notices.resources(frame); // a private talk's card is views/talk.js's
         break;
       case "ack":
       case "confirm":
