@@ -43,7 +43,9 @@ async def sql(dep: Deployment, query: str, *args: Any) -> list[tuple[Any, ...]]:
             await conn.close()
     db = sqlite3.connect(Path(dep.env["KINDRED_DATA_DIR"]) / "kindred.db")
     try:
-        return list(db.execute(query, args).fetchall())
+        rows = list(db.execute(query, args).fetchall())
+        db.commit()
+        return rows
     finally:
         db.close()
 

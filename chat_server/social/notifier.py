@@ -106,7 +106,15 @@ class Notifier:
                 candidates = []
             else:
                 candidates = [m for m in candidates if can_see(m, community)]
-            told = [m for m in candidates if not await self._blocks(db, m, author)]
+            # Nor a member banned or kicked from the room (or, for a session's room, from its
+            # community): they cannot read it (red team: "@them" reached a banned member, with
+            # the room and the message's id; the feed and profiles already left such rooms out).
+            closed_rooms = {room}
+            if room.startswith(ROOM_PREFIX):
+                closed_rooms.update(await self._parent(db, room))
+            now_ms = int(time.time() * 1000)
+            told = [m for m in candidates if not await self._blocks(db, m, author)
+                    and not closed_rooms & set(await moderation_store.rooms_closed_to(db, m.db_id, now_ms))]
             replied: Member | None = None
             if reply_to is not None:
                 replied = await self._author(db, room, reply_to)
@@ -137,6 +145,12 @@ class Notifier:
             if runs or (signup is not None and Signup(signup.status) is Signup.IN):
                 allowed.append(m)
         return allowed
+
+    @staticmethod
+    async def _parent(db: AsyncSession, room: str) -> list[str]:
+        """The community a session's live room belongs to (none when it is unknown)."""
+        occ = await sessions_store.by_room(db, room)
+        return [] if occ is None else [occ.series.community]
 
     @staticmethod
     async def _blocks(db: AsyncSession, member: Member, author: Member) -> bool:
