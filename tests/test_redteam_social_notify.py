@@ -140,3 +140,35 @@ async def test_a_reply_never_reaches_a_member_banned_from_the_room(deployment: D
     finally:
         await close_all(ca, cb, cc)
     assert (await api(dep, "GET", "/api/notifications", bea.token)).json()["notifications"] == []
+
+
+async def test_nothing_from_a_member_one_blocked_reaches_one(deployment: Deployment) -> None:
+    """Bea blocked Ann. Ann mentions her, replies to her and reacts to her message, from
+    another gateway: Bea's devices hear nothing and nothing is stored for her; Cal, mentioned
+    in the same message, is told."""
+    dep = deployment
+    last = len(dep.gateways) - 1
+    lounge = default_org(ORG_A).lounge
+    ann, bea, cal = dep.register(), dep.register(gateway=last), dep.register()
+    cb = await connect(dep, bea, last, lounge)
+    try:
+        mine = await cb.post(lounge, "a message of bea's", new_cid())
+    finally:
+        await close_all(cb)
+    await wait_ids_stored(dep, bea.token, lounge, mine["id"])
+    assert (await api(dep, "PUT", f"/api/blocks/{ann.id}", bea.token, gateway=last)).status_code == 204
+    phone, laptop, cc = await connect(dep, bea, last), await connect(dep, bea, 0), await connect(dep, cal, last)
+    ca = await connect(dep, ann, 0, lounge)
+    try:
+        await ca.post(lounge, f"@{bea.handle} @{cal.handle} hello", new_cid(), reply_to=mine["id"])
+        r = await api(dep, "POST", f"/api/rooms/{lounge}/reactions", ann.token,
+                      json={"message": mine["id"], "reaction": "hug", "on": True})
+        assert r.status_code == 200, r.text
+        await cc.wait_frame("notification", LIVE_BOUND_S, kind="mention")
+        await asyncio.sleep(LIVE_BOUND_S / 2)
+        await settle(phone, laptop)
+        assert frames(phone, "notification") == frames(laptop, "notification") == []
+    finally:
+        await close_all(ca, phone, laptop, cc)
+    assert (await api(dep, "GET", "/api/notifications", bea.token)).json()["notifications"] == []
+    assert (await api(dep, "GET", "/api/me/unread", bea.token)).json()["notifications"] == 0
