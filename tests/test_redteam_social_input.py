@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from support.cluster import Deployment, Member
-from support.moderation import api
+from support.cluster import ORG_B, Deployment, Member
+from support.moderation import api, default_org
 
 COOKIE = "kindred_session"
 
@@ -167,4 +167,43 @@ async def test_feed_cursors_shaped_like_ours_but_out_of_range_are_refused(deploy
     # A far-future time with a valid key is simply "everything": never an error.
     r = await api(dep, "GET", "/api/feed", viewer.token, params={"before": "9999999999999999.s.abc"})
     assert r.status_code == 200 and r.json() == {"entries": [], "next": None}
+    await healthy(dep)
+
+
+async def test_notification_requests_that_are_not_as_asked_change_nothing(deployment: Deployment) -> None:
+    """Marking read with ids that are not ids (too big for the column, negative, strings,
+    another member's), settings with kinds that do not exist, and another organization's
+    room: a clear 4xx or nothing done, the notification still unread, every gateway healthy."""
+    dep = deployment
+    ann, ben = dep.register(), dep.register()
+    assert (await api(dep, "PUT", f"/api/friends/{ben.id}", ann.token)).status_code == 200
+    listed = (await api(dep, "GET", "/api/notifications", ben.token)).json()
+    [note] = listed["notifications"]
+    for body in ({"ids": [2**63]}, {"ids": [10**30]}, {"ids": [-1]}, {"ids": ["one"]}, {"ids": [note["id"]], "all": True},
+                 {"ids": list(range(501))}, {}, {"all": False}, {"ids": [1.5]}, {"ids": None, "all": None}):
+        for g in range(len(dep.gateways)):
+            r = await api(dep, "POST", "/api/notifications/read", ben.token, gateway=g, json=body)
+            assert r.status_code in (200, 400), (body, r.status_code, r.text)
+            if r.status_code == 200:
+                assert r.json()["read"] == [], (body, r.text)
+    # Ann (not hers) with the right id: nothing.
+    r = await api(dep, "POST", "/api/notifications/read", ann.token, json={"ids": [note["id"]]})
+    assert r.status_code == 200 and r.json()["read"] == []
+    for params in ({"limit": 0}, {"limit": -5}, {"offset": -1}, {"offset": "x"}):
+        r = await api(dep, "GET", "/api/notifications", ben.token, params=params)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_request", (params, r.text)
+    for body in ({"muted": ["nonsense"]}, {"muted": "mention"}, {"digest": "hourly"}, {"muted": ["mention"] * 21},
+                 {"digest": "daily", "email": "x@example.org"}):
+        r = await api(dep, "PUT", "/api/notifications/settings", ben.token, json=body)
+        assert r.status_code == 400 and r.json()["error"] == "invalid_request", (body, r.text)
+    settings = (await api(dep, "GET", "/api/notifications/settings", ben.token)).json()
+    assert settings["muted"] == [] and settings["digest"] == "off"
+    # Another organization's local room: as if it did not exist.
+    other = default_org(ORG_B).lounge
+    r = await api(dep, "POST", f"/api/rooms/{other}/read", ben.token, json={})
+    nobody = await api(dep, "POST", "/api/rooms/no-such-room-here/read", ben.token, json={})
+    assert (r.status_code, r.content) == (nobody.status_code, nobody.content) and r.status_code == 404
+    assert other not in (await api(dep, "GET", "/api/me/unread", ben.token)).json()["rooms"]
+    again = (await api(dep, "GET", "/api/notifications", ben.token)).json()
+    assert again["unread"] == 1 and again["notifications"][0]["read"] is False
     await healthy(dep)
