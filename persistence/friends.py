@@ -157,16 +157,20 @@ async def remove(session: AsyncSession, a_user_id: int, b_user_id: int) -> Tie |
 
 
 
-async def sever(session: AsyncSession, a_user_id: int, b_user_id: int, now_ms: int) -> None:
+async def sever(session: AsyncSession, a_user_id: int, b_user_id: int, now_ms: int) -> tuple[int, int] | None:
     """A block between the two: their friendship or pending request ends, its request
     notification is marked handled, and neither follows the other. Not committed (the block
-    is stored in the same transaction)."""
+    is stored in the same transaction). Returns ``(the member asked, the notification)`` when
+    a pending request's notification was marked handled, so that their devices can be told."""
     await lock_pair(session, a_user_id, b_user_id)  # a request being made waits, then sees the block
     gone = await remove(session, a_user_id, b_user_id)
+    handled = None
     if gone is not None and not gone.friends:
         other = b_user_id if gone.requester_id == a_user_id else a_user_id
-        await handle_request_note(session, gone.requester_id, other, now_ms)
+        nid = await handle_request_note(session, gone.requester_id, other, now_ms)
+        handled = None if nid is None else (other, nid)
     await follows.sever(session, a_user_id, b_user_id)
+    return handled
 
 
 async def blocks_between(session: AsyncSession, viewer_id: int, other_id: int) -> tuple[bool, bool]:

@@ -172,3 +172,28 @@ async def test_nothing_from_a_member_one_blocked_reaches_one(deployment: Deploym
         await close_all(ca, phone, laptop, cc)
     assert (await api(dep, "GET", "/api/notifications", bea.token)).json()["notifications"] == []
     assert (await api(dep, "GET", "/api/me/unread", bea.token)).json()["notifications"] == 0
+
+
+async def test_a_block_that_ends_a_pending_request_clears_it_on_every_device(deployment: Deployment) -> None:
+    """Ann asked Ben; Ben blocks her from his laptop. The request's notification is handled
+    (read), and both of Ben's devices hear it at once, as when he declines: his badge does not
+    keep counting a request from someone he blocked."""
+    dep = deployment
+    last = len(dep.gateways) - 1
+    ann, ben = dep.register(), dep.register(gateway=last)
+    phone, laptop = await connect(dep, ben, last), await connect(dep, ben, 0)
+    ann_c = await connect(dep, ann, 0)
+    try:
+        assert (await api(dep, "PUT", f"/api/friends/{ben.id}", ann.token)).status_code == 200
+        told = await phone.wait_frame("notification", LIVE_BOUND_S, kind="friend_request")
+        await laptop.wait_frame("notification", LIVE_BOUND_S, kind="friend_request")
+        assert (await api(dep, "PUT", f"/api/blocks/{ann.id}", ben.token)).status_code == 204
+        for c in (phone, laptop):
+            cleared = await c.wait_frame("notifications_read", LIVE_BOUND_S)
+            assert cleared["ids"] == [told["id"]] and cleared["unread"] == 0
+        await settle(ann_c)
+        assert frames(ann_c, "notifications_read") == []  # Ann is told nothing
+        listed = (await api(dep, "GET", "/api/notifications", ben.token, gateway=last)).json()
+        assert listed["unread"] == 0 and [n["read"] for n in listed["notifications"]] == [True]
+    finally:
+        await close_all(phone, laptop, ann_c)

@@ -184,5 +184,12 @@ async def set_block(request: Request) -> Response:
     target = request.path_params["user"]
     if not ids.is_user_id(target):
         raise ApiError(404, "no_such_member", "no such member")
-    await runtime(request).moderation.set_block(member, target, request.method == "PUT")
+    rt = runtime(request)
+    handled = await rt.moderation.set_block(member, target, request.method == "PUT")
+    if handled is not None and rt.social is not None:
+        # The block ended a pending friend request: its notification is handled, and every
+        # device of the member asked hears it, as when they decline (red team: the badge
+        # kept counting a request from someone just blocked until the next re-read).
+        asked, nid = handled
+        await rt.social.notifier.tell_read(asked, [nid])
     return Response(status_code=204)

@@ -82,20 +82,25 @@ class Moderation:
             log.exception("could not audit a duty change")
         await self._broker.publish_control(events.encode(events.DutyChanged()))
 
-    async def set_block(self, member: Member, target_id: str, on: bool) -> None:
+    async def set_block(self, member: Member, target_id: str, on: bool) -> tuple[Member, int] | None:
         """Block or unblock a member; every gateway starts hiding (or showing) their
-        messages to ``member``'s connections at once. Raises ``NoSuchMember``, ``BadFrame``."""
+        messages to ``member``'s connections at once. Raises ``NoSuchMember``, ``BadFrame``.
+        Returns ``(member asked, notification id)`` when the block ended a pending friend
+        request, whose notification was marked handled (the caller tells their devices)."""
         async with self._db() as db:
             target = await store.member_by_public_id(db, target_id)
             if target is None:
                 raise NoSuchMember("no such member")
             if on and (target.id == member.id or target.role.rank >= Role.NAVIGATOR.rank):
                 raise BadFrame("you cannot block yourself or a member of staff")
-            await store.set_block(db, member.db_id, target.db_id, on, int(self._clock() * 1000))
+            handled = await store.set_block(db, member.db_id, target.db_id, on, int(self._clock() * 1000))
             hidden = [m.id for m in await store.blocked_by(db, member.db_id)]
         await self._broker.publish_control(events.encode(
             events.BlocksChanged(member.id, frozenset(hidden))
         ))
+        if handled is None:
+            return None
+        return (member if handled[0] == member.db_id else target), handled[1]
 
     async def act(self, actor: Member, room: str, cmd: Command) -> dict[str, Any]:
         """Carry out ``cmd`` in ``room`` for ``actor``; return the ``moderated`` fields.
