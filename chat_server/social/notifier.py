@@ -28,7 +28,7 @@ from persistence import communities, notifications, unread
 from persistence import moderation as moderation_store
 from persistence import sessions as sessions_store
 from rooms.access import can_see
-from rooms.model import Member
+from rooms.model import Community, Member
 from rooms.moderation import may_moderate_room
 from rooms.notifications import Kind, mentioned
 from rooms.sessions import ROOM_PREFIX, Signup
@@ -97,20 +97,13 @@ class Notifier:
             community = await communities.by_slug(db, room)
             name = community.name if community is not None else "a session"
             candidates = [m for m in await unread.members_by_handle(db, handles) if m.id != author.id]
-            if room.startswith(ROOM_PREFIX):
-                # A session's live room: only those who may enter it (hosts, staff of its
-                # community, members signed up with a place), never everyone who sees the
-                # community: a mention must not reach someone the room would turn away.
-                candidates = await self._may_enter(db, room, candidates)
-            elif community is None:
-                candidates = []
-            else:
-                candidates = [m for m in candidates if can_see(m, community)]
-            told = [m for m in candidates if not await self._blocks(db, m, author)]
+            told = [m for m in await self._readers(db, room, community, candidates)
+                    if not await self._blocks(db, m, author)]
             replied: Member | None = None
             if reply_to is not None:
                 replied = await self._author(db, room, reply_to)
-                if replied is not None and (replied.id == author.id or await self._blocks(db, replied, author)):
+                if replied is not None and (replied.id == author.id or await self._blocks(db, replied, author)
+                                            or not await self._readers(db, room, community, [replied])):
                     replied = None
         if told:
             await self.notify([m.db_id for m in told], Kind.MENTION,
@@ -120,6 +113,30 @@ class Notifier:
             await self.notify([replied.db_id], Kind.REPLY,
                               f"{author.handle} replied to your message in “{name}”.", f"reply:{message_id}",
                               room=room, ref=message_id)
+
+    async def _readers(
+        self, db: AsyncSession, room: str, community: Community | None, members: list[Member],
+    ) -> list[Member]:
+        """Those of ``members`` who may read ``room`` now: it is told only to them."""
+        if room.startswith(ROOM_PREFIX):
+            # A session's live room: only those who may enter it (hosts, staff of its
+            # community, members signed up with a place), never everyone who sees the
+            # community: a mention must not reach someone the room would turn away.
+            members = await self._may_enter(db, room, members)
+        elif community is None:
+            return []
+        else:
+            members = [m for m in members if can_see(m, community)]
+        # Nor a member banned or kicked from the room (or, for a session's room, from its
+        # community): they cannot read it (red team: a mention or a reply reached a banned
+        # member, with the room and the message's id; the feed and profiles already left
+        # such rooms out).
+        closed_rooms = {room}
+        if room.startswith(ROOM_PREFIX) and members:
+            closed_rooms.update(await self._parent(db, room))
+        now_ms = int(time.time() * 1000)
+        return [m for m in members
+                if not closed_rooms & set(await moderation_store.rooms_closed_to(db, m.db_id, now_ms))]
 
     @staticmethod
     async def _may_enter(db: AsyncSession, room: str, candidates: list[Member]) -> list[Member]:
@@ -137,6 +154,12 @@ class Notifier:
             if runs or (signup is not None and Signup(signup.status) is Signup.IN):
                 allowed.append(m)
         return allowed
+
+    @staticmethod
+    async def _parent(db: AsyncSession, room: str) -> list[str]:
+        """The community a session's live room belongs to (none when it is unknown)."""
+        occ = await sessions_store.by_room(db, room)
+        return [] if occ is None else [occ.series.community]
 
     @staticmethod
     async def _blocks(db: AsyncSession, member: Member, author: Member) -> bool:
