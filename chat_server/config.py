@@ -67,7 +67,7 @@ class Settings:
     max_resume: int = 5000  # most messages one resume sends; older ones: a gap, then history
     # Transcripts.
     run_writer: bool = True  # with Redis: run a transcript writer inside `kindred serve`
-    writer_batch: int = 1000  # rows per commit at most
+    writer_batch: int = 5000  # rows per commit at most (a backlog is caught up in big commits)
     # Embedded mode: rows waiting for the database at most; past it a send gets `unavailable`
     # (and is resent with its cid) instead of memory growing while the database is away.
     writer_queue_max: int = 20_000

@@ -106,7 +106,7 @@ async def _store_sqlite(connection: Any, batch: Sequence[NewMessage]) -> int:
         f"INSERT INTO messages ({_NAMES}) SELECT {_NAMES} FROM temp.incoming_messages "
         "WHERE true ORDER BY room, seq ON CONFLICT DO NOTHING"
     )
-    inserted = max(cursor.rowcount, 0)
+    inserted = max(int(cursor.rowcount), 0)
     await lite.execute("DELETE FROM temp.incoming_messages")
     return inserted
 
