@@ -355,8 +355,14 @@ class Gen:
                 return None
         if not found or any(f.get("samples", 0) == 0 for f in found):
             return None
+        shares = [f["long_lags_on_cpu"] for f in found if f.get("long_lags_on_cpu") is not None]
         return {"loop_lag_p99_ms": max(f["p99_ms"] for f in found),
-                "loop_lag_max_ms": max(f["max_ms"] for f in found)}
+                "loop_lag_max_ms": max(f["max_ms"] for f in found),
+                "long_lags": sum(f.get("long_lags", 0) for f in found),
+                "long_lags_on_cpu": max(shares) if shares else None,
+                "gc_max_ms": max((g["max_ms"] for f in found for g in (f.get("gc") or {}).values()),
+                                 default=None),
+                "gc_full": sum((f.get("gc") or {}).get("gen2", {}).get("count", 0) for f in found)}
 
 
 async def _get_json(host: str, port: int, path: str) -> dict[str, Any]:

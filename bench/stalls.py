@@ -4,8 +4,12 @@
 One room of ``--members`` members (1,000), one sender at each of ``--rates`` for
 ``--seconds`` each, on each target; the server's loop-lag probe (GET /debug/loop-lag,
 KINDRED_LOOP_LAG_PROBE_MS=10; the raw limit has the same probe) is read around every step.
-Prints, per target and rate: delivery latency p99 and max, and loop lag p99 and max, as
-medians over ``--runs`` runs (each a fresh server). Never fails on a number.
+Prints, per target and rate: delivery latency p99 and max, loop lag p99 and max, how many
+sleeps overslept by more than 20 ms, and the share of those long sleeps the loop thread
+spent on the CPU (near 1: the loop was busy, our code or a collection; near 0: the thread
+was not running, the machine busy elsewhere or a blocking call), as medians over ``--runs``
+runs (each a fresh server); and the longest garbage-collector pause and the number of
+full (generation 2) collections in the step. Never fails on a number.
 
     python -m bench.stalls [--only kindred-embedded,limit] [--rates 5,10,20] [--runs 3]
     python -m bench.stalls --env KINDRED_X=1 ...   # the Kindred targets with extra settings
@@ -26,7 +30,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from bench.run import run_loadgen, slugs  # noqa: E402
 from bench.targets import Backing, Running, start_kindred, start_peer  # noqa: E402
 
-FIGURES = ("p99_ms", "max_ms", "loop_lag_p99_ms", "loop_lag_max_ms")
+FIGURES = ("p99_ms", "max_ms", "loop_lag_p99_ms", "loop_lag_max_ms", "long_lags", "long_lags_on_cpu",
+           "gc_max_ms", "gc_full")
 
 
 def start(name: str, work: Path, backing: Backing, members: int, env: dict[str, str]) -> Running:
@@ -76,16 +81,17 @@ def main() -> None:
     print(f"\n{args.members} members, one sender, {args.seconds:g} s per rate, medians of {args.runs} "
           f"runs{'; ' + ' '.join(args.env) if args.env else ''}")
     print(f"{'target':20} {'msg/s':>6} {'latency p99':>12} {'latency max':>12} {'loop lag p99':>13} "
-          f"{'loop lag max':>13}   (ms)")
+          f"{'loop lag max':>13} {'lags >20ms':>11} {'their CPU share':>16} {'GC max':>7} {'full GCs':>9}")
     for (name, rate), steps in table.items():
         meds = [statistics.median(v) if (v := [s[k] for s in steps if s.get(k) is not None]) else None
                 for k in FIGURES]
         print(f"{name:20} {rate:6} " + " ".join(f"{_f(m):>12}" for m in meds[:2]) + " "
-              + " ".join(f"{_f(m):>13}" for m in meds[2:]))
+              + " ".join(f"{_f(m):>13}" for m in meds[2:4]) + f" {_f(meds[4]):>11} {_f(meds[5], 2):>16}"
+              + f" {_f(meds[6]):>7} {_f(meds[7]):>9}")
 
 
-def _f(v: Any) -> str:
-    return "-" if v is None else f"{v:.1f}"
+def _f(v: Any, digits: int = 1) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
 
 
 if __name__ == "__main__":

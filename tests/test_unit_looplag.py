@@ -31,6 +31,7 @@ def test_summary_counts_since_the_last_reset() -> None:
     probe.record(-0.001)  # woken early by the clock's granularity: no lag, not negative
     first = probe.summary(reset=True)
     assert first["samples"] == 4 and first["max_ms"] == 250 and first["p50_ms"] == 1
+    assert first["long_lags"] == 1 and first["long_lags_on_cpu"] is None  # no times given
     assert probe.summary()["samples"] == 0 and probe.summary()["p99_ms"] is None
 
 
@@ -48,6 +49,9 @@ async def test_a_blocked_loop_is_seen_as_lag() -> None:
     figures = probe.summary()
     # A lower bound only: a busy machine can make the lag longer, never shorter.
     assert figures["max_ms"] >= 150, figures
+    # The loop was held by a sleep, not by work: off the CPU (a busy machine cannot make
+    # a sleeping thread use CPU).
+    assert figures["long_lags"] >= 1 and figures["long_lags_on_cpu"] < 0.5, figures
 
 
 def test_the_route_is_mounted_only_with_the_probe(tmp_path: Path) -> None:
