@@ -13,7 +13,7 @@ from /proc: the writer's own process(es) (on SQLite that includes the database w
 PostgreSQL server processes and redis-server. Real redis-server and PostgreSQL are started
 in temp dirs (Debian packages). Prints a table; never fails on a number.
 
-    python -m bench.writer [--messages 20000] [--batch 1000] [--writers 1,2] [--rounds 3]
+    python -m bench.writer [--messages 20000] [--batch 5000] [--writers 1,2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ async def bench_writers(url: str, author: int, redis_url: str, n: int, batch: in
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=5000, help="KINDRED_WRITER_BATCH's default")
     parser.add_argument("--writers", default="1,2", help="Redis writer process counts to run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--databases", default="sqlite,postgres")

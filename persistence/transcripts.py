@@ -90,12 +90,16 @@ async def _store_sqlite(connection: Any, batch: Sequence[NewMessage]) -> int:
     step with the table."""
     raw = await connection.get_raw_connection()
     lite = raw.driver_connection  # aiosqlite.Connection, inside SQLAlchemy's transaction
-    # DDL does not open a transaction in sqlite3's legacy mode; the first INSERT does, and
-    # the session's commit ends it, so the whole batch lands whole or not at all.
     await lite.execute(
         "CREATE TEMP TABLE IF NOT EXISTS incoming_messages (id TEXT, room TEXT, seq INTEGER, "
         "author_id INTEGER, cid TEXT, body TEXT, reply_to TEXT, thread_root TEXT, created_ms INTEGER)"
     )
+    if not lite.in_transaction:
+        # Take the write lock first, waiting for it (busy_timeout) as a plain INSERT would:
+        # a transaction that began on the temporary table and met another writer's commit
+        # when it came to write could not wait, only fail ("database is locked"). The
+        # session's commit ends it, so the batch lands whole or not at all.
+        await lite.execute("BEGIN IMMEDIATE")
     await lite.execute("DELETE FROM temp.incoming_messages")  # a failed batch's, if any
     await lite.executemany(
         f"INSERT INTO temp.incoming_messages ({_NAMES}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -151,3 +151,36 @@ async def test_a_refused_row_is_set_aside_and_the_rest_of_its_batch_committed(
         await redis.aclose()
     assert await _search(db, "wren") == [s for s in range(1, 31) if s != doomed]
     assert _fts_entries(url, "wren") in (None, 29)
+
+
+async def test_two_writers_on_one_sqlite_file_wait_for_each_other(tmp_path: Path) -> None:
+    """Two processes' writers (here: two engines) committing batches into one SQLite file at
+    once: each waits for the other's write lock (busy_timeout) instead of failing with
+    "database is locked", which a transaction begun on the temporary table could not do."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
+    await asyncio.to_thread(migrate.upgrade, url)
+    engines = [make_engine(url), make_engine(url)]
+    try:
+        now = datetime.now(UTC).replace(tzinfo=None)
+        async with session_factory(engines[0])() as session:
+            org = await accounts.add_org(session, "Two", "two", uuid.uuid4().hex, [], now)
+            assert org.id is not None
+            user = await accounts.create_user(session, org.id, "two", "two", "t@example.org", "x", now)
+        assert user.id is not None
+        author = user.id
+
+        async def writer(k: int) -> int:
+            db = session_factory(engines[k])
+            stored = 0
+            for b in range(40):
+                first = 1 + (b * 2 + k) * 100
+                async with db() as session:
+                    stored += await transcripts.store(session, _rows(author, first, 100, f"lark{k}"))
+            return stored
+
+        assert await asyncio.gather(writer(0), writer(1)) == [4000, 4000]
+        async with session_factory(engines[0])() as session:
+            assert await transcripts.room_head(session, ROOM) == 8000
+    finally:
+        for engine in engines:
+            await engine.dispose()
