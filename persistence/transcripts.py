@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, text
 from sqlmodel import col, select
@@ -18,9 +18,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from persistence.models import Block, Message, User
 
 
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """A message as the broker gave it its place: everything the row needs."""
+class NewMessage(NamedTuple):
+    """A message as the broker gave it its place: everything the row needs. A tuple in the
+    order of ``_COLUMNS``, so a batch goes to the driver as it is (a writer builds thousands
+    a second; a frozen dataclass cost three times as much to build)."""
 
     id: str
     room: str
@@ -70,15 +71,8 @@ async def store(db: AsyncSession, batch: Sequence[NewMessage]) -> int:
     return inserted
 
 
-_COLUMNS = ("id", "room", "seq", "author_id", "cid", "body", "reply_to", "thread_root", "created_ms")
+_COLUMNS = NewMessage._fields  # the table's column names, in the tuples' order
 _NAMES = ", ".join(_COLUMNS)
-
-
-def _records(batch: Sequence[NewMessage]) -> list[tuple[Any, ...]]:
-    return [
-        (m.id, m.room, m.seq, m.author_id, m.cid, m.body, m.reply_to, m.thread_root, m.created_ms)
-        for m in batch
-    ]
 
 
 async def _store_sqlite(connection: Any, batch: Sequence[NewMessage]) -> int:
@@ -102,8 +96,7 @@ async def _store_sqlite(connection: Any, batch: Sequence[NewMessage]) -> int:
         await lite.execute("BEGIN IMMEDIATE")
     await lite.execute("DELETE FROM temp.incoming_messages")  # a failed batch's, if any
     await lite.executemany(
-        f"INSERT INTO temp.incoming_messages ({_NAMES}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        _records(batch),
+        f"INSERT INTO temp.incoming_messages ({_NAMES}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch
     )
     # WHERE true: SQLite's parser needs it between a SELECT and an ON CONFLICT clause.
     cursor = await lite.execute(
@@ -129,7 +122,7 @@ async def _store_postgres(connection: Any, batch: Sequence[NewMessage]) -> int:
             "(id text, room text, seq bigint, author_id integer, cid text, body text, "
             "reply_to text, thread_root text, created_ms bigint) ON COMMIT DELETE ROWS"
         )
-        await pg.copy_records_to_table("incoming_messages", records=_records(batch), columns=_COLUMNS)
+        await pg.copy_records_to_table("incoming_messages", records=batch, columns=_COLUMNS)
         # ORDER BY: every writer meets the unique indexes in the same order, so two writers
         # with overlapping batches (one retrying what the other claimed) wait, not deadlock.
         status = await pg.execute(

@@ -40,15 +40,9 @@ def parse_entry(fields: dict[bytes, bytes]) -> NewMessage:
     """One commits-stream entry as a row; raises ValueError/KeyError if it is malformed."""
     frame = msgpack.unpackb(fields[b"f"], raw=False)
     return NewMessage(
-        id=str(frame["id"]),
-        room=fields[b"r"].decode(),
-        seq=int(fields[b"s"]),
-        author_id=int(fields[b"a"]),
-        cid=fields[b"c"].decode(),
-        body=str(frame["body"]),
-        reply_to=frame.get("reply_to"),
-        created_ms=int(frame["ts"]),
-        thread_root=frame.get("thread_root"),
+        str(frame["id"]), fields[b"r"].decode(), int(fields[b"s"]), int(fields[b"a"]),
+        fields[b"c"].decode(), str(frame["body"]), frame.get("reply_to"), int(frame["ts"]),
+        frame.get("thread_root"),
     )
 
 
@@ -57,8 +51,9 @@ Entry = tuple[bytes, dict[bytes, bytes]]
 
 @dataclass(slots=True)
 class _Batch:
-    """Entries read from the stream, parsed: rows in (room, seq) order, and the ones that
-    could not be parsed (to be set aside)."""
+    """Entries read from the stream, parsed: rows in stream order (a room's seq order: the
+    post script numbers and appends in one step), and the ones that could not be parsed (to
+    be set aside). The insert orders by (room, seq) itself."""
 
     entries: list[Entry]
     rows: list[NewMessage] = field(default_factory=list)
@@ -68,15 +63,13 @@ class _Batch:
 
 def parse_batch(entries: list[Entry]) -> _Batch:
     batch = _Batch(entries)
-    parsed: list[tuple[NewMessage, bytes]] = []
     for entry_id, fields in entries:
         try:
-            parsed.append((parse_entry(fields), entry_id))
+            batch.rows.append(parse_entry(fields))
         except (KeyError, ValueError, TypeError, msgpack.UnpackException):
             batch.malformed.append((entry_id, fields))
-    parsed.sort(key=lambda p: (p[0].room, p[0].seq))  # parents before replies within a room
-    batch.rows = [row for row, _ in parsed]
-    batch.ids = [entry_id for _, entry_id in parsed]
+            continue
+        batch.ids.append(entry_id)
     return batch
 
 
