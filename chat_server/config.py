@@ -61,13 +61,16 @@ class Settings:
     # when installed or "asyncio". Measured in docs/performance.md.
     ws_impl: str = "direct"
     event_loop: str = "auto"
+    # Benchmarks: every this many milliseconds the loop-lag probe (chat_server/looplag.py)
+    # notes how late the event loop woke it, served at GET /debug/loop-lag; 0: off.
+    loop_lag_probe_ms: float = 0.0
     shutdown_grace_s: float = 5.0
     # Logs and presence.
     replay_window: int = 2000  # messages kept per room for resume (Redis Stream MAXLEN ~)
     max_resume: int = 5000  # most messages one resume sends; older ones: a gap, then history
     # Transcripts.
     run_writer: bool = True  # with Redis: run a transcript writer inside `kindred serve`
-    writer_batch: int = 1000  # rows per commit at most
+    writer_batch: int = 5000  # rows per commit at most (a backlog is caught up in big commits)
     # Embedded mode: rows waiting for the database at most; past it a send gets `unavailable`
     # (and is resent with its cid) instead of memory growing while the database is away.
     writer_queue_max: int = 20_000
@@ -213,6 +216,8 @@ class Settings:
             out.append("KINDRED_WS_IMPL must be direct, websockets-sansio, websockets or wsproto")
         if self.event_loop not in ("auto", "uvloop", "asyncio"):
             out.append("KINDRED_EVENT_LOOP must be auto, uvloop or asyncio")
+        if self.loop_lag_probe_ms < 0:
+            out.append("KINDRED_LOOP_LAG_PROBE_MS must not be negative (0: off)")
         if self.event_grace_s < 0 or self.event_archive_after_s < 0:
             out.append("KINDRED_EVENT_GRACE_S and KINDRED_EVENT_ARCHIVE_AFTER_S must not be negative")
         for host in self.video_embed_hosts:
@@ -283,6 +288,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ping_interval_s": float,
     "ws_impl": str,
     "event_loop": str,
+    "loop_lag_probe_ms": float,
     "shutdown_grace_s": float,
     "replay_window": int,
     "max_resume": int,
