@@ -339,6 +339,47 @@ class Gen:
     def window(self) -> Window:
         return Window(self)
 
+    async def loop_lag(self) -> dict[str, float | None] | None:
+        """The servers' loop-lag probes since the last call (each GET resets its probe): the
+        worst p99 and longest lag over the server processes, in ms. None for a server
+        without a probe (the Python peers) or when one does not answer."""
+        if self.cfg["kind"] not in ("kindred", "raw"):
+            return None
+        found = []
+        for url in dict.fromkeys(self.urls):
+            parts = urlsplit(url)
+            try:
+                found.append(await _get_json(parts.hostname or "127.0.0.1", parts.port or 80,
+                                             "/debug/loop-lag?reset=1"))
+            except (OSError, ValueError, TimeoutError):
+                return None
+        if not found or any(f.get("samples", 0) == 0 for f in found):
+            return None
+        shares = [f["long_lags_on_cpu"] for f in found if f.get("long_lags_on_cpu") is not None]
+        return {"loop_lag_p99_ms": max(f["p99_ms"] for f in found),
+                "loop_lag_max_ms": max(f["max_ms"] for f in found),
+                "long_lags": sum(f.get("long_lags", 0) for f in found),
+                "long_lags_on_cpu": max(shares) if shares else None,
+                "gc_max_ms": max((g["max_ms"] for f in found for g in (f.get("gc") or {}).values()),
+                                 default=None),
+                "gc_full": sum((f.get("gc") or {}).get("gen2", {}).get("count", 0) for f in found)}
+
+
+async def _get_json(host: str, port: int, path: str) -> dict[str, Any]:
+    """One HTTP/1.1 GET, the body read to the end and parsed as JSON."""
+    async with asyncio.timeout(5):
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            data = await reader.read()
+        finally:
+            writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    if head.split(b" ", 2)[1:2] != [b"200"]:
+        raise ValueError(f"{path}: {head[:40]!r}")
+    found: dict[str, Any] = json.loads(body)
+    return found
+
 
 class Window:
     """CPU of the server, its backing services and this client over a measured interval."""
@@ -428,9 +469,11 @@ async def rooms(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
     senders = [(peers[r * size + k], slugs[r]) for r in range(len(slugs)) for k in range(per_room)]
     await _pace(senders, rate, cfg["warmup_s"], 0, gen, counts.__getitem__)
     announce(cfg)
+    await gen.loop_lag()  # starts the probes over for the measured part
     window = gen.window()
     sent = await _pace(senders, rate, cfg["seconds"], 1, gen, counts.__getitem__)
     measured = window.close()
+    lag = await gen.loop_lag()
     await _drain(gen.stats, 1, 5.0)
     st = gen.stats
     delivered = st.delivered[1]
@@ -445,7 +488,7 @@ async def rooms(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
         **_latency(st.latencies[1]), **measured,
         "server_cpu_per_1k": 1000 * measured["server_cpu_s"] / max(delivered, 1),
         "backing_cpu_per_1k": 1000 * measured["backing_cpu_s"] / max(delivered, 1),
-        "server_hwm_kib": gen.server.hwm_kib(), "errors": st.errors,
+        "server_hwm_kib": gen.server.hwm_kib(), "errors": st.errors, **(lag or {}),
     }
 
 
@@ -464,9 +507,11 @@ async def webinar(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
             break
         if phase == 1:
             announce(cfg)
+        await gen.loop_lag()  # starts the probes over for this step
         window = gen.window()
         sent = await _pace([(sender, room)], rate, cfg["step_s"], phase, gen, lambda _r: members)
         measured = window.close()
+        lag = await gen.loop_lag()
         await _drain(gen.stats, phase, cfg.get("drain_s", 3.0))
         st = gen.stats
         delivered = st.delivered[phase]
@@ -477,6 +522,7 @@ async def webinar(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
             "deliveries_per_s": delivered / measured["seconds"], **lat, **measured,
             "server_cpu_per_1k": 1000 * measured["server_cpu_s"] / max(delivered, 1),
             "backing_cpu_per_1k": 1000 * measured["backing_cpu_s"] / max(delivered, 1),
+            **(lag or {}),
         }
         steps.append(step)
         st.latencies[phase] = []  # free them: a saturated step holds millions

@@ -117,12 +117,14 @@ def tables(results: dict[str, Any]) -> str:
             held = m.get("held") or {}
             rows.append([NAMES.get(t, t), _f(m.get("highest_rate")),
                          _f(held.get("deliveries_per_s"), 0), _f(held.get("p50_ms")), _f(held.get("p99_ms")),
+                         _f(held.get("loop_lag_p99_ms")), _f(held.get("loop_lag_max_ms")),
                          _f(held.get("server_cpu_per_1k"), 3), _f(held.get("backing_cpu_per_1k"), 3),
                          _f(m.get("connections_per_s"), 0)])
     if rows:
         table("(b) Webinar: 1 room x 1,000 members, one sender stepping up its rate",
               ["server", "highest rate that held (msg/s)", "deliveries/s at that rate",
-               "p50 ms", "p99 ms", "server CPU s / 1k", "backing CPU s / 1k", "connections/s"], rows)
+               "p50 ms", "p99 ms", "loop lag p99 ms", "loop lag max ms", "server CPU s / 1k",
+               "backing CPU s / 1k", "connections/s"], rows)
     rows = []
     for t in names:
         m = _m(results, t, "idle")

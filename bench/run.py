@@ -230,8 +230,11 @@ def experiments(work: Path, rooms: list[str], runs: int) -> dict[str, Any]:
 
 def _progress(name: str, workload: str, i: int, n: int, r: dict[str, Any]) -> None:
     keys: dict[str, Callable[[dict[str, Any]], str]] = {
-        "rooms": lambda r: f"ratio {r.get('delivery_ratio')} p99 {_f(r.get('p99_ms'))} ms cpu/1k {_f(r.get('server_cpu_per_1k'), 3)}",
-        "webinar": lambda r: f"highest {r.get('highest_rate')}/s",
+        "rooms": lambda r: f"ratio {r.get('delivery_ratio')} p99 {_f(r.get('p99_ms'))} ms cpu/1k "
+                           f"{_f(r.get('server_cpu_per_1k'), 3)} loop lag p99 {_f(r.get('loop_lag_p99_ms'))} ms",
+        "webinar": lambda r: f"highest {r.get('highest_rate')}/s, loop lag p99 per step (ms): "
+                             + " ".join(f"{s.get('rate')}:{_f(s.get('loop_lag_p99_ms'))}"
+                                        for s in r.get("steps") or []),
         "idle": lambda r: f"{_f(r.get('rss_per_connection_kib'))} KiB/conn, {_f(r.get('connections_per_s'))} conn/s",
         "storm": lambda r: f"p99 {_f(r.get('resume_p99_s'), 3)} s, {r.get('failures')} failed",
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,16 +10,18 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chat_server.aio import stop_task
 from chat_server.api import calendar, health, openapi
 from chat_server.api.common import ApiError, api_error, error_response
 from chat_server.api.routes import API
 from chat_server.config import Settings
 from chat_server.gateway.endpoint import websocket_endpoint
+from chat_server.looplag import LoopLagProbe
 from chat_server.resources import open_resources
 from chat_server.runtime import Runtime
 from rooms.errors import RoomError
@@ -89,15 +92,31 @@ def api_routes() -> list[Route]:
     return routes
 
 
+async def _loop_lag(request: Request) -> Response:
+    """Benchmarks only (mounted with KINDRED_LOOP_LAG_PROBE_MS): the loop-lag probe's figures."""
+    probe: LoopLagProbe = request.state.loop_lag
+    return JSONResponse(probe.summary(reset=request.query_params.get("reset") == "1"))
+
+
 def create_app(settings: Settings) -> Starlette:
+    probe = LoopLagProbe(settings.loop_lag_probe_ms / 1000) if settings.loop_lag_probe_ms > 0 else None
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with open_resources(settings) as resources:
             runtime = await Runtime.open(resources)
             app.state.runtime = runtime  # for the CLI's graceful-shutdown hook
+            # The services the handlers use, each under its own name (request.state; the
+            # converted handlers never see the runtime).
+            assert runtime.sessions is not None, "sessions are wired in Runtime.open"
+            state = {"runtime": runtime, "accounts": runtime.accounts, "directory": runtime.directory,
+                     "calendars": runtime.sessions.calendars, "readiness": runtime.readiness,
+                     "loop_lag": probe}
+            probing = asyncio.create_task(probe.run(), name="loop-lag-probe") if probe else None
             try:
-                yield {"runtime": runtime}
+                yield state
             finally:
+                await stop_task(probing)
                 await runtime.close()
 
     routes: list[Route | WebSocketRoute | Mount] = [
@@ -109,6 +128,8 @@ def create_app(settings: Settings) -> Starlette:
         Route("/calendar/{secret}.ics", calendar.feed),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
+    if probe is not None:
+        routes.append(Route("/debug/loop-lag", _loop_lag))
     if settings.web_root.is_dir():
         routes.append(Mount("/", StaticFiles(directory=settings.web_root, html=True), name="web"))
     return Starlette(

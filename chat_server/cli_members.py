@@ -75,7 +75,7 @@ def cmd_user_reset(args: argparse.Namespace) -> int:
     """Print a one-time code with which the member sets a new password (24 hours)."""
     from sqlmodel import select
 
-    from chat_server.api.passwords import RESET_CODE_TTL, code_digest
+    from chat_server.accounts.passwords import RESET_CODE_TTL, code_digest
     from chat_server.readers import utcnow
     from chat_server.security import new_key_phrase
     from persistence import passwords

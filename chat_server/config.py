@@ -61,13 +61,16 @@ class Settings:
     # when installed or "asyncio". Measured in docs/performance.md.
     ws_impl: str = "direct"
     event_loop: str = "auto"
+    # Benchmarks: every this many milliseconds the loop-lag probe (chat_server/looplag.py)
+    # notes how late the event loop woke it, served at GET /debug/loop-lag; 0: off.
+    loop_lag_probe_ms: float = 0.0
     shutdown_grace_s: float = 5.0
     # Logs and presence.
     replay_window: int = 2000  # messages kept per room for resume (Redis Stream MAXLEN ~)
     max_resume: int = 5000  # most messages one resume sends; older ones: a gap, then history
     # Transcripts.
     run_writer: bool = True  # with Redis: run a transcript writer inside `kindred serve`
-    writer_batch: int = 1000  # rows per commit at most
+    writer_batch: int = 5000  # rows per commit at most (a backlog is caught up in big commits)
     # Embedded mode: rows waiting for the database at most; past it a send gets `unavailable`
     # (and is resent with its cid) instead of memory growing while the database is away.
     writer_queue_max: int = 20_000
@@ -128,6 +131,11 @@ class Settings:
     # across every gateway (the counter lives where the key-phrase one does).
     friend_request_rate: int = 20
     friend_request_window_s: int = 600
+    # A private talk with the navigator on duty (docs/social.md): how long a member's request
+    # waits with nobody accepting before they are shown the crisis resources (it keeps
+    # waiting), and how long before it lapses and leaves the queue.
+    private_talk_wait_s: float = 300.0
+    private_talk_expire_s: float = 3600.0
     gateway_id: str = field(default_factory=lambda: secrets.token_hex(6))
 
     @property
@@ -184,7 +192,8 @@ class Settings:
                      "redis_max_connections", "event_tick_s",
                      "question_rate", "question_window_s", "question_batch_s",
                      "presence_list_max", "digest_check_s", "digest_every_s",
-                     "friend_request_rate", "friend_request_window_s"):
+                     "friend_request_rate", "friend_request_window_s",
+                     "private_talk_wait_s", "private_talk_expire_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
@@ -207,11 +216,15 @@ class Settings:
             out.append("KINDRED_WS_IMPL must be direct, websockets-sansio, websockets or wsproto")
         if self.event_loop not in ("auto", "uvloop", "asyncio"):
             out.append("KINDRED_EVENT_LOOP must be auto, uvloop or asyncio")
+        if self.loop_lag_probe_ms < 0:
+            out.append("KINDRED_LOOP_LAG_PROBE_MS must not be negative (0: off)")
         if self.event_grace_s < 0 or self.event_archive_after_s < 0:
             out.append("KINDRED_EVENT_GRACE_S and KINDRED_EVENT_ARCHIVE_AFTER_S must not be negative")
         for host in self.video_embed_hosts:
             if not _HOST.fullmatch(host):
                 out.append(f"KINDRED_VIDEO_EMBED_HOSTS: {host!r} is not a host name (e.g. video.example.org)")
+        if self.private_talk_expire_s <= self.private_talk_wait_s:
+            out.append("KINDRED_PRIVATE_TALK_EXPIRE_S must be longer than KINDRED_PRIVATE_TALK_WAIT_S")
         if self.smtp_url is not None and not self.smtp_url.startswith(("smtp://", "smtps://")):
             out.append("KINDRED_SMTP_URL must start with smtp:// or smtps://")
         if self.secret_key is not None and len(self.secret_key) < 32:
@@ -275,6 +288,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ping_interval_s": float,
     "ws_impl": str,
     "event_loop": str,
+    "loop_lag_probe_ms": float,
     "shutdown_grace_s": float,
     "replay_window": int,
     "max_resume": int,
@@ -313,5 +327,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "digest_every_s": float,
     "friend_request_rate": int,
     "friend_request_window_s": int,
+    "private_talk_wait_s": float,
+    "private_talk_expire_s": float,
     "gateway_id": str,
 }

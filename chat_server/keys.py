@@ -1,14 +1,16 @@
 """Every Redis key and channel name the server uses, in one place.
 
 Presence keeps its own (``kindred:p:*``, ``kindred:conns:*``) in ``presence/redis_store.py``:
-that package must not import this one. Pub/sub channels are global to a Redis server, not
-per database number.
+that package must not import this one. Keys live in the database number of
+``KINDRED_REDIS_URL``; pub/sub channels do not (they are global to a redis-server), so their
+names are built by ``Channels``, which puts the database number in them.
 """
 
 from __future__ import annotations
 
-# Control messages to every gateway (sign-outs, moderation events).
-CONTROL_CHANNEL = b"kindred:ctl"
+from dataclasses import dataclass
+from typing import Any
+
 # Every posted message is also appended here, for the transcript writers' consumer group.
 # Entries leave it only once committed to the database, so it is never trimmed: the room
 # streams are the bounded replay window, this one is the durable queue.
@@ -20,24 +22,56 @@ KEY_FAILURES = "kindred:fail:key"  # prefix: wrong organization key phrases per 
 LOGIN_FAILURES = "kindred:fail:login"  # prefix: failed sign-ins per client
 REGISTRATIONS = "kindred:register"  # prefix: registrations per client and per key phrase
 FRIEND_REQUESTS = "kindred:befriend"  # prefix: new friend requests per member (public id)
-ROOM_CHANNEL_PREFIX = b"kindred:room:"
-USER_CHANNEL_PREFIX = b"kindred:user:"
+TALKS = "kindred:talks"  # sorted set: private-talk requests waiting, by when they were made
 
 
-def user_channel(user_id: str) -> bytes:
-    """Frames for one member's connections (notifications, unread counts), by public id;
-    a gateway subscribes while the member has a connection on it."""
-    return USER_CHANNEL_PREFIX + user_id.encode()
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """The pub/sub channel names of the deployment whose keys are in database ``db``.
 
+    Pub/sub ignores database numbers: two deployments on one redis-server (databases 0 and
+    1, say a staging copy beside production) would otherwise hear each other's rooms: the
+    other's messages delivered to our members, its seqs taken for ours (our own messages then
+    dropped as already seen, and the anti-entropy check reporting our counter as gone back).
+    Database 0 keeps the plain ``kindred:`` names, so upgrading changes nothing there.
+    """
 
-def room_channel(room: str) -> bytes:
-    """Live frames of a room: ``m<seq>:<frame>`` for messages, ``e:<frame>`` for events."""
-    return ROOM_CHANNEL_PREFIX + room.encode()
+    db: int = 0
 
+    @classmethod
+    def of(cls, redis: Any) -> Channels:
+        """The channels of a ``redis.asyncio.Redis`` client, from its pool's database number."""
+        return cls(int(redis.connection_pool.connection_kwargs.get("db") or 0))
 
-def heartbeat_channel(gateway_id: str) -> bytes:
-    """The pub/sub watchdog's heartbeat, which a gateway sends to itself."""
-    return f"kindred:hb:{gateway_id}".encode()
+    @property
+    def prefix(self) -> bytes:
+        return b"kindred:" if self.db == 0 else b"kindred:db%d:" % self.db
+
+    @property
+    def control(self) -> bytes:
+        """Control messages to every gateway (sign-outs, moderation events)."""
+        return self.prefix + b"ctl"
+
+    @property
+    def room_prefix(self) -> bytes:
+        return self.prefix + b"room:"
+
+    @property
+    def user_prefix(self) -> bytes:
+        return self.prefix + b"user:"
+
+    def room(self, room: str) -> bytes:
+        """Live frames of a room: ``m<seq>:<frame>`` for messages, ``e:<frame>`` for events."""
+        return self.room_prefix + room.encode()
+
+    def user(self, user_id: str) -> bytes:
+        """Frames for one member's connections (notifications, unread counts), by public id;
+        a gateway subscribes while the member has a connection on it."""
+        return self.user_prefix + user_id.encode()
+
+    def heartbeat(self, gateway_id: str) -> bytes:
+        """The pub/sub watchdog's heartbeat, which a gateway sends to itself."""
+        return self.prefix + b"hb:" + gateway_id.encode()
 
 
 def seq(room: str) -> str:
@@ -69,3 +103,13 @@ def cid(author_id: str, cid: str) -> str:
 def slow_mode(room: str, user_id: str) -> str:
     """A member's slow-mode slot in a room, shared by every gateway."""
     return f"kindred:slow:{room}:{user_id}"
+
+
+def talk(talk_id: str) -> str:
+    """A private-talk request (hash): the request, then what became of it."""
+    return f"kindred:talk:{talk_id}"
+
+
+def talk_by_member(user_id: str) -> str:
+    """The id of the member's waiting private-talk request (one at a time)."""
+    return f"kindred:talk:by:{user_id}"

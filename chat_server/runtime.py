@@ -17,22 +17,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chat_server import keys
+from chat_server.accounts.wiring import Accounts, open_accounts
 from chat_server.broker.base import Broker
 from chat_server.broker.memory import MemoryBroker
 from chat_server.broker.redis_broker import RedisBroker
 from chat_server.config import Settings
 from chat_server.conversations.gates import is_conversation_room
 from chat_server.conversations.wiring import ConversationsWiring, open_conversations
+from chat_server.directory import Directory
 from chat_server.events.wiring import Sessions, open_sessions
 from chat_server.gateway.connection import CLOSE_RESTART
 from chat_server.gateway.hub import Hub, HubLimits
 from chat_server.gateway.rooms import RoomService
-from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
 from chat_server.moderation.duty import DutyRoster
 from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache
@@ -46,10 +45,12 @@ from chat_server.moderation.stores import (
     RedisSlots,
     SlowModeSlots,
 )
+from chat_server.private_talk.wiring import TalksWiring, open_talks
 from chat_server.questions.wiring import QuestionsWiring, open_questions
 from chat_server.readers import StoredReads, utcnow
+from chat_server.readiness import Readiness
 from chat_server.resources import Resources
-from chat_server.security import Passwords, token_digest
+from chat_server.security import token_digest
 from chat_server.social.wiring import SocialWiring, open_social
 from chat_server.transcripts.embedded import EmbeddedWriter
 from chat_server.transcripts.redis_writer import RedisWriter
@@ -70,6 +71,16 @@ async def _now(fn: Callable[[], None]) -> None:
     fn()
 
 
+async def lean_handshake(engine: AsyncEngine, token: str) -> Handshake | None:
+    """A live session's member and moderation context, on the lean path (persistence.handshake)."""
+    async with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            # Reads only: no BEGIN and ROLLBACK around them (two round trips). On SQLite
+            # switching the isolation level costs more hops to its thread than it saves.
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return await handshake(conn, token_digest(token), utcnow())
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -79,11 +90,10 @@ class Runtime:
     broker: Broker
     presence: PresenceStore
     hub: Hub
-    passwords: Passwords
     secret: str
-    key_failures: FailureCounter
-    login_failures: FailureCounter
-    registrations: FailureCounter
+    accounts: Accounts  # registering, signing in and out, passwords (chat_server/accounts)
+    directory: Directory  # the communities a member may see
+    readiness: Readiness  # what /readyz reports
     facts: FactsCache
     roster: DutyRoster
     enforcer: Enforcer
@@ -96,6 +106,7 @@ class Runtime:
     questions: QuestionsWiring | None = None  # questions to experts (chat_server/questions)
     social: SocialWiring | None = None  # notifications (chat_server/social)
     conversations: ConversationsWiring | None = None  # private messages (chat_server/conversations)
+    talks: TalksWiring | None = None  # private talks with a navigator (chat_server/private_talk)
 
     @classmethod
     async def open(cls, resources: Resources) -> Runtime:
@@ -103,18 +114,12 @@ class Runtime:
         secret, redis = resources.secret, resources.redis
         broker: Broker
         presence: PresenceStore
-        key_failures: FailureCounter
-        login_failures: FailureCounter
-        registrations: FailureCounter
         slots: SlowModeSlots
         duty_store: DutyStore
         embedded_writer: EmbeddedWriter | None = None
         if redis is not None:
             broker = RedisBroker(redis, settings.gateway_id, settings.replay_window, settings.subscription_check_s)
             presence = RedisPresence(redis, settings.gateway_id, settings.presence_ttl_s)
-            key_failures = RedisFailures(redis, keys.KEY_FAILURES, settings.key_phrase_window_s)
-            login_failures = RedisFailures(redis, keys.LOGIN_FAILURES, settings.key_phrase_window_s)
-            registrations = RedisFailures(redis, keys.REGISTRATIONS, settings.register_window_s)
             slots, duty_store = RedisSlots(redis), RedisDuty(redis)
         else:
             embedded_writer = EmbeddedWriter(db, settings.writer_batch, settings.writer_queue_max)
@@ -124,9 +129,6 @@ class Runtime:
                 memory.restore(await transcripts.heads(session), await transcripts.recent_cids(session, 20_000))
             broker = memory
             presence = MemoryPresence(settings.gateway_id, settings.presence_ttl_s)
-            key_failures = MemoryFailures(settings.key_phrase_window_s)
-            login_failures = MemoryFailures(settings.key_phrase_window_s)
-            registrations = MemoryFailures(settings.register_window_s)
             slots, duty_store = MemorySlots(), MemoryDuty()
         limits = HubLimits(
             send_rate_per_s=settings.send_rate_per_s,
@@ -175,14 +177,26 @@ class Runtime:
         if redis is not None and settings.run_writer:
             writer = RedisWriter(redis, db, settings.writer_batch, settings.writer_claim_idle_s)
             writer.start()
-        passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_kib)
         questions = open_questions(settings, db, broker, hub, redis, safety)
-        return cls(settings, engine, db, redis, broker, presence, hub, passwords, secret,
-                   key_failures, login_failures, registrations, facts, roster, enforcer, moderation,
-                   rooms, safety, writer, embedded_writer, sessions, questions, social, conversations)
+        # Taking a request opens the navigator's conversation with the member (conversations').
+        talks = open_talks(settings, db, broker, hub, redis, facts, enforcer, social.delivery,
+                           conversations.service.open_staff_talk)
+
+        async def member_for_token(token: str) -> Member | None:
+            found = await lean_handshake(engine, token)
+            return None if found is None else found.member
+
+        accounts = open_accounts(settings, db, secret, redis, broker, hub.close_session, member_for_token)
+        readiness = Readiness(engine, redis, broker, lambda: hub.draining)
+        return cls(settings, engine, db, redis, broker, presence, hub, secret, accounts,
+                   Directory(db), readiness, facts, roster, enforcer, moderation,
+                   rooms, safety, writer, embedded_writer, sessions, questions, social, conversations,
+                   talks)
 
     async def close(self) -> None:
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        if self.talks is not None:
+            steps.append(("private talks", self.talks.close))
         if self.conversations is not None:  # before social: it tells members through it
             steps.append(("conversations", self.conversations.close))
         if self.social is not None:
@@ -216,12 +230,7 @@ class Runtime:
 
     async def handshake(self, token: str) -> Handshake | None:
         """A WebSocket's member and moderation context, on the lean path (persistence.handshake)."""
-        async with self.engine.connect() as conn:
-            if self.engine.dialect.name == "postgresql":
-                # Reads only: no BEGIN and ROLLBACK around them (two round trips). On SQLite
-                # switching the isolation level costs more hops to its thread than it saves.
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return await handshake(conn, token_digest(token), utcnow())
+        return await lean_handshake(self.engine, token)
 
     async def member_for_token(self, token: str) -> Member | None:
         """The member of a live session (HTTP requests): the handshake's lean lookup."""
@@ -242,19 +251,3 @@ class Runtime:
                     asyncio.gather(*(c.closed.wait() for c in conns)), self.settings.shutdown_grace_s
                 )
         log.info("drained %d connections", len(conns))
-
-    async def check_ready(self) -> dict[str, str]:
-        status: dict[str, str] = {}
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-            status["database"] = "ok"
-        except Exception as exc:  # readiness reports any failure, whatever its type
-            status["database"] = f"unreachable: {type(exc).__name__}"
-        if self.redis is not None:
-            try:
-                await self.broker.ready()
-                status["redis"] = "ok"
-            except Exception as exc:
-                status["redis"] = f"unreachable: {type(exc).__name__}"
-        return status

@@ -131,7 +131,7 @@ async def create_user(
 async def touch_user_by_email(db: AsyncSession, email: str) -> None:
     """Rewrite the account's row unchanged and commit: the work a new account's insert does,
     so a registration for a taken email takes as long as one for a new email."""
-    await db.execute(update(User).where(col(User.email) == email).values(email=col(User.email)))
+    await db.exec(update(User).where(col(User.email) == email).values(email=col(User.email)))
     await db.commit()
 
 

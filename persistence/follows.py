@@ -75,10 +75,31 @@ async def following(session: AsyncSession, follower_id: int) -> list[Member]:
     return await _people(session, query)
 
 
+def _honoured_by(followed_id: int) -> Any:
+    """``_honoured`` seen from the member followed: no block either way, and they have not
+    turned being followed off. (Red team: a follow that slipped past a block or "do not
+    follow me" was hidden from the follower but still listed among the followed member's
+    followers, and as "follows you" on their profile of the follower.)"""
+    blocked = select(Block.blocked_id).where(Block.blocker_id == followed_id)
+    blockers = select(Block.blocker_id).where(Block.blocked_id == followed_id)
+    closed = select(PeopleSettings.user_id).where(
+        PeopleSettings.user_id == followed_id, col(PeopleSettings.followable).is_(False))
+    return and_(col(Follow.follower_id).not_in(blocked), col(Follow.follower_id).not_in(blockers),
+                ~closed.exists())
+
+
+async def follows_honoured(session: AsyncSession, follower_id: int, followed_id: int) -> bool:
+    """Whether the follow exists and counts (``_honoured``): what a profile says."""
+    query = select(Follow.follower_id).where(
+        Follow.follower_id == follower_id, Follow.followed_id == followed_id, _honoured_by(followed_id))
+    return (await session.exec(query)).first() is not None
+
+
 async def followers(session: AsyncSession, followed_id: int) -> list[Member]:
-    """The members who follow one, newest first."""
+    """The members who follow one (and count), newest first."""
     query = (select(User).join(Follow, col(Follow.follower_id) == col(User.id))
-             .where(Follow.followed_id == followed_id).order_by(col(Follow.created_ms).desc()))
+             .where(Follow.followed_id == followed_id, _honoured_by(followed_id))
+             .order_by(col(Follow.created_ms).desc()))
     return await _people(session, query)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, case, or_, update
+from sqlalchemy import and_, case, func, or_, update
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -105,6 +105,19 @@ async def listing(session: AsyncSession, user_id: int) -> list[tuple[Member, Tie
     return [(to_member(user), _tie(row)) for row, user in (await session.exec(query)).all()]
 
 
+async def lock_pair(session: AsyncSession, a_user_id: int, b_user_id: int) -> None:
+    """Hold the pair until the transaction ends, so that a request and a block of the same two
+    members happen one after the other (red team: a request read "no block", a block committed
+    meanwhile, and the request and its notification were stored beside the block). Call it
+    before reading how the two stand. PostgreSQL: a transaction-scoped advisory lock on the
+    pair; SQLite: a write that changes nothing takes the database's one write lock."""
+    low, high = pair(a_user_id, b_user_id)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.exec(select(func.pg_advisory_xact_lock(low, high)))
+        return
+    await session.exec(update(Friendship).where(col(Friendship.low_id) == -1).values(since_ms=None))
+
+
 async def add_request(session: AsyncSession, requester_id: int, other_id: int, now_ms: int) -> bool:
     """Store a request from ``requester_id`` unless the pair already has a row; True when this
     call stored it (two gateways, or both members asking at once, store one). Not committed."""
@@ -144,15 +157,20 @@ async def remove(session: AsyncSession, a_user_id: int, b_user_id: int) -> Tie |
 
 
 
-async def sever(session: AsyncSession, a_user_id: int, b_user_id: int, now_ms: int) -> None:
+async def sever(session: AsyncSession, a_user_id: int, b_user_id: int, now_ms: int) -> tuple[int, int] | None:
     """A block between the two: their friendship or pending request ends, its request
     notification is marked handled, and neither follows the other. Not committed (the block
-    is stored in the same transaction)."""
+    is stored in the same transaction). Returns ``(the member asked, the notification)`` when
+    a pending request's notification was marked handled, so that their devices can be told."""
+    await lock_pair(session, a_user_id, b_user_id)  # a request being made waits, then sees the block
     gone = await remove(session, a_user_id, b_user_id)
+    handled = None
     if gone is not None and not gone.friends:
         other = b_user_id if gone.requester_id == a_user_id else a_user_id
-        await handle_request_note(session, gone.requester_id, other, now_ms)
+        nid = await handle_request_note(session, gone.requester_id, other, now_ms)
+        handled = None if nid is None else (other, nid)
     await follows.sever(session, a_user_id, b_user_id)
+    return handled
 
 
 async def blocks_between(session: AsyncSession, viewer_id: int, other_id: int) -> tuple[bool, bool]:

@@ -282,19 +282,25 @@ async def blocked_by(db: AsyncSession, blocker_db_id: int) -> list[Member]:
     return [to_member(u) for u in (await db.exec(query)).all()]
 
 
-async def set_block(db: AsyncSession, blocker_db_id: int, blocked_db_id: int, on: bool, now_ms: int) -> None:
+async def set_block(
+    db: AsyncSession, blocker_db_id: int, blocked_db_id: int, on: bool, now_ms: int,
+) -> tuple[int, int] | None:
     """Block or unblock (commits); idempotent. A block ends the pair's friendship (or pending
-    friend request) and their follows either way, in the same transaction."""
+    friend request) and their follows either way, in the same transaction. Returns ``(member
+    asked, notification id)`` when a pending request's notification was marked handled."""
     found = await db.get(Block, (blocker_db_id, blocked_db_id))
+    handled = None
     if on and found is None:
         db.add(Block(blocker_id=blocker_db_id, blocked_id=blocked_db_id, created_ms=now_ms))
-        await friends.sever(db, blocker_db_id, blocked_db_id, now_ms)
+        handled = await friends.sever(db, blocker_db_id, blocked_db_id, now_ms)
     elif not on and found is not None:
         await db.delete(found)
     try:
         await db.commit()
     except IntegrityError:
         await db.rollback()  # blocked twice at once: it is blocked either way
+        return None
+    return handled
 
 
 def not_blocked_by(blocker_db_id: int) -> Any:

@@ -20,6 +20,7 @@ DEFAULT_PAGE = 30
 MAX_PAGE = 100
 _CURSOR = re.compile(r"(\d{1,16})\.([mqs])\.([A-Za-z0-9_-]{1,60})")
 _MESSAGE_KEY = re.compile(r"\d{19}[0-9a-f]{32}")
+MAX_SEQ = 2**63 - 1  # a seq is a signed 64-bit column
 
 
 class BadCursor(ValueError):
@@ -39,7 +40,10 @@ class Cursor:
     def decode(cls, text: str) -> Cursor:
         """Raises ``BadCursor`` for anything but a cursor this module made."""
         match = _CURSOR.fullmatch(text)
-        if match is None or (match.group(2) == "m" and not _MESSAGE_KEY.fullmatch(match.group(3))):
+        if match is None or (match.group(2) == "m" and not (
+                _MESSAGE_KEY.fullmatch(match.group(3)) and int(match.group(3)[:19]) <= MAX_SEQ)):
+            # Red team: a forged message key with 19 nines passed the pattern, and the query
+            # failed on a seq beyond 64 bits (a 500 instead of a refusal).
             raise BadCursor("before must be the previous page's next")
         return cls(int(match.group(1)), match.group(2), match.group(3))
 

@@ -1,7 +1,8 @@
 """The shapes of the ids on the wire and in URLs, in one place.
 
 A message id is 32 lowercase hex digits (``os.urandom(16).hex()``); a member's public id is
-``u`` and 16 lowercase hex digits; a cid is chosen by the client: 1 to 64 of
+``u`` and 16 lowercase hex digits; a private-talk request's id is ``t`` and 16 lowercase hex
+digits; a cid is chosen by the client: 1 to 64 of
 ``A-Z a-z 0-9 _ - . :``. Room slugs are ``catalog.is_slug``.
 """
 
@@ -11,6 +12,7 @@ import re
 
 MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 USER_ID = re.compile(r"u[0-9a-f]{16}")
+TALK_ID = re.compile(r"t[0-9a-f]{16}")
 CID = re.compile(r"[A-Za-z0-9_\-.:]{1,64}")
 
 
@@ -24,3 +26,7 @@ def is_user_id(value: object) -> bool:
 
 def is_cid(value: object) -> bool:
     return isinstance(value, str) and CID.fullmatch(value) is not None
+
+
+def is_talk_id(value: object) -> bool:
+    return isinstance(value, str) and TALK_ID.fullmatch(value) is not None

@@ -11,6 +11,7 @@ import pytest
 from support.cluster import Deployment
 from support.faults import _three_gateways, cluster, fault_pg, fault_redis  # noqa: F401 - fixtures
 from support.procs import Postgres, RedisServer
+from support.transcripts import infra  # noqa: F401 - a fixture of test_transcript_faults_*
 
 
 @pytest.fixture(scope="session")

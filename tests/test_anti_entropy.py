@@ -1,7 +1,9 @@
-"""Issue 13, point 6: the anti-entropy check's ERROR "seq counter was behind (Redis lost
-data?)" must mean that Redis lost data. Under normal two-gateway traffic it must never appear
-(it did: the counter was compared with what the gateway delivered after reading it); when the
-counter really goes backwards it still fires and repairs it."""
+"""Issue 13, point 6 and issue 18: the anti-entropy check's ERROR "seq counter was behind
+(Redis lost data?)" must mean that Redis lost data. Under normal two-gateway traffic it must
+never appear (it did: the counter was compared with what the gateway delivered after reading
+it; and a deployment on another database number of the same redis-server was heard on the
+room channels, which are global to the server); when the counter really goes backwards it
+still fires and repairs it."""
 
 from __future__ import annotations
 
@@ -70,6 +72,48 @@ async def test_no_data_loss_error_under_normal_traffic(busy_pair: Deployment) ->
         log = gw.log_tail(2000)
         assert FALSE_ALARM not in log, log[-3000:]
         assert "Traceback" not in log, log[-3000:]
+
+
+async def test_a_deployment_on_another_redis_database_is_not_heard(
+    busy_pair: Deployment, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A second deployment on database 1 of the same redis-server (a staging copy, a second
+    tenant), with the same room slugs: its messages must never reach our members, and its
+    seqs (ahead of ours in a room we have barely used) must not look like our counter going
+    back. Pub/sub channels are not per database, so the channel names must say which."""
+    dep = busy_pair
+    room = "caregivers"  # nothing posted here by this module before: our counter is low
+    other_url = redis_server.url.rsplit("/", 1)[0] + "/1"
+    redis_sync.Redis.from_url(other_url).flushdb()
+    other = Deployment.start(tmp_path_factory.mktemp("other-tenant"), count=1,
+                             extra_env={"KINDRED_REDIS_URL": other_url, "KINDRED_SUBSCRIPTION_CHECK_S": "0.02"})
+    ours_r, ours_w = dep.register(gateway=0), dep.register(gateway=1)
+    reader = await Client.connect(dep.gateways[0].ws_url, ours_r.token)
+    writer = await Client.connect(dep.gateways[1].ws_url, ours_w.token)
+    stranger = await Client.connect(other.gateways[0].ws_url, other.register(gateway=0).token)
+    try:
+        for c in (reader, writer, stranger):
+            await c.join(room)
+        for i in range(30):
+            await stranger.post(room, f"from the other tenant {i}", cid=f"other-{i}-{secrets.token_hex(3)}")
+        for i in range(3):
+            await writer.post(room, f"from us {i}", cid=f"ours-{i}-{secrets.token_hex(3)}")
+        bodies = await reader.wait_until(
+            lambda frames: (b := [f["body"] for f in frames if f.get("type") == "message"])
+            and any(x == "from us 2" for x in b) and b,
+            10, "our three messages on gateway 0",
+        )
+        await asyncio.sleep(0.5)  # ~25 checks of both gateways while the rooms are quiet
+        assert [b for b in reader.messages(room) if "other tenant" in b["body"]] == [], bodies
+        assert [f["body"] for f in reader.messages(room)] == [f"from us {i}" for i in range(3)]
+        assert not [f for f in stranger.messages(room) if f["body"].startswith("from us")]
+    finally:
+        for c in (reader, writer, stranger):
+            await c.close()
+        other.stop()
+    for gw in dep.gateways:
+        log = gw.log_tail(2000)
+        assert FALSE_ALARM not in log, log[-3000:]
 
 
 async def test_a_counter_that_really_went_back_is_reported_and_repaired(

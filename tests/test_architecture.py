@@ -59,6 +59,8 @@ FORBIDDEN_INSIDE = {
     "transcripts": {"broker", "gateway", "moderation", "api", "runtime", *_ENTRY},
     "gateway": {"api", *_ENTRY},
     "api": {"gateway", *_ENTRY},
+    # Accounts: a service the API calls; it closes sockets through the broker and a callable.
+    "accounts": {"gateway", "api", "runtime", *_ENTRY},
     # Private conversations: the socket side consults their gate, the API their service.
     "conversations": {"api", "runtime", *_ENTRY},
     # The client is for others to import: it speaks the protocol, it knows no server part.
@@ -106,3 +108,46 @@ def test_chat_server_modules_stay_small() -> None:
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
     }
     assert too_long == {}
+
+
+# HTTP handlers that receive the services they use (app.py's lifespan state, through
+# api/common.service) and never reach through the runtime locator again.
+OFF_THE_RUNTIME = ("accounts", "passwords", "communities", "calendar", "health")
+
+
+def _runtime_uses(source: str) -> list[str]:
+    """Where ``source`` imports chat_server.runtime or the ``runtime`` accessor, names
+    ``runtime`` or ``Runtime``, or reads ``.runtime`` (``request.state.runtime``) or the
+    ``"runtime"`` state by name."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("chat_server.runtime")]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.startswith("chat_server.runtime"):
+                found.append(node.module)
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name in ("runtime", "Runtime")]
+        elif isinstance(node, ast.Name) and node.id in ("runtime", "Runtime"):
+            found.append(f"line {node.lineno}: {node.id}")
+        elif isinstance(node, ast.Attribute) and node.attr == "runtime":
+            found.append(f"line {node.lineno}: .runtime")
+        elif isinstance(node, ast.Constant) and node.value == "runtime":
+            found.append(f"line {node.lineno}: 'runtime'")
+    return found
+
+
+@pytest.mark.parametrize("module", OFF_THE_RUNTIME)
+def test_converted_handlers_never_use_the_runtime(module: str) -> None:
+    path = ROOT / "chat_server" / "api" / f"{module}.py"
+    assert _runtime_uses(path.read_text(encoding="utf-8")) == []
+
+
+def test_the_runtime_check_sees_uses() -> None:
+    # Each way back to the locator is seen, so the check above cannot pass for want of looking.
+    assert _runtime_uses("from chat_server.api.common import caller, runtime")
+    assert _runtime_uses("from chat_server.runtime import Runtime")
+    assert _runtime_uses("import chat_server.runtime")
+    assert _runtime_uses("rt = runtime(request)")
+    assert _runtime_uses("rt = request.state.runtime")
+    assert _runtime_uses("rt = getattr(request.state, 'runtime')")
+    assert _runtime_uses("x = getattr(request.state, 'db')") == []

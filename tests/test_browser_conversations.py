@@ -109,7 +109,7 @@ def test_request_accept_talk_and_decline(site: Deployment, web: Browsers) -> Non
     expect(send).to_be_visible()
     expect(send).to_have_accessible_name("Send a message")
     press(b.page, send)
-    expect(b.page.get_by_role("heading", level=1, name=f"Conversation with {heron.handle}")).to_be_visible()
+    expect(b.page.get_by_role("heading", level=1, name=f"Private conversation with {heron.handle}")).to_be_visible()
     expect(b.page.get_by_text(f"{heron.handle} has not accepted yet.")).to_be_visible()
     expect(b.page.get_by_role("link", name="All messages")).to_be_visible()
     say(b.page, "Hello. I saw what you wrote about the fatigue. May I write to you here?")
@@ -143,7 +143,7 @@ def test_request_accept_talk_and_decline(site: Deployment, web: Browsers) -> Non
 
     # Heron opens the conversation: everything Maple wrote, and an answer.
     press(a.page, link)
-    expect(a.page.get_by_role("heading", level=1, name=f"Conversation with {maple.handle}")).to_be_visible()
+    expect(a.page.get_by_role("heading", level=1, name=f"Private conversation with {maple.handle}")).to_be_visible()
     expect(a.page.locator(".timeline li.message[data-seq]")).to_have_count(2)
     say(a.page, "Yes, of course. Mornings are hard for me as well.")
     expect(b.page.locator(".timeline li.message[data-seq]").filter(has_text="Mornings are hard for me")).to_be_visible()

@@ -8,14 +8,12 @@ Set KINDRED_SCREENSHOTS_DIR to also photograph the question panel and the host's
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 from playwright.sync_api import Page, expect
 
-from support.browser import Browsers, member_in, no_horizontal_scroll, open_room, run_axe
+from support.browser import Browsers, member_in, no_horizontal_scroll, open_room, run_axe, shoot
 from support.cluster import ORG_A, ORG_B, Deployment, Member
 from support.moderation import default_org
 
@@ -39,15 +37,6 @@ def clean(page: Page) -> None:
     page.set_viewport_size(NARROW)
     assert no_horizontal_scroll(page)
     page.set_viewport_size({"width": 1280, "height": 800})
-
-
-def shoot(page: Page, name: str) -> None:
-    out = os.environ.get("KINDRED_SCREENSHOTS_DIR")
-    if out:
-        page.screenshot(path=str(Path(out) / f"{name}-desktop.png"), full_page=True)
-        page.set_viewport_size({"width": 390, "height": 844})
-        page.screenshot(path=str(Path(out) / f"{name}-phone.png"), full_page=True)
-        page.set_viewport_size({"width": 1280, "height": 800})
 
 
 def test_question_panel_and_host_queue(site: Deployment, web: Browsers) -> None:

@@ -6,12 +6,13 @@ messages per room; muting a kind; bad input. Real gateways, real Redis and Postg
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from support.client import Client
 from support.cluster import ORG_A, ORG_B, Deployment
-from support.moderation import api, close_all, connect, default_org, new_cid
+from support.moderation import Teams, api, close_all, connect, default_org, new_cid
 from support.procs import TIMEOUT_SCALE
 
 LIVE_BOUND_S = 2.0 * TIMEOUT_SCALE
@@ -177,3 +178,76 @@ async def test_mention_in_national_room(embedded: Deployment, kind: str) -> None
         assert frame["room"] == NATIONAL
     finally:
         await close_all(ca, cb)
+
+
+@pytest.fixture(scope="module")
+def teams() -> Teams:
+    return Teams()
+
+
+async def test_mention_in_a_session_room_reaches_only_those_who_may_enter(
+    deployment: Deployment, teams: Teams,
+) -> None:
+    """A session's live room is open to its hosts, staff and members signed up with a place:
+    a mention there must not reach a member of the organization the room would turn away."""
+    dep = deployment
+    org, host = teams.of(dep)
+    signed, outsider = dep.register(), dep.register()
+    start = datetime.now(UTC) + timedelta(hours=1)
+    r = await api(dep, "POST", "/api/events", host.token, json={
+        "room": org.lounge, "kind": "drop_in", "title": "Tuesday drop-in", "description": "",
+        "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat(),
+        "tz": "UTC", "capacity": None})
+    assert r.status_code == 201, r.text
+    event, room = r.json()["id"], r.json()["live_room"]
+    assert (await api(dep, "PUT", f"/api/events/{event}/signup", signed.token)).json()["my_signup"] == "in"
+    r = await api(dep, "POST", f"/api/events/{event}/state", host.token, json={"state": "lobby"})
+    assert r.status_code == 200, r.text
+    host_c = await connect(dep, host, 0, room)
+    signed_c = await connect(dep, signed, len(dep.gateways) - 1)
+    outsider_c = await connect(dep, outsider, 0)
+    try:
+        ack = await host_c.post(room, f"Welcome @{signed.handle} and @{outsider.handle}", new_cid())
+        assert ack["type"] == "ack", ack
+        frame = await signed_c.wait_frame("notification", LIVE_BOUND_S, kind="mention")
+        assert frame["room"] == room
+        # The outsider's own channel carried nothing: a ping answered after the mention was
+        # delivered to the signed-up member, and the stored list is empty.
+        await settle(outsider_c)
+        assert notes(outsider_c, "mention") == []
+        listed = (await api(dep, "GET", "/api/notifications", outsider.token)).json()
+        assert listed["notifications"] == [] and listed["unread"] == 0
+    finally:
+        await close_all(host_c, signed_c, outsider_c)
+
+
+async def test_a_muted_kind_sends_no_live_frame_either(deployment: Deployment, teams: Teams) -> None:
+    """Sessions store their notifications in their own transactions and tell members over the
+    control channel: a member who muted ``lobby_open`` still hears the session's state, but
+    gets no notification frame (and no row)."""
+    dep = deployment
+    org, host = teams.of(dep)
+    muted, plain = dep.register(), dep.register()
+    r = await api(dep, "PUT", "/api/notifications/settings", muted.token, json={"muted": ["lobby_open"]})
+    assert r.status_code == 200, r.text
+    start = datetime.now(UTC) + timedelta(hours=1)
+    r = await api(dep, "POST", "/api/events", host.token, json={
+        "room": org.lounge, "kind": "drop_in", "title": "Thursday drop-in", "description": "",
+        "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat(),
+        "tz": "UTC", "capacity": None})
+    assert r.status_code == 201, r.text
+    event = r.json()["id"]
+    for m in (muted, plain):
+        assert (await api(dep, "PUT", f"/api/events/{event}/signup", m.token)).json()["my_signup"] == "in"
+    muted_c = await connect(dep, muted, len(dep.gateways) - 1)
+    plain_c = await connect(dep, plain, 0)
+    try:
+        r = await api(dep, "POST", f"/api/events/{event}/state", host.token, json={"state": "lobby"})
+        assert r.status_code == 200, r.text
+        await plain_c.wait_frame("notification", LIVE_BOUND_S, kind="lobby_open")
+        await muted_c.wait_frame("event_state", LIVE_BOUND_S, event=event, state="lobby")
+        await settle(muted_c)
+        assert notes(muted_c) == []
+        assert (await api(dep, "GET", "/api/notifications", muted.token)).json()["notifications"] == []
+    finally:
+        await close_all(muted_c, plain_c)

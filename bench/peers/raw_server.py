@@ -9,13 +9,23 @@ the room (sender included) and ``ack`` to the sender.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sys
 from collections import defaultdict
+from http import HTTPStatus
 
 import msgpack
 from websockets.asyncio.server import ServerConnection, broadcast, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
 
 from bench.peers.common import message
+from chat_server.looplag import LoopLagProbe
+
+# The same loop-lag probe as Kindred's (KINDRED_LOOP_LAG_PROBE_MS=10 in the bench), at the
+# same path, so the lag of the bare limit and of Kindred are read alike.
+probe = LoopLagProbe(0.010)
 
 rooms: defaultdict[str, set[ServerConnection]] = defaultdict(set)
 seqs: defaultdict[str, int] = defaultdict(int)
@@ -42,10 +52,22 @@ async def handler(ws: ServerConnection) -> None:
             rooms[room].discard(ws)
 
 
+def loop_lag(connection: ServerConnection, request: Request) -> Response | None:
+    if not request.path.startswith("/debug/loop-lag"):
+        return None  # a WebSocket handshake
+    body = json.dumps(probe.summary(reset="reset=1" in request.path)).encode()
+    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+                       ("Connection", "close")])
+    return Response(HTTPStatus.OK.value, HTTPStatus.OK.phrase, headers, body)
+
+
 async def main(port: int) -> None:
+    probing = asyncio.create_task(probe.run())
     async with serve(handler, "127.0.0.1", port, compression=None, max_size=65536,
-                     ping_interval=20, ping_timeout=20, backlog=4096) as server:
+                     ping_interval=20, ping_timeout=20, backlog=4096,
+                     process_request=loop_lag) as server:
         await server.serve_forever()
+    probing.cancel()
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ def api_error(exc: RoomError) -> ApiError:
     calls it for any ``RoomError`` a handler lets through."""
     extra = exc.fields()
     headers = None
-    retry = extra.get("retry_after_s")
+    # A throttle's wait is in the body (``rate_limited``) or only in the header (an account
+    # throttle's ``too_many_attempts``, whose body is ``{error, detail}``).
+    retry = extra.get("retry_after_s", getattr(exc, "retry_after_s", None))
     if isinstance(retry, int | float):
         headers = {"Retry-After": str(max(1, math.ceil(retry)))}
     return ApiError(exc.http_status, exc.code_over_http, exc.detail, headers, extra)
@@ -54,6 +56,17 @@ def error_response(exc: ApiError) -> JSONResponse:
 def runtime(conn: HTTPConnection) -> Runtime:
     rt: Runtime = conn.state.runtime
     return rt
+
+
+S = TypeVar("S")
+
+
+def service(conn: HTTPConnection, name: str, kind: type[S]) -> S:
+    """A service the composition root handed to the handlers (app.py's lifespan state), by
+    name and type: what a converted handler uses instead of the runtime."""
+    found = getattr(conn.state, name)
+    assert isinstance(found, kind), f"{name} is built in Runtime.open"
+    return found
 
 
 def _bearer(request: HTTPConnection) -> bool:

@@ -1,4 +1,5 @@
-"""The community directory: national rooms for everyone, local rooms for their organization."""
+"""The community directory: national rooms for everyone, local rooms for their organization
+(chat_server/directory.py)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, caller, runtime
-from persistence import communities
-from rooms.access import can_see
-from rooms.catalog import is_slug
+from chat_server.api.common import caller, service
+from chat_server.directory import Directory
 from rooms.model import Community
 
 
@@ -24,22 +23,18 @@ def _view(c: Community) -> dict[str, Any]:
     return out
 
 
+def _directory(request: Request) -> Directory:
+    return service(request, "directory", Directory)
+
+
 async def list_communities(request: Request) -> Response:
     member, _ = await caller(request)
-    async with runtime(request).db() as db:
-        found = await communities.visible_to(db, member)
-    # A scheduled session's live room is a room too, but it is reached from its session.
-    return JSONResponse({"communities": [_view(c) for c in found if c.kind != "event"]})
+    found = await _directory(request).listing(member)
+    return JSONResponse({"communities": [_view(c) for c in found]})
 
 
 async def get_community(request: Request) -> Response:
     member, _ = await caller(request)
-    slug = request.path_params["slug"]
-    if not is_slug(slug):
-        raise ApiError(404, "not_found", "no such community")
-    async with runtime(request).db() as db:
-        found = await communities.by_slug(db, slug)
     # Another organization's room is "not found", not "forbidden": its existence is private.
-    if found is None or not can_see(member, found):
-        raise ApiError(404, "not_found", "no such community")
+    found = await _directory(request).get(member, request.path_params["slug"])
     return JSONResponse(_view(found))

@@ -1,12 +1,12 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes (what readiness checks: chat_server/readiness.py)."""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import runtime
-from chat_server.keys import COMMITS_STREAM
+from chat_server.api.common import service
+from chat_server.readiness import Readiness
 
 
 async def healthz(request: Request) -> Response:
@@ -14,13 +14,5 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    rt = runtime(request)
-    status = await rt.check_ready()
-    if rt.hub.draining:
-        status["gateway"] = "draining"
-    ok = all(v == "ok" for v in status.values())
-    body: dict[str, object] = {"status": "ready" if ok else "not_ready", **status}
-    if rt.redis is not None and status.get("redis") == "ok":
-        # Messages acknowledged but not yet in the database: informational, for alerting.
-        body["transcript_backlog"] = int(await rt.redis.xlen(COMMITS_STREAM))
+    ok, body = await service(request, "readiness", Readiness).report()
     return JSONResponse(body, 200 if ok else 503)

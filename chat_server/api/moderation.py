@@ -214,8 +214,14 @@ async def set_block(request: Request) -> Response:
     if not ids.is_user_id(target):
         raise ApiError(404, "no_such_member", "no such member")
     rt = runtime(request)
-    blocked = await rt.moderation.set_block(member, target, request.method == "PUT")
+    change = await rt.moderation.set_block(member, target, request.method == "PUT")
     if rt.conversations is not None:
         # Their conversation closes (or opens again) on every gateway now.
-        await rt.conversations.service.blocks_changed(member.db_id, blocked)
+        await rt.conversations.service.blocks_changed(member.db_id, change.target_db_id)
+    if change.handled is not None and rt.social is not None:
+        # The block ended a pending friend request: its notification is handled, and every
+        # device of the member asked hears it, as when they decline (red team: the badge
+        # kept counting a request from someone just blocked until the next re-read).
+        asked, nid = change.handled
+        await rt.social.notifier.tell_read(asked, [nid])
     return Response(status_code=204)

@@ -6,6 +6,7 @@ connections (``notifications_read``, ``unread`` frames; chat_server/social)."""
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
@@ -20,7 +21,8 @@ from rooms.notifications import DIGEST_CHOICES, KINDS, check_kinds
 
 class ReadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ids: list[int] | None = Field(default=None, max_length=500)
+    # Each id bounded to the column (red team: an id past 64 bits reached the query, a 500).
+    ids: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] | None = Field(default=None, max_length=500)
     all: bool = False
 
 

@@ -27,6 +27,7 @@ from chat_server.api import (
     questions,
     reactions,
     sessions,
+    talks,
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -177,6 +178,13 @@ API: tuple[Endpoint, ...] = (
     Endpoint("/api/people/settings", "PUT", people.put_settings, "Take friend requests or not, "
              "be followed or not", people.PeopleSettingsIn),
     Endpoint("/api/people/{user}", "GET", people.profile, "A member's profile as one sees it"),
+    # A private talk with the navigator on duty (docs/social.md).
+    Endpoint("/api/talks", "GET", talks.overview, "One's waiting request to talk privately with "
+             "a navigator, and (staff) the requests one may take"),
+    Endpoint("/api/talks", "POST", talks.ask, "Ask to talk privately with a navigator, from a "
+             "room", talks.TalkIn),
+    Endpoint("/api/talks/{id}", "DELETE", talks.cancel, "Withdraw one's request"),
+    Endpoint("/api/talks/{id}/accept", "POST", talks.accept, "Take a request (staff of its room)"),
     # Questions to experts (docs/questions.md).
     Endpoint("/api/events/{id}/questions", "POST", questions.ask, "Ask a session's hosts",
              questions.AskIn),

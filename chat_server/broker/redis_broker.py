@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 from chat_server import keys
 from chat_server.aio import stop_task
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
-from chat_server.keys import COMMITS_STREAM, CONTROL_CHANNEL, WRITERS_GROUP, room_channel
+from chat_server.keys import COMMITS_STREAM, WRITERS_GROUP
 from rooms.errors import BadFrame, Unavailable
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ class RedisBroker:
         self._redis = redis
         self._window = window
         self._check_s = check_interval_s
-        self._hb_channel = keys.heartbeat_channel(gateway_id)
+        self._channels = keys.Channels.of(redis)
+        self._hb_channel = self._channels.heartbeat(gateway_id)
         self._post = redis.register_script(_POST)
         self._raise = redis.register_script(_RAISE)
         self._rooms: set[str] = set()
@@ -93,7 +94,7 @@ class RedisBroker:
     # -- subscriptions -----------------------------------------------------------------
 
     async def subscribe(self, room: str) -> int:
-        channel = room_channel(room)
+        channel = self._channels.room(room)
         self._rooms.add(room)
         waiter = self._waiters.get(channel)
         if channel not in self._confirmed:
@@ -112,7 +113,7 @@ class RedisBroker:
         return heads[room]
 
     async def unsubscribe(self, room: str) -> None:
-        channel = room_channel(room)
+        channel = self._channels.room(room)
         self._rooms.discard(room)
         self._confirmed.discard(channel)
         self._waiters.pop(channel, None)
@@ -128,7 +129,8 @@ class RedisBroker:
             try:
                 self._confirmed.clear()
                 await pubsub.subscribe(
-                    self._hb_channel, CONTROL_CHANNEL, *(room_channel(r) for r in self._rooms)
+                    self._hb_channel, self._channels.control,
+                    *(self._channels.room(r) for r in self._rooms),
                 )
                 self._pubsub = pubsub
                 self._last_heartbeat = time.monotonic()
@@ -160,11 +162,11 @@ class RedisBroker:
         data: bytes = message["data"]
         if channel == self._hb_channel:
             self._last_heartbeat = time.monotonic()
-        elif channel == CONTROL_CHANNEL:
+        elif channel == self._channels.control:
             assert self._on_control is not None
             self._on_control(data)
-        elif channel.startswith(keys.ROOM_CHANNEL_PREFIX):
-            room = channel[len(keys.ROOM_CHANNEL_PREFIX):].decode()
+        elif channel.startswith(self._channels.room_prefix):
+            room = channel[len(self._channels.room_prefix):].decode()
             assert self._on_frame is not None
             if data[:1] == b"m":
                 colon = data.index(b":")
@@ -173,16 +175,16 @@ class RedisBroker:
                 self._on_frame(room, None, data[2:])
 
     def _confirm(self, channel: bytes) -> None:
-        if channel == CONTROL_CHANNEL and self._on_resync is not None:
+        if channel == self._channels.control and self._on_resync is not None:
             # (Re)subscribed to the control channel: control events published meanwhile
             # (moderation) are lost; "*" tells the hub to re-read what it derived from them.
             self._on_resync("*")
             return
-        if not channel.startswith(keys.ROOM_CHANNEL_PREFIX):
+        if not channel.startswith(self._channels.room_prefix):
             if channel == self._hb_channel:
                 self._last_heartbeat = time.monotonic()
             return
-        room = channel[len(keys.ROOM_CHANNEL_PREFIX):].decode()
+        room = channel[len(self._channels.room_prefix):].decode()
         if room not in self._rooms:
             return
         first = channel not in self._confirmed
@@ -218,7 +220,7 @@ class RedisBroker:
             keys.seq(draft.room),
             keys.log(draft.room),
             keys.cid(draft.author_id, draft.cid),
-            room_channel(draft.room),
+            self._channels.room(draft.room),
             COMMITS_STREAM,
             keys.thread(draft.message_id),
         ]
@@ -255,13 +257,13 @@ class RedisBroker:
 
     async def publish_event(self, room: str, frame: bytes) -> None:
         try:
-            await self._redis.publish(room_channel(room), b"e:" + frame)
+            await self._redis.publish(self._channels.room(room), b"e:" + frame)
         except (RedisError, OSError) as exc:
             raise Unavailable("could not reach the other gateways") from exc
 
     async def publish_control(self, payload: bytes) -> None:
         try:
-            await self._redis.publish(CONTROL_CHANNEL, payload)
+            await self._redis.publish(self._channels.control, payload)
         except (RedisError, OSError) as exc:
             raise Unavailable("could not reach the other gateways") from exc
 

@@ -97,10 +97,12 @@ class Gates:
         to = set(message.get("to") or ())
         frame = message.get("frame")
         notify = message.get("notify")
+        # The notification goes to those whose row was stored (not to those who muted it).
+        notify_to = set(message.get("notify_to") or to)
         for conn in self._connections():
             if conn.member.id not in to and not (isinstance(room, str) and room in conn.rooms):
                 continue
             if isinstance(frame, dict):
                 conn.push(wire.encode_for(conn.protocol, frame))
-            if isinstance(notify, dict) and conn.member.id in to:
+            if isinstance(notify, dict) and conn.member.id in notify_to:
                 conn.push(wire.encode_for(conn.protocol, {"type": "notification", **notify}))

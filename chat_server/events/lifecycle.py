@@ -106,20 +106,24 @@ class Lifecycle:
             )
             people = await store.signed_up(db, occ.row.id or 0)
             notice = _NOTICE.get(target)
+            notify_to: list[str] = []
             if notice is not None:
                 kind, text = notice
                 told = people if target is State.CANCELLED else await store.signed_up(db, occ.row.id or 0, "in")
                 text = text.format(title=occ.series.title, date=aware(occ.row.starts_at).date().isoformat())
-                await notifications.add(
+                added = {uid for uid, _ in await notifications.add(
                     db, [m.db_id for m in told], kind, occ.row.public_id, text, now_ms,
                     f"{kind}:{occ.row.public_id}",
-                )
+                )}
+                notify_to = [m.id for m in told if m.db_id in added]
             await db.commit()
         frame = state_frame(occ, target)
         to = sorted({m.id for m in people} | set(occ.host_ids))
         message: dict[str, Any] = {"frame": frame, "to": to, "room": occ.row.room}
-        if notice is not None:
+        if notify_to and notice is not None:
+            # Only to those whose row was stored now: a member who muted the kind hears nothing.
             message["notify"] = {"kind": notice[0], "event": occ.row.public_id, "text": text}
+            message["notify_to"] = notify_to
         await self.publish(message)
         return True
 

@@ -286,10 +286,10 @@ class Events:
             now = utcnow()
             await audit_store.audit(db, _ms(now), who.member.db_id, "event_admit", occ.series.community,
                                     target_db_id=target.db_id, detail=f"session {occ.row.public_id}")
-            await self._notify_in(db, occ, [target])
+            told = await self._notify_in(db, occ, [target])
             await db.commit()
             view = await self._view(db, who, occ, community)
-        await self._tell_promoted(occ, [target])
+        await self._tell_promoted(occ, told)
         return view
 
     async def _promote(self, db: AsyncSession, occ: Occurrence) -> list[Member]:
@@ -303,16 +303,20 @@ class Events:
         moved_ids = {w.user_id for w in moved}
         members = [m for m in await store.signed_up(db, occ.row.id or 0, Signup.IN.value)
                    if m.db_id in moved_ids]
-        await self._notify_in(db, occ, members)
-        return members
+        return await self._notify_in(db, occ, members)
 
-    async def _notify_in(self, db: AsyncSession, occ: Occurrence, members: list[Member]) -> None:
-        if members:
-            await notifications.add(
-                db, [m.db_id for m in members], "place_free", occ.row.public_id,
-                f"A place opened in “{occ.series.title}”: you are in.", _ms(utcnow()),
-                f"in:{occ.row.public_id}",
-            )
+    async def _notify_in(self, db: AsyncSession, occ: Occurrence, members: list[Member]) -> list[Member]:
+        """Store ``place_free`` for each member; returns those whose row this call stored
+        (not those who muted the kind): only they are told live."""
+        if not members:
+            return []
+        added = await notifications.add(
+            db, [m.db_id for m in members], "place_free", occ.row.public_id,
+            f"A place opened in “{occ.series.title}”: you are in.", _ms(utcnow()),
+            f"in:{occ.row.public_id}",
+        )
+        stored = {uid for uid, _ in added}
+        return [m for m in members if m.db_id in stored]
 
     async def _tell_promoted(self, occ: Occurrence, members: list[Member]) -> None:
         if members:

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.broker.base import Broker
 from chat_server.config import Settings
+from chat_server.events.calendars import Calendars
 from chat_server.events.gates import Gates
 from chat_server.events.lifecycle import CONTROL_OP, Lifecycle
 from chat_server.events.service import Events
@@ -20,6 +21,7 @@ class Sessions:
     events: Events
     gates: Gates
     lifecycle: Lifecycle
+    calendars: Calendars
 
     async def close(self) -> None:
         await self.lifecycle.stop()
@@ -38,4 +40,4 @@ def open_sessions(
     gates = Gates(db, hub.connections)
     hub.control_handlers[CONTROL_OP] = gates.on_control
     lifecycle.start()
-    return Sessions(Events(db, lifecycle, settings.video_embed_hosts), gates, lifecycle)
+    return Sessions(Events(db, lifecycle, settings.video_embed_hosts), gates, lifecycle, Calendars(db))

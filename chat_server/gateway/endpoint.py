@@ -20,6 +20,8 @@ from starlette.websockets import WebSocket, WebSocketState
 from chat_server import wire
 from chat_server.gateway import direct, frames
 from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_RESTART, CLOSE_SLOW, Connection
+from chat_server.private_talk import socket as talk_socket
+from chat_server.private_talk.frames import TalkAccept, TalkAsk, TalkCancel
 from chat_server.questions import socket as question_socket
 from chat_server.questions.frames import Act, Ask, Vote
 from chat_server.runtime import Runtime
@@ -104,6 +106,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         rt.hub.attach(conn)
         if rt.social is not None:
             await rt.social.delivery.connected(conn)  # notifications to this member's sockets
+        if rt.talks is not None:
+            rt.talks.desk.connected(conn)  # a private talk of theirs still waiting
         await _run(ws, conn, rt)
     finally:
         if rt.social is not None:
@@ -224,9 +228,14 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
             await rooms.moderate(conn, room, command, cid)
         case frames.Duty(on):
             await rooms.duty(conn, on)
+            if rt.talks is not None:
+                rt.talks.desk.duty_changed(conn)  # the private-talk queue, or no more of it
         case Ask() | Vote() | Act():
             assert rt.questions is not None, "questions are wired in Runtime.open"
             await question_socket.handle(frame, conn, rt.questions.questions)
         case React():
             assert rt.social is not None, "social is wired in Runtime.open"
             await social_socket.handle(frame, conn, rt.social.reactions)
+        case TalkAsk() | TalkCancel() | TalkAccept():
+            assert rt.talks is not None, "private talks are wired in Runtime.open"
+            await talk_socket.handle(frame, conn, rt.talks.talks, rt.talks.desk)

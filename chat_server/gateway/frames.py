@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chat_server.private_talk import frames as talk_frames
 from chat_server.questions import frames as question_frames
 from chat_server.social import frames as social_frames
 from rooms.commands import Command
@@ -61,7 +62,7 @@ class Duty:
 
 ClientFrame = (
     Join | Leave | Send | Typing | Ping | Members | Moderate | Duty | question_frames.QuestionFrame
-    | social_frames.SocialFrame
+    | social_frames.SocialFrame | talk_frames.TalkFrame
 )
 
 _MAX_ROOM = 64
@@ -131,4 +132,6 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
         return question_frames.parse(kind, raw, max_body_chars)
     if kind in social_frames.KINDS:
         return social_frames.parse(kind, raw)
+    if kind in talk_frames.KINDS:
+        return talk_frames.parse(kind, raw)
     raise UnknownType(f"unknown frame type {kind[:32]!r}")

@@ -42,6 +42,12 @@ PLATFORM = Community(slug="*", name="the platform", kind="platform", description
 
 
 @dataclass(frozen=True, slots=True)
+class BlockChange:
+    target_db_id: int
+    handled: tuple[Member, int] | None  # (member asked, notification id) of an ended request
+
+
+@dataclass(frozen=True, slots=True)
 class FoundMessage:
     room: str
     seq: int
@@ -82,22 +88,26 @@ class Moderation:
             log.exception("could not audit a duty change")
         await self._broker.publish_control(events.encode(events.DutyChanged()))
 
-    async def set_block(self, member: Member, target_id: str, on: bool) -> int:
+    async def set_block(self, member: Member, target_id: str, on: bool) -> BlockChange:
         """Block or unblock a member; every gateway starts hiding (or showing) their
-        messages to ``member``'s connections at once. Returns the target's storage key.
-        Raises ``NoSuchMember``, ``BadFrame``."""
+        messages to ``member``'s connections at once. Raises ``NoSuchMember``, ``BadFrame``.
+        The answer names the target's storage key and, when the block ended a pending friend
+        request, ``(member asked, notification id)`` of its notification, marked handled (the
+        caller tells their devices)."""
         async with self._db() as db:
             target = await store.member_by_public_id(db, target_id)
             if target is None:
                 raise NoSuchMember("no such member")
             if on and (target.id == member.id or target.role.rank >= Role.NAVIGATOR.rank):
                 raise BadFrame("you cannot block yourself or a member of staff")
-            await store.set_block(db, member.db_id, target.db_id, on, int(self._clock() * 1000))
+            handled = await store.set_block(db, member.db_id, target.db_id, on, int(self._clock() * 1000))
             hidden = [m.id for m in await store.blocked_by(db, member.db_id)]
         await self._broker.publish_control(events.encode(
             events.BlocksChanged(member.id, frozenset(hidden))
         ))
-        return target.db_id
+        if handled is None:
+            return BlockChange(target.db_id, None)
+        return BlockChange(target.db_id, ((member if handled[0] == member.db_id else target), handled[1]))
 
     async def act(self, actor: Member, room: str, cmd: Command) -> dict[str, Any]:
         """Carry out ``cmd`` in ``room`` for ``actor``; return the ``moderated`` fields.

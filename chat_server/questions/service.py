@@ -230,10 +230,12 @@ class Questions:
             notify = None
             if action is QuestionAction.ANSWER and before is not QuestionStatus.ANSWERED:
                 text = f"Your question in “{venue.title}” was answered."
-                await notifications.add(db, [row.author_id], "answered", venue.public_id, text, now_ms,
-                                        f"answered:{question_id}")
-                notify = {"kind": "answered", venue.key.partition(":")[0]: venue.public_id,
-                          "question": question_id, "text": text}
+                stored = await notifications.add(db, [row.author_id], "answered", venue.public_id, text,
+                                                 now_ms, f"answered:{question_id}")
+                # Nothing live for an author who muted answers (no row was stored).
+                if stored:
+                    notify = {"kind": "answered", venue.key.partition(":")[0]: venue.public_id,
+                              "question": question_id, "text": text}
             await db.commit()
             after = await store.get(db, question_id)
             assert after is not None

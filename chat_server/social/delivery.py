@@ -2,7 +2,7 @@
 
 Embedded (``MemoryDelivery``): the process holds every connection; a frame is pushed to the
 member's connections at once. Redis (``RedisDelivery``): one pub/sub channel per member
-(``keys.user_channel``); a gateway subscribes to it with the member's first connection on it
+(``keys.Channels.user``); a gateway subscribes to it with the member's first connection on it
 and drops it with their last, so a frame published once reaches each of the member's
 connections exactly once, wherever they are. Frames are encoded once per wire format.
 
@@ -93,17 +93,18 @@ class MemoryDelivery:
 class RedisDelivery:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._channels = keys.Channels.of(redis)
         self._local = _Local()
         self._pubsub: Any = None
         self._listener = asyncio.create_task(self._listen(), name="user-channel-listener")
 
     async def connected(self, conn: Connection) -> None:
         if self._local.add(conn):
-            await self._call("subscribe", keys.user_channel(conn.member.id))
+            await self._call("subscribe", self._channels.user(conn.member.id))
 
     async def disconnected(self, conn: Connection) -> None:
         if self._local.remove(conn):
-            await self._call("unsubscribe", keys.user_channel(conn.member.id))
+            await self._call("unsubscribe", self._channels.user(conn.member.id))
 
     async def _call(self, verb: str, channel: bytes) -> None:
         # If the listener is (re)connecting, it subscribes every local member once it is back:
@@ -114,7 +115,7 @@ class RedisDelivery:
                 await getattr(pubsub, verb)(channel)
 
     async def send(self, user_id: str, frame: dict[str, Any]) -> None:
-        await self._redis.publish(keys.user_channel(user_id), msgpack.packb(frame))
+        await self._redis.publish(self._channels.user(user_id), msgpack.packb(frame))
 
     async def close(self) -> None:
         await stop_task(self._listener)
@@ -127,12 +128,14 @@ class RedisDelivery:
                 # A channel of our own, so that the connection is subscribed (and reading)
                 # even while no member is connected here.
                 first = set(self._local.by_user)
-                await pubsub.subscribe(keys.USER_CHANNEL_PREFIX + b"-", *(keys.user_channel(u) for u in first))
+                await pubsub.subscribe(
+                    self._channels.user_prefix + b"-", *(self._channels.user(u) for u in first)
+                )
                 self._pubsub = pubsub
                 # Members who connected while that subscription was on its way.
                 late = set(self._local.by_user) - first
                 if late:
-                    await pubsub.subscribe(*(keys.user_channel(u) for u in late))
+                    await pubsub.subscribe(*(self._channels.user(u) for u in late))
                 while True:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is not None and message["type"] in (b"message", "message"):
@@ -149,7 +152,7 @@ class RedisDelivery:
                     await close()
 
     def _dispatch(self, channel: bytes, data: bytes) -> None:
-        user_id = channel[len(keys.USER_CHANNEL_PREFIX):].decode()
+        user_id = channel[len(self._channels.user_prefix):].decode()
         try:
             frame = msgpack.unpackb(data)
         except Exception:

@@ -1,8 +1,8 @@
 """Friends: requests, answers and the list (``/api/friends``), with the rules of
 ``rooms/friends.py``.
 
-A pending request is one notification (``friend_request``) for the member asked, told live on
-every gateway through ``Notifier.notify``; asking again while it waits does nothing, and a new
+A pending request is one notification (``friend_request``) for the member asked, stored in the
+request's own transaction and told live on every gateway (``Notifier.tell``); asking again while it waits does nothing, and a new
 request after an earlier one was answered brings the same notification back (unread) rather
 than adding another. Accepting, declining or cancelling marks it read, on every device of the
 member asked (``notifications_read``). An acceptance is told to the member who asked
@@ -67,6 +67,9 @@ class Friends:
         now_ms = int(self._clock() * 1000)
         async with self._db() as db:
             other = await other_member(db, member, target, "befriend")
+            # One change to a pair at a time (a block, or the other asking at the same moment,
+            # waits here, then reads what this one did).
+            await store.lock_pair(db, member.db_id, other.db_id)
             action = on_put(await read_pair(db, member, other))
             if action is Put.REQUEST:
                 await self._take_a_request(member)
@@ -83,10 +86,19 @@ class Friends:
                     action = Put.NOTHING  # answered meanwhile
             elif action is Put.REQUEST and await notifications.unmuted(db, [other.db_id], Kind.FRIEND_REQUEST.value):
                 revived = await store.revive_request_note(db, member.db_id, other.db_id, request_text(member), now_ms)
+                if revived is None:
+                    # Stored with the request, in its transaction (it was stored after the
+                    # commit: an acceptance or a block in between found no notification to
+                    # mark handled, and the member was left with an unread request from a
+                    # friend, or from someone they had blocked).
+                    added = await notifications.add(
+                        db, [other.db_id], Kind.FRIEND_REQUEST.value, None, request_text(member), now_ms,
+                        store.request_dedupe(member.id))
+                    revived = added[0][1] if added else None
             await db.commit()
             after = state(await read_pair(db, member, other))
         if action is Put.REQUEST:
-            await self._tell_request(member, other, revived)
+            await self._tell_request(other, revived)
         elif action is Put.ACCEPT:
             if handled is not None:
                 await self._notifier.tell_read(member, [handled])
@@ -121,9 +133,7 @@ class Friends:
                 "you have sent many friend requests just now; please wait a while before sending more",
                 float(self._window_s))
 
-    async def _tell_request(self, member: Member, other: Member, revived: int | None) -> None:
-        if revived is not None:
-            await self._notifier.tell(other.db_id, other.id, revived)
-            return
-        await self._notifier.notify([other.db_id], Kind.FRIEND_REQUEST, request_text(member),
-                                    store.request_dedupe(member.id))
+    async def _tell_request(self, other: Member, stored: int | None) -> None:
+        """Tell the member asked of the request's notification, stored (or revived) with it."""
+        if stored is not None:
+            await self._notifier.tell(other.db_id, other.id, stored)

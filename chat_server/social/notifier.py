@@ -26,9 +26,12 @@ from chat_server.broker.base import Broker
 from chat_server.social.delivery import Delivery
 from persistence import communities, notifications, unread
 from persistence import moderation as moderation_store
+from persistence import sessions as sessions_store
 from rooms.access import can_see
-from rooms.model import Member
+from rooms.model import Community, Member
+from rooms.moderation import may_moderate_room
 from rooms.notifications import Kind, mentioned
+from rooms.sessions import ROOM_PREFIX, Signup
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +96,15 @@ class Notifier:
         async with self._db() as db:
             community = await communities.by_slug(db, room)
             name = community.name if community is not None else "a session"
-            candidates = await unread.members_by_handle(db, handles)
-            told = [m for m in candidates if m.id != author.id
-                    and (community is None or can_see(m, community))
-                    and not await self._blocks(db, m, author)]
+            candidates = [m for m in await unread.members_by_handle(db, handles) if m.id != author.id]
+            told = [m for m in await self._readers(db, room, community, candidates)
+                    if not await self._blocks(db, m, author)]
             replied: Member | None = None
             if reply_to is not None:
                 replied = await self._author(db, room, reply_to)
-                if replied is not None and (replied.id == author.id or await self._blocks(db, replied, author)):
+                if replied is not None and (replied.id == author.id or await self._blocks(db, replied, author)
+                                            or not await self._readers(db, room, community, [replied])):
                     replied = None
-        if community is None:
-            told = []  # a session's room: who may see it is the session's business; not resolved
         if told:
             await self.notify([m.db_id for m in told], Kind.MENTION,
                               f"{author.handle} mentioned you in “{name}”.", f"mention:{message_id}",
@@ -112,6 +113,53 @@ class Notifier:
             await self.notify([replied.db_id], Kind.REPLY,
                               f"{author.handle} replied to your message in “{name}”.", f"reply:{message_id}",
                               room=room, ref=message_id)
+
+    async def _readers(
+        self, db: AsyncSession, room: str, community: Community | None, members: list[Member],
+    ) -> list[Member]:
+        """Those of ``members`` who may read ``room`` now: it is told only to them."""
+        if room.startswith(ROOM_PREFIX):
+            # A session's live room: only those who may enter it (hosts, staff of its
+            # community, members signed up with a place), never everyone who sees the
+            # community: a mention must not reach someone the room would turn away.
+            members = await self._may_enter(db, room, members)
+        elif community is None:
+            return []
+        else:
+            members = [m for m in members if can_see(m, community)]
+        # Nor a member banned or kicked from the room (or, for a session's room, from its
+        # community): they cannot read it (red team: a mention or a reply reached a banned
+        # member, with the room and the message's id; the feed and profiles already left
+        # such rooms out).
+        closed_rooms = {room}
+        if room.startswith(ROOM_PREFIX) and members:
+            closed_rooms.update(await self._parent(db, room))
+        now_ms = int(time.time() * 1000)
+        return [m for m in members
+                if not closed_rooms & set(await moderation_store.rooms_closed_to(db, m.db_id, now_ms))]
+
+    @staticmethod
+    async def _may_enter(db: AsyncSession, room: str, candidates: list[Member]) -> list[Member]:
+        occ = await sessions_store.by_room(db, room) if candidates else None
+        parent = None if occ is None else await communities.by_slug(db, occ.series.community)
+        if occ is None or parent is None:
+            return []
+        allowed = []
+        for m in candidates:
+            if not can_see(m, parent):
+                continue
+            runs = m.id in occ.host_ids or may_moderate_room(
+                m, parent, await moderation_store.assignments(db, m.db_id))
+            signup = None if runs else await sessions_store.signup_of(db, occ.row.id or 0, m.db_id)
+            if runs or (signup is not None and Signup(signup.status) is Signup.IN):
+                allowed.append(m)
+        return allowed
+
+    @staticmethod
+    async def _parent(db: AsyncSession, room: str) -> list[str]:
+        """The community a session's live room belongs to (none when it is unknown)."""
+        occ = await sessions_store.by_room(db, room)
+        return [] if occ is None else [occ.series.community]
 
     @staticmethod
     async def _blocks(db: AsyncSession, member: Member, author: Member) -> bool:

@@ -42,7 +42,7 @@ class People:
             where = await readable(db, viewer, int(self._clock() * 1000))
             common = await feed_store.rooms_in_common(db, viewer.db_id, other.db_id, list(where.rooms))
             following = await follows.follows(db, viewer.db_id, other.db_id)
-            follows_you = await follows.follows(db, other.db_id, viewer.db_id)
+            follows_you = await follows.follows_honoured(db, other.db_id, viewer.db_id)
         return {
             "user": other.public(), "self": False,
             "friend": state(pair).value, "can_befriend": can_befriend(pair),

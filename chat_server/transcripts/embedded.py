@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["EmbeddedWriter", "RowRefused"]
 
+FINISH_CHUNK = 256  # rows whose after_commit runs between two turns of the event loop
+
 
 @dataclass(slots=True)
 class _Item:
@@ -92,7 +94,11 @@ class EmbeddedWriter:
                     continue
                 await self._one_by_one(batch)
             else:
-                for item in batch:
+                for i, item in enumerate(batch):
+                    if i and i % FINISH_CHUNK == 0:
+                        # A big batch's callbacks fan every row out to the room: let the
+                        # loop serve sockets between chunks instead of stalling for all.
+                        await asyncio.sleep(0)
                     self._finish(item)
             backoff = 0.05
             for _ in batch:

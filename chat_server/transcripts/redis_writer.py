@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import socket
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -39,16 +40,37 @@ def parse_entry(fields: dict[bytes, bytes]) -> NewMessage:
     """One commits-stream entry as a row; raises ValueError/KeyError if it is malformed."""
     frame = msgpack.unpackb(fields[b"f"], raw=False)
     return NewMessage(
-        id=str(frame["id"]),
-        room=fields[b"r"].decode(),
-        seq=int(fields[b"s"]),
-        author_id=int(fields[b"a"]),
-        cid=fields[b"c"].decode(),
-        body=str(frame["body"]),
-        reply_to=frame.get("reply_to"),
-        created_ms=int(frame["ts"]),
-        thread_root=frame.get("thread_root"),
+        str(frame["id"]), fields[b"r"].decode(), int(fields[b"s"]), int(fields[b"a"]),
+        fields[b"c"].decode(), str(frame["body"]), frame.get("reply_to"), int(frame["ts"]),
+        frame.get("thread_root"),
     )
+
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Entries read from the stream, parsed: rows in stream order (a room's seq order: the
+    post script numbers and appends in one step), and the ones that could not be parsed (to
+    be set aside). The insert orders by (room, seq) itself."""
+
+    entries: list[Entry]
+    rows: list[NewMessage] = field(default_factory=list)
+    ids: list[bytes] = field(default_factory=list)  # the rows' entry ids, in the same order
+    malformed: list[Entry] = field(default_factory=list)
+
+
+def parse_batch(entries: list[Entry]) -> _Batch:
+    batch = _Batch(entries)
+    for entry_id, fields in entries:
+        try:
+            batch.rows.append(parse_entry(fields))
+        except (KeyError, ValueError, TypeError, msgpack.UnpackException):
+            batch.malformed.append((entry_id, fields))
+            continue
+        batch.ids.append(entry_id)
+    return batch
 
 
 GATHER_S = 0.05
@@ -86,31 +108,12 @@ class RedisWriter:
 
     async def run(self) -> None:
         backoff = 0.05
-        claim_every = max(self._claim_idle_ms / 1000 / 2, 0.5)
-        next_claim = 0.0
-        loop = asyncio.get_running_loop()
         while True:
             try:
                 await self._ensure_group()
                 # Our own pending entries first (we may have been restarted under this name).
                 await self._drain_own_pending()
-                while True:
-                    if loop.time() >= next_claim:
-                        await self._claim_abandoned()
-                        next_claim = loop.time() + claim_every
-                    reply: Any = await self._redis.xreadgroup(
-                        GROUP, self.consumer, {COMMITS_STREAM: ">"}, count=self._batch, block=500
-                    )
-                    read = 0
-                    for _, entries in reply or []:
-                        read += len(entries)
-                        await self._handle(entries)
-                    backoff = 0.05
-                    if 0 < read < self._batch:
-                        # A trickle: let more arrive, so that a busy room costs a commit per
-                        # GATHER_S rather than one per message (members never wait for this:
-                        # a message is acknowledged and delivered once Redis holds it).
-                        await asyncio.sleep(GATHER_S)
+                await self._pump()
             except (RedisError, OSError) as exc:
                 log.warning("writer: redis unreachable (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(backoff)
@@ -120,6 +123,55 @@ class RedisWriter:
                 log.exception("writer: unexpected failure; retrying")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
+            else:
+                backoff = 0.05
+
+    async def _pump(self) -> None:
+        """Read, commit, acknowledge, for ever. With a backlog the three overlap: the next
+        batch is read and parsed while this one commits, and this one's acknowledgement
+        travels while the next one commits (the database is another process or thread, so
+        that is real parallelism). Nothing is acknowledged before its commit: a writer that
+        dies with entries read ahead or unacknowledged leaves them pending, and they are
+        committed again (a no-op) by whoever claims them."""
+        loop = asyncio.get_running_loop()
+        claim_every = max(self._claim_idle_ms / 1000 / 2, 0.5)
+        next_claim = 0.0
+        ahead: asyncio.Task[_Batch] | None = None
+        acking: asyncio.Task[None] | None = None
+        try:
+            while True:
+                if loop.time() >= next_claim:
+                    await self._claim_abandoned()
+                    next_claim = loop.time() + claim_every
+                batch = await (ahead if ahead is not None else self._read())
+                ahead = None
+                if len(batch.entries) >= self._batch:
+                    ahead = asyncio.create_task(self._read(), name="transcript-writer-read")
+                ids = await self._handle(batch)
+                if acking is not None:
+                    await acking  # at most one acknowledgement on its way
+                acking = asyncio.create_task(self._acknowledge(ids), name="transcript-writer-ack")
+                if 0 < len(batch.entries) < self._batch:
+                    # A trickle: let more arrive, so that a busy room costs a commit per
+                    # GATHER_S rather than one per message (members never wait for this:
+                    # a message is acknowledged and delivered once Redis holds it).
+                    await asyncio.sleep(GATHER_S)
+        finally:
+            try:
+                if acking is not None and not acking.done():
+                    # Let the last acknowledgement land (else its entries are committed
+                    # again, harmlessly, by whoever claims them later).
+                    await asyncio.wait({acking}, timeout=0.5)
+            finally:
+                await stop_task(ahead)
+                await stop_task(acking)
+
+    async def _read(self) -> _Batch:
+        """The next entries, parsed (read ahead, this overlaps the commit before them)."""
+        reply: Any = await self._redis.xreadgroup(
+            GROUP, self.consumer, {COMMITS_STREAM: ">"}, count=self._batch, block=500
+        )
+        return parse_batch([e for _, entries in reply or [] for e in entries])
 
     async def _drain_own_pending(self) -> None:
         while True:
@@ -129,7 +181,7 @@ class RedisWriter:
             entries = [e for _, es in reply or [] for e in es if e[1]]
             if not entries:
                 return
-            await self._handle(entries)
+            await self._acknowledge(await self._handle(parse_batch(entries)))
 
     async def _claim_abandoned(self) -> None:
         start = "0-0"
@@ -140,40 +192,31 @@ class RedisWriter:
             start, entries = result[0], [e for e in result[1] if e[1]]
             if entries:
                 log.info("writer: took over %d entries left by another writer", len(entries))
-                await self._handle(entries)
+                await self._acknowledge(await self._handle(parse_batch(entries)))
             if start in (b"0-0", "0-0"):
                 return
 
-    async def _handle(self, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
-        rows: list[NewMessage] = []
-        ids: list[bytes] = []
-        for entry_id, fields in entries:
-            try:
-                rows.append(parse_entry(fields))
-                ids.append(entry_id)
-            except (KeyError, ValueError, TypeError, msgpack.UnpackException):
-                await self._set_aside(entry_id, fields, "malformed entry")
-        if not rows:
-            return
-        rows.sort(key=lambda r: (r.room, r.seq))  # parents before replies within a room
+    async def _handle(self, batch: _Batch) -> list[bytes]:
+        """Commit the batch's rows. Returns the ids the caller must acknowledge; entries set
+        aside, or committed one by one after a refused row, are acknowledged here."""
+        for entry_id, fields in batch.malformed:
+            await self._set_aside(entry_id, fields, "malformed entry")
+        if not batch.rows:
+            return []
         backoff = 0.05
         while True:
             try:
-                await self._commit(rows)
-                break
+                await self._commit(batch.rows)
+                return batch.ids
             except Exception as exc:
                 if is_bad_row(exc):
-                    await self._one_by_one(entries, rows, ids)
-                    return
+                    await self._one_by_one(batch.entries, batch.rows, batch.ids)
+                    return []
                 log.warning("writer: database unavailable (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
-        await self._acknowledge(ids)
-        self.committed += len(rows)
 
-    async def _one_by_one(
-        self, entries: list[tuple[bytes, dict[bytes, bytes]]], rows: list[NewMessage], ids: list[bytes]
-    ) -> None:
+    async def _one_by_one(self, entries: list[Entry], rows: list[NewMessage], ids: list[bytes]) -> None:
         fields_by_id = dict(entries)
         by_row = {row.id: entry_id for row, entry_id in zip(rows, ids, strict=True)}
         for row in rows:
@@ -186,17 +229,20 @@ class RedisWriter:
                 await self._set_aside(entry_id, fields_by_id[entry_id], type(exc).__name__)
                 continue
             await self._acknowledge([entry_id])
-            self.committed += 1
 
     async def _commit(self, rows: list[NewMessage]) -> None:
         async with self._db() as session:
             await transcripts.store(session, rows)
 
     async def _acknowledge(self, ids: list[bytes]) -> None:
+        """The entries are committed: they leave the queue (and count as committed)."""
+        if not ids:
+            return
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(COMMITS_STREAM, GROUP, *ids)
             pipe.xdel(COMMITS_STREAM, *ids)
             await pipe.execute()
+        self.committed += len(ids)
 
     async def _set_aside(self, entry_id: bytes, fields: dict[bytes, Any], why: str) -> None:
         log.error("writer: entry %s set aside: %s", entry_id.decode(), why)

@@ -199,6 +199,21 @@ def run_axe(page: Page) -> list[dict[str, Any]]:
     return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
+def shoot(page: Page, name: str) -> None:
+    """With KINDRED_SCREENSHOTS_DIR set, a desktop and a phone screenshot of the page
+    (``<name>-desktop.png``, ``<name>-phone.png``); the page keeps its own viewport."""
+    out = os.environ.get("KINDRED_SCREENSHOTS_DIR")
+    if not out:
+        return
+    before = page.viewport_size
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.screenshot(path=str(Path(out) / f"{name}-desktop.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(Path(out) / f"{name}-phone.png"), full_page=True)
+    if before is not None:
+        page.set_viewport_size(before)
+
+
 def no_horizontal_scroll(page: Page) -> bool:
     return bool(page.evaluate(
         "() => document.scrollingElement.scrollWidth <= document.scrollingElement.clientWidth + 1"

@@ -19,6 +19,8 @@ import { showProfile } from "./views/profile.js";
 import { showFriends } from "./views/friends.js";
 import { showFeed } from "./views/feed.js";
 import { conversationFrame, showConversationCount, showConversations } from "./views/conversations.js";
+import { MemberTalk } from "./views/talk.js";
+import { NavigatorDesk, showTalkQueue } from "./views/talk_queue.js";
 import { pendingStore } from "./pending.js";
 import { couldNotLoad } from "./retry.js";
 
@@ -31,6 +33,7 @@ const statusLine = document.getElementById("connection");
 const retryButton = document.getElementById("retry");
 const safetyLink = document.getElementById("nav-safety");
 const countBadge = document.getElementById("notification-count");
+const talksLink = document.getElementById("nav-talks");
 const STAFF_ROLES = new Set(["navigator", "org_admin", "admin"]);
 
 const app = {
@@ -99,6 +102,12 @@ const app = {
   },
 };
 
+app.talk = new MemberTalk(app);
+app.desk = new NavigatorDesk(app, {
+  banner: document.getElementById("talk-alerts"),
+  count: document.getElementById("talk-count"),
+});
+
 // ------------------------------------------------------------------ session
 
 async function startSession(user) {
@@ -106,6 +115,7 @@ async function startSession(user) {
   replace(whoami, h("span", { class: "whoami__label" }, "Signed in as "), h("strong", {}, user.handle), " ", roleBadge(user.role));
   nav.hidden = false;
   safetyLink.hidden = !STAFF_ROLES.has(user.role);
+  talksLink.hidden = !STAFF_ROLES.has(user.role);
   account.hidden = false;
   app.conn = new Connection({
     checkSession: async () => {
@@ -121,6 +131,7 @@ async function startSession(user) {
   app.conn.addEventListener("frame", (event) => globalFrame(event.detail));
   app.conn.start();
   app.refreshUnread();
+  app.talk.load();
 }
 
 function endSession(message) {
@@ -136,6 +147,9 @@ function endSession(message) {
   nav.hidden = true;
   account.hidden = true;
   app.onDuty = false;
+  app.talk.reset();
+  app.desk.reset();
+  app.desk.banner.replaceChildren();
   alertBox.replaceChildren();
   whoami.replaceChildren();
   setStatus("idle", "");
@@ -174,6 +188,7 @@ function showConnection({ state, quiet, code }) {
     // Duty belongs to the connection (protocol §3.7): say it again on every new one.
     if (app.onDuty) app.conn.send({ type: "duty", on: true });
     app.refreshUnread(); // what arrived while the connection was away
+    if (app.talk.current) app.talk.load(); // a private talk's request, as it is now
     if (statusLine.textContent) {
       setStatus("ok", "Connected again. You are up to date.");
       calmTimer = setTimeout(() => setStatus("idle", ""), 5000);
@@ -204,6 +219,8 @@ function globalFrame(frame) {
     endSession("Your account can no longer use Kindred. If you think this is a mistake, contact your organization.");
     return;
   }
+  // A private talk with a navigator: the member's request, and the navigators' queue.
+  if (app.talk.frame(frame) || app.desk.frame(frame)) return;
   if (frame.type === "notification" || frame.type === "notifications_read" || frame.type === "unread") {
     attentionFrame(frame);
     if (frame.type === "notification" && !frame.id) sessionFrame(frame); // sessions and answers
@@ -340,6 +357,9 @@ async function route() {
       break;
     case "conversations":
       view = showConversations(main, app);
+      break;
+    case "talks":
+      view = showTalkQueue(main, app);
       break;
     default:
       app.navigate("#/rooms");

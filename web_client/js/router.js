@@ -2,8 +2,8 @@
 //   #/signin  #/register  #/reset  #/account  #/rooms  #/safety  #/search?q=…&room=…
 //   #/room/SLUG  #/room/SLUG/thread/MESSAGE_ID  #/sessions  #/sessions/ID
 //   #/event/ID/questions  #/experts?q=…  #/experts/ID  #/notifications
-//   #/people/USER_ID (a profile)  #/friends  #/feed  #/conversations (a conversation itself
-//   is a room: #/room/dm-ID)
+//   #/people/USER_ID (a profile)  #/friends  #/feed  #/talks  #/conversations (a conversation
+//   itself is a room: #/room/dm-ID)
 
 /** {name, key, ...params} for a screen hash, or null for anything else (e.g. "#main"). */
 export function parseRoute(hash) {
@@ -22,6 +22,7 @@ export function parseRoute(hash) {
     case "friends":
     case "feed":
     case "conversations":
+    case "talks":
       return { name: parts[0], key: parts[0] };
     case "people":
       if (parts[1]) return { name: "profile", key: `profile:${parts[1]}`, id: parts[1] };

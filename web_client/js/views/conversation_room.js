@@ -13,7 +13,7 @@ export async function conversationAsRoom(view) {
   view.conversation = conv;
   const who = names(conv.with);
   return {
-    name: conv.group ? `Group conversation: ${who}` : `Conversation with ${who}`,
+    name: conv.group ? `Private group: ${who}` : `Private conversation with ${who}`,
     description: "Private: only the people in this conversation can read it.",
     composerLabel: `Your message to ${who}`,
   };

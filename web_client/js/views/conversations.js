@@ -1,7 +1,7 @@
 // Private messages (#/conversations): requests to write to me (with their first message, to
 // accept or decline), my conversations with how many new messages each holds, and starting one
 // from a profile. A conversation opens in the room view (#/room/dm-ID). The unread count in the
-// header and the live updates come from `conversation` frames (docs/protocol.md §4.25).
+// header and the live updates come from `conversation` frames (docs/protocol.md §4.28).
 
 import { api } from "../api.js";
 import { h, replace, uid, announce, focusOn, roleBadge, timeElement } from "../dom.js";

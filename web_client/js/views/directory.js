@@ -18,6 +18,8 @@ const KIND_FILTERS = [
   ["local", "Local"],
 ];
 
+const UNREAD_REFRESH_MS = 20000;
+
 function newBadge(n) {
   if (!n) return null;
   const shown = n >= 100 ? "99+" : String(n);
@@ -28,7 +30,8 @@ function communityCard(c, unread) {
   const titleId = uid("community");
   return h("li", {},
     h("article", { class: "community", "aria-labelledby": titleId },
-      h("h3", { id: titleId }, h("a", { href: roomHash(c.slug) }, c.name), " ", newBadge(unread[c.slug])),
+      h("h3", { id: titleId }, h("a", { href: roomHash(c.slug) }, c.name), " ",
+        h("span", { "data-unread": c.slug }, newBadge(unread[c.slug]))),
       h("p", { class: "kind-label" }, KIND_NAMES[c.kind] || c.kind),
       h("p", {}, c.description || ""),
     ));
@@ -106,8 +109,21 @@ export function showDirectory(main, app) {
   }
 
   search.addEventListener("input", render);
-  const onUnread = () => communities.length && render();
+  // New counts change the badges in place: re-rendering the list would take the keyboard
+  // focus away from the room a member is on.
+  const onUnread = () => {
+    for (const slot of results.querySelectorAll("[data-unread]")) {
+      replace(slot, newBadge(app.unread.rooms[slot.dataset.unread]));
+    }
+  };
   document.addEventListener("kindred:unread", onUnread);
+  // Rooms the member is not in send nothing to this page (a push per message to every member
+  // of a community would cost a fan-out to thousands): the counts are read again every
+  // UNREAD_REFRESH_MS while the page is shown, when the tab comes back, and with every
+  // notification (app.js).
+  const refresh = () => document.visibilityState === "visible" && app.refreshUnread();
+  const timer = setInterval(refresh, UNREAD_REFRESH_MS);
+  document.addEventListener("visibilitychange", refresh);
   for (const r of radios) r.addEventListener("change", render);
 
   function load() {
@@ -119,5 +135,11 @@ export function showDirectory(main, app) {
   }
   load();
   app.refreshUnread();
-  return { cleanup: () => document.removeEventListener("kindred:unread", onUnread) };
+  return {
+    cleanup: () => {
+      clearInterval(timer);
+      document.removeEventListener("visibilitychange", refresh);
+      document.removeEventListener("kindred:unread", onUnread);
+    },
+  };
 }

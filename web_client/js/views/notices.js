@@ -105,13 +105,19 @@ export function resourceCard(frame, what, onClose) {
     h("h2", { id, tabindex: "-1" }, "You are not alone"),
     h("p", {}, frame.text || "It sounds like things are very hard right now. These people can help at any hour."),
     who,
-    items.length ? h("ul", {}, items.map((item) => h("li", {},
-      h("strong", {}, item.name || ""),
-      item.contact ? [": ", item.contact] : null,
-      item.hours ? [" (", item.hours, ")"] : null,
-      item.url && /^https?:\/\//i.test(item.url)
-        ? [" ", h("a", { href: item.url, rel: "noopener noreferrer", target: "_blank" }, "website", h("span", { class: "visually-hidden" }, ` of ${item.name || "this service"} (opens in a new tab)`))]
-        : null))) : null,
+    resourceItems(items),
     h("p", {}, "If you are in danger right now, call your local emergency number."),
     close);
+}
+
+/** The list of a crisis resource card: name, contact, hours, website (a new tab). */
+export function resourceItems(items) {
+  if (!Array.isArray(items) || !items.length) return null;
+  return h("ul", {}, items.map((item) => h("li", {},
+    h("strong", {}, item.name || ""),
+    item.contact ? [": ", item.contact] : null,
+    item.hours ? [" (", item.hours, ")"] : null,
+    item.url && /^https?:\/\//i.test(item.url)
+      ? [" ", h("a", { href: item.url, rel: "noopener noreferrer", target: "_blank" }, "website", h("span", { class: "visually-hidden" }, ` of ${item.name || "this service"} (opens in a new tab)`))]
+      : null)));
 }

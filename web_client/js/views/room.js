@@ -85,13 +85,16 @@ export class RoomView {
     this.side = h("div", { class: "room__side" },
       this.threadSlot, this.people.panel, this.blocks.panel, this.modSlot);
     this.layout = h("div", { class: "room__layout" }, timeline, this.side);
+    // A private talk with a navigator, asked from here (views/talk.js); never for the room's own staff.
+    this.talk = this.app.talk.panel(this.slug, () => this.staff);
     this.root = h("div", { class: "room" },
       h("header", { class: "room__header" },
         h("p", { class: "breadcrumb" }, this.private
           ? h("a", { href: "#/conversations" }, "All messages") : h("a", { href: "#/rooms" }, "All rooms")),
-        this.title, this.description, writeLink),
+        this.title, this.description, this.talk.action, writeLink),
       this.conversationBox,
       this.notices.personalBox,
+      this.talk.box,
       this.notices.resourcesBox,
       this.notices.roomBox,
       this.layout);
@@ -102,6 +105,7 @@ export class RoomView {
 
   async start(route) {
     try {
+      // A private conversation has no community: its page says who is in it (conversation_room.js).
       const community = this.private ? await conversationAsRoom(this) : await api.community(this.slug);
       if (this.closed) return;
       this.community = community;
@@ -168,6 +172,7 @@ export class RoomView {
       const data = await api.get(`/api/rooms/${encodeURIComponent(this.slug)}/moderation`);
       if (this.closed) return;
       this.staff = true;
+      this.talk.render();
       this.moderation = new ModerationPanel(this, data);
       replace(this.modSlot, this.moderation.panel);
       this.timeline.rerenderAll();
@@ -195,6 +200,7 @@ export class RoomView {
     this.conn.removeEventListener("state", this.onConnState);
     this.conn.untrack(this.slug);
     this.people.close();
+    this.talk.close();
     this.outbox.close();
     if (this.moderation) this.moderation.close();
   }
@@ -303,7 +309,7 @@ export class RoomView {
         this.leaveBecause(frame.type, frame.until, frame.reason);
         break;
       case "resources":
-        this.notices.resources(frame);
+        if (!frame.talk) this.notices.resources(frame); // a private talk's card is views/talk.js's
         break;
       case "ack":
       case "confirm":

@@ -1,0 +1,109 @@
+"""The private-talk queue (chat_server/private_talk/store.py) in both forms: in-process, and in
+a real redis-server shared by several clients, as gateways share it. Settling a request is
+claimed by exactly one of many simultaneous callers; the resources are claimed once."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from chat_server.private_talk.store import MemoryTalks, RedisTalks, TalkStore
+from rooms.model import Member
+from rooms.private_talk import ACCEPTED, CANCELLED, TalkRequest
+from rooms.roles import Role
+from support.procs import RedisServer
+
+
+def _member(role: Role = Role.MEMBER) -> Member:
+    return Member("u" + secrets.token_hex(8), "h" + secrets.token_hex(4), role, 1, db_id=7)
+
+
+def _talk(member: Member, at: float = 100.0) -> TalkRequest:
+    return TalkRequest("t" + secrets.token_hex(8), member, "riverside-lounge", 1, at)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def stores(request: pytest.FixtureRequest) -> AsyncIterator[list[TalkStore]]:
+    """Three handles on one queue: the same object in-process, three Redis clients otherwise."""
+    if request.param == "memory":
+        one = MemoryTalks()
+        yield [one, one, one]
+        return
+    server: RedisServer = request.getfixturevalue("redis_server")
+    # A database of its own (pub/sub is not used here), emptied: other tests' deployments keep theirs.
+    clients = [Redis.from_url(server.url.rsplit("/", 1)[0] + "/9") for _ in range(3)]
+    await clients[0].flushdb()
+    try:
+        yield [RedisTalks(c, 3600) for c in clients]
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
+async def test_one_waiting_request_per_member(stores: list[TalkStore]) -> None:
+    a, b, _ = stores
+    m = _member()
+    first, second = _talk(m), _talk(m, 101.0)
+    assert await a.add(first) is None
+    assert await b.add(second) == first.id  # refused, naming the one waiting
+    assert [t.id for t in await b.waiting()] == [first.id]
+    got = await b.get(first.id)
+    assert got == first
+    assert got is not None and got.member == m  # the organization and key survive the round trip
+    # Once it is settled the member may ask again.
+    won, _ = await a.settle(first, CANCELLED, 150.0)
+    assert won
+    assert await b.add(second) is None
+    assert [t.id for t in await a.waiting()] == [second.id]
+
+
+async def test_exactly_one_of_many_simultaneous_accepts_wins(stores: list[TalkStore]) -> None:
+    talk = _talk(_member())
+    assert await stores[0].add(talk) is None
+    navigators = [_member(Role.NAVIGATOR).public() for _ in range(30)]
+    results = await asyncio.gather(*(
+        stores[i % 3].settle(talk, ACCEPTED, 200.0, nav) for i, nav in enumerate(navigators)
+    ))
+    winners = [i for i, (won, _) in enumerate(results) if won]
+    assert len(winners) == 1, results
+    winner = navigators[winners[0]]
+    for _won, current in results:
+        assert current is not None and current.outcome == ACCEPTED and current.navigator == winner
+    assert await stores[1].waiting() == []
+    # A withdrawal that comes after loses too, and learns who took it.
+    won, current = await stores[2].settle(talk, CANCELLED, 201.0)
+    assert not won and current is not None and current.navigator == winner
+
+
+async def test_resources_are_claimed_once_and_never_for_a_settled_request(stores: list[TalkStore]) -> None:
+    talk, other = _talk(_member()), _talk(_member(), 150.0)
+    for t in (talk, other):
+        assert await stores[0].add(t) is None
+    claims = await asyncio.gather(*(stores[i % 3].mark_resources(talk.id, 400.0) for i in range(12)))
+    assert claims.count(True) == 1
+    waiting = {t.id: t for t in await stores[1].waiting()}
+    assert waiting[talk.id].resources_at == 400.0 and waiting[other.id].resources_at is None
+    assert (await stores[2].settle(other, CANCELLED, 401.0))[0]
+    assert await stores[0].mark_resources(other.id, 402.0) is False
+    assert await stores[0].mark_resources("t" + "0" * 16, 402.0) is False
+
+
+async def test_an_acceptance_undone_waits_again_in_its_place(stores: list[TalkStore]) -> None:
+    early, late = _talk(_member(), 10.0), _talk(_member(), 20.0)
+    for t in (early, late):
+        assert await stores[0].add(t) is None
+    won, _ = await stores[1].settle(early, ACCEPTED, 30.0, _member(Role.NAVIGATOR).public())
+    assert won
+    assert [t.id for t in await stores[2].waiting()] == [late.id]
+    await stores[1].reopen(early)
+    assert [t.id for t in await stores[2].waiting()] == [early.id, late.id]
+    again = await stores[0].get(early.id)
+    assert again is not None and again.outcome is None and again.navigator is None
+    assert await stores[0].add(_talk(early.member)) == early.id  # still their one request
+    await stores[0].attach(early.id, "conv1", "dm-conv1")  # recorded with the outcome's fields
+    got = await stores[0].get(early.id)
+    assert got is not None and (got.conversation, got.conversation_room) == ("conv1", "dm-conv1")
