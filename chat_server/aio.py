@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +42,21 @@ async def wait_at_most(awaitable: Awaitable[object], seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             await awaitable
+
+
+async def outlive_caller(owner: set[asyncio.Task[None]], work: Coroutine[Any, Any, None], name: str) -> None:
+    """Run ``work`` in its own task and wait for it; if the caller is cancelled meanwhile (its
+    socket closed), ``work`` still runs to its end. ``owner`` holds the task until it is done,
+    so that shutdown can wait for what is left (``finish``)."""
+    task = asyncio.create_task(work, name=name)
+    owner.add(task)
+    task.add_done_callback(owner.discard)
+    await asyncio.shield(task)
+
+
+async def finish(owner: set[asyncio.Task[None]], seconds: float) -> None:
+    """Wait at most ``seconds`` for the tasks of ``outlive_caller``, then stop the rest."""
+    if owner:
+        await wait_at_most(asyncio.gather(*owner, return_exceptions=True), seconds)
+    for task in list(owner):
+        await stop_task(task)

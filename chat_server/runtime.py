@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.accounts.wiring import Accounts, open_accounts
+from chat_server.aio import finish, outlive_caller
 from chat_server.broker.base import Broker
 from chat_server.broker.memory import MemoryBroker
 from chat_server.broker.redis_broker import RedisBroker
@@ -107,6 +108,9 @@ class Runtime:
     social: SocialWiring | None = None  # notifications (chat_server/social)
     conversations: ConversationsWiring | None = None  # private messages (chat_server/conversations)
     talks: TalksWiring | None = None  # private talks with a navigator (chat_server/private_talk)
+    # The checks after each post (crisis alerts, notifications) still running: they outlive
+    # the sender's connection, and shutdown waits a little for them.
+    after_posts: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     async def open(cls, resources: Resources) -> Runtime:
@@ -161,11 +165,21 @@ class Runtime:
         safety = SafetyDesk(db, broker, CrisisMatcher.load(), on_duty_for)
         social = open_social(settings, db, broker, redis)
 
-        async def after_post(author: Member, room: str, message_id: str, body: str, fresh: bool,
-                             tell: Callable[[dict[str, Any]], None], reply_to: str | None) -> None:
+        after_posts: set[asyncio.Task[None]] = set()
+
+        async def checks_after_post(author: Member, room: str, message_id: str, body: str, fresh: bool,
+                                    tell: Callable[[dict[str, Any]], None], reply_to: str | None) -> None:
             await safety.after_post(author, room, message_id, body, fresh, tell)
             await social.notifier.on_post(author, room, message_id, body, fresh, reply_to)
             await conversations.service.after_post(author, room, message_id, fresh)
+
+        async def after_post(author: Member, room: str, message_id: str, body: str, fresh: bool,
+                             tell: Callable[[dict[str, Any]], None], reply_to: str | None) -> None:
+            # Awaited by the sender's connection (so the order of its frames is kept), but a
+            # member who closes the page right after the ack must not cancel the crisis alert
+            # to the navigators, nor the notifications: they outlive the connection.
+            await outlive_caller(after_posts, checks_after_post(
+                author, room, message_id, body, fresh, tell, reply_to), "after-post")
 
         hub = Hub(broker, presence, limits, reads.live_sessions, reads.history, reads.thread_of,
                   reads.head, facts, roster, enforcer, after_post)
@@ -191,10 +205,12 @@ class Runtime:
         return cls(settings, engine, db, redis, broker, presence, hub, secret, accounts,
                    Directory(db), readiness, facts, roster, enforcer, moderation,
                    rooms, safety, writer, embedded_writer, sessions, questions, social, conversations,
-                   talks)
+                   talks, after_posts)
 
     async def close(self) -> None:
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        # First, while everything they use is still open.
+        steps.append(("checks after posts", lambda: finish(self.after_posts, 5.0)))
         if self.talks is not None:
             steps.append(("private talks", self.talks.close))
         if self.conversations is not None:  # before social: it tells members through it

@@ -312,3 +312,29 @@ async def test_a_report_waits_in_the_queue_with_nobody_on_duty(redis_cluster: De
         assert [f["message_id"] for f in frames_of(n, "alert")] == [second["id"]]
     finally:
         await close_all(a, n)
+
+
+async def test_an_author_who_leaves_right_after_the_ack_still_raises_the_alert(
+    deployment: Deployment, teams: Teams
+) -> None:
+    """The crisis check runs after the ack; a frightened member who closes the page at once
+    must not take the navigators' alert with them (the connection's end must not cancel it)."""
+    dep = deployment
+    org, nav = teams.of(dep)
+    room = org.lounge
+    n = await connect(dep, nav, 0)
+    try:
+        await set_duty_ok(n, True)
+        ids = []
+        for _ in range(3):
+            author = dep.register(org=org.key)
+            a = await connect(dep, author, len(dep.gateways) - 1, room)
+            ack = await a.post(room, "I want to end it all tonight.", cid=new_cid())
+            assert ack["type"] == "ack", ack
+            await a.close()  # at once, while the checks after the ack are under way
+            ids.append(ack["id"])
+        for message_id in ids:
+            alert = await n.wait_frame("alert", kind="crisis", message_id=message_id)
+            assert alert["room"] == room
+    finally:
+        await close_all(n)

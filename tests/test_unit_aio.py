@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from chat_server.aio import stop_task, wait_at_most
+from chat_server.aio import finish, outlive_caller, stop_task, wait_at_most
 
 
 async def test_a_task_that_swallows_one_cancellation_is_still_stopped(caplog: pytest.LogCaptureFixture) -> None:
@@ -69,3 +69,33 @@ async def test_wait_at_most_returns_when_the_time_is_up() -> None:
     started = loop.time()
     await wait_at_most(asyncio.Event().wait(), 0.05)
     assert loop.time() - started < 2
+
+
+async def test_work_outlives_a_cancelled_caller_and_finish_waits_for_it() -> None:
+    """A sender's connection that ends while the checks after its post run (cancelling it)
+    must not cancel those checks; shutdown waits for them, then stops what is left."""
+    owner: set[asyncio.Task[None]] = set()
+    done: list[str] = []
+    started = asyncio.Event()
+
+    async def work(name: str, seconds: float) -> None:
+        started.set()
+        await asyncio.sleep(seconds)
+        done.append(name)
+
+    caller = asyncio.create_task(outlive_caller(owner, work("alert", 0.05), "test"))
+    await started.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert done == [] and len(owner) == 1  # still running, held by its owner
+    await finish(owner, 5.0)
+    assert done == ["alert"] and not owner
+
+    stuck = asyncio.create_task(outlive_caller(owner, work("never", 3600), "test"))
+    await asyncio.sleep(0)
+    await finish(owner, 0.05)  # the time runs out: what is left is stopped
+    assert not owner and done == ["alert"]
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck
