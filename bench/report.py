@@ -15,6 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from bench import goals
+
 NAMES = {
     "kindred-embedded": "Kindred, embedded (SQLite)",
     "kindred-redis-1": "Kindred, Redis, 1 gateway",
@@ -184,6 +186,36 @@ def ratios(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def writer_table(results: dict[str, Any]) -> str:
+    """The transcript writers (bench.writer) and filling a big room (bench.fill), if run."""
+    lines: list[str] = []
+    w = results.get("writers") or {}
+    if w.get("paths"):
+        lines += [f"\n### (e) Transcript writers: {w['messages']:,} messages in 20 rooms, batches of "
+                  f"{w['batch']:,}, search index kept current, medians of {w['rounds']}\n",
+                  "| database | path | messages/s | runs | writer µs/msg | database + Redis µs/msg |",
+                  "|---|---|---:|---|---:|---:|"]
+        for p in w["paths"]:
+            lines.append(f"| {p['database']} | {p['path']} | {p['rate']:,.0f} | "
+                         + " / ".join(f"{r / 1000:.1f}k" for r in p["runs"])
+                         + f" | {p['writer_us']:.1f} | {p['db_us']:.1f} |")
+    elif w.get("failed"):
+        lines.append(f"\n### (e) Transcript writers\n\nNot measured: {w['failed']}.")
+    fill = results.get("fill") or {}
+    if fill:
+        lines += ["\n### (f) Filling one room: N members join, 50 at a time\n",
+                  "| server | members | presence + joined MB | of which joined MB | server CPU s | all joined after s |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for t, sizes in fill.items():
+            for r in sizes:
+                if "failed" in r:
+                    lines.append(f"| {NAMES.get(t, t)} | {r['members']} | failed: {r['failed']} | | | |")
+                    continue
+                lines.append(f"| {NAMES.get(t, t)} | {r['members']:,} | {r['total_mb']:.2f} | "
+                             f"{r['joined_bytes'] / 1e6:.2f} | {r['server_cpu_s']:.2f} | {r['join_s']:.2f} |")
+    return "\n".join(lines)
+
+
 def write_doc(results: dict[str, Any], path: Path) -> None:
     notes = Path(__file__).with_name("notes.md")
     m = results["machine"]
@@ -200,8 +232,8 @@ def write_doc(results: dict[str, Any], path: Path) -> None:
         "",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
     ]
-    body = ("\n".join(head) + "\n" + tables(results) + "\n" + ratios(results) + "\n"
-            + experiment_table(results) + "\n")
+    body = ("\n".join(head) + "\n" + goals.table(results) + tables(results) + "\n" + ratios(results) + "\n"
+            + experiment_table(results) + "\n" + writer_table(results) + "\n")
     if notes.exists():
         body += "\n" + notes.read_text()
     path.write_text(body)

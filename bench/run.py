@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bench import report  # noqa: E402
+from bench import extras, goals, report  # noqa: E402
 from bench.targets import Backing, Running, start_kindred, start_peer  # noqa: E402
 from rooms import catalog  # noqa: E402
 
@@ -41,6 +41,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "webinar": {"members": 1000, "step_s": 1.5, "drain_s": 2.0, "runs": 1},
         "idle": {"connections": 2000, "rooms": 60, "runs": 1},
         "storm": {"connections": 500, "rooms": 10, "before": 3, "missed": 2, "runs": 1},
+        "fill": [250, 500, 1000],
+        "writers": {"messages": 20_000, "rounds": 3},
     },
     "full": {
         "runs": 3,
@@ -48,6 +50,8 @@ SIZES: dict[str, dict[str, Any]] = {
         "webinar": {"members": 1000, "step_s": 3, "drain_s": 3.0},
         "idle": {"connections": 10000, "rooms": 60, "runs": 3},
         "storm": {"connections": 1000, "rooms": 10, "before": 3, "missed": 2, "runs": 3},
+        "fill": [250, 500, 1000],
+        "writers": {"messages": 20_000, "rounds": 3},
     },
 }
 
@@ -138,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"))
     parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--no-extras", action="store_true",
+                        help="skip filling a big room and the transcript writers")
     parser.add_argument("--experiments", action="store_true",
                         help="also compare WebSocket implementations and event loops")
     parser.add_argument("--report-only", nargs="+", metavar="JSON",
@@ -193,7 +199,14 @@ def main(argv: list[str] | None = None) -> None:
                 finally:
                     target.stop()
                 results["targets"][name] = per
+                if name.startswith("kindred-redis-"):
+                    found = sum(extras.alarms(d) for d in [work / name, *work.glob(f"again-*/{name}")])
+                    results.setdefault("alarms", {})[name] = {
+                        "count": found, "minutes": (time.monotonic() - t0) / 60}
                 print(f"  {name}: {time.monotonic() - t0:.0f} s", flush=True)
+            if not args.no_extras and not args.only:
+                results["fill"] = extras.fill_rooms(work, backing, size["fill"])
+                results["writers"] = extras.writers(work, **size["writers"])
             if args.experiments or args.full:
                 results["experiments"] = experiments(work, rooms, runs)
         finally:
@@ -203,6 +216,8 @@ def main(argv: list[str] | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
     print(report.tables(results))
+    print(report.writer_table(results))
+    print(goals.table(results))
     if not args.no_doc:
         report.write_doc(results, ROOT / "docs" / "performance.md")
         print(f"wrote {ROOT / 'docs' / 'performance.md'}")

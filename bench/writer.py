@@ -221,6 +221,7 @@ def main() -> None:
     parser.add_argument("--writers", default="1,2", help="Redis writer process counts to run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--databases", default="sqlite,postgres")
+    parser.add_argument("--json", default="", help="also write the medians to this file")
     parser.add_argument("--child", nargs=4, metavar=("DB_URL", "REDIS_URL", "BATCH", "NAME"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -274,6 +275,15 @@ def main() -> None:
               f"{'/'.join(f'{r / 1000:.1f}k' for r in rates):>24} "
               f"{statistics.median(r['writer_us'] for r in runs):14.1f} "
               f"{statistics.median(r['db_us'] for r in runs):16.1f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "messages": n, "batch": args.batch, "rounds": args.rounds,
+            "paths": [{"database": name, "path": path,
+                       "rate": statistics.median(r["rate"] for r in runs),
+                       "runs": [r["rate"] for r in runs],
+                       "writer_us": statistics.median(r["writer_us"] for r in runs),
+                       "db_us": statistics.median(r["db_us"] for r in runs)}
+                      for (name, path), runs in results.items()]}, indent=1))
 
 
 if __name__ == "__main__":
