@@ -76,7 +76,7 @@ TEST_WORKERS ?= auto
 test: system-deps $(STAMP) $(AXE)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q -ra -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -q -ra --durations=25 -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP) $(AXE)
 	$(BIN)/pytest -q -x -m "not slow" -n $(TEST_WORKERS) --dist loadfile
