@@ -25,6 +25,15 @@ async def follow(session: AsyncSession, follower_id: int, followed_id: int, now_
     return bool(result.rowcount)
 
 
+async def hold_follower(session: AsyncSession, follower_id: int) -> None:
+    """Make one member's follows wait for each other until this transaction ends, so the count
+    read next is not overtaken by a concurrent follow of theirs (the cap would be overshot).
+    PostgreSQL locks the member's row; SQLite has no row locks (the dialect drops FOR UPDATE)
+    and serializes writers at the insert instead, which ``following_count`` after the insert
+    sees exactly."""
+    await session.exec(select(User.id).where(User.id == follower_id).with_for_update())
+
+
 async def unfollow(session: AsyncSession, follower_id: int, followed_id: int) -> bool:
     """Stop following; True when there was a follow. Not committed."""
     result: Any = await session.exec(delete(Follow).where(

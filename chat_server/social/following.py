@@ -38,10 +38,15 @@ class Following:
         ``TooManyFollowed``; nothing changes then. Following twice is following."""
         async with self._db() as db:
             other = await other_member(db, member, target, "follow")
+            await store.hold_follower(db, member.db_id)
             already = await store.follows(db, member.db_id, other.db_id)
             check_follow(await read_pair(db, member, other), already,
                          await store.following_count(db, member.db_id))
-            await store.follow(db, member.db_id, other.db_id, int(self._clock() * 1000))
+            if await store.follow(db, member.db_id, other.db_id, int(self._clock() * 1000)):
+                # Counted again inside the write: on SQLite a concurrent follow may have
+                # committed between the first count and this insert's write lock.
+                check_follow(await read_pair(db, member, other), False,
+                             await store.following_count(db, member.db_id) - 1)
             await db.commit()
         return {"user": other.public(), "following": True}
 
