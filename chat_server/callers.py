@@ -1,6 +1,6 @@
 """Who is calling over HTTP, as the handlers need to know it: the member of a session token
 (the socket handshake's lean lookup) and the origins other than the server's own whose pages
-may change something (KINDRED_ALLOWED_ORIGINS); and, for staff, the context their rights
+may change something (KINDRED_ALLOWED_ORIGINS); and, for staff, the rooms their rights
 depend on. Built in Runtime.open, handed to the handlers by name (api/common.service)."""
 
 from __future__ import annotations
@@ -25,21 +25,16 @@ class Callers:
 
 
 class MemberContexts:
-    """A member's moderation context, read fresh for each request (a staff assignment or a
-    block made a moment ago counts at once)."""
+    """A member's staff context, read fresh for each request (an assignment made a moment
+    ago counts at once)."""
 
     def __init__(self, db: async_sessionmaker[AsyncSession]) -> None:
         self._db = db
 
-    async def of(self, member: Member) -> tuple[frozenset[str], frozenset[str]]:
-        """(national rooms the member is assigned to as staff, public ids they blocked)."""
-        async with self._db() as session:
-            assigned = frozenset[str]()
-            if member.role.rank >= Role.NAVIGATOR.rank:
-                assigned = await moderation_store.assignments(session, member.db_id)
-            hidden = frozenset(m.id for m in await moderation_store.blocked_by(session, member.db_id))
-        return assigned, hidden
-
     async def assigned(self, member: Member) -> frozenset[str]:
-        """The national rooms the member is assigned to as staff."""
-        return (await self.of(member))[0]
+        """The national rooms the member is assigned to as staff (none below navigator, and
+        then no read at all)."""
+        if member.role.rank < Role.NAVIGATOR.rank:
+            return frozenset()
+        async with self._db() as session:
+            return await moderation_store.assignments(session, member.db_id)

@@ -98,7 +98,7 @@ class Runtime:
     directory: Directory  # the communities a member may see
     readiness: Readiness  # what /readyz reports
     callers: Callers  # who an HTTP request comes from
-    contexts: MemberContexts  # a member's staff assignments and blocks, per request
+    contexts: MemberContexts  # a member's staff assignments, per request
     history: RoomHistory  # transcripts as a member may read them
     inbox: Inbox  # notifications and unread counts
     staff_desk: StaffDesk  # staff's reads and resolutions, members' blocks
