@@ -98,6 +98,24 @@ async def _loop_lag(request: Request) -> Response:
     return JSONResponse(probe.summary(reset=request.query_params.get("reset") == "1"))
 
 
+def handler_services(runtime: Runtime) -> dict[str, Any]:
+    """The services the HTTP handlers use, each under its own name (request.state, read with
+    api/common.service): handlers never see the runtime (tests/test_architecture.py)."""
+    rt = runtime
+    assert rt.sessions is not None and rt.questions is not None and rt.social is not None
+    assert rt.conversations is not None and rt.talks is not None, "all wired in Runtime.open"
+    return {
+        "accounts": rt.accounts, "directory": rt.directory, "readiness": rt.readiness,
+        "callers": rt.callers, "contexts": rt.contexts, "history": rt.history, "inbox": rt.inbox,
+        "staff_desk": rt.staff_desk, "moderation": rt.moderation, "safety": rt.safety,
+        "calendars": rt.sessions.calendars, "events": rt.sessions.events,
+        "questions": rt.questions.questions, "topics": rt.questions.topics,
+        "friends": rt.social.friends, "following": rt.social.following, "feed": rt.social.feed,
+        "people": rt.social.people, "reactions": rt.social.reactions,
+        "conversations": rt.conversations.service, "talks": rt.talks.talks,
+    }
+
+
 def create_app(settings: Settings) -> Starlette:
     probe = LoopLagProbe(settings.loop_lag_probe_ms / 1000) if settings.loop_lag_probe_ms > 0 else None
 
@@ -106,12 +124,8 @@ def create_app(settings: Settings) -> Starlette:
         async with open_resources(settings) as resources:
             runtime = await Runtime.open(resources)
             app.state.runtime = runtime  # for the CLI's graceful-shutdown hook
-            # The services the handlers use, each under its own name (request.state; the
-            # converted handlers never see the runtime).
-            assert runtime.sessions is not None, "sessions are wired in Runtime.open"
-            state = {"runtime": runtime, "accounts": runtime.accounts, "directory": runtime.directory,
-                     "calendars": runtime.sessions.calendars, "readiness": runtime.readiness,
-                     "loop_lag": probe}
+            # The runtime stays in the state for the socket endpoint only.
+            state = {"runtime": runtime, **handler_services(runtime), "loop_lag": probe}
             probing = asyncio.create_task(probe.run(), name="loop-lag-probe") if probe else None
             try:
                 yield state

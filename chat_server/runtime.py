@@ -25,6 +25,7 @@ from chat_server.aio import finish, outlive_caller
 from chat_server.broker.base import Broker
 from chat_server.broker.memory import MemoryBroker
 from chat_server.broker.redis_broker import RedisBroker
+from chat_server.callers import Callers, MemberContexts
 from chat_server.config import Settings
 from chat_server.conversations.gates import is_conversation_room
 from chat_server.conversations.wiring import ConversationsWiring, open_conversations
@@ -33,6 +34,8 @@ from chat_server.events.wiring import Sessions, open_sessions
 from chat_server.gateway.connection import CLOSE_RESTART
 from chat_server.gateway.hub import Hub, HubLimits
 from chat_server.gateway.rooms import RoomService
+from chat_server.history import RoomHistory
+from chat_server.moderation.desk import StaffDesk
 from chat_server.moderation.duty import DutyRoster
 from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache
@@ -52,17 +55,16 @@ from chat_server.readers import StoredReads, utcnow
 from chat_server.readiness import Readiness
 from chat_server.resources import Resources
 from chat_server.security import token_digest
+from chat_server.social.inbox import Inbox
 from chat_server.social.wiring import SocialWiring, open_social
 from chat_server.transcripts.embedded import EmbeddedWriter
 from chat_server.transcripts.redis_writer import RedisWriter
-from persistence import moderation as moderation_store
 from persistence import transcripts
 from persistence.handshake import Handshake, handshake
 from presence.memory import MemoryPresence
 from presence.redis_store import RedisPresence
 from presence.store import PresenceStore
 from rooms.model import Member
-from rooms.roles import Role
 from rooms.safety import CrisisMatcher
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,11 @@ class Runtime:
     accounts: Accounts  # registering, signing in and out, passwords (chat_server/accounts)
     directory: Directory  # the communities a member may see
     readiness: Readiness  # what /readyz reports
+    callers: Callers  # who an HTTP request comes from
+    contexts: MemberContexts  # a member's staff assignments, per request
+    history: RoomHistory  # transcripts as a member may read them
+    inbox: Inbox  # notifications and unread counts
+    staff_desk: StaffDesk  # staff's reads and resolutions, members' blocks
     facts: FactsCache
     roster: DutyRoster
     enforcer: Enforcer
@@ -202,8 +209,15 @@ class Runtime:
 
         accounts = open_accounts(settings, db, secret, redis, broker, hub.close_session, member_for_token)
         readiness = Readiness(engine, redis, broker, lambda: hub.draining)
+        inbox = Inbox(db, social.notifier, conversations.service.readable,
+                      conversations.service.readable_rooms, broker.heads)
+        contexts = MemberContexts(db)
+        staff_desk = StaffDesk(db, contexts.assigned, facts, roster, moderation,
+                               conversations.service.blocks_changed, social.notifier.tell_read)
+        callers = Callers(member_for_token, frozenset(settings.allowed_origins))
         return cls(settings, engine, db, redis, broker, presence, hub, secret, accounts,
-                   Directory(db), readiness, facts, roster, enforcer, moderation,
+                   Directory(db), readiness, callers, contexts,
+                   RoomHistory(db, conversations.service), inbox, staff_desk, facts, roster, enforcer, moderation,
                    rooms, safety, writer, embedded_writer, sessions, questions, social, conversations,
                    talks, after_posts)
 
@@ -234,15 +248,6 @@ class Runtime:
             took = time.monotonic() - started
             if took > 1.0:
                 log.warning("shutdown: %s took %.1f s", name, took)
-
-    async def member_context(self, member: Member) -> tuple[frozenset[str], frozenset[str]]:
-        """(national rooms the member is assigned to as staff, public ids they blocked)."""
-        async with self.db() as session:
-            assigned = frozenset[str]()
-            if member.role.rank >= Role.NAVIGATOR.rank:
-                assigned = await moderation_store.assignments(session, member.db_id)
-            hidden = frozenset(m.id for m in await moderation_store.blocked_by(session, member.db_id))
-        return assigned, hidden
 
     async def handshake(self, token: str) -> Handshake | None:
         """A WebSocket's member and moderation context, on the lean path (persistence.handshake)."""

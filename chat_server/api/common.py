@@ -9,7 +9,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
-from chat_server.runtime import Runtime
+from chat_server.callers import Callers
 from chat_server.security import token_from
 from rooms.errors import RoomError
 from rooms.model import Member
@@ -53,17 +53,12 @@ def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(body, exc.status, headers=exc.headers)
 
 
-def runtime(conn: HTTPConnection) -> Runtime:
-    rt: Runtime = conn.state.runtime
-    return rt
-
-
 S = TypeVar("S")
 
 
 def service(conn: HTTPConnection, name: str, kind: type[S]) -> S:
     """A service the composition root handed to the handlers (app.py's lifespan state), by
-    name and type: what a converted handler uses instead of the runtime."""
+    name and type. Handlers never see the runtime (tests/test_architecture.py)."""
     found = getattr(conn.state, name)
     assert isinstance(found, kind), f"{name} is built in Runtime.open"
     return found
@@ -93,7 +88,7 @@ def check_not_forged(request: Request) -> None:
     if origin is not None:
         origin = origin.rstrip("/")
         own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-        if origin != own and origin not in runtime(request).settings.allowed_origins:
+        if origin != own and origin not in service(request, "callers", Callers).allowed_origins:
             raise ApiError(403, "cross_site", "requests from other sites are refused")
 
 
@@ -133,7 +128,7 @@ async def caller(request: Request) -> tuple[Member, str]:
     """The signed-in member and their token; 401 otherwise (403 for a forged unsafe request)."""
     check_not_forged(request)
     token = token_from(request.headers, request.cookies)
-    member = await runtime(request).member_for_token(token) if token else None
+    member = await service(request, "callers", Callers).member_for_token(token) if token else None
     if member is None or token is None:
         raise ApiError(401, "unauthenticated", "sign in first")
     return member, token

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import caller, parse_body, runtime
+from chat_server.api.common import caller, parse_body, service
 from chat_server.conversations.service import Conversations
 from rooms.conversations import MAX_PARTICIPANTS, Allow
 
@@ -29,9 +29,7 @@ class AllowIn(BaseModel):
 
 
 def _service(request: Request) -> Conversations:
-    wiring = runtime(request).conversations
-    assert wiring is not None, "conversations are wired in Runtime.open"
-    return wiring.service
+    return service(request, "conversations", Conversations)
 
 
 async def start(request: Request) -> Response:

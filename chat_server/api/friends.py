@@ -9,20 +9,18 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import caller, runtime
-from chat_server.social.wiring import SocialWiring
+from chat_server.api.common import caller, service
+from chat_server.social.friends import Friends
 
 
-def social(request: Request) -> SocialWiring:
-    wired = runtime(request).social
-    assert wired is not None, "social is wired in Runtime.open"
-    return wired
+def _friends(request: Request) -> Friends:
+    return service(request, "friends", Friends)
 
 
 async def list_friends(request: Request) -> Response:
     """``{friends: [{id, handle, role, since}], incoming: [{..., at}], outgoing: [{..., at}]}``."""
     member, _ = await caller(request)
-    return JSONResponse(await social(request).friends.listing(member))
+    return JSONResponse(await _friends(request).listing(member))
 
 
 async def set_friend(request: Request) -> Response:
@@ -30,7 +28,7 @@ async def set_friend(request: Request) -> Response:
     answer is ``{user, friend}``, the state after it: none, requested, asked_me or friends."""
     member, _ = await caller(request)
     target = request.path_params["user"]
-    friends = social(request).friends
+    friends = _friends(request)
     if request.method == "PUT":
         return JSONResponse(await friends.put(member, target))
     return JSONResponse(await friends.delete(member, target))

@@ -7,8 +7,10 @@ from pydantic import BaseModel, ConfigDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import caller, parse_body, runtime
-from chat_server.api.friends import social
+from chat_server.api.common import caller, parse_body, service
+from chat_server.conversations.service import Conversations
+from chat_server.social.following import Following
+from chat_server.social.people import People
 
 
 class PeopleSettingsIn(BaseModel):
@@ -17,26 +19,30 @@ class PeopleSettingsIn(BaseModel):
     followable: bool | None = None
 
 
+def _following(request: Request) -> Following:
+    return service(request, "following", Following)
+
+
 async def profile(request: Request) -> Response:
     """A member as the caller sees them: ``{user, self, friend, can_befriend, following,
     can_follow, follows_you, you_blocked, rooms_in_common: [{slug, name}], can_message}``
     (``can_message``: a private message from the caller would reach them, docs/social.md)."""
     member, _ = await caller(request)
-    view = await social(request).people.profile(member, request.path_params["user"])
-    conversations = runtime(request).conversations
-    view["can_message"] = bool(not view.get("self") and conversations is not None
-                               and await conversations.service.can_message(member, view["user"]["id"]))
+    view = await service(request, "people", People).profile(member, request.path_params["user"])
+    conversations = service(request, "conversations", Conversations)
+    view["can_message"] = bool(not view.get("self")
+                               and await conversations.can_message(member, view["user"]["id"]))
     return JSONResponse(view)
 
 
 async def get_settings(request: Request) -> Response:
     member, _ = await caller(request)
-    return JSONResponse(await social(request).following.settings(member))
+    return JSONResponse(await _following(request).settings(member))
 
 
 async def put_settings(request: Request) -> Response:
     """``{friend_requests?, followable?}``; turning ``followable`` off removes one's followers."""
     body = await parse_body(request, PeopleSettingsIn)
     member, _ = await caller(request)
-    return JSONResponse(await social(request).following.change_settings(
+    return JSONResponse(await _following(request).change_settings(
         member, body.friend_requests, body.followable))

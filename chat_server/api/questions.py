@@ -11,8 +11,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, caller, parse_body, runtime
+from chat_server.api.common import ApiError, caller, parse_body, service
 from chat_server.api.history import int_param
+from chat_server.callers import MemberContexts
 from chat_server.questions.service import Questions, Who
 from chat_server.questions.topics import Topics
 from rooms.catalog import is_slug
@@ -53,20 +54,16 @@ class TopicIn(BaseModel):
 
 
 def questions(request: Request) -> Questions:
-    found = runtime(request).questions
-    assert found is not None, "questions are wired in Runtime.open"
-    return found.questions
+    return service(request, "questions", Questions)
 
 
 def expert_topics(request: Request) -> Topics:
-    found = runtime(request).questions
-    assert found is not None
-    return found.topics
+    return service(request, "topics", Topics)
 
 
 async def _who(request: Request) -> Who:
     member, _ = await caller(request)
-    assigned, _hidden = await runtime(request).member_context(member)
+    assigned = await service(request, "contexts", MemberContexts).assigned(member)
     return Who(member, assigned)
 
 

@@ -8,8 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import caller, parse_body, runtime
-from chat_server.api.history import _visible_room
+from chat_server.api.common import caller, parse_body, service
+from chat_server.history import RoomHistory
+from chat_server.social.reactions import Reactions
 from rooms.reactions import catalog
 
 
@@ -24,12 +25,10 @@ async def react(request: Request) -> Response:
     body = await parse_body(request, ReactIn)
     member, _ = await caller(request)
     slug = request.path_params["slug"]
-    await _visible_room(request, member, slug)
-    rt = runtime(request)
-    assert rt.social is not None, "social is wired in Runtime.open"
+    await service(request, "history", RoomHistory).visible(member, slug)
     # A refusal (unknown reaction, no such message, banned...) is answered by the app's one
     # error map (api/common.api_error).
-    frame = await rt.social.reactions.react(member, slug, body.message, body.reaction, body.on)
+    frame = await service(request, "reactions", Reactions).react(member, slug, body.message, body.reaction, body.on)
     frame.pop("type")
     return JSONResponse(frame)
 

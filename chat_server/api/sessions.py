@@ -12,11 +12,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, caller, parse_body, runtime
+from chat_server.api.common import ApiError, caller, parse_body, service
 from chat_server.api.history import int_param
 from chat_server.api.questions import answered_questions
+from chat_server.callers import MemberContexts
 from chat_server.events.service import Caller, Events
-from persistence import transcripts
+from chat_server.history import RoomHistory
 from rooms.catalog import is_slug
 from rooms.schedule import Fields
 from rooms.sessions import (
@@ -77,14 +78,12 @@ class AdmitIn(BaseModel):
 
 
 def events(request: Request) -> Events:
-    found = runtime(request).sessions
-    assert found is not None, "sessions are wired in Runtime.open"
-    return found.events
+    return service(request, "events", Events)
 
 
 async def _who(request: Request) -> Caller:
     member, _ = await caller(request)
-    assigned, _hidden = await runtime(request).member_context(member)
+    assigned = await service(request, "contexts", MemberContexts).assigned(member)
     return Caller(member, assigned)
 
 
@@ -206,8 +205,7 @@ async def archive(request: Request) -> Response:
     if view["state"] != State.ARCHIVED.value and not (view["runs"] and view["state"] == State.ENDED.value):
         raise ApiError(409, "event_closed", "the archive is published after the session", extra={"state": view["state"]})
     after = int_param(request, "after", 0, 0, 2**62) or 0
-    async with runtime(request).db() as db:
-        found = await transcripts.seq_range(db, view["live_room"], after, 2**62, ARCHIVE_PAGE + 1)
+    found = await service(request, "history", RoomHistory).seq_range(view["live_room"], after, ARCHIVE_PAGE + 1)
     more = len(found) > ARCHIVE_PAGE
     found = found[:ARCHIVE_PAGE]
     answered = await answered_questions(request, view["id"])  # issue 16: its answered questions

@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from chat_server.api.common import ApiError, caller, parse_body, runtime
+from chat_server.api.common import ApiError, caller, parse_body, service
+from chat_server.callers import MemberContexts
 from chat_server.private_talk.service import PrivateTalks
 from rooms.ids import is_talk_id
 from rooms.roles import Role
@@ -23,9 +24,7 @@ class TalkIn(BaseModel):
 
 
 def _talks(request: Request) -> PrivateTalks:
-    wiring = runtime(request).talks
-    assert wiring is not None, "private talks are wired in Runtime.open"
-    return wiring.talks
+    return service(request, "talks", PrivateTalks)
 
 
 def _id(request: Request) -> str:
@@ -45,7 +44,7 @@ async def overview(request: Request) -> Response:
     mine = await talks.mine(member)
     queue: dict[str, Any] = {"requests": [], "count": 0}
     if member.role.rank >= Role.NAVIGATOR.rank:
-        assigned, _ = await runtime(request).member_context(member)
+        assigned = await service(request, "contexts", MemberContexts).assigned(member)
         queue = await talks.queue(member, assigned)
     return JSONResponse({"mine": None if mine is None else _fields(mine), "queue": queue["requests"],
                          "count": queue["count"], "wait_s": talks.wait_s})
@@ -54,7 +53,7 @@ async def overview(request: Request) -> Response:
 async def ask(request: Request) -> Response:
     body = await parse_body(request, TalkIn)
     member, _ = await caller(request)
-    assigned, _ = await runtime(request).member_context(member)
+    assigned = await service(request, "contexts", MemberContexts).assigned(member)
     frame = await _talks(request).request(member, body.room, assigned)
     return JSONResponse(_fields(frame), status_code=201)
 

@@ -1,0 +1,101 @@
+"""A member's notifications and unread counts (``/api/notifications``, ``/api/me/unread``,
+``/api/rooms/{slug}/read``): the list, marking read, the settings per kind and the digest,
+and the rooms seen up to a seq. Marking read on one device is told to the member's other
+connections through the notifier (``notifications_read``, ``unread`` frames)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chat_server.social.notifier import Notifier
+from persistence import communities, notifications, unread
+from rooms.access import can_see
+from rooms.errors import RoomError
+from rooms.model import Member
+
+# (member, room) -> may they read this private conversation; member -> the ones they may.
+Readable = Callable[[Member, str], Awaitable[bool]]
+ReadableRooms = Callable[[Member], Awaitable[list[str]]]
+Heads = Callable[[list[str]], Awaitable[dict[str, int]]]  # the newest seq of each room
+
+
+class NoSuchRoom(RoomError):
+    """A room that does not exist or that the member may not see (not told apart)."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class Inbox:
+    def __init__(self, db: async_sessionmaker[AsyncSession], notifier: Notifier, readable: Readable,
+                 readable_rooms: ReadableRooms, heads: Heads) -> None:
+        self._db = db
+        self._notifier = notifier
+        self._readable = readable
+        self._readable_rooms = readable_rooms
+        self._heads = heads
+
+    async def page(self, member: Member, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """Unread first, newest first within each; and the unread count."""
+        async with self._db() as db:
+            found = await notifications.page(db, member.db_id, offset, limit)
+            count = await notifications.unread_count(db, member.db_id)
+        return found, count
+
+    async def mark_read(self, member: Member, ids: Sequence[int] | None) -> tuple[list[int], int]:
+        """``ids`` (others' are ignored), or all when None; the ids changed and the unread
+        count after. The member's other devices hear it."""
+        async with self._db() as db:
+            changed = await notifications.mark_read(db, member.db_id, ids, int(time.time() * 1000))
+            count = await notifications.unread_count(db, member.db_id)
+        if changed:
+            await self._notifier.tell_read(member, changed)
+        return changed, count
+
+    async def settings(self, member: Member) -> tuple[str, str]:
+        """(the muted kinds, comma-separated; the digest choice)."""
+        async with self._db() as db:
+            row = await notifications.settings_of(db, member.db_id)
+        return row.muted, row.digest
+
+    async def change_settings(self, member: Member, muted: list[str] | None,
+                              digest: str | None) -> tuple[str, str]:
+        """Kinds and digest already checked by the caller; None leaves one as it is."""
+        async with self._db() as db:
+            row = await notifications.settings_of(db, member.db_id)
+            if muted is not None:
+                row.muted = ",".join(sorted(set(muted)))
+            if digest is not None:
+                row.digest = digest
+            kept = (row.muted, row.digest)  # before the commit expires the row
+            await notifications.save_settings(db, row)
+        return kept
+
+    async def unread(self, member: Member) -> dict[str, Any]:
+        """Unread notifications, new messages per room one can see, and per conversation one
+        may read."""
+        private = await self._readable_rooms(member)
+        async with self._db() as db:
+            rooms = [c.slug for c in await communities.visible_to(db, member)]
+            counts = await unread.room_counts(db, member.db_id, rooms)
+            conversations = await unread.room_counts(db, member.db_id, private)
+            count = await notifications.unread_count(db, member.db_id)
+        return {"notifications": count, "rooms": counts, "conversations": conversations}
+
+    async def room_read(self, member: Member, slug: str, seq: int | None) -> int:
+        """Seen up to ``seq`` (default: the newest); the seq kept, told to the member's other
+        devices."""
+        private = await self._readable(member, slug)
+        async with self._db() as db:
+            community = await communities.by_slug(db, slug)
+            if community is None or not (private or can_see(member, community)):
+                raise NoSuchRoom("no such room")
+            upto = seq if seq is not None else (await self._heads([slug]))[slug]
+            kept = await unread.mark_room(db, member.db_id, slug, upto)
+        await self._notifier.tell_room_read(member, slug, kept)
+        return kept
