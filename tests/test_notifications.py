@@ -12,7 +12,16 @@ import pytest
 
 from support.client import Client
 from support.cluster import ORG_A, ORG_B, Deployment
-from support.moderation import Teams, api, close_all, connect, default_org, new_cid
+from support.moderation import (
+    Teams,
+    api,
+    close_all,
+    connect,
+    default_org,
+    make_staff,
+    moderate_ok,
+    new_cid,
+)
 from support.procs import TIMEOUT_SCALE
 
 LIVE_BOUND_S = 2.0 * TIMEOUT_SCALE
@@ -140,6 +149,33 @@ async def test_unread_per_room_and_read_mark(deployment: Deployment) -> None:
         assert r.json()["seq"] >= 3
     finally:
         await close_all(ca, device2)
+
+
+async def test_no_unread_count_for_a_room_one_is_banned_from(deployment: Deployment) -> None:
+    """A room one cannot enter shows no new messages: the count would be a door that does
+    not open (and news of a room one was removed from)."""
+    dep = deployment
+    org = dep.new_org()
+    a, b = dep.register(org=org[:2]), dep.register(org=org[:2])
+    n = make_staff(dep, org[:2])
+    room = org[2][1]
+    ca = await connect(dep, a, 0, room)
+    cn = await connect(dep, n, len(dep.gateways) - 1, room)
+    try:
+        for i in range(2):
+            await ca.post(room, f"news {i}", new_cid())
+
+        async def counted() -> dict:
+            return (await api(dep, "GET", "/api/me/unread", b.token)).json()["rooms"]
+
+        deadline = asyncio.get_running_loop().time() + 5 * TIMEOUT_SCALE
+        while (await counted()).get(room) != 2:  # in Redis mode the writer commits shortly after
+            assert asyncio.get_running_loop().time() < deadline, await counted()
+            await asyncio.sleep(0.1)
+        await moderate_ok(cn, room, "ban", user=b.id, reason="a test ban")
+        assert room not in await counted()
+    finally:
+        await close_all(ca, cn)
 
 
 async def test_bad_input(embedded: Deployment) -> None:

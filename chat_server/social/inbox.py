@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.social.notifier import Notifier
 from persistence import communities, notifications, unread
+from persistence import moderation as moderation_store
 from rooms.access import can_see
 from rooms.errors import RoomError
 from rooms.model import Member
@@ -81,7 +82,10 @@ class Inbox:
         may read."""
         private = await self._readable_rooms(member)
         async with self._db() as db:
-            rooms = [c.slug for c in await communities.visible_to(db, member)]
+            # Not the rooms one is banned or kicked from: a count there is a door that does
+            # not open.
+            closed = await moderation_store.rooms_closed_to(db, member.db_id, int(time.time() * 1000))
+            rooms = [c.slug for c in await communities.visible_to(db, member) if c.slug not in closed]
             counts = await unread.room_counts(db, member.db_id, rooms)
             conversations = await unread.room_counts(db, member.db_id, private)
             count = await notifications.unread_count(db, member.db_id)
