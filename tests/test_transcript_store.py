@@ -184,3 +184,25 @@ async def test_two_writers_on_one_sqlite_file_wait_for_each_other(tmp_path: Path
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_two_writers_storing_overlapping_batches_at_once_leave_each_row_once(
+    database: tuple[str, async_sessionmaker[AsyncSession], int],
+) -> None:
+    """A writer retrying what another took over: both batches hold the same rows, in opposite
+    orders, committed at once. On PostgreSQL the batch is first COPYed straight in; the one
+    that meets the other's rows must wait, then fall back to skipping them (never deadlock or
+    fail), and every row is stored and searchable once."""
+    url, db, author = database
+    for round_ in range(5):
+        shared = _rows(author, 1 + round_ * 100, 60, "plover")
+        own = [_rows(author, 61 + round_ * 100 + k * 20, 20, "plover") for k in range(2)]
+
+        async def write(rows: list[NewMessage]) -> int:
+            async with db() as session:
+                return await transcripts.store(session, rows)
+
+        stored = await asyncio.gather(write(shared + own[0]), write(own[1] + shared[::-1]))
+        assert sum(stored) == 100 and min(stored) >= 20
+    assert await _search(db, "plover") == list(range(1, 501))  # _search shows at most 500
+    assert _fts_entries(url, "plover") in (None, 500)
