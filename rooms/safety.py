@@ -254,6 +254,12 @@ _BIRTH_DATE = re.compile(
 )
 
 
+# Every detector needs a decimal digit (``\d``: phone, address, birth date) or an "@" (email),
+# so a body with neither holds no PHI. A compiled search, not ``any(ch.isdigit() ...)``: that
+# Python loop over every character was a fifth of the send path's CPU in the small-rooms bench.
+_NEEDED = re.compile(r"[\d@]")
+
+
 def _digits(text: str) -> int:
     return sum(ch.isdigit() for ch in text)
 
@@ -272,8 +278,8 @@ def find_phi(text: str) -> list[str]:
     are conservative regexes (see the module docstring for what they deliberately miss).
     """
     text = unicodedata.normalize("NFKC", text)
-    if "@" not in text and not any(ch.isdigit() for ch in text):
-        return []  # every detector needs a digit, or an "@" (most messages: measured hot)
+    if _NEEDED.search(text) is None:
+        return []  # most messages: one C-level scan instead of four regexes
     checks = (
         ("phone", _has_phone(text)),
         ("email", _EMAIL.search(text) is not None),
