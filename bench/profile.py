@@ -2,9 +2,15 @@
 
     python -m bench.profile kindred-embedded --workload webinar --rate 20 --seconds 8
     python -m bench.profile limit --workload rooms
+    python -m bench.profile kindred-redis-1 --workload rooms --cprofile
 
 Prints the functions with the most samples, by own time and by inclusive time, and keeps
 the collapsed stacks (``bench/results/profile-<target>.txt``, for flame-graph tools).
+
+With ``--cprofile`` (or when py-spy is not installed) the first gateway's event-loop thread
+is profiled with cProfile instead (``bench/cprofile_hook``): deterministic, so it slows the
+server and overstates small, frequent calls, but it needs nothing installed. Threads (the
+aiosqlite thread) are not in it. The stats go to ``bench/results/cprofile-<target>-<workload>``.
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import os
+import pstats
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,11 +59,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--idle", action="store_true", help="include idle samples")
+    parser.add_argument("--cprofile", action="store_true", help="cProfile instead of py-spy")
     args = parser.parse_args()
+    spy = Path(sys.executable).parent / "py-spy"
+    use_cprofile = args.cprofile or not spy.exists()
     size = SIZES["short"]
     rooms = slugs()
     out = ROOT / "bench" / "results" / f"profile-{args.target}-{args.workload}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
+    stats = ROOT / "bench" / "results" / f"cprofile-{args.target}-{args.workload}"
+    if use_cprofile:
+        # Inherited by the gateways (their environment is ours plus theirs).
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT / "bench" / "cprofile_hook"), *filter(None, [os.environ.get("PYTHONPATH")])])
+        os.environ["KINDRED_BENCH_CPROFILE"] = str(stats)
     with tempfile.TemporaryDirectory(prefix="kindred-profile-") as tmp:
         work = Path(tmp)
         from bench.targets import Backing
@@ -75,6 +93,19 @@ def main() -> None:
             while gen.stdout.readline().strip() not in ("MEASURING", ""):
                 pass
             time.sleep(args.seconds * 0.2)
+            if use_cprofile:
+                pid = target.server_pids[0]
+                os.kill(pid, signal.SIGUSR2)
+                time.sleep(args.seconds * 0.6)
+                os.kill(pid, signal.SIGUSR2)
+                stdout, _ = gen.communicate(timeout=300)
+                print(stdout.strip()[-600:])
+                time.sleep(1)
+                found = stats.with_name(f"{stats.name}.{pid}")
+                found.replace(stats)
+                pstats.Stats(str(stats)).sort_stats("tottime").print_stats(args.top)
+                pstats.Stats(str(stats)).sort_stats("cumulative").print_stats(args.top)
+                return
             cmd = ["py-spy", "record", "--pid", str(target.server_pids[0]), "--duration",
                    str(int(args.seconds * 0.6)), "--format", "raw", "--output", str(out), "--nonblocking"]
             if args.idle:

@@ -185,11 +185,10 @@ def message_prefix(
         "thread_root": thread_root,
         "ts": ts_ms,
     }
-    packer = msgpack.Packer(use_bin_type=True)
-    head = packer.pack_map_header(len(frame) + 1)
-    pairs = b"".join(packer.pack(k) + packer.pack(v) for k, v in frame.items())
-    seq_key: bytes = packer.pack("seq")
-    return bytes(head) + pairs + seq_key
+    # Eight pairs pack as a fixmap (header byte 0x88); with "seq" it has nine (0x89). One
+    # packb in C rather than a Packer call per key and value (on the send path of every message).
+    packed: bytes = msgpack.packb(frame, use_bin_type=True)
+    return b"\x89" + packed[1:] + b"\xa3seq"
 
 
 def message_frame(

@@ -282,3 +282,31 @@ def test_the_ascii_fast_path_folds_exactly_like_the_unicode_path() -> None:
         assert safety._fold(text) == slow(text), text
     # And a non-ASCII text still takes the full path.
     assert safety._fold("I can\u2019t go on") == "i can't go on"
+
+
+def test_the_substring_prefilter_never_changes_the_answer(matcher: CrisisMatcher) -> None:
+    """``match`` skips the regex when some word of every phrase is missing; over every
+    shipped phrase and false friend, in the spellings the pattern allows (case, curly or no
+    apostrophes, hyphen as space or nothing, line breaks, accents, full-width letters) and
+    inside sentences, the answer must be the regex's own."""
+    from rooms import safety
+
+    def regex_only(text: str) -> str | None:
+        for hit in matcher._regex.finditer(safety._fold(text)):
+            assert hit.lastgroup is not None
+            phrase, is_crisis = matcher._by_group[hit.lastgroup]
+            if is_crisis:
+                return phrase
+        return None
+
+    texts = ["", "Thank you all for sharing today", "12 Maple Street", "ending the week well"]
+    for phrase in [*matcher.phrases, *matcher.false_friends]:
+        for variant in (
+            phrase, phrase.upper(), phrase.replace("'", "\u2019"), phrase.replace("'", ""),
+            phrase.replace("-", " "), phrase.replace("-", ""), phrase.replace(" ", "\n"),
+            phrase.replace("n", "\uff4e"), phrase[: len(phrase) // 2], phrase[1:],
+        ):
+            texts += [variant, f"honestly, {variant}.", f"{variant}ish", f"why {variant} and {phrase}"]
+    assert matcher.match("I want to kill myself") == "kill myself"  # the prefilter lets hits by
+    for text in texts:
+        assert matcher.match(text) == regex_only(text), text
