@@ -19,7 +19,6 @@ from redis.asyncio import Redis
 from support.client import Client
 from support.procs import TIMEOUT_SCALE
 from support.transcripts import (
-    FaultClient,
     Infra,
     assert_rows_match_acks,
     close_all,
@@ -52,7 +51,7 @@ class RetryingSender:
         if self._client is not None and self._client.close_code is None:
             return self._client
         self._client = None
-        c = await FaultClient.connect(self.url, self.token)
+        c = await Client.connect(self.url, self.token)
         self.clients.append(c)
         await c.join(self.room, timeout_s=5)
         self._client = c
