@@ -52,6 +52,7 @@ class Ack:
     id: str
     seq: int
     duplicate: bool
+    frame: Frame = field(default_factory=dict, compare=False, repr=False)  # as the server sent it
 
 
 @dataclass(slots=True)
@@ -226,7 +227,8 @@ class RoomSocket:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
-            return Ack(room, cid, str(answer["id"]), int(answer["seq"]), bool(answer.get("duplicate")))
+            return Ack(room, cid, str(answer["id"]), int(answer["seq"]), bool(answer.get("duplicate")),
+                       answer)
         raise TimeoutError("not acknowledged")
 
     async def moderate(

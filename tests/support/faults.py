@@ -292,10 +292,8 @@ class Sender(Peer):
                 continue
             except Refused as refused:
                 raise AssertionError(f"{self.name}: {cid} refused: {refused.frame}") from None
-            result: Frame = {"type": "ack", "room": ack.room, "cid": ack.cid, "id": ack.id,
-                             "seq": ack.seq, "duplicate": ack.duplicate}
-            self.acked[cid] = result
-            return result
+            self.acked[cid] = ack.frame
+            return ack.frame
 
     def all_acks(self) -> list[Frame]:
         """Every ack frame received on any connection, late and duplicate ones included."""
