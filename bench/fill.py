@@ -7,6 +7,10 @@ With the whole member list in every ``joined`` and every arrival announced to ev
 total grows with the square of N; with a capped list and counts it should grow linearly.
 
     python -m bench.fill [--members 250,500,1000] [--target kindred-embedded]
+
+Its members are the load generator's lean peers (bench/wsclient.py), not chat_server.client's
+RoomSocket: the figure is wire bytes per frame type, which only a client that sees each
+payload before decoding it can count, and 1,000 joins at once is the generator's hot path.
 """
 
 from __future__ import annotations

@@ -31,17 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import websockets
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench.seed import seed_members  # noqa: E402
+from chat_server.client import JSON, RoomSocket  # noqa: E402
 from support.cluster import ORG_A, Deployment  # noqa: E402
 from support.moderation import default_org  # noqa: E402
 from support.procs import Postgres, RedisServer  # noqa: E402
-
-JSON = "kindred.v1.json"
 
 
 def cpu_s(pid: int) -> float:
@@ -50,31 +48,30 @@ def cpu_s(pid: int) -> float:
 
 
 class Member:
+    """One member's socket (chat_server.client's RoomSocket), every frame kept with the time it
+    arrived: the storm's frames are counted and timed from this log."""
+
     def __init__(self, token: str) -> None:
         self.token = token
-        self.ws: Any = None
+        self.socket: RoomSocket | None = None
         self.frames: list[dict[str, Any]] = []
-        self.task: asyncio.Task[None] | None = None
+
+    def _keep(self, frame: dict[str, Any] | None) -> None:
+        if frame is not None:
+            frame["_at"] = time.monotonic()
+            self.frames.append(frame)
 
     async def open(self, url: str, room: str) -> None:
-        self.ws = await websockets.connect(url, additional_headers={"Authorization": f"Bearer {self.token}"},
-                                           subprotocols=[JSON], compression=None, open_timeout=60)  # type: ignore[list-item]
-        await self.ws.send(json.dumps({"type": "join", "room": room}))
-        while True:
-            frame = json.loads(await self.ws.recv())
-            if frame.get("type") in ("joined", "error"):
-                assert frame["type"] == "joined", frame
-                break
-        self.task = asyncio.create_task(self._read())
+        self.socket = await RoomSocket.connect(url, self.token, JSON, open_timeout_s=60, observer=self._keep)
+        await self.socket.join(room, timeout_s=60)
 
-    async def _read(self) -> None:
-        try:
-            async for data in self.ws:
-                frame = json.loads(data)
-                frame["_at"] = time.monotonic()
-                self.frames.append(frame)
-        except websockets.ConnectionClosed:
-            return
+    async def send(self, frame: dict[str, Any]) -> None:
+        assert self.socket is not None
+        await self.socket.send_frame(frame)
+
+    async def close(self) -> None:
+        if self.socket is not None:
+            await self.socket.close()
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -141,7 +138,7 @@ async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[
     before = [len(m.frames) for m in members]
     cpu0, t0 = sum(map(cpu_s, pids)), time.monotonic()
     for i, v in enumerate(voters):
-        await v.ws.send(json.dumps({"type": "vote", "question": rng.choice(qids), "up": True, "cid": f"v{i}"}))
+        await v.send({"type": "vote", "question": rng.choice(qids), "up": True, "cid": f"v{i}"})
     deadline = time.monotonic() + 60
     while sum(1 for v in voters if any(f.get("type") in ("voted", "error") for f in v.frames)) < len(voters):
         assert time.monotonic() < deadline, "votes were not answered within 60 s"
@@ -158,7 +155,7 @@ async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[
         for f in frames:
             finals[f["id"]] = max(finals.get(f["id"], 0), f["votes"])
     for m in members:
-        await m.ws.close()
+        await m.close()
     return {
         "members": args.members, "voters": args.voters, "questions": args.questions,
         "refused": len(refused),

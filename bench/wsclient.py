@@ -6,6 +6,11 @@ frame (a future and a queue per message) than the servers spend per sent frame, 
 measure itself. This one parses frames straight out of ``data_received`` and hands each
 payload to a callback, synchronously. It still speaks the real protocol: an HTTP/1.1 upgrade
 with a random key, masked client frames, ping answered with pong, the closing handshake.
+
+Why not ``chat_server.client.RoomSocket`` either (the project's client, which the tests and
+bench/questions.py use): it is built on that same ``websockets`` client, and on top it decodes
+every frame into a dict and keeps per-room state, costs the load generator would add to the
+figures it reports. The hot path stays here, on purpose.
 """
 
 from __future__ import annotations

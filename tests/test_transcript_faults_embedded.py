@@ -17,7 +17,6 @@ from support.client import Client
 from support.cluster import Deployment
 from support.procs import TIMEOUT_SCALE
 from support.transcripts import (
-    FaultClient,
     assert_contiguous,
     assert_rows_match_acks,
     close_all,
@@ -129,7 +128,7 @@ async def test_embedded_sigkill_after_ack_keeps_every_acked_message(
         assert_rows_match_acks(final_rows, acks, rooms)
 
         # A member joining with since=0 gets every stored message, in order, exactly once.
-        reader = await FaultClient.connect(gw.ws_url, members[0].token)
+        reader = await Client.connect(gw.ws_url, members[0].token)
         clients.append(reader)
         for room in rooms:
             await reader.join(room, since=0)

@@ -16,10 +16,10 @@ import pytest
 import websockets
 from redis.asyncio import Redis
 
+from chat_server.client import Refused
 from support.client import Client
 from support.procs import TIMEOUT_SCALE
 from support.transcripts import (
-    FaultClient,
     Infra,
     assert_rows_match_acks,
     close_all,
@@ -34,8 +34,8 @@ from support.writer import eventually
 
 @dataclass
 class RetryingSender:
-    """Posts ``count`` messages to one room, each retried with the same cid (reconnecting
-    and re-joining as needed) until acknowledged."""
+    """Posts ``count`` messages to one room, each retried with the same cid (RoomSocket.send;
+    reconnecting and re-joining as needed) until acknowledged."""
 
     url: str
     token: str
@@ -52,11 +52,14 @@ class RetryingSender:
         if self._client is not None and self._client.close_code is None:
             return self._client
         self._client = None
-        c = await FaultClient.connect(self.url, self.token)
+        c = await Client.connect(self.url, self.token)
         self.clients.append(c)
         await c.join(self.room, timeout_s=5)
         self._client = c
         return c
+
+    def _retried(self, cid: str, why: str) -> None:
+        self.failures.append(why)
 
     async def run(self) -> None:
         for i in range(self.count):
@@ -65,7 +68,14 @@ class RetryingSender:
             while True:
                 try:
                     c = await self._connected()
-                    result = await c.post(self.room, f"{self.prefix} message {i}", cid, timeout_s=3)
+                    # RoomSocket resends the cid on this connection while it is refused with
+                    # ``unavailable`` or unanswered; a closed socket or used-up attempts: anew.
+                    ack = await c.socket.send(self.room, f"{self.prefix} message {i}", cid=cid,
+                                              ack_timeout_s=3 * TIMEOUT_SCALE, retry_pace_s=0.05,
+                                              on_retry=self._retried)
+                except Refused as refused:
+                    assert refused.code == "unavailable", refused.frame
+                    self.failures.append("unavailable")
                 except (
                     ConnectionError, AssertionError, OSError, TimeoutError,
                     websockets.ConnectionClosed, websockets.InvalidStatus,
@@ -75,11 +85,8 @@ class RetryingSender:
                         await self._client.close()
                         self._client = None
                 else:
-                    if result["type"] == "ack":
-                        self.acks.append(result)
-                        break
-                    assert result.get("code") == "unavailable", result
-                    self.failures.append("unavailable")
+                    self.acks.append(ack.frame)
+                    break
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 0.5)
             await asyncio.sleep(self.interval_s)

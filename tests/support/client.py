@@ -1,33 +1,46 @@
-"""A real WebSocket client for tests: every frame received is kept, in order, and tests wait
-for conditions on them with deadlines (never bare sleeps)."""
+"""A real WebSocket client for tests, on the project's own client (chat_server.client): the
+handshake, the encodings and the reader are ``RoomSocket``'s, whose calls (``socket.send`` with
+retries by cid, ``socket.join``) the fault tests use; on top, every frame received is kept, in
+order, and tests wait for conditions on them with deadlines (never bare sleeps)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable
 from typing import Any
 
-import msgpack
-import websockets
 from websockets.asyncio.client import ClientConnection
 
+from chat_server.client import JSON, MSGPACK, RoomSocket
 from support.procs import TIMEOUT_SCALE
 
-MSGPACK = "kindred.v1.msgpack"
-JSON = "kindred.v1.json"
+__all__ = ["JSON", "MSGPACK", "Client"]
 
 
 class Client:
-    def __init__(self, ws: ClientConnection, protocol: str) -> None:
-        self.ws = ws
-        self.protocol = protocol
+    def __init__(self, socket: RoomSocket) -> None:
+        self.socket = socket
+        self.ws: ClientConnection = socket.ws
+        self.protocol = socket.protocol
         self.frames: list[dict[str, Any]] = []
-        self.close_code: int | None = None
-        self.close_reason: str = ""
-        self._changed = asyncio.Condition()
-        self._reader = asyncio.create_task(self._read())
+        # Replaced on every change: a waiter holds the one it saw, which is set once it is stale.
+        self._changed = asyncio.Event()
+
+    @property
+    def close_code(self) -> int | None:
+        return self.socket.close_code
+
+    @property
+    def close_reason(self) -> str:
+        return self.socket.close_reason
+
+    def _record(self, frame: dict[str, Any] | None) -> None:
+        """RoomSocket's observer: each frame in order, then None once the socket is closed."""
+        if frame is not None:
+            self.frames.append(frame)
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
 
     @classmethod
     async def connect(
@@ -38,45 +51,21 @@ class Client:
         origin: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> Client:
-        extra = dict(headers or {})
-        if token is not None:
-            extra["Authorization"] = f"Bearer {token}"
-        ws = await websockets.connect(
-            ws_url,
-            additional_headers=extra,
-            subprotocols=[protocol],  # type: ignore[list-item]
-            origin=origin,  # type: ignore[arg-type]
-            compression=None,
-            max_size=2**22,
-            open_timeout=10 * TIMEOUT_SCALE,
-        )
-        return cls(ws, protocol)
+        client: Client | None = None
 
-    async def _read(self) -> None:
-        try:
-            async for data in self.ws:
-                if isinstance(data, bytes):
-                    frame = msgpack.unpackb(data, raw=False)
-                else:
-                    frame = json.loads(data)
-                async with self._changed:
-                    self.frames.append(frame)
-                    self._changed.notify_all()
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self.close_code = self.ws.close_code if self.ws.close_code is not None else 1006
-            self.close_reason = self.ws.close_reason or ""
-            async with self._changed:
-                self._changed.notify_all()
+        def record(frame: dict[str, Any] | None) -> None:
+            assert client is not None  # frames are read on the loop, after the line below
+            client._record(frame)
+
+        socket = await RoomSocket.connect(ws_url, token, protocol, 10 * TIMEOUT_SCALE,
+                                          origin=origin, headers=headers, observer=record)
+        client = cls(socket)
+        return client
 
     # -- sending ---------------------------------------------------------------------
 
     async def send(self, frame: dict[str, Any]) -> None:
-        if self.protocol == MSGPACK:
-            await self.ws.send(msgpack.packb(frame))
-        else:
-            await self.ws.send(json.dumps(frame))
+        await self.socket.send_frame(frame)
 
     async def send_raw(self, data: bytes | str) -> None:
         await self.ws.send(data)
@@ -90,16 +79,16 @@ class Client:
         deadline = timeout_s * TIMEOUT_SCALE
 
         async def check() -> Any:
-            async with self._changed:
-                while True:
-                    value = predicate(self.frames)
-                    if value:
-                        return value
-                    if self.close_code is not None:
-                        raise ConnectionError(
-                            f"closed ({self.close_code} {self.close_reason}) while waiting for {what}"
-                        )
-                    await self._changed.wait()
+            while True:
+                changed = self._changed
+                value = predicate(self.frames)
+                if value:
+                    return value
+                if self.close_code is not None:
+                    raise ConnectionError(
+                        f"closed ({self.close_code} {self.close_reason}) while waiting for {what}"
+                    )
+                await changed.wait()
 
         try:
             return await asyncio.wait_for(check(), deadline)
@@ -122,13 +111,7 @@ class Client:
         return found
 
     async def wait_closed(self, timeout_s: float = 5.0) -> int:
-        async def closed() -> int:
-            async with self._changed:
-                while self.close_code is None:
-                    await self._changed.wait()
-                return self.close_code
-
-        return await asyncio.wait_for(closed(), timeout_s * TIMEOUT_SCALE)
+        return await asyncio.wait_for(self.socket.wait_closed(), timeout_s * TIMEOUT_SCALE)
 
     # -- conveniences ----------------------------------------------------------------
 
@@ -182,7 +165,4 @@ class Client:
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
-            await self.ws.close()
-        self._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._reader
+            await self.socket.close()

@@ -26,6 +26,7 @@ import msgpack
 import pytest
 import websockets
 
+from chat_server.client import Refused
 from support.client import MSGPACK, Client
 from support.cluster import Deployment, Member
 from support.procs import TIMEOUT_SCALE, Gateway, Postgres, RedisServer
@@ -230,28 +231,21 @@ class Peer:
 
 
 async def _join(client: Client, room: str, since: int | None, deadline: float) -> Frame:
-    """join, retrying while the server answers ``unavailable``; any other refusal fails."""
+    """join (``since``: resume) through the client's RoomSocket, retrying while the server
+    answers ``unavailable``; any other refusal fails."""
     while True:
         start = len(client.frames)
-        frame: Frame = {"type": "join", "room": room}
-        if since is not None:
-            frame["since"] = since
-        await client.send(frame)
-
-        def answer(frames: list[Frame], start: int = start) -> Frame | None:
-            for f in frames[start:]:
-                if f.get("type") == "joined" and f.get("room") == room:
-                    return f
-                if f.get("type") == "error" and "cid" not in f:
-                    return f
-            return None
-
-        got: Frame = await client.wait_until(answer, _left(deadline), f"joined {room}")
-        if got["type"] == "joined":
-            return got
-        if got.get("code") != "unavailable" or time.monotonic() > deadline:
-            raise AssertionError(f"join {room} refused: {got}")
-        await asyncio.sleep(RETRY_PACE_S)
+        try:
+            await client.socket.join(room, since, timeout_s=_left(deadline) * TIMEOUT_SCALE)
+        except Refused as refused:
+            if refused.code != "unavailable" or time.monotonic() > deadline:
+                raise AssertionError(f"join {room} refused: {refused.frame}") from None
+            await asyncio.sleep(RETRY_PACE_S)
+            continue
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for joined {room}") from None
+        # The joined frame itself, as logged (RoomSocket answers with a summary of it).
+        return next(f for f in client.frames[start:] if f.get("type") == "joined" and f.get("room") == room)
 
 
 class Sender(Peer):
@@ -268,8 +262,14 @@ class Sender(Peer):
         self.sent_cids: list[str] = []
 
     async def post(self, body: str, cid: str, timeout_s: float = 60.0) -> Frame:
+        """RoomSocket.send retries the cid on one connection (``unavailable``, no ack in
+        time); this resends it on a new connection when the socket closes, until ``timeout_s``."""
         deadline = _deadline(timeout_s)
         self.sent_cids.append(cid)
+
+        def retried(cid: str, why: str) -> None:
+            (self.loud if why == "unavailable" else self.timeouts).add(cid)
+
         while True:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{self.name}: {cid} never acknowledged")
@@ -278,30 +278,22 @@ class Sender(Peer):
                 self.retried_after_close.add(cid)
                 await self.reconnect()
                 continue
-            start = len(client.frames)
-
-            def answer(frames: list[Frame], start: int = start) -> Frame | None:
-                for f in frames[start:]:
-                    if f.get("cid") == cid and f.get("type") in ("ack", "error"):
-                        return f
-                return None
-
             try:
-                await client.send({"type": "send", "room": self.room, "body": body, "cid": cid})
-                result: Frame = await client.wait_until(answer, min(ACK_TIMEOUT_S, _left(deadline)), f"ack {cid}")
+                # Attempts without count: the deadline bounds them (then the check above fails).
+                ack = await asyncio.wait_for(client.socket.send(
+                    self.room, body, cid=cid, attempts=1_000_000,
+                    ack_timeout_s=ACK_TIMEOUT_S * TIMEOUT_SCALE,
+                    retry_pace_s=RETRY_PACE_S, on_retry=retried,
+                ), _left(deadline) * TIMEOUT_SCALE)
             except (ConnectionError, websockets.ConnectionClosed):
                 await client.wait_closed(5)  # lets the reader record the close
                 continue  # reconnect above, then the same cid again
-            except AssertionError:  # no answer in time: the same cid again
-                self.timeouts.add(cid)
+            except TimeoutError:
                 continue
-            if result["type"] == "ack":
-                self.acked[cid] = result
-                return result
-            if result.get("code") != "unavailable":
-                raise AssertionError(f"{self.name}: {cid} refused: {result}")
-            self.loud.add(cid)
-            await asyncio.sleep(RETRY_PACE_S)
+            except Refused as refused:
+                raise AssertionError(f"{self.name}: {cid} refused: {refused.frame}") from None
+            self.acked[cid] = ack.frame
+            return ack.frame
 
     def all_acks(self) -> list[Frame]:
         """Every ack frame received on any connection, late and duplicate ones included."""

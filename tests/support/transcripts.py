@@ -11,7 +11,6 @@ received with the rows of those rooms only.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -20,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import msgpack
 import pytest
-import websockets
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -35,32 +32,6 @@ GROUP = "writers"
 
 # (room, seq, id) of one stored message.
 Row = tuple[str, int, str]
-
-
-class FaultClient(Client):
-    """``support.client.Client`` whose reader notices a closed socket.
-
-    The shared client reads ``ws.close_rcvd`` once the socket closes, which websockets 17's
-    asyncio ``ClientConnection`` does not have: its reader task dies with AttributeError,
-    ``close_code`` stays None and every waiter hangs until its deadline instead of raising
-    ConnectionError. These tests close sockets on purpose (server SIGKILL), so they read
-    the close from ``ws.close_code`` / ``ws.close_reason`` instead.
-    """
-
-    async def _read(self) -> None:
-        try:
-            async for data in self.ws:
-                frame = msgpack.unpackb(data, raw=False) if isinstance(data, bytes) else json.loads(data)
-                async with self._changed:
-                    self.frames.append(frame)
-                    self._changed.notify_all()
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self.close_code = self.ws.close_code or 1006
-            self.close_reason = self.ws.close_reason or ""
-            async with self._changed:
-                self._changed.notify_all()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -230,7 +201,7 @@ async def connect_members(
     """Member i on gateway i % n, joined to rooms[i % len(rooms)]."""
     clients: list[Client] = []
     for i, m in enumerate(members):
-        c = await FaultClient.connect(dep.gateways[i % len(dep.gateways)].ws_url, m.token)
+        c = await Client.connect(dep.gateways[i % len(dep.gateways)].ws_url, m.token)
         clients.append(c)
         await c.join(rooms[i % len(rooms)])
     return clients
