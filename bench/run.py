@@ -12,6 +12,7 @@ printed, never judged: nothing here fails on a number.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -144,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-doc", action="store_true")
     parser.add_argument("--no-extras", action="store_true",
                         help="skip filling a big room and the transcript writers")
+    parser.add_argument("--set", action="append", default=[], metavar="WORKLOAD.KEY=N",
+                        help="override one size, e.g. storm.connections=1000 (repeatable)")
     parser.add_argument("--experiments", action="store_true",
                         help="also compare WebSocket implementations and event loops")
     parser.add_argument("--report-only", nargs="+", metavar="JSON",
@@ -159,7 +162,11 @@ def main(argv: list[str] | None = None) -> None:
                 w["median"] = median_of(w["runs"])
         report.write_doc(results, ROOT / "docs" / "performance.md")
         return
-    size = SIZES["full" if args.full else "short"]
+    size = copy.deepcopy(SIZES["full" if args.full else "short"])
+    for item in args.set:
+        key, _, value = item.partition("=")
+        workload, _, field = key.partition(".")
+        size[workload][field] = float(value) if "." in value else int(value)
     targets = [t for t in (args.only.split(",") if args.only else (TARGETS if args.full else SHORT_TARGETS))
                if t and t != "none"]
     workloads = [w for w in (args.workloads.split(",") if args.workloads else WORKLOADS) if w]

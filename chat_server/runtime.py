@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server.accounts.handshakes import HandshakeReads
 from chat_server.accounts.wiring import Accounts, open_accounts
 from chat_server.aio import finish, outlive_caller
 from chat_server.broker.base import Broker
@@ -60,7 +61,7 @@ from chat_server.social.wiring import SocialWiring, open_social
 from chat_server.transcripts.embedded import EmbeddedWriter
 from chat_server.transcripts.redis_writer import RedisWriter
 from persistence import transcripts
-from persistence.handshake import Handshake, handshake
+from persistence.handshake import Handshake, handshakes
 from presence.memory import MemoryPresence
 from presence.redis_store import RedisPresence
 from presence.store import PresenceStore
@@ -76,12 +77,18 @@ async def _now(fn: Callable[[], None]) -> None:
 
 async def lean_handshake(engine: AsyncEngine, token: str) -> Handshake | None:
     """A live session's member and moderation context, on the lean path (persistence.handshake)."""
+    return (await lean_handshakes(engine, [token_digest(token)])).get(token_digest(token))
+
+
+async def lean_handshakes(engine: AsyncEngine, digests: list[str]) -> dict[str, Handshake]:
+    """``lean_handshake`` for many sessions (by token digest) in one read; the gateway batches
+    concurrent handshakes through it (chat_server/accounts/handshakes.py)."""
     async with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             # Reads only: no BEGIN and ROLLBACK around them (two round trips). On SQLite
             # switching the isolation level costs more hops to its thread than it saves.
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return await handshake(conn, token_digest(token), utcnow())
+        return await handshakes(conn, digests, utcnow())
 
 
 @dataclass
@@ -118,6 +125,8 @@ class Runtime:
     # The checks after each post (crisis alerts, notifications) still running: they outlive
     # the sender's connection, and shutdown waits a little for them.
     after_posts: set[asyncio.Task[None]] = field(default_factory=set)
+    # The handshakes' session lookups, read together when they arrive together.
+    handshake_reads: HandshakeReads | None = None
 
     @classmethod
     async def open(cls, resources: Resources) -> Runtime:
@@ -203,8 +212,13 @@ class Runtime:
         talks = open_talks(settings, db, broker, hub, redis, facts, enforcer, social.delivery,
                            conversations.service.open_staff_talk)
 
+        async def read_handshakes(digests: list[str]) -> dict[str, Handshake]:
+            return await lean_handshakes(engine, digests)
+
+        handshake_reads = HandshakeReads(read_handshakes)
+
         async def member_for_token(token: str) -> Member | None:
-            found = await lean_handshake(engine, token)
+            found = await handshake_reads.lookup(token_digest(token))
             return None if found is None else found.member
 
         accounts = open_accounts(settings, db, secret, redis, broker, hub.close_session, member_for_token)
@@ -219,7 +233,7 @@ class Runtime:
                    Directory(db), readiness, callers, contexts,
                    RoomHistory(db, conversations.service), inbox, staff_desk, facts, roster, enforcer, moderation,
                    rooms, safety, writer, embedded_writer, sessions, questions, social, conversations,
-                   talks, after_posts)
+                   talks, after_posts, handshake_reads)
 
     async def close(self) -> None:
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
@@ -239,6 +253,8 @@ class Runtime:
         if self.writer is not None:
             steps.append(("writer", self.writer.stop))
         steps += [("moderation", self.moderation.stop), ("hub", self.hub.stop)]
+        if self.handshake_reads is not None:
+            steps.append(("handshake reads", self.handshake_reads.close))
         if self.embedded_writer is not None:
             steps.append(("embedded writer", self.embedded_writer.stop))  # after the hub: nothing is posted any more
         for name, step in steps:
@@ -250,8 +266,11 @@ class Runtime:
                 log.warning("shutdown: %s took %.1f s", name, took)
 
     async def handshake(self, token: str) -> Handshake | None:
-        """A WebSocket's member and moderation context, on the lean path (persistence.handshake)."""
-        return await lean_handshake(self.engine, token)
+        """A WebSocket's member and moderation context, on the lean path (persistence.handshake),
+        read together with the other handshakes under way."""
+        if self.handshake_reads is None:
+            return await lean_handshake(self.engine, token)
+        return await self.handshake_reads.lookup(token_digest(token))
 
     async def member_for_token(self, token: str) -> Member | None:
         """The member of a live session (HTTP requests): the handshake's lean lookup."""

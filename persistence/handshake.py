@@ -6,7 +6,8 @@ profile of one showed SQLAlchemy building ORM selects (operator overloading on a
 columns) costing more than SQLite running them, and an ORM session per lookup. So: Core
 statements built once per process and reused with bound parameters, one pooled connection,
 one round trip for members (the blocks come back as outer-joined rows), a second only for
-staff.
+staff. ``handshakes`` reads many sessions in those same two round trips: the gateway batches
+the handshakes that arrive together (chat_server/accounts/handshakes.py).
 """
 
 from __future__ import annotations
@@ -40,15 +41,15 @@ def _member_query() -> Select[Any]:
     users, sessions, blocks = _table(User), _table(Session), _table(Block)
     blocked = users.alias("blocked")
     return (
-        select(users.c.id, users.c.public_id, users.c.handle, users.c.role, users.c.org_id,
-               blocked.c.public_id.label("blocked"))
+        select(sessions.c.token_digest, users.c.id, users.c.public_id, users.c.handle,
+               users.c.role, users.c.org_id, blocked.c.public_id.label("blocked"))
         .select_from(
             sessions.join(users, users.c.id == sessions.c.user_id)
             .outerjoin(blocks, blocks.c.blocker_id == users.c.id)
             .outerjoin(blocked, blocked.c.id == blocks.c.blocked_id)
         )
         .where(
-            sessions.c.token_digest == bindparam("digest"),
+            sessions.c.token_digest.in_(bindparam("digests", expanding=True)),
             sessions.c.expires_at > bindparam("now", type_=sessions.c.expires_at.type),
         )
     )
@@ -57,21 +58,39 @@ def _member_query() -> Select[Any]:
 @functools.cache
 def _assignments_query() -> Select[Any]:
     staff = _table(StaffAssignment)
-    return select(staff.c.community).where(staff.c.user_id == bindparam("user"))
+    return select(staff.c.user_id, staff.c.community).where(
+        staff.c.user_id.in_(bindparam("users", expanding=True)))
 
 
 async def handshake(conn: AsyncConnection, token_digest: str, now: datetime) -> Handshake | None:
     """The member of a live session and their moderation context; None for an unknown,
     expired or signed-out session. ``now`` is naive UTC, like the stored timestamps."""
-    rows = (await conn.execute(_member_query(), {"digest": token_digest, "now": now})).all()
-    if not rows:
-        return None
-    first = rows[0]
-    member = Member(id=first.public_id, handle=first.handle, role=Role(first.role),
-                    org_id=first.org_id, db_id=first.id)
-    hidden = frozenset(r.blocked for r in rows if r.blocked is not None)
-    assigned = frozenset[str]()
-    if member.role.rank >= Role.NAVIGATOR.rank:
-        found = await conn.execute(_assignments_query(), {"user": member.db_id})
-        assigned = frozenset(found.scalars().all())
-    return Handshake(member, assigned, hidden)
+    return (await handshakes(conn, [token_digest], now)).get(token_digest)
+
+
+async def handshakes(conn: AsyncConnection, digests: list[str], now: datetime) -> dict[str, Handshake]:
+    """``handshake`` for many sessions at once, keyed by token digest: an unknown, expired or
+    signed-out session is absent. Two round trips whatever the number (one without staff)."""
+    if not digests:
+        return {}
+    rows = (await conn.execute(_member_query(), {"digests": digests, "now": now})).all()
+    members: dict[str, Member] = {}
+    hidden: dict[str, set[str]] = {}
+    for row in rows:
+        if row.token_digest not in members:
+            members[row.token_digest] = Member(
+                id=row.public_id, handle=row.handle, role=Role(row.role), org_id=row.org_id,
+                db_id=row.id)
+            hidden[row.token_digest] = set()
+        if row.blocked is not None:
+            hidden[row.token_digest].add(row.blocked)
+    staff = {m.db_id for m in members.values() if m.role.rank >= Role.NAVIGATOR.rank}
+    assigned: dict[int, set[str]] = {user: set() for user in staff}
+    if staff:
+        found = await conn.execute(_assignments_query(), {"users": sorted(staff)})
+        for user, community in found.all():
+            assigned[user].add(community)
+    return {
+        digest: Handshake(member, frozenset(assigned.get(member.db_id, ())), frozenset(hidden[digest]))
+        for digest, member in members.items()
+    }
