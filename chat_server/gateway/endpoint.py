@@ -22,6 +22,8 @@ from chat_server.gateway import direct, frames
 from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_RESTART, CLOSE_SLOW, Connection
 from chat_server.private_talk import socket as talk_socket
 from chat_server.private_talk.frames import TalkAccept, TalkAsk, TalkCancel
+from chat_server.protocol.base import encode_for
+from chat_server.protocol.rooms import Error, Pong
 from chat_server.questions import socket as question_socket
 from chat_server.questions.frames import Act, Ask, Vote
 from chat_server.runtime import Runtime
@@ -177,9 +179,8 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
             await _dispatch(frames.parse(raw, rt.settings.max_body_chars), conn, rt)
             strikes.clear()
         except RoomError as exc:
-            frame = _error_frame(exc.code, exc.detail, raw)
-            frame.update(exc.fields())
-            conn.push(wire.encode_for(conn.protocol, frame))
+            frame = _error_frame(exc.code, exc.detail, raw, exc.fields())
+            conn.push(encode_for(conn.protocol, frame))
             if isinstance(exc, RateLimited):
                 struck_out = strikes.rate_limited(time.monotonic(), exc.retry_after_s)
             else:
@@ -191,22 +192,24 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
             # A bug of ours must not take the connection down with it; the client is told.
             log.exception("frame handling failed")
             detail = "something went wrong on our side; try again"
-            conn.push(wire.encode_for(conn.protocol, _error_frame("internal", detail, raw)))
+            conn.push(encode_for(conn.protocol, _error_frame("internal", detail, raw)))
 
 
-def _error_frame(code: str, detail: str, raw: dict[str, Any]) -> dict[str, Any]:
+def _error_frame(
+    code: str, detail: str, raw: dict[str, Any], extra: dict[str, Any] | None = None,
+) -> Error:
     """An error frame, echoing the frame's cid and room when it had usable ones, so a client
     can tell which request failed."""
-    error: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
     cid = frames.cid_of(raw)
-    if cid is not None:
-        error["cid"] = cid
     room = raw.get("room")
-    if isinstance(room, str) and len(room) <= 64:
-        error["room"] = room
     # Only what can be encoded is echoed (wire.decode refuses the rest; this keeps an error
     # frame from ever failing to encode, which would drop it and close the socket).
-    return {k: v for k, v in error.items() if not isinstance(v, str) or wire.is_encodable(v)}
+    return Error(
+        code, detail if wire.is_encodable(detail) else "",
+        cid if cid is not None and wire.is_encodable(cid) else None,
+        room if isinstance(room, str) and len(room) <= 64 and wire.is_encodable(room) else None,
+        extra or None,
+    )
 
 
 async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) -> None:
@@ -217,7 +220,7 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
         case frames.Typing(room):
             await rooms.typing(conn, room)
         case frames.Ping():
-            conn.push(wire.encode_for(conn.protocol, {"type": "pong"}))
+            conn.push(encode_for(conn.protocol, Pong()))
         case frames.Members(room, after):
             await rooms.members(conn, room, after)
         case frames.Join(room, since):

@@ -15,8 +15,9 @@ from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
 from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache
 from chat_server.private_talk.desk import TalkDesk
-from chat_server.private_talk.service import ASK_WINDOW_S, CONTROL_OP, OpenTalk, PrivateTalks
+from chat_server.private_talk.service import ASK_WINDOW_S, OpenTalk, PrivateTalks
 from chat_server.private_talk.store import MemoryTalks, RedisTalks, TalkStore
+from chat_server.protocol.control import TalkQueueChanged
 from chat_server.social.delivery import Delivery
 
 
@@ -45,6 +46,6 @@ def open_talks(
     talks = PrivateTalks(db, store, broker, delivery, facts, enforcer, hub.moderating.roster, asks,
                          settings.private_talk_wait_s, settings.private_talk_expire_s, opener)
     desk = TalkDesk(talks, hub.connections)
-    hub.control_handlers[CONTROL_OP] = desk.on_control
+    hub.control_handlers[TalkQueueChanged] = desk.on_control
     desk.start()
     return TalksWiring(talks, desk)
