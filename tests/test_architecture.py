@@ -63,6 +63,10 @@ FORBIDDEN_INSIDE = {
     "accounts": {"gateway", "api", "runtime", *_ENTRY},
     # Private conversations: the socket side consults their gate, the API their service.
     "conversations": {"api", "runtime", *_ENTRY},
+    # The protocol's one home: typed frames and control events; it sees only the wire below it.
+    "protocol": {"gateway", "moderation", "api", "broker", "transcripts", "runtime", "resources",
+                 "readers", "accounts", "conversations", "events", "questions", "social",
+                 "private_talk", *_ENTRY},
     # The client is for others to import: it speaks the protocol, it knows no server part.
     "client": {"api", "broker", "gateway", "moderation", "transcripts", "runtime", "resources",
                "readers", "wire", "keys", "config", "security", "limits", *_ENTRY},
@@ -151,3 +155,54 @@ def test_the_runtime_check_sees_uses() -> None:
     assert _runtime_uses("rt = request.state.runtime")
     assert _runtime_uses("rt = getattr(request.state, 'runtime')")
     assert _runtime_uses("x = getattr(request.state, 'db')") == []
+
+
+# Server frames are typed values in chat_server/protocol, encoded by its one encoder: a map with
+# a "type" key built anywhere else is a frame (or a frame's shape) that bypasses them. The
+# client builds client frames; the OpenAPI document's JSON Schema has "type" keys of its own.
+FRAME_HOME = ROOT / "chat_server" / "protocol"
+NOT_FRAMES = {ROOT / "chat_server" / "api" / "openapi.py"}
+NOT_FRAMES_UNDER = (ROOT / "chat_server" / "client",)
+
+
+def _frame_maps(source: str, key: str = "type") -> list[int]:
+    """Lines where ``source`` builds a map with a literal ``key`` (``"type"``: a frame; ``"op"``:
+    a control event): ``{"type": ...}``, ``dict(type=...)``, or ``x["type"] = ...``."""
+    lines: list[int] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Dict):
+            if any(isinstance(k, ast.Constant) and k.value == key for k in node.keys):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict":
+            if any(kw.arg == key for kw in node.keywords):
+                lines.append(node.lineno)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if (isinstance(target, ast.Subscript) and isinstance(target.slice, ast.Constant)
+                        and target.slice.value == key):
+                    lines.append(node.lineno)
+    return lines
+
+
+@pytest.mark.parametrize("key", ["type", "op"])
+def test_frames_and_control_events_are_built_only_in_the_protocol_package(key: str) -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): found
+        for package in ("chat_server", "rooms", "presence", "persistence")
+        for path in (ROOT / package).rglob("*.py")
+        if not path.is_relative_to(FRAME_HOME) and path not in NOT_FRAMES
+        and not any(path.is_relative_to(p) for p in NOT_FRAMES_UNDER)
+        and (found := _frame_maps(path.read_text(encoding="utf-8"), key))
+    }
+    assert offenders == {}
+
+
+def test_the_frame_check_sees_frames() -> None:
+    assert _frame_maps('f = {"type": "ack", "cid": c}') == [1]
+    assert _frame_maps('f = {**view, "type": "reacted"}') == [1]
+    assert _frame_maps('f = dict(type="pong")') == [1]
+    assert _frame_maps('f["type"] = "gap"') == [1]
+    assert _frame_maps('f = {"kind": "ack"}') == []
+    assert _frame_maps('payload = {"op": "talk"}', "op") == [1]
+    assert _frame_maps((FRAME_HOME / "rooms.py").read_text(encoding="utf-8")) == []  # typed, not maps
+    assert _frame_maps((FRAME_HOME / "message.py").read_text(encoding="utf-8"))  # the one map it packs
