@@ -19,7 +19,14 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from chat_server import wire
 from chat_server.gateway import direct, frames
-from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_RESTART, CLOSE_SLOW, Connection
+from chat_server.gateway.connection import (
+    CLOSE_LOST,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    CLOSE_RESTART,
+    CLOSE_SLOW,
+    Connection,
+)
 from chat_server.private_talk import socket as talk_socket
 from chat_server.private_talk.frames import TalkAccept, TalkAsk, TalkCancel
 from chat_server.protocol.base import encode_for
@@ -124,10 +131,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             # A restart's 1012 may sit behind what the drain wrote into the socket's buffers: it
             # gets the drain's grace again, inside uvicorn's bound (that grace plus 5 s, serve.py).
             wait_s = {CLOSE_SLOW: SLOW_CLOSE_FRAME_WAIT_S, CLOSE_RESTART: rt.settings.shutdown_grace_s}.get(
-                conn.close_code or 1000, CLOSE_FRAME_WAIT_S
+                conn.close_code or CLOSE_NORMAL, CLOSE_FRAME_WAIT_S
             )
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(conn.close_code or 1000, conn.close_reason), wait_s)
+                await asyncio.wait_for(ws.close(conn.close_code or CLOSE_NORMAL, conn.close_reason), wait_s)
 
 
 async def _run(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
@@ -154,7 +161,7 @@ async def _write(ws: WebSocket, conn: Connection) -> None:
     except asyncio.CancelledError:
         raise
     except Exception:  # the client went away mid-send; whatever the transport raised
-        conn.close(1006, "connection lost")
+        conn.close(CLOSE_LOST, "connection lost")
 
 
 async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
@@ -165,10 +172,10 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
-            conn.close(1006, "connection lost")
+            conn.close(CLOSE_LOST, "connection lost")
             return
         if message["type"] == "websocket.disconnect":
-            conn.close(int(message.get("code") or 1000), "client closed")
+            conn.close(int(message.get("code") or CLOSE_NORMAL), "client closed")
             return
         data: bytes | str | None = message.get("bytes")
         if data is None:

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server import keys
 from chat_server.broker.base import Broker
 from chat_server.config import Settings
 from chat_server.gateway.hub import Hub
@@ -42,7 +43,7 @@ def open_talks(
     else:
         # Counted where every gateway sees the same number, as the queue itself is.
         store = RedisTalks(redis, settings.private_talk_expire_s)
-        asks = RedisFailures(redis, "kindred:talk:asked", ASK_WINDOW_S)
+        asks = RedisFailures(redis, keys.TALKS_ASKED, ASK_WINDOW_S)
     talks = PrivateTalks(db, store, broker, delivery, facts, enforcer, hub.moderating.roster, asks,
                          settings.private_talk_wait_s, settings.private_talk_expire_s, opener)
     desk = TalkDesk(talks, hub.connections)

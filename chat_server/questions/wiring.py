@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server import keys
 from chat_server.broker.base import Broker
 from chat_server.config import Settings
 from chat_server.gateway.hub import Hub
@@ -36,7 +37,7 @@ def open_questions(
     # Counted where every gateway sees the same number: a flood spread over gateways is one flood.
     asked: FailureCounter = (
         MemoryFailures(settings.question_window_s) if redis is None
-        else RedisFailures(redis, "kindred:asked", settings.question_window_s)
+        else RedisFailures(redis, keys.QUESTIONS_ASKED, settings.question_window_s)
     )
     fanout = Fanout(hub.local_connections, hub.connections, settings.question_batch_s)
     hub.control_handlers[QuestionChanged] = fanout.on_control
