@@ -27,7 +27,6 @@ from chat_server.wire import MSGPACK, Outgoing
 Wire = Mapping[str, Any]
 
 
-
 class ServerFrame:
     """Base of every server frame; see the module's docstring for how fields map to keys."""
 
@@ -35,6 +34,12 @@ class ServerFrame:
     TYPE: ClassVar[str]
     OPTIONAL: ClassVar[frozenset[str]] = frozenset()
     SPREAD: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "wire" not in cls.__dict__:
+            # Each type compiles its own: never one inherited from a frame type it derives from.
+            cls.wire = ServerFrame.wire  # type: ignore[method-assign]
 
     def wire(self) -> dict[str, Any]:
         """The frame as the map that goes on the wire (a fresh dict the caller may keep)."""
