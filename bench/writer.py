@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from chat_server.keys import COMMITS_STREAM  # noqa: E402
+from chat_server.protocol.message import message_frame  # noqa: E402
 from chat_server.transcripts.embedded import EmbeddedWriter  # noqa: E402
 from chat_server.transcripts.redis_writer import RedisWriter  # noqa: E402
-from chat_server.wire import message_frame  # noqa: E402
 from persistence import accounts, migrate, transcripts  # noqa: E402
 from persistence.db import make_engine, session_factory  # noqa: E402
 from persistence.transcripts import NewMessage  # noqa: E402

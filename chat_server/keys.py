@@ -23,6 +23,8 @@ LOGIN_FAILURES = "kindred:fail:login"  # prefix: failed sign-ins per client
 REGISTRATIONS = "kindred:register"  # prefix: registrations per client and per key phrase
 FRIEND_REQUESTS = "kindred:befriend"  # prefix: new friend requests per member (public id)
 TALKS = "kindred:talks"  # sorted set: private-talk requests waiting, by when they were made
+TALKS_ASKED = "kindred:talk:asked"  # prefix: private-talk requests per member and window
+QUESTIONS_ASKED = "kindred:asked"  # prefix: questions to experts per member and window
 
 
 @dataclass(frozen=True, slots=True)

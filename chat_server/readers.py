@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.moderation.facts import RoomFacts
-from chat_server.wire import message_frame
+from chat_server.protocol.message import message_frame
 from persistence import accounts, communities, transcripts
 from persistence import moderation as moderation_store
 

@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -51,6 +50,7 @@ from chat_server.moderation.stores import (
     SlowModeSlots,
 )
 from chat_server.private_talk.wiring import TalksWiring, open_talks
+from chat_server.protocol.base import ServerFrame
 from chat_server.questions.wiring import QuestionsWiring, open_questions
 from chat_server.readers import StoredReads, utcnow
 from chat_server.readiness import Readiness
@@ -184,13 +184,13 @@ class Runtime:
         after_posts: set[asyncio.Task[None]] = set()
 
         async def checks_after_post(author: Member, room: str, message_id: str, body: str, fresh: bool,
-                                    tell: Callable[[dict[str, Any]], None], reply_to: str | None) -> None:
+                                    tell: Callable[[ServerFrame], None], reply_to: str | None) -> None:
             await safety.after_post(author, room, message_id, body, fresh, tell)
             await social.notifier.on_post(author, room, message_id, body, fresh, reply_to)
             await conversations.service.after_post(author, room, message_id, fresh)
 
         async def after_post(author: Member, room: str, message_id: str, body: str, fresh: bool,
-                             tell: Callable[[dict[str, Any]], None], reply_to: str | None) -> None:
+                             tell: Callable[[ServerFrame], None], reply_to: str | None) -> None:
             # Awaited by the sender's connection (so the order of its frames is kept), but a
             # member who closes the page right after the ack must not cancel the crisis alert
             # to the navigators, nor the notifications: they outlive the connection.

@@ -1,5 +1,8 @@
 """Bytes on the wire: the two subprotocols, decoding with explicit limits, encoding once.
 
+The frames themselves, typed, and their one encoder are in chat_server/protocol; this
+module holds what is below them: decoding client frames, and an encoded frame's forms.
+
 ``kindred.v1.msgpack`` (binary frames) is the default; ``kindred.v1.json`` (text frames) is for
 people and tools that want to read along. Every server frame is encoded once as msgpack; JSON
 is derived from those bytes at most once per frame, and only when a JSON client needs it.
@@ -87,15 +90,10 @@ def _depth(value: Any, level: int = 1) -> int:
 
 
 def pack(frame: dict[str, Any]) -> bytes:
+    """msgpack bytes of a map. Server frames are packed by chat_server/protocol (their one
+    encoder); this is for the control channel's maps and the protocol itself."""
     packed: bytes = msgpack.packb(frame, use_bin_type=True)
     return packed
-
-
-def encode_for(protocol: str, frame: dict[str, Any]) -> bytes | str:
-    """Encode a frame meant for one connection only (ack, error, joined) in its format."""
-    if protocol == MSGPACK:
-        return pack(frame)
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
 
 
 class Outgoing:
@@ -109,10 +107,6 @@ class Outgoing:
         self.msgpack = packed
         self._framed_msgpack: bytes | None = None
         self._framed_json: bytes | None = None
-
-    @classmethod
-    def of(cls, frame: dict[str, Any]) -> Outgoing:
-        return cls(pack(frame))
 
     @cached_property
     def json(self) -> str:
@@ -157,49 +151,3 @@ def ws_frame(data: bytes | str) -> bytes:
     if n < 65536:
         return bytes((first, 126)) + n.to_bytes(2, "big") + payload
     return bytes((first, 127)) + n.to_bytes(8, "big") + payload
-
-
-def message_prefix(
-    room: str,
-    message_id: str,
-    author: dict[str, str],
-    body: str | None,
-    reply_to: str | None,
-    ts_ms: int,
-    thread_root: str | None = None,
-) -> bytes:
-    """A ``message`` frame without its ``seq`` value: the broker appends the packed seq.
-
-    The seq is given by the broker at the moment the message is appended to the room's log
-    (inside Redis, atomically), so the frame cannot be finished before then. msgpack maps are
-    a header then key/value pairs, so packing every pair but the last value and appending the
-    packed integer later yields exactly the bytes of the whole map.
-    """
-    frame: dict[str, Any] = {
-        "type": "message",
-        "room": room,
-        "id": message_id,
-        "author": author,
-        "body": body,
-        "reply_to": reply_to,
-        "thread_root": thread_root,
-        "ts": ts_ms,
-    }
-    # Eight pairs pack as a fixmap (header byte 0x88); with "seq" it has nine (0x89). One
-    # packb in C rather than a Packer call per key and value (on the send path of every message).
-    packed: bytes = msgpack.packb(frame, use_bin_type=True)
-    return b"\x89" + packed[1:] + b"\xa3seq"
-
-
-def message_frame(
-    room: str, message_id: str, seq: int, author: dict[str, str], body: str | None,
-    reply_to: str | None, ts_ms: int, thread_root: str | None,
-) -> bytes:
-    """A whole ``message`` frame (for messages read back from the database)."""
-    prefix = message_prefix(room, message_id, author, body, reply_to, ts_ms, thread_root)
-    return finish_message(prefix, seq)
-
-
-def finish_message(prefix: bytes, seq: int) -> bytes:
-    packed: bytes = msgpack.packb(seq)
-    return prefix + packed

@@ -32,6 +32,7 @@ import re
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
+from rooms import ids
 from rooms.access import PRIVATE_KIND
 from rooms.errors import BadFrame, NoSuchRoom, RoomError
 from rooms.model import Community, Member
@@ -41,8 +42,7 @@ from rooms.roles import Role
 DM_KIND = PRIVATE_KIND  # the communities row's kind: left out of the directory and of every room rule
 ROOM_PREFIX = "dm-"
 ROOM_NAME = "Private conversation"  # the row's name; clients show the other participants
-_ROOM = re.compile(r"dm-[0-9a-f]{16}")
-_PUBLIC_ID = re.compile(r"[0-9a-f]{16}")
+_ROOM = re.compile(re.escape(ROOM_PREFIX) + ids.PUBLIC_ID.pattern)
 
 MAX_PARTICIPANTS = 8  # a group, starter included; only staff start groups
 MAX_HELD = 5  # messages a requester may write before the recipient accepts
@@ -235,4 +235,5 @@ def room_of(public_id: str) -> str:
 
 
 def is_public_id(value: object) -> bool:
-    return isinstance(value, str) and _PUBLIC_ID.fullmatch(value) is not None
+    """A conversation's public id (rooms/ids.py)."""
+    return ids.is_public_id(value)

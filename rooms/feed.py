@@ -15,11 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from rooms import ids
+
 SOURCES = ("m", "q", "s")
 DEFAULT_PAGE = 30
 MAX_PAGE = 100
 _CURSOR = re.compile(r"(\d{1,16})\.([mqs])\.([A-Za-z0-9_-]{1,60})")
-_MESSAGE_KEY = re.compile(r"\d{19}[0-9a-f]{32}")
+_MESSAGE_KEY = re.compile(r"\d{19}" + ids.MESSAGE_ID.pattern)  # a message's seq, then its id
 MAX_SEQ = 2**63 - 1  # a seq is a signed 64-bit column
 
 

@@ -178,21 +178,6 @@ def lapsed(waiting: Iterable[TalkRequest], now: float, expire_s: float) -> list[
 # -- what people are shown ------------------------------------------------------------------
 
 
-def member_frame(request: TalkRequest, place: int | None = None) -> dict[str, Any]:
-    """The ``talk`` frame: the member's own request as they are shown it."""
-    frame: dict[str, Any] = {
-        "type": "talk", "id": request.id, "room": request.room, "state": request.state,
-        "asked_at": int(request.asked_at * 1000), "resources_shown": request.resources_at is not None,
-    }
-    if request.outcome is None and place is not None:
-        frame["place"] = place
-    if request.outcome == ACCEPTED:
-        frame["navigator"] = request.navigator
-        frame["conversation"] = request.conversation
-        frame["conversation_room"] = request.conversation_room
-    return frame
-
-
 def queue_entry(request: TalkRequest, place: int) -> dict[str, Any]:
     """One request as navigators see it: who (public view), where, since when. Nothing else
     about the member is known to the queue (a request carries no text)."""
@@ -203,13 +188,12 @@ def queue_entry(request: TalkRequest, place: int) -> dict[str, Any]:
     }
 
 
-def queue_for(navigator: Member, assigned: frozenset[str], waiting: Iterable[TalkRequest]) -> dict[str, Any]:
-    """The ``talk_queue`` frame for one navigator: the waiting requests they may take, oldest
-    first, at most ``QUEUE_MAX`` of them, with ``count`` of them all."""
+def queue_of(
+    navigator: Member, assigned: frozenset[str], waiting: Iterable[TalkRequest],
+) -> tuple[int, list[dict[str, Any]]]:
+    """What one navigator's queue shows (the ``talk_queue`` frame, chat_server/protocol/talks):
+    how many waiting requests they may take, and the oldest ``QUEUE_MAX`` of them, in order."""
     ordered = in_order(waiting)
     where = places(ordered)
     mine = [r for r in ordered if r.outcome is None and may_take(navigator, r, assigned)]
-    return {
-        "type": "talk_queue", "count": len(mine),
-        "requests": [queue_entry(r, where[r.id]) for r in mine[:QUEUE_MAX]],
-    }
+    return len(mine), [queue_entry(r, where[r.id]) for r in mine[:QUEUE_MAX]]

@@ -12,7 +12,7 @@ import pytest
 
 from chat_server import wire
 from chat_server.gateway.connection import CLOSE_REMOVED, CLOSE_SLOW
-from chat_server.moderation import events
+from chat_server.protocol import moderation_events as events
 from rooms.errors import Kicked, NotJoined
 from rooms.moderation import Restriction
 from support.inproc import ROOM, InProc, count_of, eventually, frames_until, of_type

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.keys import COMMITS_STREAM, DEAD_STREAM
+from chat_server.protocol.message import message_frame
 from chat_server.transcripts.redis_writer import RedisWriter
-from chat_server.wire import message_frame
 from persistence import accounts, migrate, moderation, transcripts
 from persistence.db import make_engine, session_factory
 from persistence.transcripts import NewMessage

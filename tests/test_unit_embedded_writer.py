@@ -16,8 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.broker.base import Draft
 from chat_server.broker.memory import MemoryBroker
+from chat_server.protocol.message import message_prefix
 from chat_server.transcripts.embedded import EmbeddedWriter
-from chat_server.wire import message_prefix
 from persistence import accounts, transcripts
 from persistence.db import make_engine, session_factory
 from persistence.migrate import upgrade

@@ -9,10 +9,11 @@ import asyncio
 import msgpack
 import pytest
 
-from chat_server.moderation import events
 from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache, RoomFacts
 from chat_server.moderation.stores import MemorySlots
+from chat_server.protocol import control
+from chat_server.protocol import moderation_events as events
 from rooms.errors import Banned, Kicked, Locked, Muted, SlowMode
 from rooms.model import Community
 
@@ -37,9 +38,10 @@ EVENTS: list[events.ModerationEvent] = [
 
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
 def test_every_event_round_trips_through_the_control_channel(event: events.ModerationEvent) -> None:
-    message = msgpack.unpackb(events.encode(event), raw=False)
-    assert message["op"] == "mod"
-    assert events.parse(message) == event
+    payload = control.encode(event)
+    assert msgpack.unpackb(payload, raw=False)["op"] == "mod"
+    assert events.parse(msgpack.unpackb(payload, raw=False)) == event
+    assert control.decode(payload) == event
 
 
 def test_an_unknown_event_is_ignored_and_a_malformed_one_raises() -> None:
@@ -51,11 +53,11 @@ def test_an_unknown_event_is_ignored_and_a_malformed_one_raises() -> None:
 
 
 def test_the_alert_frame_carries_no_routing_fields() -> None:
-    frame = events.Alert(ROOM, "crisis", "m2", 7, 4, "u2", author={"id": "u2"}).frame()
+    frame = events.Alert(ROOM, "crisis", "m2", 7, 4, "u2", author={"id": "u2"}).frame().wire()
     assert frame == {"type": "alert", "room": ROOM, "kind": "crisis", "message_id": "m2",
                      "item": 7, "author": {"id": "u2"}}
     about_question = events.Alert(ROOM, "crisis", None, 9, 4, "u2", author={"anonymous": True, "handle": "a member"},
-                                  question="q1", venue={"topic": "t1"}).frame()
+                                  question="q1", venue={"topic": "t1"}).frame().wire()
     assert about_question == {"type": "alert", "room": ROOM, "kind": "crisis", "item": 9, "question": "q1",
                               "topic": "t1", "author": {"anonymous": True, "handle": "a member"}}
 

@@ -9,6 +9,8 @@ import pytest
 
 from chat_server import wire
 from chat_server.config import Settings, SettingsError
+from chat_server.protocol import message
+from chat_server.protocol.base import encode
 from presence.state import ConnectionCounts, RoomPresence
 from rooms.errors import BadFrame
 
@@ -49,9 +51,9 @@ def test_connection_cap_with_expiry() -> None:
 
 def test_message_prefix_plus_seq_is_the_whole_frame() -> None:
     author = {"id": "u1", "handle": "alice", "role": "member"}
-    prefix = wire.message_prefix("lung-cancer", "f" * 32, author, "héllo", None, 1234)
+    prefix = message.message_prefix("lung-cancer", "f" * 32, author, "héllo", None, 1234)
     for seq in (1, 127, 128, 65_536, 2**40):
-        frame = msgpack.unpackb(wire.finish_message(prefix, seq), raw=False)
+        frame = msgpack.unpackb(message.finish_message(prefix, seq), raw=False)
         assert frame == {
             "type": "message", "room": "lung-cancer", "id": "f" * 32, "author": author,
             "body": "héllo", "reply_to": None, "thread_root": None, "ts": 1234, "seq": seq,
@@ -59,7 +61,7 @@ def test_message_prefix_plus_seq_is_the_whole_frame() -> None:
 
 
 def test_outgoing_json_is_derived_once() -> None:
-    out = wire.Outgoing.of({"type": "pong", "n": [1, 2]})
+    out = encode({"type": "pong", "n": [1, 2]})
     first = out.json
     assert json.loads(first) == {"type": "pong", "n": [1, 2]}
     assert out.json is first

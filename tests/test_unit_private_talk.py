@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from chat_server.protocol.talks import member_frame, queue_for
 from rooms.errors import RoomError
 from rooms.model import Community, Member
 from rooms.private_talk import (
@@ -17,10 +18,8 @@ from rooms.private_talk import (
     due_for_resources,
     lapsed,
     may_take,
-    member_frame,
     places,
     queue_entry,
-    queue_for,
 )
 from rooms.roles import Role
 

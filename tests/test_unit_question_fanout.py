@@ -8,7 +8,11 @@ import asyncio
 import json
 from typing import Any
 
+import msgpack
+
 from chat_server.gateway.connection import Connection
+from chat_server.protocol import control
+from chat_server.protocol.control import QuestionChanged
 from chat_server.questions.fanout import Fanout
 from chat_server.wire import JSON
 from rooms.model import Member
@@ -25,11 +29,16 @@ def conn(user: str, staff: bool = False) -> Connection:
     return c
 
 
-def message(version: int, votes: int = 0, public: bool = True, votes_only: bool = False, **extra: Any) -> dict[str, Any]:
+def message(version: int, votes: int = 0, public: bool = True, votes_only: bool = False, **extra: Any) -> QuestionChanged:
+    """The control event as another gateway's bytes decode to it."""
     frame = {"type": "question", "event": "0123456789abcdef", "id": "q1", "votes": votes, "version": version}
     private = {**frame, "reason": "secret"} if not public else frame
-    return {"room": ROOM, "q": "q1", "version": version, "frame": frame, "private": private,
-            "public": public, "see": ["author"], "votes_only": votes_only, **extra}
+    event = control.decode(msgpack.packb({
+        "op": "question", "room": ROOM, "q": "q1", "version": version, "frame": frame,
+        "private": private, "public": public, "see": ["author"], "votes_only": votes_only, **extra,
+    }))
+    assert isinstance(event, QuestionChanged)
+    return event
 
 
 async def received(c: Connection) -> list[dict[str, Any]]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import msgpack
-
 from chat_server.broker.base import Broker
+from chat_server.protocol import control
+from chat_server.protocol.control import CloseSession
 from rooms.errors import Unavailable
 
 
@@ -25,7 +25,7 @@ class SessionEnder:
     async def end(self, digest: str) -> bool:
         """Whether every gateway was told; False if only this one closed the sockets."""
         try:
-            await self._broker.publish_control(msgpack.packb({"op": "close_session", "session": digest}))
+            await self._broker.publish_control(control.encode(CloseSession(digest)))
         except Unavailable:
             self._close_here(digest)
             return False

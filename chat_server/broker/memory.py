@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import msgpack
 
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
+from chat_server.protocol.message import finish_message
 from chat_server.transcripts.committer import Committer, RowRefused
-from chat_server.wire import finish_message
 from persistence.transcripts import NewMessage
 from rooms.errors import BadFrame, Unavailable
 

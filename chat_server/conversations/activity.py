@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import msgpack
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.aio import stop_task, wait_at_most
 from chat_server.broker.base import Broker
-from chat_server.conversations.gates import CONTROL_OP, Gates
+from chat_server.conversations.gates import Gates
+from chat_server.protocol import control
+from chat_server.protocol.control import ConversationChanged
+from chat_server.protocol.social import Conversation
 from chat_server.social.delivery import Delivery
 from chat_server.social.notifier import Notifier
 from persistence import conversations as store
@@ -108,8 +110,7 @@ class Activity:
         if facts.group:
             async with self._db() as db:
                 hidden = await store.blockers_of(db, author.db_id, [facts.member_keys[o] for o in to])
-        frame = {"type": "conversation", "event": "message", "id": facts.id, "room": room,
-                 "message": message_id, "from": author.public()}
+        frame = Conversation("message", facts.id, room, message_id, author.public())
         for other in to:
             if facts.member_keys[other] not in hidden:
                 await self._delivery.send(other, frame)
@@ -119,15 +120,14 @@ class Activity:
     async def publish(self, room: str) -> None:
         """Every gateway drops its copy of the conversation's facts."""
         try:
-            await self._broker.publish_control(msgpack.packb({"op": CONTROL_OP, "room": room}))
+            await self._broker.publish_control(control.encode(ConversationChanged(room)))
         except Exception:
             # The change is committed; other gateways read it again within their cache's TTL.
             log.warning("could not tell the other gateways about a conversation change")
 
     async def tell(self, found: Stored, event: str, skip: str | None) -> None:
         """A ``conversation`` frame to every participant's connections (but ``skip``)."""
-        frame = {"type": "conversation", "event": event, "id": found.row.public_id,
-                 "room": found.row.room, "state": found.row.state}
+        frame = Conversation(event, found.row.public_id, found.row.room, state=found.row.state)
         for m in found.members:
             if m.id != skip:
                 try:

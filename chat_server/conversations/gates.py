@@ -14,17 +14,15 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.gateway.connection import Connection
+from chat_server.protocol.control import ConversationChanged
 from persistence import conversations as store
 from rooms.conversations import State, check_join, check_post, is_room
 from rooms.errors import NoSuchRoom, Unavailable
-
-CONTROL_OP = "conv"
 
 
 def is_conversation_room(room: str) -> bool:
@@ -117,7 +115,6 @@ class Gates:
         else:
             self._facts.pop(room, None)
 
-    def on_control(self, message: dict[str, Any]) -> None:
+    def on_control(self, event: ConversationChanged) -> None:
         """A conversation changed on some gateway: read it again next time."""
-        room = message.get("room")
-        self.forget(room if isinstance(room, str) else None)
+        self.forget(event.room)

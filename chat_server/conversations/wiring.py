@@ -8,9 +8,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.broker.base import Broker
-from chat_server.conversations.gates import CONTROL_OP, Gates
+from chat_server.conversations.gates import Gates
 from chat_server.conversations.service import Conversations
 from chat_server.gateway.hub import Hub
+from chat_server.protocol.control import ConversationChanged
 from chat_server.social.wiring import SocialWiring
 
 
@@ -30,6 +31,6 @@ def open_conversations(
         return (await broker.heads([room]))[room]
 
     gates = Gates(db, head)
-    hub.control_handlers[CONTROL_OP] = gates.on_control
+    hub.control_handlers[ConversationChanged] = gates.on_control
     service = Conversations(db, broker, social.delivery, social.notifier, gates)
     return ConversationsWiring(service, gates)

@@ -12,13 +12,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chat_server import wire
 from chat_server.gateway.connection import Connection
+from chat_server.protocol.base import encode_for
+from chat_server.protocol.control import SessionChanged
+from chat_server.protocol.social import Notification
 from persistence import communities
 from persistence import sessions as store
 from rooms.errors import NoSuchRoom, Unavailable
@@ -88,21 +89,20 @@ class Gates:
             facts, _ = await self._read(room, None)
         check_post(facts.state, facts.runs(conn.member, conn.assigned), facts.kind, facts.mode)
 
-    def on_control(self, message: dict[str, Any]) -> None:
+    def on_control(self, event: SessionChanged) -> None:
         """A session changed somewhere: forget our copy, and push the frames it carries to
         the members it concerns who have a connection on this gateway."""
-        room = message.get("room")
+        room = event.room
         if isinstance(room, str):
             self._facts.pop(room, None)
-        to = set(message.get("to") or ())
-        frame = message.get("frame")
-        notify = message.get("notify")
+        to = set(event.to)
+        frame, notify = event.frame, event.notify
         # The notification goes to those whose row was stored (not to those who muted it).
-        notify_to = set(message.get("notify_to") or to)
+        notify_to = set(event.notify_to or to)
         for conn in self._connections():
             if conn.member.id not in to and not (isinstance(room, str) and room in conn.rooms):
                 continue
             if isinstance(frame, dict):
-                conn.push(wire.encode_for(conn.protocol, frame))
+                conn.push(encode_for(conn.protocol, frame))
             if isinstance(notify, dict) and conn.member.id in notify_to:
-                conn.push(wire.encode_for(conn.protocol, {"type": "notification", **notify}))
+                conn.push(encode_for(conn.protocol, Notification(notify)))

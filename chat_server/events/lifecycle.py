@@ -18,15 +18,15 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-import msgpack
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.aio import stop_task
 from chat_server.broker.base import Broker
 from chat_server.events.views import aware, state_frame
+from chat_server.protocol import control
+from chat_server.protocol.control import SessionChanged
 from persistence import moderation as audit_store
 from persistence import notifications, transcripts
 from persistence import sessions as store
@@ -36,7 +36,6 @@ from rooms.sessions import State, Timing, due, next_due
 
 log = logging.getLogger(__name__)
 
-CONTROL_OP = "event"
 _TRANSCRIPT_WAIT_S = 10.0
 _NOTICE = {
     State.LOBBY: ("lobby_open", "The lobby of “{title}” is open: come in and say hello."),
@@ -46,10 +45,6 @@ _NOTICE = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def control(payload: dict[str, Any]) -> bytes:
-    return bytes(msgpack.packb({"op": CONTROL_OP, **payload}))
 
 
 class Lifecycle:
@@ -117,20 +112,20 @@ class Lifecycle:
                 )}
                 notify_to = [m.id for m in told if m.db_id in added]
             await db.commit()
-        frame = state_frame(occ, target)
+        frame = state_frame(occ, target).wire()
         to = sorted({m.id for m in people} | set(occ.host_ids))
-        message: dict[str, Any] = {"frame": frame, "to": to, "room": occ.row.room}
+        message = SessionChanged(occ.row.room, frame, to)
         if notify_to and notice is not None:
             # Only to those whose row was stored now: a member who muted the kind hears nothing.
-            message["notify"] = {"kind": notice[0], "event": occ.row.public_id, "text": text}
-            message["notify_to"] = notify_to
+            message = SessionChanged(occ.row.room, frame, to,
+                                     {"kind": notice[0], "event": occ.row.public_id, "text": text}, notify_to)
         await self.publish(message)
         return True
 
-    async def publish(self, message: dict[str, Any]) -> None:
+    async def publish(self, message: SessionChanged) -> None:
         """Tell every gateway; retried in the background if the broker is down for a moment
         (the change is committed: the members must hear of it)."""
-        payload = control(message)
+        payload = control.encode(message)
         try:
             await self._broker.publish_control(payload)
         except Unavailable:

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.events.lifecycle import Lifecycle, utcnow
 from chat_server.events.views import aware, event_view, state_frame
+from chat_server.protocol.control import SessionChanged
 from persistence import communities, notifications
 from persistence import moderation as audit_store
 from persistence import sessions as store
@@ -234,10 +235,10 @@ class Events:
             view = await self._view(db, who, fresh, community)
             people = await store.signed_up(db, row.id or 0)
         # The same frame as a state change, marked with what was edited (times, mode...).
-        await self.lifecycle.publish({
-            "frame": {**state_frame(fresh), "changed": sorted(changes)}, "room": row.room,
-            "to": sorted({m.id for m in people} | set(fresh.host_ids)),
-        })
+        await self.lifecycle.publish(SessionChanged(
+            row.room, state_frame(fresh, changed=sorted(changes)).wire(),
+            sorted({m.id for m in people} | set(fresh.host_ids)),
+        ))
         await self._tell_promoted(fresh, promoted)
         return view
 
@@ -320,11 +321,11 @@ class Events:
 
     async def _tell_promoted(self, occ: Occurrence, members: list[Member]) -> None:
         if members:
-            await self.lifecycle.publish({
-                "to": [m.id for m in members], "room": occ.row.room,
-                "notify": {"kind": "place_free", "event": occ.row.public_id,
-                           "text": f"A place opened in “{occ.series.title}”: you are in."},
-            })
+            await self.lifecycle.publish(SessionChanged(
+                occ.row.room, None, [m.id for m in members],
+                {"kind": "place_free", "event": occ.row.public_id,
+                 "text": f"A place opened in “{occ.series.title}”: you are in."},
+            ))
 
     # -- state -------------------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from chat_server.protocol.sessions import EventState
 from persistence.sessions import Occurrence
 from rooms.sessions import State
 
@@ -19,14 +20,10 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else aware(value).isoformat()
 
 
-def state_frame(occ: Occurrence, state: State | None = None) -> dict[str, Any]:
-    """The ``event_state`` frame (protocol §4): the contract is event, state, starts_at,
-    ends_at; room and title help a client that does not have the session loaded."""
-    return {
-        "type": "event_state", "event": occ.row.public_id, "state": (state or occ.state).value,
-        "starts_at": iso(occ.row.starts_at), "ends_at": iso(occ.row.ends_at),
-        "room": occ.row.room, "title": occ.series.title,
-    }
+def state_frame(occ: Occurrence, state: State | None = None, changed: list[str] | None = None) -> EventState:
+    """The ``event_state`` frame (protocol §4); ``changed``: what an edit changed."""
+    return EventState(occ.row.public_id, (state or occ.state).value, iso(occ.row.starts_at),
+                      iso(occ.row.ends_at), occ.row.room, occ.series.title, changed)
 
 
 def video_view(url: str | None, embed_hosts: tuple[str, ...]) -> dict[str, Any] | None:

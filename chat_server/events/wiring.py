@@ -11,9 +11,10 @@ from chat_server.broker.base import Broker
 from chat_server.config import Settings
 from chat_server.events.calendars import Calendars
 from chat_server.events.gates import Gates
-from chat_server.events.lifecycle import CONTROL_OP, Lifecycle
+from chat_server.events.lifecycle import Lifecycle
 from chat_server.events.service import Events
 from chat_server.gateway.hub import Hub
+from chat_server.protocol.control import SessionChanged
 
 
 @dataclass
@@ -38,6 +39,6 @@ def open_sessions(
         broker_head,
     )
     gates = Gates(db, hub.connections)
-    hub.control_handlers[CONTROL_OP] = gates.on_control
+    hub.control_handlers[SessionChanged] = gates.on_control
     lifecycle.start()
     return Sessions(Events(db, lifecycle, settings.video_embed_hosts), gates, lifecycle, Calendars(db))

@@ -16,7 +16,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from chat_server.broker.base import Broker
-from chat_server.wire import pack
+from chat_server.protocol.base import pack
+from chat_server.protocol.rooms import Presence
 from presence.batch import LEFT, Batch, PresenceBatcher
 from presence.store import PresenceStore, PresenceUnavailable
 from rooms.errors import Unavailable
@@ -128,11 +129,9 @@ class Announcer:
             pass  # publish as recorded: the snapshot of the next join corrects any view
         if not joined and not left:
             return
-        frame: dict[str, Any] = {"type": "presence", "room": room, "joined": joined, "left": left}
-        if count is not None:
-            frame["count"] = count
-            if count > self._list_max:  # a big room: the count, and the list on demand
-                frame.update(joined=[], left=[], partial=True)
+        frame = Presence(room, joined, left, count)
+        if count is not None and count > self._list_max:
+            frame = Presence(room, [], [], count, True)  # a big room: the count, and the list on demand
         try:
             await self._broker.publish_event(room, pack(frame))
         except (Unavailable, OSError):

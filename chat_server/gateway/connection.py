@@ -17,6 +17,9 @@ from chat_server.gateway.direct import DirectWebSocketProtocol
 from chat_server.wire import Outgoing, ws_frame
 from rooms.model import Member
 
+CLOSE_NORMAL = 1000
+# Never sent: what a connection records when its socket dropped without a close frame.
+CLOSE_LOST = 1006
 CLOSE_SLOW = 1013
 CLOSE_RESTART = 1012
 CLOSE_POLICY = 1008

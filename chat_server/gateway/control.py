@@ -1,8 +1,10 @@
-"""The control channel as this gateway hears it: messages from any gateway, by ``op``.
+"""The control channel as this gateway hears it: events from any gateway, typed
+(chat_server/protocol/control.py), dispatched by their type.
 
-A session closed (``close_session``) and moderation events (``mod``) are the hub's own; other
-features register theirs in ``handlers`` when they are wired (scheduled sessions'
-``event_state``, questions' fan-out). One bad message never takes the listener down.
+A session closed (``CloseSession``) and moderation events are the hub's own; other features
+register theirs in ``handlers`` by the event's type when they are wired (scheduled sessions'
+``SessionChanged``, questions' ``QuestionChanged``...). One bad message never takes the
+listener down.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-import msgpack
-
 from chat_server.gateway.moderating import ModerationApplier
-from chat_server.moderation import events
+from chat_server.protocol import control
+from chat_server.protocol.control import CloseSession
+from chat_server.protocol.moderation_events import ModerationEvent
 
 log = logging.getLogger(__name__)
 
@@ -23,24 +25,26 @@ class ControlChannel:
     def __init__(self, close_session: Callable[[str], None], moderating: ModerationApplier) -> None:
         self._close_session = close_session
         self._moderating = moderating
-        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {}
+        self.handlers: dict[type[Any], Callable[[Any], None]] = {}
 
     def on_message(self, payload: bytes) -> None:
         try:
-            message = msgpack.unpackb(payload, raw=False)
-        except (ValueError, msgpack.UnpackException):
+            event = control.decode(payload)
+        except Exception:
+            log.warning("a malformed control message was dropped")
             return
-        if not isinstance(message, dict):
-            return
+        if event is None:
+            return  # a kind this release does not know (a newer gateway's)
         try:
-            if message.get("op") == "close_session":
-                self._close_session(str(message.get("session", "")))
-            elif message.get("op") == "mod":
-                event = events.parse(message)
-                if event is not None:
+            match event:
+                case CloseSession(session):
+                    self._close_session(session)
+                case _ if isinstance(event, ModerationEvent):
                     self._moderating.apply(event)
-            elif (handler := self.handlers.get(str(message.get("op")))) is not None:
-                handler(message)
+                case _:
+                    handler = self.handlers.get(type(event))
+                    if handler is not None:
+                        handler(event)
         except Exception:
             # Never let one bad event take the pub/sub listener down with it.
-            log.exception("control message %r failed", message.get("op"))
+            log.exception("control event %s failed", type(event).__name__)

@@ -19,9 +19,18 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from chat_server import wire
 from chat_server.gateway import direct, frames
-from chat_server.gateway.connection import CLOSE_POLICY, CLOSE_RESTART, CLOSE_SLOW, Connection
+from chat_server.gateway.connection import (
+    CLOSE_LOST,
+    CLOSE_NORMAL,
+    CLOSE_POLICY,
+    CLOSE_RESTART,
+    CLOSE_SLOW,
+    Connection,
+)
 from chat_server.private_talk import socket as talk_socket
 from chat_server.private_talk.frames import TalkAccept, TalkAsk, TalkCancel
+from chat_server.protocol.base import encode_for
+from chat_server.protocol.rooms import Error, Pong
 from chat_server.questions import socket as question_socket
 from chat_server.questions.frames import Act, Ask, Vote
 from chat_server.runtime import Runtime
@@ -122,10 +131,10 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             # A restart's 1012 may sit behind what the drain wrote into the socket's buffers: it
             # gets the drain's grace again, inside uvicorn's bound (that grace plus 5 s, serve.py).
             wait_s = {CLOSE_SLOW: SLOW_CLOSE_FRAME_WAIT_S, CLOSE_RESTART: rt.settings.shutdown_grace_s}.get(
-                conn.close_code or 1000, CLOSE_FRAME_WAIT_S
+                conn.close_code or CLOSE_NORMAL, CLOSE_FRAME_WAIT_S
             )
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(conn.close_code or 1000, conn.close_reason), wait_s)
+                await asyncio.wait_for(ws.close(conn.close_code or CLOSE_NORMAL, conn.close_reason), wait_s)
 
 
 async def _run(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
@@ -152,7 +161,7 @@ async def _write(ws: WebSocket, conn: Connection) -> None:
     except asyncio.CancelledError:
         raise
     except Exception:  # the client went away mid-send; whatever the transport raised
-        conn.close(1006, "connection lost")
+        conn.close(CLOSE_LOST, "connection lost")
 
 
 async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
@@ -163,10 +172,10 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
         except asyncio.CancelledError:
             raise
         except Exception:
-            conn.close(1006, "connection lost")
+            conn.close(CLOSE_LOST, "connection lost")
             return
         if message["type"] == "websocket.disconnect":
-            conn.close(int(message.get("code") or 1000), "client closed")
+            conn.close(int(message.get("code") or CLOSE_NORMAL), "client closed")
             return
         data: bytes | str | None = message.get("bytes")
         if data is None:
@@ -177,9 +186,8 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
             await _dispatch(frames.parse(raw, rt.settings.max_body_chars), conn, rt)
             strikes.clear()
         except RoomError as exc:
-            frame = _error_frame(exc.code, exc.detail, raw)
-            frame.update(exc.fields())
-            conn.push(wire.encode_for(conn.protocol, frame))
+            frame = _error_frame(exc.code, exc.detail, raw, exc.fields())
+            conn.push(encode_for(conn.protocol, frame))
             if isinstance(exc, RateLimited):
                 struck_out = strikes.rate_limited(time.monotonic(), exc.retry_after_s)
             else:
@@ -191,22 +199,24 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
             # A bug of ours must not take the connection down with it; the client is told.
             log.exception("frame handling failed")
             detail = "something went wrong on our side; try again"
-            conn.push(wire.encode_for(conn.protocol, _error_frame("internal", detail, raw)))
+            conn.push(encode_for(conn.protocol, _error_frame("internal", detail, raw)))
 
 
-def _error_frame(code: str, detail: str, raw: dict[str, Any]) -> dict[str, Any]:
+def _error_frame(
+    code: str, detail: str, raw: dict[str, Any], extra: dict[str, Any] | None = None,
+) -> Error:
     """An error frame, echoing the frame's cid and room when it had usable ones, so a client
     can tell which request failed."""
-    error: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
     cid = frames.cid_of(raw)
-    if cid is not None:
-        error["cid"] = cid
     room = raw.get("room")
-    if isinstance(room, str) and len(room) <= 64:
-        error["room"] = room
     # Only what can be encoded is echoed (wire.decode refuses the rest; this keeps an error
     # frame from ever failing to encode, which would drop it and close the socket).
-    return {k: v for k, v in error.items() if not isinstance(v, str) or wire.is_encodable(v)}
+    return Error(
+        code, detail if wire.is_encodable(detail) else "",
+        cid if cid is not None and wire.is_encodable(cid) else None,
+        room if isinstance(room, str) and len(room) <= 64 and wire.is_encodable(room) else None,
+        extra or None,
+    )
 
 
 async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) -> None:
@@ -217,7 +227,7 @@ async def _dispatch(frame: frames.ClientFrame, conn: Connection, rt: Runtime) ->
         case frames.Typing(room):
             await rooms.typing(conn, room)
         case frames.Ping():
-            conn.push(wire.encode_for(conn.protocol, {"type": "pong"}))
+            conn.push(encode_for(conn.protocol, Pong()))
         case frames.Members(room, after):
             await rooms.members(conn, room, after)
         case frames.Join(room, since):

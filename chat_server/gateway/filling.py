@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from chat_server.broker.base import Broker
 from chat_server.gateway.connection import Connection
+from chat_server.protocol.base import encode
+from chat_server.protocol.rooms import Gap
 from chat_server.wire import Outgoing
 from rooms.errors import Unavailable
 from rooms.sequence import Sequencer
@@ -82,7 +84,7 @@ class GapFiller:
                 if replay.first > seq.last + 1 and replay.head > seq.last:
                     lost = (seq.last + 1, replay.first - 1)
                     log.warning("room %s: seqs %d..%d are in neither log", local.slug, *lost)
-                    gap = Outgoing.of({"type": "gap", "room": local.slug, "from": lost[0], "to": lost[1]})
+                    gap = encode(Gap(local.slug, lost[0], lost[1]))
                     for s, o in seq.skip_to(lost[1]):
                         self._fan_out(local, s, o)
                     self._fan_out(local, None, gap)
@@ -114,7 +116,7 @@ class GapFiller:
             return
         if seq.last < end:
             log.warning("room %s: seqs %d..%d are in neither log", local.slug, seq.last + 1, end)
-            gap = Outgoing.of({"type": "gap", "room": local.slug, "from": seq.last + 1, "to": end})
+            gap = encode(Gap(local.slug, seq.last + 1, end))
             self._fan_out(local, None, gap)
             for s, o in seq.skip_to(end):
                 self._fan_out(local, s, o)

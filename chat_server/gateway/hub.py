@@ -27,7 +27,9 @@ from chat_server.gateway.sending import AfterPost, Sender
 from chat_server.moderation.duty import DutyRoster
 from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache
-from chat_server.wire import Outgoing, encode_for
+from chat_server.protocol.base import encode_for
+from chat_server.protocol.rooms import Joined
+from chat_server.wire import Outgoing
 from presence.batch import JOINED, LEFT
 from presence.store import PresenceStore, PresenceUnavailable
 from rooms.errors import TooManyRooms, Unavailable
@@ -210,8 +212,7 @@ class Hub:
             if isinstance(exc, PresenceUnavailable):
                 raise Unavailable("presence is unreachable; join again shortly") from exc
             raise
-        joined = {"type": "joined", "room": room, "seq": head, "present": present, "count": count}
-        conn.push(encode_for(conn.protocol, joined))
+        conn.push(encode_for(conn.protocol, Joined(room, head, present, count)))
         for data in after_joined:
             conn.push(data)
         cursor.seq = head if since is None or since >= head else since

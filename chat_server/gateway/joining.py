@@ -7,7 +7,9 @@ from collections.abc import Awaitable, Callable
 
 from chat_server.broker.base import Broker
 from chat_server.gateway.connection import Connection, Cursor
-from chat_server.wire import Outgoing, encode_for
+from chat_server.protocol.base import encode_for
+from chat_server.protocol.rooms import Gap
+from chat_server.wire import Outgoing
 from rooms.errors import Unavailable
 
 # Frames with after < seq <= upto from the database, for what the recent log dropped.
@@ -47,14 +49,12 @@ async def send_missed(
         if seq <= cursor.seq:
             continue
         if seq > cursor.seq + 1:
-            gap = {"type": "gap", "room": room, "from": cursor.seq + 1, "to": seq - 1}
-            await conn.push_owed(encode_for(conn.protocol, gap))
+            await conn.push_owed(encode_for(conn.protocol, Gap(room, cursor.seq + 1, seq - 1)))
         cursor.seq = seq
         out = Outgoing(data)
         if conn.hidden and out.author_id in conn.hidden:
             continue  # written by someone this member blocked
         await conn.push_owed(out.for_protocol(conn.protocol))
     if cursor.seq < head:
-        gap = {"type": "gap", "room": room, "from": cursor.seq + 1, "to": head}
-        await conn.push_owed(encode_for(conn.protocol, gap))
+        await conn.push_owed(encode_for(conn.protocol, Gap(room, cursor.seq + 1, head)))
         cursor.seq = head

@@ -16,14 +16,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from chat_server.aio import stop_task, wait_at_most
 from chat_server.gateway.connection import CLOSE_REMOVED, Connection
-from chat_server.moderation import events
 from chat_server.moderation.duty import DutyRoster
 from chat_server.moderation.facts import FactsCache, RoomFacts
-from chat_server.wire import Outgoing
+from chat_server.protocol import moderation_events as events
+from chat_server.protocol.base import encode, encode_for
+from chat_server.protocol.moderation import RESTRICTION_FRAMES, Banned, Removed, RoomState, Unmuted
 from rooms import moderation
 from rooms.errors import Unavailable
 from rooms.model import Community
@@ -69,11 +70,11 @@ class ModerationApplier:
 
     # -- room state and duty -------------------------------------------------------------
 
-    def room_state(self, facts: RoomFacts) -> dict[str, Any]:
+    def room_state(self, facts: RoomFacts) -> RoomState:
         """The ``room_state`` frame of a room, as its members are told it."""
         on_duty = self.roster.covers(facts.community)
         self._on_duty_told[facts.community.slug] = on_duty
-        return facts.state_frame(on_duty)
+        return facts.state(on_duty)
 
     def duty_changed(self) -> None:
         """Tell each local room whose ``on_duty`` flipped (the roster was just reloaded)."""
@@ -122,9 +123,9 @@ class ModerationApplier:
         for conn in [only] if only is not None else self._conns.local_connections(room):
             refusal = moderation.join_refusal(facts.restrictions.get(conn.member.id, ()), now)
             if refusal is not None and conn.close_code is None:
-                frame = {"type": refusal.reason, "room": room, "until": _ms(refusal.until),
-                         "reason": facts.reason_of(conn.member.id, refusal.reason)}
-                conn.push(Outgoing.of(frame).for_protocol(conn.protocol))
+                frame = RESTRICTION_FRAMES[refusal.reason](
+                    room, _ms(refusal.until), facts.reason_of(conn.member.id, refusal.reason))
+                conn.push(encode_for(conn.protocol, frame))
                 conn.close_after_flush(CLOSE_REMOVED, refusal.reason, 1.0)
 
     def recheck(self, conn: Connection, room: str) -> None:
@@ -142,7 +143,7 @@ class ModerationApplier:
                 self._restricted(event)
             case events.Lifted(room, user, kinds):
                 if "mute" in kinds:
-                    out = Outgoing.of({"type": "unmuted", "room": room})
+                    out = encode(Unmuted(room))
                     for conn in self._targets(room, user):
                         conn.deliver(room, None, out)
             case events.StateChanged(room):
@@ -152,7 +153,7 @@ class ModerationApplier:
             case events.MessageRemoved():
                 self._removed(event)
             case events.PlatformBanned(user, until_ms, reason):
-                out = Outgoing.of({"type": "banned", "room": "*", "until": until_ms, "reason": reason})
+                out = encode(Banned("*", until_ms, reason))
                 self._conns.removed(user, None)
                 for conn in self._conns.connections():
                     if conn.member.id == user:
@@ -169,9 +170,7 @@ class ModerationApplier:
 
     def _restricted(self, event: events.Restricted) -> None:
         room, user, kind = event.room, event.user, event.kind
-        frame = {"type": "muted" if kind == "mute" else "kicked" if kind == "kick" else "banned",
-                 "room": room, "until": event.until_ms, "reason": event.reason}
-        out = Outgoing.of(frame)
+        out = encode(RESTRICTION_FRAMES[kind](room, event.until_ms, event.reason))
         if kind != "mute":
             self._conns.removed(user, room)
         for conn in self._targets(room, user):
@@ -183,16 +182,15 @@ class ModerationApplier:
 
     def _removed(self, event: events.MessageRemoved) -> None:
         """Everyone sees the message go; its author is also told why (two encodes in all)."""
-        frame = {"type": "removed", "room": event.room, "id": event.message_id}
-        out = Outgoing.of(frame)
-        told = Outgoing.of({**frame, "reason": event.reason})
+        out = encode(Removed(event.room, event.message_id))
+        told = encode(Removed(event.room, event.message_id, event.reason))
         for conn in self._conns.local_connections(event.room):
             # deliver, not push: a resume in progress sends the replayed body first.
             conn.deliver(event.room, None, told if conn.member.id == event.author else out)
 
     def _alert(self, event: events.Alert) -> None:
         community = Community(event.room, "", "", "", event.org_id)
-        out = Outgoing.of(event.frame())
+        out = encode(event.frame())
         for conn in self._conns.connections():
             if conn.member.id == event.skip:
                 continue  # about their own message
@@ -202,7 +200,7 @@ class ModerationApplier:
     def _targets(self, room: str, user: str) -> list[Connection]:
         return [c for c in self._conns.local_connections(room) if c.member.id == user]
 
-    def _to_room(self, room: str, frame: dict[str, Any]) -> None:
-        out = Outgoing.of(frame)
+    def _to_room(self, room: str, frame: RoomState) -> None:
+        out = encode(frame)
         for conn in self._conns.local_connections(room):
             conn.deliver(room, None, out)

@@ -18,7 +18,9 @@ from chat_server.gateway.hub import Hub
 from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache
 from chat_server.moderation.service import Moderation
-from chat_server.wire import encode_for
+from chat_server.protocol.base import encode_for
+from chat_server.protocol.moderation import Moderated
+from chat_server.protocol.rooms import Duty, Left, Members
 from presence.store import PresenceUnavailable
 from rooms import catalog
 from rooms.access import PRIVATE_KIND, can_join
@@ -68,7 +70,7 @@ class RoomService:
     async def leave(self, conn: Connection, room: str) -> None:
         await self._hub.leave(conn, room)
         conn.staff_in.discard(room)
-        conn.push(encode_for(conn.protocol, {"type": "left", "room": room}))
+        conn.push(encode_for(conn.protocol, Left(room)))
 
     async def send(
         self, conn: Connection, room: str, body: str, cid: str, reply_to: str | None,
@@ -95,14 +97,11 @@ class RoomService:
             count = await self._hub.presence.count(room)
         except PresenceUnavailable as exc:
             raise Unavailable("presence is unreachable; ask again shortly") from exc
-        page = {"type": "members", "room": room, "members": views, "next": next_after, "count": count}
-        conn.push(encode_for(conn.protocol, page))
+        conn.push(encode_for(conn.protocol, Members(room, views, next_after, count)))
 
     async def moderate(self, conn: Connection, room: str, command: Command, cid: str | None) -> None:
-        answer = {"type": "moderated", **await self._moderation.act(conn.member, room, command)}
-        if cid is not None:
-            answer["cid"] = cid
-        conn.push(encode_for(conn.protocol, answer))
+        done = await self._moderation.act(conn.member, room, command)
+        conn.push(encode_for(conn.protocol, Moderated(done, cid)))
 
     async def duty(self, conn: Connection, on: bool) -> None:
         """On duty (navigators and above, by their role now) or off, audited once."""
@@ -110,7 +109,7 @@ class RoomService:
             await self._moderation.check_duty(conn.member)
         if await self._hub.moderating.set_duty(conn, on):
             await self._moderation.duty_recorded(conn.member, on)
-        conn.push(encode_for(conn.protocol, {"type": "duty", "on": on}))
+        conn.push(encode_for(conn.protocol, Duty(on)))
 
     async def disconnected(self, conn: Connection) -> None:
         """The connection ended: out of its rooms, and off duty. Never raises."""

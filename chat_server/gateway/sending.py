@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from chat_server.broker.base import Broker, Draft
 from chat_server.gateway.connection import Connection
 from chat_server.moderation.enforce import Enforcer
-from chat_server.wire import encode_for, message_prefix, pack
+from chat_server.protocol.base import ServerFrame, encode_for, pack
+from chat_server.protocol.message import message_prefix
+from chat_server.protocol.rooms import Ack, Confirm, Typing
 from rooms import messages, safety
 from rooms.errors import BadFrame, NotJoined, RateLimited, Unavailable
 from rooms.model import Member
@@ -35,7 +36,7 @@ _PHI_REASON = (
 # way to send the author's connection a frame).
 # (author, room, message id, body, fresh, tell the author, reply_to)
 AfterPost = Callable[
-    [Member, str, str, str, bool, Callable[[dict[str, Any]], None], str | None], Awaitable[None]
+    [Member, str, str, str, bool, Callable[[ServerFrame], None], str | None], Awaitable[None]
 ]
 
 
@@ -89,10 +90,9 @@ class Sender:
             kinds = safety.find_phi(body)
             if kinds:
                 # Held, not refused: the member decides, once warned, whether to share it.
-                conn.push(encode_for(conn.protocol, {
-                    "type": "confirm", "room": room, "cid": cid, "kinds": kinds,
-                    "reason": _PHI_REASON.format(_in_words([_PHI_WORDS[k] for k in kinds])),
-                }))
+                conn.push(encode_for(conn.protocol, Confirm(
+                    room, cid, kinds, _PHI_REASON.format(_in_words([_PHI_WORDS[k] for k in kinds])),
+                )))
                 return
         bucket = self._buckets.get(conn.member.id)
         if bucket is None:
@@ -115,9 +115,7 @@ class Sender:
             thread_root, now_ms,
         )
         posted = await self._broker.post(draft, now_ms)
-        ack = {"type": "ack", "cid": cid, "id": posted.message_id, "seq": posted.seq, "room": room}
-        if posted.duplicate:
-            ack["duplicate"] = True
+        ack = Ack(cid, posted.message_id, posted.seq, room, True if posted.duplicate else None)
         conn.push(encode_for(conn.protocol, ack))
         if self._after_post is not None:
             await self._after_post(
@@ -149,5 +147,4 @@ class Sender:
         if len(self._typing) > 50_000:
             cutoff = now - self._typing_interval_s
             self._typing = {k: t for k, t in self._typing.items() if t > cutoff}
-        frame = {"type": "typing", "room": room, "user": conn.member.public()}
-        await self._broker.publish_event(room, pack(frame))
+        await self._broker.publish_event(room, pack(Typing(room, conn.member.public())))

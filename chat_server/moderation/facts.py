@@ -19,7 +19,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chat_server.moderation import events
+from chat_server.protocol import moderation_events as events
+from chat_server.protocol.moderation import RoomState
 from rooms.errors import Unavailable
 from rooms.model import Community
 from rooms.moderation import Restriction
@@ -38,12 +39,13 @@ class RoomFacts:
     restrictions: dict[str, list[Restriction]] = field(default_factory=dict)  # by public id
     loaded_at: float = 0.0  # monotonic
 
-    def state_frame(self, on_duty: bool) -> dict[str, Any]:
+    def state(self, on_duty: bool) -> RoomState:
         """The room's ``room_state`` frame."""
-        return {
-            "type": "room_state", "room": self.community.slug, "slow_mode_s": self.slow_mode_s,
-            "locked": self.locked, "pinned": self.pinned, "on_duty": on_duty,
-        }
+        return RoomState(self.community.slug, self.slow_mode_s, self.locked, self.pinned, on_duty)
+
+    def state_frame(self, on_duty: bool) -> dict[str, Any]:
+        """The ``room_state`` frame as a map (the HTTP API shows its fields)."""
+        return self.state(on_duty).wire()
 
     def reason_of(self, member_id: str, refusal: str) -> str:
         """The moderator's note of the member's latest ban (``"banned"``) or kick."""

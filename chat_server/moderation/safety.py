@@ -27,7 +27,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.broker.base import Broker
-from chat_server.moderation import events
+from chat_server.protocol import control
+from chat_server.protocol import moderation_events as events
+from chat_server.protocol.moderation import Resources
 from persistence import communities, safety_queue, transcripts
 from persistence import conversations as conversation_store
 from persistence import moderation as store
@@ -72,7 +74,7 @@ class SafetyDesk:
 
     async def after_post(
         self, author: Member, room: str, message_id: str, body: str, fresh: bool,
-        tell: Callable[[dict[str, Any]], None], reply_to: str | None = None,
+        tell: Callable[[Resources], None], reply_to: str | None = None,
     ) -> None:
         """Called once a message is acknowledged; ``tell`` sends a frame to the author's
         connection. Never raises: the message is posted."""
@@ -86,8 +88,7 @@ class SafetyDesk:
             alerted = await self._on_duty_for(room, author.id, author.org_id)
         except Exception:
             alerted = False  # unknown: never promise a navigator who may not be there
-        tell({"type": "resources", "room": room, "message_id": message_id, "alerted": alerted,
-              **card.frame_fields()})
+        tell(Resources(room, alerted, card.frame_fields(), message_id=message_id))
         if not fresh:
             return  # a retried send: queued and alerted the first time
         private = None
@@ -174,7 +175,7 @@ class SafetyDesk:
             org_id = private[0] if private else community.org_id if community else None
             event = events.Alert(room, kind, subject.message_id, item, org_id, skip, author, reason,
                                  subject.question_id, venue)
-            await self._broker.publish_control(events.encode(event))
+            await self._broker.publish_control(control.encode(event))
         return item, created
 
     async def _resources(self, org_id: int | None) -> resources.CrisisResources:

@@ -24,8 +24,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.aio import stop_task
 from chat_server.broker.base import Broker
-from chat_server.moderation import events
-from chat_server.wire import message_frame
+from chat_server.protocol import control
+from chat_server.protocol import moderation_events as events
+from chat_server.protocol.message import message_frame
 from persistence import accounts, communities, transcripts
 from persistence import moderation as store
 from persistence import reactions as reactions_store
@@ -86,7 +87,7 @@ class Moderation:
                 await db.commit()
         except Exception:
             log.exception("could not audit a duty change")
-        await self._broker.publish_control(events.encode(events.DutyChanged()))
+        await self._broker.publish_control(control.encode(events.DutyChanged()))
 
     async def set_block(self, member: Member, target_id: str, on: bool) -> BlockChange:
         """Block or unblock a member; every gateway starts hiding (or showing) their
@@ -102,7 +103,7 @@ class Moderation:
                 raise BadFrame("you cannot block yourself or a member of staff")
             handled = await store.set_block(db, member.db_id, target.db_id, on, int(self._clock() * 1000))
             hidden = [m.id for m in await store.blocked_by(db, member.db_id)]
-        await self._broker.publish_control(events.encode(
+        await self._broker.publish_control(control.encode(
             events.BlocksChanged(member.id, frozenset(hidden))
         ))
         if handled is None:
@@ -228,7 +229,7 @@ class Moderation:
             seq = found.seq
             steps.append(lambda: self._broker.redact(room, seq, tombstone))
         for event in told:
-            steps.append(functools.partial(self._broker.publish_control, events.encode(event)))
+            steps.append(functools.partial(self._broker.publish_control, control.encode(event)))
         await self._carry_out(steps, f"{action.value} in {room}")
         return answer
 

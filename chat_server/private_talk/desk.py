@@ -19,12 +19,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from chat_server import wire
 from chat_server.aio import stop_task, wait_at_most
 from chat_server.gateway.connection import Connection
 from chat_server.private_talk.service import PrivateTalks
+from chat_server.protocol.base import encode_for
+from chat_server.protocol.control import TalkQueueChanged
+from chat_server.protocol.talks import member_frame, queue_for
 from rooms.errors import Unavailable
-from rooms.private_talk import TalkRequest, member_frame, places, queue_for
+from rooms.private_talk import TalkRequest, places
 from rooms.roles import Role
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ class TalkDesk:
     async def stop(self) -> None:
         await stop_task(self._task)
 
-    def on_control(self, message: dict[str, Any]) -> None:
+    def on_control(self, event: TalkQueueChanged) -> None:
         """Another gateway (or this one) changed the queue: read it again now."""
         self._wake.set()
 
@@ -124,4 +126,4 @@ class TalkDesk:
         if self._told.get((conn.id, kind)) == frame:
             return
         self._told[(conn.id, kind)] = frame
-        conn.push(wire.encode_for(conn.protocol, frame))
+        conn.push(encode_for(conn.protocol, frame))

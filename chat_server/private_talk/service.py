@@ -30,8 +30,12 @@ from chat_server.moderation.duty import DutyRoster
 from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache
 from chat_server.private_talk.store import TalkStore
+from chat_server.protocol import control
+from chat_server.protocol.base import ServerFrame, Wire
+from chat_server.protocol.control import TalkQueueChanged
+from chat_server.protocol.moderation import Resources
+from chat_server.protocol.talks import TalkAccepted, member_frame, queue_for
 from chat_server.social.delivery import Delivery
-from chat_server.wire import pack
 from persistence import moderation as store
 from rooms import catalog, resources
 from rooms.access import PRIVATE_KIND, can_join
@@ -50,15 +54,12 @@ from rooms.private_talk import (
     due_for_resources,
     lapsed,
     may_take,
-    member_frame,
     places,
-    queue_for,
 )
 from rooms.roles import Role
 
 log = logging.getLogger(__name__)
 
-CONTROL_OP = "talk"
 ASKS_PER_WINDOW = 10  # requests one member may make per window: asking and withdrawing in a
 ASK_WINDOW_S = 600    # loop would flood every navigator's screen and the audit log
 RESOURCES_TTL_S = 60.0
@@ -224,8 +225,7 @@ class PrivateTalks:
             alerted = self._roster.covers(talk.community, excluding=talk.member.id)
         except Exception:
             alerted = False  # unknown: never promise a navigator who may not be there
-        await self._tell(talk.member.id, {"type": "resources", "room": talk.room, "talk": talk.id,
-                                          "alerted": alerted, **card.frame_fields()})
+        await self._tell(talk.member.id, Resources(talk.room, alerted, card.frame_fields(), talk=talk.id))
         await self._audit_logged(talk.resources_at or self._clock(), talk.member.db_id, "talk_resources",
                                  talk.room, detail=f"after {int(self.wait_s)} s with nobody free")
 
@@ -273,8 +273,8 @@ class PrivateTalks:
 
     @staticmethod
     def _accepted(talk: TalkRequest) -> dict[str, Any]:
-        return {"type": "talk_accepted", "id": talk.id, "room": talk.room, "member": talk.member.public(),
-                "conversation": talk.conversation, "conversation_room": talk.conversation_room}
+        return TalkAccepted(talk.id, talk.room, talk.member.public(), talk.conversation,
+                            talk.conversation_room).wire()
 
     async def _reopen(self, talk: TalkRequest) -> None:
         try:
@@ -288,7 +288,7 @@ class PrivateTalks:
         except Unavailable:
             return None  # the next reading of the queue tells the member
 
-    async def _tell(self, user_id: str, frame: dict[str, Any]) -> None:
+    async def _tell(self, user_id: str, frame: ServerFrame | Wire) -> None:
         """A frame to every connection of the member, on any gateway."""
         try:
             await self._delivery.send(user_id, frame)
@@ -297,7 +297,7 @@ class PrivateTalks:
 
     async def _changed(self) -> None:
         try:
-            await self._broker.publish_control(pack({"op": CONTROL_OP}))
+            await self._broker.publish_control(control.encode(TalkQueueChanged()))
         except Exception:
             log.warning("gateways not told of a private talk; they read the queue within a second")
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chat_server import wire
 from chat_server.gateway.connection import Connection
 from chat_server.private_talk.desk import TalkDesk
 from chat_server.private_talk.frames import TalkAccept, TalkAsk, TalkCancel, TalkFrame
 from chat_server.private_talk.service import PrivateTalks
+from chat_server.protocol.base import encode_for
 from rooms.errors import NotJoined
 
 
@@ -28,4 +28,4 @@ async def handle(frame: TalkFrame, conn: Connection, talks: PrivateTalks, desk: 
             answer = await talks.accept(conn.member, talk_id)
     if frame.cid is not None:
         answer = {**answer, "cid": frame.cid}
-    conn.push(wire.encode_for(conn.protocol, answer))
+    conn.push(encode_for(conn.protocol, answer))

@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server import keys
 from chat_server.broker.base import Broker
 from chat_server.config import Settings
 from chat_server.gateway.hub import Hub
@@ -15,8 +16,9 @@ from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
 from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache
 from chat_server.private_talk.desk import TalkDesk
-from chat_server.private_talk.service import ASK_WINDOW_S, CONTROL_OP, OpenTalk, PrivateTalks
+from chat_server.private_talk.service import ASK_WINDOW_S, OpenTalk, PrivateTalks
 from chat_server.private_talk.store import MemoryTalks, RedisTalks, TalkStore
+from chat_server.protocol.control import TalkQueueChanged
 from chat_server.social.delivery import Delivery
 
 
@@ -41,10 +43,10 @@ def open_talks(
     else:
         # Counted where every gateway sees the same number, as the queue itself is.
         store = RedisTalks(redis, settings.private_talk_expire_s)
-        asks = RedisFailures(redis, "kindred:talk:asked", ASK_WINDOW_S)
+        asks = RedisFailures(redis, keys.TALKS_ASKED, ASK_WINDOW_S)
     talks = PrivateTalks(db, store, broker, delivery, facts, enforcer, hub.moderating.roster, asks,
                          settings.private_talk_wait_s, settings.private_talk_expire_s, opener)
     desk = TalkDesk(talks, hub.connections)
-    hub.control_handlers[CONTROL_OP] = desk.on_control
+    hub.control_handlers[TalkQueueChanged] = desk.on_control
     desk.start()
     return TalksWiring(talks, desk)

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
-from chat_server import wire
 from chat_server.gateway.connection import Connection
+from chat_server.protocol.base import encode_for
+from chat_server.protocol.control import QuestionChanged
+from chat_server.protocol.social import Notification
 from rooms.questions import VoteCoalescer
 
 _MAX_TRACKED = 100_000
@@ -32,7 +33,7 @@ class Fanout:
         self._all = connections
         self._coalescer = VoteCoalescer(interval_s)
         self._sent: dict[str, int] = {}  # question id -> last version sent from here
-        self._held: dict[str, dict[str, Any]] = {}  # question id -> newest count change held
+        self._held: dict[str, QuestionChanged] = {}  # question id -> newest count change held
         self._timer: asyncio.TimerHandle | None = None
         self.frames_sent = 0  # to members (bench and tests read it through /metrics-free logs)
 
@@ -41,14 +42,13 @@ class Fanout:
             self._timer.cancel()
             self._timer = None
 
-    def on_control(self, message: dict[str, Any]) -> None:
-        qid = str(message.get("q", ""))
-        version = int(message.get("version", 0))
+    def on_control(self, message: QuestionChanged) -> None:
+        qid, version = message.q, message.version
         if version <= self._sent.get(qid, -1):
             return  # older than what members here were shown
-        if message.get("votes_only"):
+        if message.votes_only:
             held = self._held.get(qid)
-            if held is None or int(held.get("version", 0)) < version:
+            if held is None or held.version < version:
                 self._held[qid] = message
             if self._coalescer.change(qid, version, time.monotonic()) is not None:
                 self._deliver(self._held.pop(qid))
@@ -56,7 +56,7 @@ class Fanout:
                 self._arm()
         else:
             held = self._held.get(qid)
-            if held is not None and int(held.get("version", 0)) <= version:
+            if held is not None and held.version <= version:
                 del self._held[qid]
             self._deliver(message)
         self._notify(message)
@@ -74,19 +74,17 @@ class Fanout:
         self._timer = None
         for qid, _version in self._coalescer.due(time.monotonic()):
             held = self._held.pop(qid, None)
-            if held is not None and int(held.get("version", 0)) > self._sent.get(qid, -1):
+            if held is not None and held.version > self._sent.get(qid, -1):
                 self._deliver(held)
         self._arm()
 
-    def _deliver(self, message: dict[str, Any]) -> None:
-        qid = str(message.get("q", ""))
-        self._sent[qid] = int(message.get("version", 0))
+    def _deliver(self, message: QuestionChanged) -> None:
+        qid = message.q
+        self._sent[qid] = message.version
         if len(self._sent) > _MAX_TRACKED:
             for stale in list(self._sent)[: _MAX_TRACKED // 10]:
                 del self._sent[stale]
-        room = str(message.get("room", ""))
-        public = bool(message.get("public"))
-        see = set(message.get("see") or ())
+        room, public, see = message.room, message.public, set(message.see)
         encoded: dict[tuple[str, bool], bytes | str] = {}
         for conn in self._local(room):
             private = conn.member.id in see or room in conn.staff_in
@@ -95,15 +93,14 @@ class Fanout:
             key = (conn.protocol, private)
             data = encoded.get(key)
             if data is None:
-                data = encoded[key] = wire.encode_for(conn.protocol, message["private" if private else "frame"])
+                data = encoded[key] = encode_for(conn.protocol, message.private if private else message.frame)
             conn.push(data)
             self.frames_sent += 1
 
-    def _notify(self, message: dict[str, Any]) -> None:
-        notify = message.get("notify")
-        to = set(message.get("to") or ())
-        if not isinstance(notify, dict) or not to:
+    def _notify(self, message: QuestionChanged) -> None:
+        notify, to = message.notify, set(message.to)
+        if notify is None or not to:
             return
         for conn in self._all():
             if conn.member.id in to:
-                conn.push(wire.encode_for(conn.protocol, {"type": "notification", **notify}))
+                conn.push(encode_for(conn.protocol, Notification(notify)))

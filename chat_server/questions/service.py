@@ -13,12 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.broker.base import Broker
 from chat_server.limits import FailureCounter
+from chat_server.protocol import control
+from chat_server.protocol.control import QuestionChanged
 from chat_server.questions.venues import NoSuchVenue, Venue, load
 from chat_server.questions.views import question_frame, question_view, venue_fields
 from persistence import moderation as audit_store
@@ -49,7 +50,6 @@ from rooms.questions import (
 
 log = logging.getLogger(__name__)
 
-CONTROL_OP = "question"
 # The safety desk's check of a new question (``SafetyDesk.after_question``): (author, the
 # venue's community, question id, venue fields, the author as shown, body) -> the crisis
 # resources to show the asker, or None.
@@ -83,10 +83,6 @@ class ConfirmPersonal(RoomError):
 class Who:
     member: Member
     assigned: frozenset[str]
-
-
-def control(message: dict[str, Any]) -> bytes:
-    return bytes(msgpack.packb({"op": CONTROL_OP, **message}))
 
 
 class Questions:
@@ -301,14 +297,11 @@ class Questions:
 
     async def _publish(self, item: Stored, venue: Venue, was_public: bool, notify: dict[str, Any] | None = None) -> None:
         public = item.question.status in _PUBLIC or was_public
-        message: dict[str, Any] = {
-            "room": venue.live_room, "q": item.question.id, "version": item.version,
-            "frame": question_frame(item), "private": question_frame(item, private=True),
-            "public": public, "see": sorted(venue.hosts | {item.question.author.id}),
-        }
-        if notify is not None:
-            message["to"], message["notify"] = [item.question.author.id], notify
-        await self._send(message)
+        await self._send(QuestionChanged(
+            venue.live_room, item.question.id, item.version, question_frame(item),
+            question_frame(item, private=True), public, sorted(venue.hosts | {item.question.author.id}),
+            to=[item.question.author.id] if notify is not None else [], notify=notify,
+        ))
 
     async def _publish_votes(self, item: Stored, venue: Venue, votes: int, version: int, pinned: bool) -> None:
         # Read before the vote: only the count, the version and ``pinned`` can have changed
@@ -316,14 +309,13 @@ class Questions:
         # ones the vote's UPDATE returned.
         frame = question_frame(item)
         frame["votes"], frame["version"], frame["pinned"] = votes, version, pinned
-        await self._send({
-            "room": venue.live_room, "q": item.question.id, "version": version, "frame": frame,
-            "private": frame, "public": True, "see": [], "votes_only": True,
-        })
+        await self._send(QuestionChanged(
+            venue.live_room, item.question.id, version, frame, frame, True, [], votes_only=True,
+        ))
 
-    async def _send(self, message: dict[str, Any]) -> None:
+    async def _send(self, message: QuestionChanged) -> None:
         try:
-            await self._broker.publish_control(control(message))
+            await self._broker.publish_control(control.encode(message))
         except Unavailable:
             # Committed already; members see it in the list (GET) and with the next change.
             log.warning("a question change could not be told to the other gateways")

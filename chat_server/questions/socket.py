@@ -3,30 +3,23 @@ dispatch): ``ask`` -> ``ack``, ``vote`` -> ``voted``, ``question_action`` -> ``q
 
 from __future__ import annotations
 
-from typing import Any
-
-from chat_server import wire
 from chat_server.gateway.connection import Connection
+from chat_server.protocol.base import ServerFrame, encode_for
+from chat_server.protocol.questions import QuestionAck, QuestionDone, Voted
 from chat_server.questions.frames import Act, Ask, QuestionFrame, Vote
 from chat_server.questions.service import Questions, Who
 
 
 async def handle(frame: QuestionFrame, conn: Connection, questions: Questions) -> None:
     who = Who(conn.member, conn.assigned)
-    answer: dict[str, Any]
+    answer: ServerFrame
     match frame:
         case Ask(venue, body, cid, anonymous, confirm_phi):
             view = await questions.ask(who, venue, body, cid, anonymous, confirm_phi)
-            answer = {"type": "ack", "cid": cid, "question": view}
-            if view.get("duplicate"):
-                answer["duplicate"] = True
+            answer = QuestionAck(cid, view, True if view.get("duplicate") else None)
         case Vote(question, up, cid):
-            answer = {"type": "voted", **await questions.vote(who, question, up)}
-            if cid is not None:
-                answer["cid"] = cid
+            answer = Voted(await questions.vote(who, question, up), cid)
         case Act(question, action, text, reason, into, cid):
             view = await questions.act(who, question, action, text, reason, into)
-            answer = {"type": "question_done", "action": action.value, "question": view}
-            if cid is not None:
-                answer["cid"] = cid
-    conn.push(wire.encode_for(conn.protocol, answer))
+            answer = QuestionDone(action.value, view, cid)
+    conn.push(encode_for(conn.protocol, answer))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chat_server.protocol.questions import Question
 from persistence.questions import Stored
 from rooms.questions import QuestionStatus, author_for, public_author
 
@@ -27,15 +28,11 @@ def answer_view(item: Stored) -> dict[str, Any] | None:
 
 def question_frame(item: Stored, private: bool = False) -> dict[str, Any]:
     q = item.question
-    frame: dict[str, Any] = {
-        "type": "question", **venue_fields(q.venue), "id": q.id, "body": q.body,
-        "author": public_author(q), "votes": q.votes, "status": q.status.value,
-        "answer": answer_view(item), "pinned": q.pinned, "version": item.version, "at": q.created_ms,
-    }
-    if q.merged_into is not None:
-        frame["merged_into"] = q.merged_into
-    if private and q.status is QuestionStatus.DISMISSED and q.dismiss_reason:
-        frame["reason"] = q.dismiss_reason
+    reason = q.dismiss_reason if private and q.status is QuestionStatus.DISMISSED and q.dismiss_reason else None
+    frame = Question(
+        venue_fields(q.venue), q.id, q.body, public_author(q), q.votes, q.status.value,
+        answer_view(item), q.pinned, item.version, q.created_ms, q.merged_into, reason,
+    ).wire()  # a map: the HTTP view and the control channel take its fields
     return frame
 
 

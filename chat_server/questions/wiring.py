@@ -8,13 +8,15 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server import keys
 from chat_server.broker.base import Broker
 from chat_server.config import Settings
 from chat_server.gateway.hub import Hub
 from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
 from chat_server.moderation.safety import SafetyDesk
+from chat_server.protocol.control import QuestionChanged
 from chat_server.questions.fanout import Fanout
-from chat_server.questions.service import CONTROL_OP, Questions
+from chat_server.questions.service import Questions
 from chat_server.questions.topics import Topics
 
 
@@ -35,10 +37,10 @@ def open_questions(
     # Counted where every gateway sees the same number: a flood spread over gateways is one flood.
     asked: FailureCounter = (
         MemoryFailures(settings.question_window_s) if redis is None
-        else RedisFailures(redis, "kindred:asked", settings.question_window_s)
+        else RedisFailures(redis, keys.QUESTIONS_ASKED, settings.question_window_s)
     )
     fanout = Fanout(hub.local_connections, hub.connections, settings.question_batch_s)
-    hub.control_handlers[CONTROL_OP] = fanout.on_control
+    hub.control_handlers[QuestionChanged] = fanout.on_control
     questions = Questions(db, broker, asked, settings.question_rate, settings.max_body_chars,
                           safety.after_question, retry_after_s=settings.question_window_s)
     return QuestionsWiring(questions, Topics(db), fanout)

@@ -22,9 +22,10 @@ import msgpack
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from chat_server import keys, wire
+from chat_server import keys
 from chat_server.aio import stop_task
 from chat_server.gateway.connection import Connection
+from chat_server.protocol.base import ServerFrame, Wire, encode_for, pack
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class Delivery(Protocol):
 
     async def disconnected(self, conn: Connection) -> None: ...
 
-    async def send(self, user_id: str, frame: dict[str, Any]) -> None:
+    async def send(self, user_id: str, frame: ServerFrame | Wire) -> None:
         """``frame`` to every open connection of the member ``user_id`` (public id)."""
         ...
 
@@ -64,12 +65,12 @@ class _Local:
         del self.by_user[conn.member.id]
         return True
 
-    def push(self, user_id: str, frame: dict[str, Any]) -> None:
+    def push(self, user_id: str, frame: ServerFrame | Wire) -> None:
         encoded: dict[str, bytes | str] = {}
         for conn in self.by_user.get(user_id, ()):
             data = encoded.get(conn.protocol)
             if data is None:
-                data = encoded[conn.protocol] = wire.encode_for(conn.protocol, frame)
+                data = encoded[conn.protocol] = encode_for(conn.protocol, frame)
             conn.push(data)
 
 
@@ -83,7 +84,7 @@ class MemoryDelivery:
     async def disconnected(self, conn: Connection) -> None:
         self._local.remove(conn)
 
-    async def send(self, user_id: str, frame: dict[str, Any]) -> None:
+    async def send(self, user_id: str, frame: ServerFrame | Wire) -> None:
         self._local.push(user_id, frame)
 
     async def close(self) -> None:
@@ -114,8 +115,8 @@ class RedisDelivery:
             with contextlib.suppress(RedisError, OSError):
                 await getattr(pubsub, verb)(channel)
 
-    async def send(self, user_id: str, frame: dict[str, Any]) -> None:
-        await self._redis.publish(self._channels.user(user_id), msgpack.packb(frame))
+    async def send(self, user_id: str, frame: ServerFrame | Wire) -> None:
+        await self._redis.publish(self._channels.user(user_id), pack(frame))
 
     async def close(self) -> None:
         await stop_task(self._listener)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.broker.base import Broker
+from chat_server.protocol.social import Notification, NotificationsRead, Unread
 from chat_server.social.delivery import Delivery
 from persistence import communities, notifications, unread
 from persistence import moderation as moderation_store
@@ -64,16 +65,16 @@ class Notifier:
             row = await notifications.get(db, notification_id)
             count = await notifications.unread_count(db, user_db_id)
         if row is not None:
-            await self._delivery.send(user_id, {"type": "notification", **notifications.view(row), "unread": count})
+            await self._delivery.send(user_id, Notification(notifications.view(row), count))
 
     async def tell_read(self, member: Member, ids: list[int]) -> None:
         """Notifications marked read on one device: every connection of the member hears it."""
         async with self._db() as db:
             count = await notifications.unread_count(db, member.db_id)
-        await self._delivery.send(member.id, {"type": "notifications_read", "ids": ids, "unread": count})
+        await self._delivery.send(member.id, NotificationsRead(ids, count))
 
     async def tell_room_read(self, member: Member, room: str, seq: int) -> None:
-        await self._delivery.send(member.id, {"type": "unread", "room": room, "count": 0, "seq": seq})
+        await self._delivery.send(member.id, Unread(room, 0, seq))
 
     async def on_post(
         self, author: Member, room: str, message_id: str, body: str, fresh: bool, reply_to: str | None,

@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.broker.base import Broker
+from chat_server.protocol.base import pack
+from chat_server.protocol.social import Reactions as ReactionsFrame
 from chat_server.social.notifier import Notifier
-from chat_server.wire import pack
 from persistence import communities, notifications, unread
 from persistence import moderation as moderation_store
 from persistence import reactions as store
@@ -51,13 +52,12 @@ class Reactions:
             version = await store.bump(db, message_id)
             summary = (await store.summaries(db, [message_id])).get(message_id, {})
             await db.commit()
-        frame = {"type": "reactions", "room": room, "message": message_id, "reactions": summary,
-                 "version": version}
+        frame = ReactionsFrame(room, message_id, summary, version)
         if changed:
             await self._broker.publish_event(room, pack(frame))
             if on and author is not None and author.id != member.id:
                 await self._tell_author(author, member, room, message_id)
-        return frame
+        return frame.wire()
 
     async def _author(self, room: str, message_id: str) -> Member | None:
         """The author of a live message of ``room`` (None if they are unknown here); raises

@@ -1,8 +1,9 @@
 """Moderation events, typed: what one gateway tells every gateway on the control channel.
 
-``service.py`` and ``safety.py`` publish them (``encode``); each gateway parses them
-(``parse``), updates its facts cache (``facts.py``) and applies them to its own connections
-(``gateway/moderating.py``). The encoded form is a msgpack map ``{"op": "mod", "t": ...}``.
+moderation's ``service.py`` and ``safety.py`` publish them (``control.encode``); each gateway
+decodes them (``control.decode``, which calls ``parse``), updates its facts cache
+(``moderation/facts.py``) and applies them to its own connections (``gateway/moderating.py``).
+The encoded form is a msgpack map ``{"op": "mod", "t": ...}``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from chat_server.wire import pack
+from chat_server.protocol import moderation as frames
 from rooms.moderation import RestrictionKind
 
 
@@ -85,18 +86,11 @@ class Alert:
     question: str | None = None  # ... about a question to an expert (its public id)
     venue: dict[str, str] | None = None  # the question's: {"event": id} or {"topic": id}
 
-    def frame(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "alert", "room": self.room, "kind": self.kind, "item": self.item}
-        if self.message_id is not None:
-            out["message_id"] = self.message_id
-        if self.question is not None:
-            out["question"] = self.question
-            out.update(self.venue or {})
-        if self.author is not None:
-            out["author"] = self.author
-        if self.reason is not None:
-            out["reason"] = self.reason
-        return out
+    def frame(self) -> frames.Alert:
+        """The ``alert`` frame the staff on duty are shown."""
+        venue = (self.venue or {}) if self.question is not None else None
+        return frames.Alert(self.room, self.kind, self.item, self.message_id, self.question,
+                            venue, self.author, self.reason)
 
 
 ModerationEvent = (
@@ -105,8 +99,8 @@ ModerationEvent = (
 )
 
 
-def encode(event: ModerationEvent) -> bytes:
-    """The control-channel payload of ``event``."""
+def fields(event: ModerationEvent) -> dict[str, Any]:
+    """The fields of ``event`` in its ``{"op": "mod"}`` control message (``control.encode``)."""
     match event:
         case Restricted(room, user, kind, until_ms, reason):
             body: dict[str, Any] = {"t": "restrict", "room": room, "user": user, "kind": kind,
@@ -136,7 +130,7 @@ def encode(event: ModerationEvent) -> bytes:
                 body["author"] = event.author
             if event.reason is not None:
                 body["reason"] = event.reason
-    return pack({"op": "mod", **body})
+    return body
 
 
 def parse(message: dict[str, Any]) -> ModerationEvent | None:
