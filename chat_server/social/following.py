@@ -40,13 +40,13 @@ class Following:
             other = await other_member(db, member, target, "follow")
             await store.hold_follower(db, member.db_id)
             already = await store.follows(db, member.db_id, other.db_id)
-            check_follow(await read_pair(db, member, other), already,
-                         await store.following_count(db, member.db_id))
+            pair = await read_pair(db, member, other)
+            check_follow(pair, already, await store.following_count(db, member.db_id))
             if await store.follow(db, member.db_id, other.db_id, int(self._clock() * 1000)):
                 # Counted again inside the write: on SQLite a concurrent follow may have
-                # committed between the first count and this insert's write lock.
-                check_follow(await read_pair(db, member, other), False,
-                             await store.following_count(db, member.db_id) - 1)
+                # committed between the first count and this insert's write lock. The pair
+                # was checked above; only the count can have moved.
+                check_follow(pair, False, await store.following_count(db, member.db_id) - 1)
             await db.commit()
         return {"user": other.public(), "following": True}
 
