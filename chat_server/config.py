@@ -131,6 +131,10 @@ class Settings:
     # across every gateway (the counter lives where the key-phrase one does).
     friend_request_rate: int = 20
     friend_request_window_s: int = 600
+    # Private-message requests (docs/social.md): how many new requests (to members who are not
+    # friends, so they must accept first) one member may start per window, across gateways.
+    conversation_request_rate: int = 10
+    conversation_request_window_s: int = 3600
     # A private talk with the navigator on duty (docs/social.md): how long a member's request
     # waits with nobody accepting before they are shown the crisis resources (it keeps
     # waiting), and how long before it lapses and leaves the queue.
@@ -193,6 +197,7 @@ class Settings:
                      "question_rate", "question_window_s", "question_batch_s",
                      "presence_list_max", "digest_check_s", "digest_every_s",
                      "friend_request_rate", "friend_request_window_s",
+                     "conversation_request_rate", "conversation_request_window_s",
                      "private_talk_wait_s", "private_talk_expire_s"):
             if getattr(self, name) <= 0:
                 out.append(f"KINDRED_{name.upper()} must be positive")
@@ -327,6 +332,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "digest_every_s": float,
     "friend_request_rate": int,
     "friend_request_window_s": int,
+    "conversation_request_rate": int,
+    "conversation_request_window_s": int,
     "private_talk_wait_s": float,
     "private_talk_expire_s": float,
     "gateway_id": str,

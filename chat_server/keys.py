@@ -22,6 +22,7 @@ KEY_FAILURES = "kindred:fail:key"  # prefix: wrong organization key phrases per 
 LOGIN_FAILURES = "kindred:fail:login"  # prefix: failed sign-ins per client
 REGISTRATIONS = "kindred:register"  # prefix: registrations per client and per key phrase
 FRIEND_REQUESTS = "kindred:befriend"  # prefix: new friend requests per member (public id)
+DM_REQUESTS = "kindred:dmask"  # prefix: new private-message requests per member (public id)
 TALKS = "kindred:talks"  # sorted set: private-talk requests waiting, by when they were made
 TALKS_ASKED = "kindred:talk:asked"  # prefix: private-talk requests per member and window
 QUESTIONS_ASKED = "kindred:asked"  # prefix: questions to experts per member and window

@@ -10,6 +10,8 @@ from typing import Protocol
 
 from redis.asyncio import Redis
 
+from rooms.errors import RateLimited
+
 
 class FailureCounter(Protocol):
     async def count(self, key: str) -> int: ...
@@ -62,3 +64,20 @@ class RedisFailures:
             pipe.expire(name, self._window_s, nx=True)
             hits, _ = await pipe.execute()
         return int(hits)
+
+
+class RequestLimit:
+    """At most ``rate`` new requests of one kind per member per window, on a shared counter.
+
+    ``take`` counts one and raises ``RateLimited`` past the limit; it is called before anything
+    is recorded, so a refused request changes nothing."""
+
+    def __init__(self, counter: FailureCounter, rate: int, window_s: int, detail: str) -> None:
+        self._counter = counter
+        self._rate = rate
+        self._window_s = window_s
+        self._detail = detail
+
+    async def take(self, member_id: str) -> None:
+        if await self._counter.count(member_id) >= self._rate or await self._counter.add(member_id) > self._rate:
+            raise RateLimited(self._detail, float(self._window_s))

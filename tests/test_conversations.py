@@ -19,6 +19,7 @@ from support.conversations import (
     listed,
     settle,
     start,
+    take_part,
     wait_history,
 )
 from support.moderation import api, close_all, connect, fresh_org, make_staff, new_cid
@@ -288,3 +289,31 @@ async def test_bad_input(embedded: Deployment) -> None:
         assert (await api(dep, "POST", path + "/accept", m.token)).status_code == 404
     assert (await api(dep, "GET", "/api/conversations", None)).status_code == 401
     assert await listed(dep, m) == [] and await listed(dep, other) == []
+
+
+async def test_requests_to_strangers_are_limited_across_gateways(deployment: Deployment) -> None:
+    """KINDRED_CONVERSATION_REQUEST_RATE (10 an hour) new requests per member, counted across
+    every gateway; the eleventh is `429 rate_limited` and leaves nothing behind, while asking
+    someone already asked is the same conversation and costs nothing."""
+    dep = deployment
+    n = len(dep.gateways)
+    org = fresh_org(dep)
+    asker = dep.register(org=org.key)
+    others = [dep.register(org=org.key, gateway=i % n) for i in range(11)]
+    for m in [asker, *others]:
+        await take_part(dep, m, org.lounge)
+    for m in others:
+        await allow(dep, m, "communities")
+    answers = [await start(dep, asker, m, gateway=i % n) for i, m in enumerate(others)]
+    assert [a.status_code for a in answers] == [201] * 10 + [429], [a.text for a in answers]
+    assert all(a.json()["state"] == "request" for a in answers[:10])
+    refused = answers[-1].json()
+    assert refused["error"] == "rate_limited" and refused["retry_after_s"] > 0
+    assert int(answers[-1].headers["Retry-After"]) > 0
+    # Nothing recorded for the refused one, on either side.
+    assert len(await listed(dep, asker)) == 10
+    assert others[10].id not in {w["id"] for c in await listed(dep, asker) for w in c["with"]}
+    assert await listed(dep, others[10], gateway=n - 1) == []
+    # The same pair again is the conversation it already has, not a new request.
+    again = await start(dep, asker, others[0], gateway=n - 1)
+    assert again.status_code == 200 and again.json()["id"] == answers[0].json()["id"]

@@ -22,6 +22,7 @@ from chat_server.broker.base import Broker
 from chat_server.conversations import views
 from chat_server.conversations.activity import Activity
 from chat_server.conversations.gates import Gates
+from chat_server.limits import RequestLimit
 from chat_server.social.delivery import Delivery
 from chat_server.social.notifier import Notifier
 from persistence import conversations as store
@@ -50,6 +51,7 @@ class Conversations:
     def __init__(
         self, db: async_sessionmaker[AsyncSession], broker: Broker, delivery: Delivery,
         notifier: Notifier, gates: Gates, clock: Callable[[], float] = time.time,
+        requests: RequestLimit | None = None,
     ) -> None:
         self._db = db
         self._broker = broker
@@ -57,6 +59,7 @@ class Conversations:
         self._notifier = notifier
         self._gates = gates
         self._clock = clock
+        self._requests = requests
         self._activity = Activity(db, broker, delivery, notifier, gates)
 
     async def close(self) -> None:
@@ -111,7 +114,7 @@ class Conversations:
     async def start(self, member: Member, with_ids: list[str]) -> tuple[dict[str, Any], bool]:
         """``POST /api/conversations``: the conversation with ``with_ids`` (public ids), and
         whether it was created now. Raises ``BadFrame`` (invalid_request), ``NoSuchMember``,
-        ``DmRefused`` (and then nothing at all is recorded)."""
+        ``DmRefused``, ``RateLimited`` (and then nothing at all is recorded)."""
         others_ids = rules.check_start(member, with_ids)
         try:
             async with self._db() as db:
@@ -137,12 +140,20 @@ class Conversations:
             assert made is not None, "a group has no pair key to collide on"
             return made, True
         other = others[0]
+        counted = False
         for _ in range(3):  # a pair created meanwhile by a concurrent request: read it then
             live = await store.live_pair(db, member.db_id, other.db_id)
             if live is not None:
                 return await self._existing(db, member, other, live), False
             verdict = await self._check(db, member, other)
             state = State.OPEN if verdict is Verdict.DIRECT else State.REQUEST
+            if (state is State.REQUEST and not counted and self._requests is not None
+                    and member.role.rank < Role.NAVIGATOR.rank):
+                # A member asking people who are not their friends is what a spammer would
+                # repeat (staff are not limited: a navigator may need to reach many). Counted
+                # before anything is stored, so a refusal (RateLimited) leaves nothing behind.
+                await self._requests.take(member.id)
+                counted = True
             made = await store.create(db, secrets.token_hex(8), member.db_id, [other.db_id], state,
                                       self._now_ms())
             if made is not None:

@@ -32,5 +32,5 @@ def open_conversations(
 
     gates = Gates(db, head)
     hub.control_handlers[ConversationChanged] = gates.on_control
-    service = Conversations(db, broker, social.delivery, social.notifier, gates)
+    service = Conversations(db, broker, social.delivery, social.notifier, gates, requests=social.dm_requests)
     return ConversationsWiring(service, gates)

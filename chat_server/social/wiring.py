@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chat_server import keys
 from chat_server.broker.base import Broker
 from chat_server.config import Settings
-from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures
+from chat_server.limits import FailureCounter, MemoryFailures, RedisFailures, RequestLimit
 from chat_server.social.delivery import Delivery, MemoryDelivery, RedisDelivery
 from chat_server.social.digest import DigestSender
 from chat_server.social.feed import Feed
@@ -33,6 +33,8 @@ class SocialWiring:
     following: Following
     feed: Feed
     people: People
+    dm_requests: RequestLimit
+
 
     async def close(self) -> None:
         await self.digest.stop()
@@ -52,5 +54,11 @@ def open_social(
         else RedisFailures(redis, keys.FRIEND_REQUESTS, settings.friend_request_window_s)
     )
     friends = Friends(db, notifier, requests, settings.friend_request_rate, settings.friend_request_window_s)
+    # New private-message requests per member, the same way (conversations take it from here).
+    window = settings.conversation_request_window_s
+    dm_requests = RequestLimit(
+        MemoryFailures(window) if redis is None else RedisFailures(redis, keys.DM_REQUESTS, window),
+        settings.conversation_request_rate, window,
+        "you have asked many people to talk privately just now; please wait a while before asking more")
     return SocialWiring(delivery, notifier, digest, Reactions(db, broker, notifier), friends,
-                        Following(db), Feed(db), People(db))
+                        Following(db), Feed(db), People(db), dm_requests)
