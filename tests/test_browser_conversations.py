@@ -201,3 +201,29 @@ def test_request_accept_talk_and_decline(site: Deployment, web: Browsers) -> Non
     expect(c.page.get_by_text(f"{heron.handle} did not accept your request. You cannot write here any more.").first).to_be_visible()
     expect(c.page.locator(".timeline").get_by_label(re.compile("^Your message"))).to_be_disabled()
     web.assert_clean()
+
+
+def test_asking_too_many_people_is_told_plainly(site: Deployment, web: Browsers) -> None:
+    """Past the limit on new requests (10 an hour), "Send a message" on a profile says so in
+    plain words, announced to a screen reader, and opens nothing."""
+    room = ROOMS_A[1]
+    asker = site.register(org=ORG_A, handle=pseudonym("Wren"))
+    people = [site.register(org=ORG_A, handle=pseudonym("Fern")) for _ in range(11)]
+    for m in [asker, *people]:
+        call(site, "POST", f"/api/rooms/{room}/read", m, {"seq": 0})
+    for m in people:
+        call(site, "PUT", "/api/me/dm", m, {"allow": "communities"})
+    for m in people[:10]:
+        assert call(site, "POST", "/api/conversations", asker, {"with": [m.id]})["state"] == "request"
+    a = web.person(member=asker)
+    a.page.goto(f"/#/people/{people[10].id}")
+    send = a.page.locator("#profile-message")
+    expect(send).to_have_accessible_name("Send a message")
+    press(a.page, send)
+    words = "You have asked many people to talk privately in the last hour."
+    expect(a.page.get_by_role("status").filter(has_text=words)).to_be_visible()
+    expect(a.page.get_by_role("heading", level=1, name=people[10].handle)).to_be_visible()
+    clean(a.page, "a profile after too many requests")
+    assert all(people[10].id not in {w["id"] for w in c["with"]}
+               for c in call(site, "GET", "/api/conversations", asker)["conversations"])
+    web.assert_clean()

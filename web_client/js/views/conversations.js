@@ -61,8 +61,11 @@ export async function startConversation(app, person, status) {
   } catch (err) {
     let text = "The conversation could not be started. Please try again in a moment.";
     if (err.code === "dm_refused") text = `${person.handle} does not take private messages from you.`;
-    status.textContent = text;
-    announce(text);
+    if (err.code === "rate_limited") {
+      text = "You have asked many people to talk privately in the last hour. "
+        + "Please wait a while before asking someone new. People who already said yes are in Messages.";
+    }
+    status.textContent = text;  // a role="status" line: read out without a second announcement
   }
 }
 
