@@ -236,8 +236,16 @@ function globalFrame(frame) {
   }
   if (frame.type !== "alert") return;
   if (app.view && app.view.key === `room:${frame.room}` && app.view.moderated) return;
+  showAlert(frame);
+}
+
+/** The banner names the room by its title: the list of rooms is fetched first if this page has
+ * not needed it yet (a navigator who opened a room by its link), rather than showing its slug. */
+async function showAlert(frame) {
   const what = alertWords(frame);
-  const name = (app.communities || []).find((c) => c.slug === frame.room);
+  const rooms = await app.loadCommunities().catch(() => []);
+  const name = (rooms || []).find((c) => c.slug === frame.room);
+  if (!app.user) return;
   replace(alertBox, h("div", { class: "notice notice--danger" },
     h("p", {}, h("strong", {}, what), ` in ${name ? name.name : frame.room}.`),
     h("p", { class: "actions" },

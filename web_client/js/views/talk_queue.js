@@ -70,7 +70,12 @@ export class NavigatorDesk {
     this.showCount();
     if (this.screen) this.screen.render();
     if (!fresh.length) return;
-    const names = (this.app.communities || []);
+    // Rooms are named by their titles, so the list is fetched first if not yet loaded.
+    this.app.loadCommunities().catch(() => []).then((rooms) => this.announceFresh(fresh, rooms || []));
+  }
+
+  announceFresh(fresh, names) {
+    if (!this.app.user) return;
     const where = (slug) => (names.find((c) => c.slug === slug) || {}).name || "a room";
     const words = fresh.length === 1
       ? `${fresh[0].member.handle} in ${where(fresh[0].room)} asks to talk privately with a navigator.`
