@@ -10,10 +10,10 @@ import { showAccount, showReset } from "./views/account.js";
 import { RoomView } from "./views/room.js";
 import { showSearch } from "./views/search.js";
 import { showEventQuestions, showExperts, showTopic } from "./views/experts.js";
-import { showSessions, sessionHash } from "./views/sessions.js";
+import { showSessions } from "./views/sessions.js";
 import { showSession } from "./views/session.js";
 import { showSafety } from "./views/safety.js";
-import { alertLink, alertWords } from "./views/safety_items.js";
+import { attentionFrame, sessionFrame, showAlert } from "./views/banners.js";
 import { showNotifications } from "./views/notifications.js";
 import { showProfile } from "./views/profile.js";
 import { showFriends } from "./views/friends.js";
@@ -211,8 +211,6 @@ retryButton.addEventListener("click", () => app.conn && app.conn.retryNow());
 
 // ------------------------------------------------------------------ alerts for navigators on duty
 
-const alertBox = document.getElementById("alerts");
-
 /** An alert for a room whose moderation panel is not on screen: a banner with a way there. */
 function globalFrame(frame) {
   if (frame.type === "banned" && frame.room === "*") {
@@ -222,12 +220,12 @@ function globalFrame(frame) {
   // A private talk with a navigator: the member's request, and the navigators' queue.
   if (app.talk.frame(frame) || app.desk.frame(frame)) return;
   if (frame.type === "notification" || frame.type === "notifications_read" || frame.type === "unread") {
-    attentionFrame(frame);
-    if (frame.type === "notification" && !frame.id) sessionFrame(frame); // sessions and answers
+    attentionFrame(app, frame);
+    if (frame.type === "notification" && !frame.id) sessionFrame(app, frame); // sessions and answers
     return;
   }
   if (frame.type === "event_state") {
-    sessionFrame(frame);
+    sessionFrame(app, frame);
     return;
   }
   if (frame.type === "conversation") {
@@ -236,56 +234,7 @@ function globalFrame(frame) {
   }
   if (frame.type !== "alert") return;
   if (app.view && app.view.key === `room:${frame.room}` && app.view.moderated) return;
-  showAlert(frame);
-}
-
-/** The banner names the room by its title: the list of rooms is fetched first if this page has
- * not needed it yet (a navigator who opened a room by its link), rather than showing its slug. */
-async function showAlert(frame) {
-  const what = alertWords(frame);
-  const rooms = await app.loadCommunities().catch(() => []);
-  const name = (rooms || []).find((c) => c.slug === frame.room);
-  if (!app.user) return;
-  replace(alertBox, h("div", { class: "notice notice--danger" },
-    h("p", {}, h("strong", {}, what), ` in ${name ? name.name : frame.room}.`),
-    h("p", { class: "actions" },
-      alertLink(frame, () => alertBox.replaceChildren()),
-      h("button", { type: "button", class: "button button--quiet button--small", onclick: () => alertBox.replaceChildren() }, "Dismiss"))));
-  announce(`${what}.`);
-}
-
-/** Notifications and read marks, from this device or the member's others (docs/social.md). */
-function attentionFrame(frame) {
-  if (frame.type === "unread") {
-    app.unread.rooms[frame.room] = frame.count;
-    if (frame.room in app.unread.conversations) {
-      app.unread.conversations[frame.room] = frame.count;
-      showConversationCount(app);
-    }
-    app.dispatchUnread();
-    return;
-  }
-  if (typeof frame.unread === "number") app.setUnread(frame.unread);
-  if (frame.type === "notification") app.refreshUnread(); // the rooms' counts too
-  if (app.view && app.view.frame) app.view.frame(frame);
-}
-
-/** Sessions: a reminder (the lobby opened, a place freed up, a cancellation) as a calm banner
- * unless the session's own page is on screen; in the session's room, state changes are read out. */
-function sessionFrame(frame) {
-  if (frame.type === "event_state") {
-    if (!frame.changed && app.view && app.view.key === `room:${frame.room}`) {
-      announce(`This session is now ${frame.state === "live" ? "live" : frame.state}.`);
-    }
-    return;
-  }
-  if (app.view && app.view.key === `session:${frame.event}`) return;
-  replace(alertBox, h("div", { class: "notice" },
-    h("p", {}, frame.text),
-    h("p", { class: "actions" },
-      h("a", { href: sessionHash(frame.event), onclick: () => alertBox.replaceChildren() }, "Open the session"),
-      h("button", { type: "button", class: "button button--quiet button--small", onclick: () => alertBox.replaceChildren() }, "Dismiss"))));
-  announce(frame.text);
+  showAlert(app, frame);
 }
 
 // ------------------------------------------------------------------ routing

@@ -7,13 +7,14 @@ import { h, replace, announce } from "../dom.js";
 import { roomHash } from "../router.js";
 import { couldNotLoad } from "../retry.js";
 import { newCid } from "../socket.js";
-import { composer } from "./composer.js";
 import { Outbox } from "./outbox.js";
-import { Timeline, PAGE } from "./timeline.js";
+import { PAGE } from "./timeline.js";
 import { People } from "./people.js";
 import { Notices } from "./notices.js";
 import { ThreadPanel } from "./thread.js";
 import { ModerationPanel } from "./moderation.js";
+import { buildRoom } from "./room_layout.js";
+import { globalFrame, roomFrame } from "./room_frames.js";
 import { BlockList } from "./blocks.js";
 import { isConversationRoom } from "./conversations.js";
 import { conversationAsRoom, conversationChanged, conversationRefused, conversationState } from "./conversation_room.js";
@@ -55,50 +56,8 @@ export class RoomView {
     this.onConnState = (event) => this.connState(event.detail.state);
     this.conn.addEventListener("frame", this.onConnFrame);
     this.conn.addEventListener("state", this.onConnState);
-    this.build();
+    buildRoom(this);
     this.start(route);
-  }
-
-  // ------------------------------------------------------------------ layout
-
-  build() {
-    document.title = "Room · Kindred";
-    this.title = h("h1", {}, "Room");
-    this.description = h("p", {});
-    this.timeline = new Timeline(this);
-    const listId = this.timeline.listId;
-    this.box = composer({
-      label: "Your message",
-      onSend: (body) => this.outbox.send(body, null, this.box),
-      onTyping: () => this.sendTyping(),
-    });
-    const writeLink = h("a", {
-      href: "#", class: "write-link",
-      onclick: (event) => { event.preventDefault(); this.box.textarea.focus(); },
-    }, "Write a message");
-    const timeline = h("section", { class: "timeline", "aria-labelledby": `${listId}-h` },
-      h("h2", { id: `${listId}-h`, class: "visually-hidden" }, "Messages"),
-      this.timeline.scroller, this.timeline.jump, this.people.typingLine, this.box.form);
-    this.threadSlot = h("div");
-    this.modSlot = h("div");
-    this.conversationBox = h("div");
-    this.side = h("div", { class: "room__side" },
-      this.threadSlot, this.people.panel, this.blocks.panel, this.modSlot);
-    this.layout = h("div", { class: "room__layout" }, timeline, this.side);
-    // A private talk with a navigator, asked from here (views/talk.js); never for the room's own staff.
-    this.talk = this.app.talk.panel(this.slug, () => this.staff);
-    this.root = h("div", { class: "room" },
-      h("header", { class: "room__header" },
-        h("p", { class: "breadcrumb" }, this.private
-          ? h("a", { href: "#/conversations" }, "All messages") : h("a", { href: "#/rooms" }, "All rooms")),
-        this.title, this.description, this.talk.action, writeLink),
-      this.conversationBox,
-      this.notices.personalBox,
-      this.talk.box,
-      this.notices.resourcesBox,
-      this.notices.roomBox,
-      this.layout);
-    this.main.appendChild(this.root);
   }
 
   // ------------------------------------------------------------------ start-up
@@ -249,95 +208,12 @@ export class RoomView {
   // ------------------------------------------------------------------ frames
 
   roomFrame(frame) {
-    switch (frame.type) {
-      case "joined":
-        if (this.lastSeq !== null && frame.seq < this.lastSeq) {
-          // The room's numbering went back (§5.3): start again from the new head.
-          this.lastSeq = frame.seq;
-          this.timeline.historyNote.textContent = "Some earlier messages may no longer be available here.";
-        }
-        this.joined = true;
-        this.app.markRead(this.slug, frame.seq); // the replay brings everything up to the head
-        this.replayUntil = frame.seq;
-        this.replayed = 0;
-        this.people.snapshot(frame.present || [], frame.count);
-        this.outbox.resend();
-        this.composerState();
-        if (this.moderation) this.moderation.rejoined();
-        break;
-      case "message":
-        this.message(frame);
-        this.app.markRead(this.slug, frame.seq);
-        break;
-      case "reactions":
-        applyReactions(this.messages.get(frame.message), frame, this.layout, this.me);
-        break;
-      case "presence":
-        this.people.changed(frame.joined || [], frame.left || [], frame.count, frame.partial === true);
-        break;
-      case "members":
-        this.people.page(frame.members || [], frame.next ?? null, frame.count);
-        break;
-      case "typing":
-        this.people.typed(frame.user);
-        break;
-      case "gap":
-        this.timeline.note("Some messages are not shown here. ",
-          h("button", { type: "button", class: "link-button", onclick: () => this.reload() }, "Reload the room"));
-        this.lastSeq = Math.max(this.lastSeq || 0, frame.to);
-        break;
-      case "removed":
-        this.removed(frame.id, frame.reason);
-        break;
-      case "room_state":
-        this.notices.roomState(frame);
-        if (this.moderation) this.moderation.roomState(frame);
-        this.composerState();
-        break;
-      case "muted":
-        this.notices.restricted("muted", frame.until, frame.reason);
-        this.composerState();
-        announce(`A navigator has muted you in this room. ${frame.reason ? `Reason: ${frame.reason}` : ""}`);
-        break;
-      case "unmuted":
-        this.notices.unmuted();
-        this.composerState();
-        announce("You can post in this room again.");
-        break;
-      case "kicked":
-      case "banned":
-        this.leaveBecause(frame.type, frame.until, frame.reason);
-        break;
-      case "resources":
-        if (!frame.talk) this.notices.resources(frame); // a private talk's card is views/talk.js's
-        break;
-      case "ack":
-      case "confirm":
-        this.outbox.handle(frame, (id) => this.messages.has(id));
-        break;
-      case "error":
-        this.error(frame);
-        break;
-      default:
-        break;
-    }
+    roomFrame(this, frame);
   }
 
   /** Frames for any room or none: moderation answers, duty, alerts. */
   globalFrame(frame) {
-    if (frame.type === "moderated" || (frame.type === "error" && frame.cid && this.pendingModeration.has(frame.cid))) {
-      const waiting = this.pendingModeration.get(frame.cid);
-      if (!waiting) return;
-      this.pendingModeration.delete(frame.cid);
-      if (frame.type === "moderated") {
-        waiting.resolve(frame);
-        if (this.moderation) this.moderation.refresh();
-      } else {
-        waiting.reject(new Error(moderationError(frame)));
-      }
-      return;
-    }
-    if (this.moderation && (frame.type === "duty" || frame.type === "alert")) this.moderation.frame(frame);
+    globalFrame(this, frame);
   }
 
   connState(state) {
@@ -503,18 +379,4 @@ export class RoomView {
     }
     if (this.thread) this.thread.hide(authorId);
   }
-}
-
-function moderationError(frame) {
-  const reasons = {
-    not_staff: "Only this room's navigators can do that.",
-    outranked: "You cannot act on this member: their role is the same as yours or higher.",
-    no_target: "Choose a member or a message first.",
-    bad_target: "That action does not take a member or a message.",
-  };
-  if (frame.code === "forbidden") return reasons[frame.reason] || "You may not do that here.";
-  if (frame.code === "no_such_member") return "That member no longer exists.";
-  if (frame.code === "no_such_message") return "That message is no longer in this room.";
-  if (frame.code === "unavailable") return "The server is busy. Please try again in a moment.";
-  return frame.detail || "That did not work.";
 }
