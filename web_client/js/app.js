@@ -13,7 +13,7 @@ import { showEventQuestions, showExperts, showTopic } from "./views/experts.js";
 import { showSessions } from "./views/sessions.js";
 import { showSession } from "./views/session.js";
 import { showSafety } from "./views/safety.js";
-import { attentionFrame, sessionFrame, showAlert } from "./views/banners.js";
+import { attentionFrame, clearBanners, sessionFrame, showAlert } from "./views/banners.js";
 import { showNotifications } from "./views/notifications.js";
 import { showProfile } from "./views/profile.js";
 import { showFriends } from "./views/friends.js";
@@ -150,7 +150,7 @@ function endSession(message) {
   app.talk.reset();
   app.desk.reset();
   app.desk.banner.replaceChildren();
-  alertBox.replaceChildren();
+  clearBanners();
   whoami.replaceChildren();
   setStatus("idle", "");
   app.signedOutMessage = message || "";

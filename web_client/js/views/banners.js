@@ -7,6 +7,11 @@ import { sessionHash } from "./sessions.js";
 
 const alertBox = document.getElementById("alerts");
 
+/** Signing out takes every banner with it: the next person at a shared computer sees none. */
+export function clearBanners() {
+  alertBox.replaceChildren();
+}
+
 /** The banner names the room by its title: the list of rooms is fetched first if this page has
  * not needed it yet (a navigator who opened a room by its link), rather than showing its slug. */
 export async function showAlert(app, frame) {
