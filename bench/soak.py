@@ -67,6 +67,8 @@ def run(minutes: float, gateways: int, rooms: int = 50, members: int = 10, sende
         logs = sorted((work / "soak").glob("gw*.log"))
         result["alarms"] = {log.stem: _count(log, lambda line: ALARM.encode() in line) for log in logs}
         result["error_lines"] = {log.stem: _count(log, _ERROR.search) for log in logs}
+        # The logs go with the temporary directory: keep a few ERROR lines as evidence.
+        result["error_samples"] = {log.stem: _first(log, _ERROR.search, 5) for log in logs}
     return {**spec, **result}
 
 
@@ -83,6 +85,12 @@ def _runner() -> Callable[[Any], Any]:
 def _count(log: Path, match: Callable[[bytes], Any]) -> int:
     with log.open("rb") as f:
         return sum(1 for line in f if match(line))
+
+
+def _first(log: Path, match: Callable[[bytes], Any], n: int) -> list[str]:
+    with log.open("rb") as f:
+        found = [line.decode("utf-8", "replace").rstrip() for line in f if match(line)]
+    return found[:n]
 
 
 async def _drive(cfg: dict[str, Any], slugs: list[str], spec: dict[str, Any]) -> dict[str, Any]:
@@ -199,6 +207,9 @@ def main(argv: list[str] | None = None) -> None:
     r = run(args.minutes, args.gateways, args.rooms, args.members, args.senders, args.rate,
             args.churn)
     print("soak:\n" + report(r), flush=True)
+    for gw, lines in r["error_samples"].items():
+        for line in lines:
+            print(f"  {gw}: {line[:300]}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=1))
     bad = failures(r)
