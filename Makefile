@@ -89,6 +89,14 @@ BENCH_FLAGS ?=
 bench: system-deps $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_FLAGS)
 
+# Issue 18's soak (bench/soak.py, docs/operations.md "The soak"): two gateways on Redis and
+# PostgreSQL for SOAK_MINUTES, small rooms, members dropping and resuming on either gateway.
+# Fails if any acknowledged message is missing or doubled, or any anti-entropy alarm fired.
+SOAK_MINUTES ?= 10
+.PHONY: soak
+soak: system-deps $(STAMP)
+	$(BIN)/python -m bench.soak --minutes $(SOAK_MINUTES) --gateways 2
+
 # Screenshots of every screen of the browser client, desktop and phone width, for the README.
 screenshots: system-deps $(STAMP)
 	cd tests && ../$(BIN)/python -m support.browser_screenshots ../docs/screenshots
