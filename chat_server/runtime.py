@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.accounts.handshakes import HandshakeReads
 from chat_server.accounts.wiring import Accounts, open_accounts
-from chat_server.aio import finish, outlive_caller
+from chat_server.aio import finish
 from chat_server.broker.base import Broker
 from chat_server.broker.memory import MemoryBroker
 from chat_server.broker.redis_broker import RedisBroker
@@ -31,6 +31,7 @@ from chat_server.conversations.gates import is_conversation_room
 from chat_server.conversations.wiring import ConversationsWiring, open_conversations
 from chat_server.directory import Directory
 from chat_server.events.wiring import Sessions, open_sessions
+from chat_server.follow_up import FollowUp
 from chat_server.gateway.connection import CLOSE_RESTART
 from chat_server.gateway.hub import Hub, HubLimits
 from chat_server.gateway.rooms import RoomService
@@ -50,7 +51,6 @@ from chat_server.moderation.stores import (
     SlowModeSlots,
 )
 from chat_server.private_talk.wiring import TalksWiring, open_talks
-from chat_server.protocol.base import ServerFrame
 from chat_server.questions.wiring import QuestionsWiring, open_questions
 from chat_server.readers import StoredReads, utcnow
 from chat_server.readiness import Readiness
@@ -183,19 +183,12 @@ class Runtime:
 
         after_posts: set[asyncio.Task[None]] = set()
 
-        async def checks_after_post(author: Member, room: str, message_id: str, body: str, fresh: bool,
-                                    tell: Callable[[ServerFrame], None], reply_to: str | None) -> None:
-            await safety.after_post(author, room, message_id, body, fresh, tell)
-            await social.notifier.on_post(author, room, message_id, body, fresh, reply_to)
-            await conversations.service.after_post(author, room, message_id, fresh)
-
-        async def after_post(author: Member, room: str, message_id: str, body: str, fresh: bool,
-                             tell: Callable[[ServerFrame], None], reply_to: str | None) -> None:
-            # Awaited by the sender's connection (so the order of its frames is kept), but a
-            # member who closes the page right after the ack must not cancel the crisis alert
-            # to the navigators, nor the notifications: they outlive the connection.
-            await outlive_caller(after_posts, checks_after_post(
-                author, room, message_id, body, fresh, tell, reply_to), "after-post")
+        after_post = FollowUp(
+            safety, social.notifier,
+            # Late: the conversations are built on the hub, which is built on this.
+            lambda author, room, message_id, fresh: conversations.service.after_post(
+                author, room, message_id, fresh),
+            after_posts)
 
         hub = Hub(broker, presence, limits, reads.live_sessions, reads.history, reads.thread_of,
                   reads.head, facts, roster, enforcer, after_post)

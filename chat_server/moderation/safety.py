@@ -72,13 +72,20 @@ class SafetyDesk:
         self._defaults = resources.defaults()
         self._by_org: dict[int | None, tuple[float, resources.CrisisResources]] = {}
 
+    def needs_after_post(self, body: str) -> bool:
+        """Whether ``after_post`` has anything to do for a message of ``body``: exactly when
+        it matches the crisis list (fresh or retried: a retry is shown the resources again).
+        Synchronous and cheap, so a post that needs nothing costs no task (issue 18)."""
+        return self._matcher.match(body) is not None
+
     async def after_post(
         self, author: Member, room: str, message_id: str, body: str, fresh: bool,
         tell: Callable[[Resources], None], reply_to: str | None = None,
     ) -> None:
         """Called once a message is acknowledged; ``tell`` sends a frame to the author's
-        connection. Never raises: the message is posted."""
-        if self._matcher.match(body) is None:
+        connection. Never raises: the message is posted. Does nothing unless
+        ``needs_after_post(body)``."""
+        if not self.needs_after_post(body):
             return
         try:
             card = await self._resources(author.org_id)

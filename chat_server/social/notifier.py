@@ -37,6 +37,12 @@ from rooms.sessions import ROOM_PREFIX, Signup
 log = logging.getLogger(__name__)
 
 
+def _handles(author: Member, body: str) -> list[str]:
+    """The handles ``body`` mentions, but its author's; the one place both ``needs_on_post``
+    and the notifications read them, so the two cannot disagree."""
+    return [h for h in mentioned(body) if h != author.handle.lower()] if "@" in body else []
+
+
 class Notifier:
     def __init__(self, db: async_sessionmaker[AsyncSession], delivery: Delivery, broker: Broker) -> None:
         self._db = db
@@ -76,11 +82,18 @@ class Notifier:
     async def tell_room_read(self, member: Member, room: str, seq: int) -> None:
         await self._delivery.send(member.id, Unread(room, 0, seq))
 
+    @staticmethod
+    def needs_on_post(author: Member, body: str, fresh: bool, reply_to: str | None) -> bool:
+        """Whether ``on_post`` has anything to do: a fresh message that replies to one, or
+        mentions a handle other than its author's. Synchronous and cheap (no ``@``, no
+        parse), so a post that needs nothing costs no task (issue 18)."""
+        return fresh and (reply_to is not None or bool(_handles(author, body)))
+
     async def on_post(
         self, author: Member, room: str, message_id: str, body: str, fresh: bool, reply_to: str | None,
     ) -> None:
         """After a message is acknowledged: mention and reply notifications. Never raises.
-        A message that mentions nobody and replies to nothing costs nothing here."""
+        Does nothing unless ``needs_on_post``."""
         if not fresh:
             return  # a retried send: told the first time
         try:
@@ -91,7 +104,7 @@ class Notifier:
     async def _mentions_and_reply(
         self, author: Member, room: str, message_id: str, body: str, reply_to: str | None,
     ) -> None:
-        handles = [h for h in mentioned(body) if h != author.handle.lower()] if "@" in body else []
+        handles = _handles(author, body)
         if not handles and reply_to is None:
             return
         async with self._db() as db:
