@@ -225,12 +225,13 @@ class _Protocol(asyncio.Protocol):
             self._fail(f"unreadable reply: {exc}")
 
     def _other(self, reply: Any) -> None:
-        self.answered = True
         if isinstance(reply, hiredis.ReplyError):
             # A refused AUTH or SELECT, or a refused SUBSCRIBE (an ACL): try again later,
-            # as redis-py's listener did after its AuthenticationError.
+            # backing off, as redis-py's listener did after its AuthenticationError.
             self._fail(f"redis refused: {reply}")
-        elif self._hello_left:
+            return
+        self.answered = True
+        if self._hello_left:
             self._hello_left -= 1
         elif type(reply) is list and reply[0] == b"subscribe":
             self._owner._on_subscribed(reply[1])
