@@ -9,6 +9,9 @@ command counts, and one test kills it.
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -276,3 +279,42 @@ async def test_a_lost_subscription_is_reported_for_every_room_and_the_control_ch
     assert sorted(hub.resyncs) == ["*", "*", "r1", "r2"]
     admin.publish(Channels(0).room("r2"), b"m1:x")
     await eventually(lambda: hub.frames == [("r2", 1, b"x")], 5, "delivered again")
+
+
+@pytest.fixture
+def unix_socket() -> Iterator[Path]:
+    """A redis-server listening only on a unix socket (in a short directory: a socket's path
+    has a length limit of 108 bytes)."""
+    sock = Path(tempfile.mkdtemp(prefix="kr-", dir="/tmp")) / "r.sock"
+    proc = subprocess.Popen(
+        ["/usr/bin/redis-server", "--port", "0", "--unixsocket", str(sock), "--save", "",
+         "--appendonly", "no", "--dir", str(sock.parent)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield sock
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(sock.parent, ignore_errors=True)
+
+
+async def test_a_unix_socket_url_is_followed(unix_socket: Path) -> None:
+    sock = unix_socket
+    await eventually(sock.exists, 10, "redis-server listening on its socket")
+    client = Redis.from_url(f"unix://{sock}?db=2")
+    address = Address.of(client)
+    await client.aclose()
+    assert (address.path, address.db) == (str(sock), 2)
+    seen = Seen()
+    sub = Subscriber(address, seen.on_message, seen.confirmed.append, seen.on_connecting)
+    task = asyncio.create_task(sub.run())
+    try:
+        sub.subscribe(b"t:unix")
+        await eventually(lambda: seen.confirmed == [b"t:unix"], 5, "subscribed over the socket")
+        publisher = redis_sync.Redis(unix_socket_path=str(sock))
+        publisher.publish(b"t:unix", b"hi")
+        publisher.close()
+        await eventually(lambda: seen.on(b"t:unix") == [b"hi"], 5, "delivered")
+    finally:
+        await stop_task(task)
