@@ -9,7 +9,9 @@ once Redis has applied (and, with appendonly, logged) it.
 Pub/sub is fast but drops silently around a restart or a stalled connection, so this module
 never trusts it alone: every (re)subscription is reported with ``on_resync`` so the hub can
 fill from the stream, and a heartbeat sent through pub/sub to ourselves tells a subscription
-that looks alive but no longer delivers; then the listener is rebuilt.
+that looks alive but no longer delivers; then the listener is rebuilt. The listener is
+``subscriber.py``'s reader on a connection of its own (redis-py's ``PubSub`` cost ten times
+its CPU per message).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
@@ -29,6 +30,7 @@ from chat_server import keys
 from chat_server.aio import stop_task
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
 from chat_server.broker.script_pipe import ScriptPipe
+from chat_server.broker.subscriber import Address, Subscriber
 from chat_server.keys import COMMITS_STREAM, WRITERS_GROUP
 from rooms.errors import BadFrame, Unavailable
 
@@ -76,7 +78,9 @@ class RedisBroker:
         self._rooms: set[str] = set()
         self._confirmed: set[bytes] = set()
         self._waiters: dict[bytes, asyncio.Future[None]] = {}
-        self._pubsub: Any = None
+        self._subscriber = Subscriber(
+            Address.of(redis), self._dispatch, self._confirm, on_connecting=self._confirmed.clear,
+        )
         self._listener: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._last_heartbeat = time.monotonic()
@@ -88,7 +92,9 @@ class RedisBroker:
 
     async def start(self, on_frame: OnFrame, on_resync: OnResync, on_control: OnControl) -> None:
         self._on_frame, self._on_resync, self._on_control = on_frame, on_resync, on_control
-        self._listener = asyncio.create_task(self._listen(), name="redis-pubsub-listener")
+        self._subscriber.subscribe(self._hb_channel)
+        self._subscriber.subscribe(self._channels.control)
+        self._listener = asyncio.create_task(self._subscriber.run(), name="redis-pubsub-listener")
         self._watchdog = asyncio.create_task(self._watch(), name="redis-pubsub-watchdog")
 
     async def close(self) -> None:
@@ -106,11 +112,9 @@ class RedisBroker:
         if channel not in self._confirmed:
             if waiter is None:
                 waiter = self._waiters[channel] = asyncio.get_running_loop().create_future()
-            pubsub = self._pubsub
-            if pubsub is not None:
-                with contextlib.suppress(RedisError, OSError):
-                    # If this fails the listener is reconnecting and subscribes every room.
-                    await pubsub.subscribe(channel)
+            # Sent with every other room asked for in this loop turn; while the listener is
+            # reconnecting, it subscribes every room once it is back.
+            self._subscriber.subscribe(channel)
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), timeout=10)
             except TimeoutError:
@@ -123,49 +127,10 @@ class RedisBroker:
         self._rooms.discard(room)
         self._confirmed.discard(channel)
         self._waiters.pop(channel, None)
-        pubsub = self._pubsub
-        if pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.unsubscribe(channel)
+        self._subscriber.unsubscribe(channel)
 
-    async def _listen(self) -> None:
-        backoff = 0.05
-        while True:
-            pubsub = self._redis.pubsub()
-            try:
-                self._confirmed.clear()
-                await pubsub.subscribe(
-                    self._hb_channel, self._channels.control,
-                    *(self._channels.room(r) for r in self._rooms),
-                )
-                self._pubsub = pubsub
-                self._last_heartbeat = time.monotonic()
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None:
-                        self._dispatch(message)
-                        backoff = 0.05
-            except (RedisError, OSError) as exc:
-                log.warning("redis pub/sub connection lost (%s); reconnecting", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-            finally:
-                self._pubsub = None
-                # Bound first: redis-py typed aclose() in 8.2, so a call through the
-                # annotated name type-checks on both sides of that release.
-                close: Callable[[], Awaitable[None]] = pubsub.aclose
-                with contextlib.suppress(Exception):
-                    await close()
-
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        kind = message["type"]
-        channel: bytes = message["channel"]
-        if kind == b"subscribe" or kind == "subscribe":
-            self._confirm(channel)
-            return
-        if kind not in (b"message", "message"):
-            return
-        data: bytes = message["data"]
+    def _dispatch(self, channel: bytes, data: bytes) -> None:
+        """One pub/sub message, called by the subscriber inside its ``data_received``."""
         if channel == self._hb_channel:
             self._last_heartbeat = time.monotonic()
         elif channel == self._channels.control:
@@ -217,7 +182,7 @@ class RedisBroker:
                 # own cancellation too when close() lands here, and close() would wait for ever.
                 await stop_task(self._listener)
                 self._last_heartbeat = time.monotonic()
-                self._listener = asyncio.create_task(self._listen(), name="redis-pubsub-listener")
+                self._listener = asyncio.create_task(self._subscriber.run(), name="redis-pubsub-listener")
 
     # -- the log -----------------------------------------------------------------------
 
