@@ -9,7 +9,6 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-
 # Every SQLite connection of the process runs with these: the engine's, and the embedded
 # mode's writer thread's own (persistence/sqlite_writer.py), so the two cannot drift apart.
 SQLITE_PRAGMAS = (
