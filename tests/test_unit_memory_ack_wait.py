@@ -90,7 +90,7 @@ async def test_a_slow_commit_is_answered_unavailable_and_a_retry_acked_once_it_l
     committer = HandCommitter()
     broker = await _started(committer)
     with pytest.raises(Unavailable, match="not stored yet"):
-        await broker.post(_draft(1), 1001)
+        await asyncio.wait_for(broker.post(_draft(1), 1001), 5)
     retry = asyncio.create_task(broker.post(_draft(1), 1001))
     await asyncio.sleep(0)
     committer.commit_all()
