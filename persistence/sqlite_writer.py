@@ -137,6 +137,11 @@ class SqliteWriter:
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
+            with self._cond:  # only if the loop above died of something unforeseen
+                self._stopping = True
+                left = list(self._queue)
+                self._queue.clear()
+            _settle(left, [WriterStopped("the transcript writer ended")] * len(left))
             # After every _settle above (call_soon_threadsafe keeps the order): once ``stop``
             # sees this, every batch's future has its outcome.
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
@@ -144,6 +149,8 @@ class SqliteWriter:
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: no implicit transactions; BEGIN IMMEDIATE and COMMIT are ours.
+        # check_same_thread=False only so that ``stop`` may interrupt it from the loop's
+        # thread; nothing else touches it outside this thread.
         conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
         for pragma in SQLITE_PRAGMAS:
             conn.execute(pragma)
