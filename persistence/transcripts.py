@@ -8,6 +8,7 @@ a stored row).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
@@ -79,34 +80,56 @@ _NAMES = ", ".join(_COLUMNS)
 
 
 async def _store_sqlite(connection: Any, batch: Sequence[NewMessage]) -> int:
-    """The rows go into a temporary table, then into ``messages`` with ONE statement. FTS5
-    writes its pending index data out at the end of every statement (a trigger adds each
-    row's body), so ``executemany`` of the insert -- one statement per row -- made every row
-    a segment of its own to be merged later; one INSERT ... SELECT indexes the whole batch at
-    once, 3-4x the rows per second. The triggers stay the one place that keeps the index in
-    step with the table."""
+    """``insert_sqlite`` on the session's connection, inside SQLAlchemy's transaction."""
     raw = await connection.get_raw_connection()
     lite = raw.driver_connection  # aiosqlite.Connection, inside SQLAlchemy's transaction
     # All of it in ONE call on aiosqlite's thread rather than one per statement: each call is
     # a hop there and back (a queue, a future, a wake-up of the loop), and with small batches
     # (small rooms: one to three rows per commit) the six hops cost more than the rows.
     # ``_execute`` is aiosqlite's own way of running a function on its thread.
-    inserted: int = await lite._execute(_store_sqlite_sync, lite._conn, batch)
+    inserted: int = await lite._execute(insert_sqlite, lite._conn, batch)
     return inserted
 
 
-def _store_sqlite_sync(lite: Any, batch: Sequence[NewMessage]) -> int:
-    """``_store_sqlite``'s statements, on the sqlite3 connection, in aiosqlite's thread."""
-    lite.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS incoming_messages (id TEXT, room TEXT, seq INTEGER, "
-        "author_id INTEGER, cid TEXT, body TEXT, reply_to TEXT, thread_root TEXT, created_ms INTEGER)"
-    )
+# Up to this many rows go in as one multi-row INSERT (9 parameters a row: 144 at most, far
+# under SQLite's limit); bigger batches through the temporary table.
+MULTI_ROW_MAX = 16
+_MULTI_ROW_SQL = {
+    n: f"INSERT INTO messages ({_NAMES}) VALUES "
+    + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?)"] * n)
+    + " ON CONFLICT DO NOTHING"
+    for n in range(1, MULTI_ROW_MAX + 1)
+}
+
+
+def insert_sqlite(lite: sqlite3.Connection, batch: Sequence[NewMessage]) -> int:
+    """Insert ``batch`` on a plain sqlite3 connection with ONE statement into ``messages``,
+    skipping rows already there; returns how many were inserted. Begins a write transaction
+    (``BEGIN IMMEDIATE``) if none is open; the caller commits.
+
+    One statement, because FTS5 writes its pending index data out at the end of every
+    statement (a trigger adds each row's body): ``executemany`` of the insert -- one
+    statement per row -- made every row a segment of its own to be merged later. Small
+    batches (small rooms: one to three rows a commit) go as one multi-row INSERT; bigger
+    ones into a temporary table first, then one INSERT ... SELECT, 3-4x the rows per second
+    of ``executemany``. The triggers stay the one place that keeps the index in step with
+    the table. Rows go in (room, seq) order, the order of the unique index."""
+    if not batch:
+        return 0
     if not lite.in_transaction:
         # Take the write lock first, waiting for it (busy_timeout) as a plain INSERT would:
         # a transaction that began on the temporary table and met another writer's commit
         # when it came to write could not wait, only fail ("database is locked"). The
-        # session's commit ends it, so the batch lands whole or not at all.
+        # caller's commit ends it, so the batch lands whole or not at all.
         lite.execute("BEGIN IMMEDIATE")
+    if len(batch) <= MULTI_ROW_MAX:
+        rows = sorted(batch, key=_ROOM_SEQ)
+        params = [value for row in rows for value in row]
+        return max(int(lite.execute(_MULTI_ROW_SQL[len(rows)], params).rowcount), 0)
+    lite.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS incoming_messages (id TEXT, room TEXT, seq INTEGER, "
+        "author_id INTEGER, cid TEXT, body TEXT, reply_to TEXT, thread_root TEXT, created_ms INTEGER)"
+    )
     lite.execute("DELETE FROM temp.incoming_messages")  # a failed batch's, if any
     lite.executemany(
         f"INSERT INTO temp.incoming_messages ({_NAMES}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch

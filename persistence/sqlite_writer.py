@@ -1,0 +1,228 @@
+"""A thread that owns one plain ``sqlite3`` connection and commits batches of messages.
+
+Why a thread of our own: the embedded mode commits every posted message before it is
+acknowledged, one to three rows a commit in small rooms. Through SQLAlchemy's async session
+and aiosqlite each commit cost a session, a pooled connection, a greenlet and several hops to
+aiosqlite's thread and back; here a batch costs the event loop one queue append and one
+callback when its transaction has committed (``loop.call_soon_threadsafe``).
+
+Group commit: the thread takes everything queued while the previous transaction committed and
+commits it in ONE transaction (one fsync for them all, with ``synchronous=FULL``). A batch's
+future resolves only once that transaction has committed, so nothing is acknowledged before
+it is on disk. If the group's transaction fails, each batch of the group is tried again in a
+transaction of its own, so an error fails only the futures of the batch that caused it; the
+thread keeps going.
+
+``stop`` drains: it refuses new batches, the thread commits what is already queued, then
+closes the connection; a batch that cannot be committed then has its future failed. Every
+future is settled before ``stop`` returns, so no row is silently dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.engine import URL, make_url
+
+from persistence.db import SQLITE_PRAGMAS
+from persistence.transcripts import NewMessage, insert_sqlite
+
+__all__ = ["SqliteWriter", "WriterStopped", "sqlite_path"]
+
+
+class WriterStopped(Exception):
+    """The writer is stopping or stopped: the batch was not taken (nothing of it stored)."""
+
+
+def sqlite_path(url: str | URL) -> str | None:
+    """The file of a SQLite database URL, or None (another database, or in memory: a second
+    connection to ``:memory:`` would be a database of its own)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    path = parsed.database or ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
+@dataclass(slots=True)
+class _Batch:
+    rows: Sequence[NewMessage]
+    done: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop
+
+
+class SqliteWriter:
+    """Commits batches of ``NewMessage`` rows to the SQLite file at ``path`` from its own
+    thread. ``submit`` and ``stop`` are called from the event loop; ``max_rows`` caps the
+    rows of one group transaction (a single bigger batch still goes whole)."""
+
+    def __init__(self, path: str, max_rows: int = 5000) -> None:
+        self._path = path
+        self._max_rows = max_rows
+        self._queue: deque[_Batch] = deque()
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._ended: asyncio.Future[None] | None = None
+        self.transactions = 0  # committed group transactions (for tests and benchmarks)
+
+    @property
+    def queued(self) -> int:
+        """Batches handed over and not yet taken into a transaction."""
+        with self._cond:
+            return len(self._queue)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._ended = loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run, args=(loop, self._ended), name="sqlite-writer", daemon=True
+        )
+        self._thread.start()
+
+    def submit(self, rows: Sequence[NewMessage]) -> asyncio.Future[None]:
+        """Queue ``rows`` for the next transaction. The future resolves once they are
+        committed, or fails with the database's error (then none of them is stored) or with
+        ``WriterStopped``. Raises ``WriterStopped`` at once when the writer is not running."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        with self._cond:
+            if self._stopping or self._thread is None:
+                raise WriterStopped("the transcript writer is not running")
+            self._queue.append(_Batch(rows, done, loop))
+            self._cond.notify()
+        return done
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Refuse new batches, commit what is queued, close the connection. A statement
+        still running after ``timeout_s`` is interrupted, and its batches' futures fail (one
+        waiting for another connection's write lock fails at the busy timeout, 30 s). Every
+        future handed out is settled when this returns."""
+        if self._thread is None or self._ended is None:
+            return
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await asyncio.shield(self._ended)
+        except TimeoutError:
+            conn = self._conn
+            if conn is not None:
+                with contextlib.suppress(sqlite3.Error):  # closed meanwhile: nothing runs
+                    conn.interrupt()  # thread-safe: the running statement fails at once
+            await self._ended
+        self._thread = None
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def _run(self, loop: asyncio.AbstractEventLoop, ended: asyncio.Future[None]) -> None:
+        try:
+            while True:
+                group = self._next_group()
+                if not group:
+                    break
+                _settle(group, self._commit(group))
+        finally:
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+            with self._cond:  # only if the loop above died of something unforeseen
+                self._stopping = True
+                left = list(self._queue)
+                self._queue.clear()
+            _settle(left, [WriterStopped("the transcript writer ended")] * len(left))
+            # After every _settle above (call_soon_threadsafe keeps the order): once ``stop``
+            # sees this, every batch's future has its outcome.
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_resolve, ended)
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: no implicit transactions; BEGIN IMMEDIATE and COMMIT are ours.
+        # check_same_thread=False only so that ``stop`` may interrupt it from the loop's
+        # thread; nothing else touches it outside this thread.
+        conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+        for pragma in SQLITE_PRAGMAS:
+            conn.execute(pragma)
+        return conn
+
+    def _next_group(self) -> list[_Batch]:
+        """Everything queued (up to ``max_rows`` rows, at least one batch), waiting for it;
+        empty once stopping and nothing is left."""
+        with self._cond:
+            while not self._queue:
+                if self._stopping:
+                    return []
+                self._cond.wait()
+            group = [self._queue.popleft()]
+            rows = len(group[0].rows)
+            while self._queue and rows + len(self._queue[0].rows) <= self._max_rows:
+                batch = self._queue.popleft()
+                rows += len(batch.rows)
+                group.append(batch)
+            return group
+
+    def _commit(self, group: list[_Batch]) -> list[Exception | None]:
+        """Commit the group in one transaction; failing that, each batch alone. Returns
+        each batch's error (None: committed)."""
+        if self._conn is None:
+            try:
+                self._conn = self._connect()
+            except Exception as exc:  # the file cannot be opened (yet): the caller retries
+                return [exc] * len(group)
+        if len(group) == 1:
+            return [self._transaction(group[0].rows)]
+        rows = [row for batch in group for row in batch.rows]
+        if self._transaction(rows) is None:
+            return [None] * len(group)
+        return [self._transaction(batch.rows) for batch in group]
+
+    def _transaction(self, rows: Sequence[NewMessage]) -> Exception | None:
+        conn = self._conn
+        assert conn is not None
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            insert_sqlite(conn, rows)
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            return exc
+        self.transactions += 1
+        return None
+
+
+def _settle(group: list[_Batch], errors: Sequence[Exception | None]) -> None:
+    """Hand each batch's outcome to its loop: one wake-up of the loop per loop and group."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], Exception | None]]] = {}
+    for batch, error in zip(group, errors, strict=True):
+        by_loop.setdefault(batch.loop, []).append((batch.done, error))
+    for loop, outcomes in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(_resolve_all, outcomes)
+
+
+def _resolve_all(outcomes: list[tuple[asyncio.Future[None], Exception | None]]) -> None:
+    for done, error in outcomes:
+        if done.done():  # cancelled by its waiter
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+
+def _resolve(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
