@@ -26,8 +26,8 @@ from chat_server.protocol.base import ServerFrame
 from rooms.model import Member
 
 Tell = Callable[[ServerFrame], None]
-# (author, room, message id, fresh): the conversations' activity, which never awaits.
-ConversationAfterPost = Callable[[Member, str, str, bool], Awaitable[None]]
+# (author, room, message id, its seq, fresh): the conversations' activity, which never awaits.
+ConversationAfterPost = Callable[[Member, str, str, int, bool], Awaitable[None]]
 
 
 class SafetyChecks(Protocol):
@@ -56,17 +56,18 @@ class FollowUp:
         self._conversation = conversation
         self._owner = owner
 
-    async def __call__(self, author: Member, room: str, message_id: str, body: str, fresh: bool,
+    async def __call__(self, author: Member, room: str, message_id: str, seq: int, body: str, fresh: bool,
                        tell: Tell, reply_to: str | None) -> None:
         if self._safety.needs_after_post(body) or self._notifier.needs_on_post(author, body, fresh, reply_to):
-            await outlive_caller(self._owner, self._checks(author, room, message_id, body, fresh, tell, reply_to),
+            await outlive_caller(self._owner,
+                                 self._checks(author, room, message_id, seq, body, fresh, tell, reply_to),
                                  "after-post")
         else:
-            await self._conversation(author, room, message_id, fresh)
+            await self._conversation(author, room, message_id, seq, fresh)
 
-    async def _checks(self, author: Member, room: str, message_id: str, body: str, fresh: bool,
+    async def _checks(self, author: Member, room: str, message_id: str, seq: int, body: str, fresh: bool,
                       tell: Tell, reply_to: str | None) -> None:
         # In the order they always ran: the navigators' alert first.
         await self._safety.after_post(author, room, message_id, body, fresh, tell)
         await self._notifier.on_post(author, room, message_id, body, fresh, reply_to)
-        await self._conversation(author, room, message_id, fresh)
+        await self._conversation(author, room, message_id, seq, fresh)

@@ -186,8 +186,8 @@ class Runtime:
         after_post = FollowUp(
             safety, social.notifier,
             # Late: the conversations are built on the hub, which is built on this.
-            lambda author, room, message_id, fresh: conversations.service.after_post(
-                author, room, message_id, fresh),
+            lambda author, room, message_id, seq, fresh: conversations.service.after_post(
+                author, room, message_id, seq, fresh),
             after_posts)
 
         hub = Hub(broker, presence, limits, reads.live_sessions, reads.history, reads.thread_of,

@@ -147,12 +147,12 @@ class _Owner(set[asyncio.Task[None]]):
 async def test_a_task_only_for_a_post_with_work_and_every_check_still_runs(safety: bool, notify: bool) -> None:
     calls: list[str] = []
 
-    async def conversation(author: Member, room: str, message_id: str, fresh: bool) -> None:
+    async def conversation(author: Member, room: str, message_id: str, seq: int, fresh: bool) -> None:
         calls.append("conversation")
 
     owner = _Owner()
     follow = FollowUp(_Safety(safety, calls), _Notify(notify, calls), conversation, owner)
-    await follow(AUTHOR, "lounge", "m" * 32, "body", True, lambda frame: None, None)
+    await follow(AUTHOR, "lounge", "m" * 32, 7, "body", True, lambda frame: None, None)
     busy = safety or notify
     assert owner.added == (1 if busy else 0)
     assert not owner  # done and discarded

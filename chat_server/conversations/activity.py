@@ -3,7 +3,8 @@
 After each acknowledged message (the hub's ``after_post``): a request's first message makes
 the request known to its recipient (a ``dm_request`` notification and a ``conversation``
 frame); a message of an open conversation tells the others' connections (``conversation``
-with ``event: message``, never the body), for their list and unread count. This runs in tasks
+with ``event: message`` and the message's ``seq``, never the body), for their list and unread
+count. This runs in tasks
 of its own, owned here, one room's messages in their order: the sender's socket may close the
 moment it has its ack, and that must not cut a request short. Nothing here logs a body.
 """
@@ -55,14 +56,14 @@ class Activity:
         for task in tasks:
             await stop_task(task)
 
-    async def after_post(self, author: Member, room: str, message_id: str, fresh: bool) -> None:
+    async def after_post(self, author: Member, room: str, message_id: str, seq: int, fresh: bool) -> None:
         """A message was posted in some room: for a conversation, its first message makes a
         request known to the recipient (a ``dm_request`` notification and a ``conversation``
         frame); in an open one, the others' list hears of new activity. Returns at once (the
         work runs in a task of this service's); never raises."""
         if not fresh or not rules.is_room(room):
             return
-        task = asyncio.create_task(self._after_post_logged(author, room, message_id, self._last.get(room)),
+        task = asyncio.create_task(self._after_post_logged(author, room, message_id, seq, self._last.get(room)),
                                    name=f"conversation-after-post-{room}")
         self._tasks.add(task)
         self._last[room] = task
@@ -75,18 +76,18 @@ class Activity:
         task.add_done_callback(done)
 
     async def _after_post_logged(
-        self, author: Member, room: str, message_id: str, before: asyncio.Task[None] | None,
+        self, author: Member, room: str, message_id: str, seq: int, before: asyncio.Task[None] | None,
     ) -> None:
         if before is not None:
             # After the room's previous message (this gateway's): a request's first message
             # must be the one recorded as its first.
             await asyncio.wait([before])
         try:
-            await self._after_post(author, room, message_id)
+            await self._after_post(author, room, message_id, seq)
         except Exception:
             log.exception("conversation activity in %s failed", room)
 
-    async def _after_post(self, author: Member, room: str, message_id: str) -> None:
+    async def _after_post(self, author: Member, room: str, message_id: str, seq: int) -> None:
         facts = await self._gates.facts(room)
         if facts is None:
             return
@@ -110,7 +111,9 @@ class Activity:
         if facts.group:
             async with self._db() as db:
                 hidden = await store.blockers_of(db, author.db_id, [facts.member_keys[o] for o in to])
-        frame = Conversation("message", facts.id, room, message_id, author.public())
+        # The seq lets the client tell this message from those an ``unread`` frame's read mark
+        # covers: that frame can arrive after this one (docs/protocol.md §4.28).
+        frame = Conversation("message", facts.id, room, message_id, author.public(), seq=seq)
         for other in to:
             if facts.member_keys[other] not in hidden:
                 await self._delivery.send(other, frame)

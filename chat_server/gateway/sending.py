@@ -32,11 +32,10 @@ _PHI_REASON = (
     "room's history. To post it anyway, send it again with confirm_phi set."
 )
 
-# Called once a send is acknowledged: (author, room, message id, body, first time posted, a
-# way to send the author's connection a frame).
-# (author, room, message id, body, fresh, tell the author, reply_to)
+# Called once a send is acknowledged: (author, room, message id, its seq, body, first time
+# posted, a way to send the author's connection a frame, reply_to).
 AfterPost = Callable[
-    [Member, str, str, str, bool, Callable[[ServerFrame], None], str | None], Awaitable[None]
+    [Member, str, str, int, str, bool, Callable[[ServerFrame], None], str | None], Awaitable[None]
 ]
 
 
@@ -119,7 +118,7 @@ class Sender:
         conn.push(encode_for(conn.protocol, ack))
         if self._after_post is not None:
             await self._after_post(
-                conn.member, room, posted.message_id, body, not posted.duplicate,
+                conn.member, room, posted.message_id, posted.seq, body, not posted.duplicate,
                 lambda frame: conn.push(encode_for(conn.protocol, frame)), reply_to,
             )
 

@@ -62,13 +62,16 @@ class Reacted(ServerFrame):
 
 @dataclass(frozen=True, slots=True)
 class Conversation(ServerFrame):
-    """A private conversation changed (``state``) or has a new message (``message``, ``from``)."""
+    """A private conversation changed (``state``) or has a new message (``message``, ``from``,
+    ``seq``: its room sequence number, so a client can tell which of the messages it counted
+    an ``unread`` frame's read mark already covers)."""
 
     TYPE: ClassVar[str] = "conversation"
-    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"message", "from_", "state"})
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset({"message", "from_", "state", "seq"})
     event: str
     id: str
     room: str
     message: str | None = None
     from_: dict[str, Any] | None = None
     state: str | None = None
+    seq: int | None = None

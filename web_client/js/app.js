@@ -18,7 +18,7 @@ import { showNotifications } from "./views/notifications.js";
 import { showProfile } from "./views/profile.js";
 import { showFriends } from "./views/friends.js";
 import { showFeed } from "./views/feed.js";
-import { conversationFrame, showConversationCount, showConversations } from "./views/conversations.js";
+import { conversationFrame, readUpTo, showConversationCount, showConversations } from "./views/conversations.js";
 import { MemberTalk } from "./views/talk.js";
 import { NavigatorDesk, showTalkQueue } from "./views/talk_queue.js";
 import { pendingStore } from "./pending.js";
@@ -51,7 +51,8 @@ const app = {
     if (location.hash === hash) route();
     else location.hash = hash;
   },
-  unread: { notifications: 0, rooms: {}, conversations: {} }, // GET /api/me/unread, kept current by frames
+  // GET /api/me/unread, kept current by frames; `counted`: see readUpTo in views/conversations.js
+  unread: { notifications: 0, rooms: {}, conversations: {}, counted: {} },
   /** The header's unread count (polite: read out only when it grows). */
   setUnread(n) {
     const before = this.unread.notifications;
@@ -81,8 +82,8 @@ const app = {
    * "the newest": a mark sent a second later must not cover what arrived after they left. */
   markRead(slug, seq = null) {
     this.unread.rooms[slug] = 0;
-    if (this.unread.conversations[slug]) {
-      this.unread.conversations[slug] = 0;
+    if (this.unread.conversations[slug] || this.unread.counted[slug]) {
+      readUpTo(this, slug, seq ?? Infinity); // what was counted up to here is seen
       showConversationCount(this);
     }
     if (seq !== null) this.readSeqs.set(slug, Math.max(this.readSeqs.get(slug) || 0, seq));
@@ -141,7 +142,7 @@ function endSession(message) {
   app.conn = null;
   app.user = null;
   app.communities = null;
-  app.unread = { notifications: 0, rooms: {}, conversations: {} };
+  app.unread = { notifications: 0, rooms: {}, conversations: {}, counted: {} };
   countBadge.hidden = true;
   showConversationCount(app);
   nav.hidden = true;

@@ -2,7 +2,7 @@
 // open, session reminders, and the notification and unread counts (docs/social.md).
 import { h, replace, announce } from "../dom.js";
 import { alertLink, alertWords } from "./safety_items.js";
-import { showConversationCount } from "./conversations.js";
+import { readUpTo, showConversationCount } from "./conversations.js";
 import { sessionHash } from "./sessions.js";
 
 const alertBox = document.getElementById("alerts");
@@ -32,7 +32,8 @@ export function attentionFrame(app, frame) {
   if (frame.type === "unread") {
     app.unread.rooms[frame.room] = frame.count;
     if (frame.room in app.unread.conversations) {
-      app.unread.conversations[frame.room] = frame.count;
+      // Not frame.count alone: the read mark may be older than a message counted since.
+      readUpTo(app, frame.room, frame.seq, frame.count);
       showConversationCount(app);
     }
     app.dispatchUnread();

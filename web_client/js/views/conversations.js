@@ -34,12 +34,27 @@ export function showConversationCount(app) {
   replace(badge, n ? [String(n > 99 ? "99+" : n), h("span", { class: "visually-hidden" }, n === 1 ? " new private message" : " new private messages")] : []);
 }
 
+// Why the seqs: an `unread` frame answers a read mark this page (or another device) sent up to
+// a second earlier, so it can arrive after a newer message was counted here; taking its count
+// as it is would lose that message for good. `app.unread.counted[room]` holds the seqs counted
+// from `message` frames that no read mark has covered yet (docs/protocol.md §4.23, §4.28).
+
+/** The conversation was read up to `seq` (an `unread` frame's, or this page's): its count is
+ * `base` and the messages counted here after it; those up to it are forgotten. */
+export function readUpTo(app, room, seq, base = 0) {
+  const after = (app.unread.counted[room] || []).filter((s) => s > seq);
+  if (after.length) app.unread.counted[room] = after;
+  else delete app.unread.counted[room];
+  app.unread.conversations[room] = base + after.length;
+}
+
 /** A `conversation` frame, wherever the member is: a new message counts unless that
  * conversation is on screen; anything else (a request, an answer) is read again. */
 export function conversationFrame(app, frame) {
   if (frame.event === "message") {
     if (app.view && app.view.key === `room:${frame.room}`) return;
     app.unread.conversations[frame.room] = (app.unread.conversations[frame.room] || 0) + 1;
+    if (typeof frame.seq === "number") (app.unread.counted[frame.room] ||= []).push(frame.seq);
     showConversationCount(app);
     announce(`New private message from ${frame.from ? frame.from.handle : "someone"}.`);
   } else {
