@@ -70,6 +70,11 @@ class RedisBroker:
         self._check_s = check_interval_s
         self._channels = keys.Channels.of(redis)
         self._hb_channel = self._channels.heartbeat(gateway_id)
+        # Built once: Channels builds each name on every use, and _dispatch runs for every
+        # message every gateway receives.
+        self._control = self._channels.control
+        self._room_prefix = self._channels.room_prefix
+        self._room_cut = len(self._room_prefix)
         self._post = redis.register_script(_POST)
         # The post script on a pipelined connection of its own (script_pipe.py): a third of
         # the CPU of a message in small rooms went to redis-py's per-command machinery.
@@ -131,31 +136,33 @@ class RedisBroker:
 
     def _dispatch(self, channel: bytes, data: bytes) -> None:
         """One pub/sub message, called by the subscriber inside its ``data_received``."""
-        if channel == self._hb_channel:
-            self._last_heartbeat = time.monotonic()
-        elif channel == self._channels.control:
-            assert self._on_control is not None
-            self._on_control(data)
-        elif channel.startswith(self._channels.room_prefix):
-            room = channel[len(self._channels.room_prefix):].decode()
+        # Rooms first, the common case; no heartbeat or control name starts with the room
+        # prefix, so the order changes no answer.
+        if channel.startswith(self._room_prefix):
+            room = channel[self._room_cut:].decode()
             assert self._on_frame is not None
             if data[:1] == b"m":
                 colon = data.index(b":")
                 self._on_frame(room, int(data[1:colon]), data[colon + 1:])
             elif data[:2] == b"e:":
                 self._on_frame(room, None, data[2:])
+        elif channel == self._hb_channel:
+            self._last_heartbeat = time.monotonic()
+        elif channel == self._control:
+            assert self._on_control is not None
+            self._on_control(data)
 
     def _confirm(self, channel: bytes) -> None:
-        if channel == self._channels.control and self._on_resync is not None:
+        if channel == self._control and self._on_resync is not None:
             # (Re)subscribed to the control channel: control events published meanwhile
             # (moderation) are lost; "*" tells the hub to re-read what it derived from them.
             self._on_resync("*")
             return
-        if not channel.startswith(self._channels.room_prefix):
+        if not channel.startswith(self._room_prefix):
             if channel == self._hb_channel:
                 self._last_heartbeat = time.monotonic()
             return
-        room = channel[len(self._channels.room_prefix):].decode()
+        room = channel[self._room_cut:].decode()
         if room not in self._rooms:
             return
         first = channel not in self._confirmed

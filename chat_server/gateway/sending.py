@@ -84,7 +84,7 @@ class Sender:
             raise NotJoined("join the room before sending to it")
         messages.check_cid(cid)
         staff = room in conn.staff_in
-        await self._enforcer.check_send(conn.member.id, room, staff)
+        checked = await self._enforcer.check_send(conn.member.id, room, staff)
         if not confirm_phi:
             kinds = safety.find_phi(body)
             if kinds:
@@ -103,7 +103,9 @@ class Sender:
         thread_root = None
         if reply_to is not None:
             thread_root = await self._thread_of(room, messages.check_message_id(reply_to))
-        await self._enforcer.claim_slot(conn.member.id, room, staff)
+        # The facts checked above, not a second read (claim_slot reads again if the cache
+        # has replaced them meanwhile: reply_to's look-up awaits).
+        await self._enforcer.claim_slot(conn.member.id, room, staff, checked)
         now_ms = int(self._clock() * 1000)
         message_id = os.urandom(16).hex()  # 32 hex digits, as uuid4().hex but cheaper
         prefix = message_prefix(

@@ -60,17 +60,31 @@ class Enforcer:
         if refusal is not None:
             raise refusal_error(refusal)
 
-    async def check_send(self, member_id: str, room: str, staff: bool) -> None:
+    async def check_send(self, member_id: str, room: str, staff: bool) -> RoomFacts | None:
         """Refuse a send for a ban, a mute or a lock. The slow-mode slot is not claimed yet
-        (``claim_slot``), so the rule is asked without a previous post."""
+        (``claim_slot``), so the rule is asked without a previous post. Returns the facts it
+        checked (None for a room without any), for the same send's ``claim_slot``."""
         facts = await self._facts.facts(room)
         if facts is not None:
             self._enforce(facts, member_id, staff, None)
+        return facts
 
-    async def claim_slot(self, member_id: str, room: str, staff: bool) -> None:
+    async def claim_slot(
+        self, member_id: str, room: str, staff: bool, checked: RoomFacts | None = None,
+    ) -> None:
         """Slow mode: take the member's next slot in the room, shared by all gateways, or
-        refuse with the wait. Staff of the room are exempt and use no slot."""
-        facts = await self._facts.facts(room)
+        refuse with the wait. Staff of the room are exempt and use no slot.
+
+        ``checked`` is what ``check_send`` returned for this send. It is used while it is
+        still the cache's copy of the room: events (a ban, a mute, slow mode, a lock) change
+        that copy in place, so it says what a second read would. Once the cache has dropped
+        or replaced it (an invalidation, a fresh read), the facts are read again. (A copy
+        whose ``ttl_s`` ran out in between is still used: it was fresh when this send was
+        checked, and events keep it current; the next send reads it again.)"""
+        if checked is not None and self._facts.known(room) is checked:
+            facts: RoomFacts | None = checked
+        else:
+            facts = await self._facts.facts(room)
         if facts is None or staff or facts.slow_mode_s <= 0:
             return
         now = self._clock()
