@@ -182,8 +182,13 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
             data = message.get("text") or ""
         raw: dict[str, Any] = {}
         try:
-            raw = wire.decode(data, conn.protocol)
-            await _dispatch(frames.parse(raw, rt.settings.max_body_chars), conn, rt)
+            hot = frames.read_hot(data, conn.protocol, rt.settings.max_body_chars)
+            if hot is not None:
+                parsed, raw = hot
+            else:
+                raw = wire.decode(data, conn.protocol)
+                parsed = frames.parse(raw, rt.settings.max_body_chars)
+            await _dispatch(parsed, conn, rt)
             strikes.clear()
         except RoomError as exc:
             frame = _error_frame(exc.code, exc.detail, raw, exc.fields())

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
+
+from chat_server import wire
 from chat_server.private_talk import frames as talk_frames
 from chat_server.questions import frames as question_frames
 from chat_server.social import frames as social_frames
@@ -135,3 +138,85 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
     if kind in talk_frames.KINDS:
         return talk_frames.parse(kind, raw)
     raise UnknownType(f"unknown frame type {kind[:32]!r}")
+
+
+# The frames clients send most (``send`` above all), decoded and checked in one C call:
+# msgspec decodes straight into these structs, which admit only the well-formed frame (its
+# own keys, each of its type and length; nothing unknown, so nothing nested). A frame they
+# do not admit, malformed or merely unusual (an extra key, a ``join`` with a ``cid``), takes
+# wire.decode and parse as before, so every refusal keeps its code and message; a frame they
+# do admit, parse would have read to the same value (tests/test_unit_fast_frames.py).
+_Room = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_ROOM)]
+_Cid = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+_Echo = dict[str, str]  # the keys an error frame echoes (endpoint._error_frame): room, cid
+
+
+class _Send(msgspec.Struct, tag="send", tag_field="type", forbid_unknown_fields=True):
+    room: _Room
+    body: str
+    cid: _Cid
+    reply_to: str | None = None
+    confirm_phi: bool = False
+
+    def typed(self, max_body_chars: int) -> tuple[ClientFrame, _Echo] | None:
+        if len(self.body) > max_body_chars * 2:
+            return None  # refused by parse, with its message
+        frame = Send(self.room, self.body, self.cid, self.reply_to, self.confirm_phi)
+        return frame, {"room": self.room, "cid": self.cid}
+
+
+class _Typing(msgspec.Struct, tag="typing", tag_field="type", forbid_unknown_fields=True):
+    room: _Room
+
+    def typed(self, max_body_chars: int) -> tuple[ClientFrame, _Echo] | None:
+        return Typing(self.room), {"room": self.room}
+
+
+class _Join(msgspec.Struct, tag="join", tag_field="type", forbid_unknown_fields=True):
+    room: _Room
+    since: Annotated[int, msgspec.Meta(ge=0)] | None = None  # msgspec's int refuses a bool
+
+    def typed(self, max_body_chars: int) -> tuple[ClientFrame, _Echo] | None:
+        return Join(self.room, self.since), {"room": self.room}
+
+
+class _Leave(msgspec.Struct, tag="leave", tag_field="type", forbid_unknown_fields=True):
+    room: _Room
+
+    def typed(self, max_body_chars: int) -> tuple[ClientFrame, _Echo] | None:
+        return Leave(self.room), {"room": self.room}
+
+
+class _Ping(msgspec.Struct, tag="ping", tag_field="type", forbid_unknown_fields=True):
+    def typed(self, max_body_chars: int) -> tuple[ClientFrame, _Echo] | None:
+        return Ping(), {}
+
+
+_Hot = _Send | _Typing | _Join | _Leave | _Ping
+_FROM_MSGPACK = msgspec.msgpack.Decoder(_Hot)
+_FROM_JSON = msgspec.json.Decoder(_Hot)
+
+
+def read_hot(data: bytes | str, protocol: str, max_body_chars: int) -> tuple[ClientFrame, _Echo] | None:
+    """The frame and the map an error frame echoes from, if ``data`` is a well-formed frame
+    of one of the hot types; None for anything else (then: ``parse(wire.decode(data))``).
+    Never raises for the client's bytes."""
+    try:
+        if protocol == wire.MSGPACK:
+            # A fixmap (at most 15 pairs) keeps wire.decode's 256-entry limit even for a map
+            # that repeats a key; msgpack connections must send binary frames.
+            if type(data) is not bytes or not data or data[0] >> 4 != 0x8:
+                return None
+            hot = _FROM_MSGPACK.decode(data)
+        else:
+            # msgspec refuses a lone surrogate and a non-finite number, as decode does not
+            # (it refuses the first with its own message, accepts the second in a key we do
+            # not know): both go the long way.
+            hot = _FROM_JSON.decode(data)
+    except (msgspec.DecodeError, RecursionError):
+        # DecodeError includes ValidationError. RecursionError: a deep value before the
+        # ``type`` key (msgspec skips it while looking for the tag; wire.decode's limits
+        # refuse it).
+        return None
+    return hot.typed(max_body_chars)
+

@@ -1,0 +1,62 @@
+"""Where msgspec writes server frames (a frame's JSON text, the message frame's prefix), it
+writes exactly the text and bytes json.dumps and msgpack.packb wrote before it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgpack
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chat_server.protocol.message import finish_message, message_prefix
+from chat_server.wire import Outgoing
+
+_text = st.text() | st.sampled_from(["\x00\x1f\x7f\"\\/\u2028\u2029\ufeff\U0010ffff", "é" * 40])
+_scalar = (
+    _text | st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()  # NaN and infinities too: json.dumps writes them, and that text is kept
+)
+_value = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=4)
+                      | st.dictionaries(_text, inner, max_size=4), max_leaves=20)
+
+
+def _before(packed: bytes) -> str:
+    return json.dumps(msgpack.unpackb(packed, raw=False), ensure_ascii=False, separators=(",", ":"))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(_text, _value, max_size=6))
+def test_a_frame_s_json_text_is_the_one_json_dumps_wrote(frame: dict[str, Any]) -> None:
+    packed = msgpack.packb(frame, use_bin_type=True)
+    assert Outgoing(packed).json == _before(packed)
+
+
+def test_floats_and_deep_frames_keep_json_dumps_text() -> None:
+    for frame in [{"x": 1e16}, {"x": 1e-7}, {"x": [float("nan"), float("inf")]},
+                  {"x": [[[[[["deep"]]]]]]}, {"type": "message", "ts": 1795355318670, "x": 0.5}]:
+        packed = msgpack.packb(frame, use_bin_type=True)
+        assert Outgoing(packed).json == _before(packed)
+
+
+_author = st.fixed_dictionaries({"id": _text, "handle": _text, "role": _text})
+_int = st.integers(-(2**63), 2**64 - 1)
+_maybe = st.none() | _text
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_text, _text, _author, _maybe, _maybe, _int, _maybe, st.integers(0, 2**64 - 1))
+def test_the_message_prefix_is_msgpack_s_bytes(
+    room: str, message_id: str, author: dict[str, Any], body: str | None, reply_to: str | None,
+    ts_ms: int, thread_root: str | None, seq: int,
+) -> None:
+    try:
+        whole = msgpack.packb({
+            "type": "message", "room": room, "id": message_id, "author": author, "body": body,
+            "reply_to": reply_to, "thread_root": thread_root, "ts": ts_ms, "seq": seq,
+        }, use_bin_type=True)
+    except UnicodeEncodeError:
+        return  # a lone surrogate: neither encoder takes it
+    prefix = message_prefix(room, message_id, author, body, reply_to, ts_ms, thread_root)
+    assert finish_message(prefix, seq) == whole
