@@ -34,9 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # bench.targets starts servers with tests/support
 
 from bench.extras import ALARM  # noqa: E402
-from bench.loadgen import Gen, _pace  # noqa: E402
+from bench.gen import Gen  # noqa: E402
 from bench.soak_members import Member, Tally, churn, missing  # noqa: E402
 from bench.targets import Backing, start_kindred  # noqa: E402
+from bench.workloads import pace  # noqa: E402
 from rooms import catalog  # noqa: E402
 
 # An ERROR record as the gateway logs it ("... ERROR name: ...") or as uvicorn does ("ERROR:").
@@ -112,7 +113,7 @@ async def _drive(cfg: dict[str, Any], slugs: list[str], spec: dict[str, Any]) ->
     window = gen.window()
     async with asyncio.TaskGroup() as tg:
         tg.create_task(churn(people, spec["churn_per_s"], seconds, 0.5, tg))
-        sent = await _pace(senders, spec["rate"], seconds, 0, gen, lambda _room: size)
+        sent = await pace(senders, spec["rate"], seconds, 0, gen, lambda _room: size)
     # Every member back, every send acknowledged, every member at its room's newest seq.
     settle_s = await _settle(people, tally, 60.0)
     measured = window.close()

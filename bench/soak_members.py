@@ -108,7 +108,7 @@ class Member(Peer):
     # -- sending ---------------------------------------------------------------------
 
     def post(self, room: str, phase: int, cid: str) -> None:
-        """Called by the pacer (``bench.loadgen._pace``): sent now, or after the reconnect."""
+        """Called by the pacer (``bench.workloads.pace``): sent now, or after the reconnect."""
         self.pending[cid] = room
         if self.ready:
             super().post(room, phase, cid)

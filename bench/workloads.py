@@ -30,7 +30,7 @@ async def _drain(stats: Stats, phase: int, max_s: float, idle_s: float = 2.0) ->
         await asyncio.sleep(0.02)
 
 
-async def _pace(senders: list[tuple[Peer, str]], rate_each: float, seconds: float, phase: int,
+async def pace(senders: list[tuple[Peer, str]], rate_each: float, seconds: float, phase: int,
                 gen: Gen, room_size: Callable[[str], int]) -> int:
     """Each sender posts ``rate_each`` messages a second, phases spread at random; returns
     the number sent."""
@@ -81,11 +81,11 @@ async def rooms(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
             counts[slugs[p.index // size]] += 1
     settle_s = await gen.quiet()
     senders = [(peers[r * size + k], slugs[r]) for r in range(len(slugs)) for k in range(per_room)]
-    await _pace(senders, rate, cfg["warmup_s"], 0, gen, counts.__getitem__)
+    await pace(senders, rate, cfg["warmup_s"], 0, gen, counts.__getitem__)
     announce(cfg)
     await gen.loop_lag()  # starts the probes over for the measured part
     window = gen.window()
-    sent = await _pace(senders, rate, cfg["seconds"], 1, gen, counts.__getitem__)
+    sent = await pace(senders, rate, cfg["seconds"], 1, gen, counts.__getitem__)
     measured = window.close()
     lag = await gen.loop_lag()
     await _drain(gen.stats, 1, 5.0)
@@ -126,7 +126,7 @@ async def webinar(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
             announce(cfg)
         await gen.loop_lag()  # starts the probes over for this step
         window = gen.window()
-        sent = await _pace([(sender, room)], rate, cfg["step_s"], phase, gen, lambda _r: members)
+        sent = await pace([(sender, room)], rate, cfg["step_s"], phase, gen, lambda _r: members)
         measured = window.close()
         lag = await gen.loop_lag()
         await _drain(gen.stats, phase, cfg.get("drain_s", 3.0))
