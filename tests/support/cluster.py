@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from support.procs import Gateway, run_cli
+from support.procs import Gateway, run_cli, run_cli_steps
 
 ORG_A = ("Riverside Cancer Center", "riverside lantern maple 11")
 ORG_B = ("Hillcrest Oncology", "hillcrest willow stone 22")
@@ -70,10 +70,13 @@ class Deployment:
     ) -> Deployment:
         env = {**TEST_ENV, "KINDRED_DATA_DIR": str(workdir / "data"), **(extra_env or {})}
         dep = cls(workdir, env)
-        run_cli(["db", "upgrade"], env, workdir)
-        run_cli(["seed"], env, workdir)
-        for name, phrase in (ORG_A, ORG_B):
-            run_cli(["org", "add", name, "--key-phrase", phrase, "--if-missing"], env, workdir)
+        # The real CLI, four commands in one process: most of each command's second is
+        # importing the server, paid here once per deployment rather than four times.
+        run_cli_steps(
+            [["db", "upgrade"], ["seed"],
+             *(["org", "add", name, "--key-phrase", phrase, "--if-missing"] for name, phrase in (ORG_A, ORG_B))],
+            env, workdir,
+        )
         for i in range(count):
             gw = Gateway(env, workdir, name=f"gw{i}")
             gw.start()

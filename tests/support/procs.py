@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import pwd
 import signal
@@ -570,11 +571,32 @@ class Gateway:
 # --------------------------------------------------------------------------- cli
 
 
-def run_cli(
-    args: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: float = 60
+# Runs each step with chat_server.cli.main in one interpreter; stops at the first that fails.
+_STEPS = """
+import json, sys
+from chat_server.cli import main
+for step in json.loads(sys.argv[1]):
+    code = main(step)
+    if code:
+        print("step failed:", step, "exit", code, file=sys.stderr)
+        sys.exit(code)
+"""
+
+
+def run_cli_steps(
+    steps: Sequence[Sequence[str]], env: Mapping[str, str], cwd: Path, timeout_s: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m chat_server ARGS`; raise AssertionError with its output on failure."""
-    argv = [sys.executable, "-m", "chat_server", *args]
+    """Several `kindred` commands in one process, in order (``run_cli`` for each, but the
+    server's modules imported once); raise AssertionError with the output on a failure."""
+    return run_cli(["-c", _STEPS, json.dumps([list(s) for s in steps])], env, cwd, timeout_s, module=False)
+
+
+def run_cli(
+    args: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: float = 60, module: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m chat_server ARGS` (`python ARGS` when not ``module``); raise
+    AssertionError with its output on failure."""
+    argv = [sys.executable, *(["-m", "chat_server"] if module else []), *args]
     try:
         # Pipes are fine here: run() drains them while waiting.
         result = subprocess.run(
