@@ -4,6 +4,7 @@ notifications need (members by handle, by storage key)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import and_, func
 from sqlmodel import col, select
@@ -36,18 +37,50 @@ async def mark_room(db: AsyncSession, user_db_id: int, room: str, seq: int) -> i
 async def room_counts(db: AsyncSession, user_db_id: int, rooms: Sequence[str]) -> dict[str, int]:
     """Per room, the messages of others not removed after the member's read mark (every one
     when they never visited), at most ``MAX_COUNTED``; rooms with none are left out."""
+    return {room: c.count for room, c in (await room_counts_at(db, user_db_id, rooms)).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A room's count as ``room_counts`` takes it, with what it took in: ``mark`` the read
+    mark it counted after (0: none), ``newest`` the seq of the newest message it counted."""
+
+    count: int
+    mark: int
+    newest: int
+
+
+async def room_counts_at(db: AsyncSession, user_db_id: int, rooms: Sequence[str]) -> dict[str, Counted]:
+    """``room_counts``, each with the read mark and the newest seq it counted (one query, so
+    the three agree); rooms with none are left out."""
     if not rooms:
         return {}
     read = and_(col(RoomRead.user_id) == user_db_id, col(RoomRead.room) == col(Message.room))
     query = (
-        select(Message.room, func.count())
+        select(Message.room, func.count(), func.max(Message.seq), func.max(func.coalesce(col(RoomRead.seq), 0)))
         .select_from(Message).outerjoin(RoomRead, read)
         .where(col(Message.room).in_(list(rooms)), col(Message.author_id) != user_db_id,
                col(Message.body).is_not(None),
                col(Message.seq) > func.coalesce(col(RoomRead.seq), 0))
         .group_by(Message.room)
     )
-    return {room: min(int(n), MAX_COUNTED) for room, n in (await db.exec(query)).all() if n}
+    return {room: Counted(min(int(n), MAX_COUNTED), int(mark or 0), int(newest))
+            for room, n, newest, mark in (await db.exec(query)).all() if n}
+
+
+def counted_to(mark: int, counted: Counted | None) -> int:
+    """The newest seq a room's count took in: its newest counted message, else the read mark.
+    A message with a higher seq was not stored yet (or is not counted: one's own, removed)."""
+    return max(mark, counted.newest) if counted is not None else mark
+
+
+async def read_marks(db: AsyncSession, user_db_id: int, rooms: Sequence[str]) -> dict[str, int]:
+    """The member's read mark in each of ``rooms`` that has one."""
+    if not rooms:
+        return {}
+    query = select(RoomRead.room, RoomRead.seq).where(
+        col(RoomRead.user_id) == user_db_id, col(RoomRead.room).in_(list(rooms)))
+    return {room: int(seq) for room, seq in (await db.exec(query)).all()}
 
 
 async def members_by_handle(db: AsyncSession, handle_keys: Sequence[str]) -> list[Member]:

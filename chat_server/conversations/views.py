@@ -43,7 +43,9 @@ async def of(db: AsyncSession, member: Member, found: list[Stored]) -> list[dict
     last = await store.last_activity(db, rooms)
     readable = [c.row.room for c in found
                 if rules.may_read(State(c.row.state), c.row.started_by == member.db_id)]
-    counts = await unread.room_counts(db, member.db_id, readable)
+    marks = await unread.read_marks(db, member.db_id, rooms)  # before the counts (social/inbox.py)
+    counts = await unread.room_counts_at(db, member.db_id, readable)
+    marks |= {room: c.mark for room, c in counts.items()}
     blocked = await _blocked_with(db, member.db_id)
     out = []
     for c in found:
@@ -55,7 +57,10 @@ async def of(db: AsyncSession, member: Member, found: list[Stored]) -> list[dict
             "started_by": None if starter is None else starter.id,
             "requested_by": starter.id if starter is not None and c.row.state != State.OPEN else None,
             "last_activity": last.get(c.row.room, c.row.changed_ms or c.row.created_ms),
-            "unread": counts.get(c.row.room, 0),
+            "unread": counts[c.row.room].count if c.row.room in counts else 0,
+            # What the count took in: a client keeps a newer count it heard of (protocol 1.3).
+            "read_mark": marks.get(c.row.room, 0),
+            "counted_to": unread.counted_to(marks.get(c.row.room, 0), counts.get(c.row.room)),
             # One to one with someone blocked either way: nobody writes here.
             "blocked": not c.row.is_group and any(o.db_id in blocked for o in others),
         })

@@ -79,17 +79,30 @@ class Inbox:
 
     async def unread(self, member: Member) -> dict[str, Any]:
         """Unread notifications, new messages per room one can see, and per conversation one
-        may read."""
+        may read; with what each count took in (``read_marks``, ``counted_to``), so a client
+        can tell an answer older than a read mark or a message it heard of since
+        (docs/protocol.md, ``GET /api/me/unread``)."""
         private = await self._readable_rooms(member)
         async with self._db() as db:
             # Not the rooms one is banned or kicked from: a count there is a door that does
             # not open.
             closed = await moderation_store.rooms_closed_to(db, member.db_id, int(time.time() * 1000))
             rooms = [c.slug for c in await communities.visible_to(db, member) if c.slug not in closed]
-            counts = await unread.room_counts(db, member.db_id, rooms)
-            conversations = await unread.room_counts(db, member.db_id, private)
+            # The marks before the counts: a mark set in between is then reported older than
+            # the one its room was counted after, never newer (the count's own replaces it).
+            marks = await unread.read_marks(db, member.db_id, rooms + private)
+            counts = await unread.room_counts_at(db, member.db_id, rooms)
+            conversations = await unread.room_counts_at(db, member.db_id, private)
             count = await notifications.unread_count(db, member.db_id)
-        return {"notifications": count, "rooms": counts, "conversations": conversations}
+        for room, counted in (counts | conversations).items():
+            marks[room] = counted.mark
+        return {
+            "notifications": count,
+            "rooms": {room: c.count for room, c in counts.items()},
+            "conversations": {room: c.count for room, c in conversations.items()},
+            "read_marks": {room: seq for room, seq in marks.items() if seq},
+            "counted_to": {room: unread.counted_to(marks.get(room, 0), conversations.get(room)) for room in private},
+        }
 
     async def room_read(self, member: Member, slug: str, seq: int | None) -> int:
         """Seen up to ``seq`` (default: the newest); the seq kept, told to the member's other

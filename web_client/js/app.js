@@ -18,7 +18,8 @@ import { showNotifications } from "./views/notifications.js";
 import { showProfile } from "./views/profile.js";
 import { showFriends } from "./views/friends.js";
 import { showFeed } from "./views/feed.js";
-import { conversationFrame, readUpTo, showConversationCount, showConversations } from "./views/conversations.js";
+import { conversationFrame, showConversationCount, showConversations } from "./views/conversations.js";
+import { noUnread, readUpTo, takeAnswer } from "./unread.js";
 import { MemberTalk } from "./views/talk.js";
 import { NavigatorDesk, showTalkQueue } from "./views/talk_queue.js";
 import { pendingStore } from "./pending.js";
@@ -51,8 +52,9 @@ const app = {
     if (location.hash === hash) route();
     else location.hash = hash;
   },
-  // GET /api/me/unread, kept current by frames; `counted`: see readUpTo in views/conversations.js
-  unread: { notifications: 0, rooms: {}, conversations: {}, counted: {} },
+  unread: noUnread(), // GET /api/me/unread, kept current by frames (unread.js)
+  unreadAsked: 0, // GET /api/me/unread asked for so far; unreadShown: the newest shown
+  unreadShown: 0,
   /** The header's unread count (polite: read out only when it grows). */
   setUnread(n) {
     const before = this.unread.notifications;
@@ -62,12 +64,17 @@ const app = {
     if (n > before) announce(n === 1 ? "You have 1 unread notification." : `You have ${n} unread notifications.`);
   },
   async refreshUnread() {
+    const asked = ++this.unreadAsked;
+    const unread = this.unread;
+    const told = unread.told;
     try {
       const data = await api.get("/api/me/unread");
-      this.unread.rooms = data.rooms;
-      this.unread.conversations = data.conversations || {};
+      // Signed out since, or a later answer is on screen already.
+      if (this.unread !== unread || asked < this.unreadShown) return;
+      this.unreadShown = asked;
+      const notifications = takeAnswer(unread, data, told);
       showConversationCount(this);
-      this.setUnread(data.notifications);
+      if (notifications !== null) this.setUnread(notifications);
       this.dispatchUnread();
     } catch {
       // Counts come back with the next frame or visit; nothing to tell the member.
@@ -83,7 +90,7 @@ const app = {
   markRead(slug, seq = null) {
     this.unread.rooms[slug] = 0;
     if (this.unread.conversations[slug] || this.unread.counted[slug]) {
-      readUpTo(this, slug, seq ?? Infinity); // what was counted up to here is seen
+      readUpTo(this.unread, slug, seq ?? Infinity); // what was counted up to here is seen
       showConversationCount(this);
     }
     if (seq !== null) this.readSeqs.set(slug, Math.max(this.readSeqs.get(slug) || 0, seq));
@@ -142,7 +149,7 @@ function endSession(message) {
   app.conn = null;
   app.user = null;
   app.communities = null;
-  app.unread = { notifications: 0, rooms: {}, conversations: {}, counted: {} };
+  app.unread = noUnread();
   countBadge.hidden = true;
   showConversationCount(app);
   nav.hidden = true;

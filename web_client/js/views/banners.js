@@ -2,7 +2,8 @@
 // open, session reminders, and the notification and unread counts (docs/social.md).
 import { h, replace, announce } from "../dom.js";
 import { alertLink, alertWords } from "./safety_items.js";
-import { readUpTo, showConversationCount } from "./conversations.js";
+import { showConversationCount } from "./conversations.js";
+import { unreadFrame } from "../unread.js";
 import { sessionHash } from "./sessions.js";
 
 const alertBox = document.getElementById("alerts");
@@ -30,16 +31,16 @@ export async function showAlert(app, frame) {
 /** Notifications and read marks, from this device or the member's others (docs/social.md). */
 export function attentionFrame(app, frame) {
   if (frame.type === "unread") {
-    app.unread.rooms[frame.room] = frame.count;
-    if (frame.room in app.unread.conversations) {
-      // Not frame.count alone: the read mark may be older than a message counted since.
-      readUpTo(app, frame.room, frame.seq, frame.count);
+    if (unreadFrame(app.unread, frame)) {
       showConversationCount(app);
+      app.dispatchUnread();
     }
-    app.dispatchUnread();
     return;
   }
-  if (typeof frame.unread === "number") app.setUnread(frame.unread);
+  if (typeof frame.unread === "number") {
+    app.unread.told += 1; // newer than any answer asked for before it (unread.js)
+    app.setUnread(frame.unread);
+  }
   if (frame.type === "notification") app.refreshUnread(); // the rooms' counts too
   if (app.view && app.view.frame) app.view.frame(frame);
 }

@@ -7,6 +7,7 @@ import { api } from "../api.js";
 import { h, replace, uid, announce, focusOn, roleBadge, timeElement } from "../dom.js";
 import { roomHash, personHash } from "../router.js";
 import { couldNotLoad } from "../retry.js";
+import { conversationAnswer, messageFrame } from "../unread.js";
 
 const badge = document.getElementById("conversation-count");
 
@@ -34,29 +35,15 @@ export function showConversationCount(app) {
   replace(badge, n ? [String(n > 99 ? "99+" : n), h("span", { class: "visually-hidden" }, n === 1 ? " new private message" : " new private messages")] : []);
 }
 
-// Why the seqs: an `unread` frame answers a read mark this page (or another device) sent up to
-// a second earlier, so it can arrive after a newer message was counted here; taking its count
-// as it is would lose that message for good. `app.unread.counted[room]` holds the seqs counted
-// from `message` frames that no read mark has covered yet (docs/protocol.md §4.23, §4.28).
-
-/** The conversation was read up to `seq` (an `unread` frame's, or this page's): its count is
- * `base` and the messages counted here after it; those up to it are forgotten. */
-export function readUpTo(app, room, seq, base = 0) {
-  const after = (app.unread.counted[room] || []).filter((s) => s > seq);
-  if (after.length) app.unread.counted[room] = after;
-  else delete app.unread.counted[room];
-  app.unread.conversations[room] = base + after.length;
-}
-
 /** A `conversation` frame, wherever the member is: a new message counts unless that
  * conversation is on screen; anything else (a request, an answer) is read again. */
 export function conversationFrame(app, frame) {
   if (frame.event === "message") {
     if (app.view && app.view.key === `room:${frame.room}`) return;
-    app.unread.conversations[frame.room] = (app.unread.conversations[frame.room] || 0) + 1;
-    if (typeof frame.seq === "number") (app.unread.counted[frame.room] ||= []).push(frame.seq);
-    showConversationCount(app);
-    announce(`New private message from ${frame.from ? frame.from.handle : "someone"}.`);
+    if (messageFrame(app.unread, frame)) { // not when read on another device already
+      showConversationCount(app);
+      announce(`New private message from ${frame.from ? frame.from.handle : "someone"}.`);
+    }
   } else {
     app.refreshUnread();
     if (frame.event === "accepted" && app.view && app.view.key !== `room:${frame.room}`) {
@@ -238,7 +225,10 @@ export function showConversations(main, app) {
       if (mineNow !== loads) return; // a later read has been asked for: its answer is newer
       mine = found;
       for (const c of mine) {
-        if (c.state !== "request" || c.requested_by === app.user.id) app.unread.conversations[c.room] = c.unread;
+        if (c.state !== "request" || c.requested_by === app.user.id) {
+          // Not c.unread alone: a frame may have told something newer while this travelled.
+          conversationAnswer(app.unread, c.room, c.unread, c.read_mark, c.counted_to);
+        }
       }
       showConversationCount(app);
       render();
