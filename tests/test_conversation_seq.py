@@ -2,13 +2,17 @@
 1.2, docs/protocol.md §4.28), in both modes with real gateways: the client needs it to tell
 the messages it counted from those a later ``unread`` frame's read mark already covers (that
 frame answers a read mark sent up to a second earlier, so it can arrive after a newer
-message's frame)."""
+message's frame). The HTTP counts say what they took in (protocol 1.3): the read mark each was
+counted after and, per conversation, the newest seq counted, so a client can tell an answer
+counted before a frame it has heard of since."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from support.client import Client
-from support.cluster import Deployment
-from support.conversations import LIVE_S, allow, community_pair, start
+from support.cluster import Deployment, Member
+from support.conversations import LIVE_S, allow, community_pair, listed, start, wait_history
 from support.moderation import api, close_all, connect, new_cid
 
 
@@ -41,3 +45,68 @@ async def test_a_message_frame_carries_the_seq_of_the_message(deployment: Deploy
         assert [ack["seq"] for ack in acks] == [first["seq"] + 1, first["seq"] + 2]
     finally:
         await close_all(ca, cb)
+
+
+async def _unread(dep: Deployment, m: Member) -> dict[str, Any]:
+    r = await api(dep, "GET", "/api/me/unread", m.token)
+    assert r.status_code == 200, r.text
+    answer: dict[str, Any] = r.json()
+    return answer
+
+
+async def _read(dep: Deployment, m: Member, room: str, seq: int | None = None) -> int:
+    r = await api(dep, "POST", f"/api/rooms/{room}/read", m.token, json={} if seq is None else {"seq": seq})
+    assert r.status_code == 200, r.text
+    kept: int = r.json()["seq"]
+    return kept
+
+
+async def test_unread_answers_say_what_they_counted(deployment: Deployment) -> None:
+    dep = deployment
+    org, a, b = await community_pair(dep)
+    await allow(dep, b, "communities")
+    ca: Client | None = None
+    try:
+        r = await start(dep, a, b)
+        assert r.status_code == 201, r.text
+        conv = r.json()
+        room = conv["room"]
+        ca = await connect(dep, a, 0, room, org.lounge)
+        hello = await ca.post(org.lounge, "hello everyone", new_cid())
+        first = await ca.post(room, "may I write to you?", new_cid())
+        assert first["type"] == "ack" and hello["type"] == "ack", (first, hello)
+        r = await api(dep, "POST", f"/api/conversations/{conv['id']}/accept", b.token)
+        assert r.status_code == 200, r.text
+        acks = [await ca.post(room, body, new_cid()) for body in ("thank you", "mornings are hard")]
+        await wait_history(dep, b, room, 3)  # stored (with Redis, a writer commits after the ack)
+        await wait_history(dep, b, org.lounge, 1)
+        newest = acks[-1]["seq"]
+
+        answer = await _unread(dep, b)
+        assert answer["conversations"][room] == 3
+        assert answer["counted_to"][room] == newest
+        assert room not in answer["read_marks"]  # never read: counted after 0
+        assert answer["rooms"][org.lounge] == 1 and org.lounge not in answer["read_marks"]  # a mark of 0
+
+        # Read up to the first: the others are counted after that mark.
+        assert await _read(dep, b, room, first["seq"]) == first["seq"]
+        assert await _read(dep, b, org.lounge) == hello["seq"]
+        answer = await _unread(dep, b)
+        assert answer["conversations"][room] == 2
+        assert (answer["read_marks"][room], answer["counted_to"][room]) == (first["seq"], newest)
+        assert answer["read_marks"][org.lounge] == hello["seq"] and org.lounge not in answer["rooms"]
+        [mine] = [c for c in await listed(dep, b) if c["room"] == room]
+        assert (mine["unread"], mine["read_mark"], mine["counted_to"]) == (2, first["seq"], newest)
+
+        # Read to the end: nothing counted, counted_to is the mark.
+        assert await _read(dep, b, room) == newest
+        answer = await _unread(dep, b)
+        assert room not in answer["conversations"]
+        assert answer["read_marks"][room] == answer["counted_to"][room] == newest
+        [mine] = [c for c in await listed(dep, b) if c["room"] == room]
+        assert (mine["unread"], mine["read_mark"], mine["counted_to"]) == (0, newest, newest)
+        # a's own messages are never counted for a: its count takes in nothing past its mark.
+        answer = await _unread(dep, a)
+        assert room not in answer["conversations"] and answer["counted_to"][room] == 0
+    finally:
+        await close_all(ca)

@@ -144,7 +144,7 @@ API: tuple[Endpoint, ...] = (
     Endpoint("/api/notifications/settings", "PUT", notifications.put_settings, "Mute kinds, "
              "choose the email digest", notifications.SettingsIn),
     Endpoint("/api/me/unread", "GET", notifications.my_unread, "Unread notifications and new "
-             "messages per room"),
+             "messages per room and conversation, with the read marks and seqs they took in"),
     Endpoint("/api/rooms/{slug}/read", "POST", notifications.room_read, "Mark a room seen up to "
              "a seq", notifications.RoomReadIn),
     # Private conversations (docs/social.md, "Private messages").
