@@ -178,4 +178,5 @@ def test_a_late_unread_answer_keeps_newer_read_marks(site: Deployment, web: Brow
     _settle(page)
     expect(notifications).to_be_hidden()
     expect(badge).to_be_empty()
+    shoot(page, "rooms-late-answer")
     web.assert_clean()
