@@ -38,11 +38,6 @@ After = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_AFTER)] | None
 Echo = dict[str, str | None]
 
 
-def body_fits(body: str, max_body_chars: int) -> bool:
-    """Whether a body passes the frame's length check (not yet the service's)."""
-    return len(body) <= max_body_chars * BODY_FACTOR
-
-
 class Incoming(msgspec.Struct, tag_field="type", forbid_unknown_fields=True):
     """A client frame as it arrives: a subclass per kind, tagged with its ``type``, whose
     fields and types admit only the well-formed frame: its own keys (nothing unknown, so

@@ -102,7 +102,7 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
         body = raw.get("body")
         if not isinstance(body, str):
             raise BadFrame("'body' must be a string")
-        if not rules.body_fits(body, max_body_chars):
+        if len(body) > max_body_chars * rules.BODY_FACTOR:
             raise BadFrame(f"'body' is longer than {max_body_chars} characters")
         reply_to = raw.get("reply_to")
         if reply_to is not None and not isinstance(reply_to, str):
@@ -153,7 +153,7 @@ class _SendIn(Incoming, tag="send"):
     confirm_phi: bool = False
 
     def typed(self, max_body_chars: int) -> tuple[Send, Echo] | None:
-        if not rules.body_fits(self.body, max_body_chars):
+        if len(self.body) > max_body_chars * rules.BODY_FACTOR:
             return None  # refused by parse, with its message
         frame = Send(self.room, self.body, self.cid, self.reply_to, self.confirm_phi)
         return frame, {"room": self.room, "cid": self.cid}

@@ -77,7 +77,7 @@ def parse(kind: str, raw: dict[str, Any], max_body_chars: int) -> QuestionFrame:
         body = raw.get("body")
         if not isinstance(body, str):
             raise BadFrame("'body' must be a string")
-        if not rules.body_fits(body, max_body_chars):
+        if len(body) > max_body_chars * rules.BODY_FACTOR:
             raise BadFrame(f"'body' is longer than {max_body_chars} characters")
         assert cid is not None
         return Ask(venue, body, cid, _flag(raw, "anonymous"), _flag(raw, "confirm_phi"))
@@ -113,7 +113,7 @@ class AskIn(Incoming, tag="ask"):
     confirm_phi: bool = False
 
     def typed(self, max_body_chars: int) -> tuple[Ask, Echo] | None:
-        if (self.event is None) == (self.topic is None) or not rules.body_fits(self.body, max_body_chars):
+        if (self.event is None) == (self.topic is None) or len(self.body) > max_body_chars * rules.BODY_FACTOR:
             return None
         venue = f"event:{self.event}" if self.event is not None else f"topic:{self.topic}"
         return Ask(venue, self.body, self.cid, self.anonymous, self.confirm_phi), {"cid": self.cid}
