@@ -122,7 +122,7 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
         room = _str(raw, "room", rules.MAX_ROOM)
         cid = raw.get("cid")
         if cid is not None and (not isinstance(cid, str) or len(cid) > rules.MAX_CID):
-            raise BadFrame("'cid' must be a string of at most 64 characters")
+            raise BadFrame(f"'cid' must be a string of at most {rules.MAX_CID} characters")
         return Moderate(room, Command.parse(raw), cid)
     if kind == "duty":
         on = raw.get("on")

@@ -38,7 +38,7 @@ TalkFrame = TalkAsk | TalkCancel | TalkAccept
 def parse(kind: str, raw: dict[str, Any]) -> TalkFrame:
     cid = raw.get("cid")
     if cid is not None and (not isinstance(cid, str) or len(cid) > rules.MAX_CID):
-        raise BadFrame("'cid' must be a string of at most 64 characters")
+        raise BadFrame(f"'cid' must be a string of at most {rules.MAX_CID} characters")
     if kind == "talk_request":
         room = raw.get("room")
         if not isinstance(room, str) or not room or len(room) > rules.MAX_ROOM:
@@ -79,6 +79,3 @@ class TalkAcceptIn(Incoming, tag="talk_accept"):
         if not is_talk_id(self.id):
             return None
         return TalkAccept(self.id, self.cid), {"cid": self.cid}
-
-
-STRUCTS = (TalkAskIn, TalkCancelIn, TalkAcceptIn)

@@ -138,6 +138,3 @@ class ActIn(Incoming, tag="question_action"):
 
     def typed(self, max_body_chars: int) -> tuple[Act, Echo] | None:
         return Act(self.question, self.action, self.answer, self.reason, self.into, self.cid), {"cid": self.cid}
-
-
-STRUCTS = (AskIn, VoteIn, ActIn)

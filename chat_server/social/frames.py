@@ -39,7 +39,7 @@ def _text(raw: dict[str, Any], key: str, max_len: int) -> str:
 def parse(kind: str, raw: dict[str, Any]) -> SocialFrame:
     cid = raw.get("cid")
     if cid is not None and (not isinstance(cid, str) or len(cid) > rules.MAX_CID):
-        raise BadFrame("'cid' must be a string of at most 64 characters")
+        raise BadFrame(f"'cid' must be a string of at most {rules.MAX_CID} characters")
     on = raw.get("on")
     if not isinstance(on, bool):
         raise BadFrame("'on' must be true or false")
@@ -58,6 +58,3 @@ class ReactIn(Incoming, tag="react"):
 
     def typed(self, max_body_chars: int) -> tuple[React, Echo] | None:
         return React(self.room, self.message, self.reaction, self.on, self.cid), {"room": self.room, "cid": self.cid}
-
-
-STRUCTS = (ReactIn,)
