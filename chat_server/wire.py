@@ -55,53 +55,17 @@ def decode(data: bytes | str, protocol: str) -> dict[str, Any]:
         raise BadFrame(f"could not decode the frame ({type(exc).__name__})") from None
     if not isinstance(value, dict):
         raise BadFrame("a frame is a map with a 'type' field")
-    # Every client frame the protocol defines is flat, so that case is settled in one look
-    # at each value; anything else takes the full walks, in the same order, with the same
-    # errors.
-    if not (_flat_json(value) if protocol != MSGPACK else _flat(value)):
-        if _depth(value) > _MAX_DEPTH:
-            raise BadFrame("frame nested too deeply")
-        if protocol != MSGPACK and not is_encodable(value):
-            # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 encoder
-            # (msgpack, the database, an error frame echoing the field) accepts: refused
-            # here, once, for every string of every frame. msgpack's own decoder never
-            # yields them.
-            raise BadFrame("the frame holds text that is not valid Unicode (a lone surrogate)")
+    # The structs of gateway/frames.read_fast take every well-formed frame, so what reaches
+    # these walks is malformed or unusual (nested values, unknown keys): rare, and here only
+    # to be refused with the right reason or read as before.
+    if _depth(value) > _MAX_DEPTH:
+        raise BadFrame("frame nested too deeply")
+    if protocol != MSGPACK and not is_encodable(value):
+        # JSON's \ud800 escapes decode to lone surrogates, which no UTF-8 encoder (msgpack,
+        # the database, an error frame echoing the field) accepts: refused here, once, for
+        # every string of every frame. msgpack's own decoder never yields them.
+        raise BadFrame("the frame holds text that is not valid Unicode (a lone surrogate)")
     return value
-
-
-# The decoders' scalar types, matched exactly: any other type (a list, a map, or anything
-# unforeseen) leaves the fast path for the full walks.
-_SCALARS = frozenset((str, int, float, bool, type(None)))
-
-
-def _flat(frame: dict[str, Any]) -> bool:
-    """Whether every value of ``frame`` is a scalar: its depth is then 2, within the limit.
-    (The full walk cost 1.0-1.9 us per flat frame; this about 0.2.)"""
-    # A loop, not all(<generator>): the generator costs more than the check it makes here.
-    for value in frame.values():  # noqa: SIM110
-        if type(value) not in _SCALARS:
-            return False
-    return True
-
-
-def _flat_json(frame: dict[str, Any]) -> bool:
-    """``_flat``, and every key and string value known to be encodable as UTF-8: ASCII
-    (``isascii`` reads a flag of the string, it does not scan it) or encoded here. False
-    sends the frame to the full walks, which decide and name the error."""
-    for key, value in frame.items():
-        kind = type(value)
-        if kind is str:
-            if not value.isascii():
-                try:
-                    value.encode("utf-8")
-                except UnicodeEncodeError:
-                    return False
-        elif kind not in _SCALARS:
-            return False
-        if type(key) is not str or not key.isascii():
-            return False
-    return True
 
 
 def is_encodable(value: Any) -> bool:

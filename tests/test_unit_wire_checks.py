@@ -1,7 +1,10 @@
 """``wire.decode``'s checks on a decoded frame: the nesting limit and, for JSON, text that
-cannot be encoded. Flat frames take a fast path (``_flat``, ``_flat_json``); these tests hold
-its answers (accepted, or which error) equal to the full walks' for frames at and around the
-limit, deep values hidden behind flat ones, and strings in keys and values.
+cannot be encoded. Every frame that reaches decode takes both full walks (the flat-frame
+shortcut, ``_flat``/``_flat_json``, is gone: well-formed frames are read by the msgspec
+structs of ``frames.read_fast`` and never get here). These tests hold decode's answers
+(accepted, or which error) equal to an independent reference for frames at and around the
+limit, deep values hidden behind flat ones, and strings in keys and values; and the whole read
+as the endpoint runs it (``read_fast``, else ``decode``) to the same answers.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import msgpack
 import pytest
 
 from chat_server import wire
+from chat_server.gateway import frames
 from rooms.errors import BadFrame
 
 TOO_DEEP = "frame nested too deeply"
@@ -59,6 +63,14 @@ def outcome(data: bytes | str, protocol: str) -> str | None:
     except BadFrame as exc:
         return exc.detail
     return None
+
+
+def endpoint_outcome(data: bytes | str, protocol: str) -> str | None:
+    """The decode checks' answer on the endpoint's way: the structs first, decode if they
+    leave the frame (a frame they take has passed both checks)."""
+    if frames.read_fast(data, protocol, 4000) is not None:
+        return None
+    return outcome(data, protocol)
 
 
 def json_text(frame: dict[str, Any]) -> str:
@@ -116,15 +128,37 @@ def random_value(rng: random.Random, budget: int) -> Any:
     return {random_text(rng) + str(i): random_value(rng, budget - 1) for i in range(rng.randrange(4))}
 
 
-def test_fast_path_agrees_with_the_full_walks() -> None:
+def test_decode_and_the_endpoints_read_agree_with_the_reference() -> None:
     rng = random.Random(18)
     for _ in range(3000):
-        frame = {"type": "ping"}
-        for i in range(rng.randrange(6)):
+        # A frame of a kind with a struct, its own fields flat and well-formed or not, and
+        # now and then keys of no kind, with values of any depth and text.
+        frame: dict[str, Any] = {"type": rng.choice(["ping", "leave", "send"])}
+        if frame["type"] != "ping":
+            frame["room"] = random_text(rng)
+        if frame["type"] == "send":
+            frame.update(body=random_text(rng), cid="c")
+        for i in range(rng.choice([0, 0, 1, 3, 5])):
             frame[random_text(rng) + str(i)] = random_value(rng, rng.randrange(11))
-        assert outcome(json_text(frame), wire.JSON) == reference(frame, True), frame
+        text = json_text(frame)
+        assert outcome(text, wire.JSON) == reference(frame, True), frame
+        assert endpoint_outcome(text, wire.JSON) == reference(frame, True), frame
         try:
             data = msgpack.packb(frame)
         except UnicodeEncodeError:
             continue  # msgpack cannot carry a lone surrogate
         assert outcome(data, wire.MSGPACK) == reference(frame, False), frame
+        assert endpoint_outcome(data, wire.MSGPACK) == reference(frame, False), frame
+
+
+@pytest.mark.parametrize("protocol", [wire.MSGPACK, wire.JSON])
+def test_a_flat_frame_no_struct_takes_is_walked_in_full(protocol: str) -> None:
+    # Unknown keys send a flat frame the long way; decode reads it as before (no shortcut to
+    # skip: a flat frame of scalars passes both walks), and refuses the same frame with a
+    # lone surrogate in JSON.
+    flat = {"type": "ping", "n": 1, "f": 2.5, "b": True, "z": None, "s": "caf\u00e9"}
+    data = msgpack.packb(flat) if protocol == wire.MSGPACK else json_text(flat)
+    assert frames.read_fast(data, protocol, 4000) is None
+    assert wire.decode(data, protocol) == flat
+    if protocol == wire.JSON:
+        assert outcome(json_text({**flat, "s": "\ud800"}), protocol) == SURROGATE

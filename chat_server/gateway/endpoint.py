@@ -27,6 +27,7 @@ from chat_server.gateway.connection import (
     CLOSE_SLOW,
     Connection,
 )
+from chat_server.gateway.frame_rules import MAX_ROOM
 from chat_server.private_talk import socket as talk_socket
 from chat_server.private_talk.frames import TalkAccept, TalkAsk, TalkCancel
 from chat_server.protocol.base import encode_for
@@ -182,10 +183,10 @@ async def _read(ws: WebSocket, conn: Connection, rt: Runtime) -> None:
             data = message.get("text") or ""
         raw: dict[str, Any] = {}
         try:
-            hot = frames.read_hot(data, conn.protocol, rt.settings.max_body_chars)
-            if hot is not None:
-                parsed, raw = hot
-            else:
+            fast = frames.read_fast(data, conn.protocol, rt.settings.max_body_chars)
+            if fast is not None:
+                parsed, raw = fast
+            else:  # refused (or unusual): the long way names the reason
                 raw = wire.decode(data, conn.protocol)
                 parsed = frames.parse(raw, rt.settings.max_body_chars)
             await _dispatch(parsed, conn, rt)
@@ -219,7 +220,7 @@ def _error_frame(
     return Error(
         code, detail if wire.is_encodable(detail) else "",
         cid if cid is not None and wire.is_encodable(cid) else None,
-        room if isinstance(room, str) and len(room) <= 64 and wire.is_encodable(room) else None,
+        room if isinstance(room, str) and len(room) <= MAX_ROOM and wire.is_encodable(room) else None,
         extra or None,
     )
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 
 from chat_server import wire
+from chat_server.gateway import frame_rules as rules
+from chat_server.gateway.frame_rules import Echo, Incoming
 from chat_server.private_talk import frames as talk_frames
 from chat_server.questions import frames as question_frames
 from chat_server.social import frames as social_frames
@@ -68,8 +70,6 @@ ClientFrame = (
     | social_frames.SocialFrame | talk_frames.TalkFrame
 )
 
-_MAX_ROOM = 64
-
 
 def _str(raw: dict[str, Any], key: str, max_len: int) -> str:
     value = raw.get(key)
@@ -83,7 +83,7 @@ def _str(raw: dict[str, Any], key: str, max_len: int) -> str:
 def cid_of(raw: dict[str, Any]) -> str | None:
     """The frame's cid, if it has a usable one, to echo in an error frame."""
     cid = raw.get("cid")
-    return cid if isinstance(cid, str) and len(cid) <= 64 else None
+    return cid if isinstance(cid, str) and len(cid) <= rules.MAX_CID else None
 
 
 def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
@@ -93,16 +93,16 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
         return Ping()
     if kind == "join":
         since = raw.get("since")
-        if since is not None and (type(since) is not int or since < 0):
+        if since is not None and (type(since) is not int or since < rules.MIN_SINCE):
             raise BadFrame("'since' must be a non-negative integer")
-        return Join(_str(raw, "room", _MAX_ROOM), since)
+        return Join(_str(raw, "room", rules.MAX_ROOM), since)
     if kind == "leave":
-        return Leave(_str(raw, "room", _MAX_ROOM))
+        return Leave(_str(raw, "room", rules.MAX_ROOM))
     if kind == "send":
         body = raw.get("body")
         if not isinstance(body, str):
             raise BadFrame("'body' must be a string")
-        if len(body) > max_body_chars * 2:
+        if len(body) > max_body_chars * rules.BODY_FACTOR:
             raise BadFrame(f"'body' is longer than {max_body_chars} characters")
         reply_to = raw.get("reply_to")
         if reply_to is not None and not isinstance(reply_to, str):
@@ -110,19 +110,19 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
         confirm_phi = raw.get("confirm_phi", False)
         if not isinstance(confirm_phi, bool):
             raise BadFrame("'confirm_phi' must be true or false")
-        return Send(_str(raw, "room", _MAX_ROOM), body, _str(raw, "cid", 64), reply_to, confirm_phi)
+        return Send(_str(raw, "room", rules.MAX_ROOM), body, _str(raw, "cid", rules.MAX_CID), reply_to, confirm_phi)
     if kind == "typing":
-        return Typing(_str(raw, "room", _MAX_ROOM))
+        return Typing(_str(raw, "room", rules.MAX_ROOM))
     if kind == "members":
         after = raw.get("after")
-        if after is not None and (not isinstance(after, str) or not after or len(after) > 64):
+        if after is not None and (not isinstance(after, str) or not after or len(after) > rules.MAX_AFTER):
             raise BadFrame("'after' must be the 'next' of the previous page, or absent")
-        return Members(_str(raw, "room", _MAX_ROOM), after)
+        return Members(_str(raw, "room", rules.MAX_ROOM), after)
     if kind == "moderate":
-        room = _str(raw, "room", _MAX_ROOM)
+        room = _str(raw, "room", rules.MAX_ROOM)
         cid = raw.get("cid")
-        if cid is not None and (not isinstance(cid, str) or len(cid) > 64):
-            raise BadFrame("'cid' must be a string of at most 64 characters")
+        if cid is not None and (not isinstance(cid, str) or len(cid) > rules.MAX_CID):
+            raise BadFrame(f"'cid' must be a string of at most {rules.MAX_CID} characters")
         return Moderate(room, Command.parse(raw), cid)
     if kind == "duty":
         on = raw.get("on")
@@ -140,83 +140,119 @@ def parse(raw: dict[str, Any], max_body_chars: int) -> ClientFrame:
     raise UnknownType(f"unknown frame type {kind[:32]!r}")
 
 
-# The frames clients send most (``send`` above all), decoded and checked in one C call:
-# msgspec decodes straight into these structs, which admit only the well-formed frame (its
-# own keys, each of its type and length; nothing unknown, so nothing nested). A frame they
-# do not admit, malformed or merely unusual (an extra key, a ``join`` with a ``cid``), takes
-# wire.decode and parse as before, so every refusal keeps its code and message; a frame they
-# do admit, parse would have read to the same value (tests/test_unit_fast_frames.py).
-_Room = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_ROOM)]
-_Cid = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-_Echo = dict[str, str]  # the keys an error frame echoes (endpoint._error_frame): room, cid
-
-
-class _Send(msgspec.Struct, tag="send", tag_field="type", forbid_unknown_fields=True):
-    room: _Room
+# Every client frame as a msgspec struct, decoded and checked in one C call. A struct admits
+# only the well-formed frame (frame_rules.Incoming); a frame none admits, malformed or merely
+# unusual (an extra key, a ``join`` with a ``cid``), takes wire.decode and parse, so every
+# refusal keeps its code and message; a frame one admits, parse would have read to the same
+# value (tests/test_unit_fast_frames.py).
+class _SendIn(Incoming, tag="send"):
+    room: rules.Room
     body: str
-    cid: _Cid
+    cid: rules.Cid
     reply_to: str | None = None
     confirm_phi: bool = False
 
-    def typed(self, max_body_chars: int) -> tuple[ClientFrame, _Echo] | None:
-        if len(self.body) > max_body_chars * 2:
+    def typed(self, max_body_chars: int) -> tuple[Send, Echo] | None:
+        if len(self.body) > max_body_chars * rules.BODY_FACTOR:
             return None  # refused by parse, with its message
         frame = Send(self.room, self.body, self.cid, self.reply_to, self.confirm_phi)
         return frame, {"room": self.room, "cid": self.cid}
 
 
-class _Typing(msgspec.Struct, tag="typing", tag_field="type", forbid_unknown_fields=True):
-    room: _Room
+class _TypingIn(Incoming, tag="typing"):
+    room: rules.Room
 
-    def typed(self, max_body_chars: int) -> tuple[ClientFrame, _Echo] | None:
+    def typed(self, max_body_chars: int) -> tuple[Typing, Echo] | None:
         return Typing(self.room), {"room": self.room}
 
 
-class _Join(msgspec.Struct, tag="join", tag_field="type", forbid_unknown_fields=True):
-    room: _Room
-    since: Annotated[int, msgspec.Meta(ge=0)] | None = None  # msgspec's int refuses a bool
+class _JoinIn(Incoming, tag="join"):
+    room: rules.Room
+    since: rules.Since = None
 
-    def typed(self, max_body_chars: int) -> tuple[ClientFrame, _Echo] | None:
+    def typed(self, max_body_chars: int) -> tuple[Join, Echo] | None:
         return Join(self.room, self.since), {"room": self.room}
 
 
-class _Leave(msgspec.Struct, tag="leave", tag_field="type", forbid_unknown_fields=True):
-    room: _Room
+class _LeaveIn(Incoming, tag="leave"):
+    room: rules.Room
 
-    def typed(self, max_body_chars: int) -> tuple[ClientFrame, _Echo] | None:
+    def typed(self, max_body_chars: int) -> tuple[Leave, Echo] | None:
         return Leave(self.room), {"room": self.room}
 
 
-class _Ping(msgspec.Struct, tag="ping", tag_field="type", forbid_unknown_fields=True):
-    def typed(self, max_body_chars: int) -> tuple[ClientFrame, _Echo] | None:
+class _PingIn(Incoming, tag="ping"):
+    def typed(self, max_body_chars: int) -> tuple[Ping, Echo] | None:
         return Ping(), {}
 
 
-_Hot = _Send | _Typing | _Join | _Leave | _Ping
-_FROM_MSGPACK = msgspec.msgpack.Decoder(_Hot)
-_FROM_JSON = msgspec.json.Decoder(_Hot)
+class _MembersIn(Incoming, tag="members"):
+    room: rules.Room
+    after: rules.After = None
+
+    def typed(self, max_body_chars: int) -> tuple[Members, Echo] | None:
+        return Members(self.room, self.after), {"room": self.room}
 
 
-def read_hot(data: bytes | str, protocol: str, max_body_chars: int) -> tuple[ClientFrame, _Echo] | None:
-    """The frame and the map an error frame echoes from, if ``data`` is a well-formed frame
-    of one of the hot types; None for anything else (then: ``parse(wire.decode(data))``).
-    Never raises for the client's bytes."""
+class _ModerateIn(Incoming, tag="moderate"):
+    # The command's own fields in the types Command.parse accepts; its rules (the action's
+    # name, ids, the reason, which fields go with which action) are its, checked in typed.
+    room: rules.Room
+    action: str
+    cid: rules.OptionalCid = None
+    user: str | None = None
+    message: str | None = None
+    duration_s: int | None = None
+    reason: str | None = ""
+    platform: bool = False
+
+    def typed(self, max_body_chars: int) -> tuple[Moderate, Echo] | None:
+        try:
+            command = Command.parse({
+                "action": self.action, "user": self.user, "message": self.message,
+                "duration_s": self.duration_s, "reason": self.reason, "platform": self.platform,
+            })
+        except BadFrame:
+            return None  # refused by parse, with its message
+        return Moderate(self.room, command, self.cid), {"room": self.room, "cid": self.cid}
+
+
+class _DutyIn(Incoming, tag="duty"):
+    on: bool
+
+    def typed(self, max_body_chars: int) -> tuple[Duty, Echo] | None:
+        return Duty(self.on), {}
+
+
+_In = (
+    _SendIn | _TypingIn | _JoinIn | _LeaveIn | _PingIn | _MembersIn | _ModerateIn | _DutyIn
+    | question_frames.AskIn | question_frames.VoteIn | question_frames.ActIn | social_frames.ReactIn
+    | talk_frames.TalkAskIn | talk_frames.TalkCancelIn | talk_frames.TalkAcceptIn
+)
+_FROM_MSGPACK = msgspec.msgpack.Decoder(_In)
+_FROM_JSON = msgspec.json.Decoder(_In)
+
+
+def read_fast(data: bytes | str, protocol: str, max_body_chars: int) -> tuple[ClientFrame, Echo] | None:
+    """The frame and the map an error frame echoes from, if ``data`` is a well-formed client
+    frame; None for anything else (then: ``parse(wire.decode(data))``, which refuses it with
+    its reason or, for an unusual but valid frame, reads it). Never raises for the client's
+    bytes."""
     try:
         if protocol == wire.MSGPACK:
             # A fixmap (at most 15 pairs) keeps wire.decode's 256-entry limit even for a map
             # that repeats a key; msgpack connections must send binary frames.
             if type(data) is not bytes or not data or data[0] >> 4 != 0x8:
                 return None
-            hot = _FROM_MSGPACK.decode(data)
+            frame = _FROM_MSGPACK.decode(data)
         else:
             # msgspec refuses a lone surrogate and a non-finite number, as decode does not
             # (it refuses the first with its own message, accepts the second in a key we do
             # not know): both go the long way.
-            hot = _FROM_JSON.decode(data)
+            frame = _FROM_JSON.decode(data)
     except (msgspec.DecodeError, RecursionError):
         # DecodeError includes ValidationError. RecursionError: a deep value before the
         # ``type`` key (msgspec skips it while looking for the tag; wire.decode's limits
         # refuse it).
         return None
-    return hot.typed(max_body_chars)
-
+    return frame.typed(max_body_chars)

@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
+
+from chat_server.gateway import frame_rules as rules
+from chat_server.gateway.frame_rules import Echo, Incoming, OptionalCid
 from rooms.errors import BadFrame
 
 KINDS = frozenset({"react"})
@@ -34,9 +38,23 @@ def _text(raw: dict[str, Any], key: str, max_len: int) -> str:
 
 def parse(kind: str, raw: dict[str, Any]) -> SocialFrame:
     cid = raw.get("cid")
-    if cid is not None and (not isinstance(cid, str) or len(cid) > 64):
-        raise BadFrame("'cid' must be a string of at most 64 characters")
+    if cid is not None and (not isinstance(cid, str) or len(cid) > rules.MAX_CID):
+        raise BadFrame(f"'cid' must be a string of at most {rules.MAX_CID} characters")
     on = raw.get("on")
     if not isinstance(on, bool):
         raise BadFrame("'on' must be true or false")
-    return React(_text(raw, "room", 64), _text(raw, "message", 32), _text(raw, "reaction", 32), on, cid)
+    return React(_text(raw, "room", rules.MAX_ROOM), _text(raw, "message", rules.MAX_MESSAGE),
+                 _text(raw, "reaction", rules.MAX_REACTION), on, cid)
+
+
+class ReactIn(Incoming, tag="react"):
+    """``react`` as a msgspec struct (gateway/frames.read_fast): what parse reads the same."""
+
+    room: rules.Room
+    message: Annotated[str, msgspec.Meta(min_length=1, max_length=rules.MAX_MESSAGE)]
+    reaction: Annotated[str, msgspec.Meta(min_length=1, max_length=rules.MAX_REACTION)]
+    on: bool
+    cid: OptionalCid = None
+
+    def typed(self, max_body_chars: int) -> tuple[React, Echo] | None:
+        return React(self.room, self.message, self.reaction, self.on, self.cid), {"room": self.room, "cid": self.cid}
