@@ -106,11 +106,12 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     cookie_secure: bool = False  # also set automatically when the request came over https
-    # Scheduled sessions (chat_server/events/): how often each gateway looks for due state
-    # changes, how long after ends_at a live session ends by itself, how long after its end
-    # the archive is published by itself, and the video hosts the page may embed (the CSP's
-    # frame-src lists exactly these; other links only open in a new tab).
-    event_tick_s: float = 1.0
+    # Scheduled sessions (chat_server/events/): the longest each gateway's scheduler sleeps
+    # (it sleeps until the next change is due and is woken when any gateway changes a session;
+    # this is the backstop), how long after ends_at a live session ends by itself, how long
+    # after its end the archive is published by itself, and the video hosts the page may
+    # embed (the CSP's frame-src lists exactly these; other links only open in a new tab).
+    event_tick_s: float = 30.0
     event_grace_s: float = 600.0
     event_archive_after_s: float = 86400.0
     video_embed_hosts: tuple[str, ...] = ()

@@ -8,7 +8,6 @@ names are built by ``Channels``, which puts the database number in them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 # Every posted message is also appended here, for the transcript writers' consumer group.
@@ -28,7 +27,11 @@ TALKS_ASKED = "kindred:talk:asked"  # prefix: private-talk requests per member a
 QUESTIONS_ASKED = "kindred:asked"  # prefix: questions to experts per member and window
 
 
-@dataclass(frozen=True, slots=True)
+# Names kept per Channels; past this many (members ever connected to one gateway, say) the
+# cache starts over rather than growing without limit.
+_NAMES_MAX = 65536
+
+
 class Channels:
     """The pub/sub channel names of the deployment whose keys are in database ``db``.
 
@@ -37,44 +40,65 @@ class Channels:
     other's messages delivered to our members, its seqs taken for ours (our own messages then
     dropped as already seen, and the anti-entropy check reporting our counter as gone back).
     Database 0 keeps the plain ``kindred:`` names, so upgrading changes nothing there.
+
+    Every name is built once: the fixed ones here, a room's or a member's on first use (then
+    kept, up to ``_NAMES_MAX`` of each). Read-only after construction.
+
+    - ``control``: control messages to every gateway (sign-outs, moderation events...).
+    - ``room_prefix``, ``user_prefix``: what ``room`` and ``user`` put before the name.
     """
 
-    db: int = 0
+    __slots__ = ("_rooms", "_users", "control", "db", "prefix", "room_prefix", "user_prefix")
+
+    def __init__(self, db: int = 0) -> None:
+        self.db = db
+        self.prefix = b"kindred:" if db == 0 else b"kindred:db%d:" % db
+        self.control = self.prefix + b"ctl"
+        self.room_prefix = self.prefix + b"room:"
+        self.user_prefix = self.prefix + b"user:"
+        self._rooms: dict[str, bytes] = {}
+        self._users: dict[str, bytes] = {}
 
     @classmethod
     def of(cls, redis: Any) -> Channels:
         """The channels of a ``redis.asyncio.Redis`` client, from its pool's database number."""
         return cls(int(redis.connection_pool.connection_kwargs.get("db") or 0))
 
-    @property
-    def prefix(self) -> bytes:
-        return b"kindred:" if self.db == 0 else b"kindred:db%d:" % self.db
+    def __repr__(self) -> str:
+        return f"Channels(db={self.db})"
 
-    @property
-    def control(self) -> bytes:
-        """Control messages to every gateway (sign-outs, moderation events)."""
-        return self.prefix + b"ctl"
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Channels) and other.db == self.db
 
-    @property
-    def room_prefix(self) -> bytes:
-        return self.prefix + b"room:"
-
-    @property
-    def user_prefix(self) -> bytes:
-        return self.prefix + b"user:"
+    def __hash__(self) -> int:
+        return hash(self.db)
 
     def room(self, room: str) -> bytes:
         """Live frames of a room: ``m<seq>:<frame>`` for messages, ``e:<frame>`` for events."""
-        return self.room_prefix + room.encode()
+        name = self._rooms.get(room)
+        if name is None:
+            name = _keep(self._rooms, room, self.room_prefix + room.encode())
+        return name
 
     def user(self, user_id: str) -> bytes:
         """Frames for one member's connections (notifications, unread counts), by public id;
         a gateway subscribes while the member has a connection on it."""
-        return self.user_prefix + user_id.encode()
+        name = self._users.get(user_id)
+        if name is None:
+            name = _keep(self._users, user_id, self.user_prefix + user_id.encode())
+        return name
 
     def heartbeat(self, gateway_id: str) -> bytes:
-        """The pub/sub watchdog's heartbeat, which a gateway sends to itself."""
+        """The pub/sub watchdog's heartbeat, which a gateway sends to itself (built once by
+        the broker)."""
         return self.prefix + b"hb:" + gateway_id.encode()
+
+
+def _keep(names: dict[str, bytes], key: str, name: bytes) -> bytes:
+    if len(names) >= _NAMES_MAX:
+        names.clear()
+    names[key] = name
+    return name
 
 
 def seq(room: str) -> str:

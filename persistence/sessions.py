@@ -228,6 +228,16 @@ async def due_now(db: AsyncSession, now: datetime, limit: int = 100) -> list[Occ
     return await _with_hosts(db, (await db.exec(query)).all())
 
 
+async def next_due_at(db: AsyncSession) -> datetime | None:
+    """The earliest ``due_at`` of an open occurrence (past ones included), or None: how long
+    the scheduler may sleep. One read of the ``due_at`` index."""
+    query = select(func.min(col(EventOccurrence.due_at))).where(
+        col(EventOccurrence.state).in_([s.value for s in OPEN_STATES]),
+    )
+    found: datetime | None = (await db.exec(query)).one()
+    return found
+
+
 async def set_hosts(db: AsyncSession, series_id: int, user_ids: Sequence[int]) -> None:
     """Replace the series' hosts. Not committed."""
     from sqlmodel import delete

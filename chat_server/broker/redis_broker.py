@@ -70,8 +70,8 @@ class RedisBroker:
         self._check_s = check_interval_s
         self._channels = keys.Channels.of(redis)
         self._hb_channel = self._channels.heartbeat(gateway_id)
-        # Built once: Channels builds each name on every use, and _dispatch runs for every
-        # message every gateway receives.
+        # Kept on the broker itself: _dispatch runs for every message every gateway receives,
+        # and a local attribute is one look-up less than Channels' own.
         self._control = self._channels.control
         self._room_prefix = self._channels.room_prefix
         self._room_cut = len(self._room_prefix)

@@ -95,8 +95,10 @@ class Gates:
         room = event.room
         if isinstance(room, str):
             self._facts.pop(room, None)
-        to = set(event.to)
         frame, notify = event.frame, event.notify
+        if frame is None and notify is None:
+            return  # a new session: only the schedulers care (events/wiring.py)
+        to = set(event.to)
         # The notification goes to those whose row was stored (not to those who muted it).
         notify_to = set(event.notify_to or to)
         for conn in self._connections():

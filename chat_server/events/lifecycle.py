@@ -6,9 +6,13 @@ goes on), the audit entry and the members' notifications in the same transaction
 control message on the broker so that every gateway pushes ``event_state`` to the session's
 room and to the signed-up members' open connections.
 
-Every gateway runs the scheduler (``run``): each tick it reads the sessions whose next timed
-change is due and moves them. Several gateways reading the same row race on the UPDATE; one
-wins, the others change nothing and send nothing.
+Every gateway runs the scheduler (``_run``): it reads the sessions whose next timed change is
+due and moves them, then reads when the next one is due and sleeps until then. Any change to
+a session's times or state (created, edited, moved, on any gateway) sends ``SessionChanged``
+on the control channel, which wakes every gateway's scheduler (``wake``) to read again; a long
+safety tick (``tick_s``, KINDRED_EVENT_TICK_S) bounds the sleep in case a wake-up was lost
+(the broker down for a moment). Several gateways reading the same row race on the UPDATE;
+one wins, the others change nothing and send nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chat_server.aio import stop_task
+from chat_server.aio import stop_task, wait_at_most
 from chat_server.broker.base import Broker
 from chat_server.events.views import aware, state_frame
 from chat_server.protocol import control
@@ -37,6 +41,10 @@ from rooms.sessions import State, Timing, due, next_due
 log = logging.getLogger(__name__)
 
 _TRANSCRIPT_WAIT_S = 10.0
+# How soon a change that was due but not carried out (the archive waiting for its transcript,
+# a failed read) is tried again: the scheduler never spins on one that stays due.
+RETRY_S = 1.0
+_BATCH = 100  # sessions moved per read; a full batch is followed by another read at once
 _NOTICE = {
     State.LOBBY: ("lobby_open", "The lobby of “{title}” is open: come in and say hello."),
     State.CANCELLED: ("cancelled", "“{title}” on {date} was cancelled."),
@@ -61,6 +69,7 @@ class Lifecycle:
         self._broker_head = broker_head
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
         self._retries: set[asyncio.Task[None]] = set()
 
     def timing(self, occ: Occurrence) -> Timing:
@@ -168,19 +177,42 @@ class Lifecycle:
         for task in [self._task, *self._retries]:
             await stop_task(task)
 
+    def wake(self) -> None:
+        """A session changed (on any gateway): read what is due, and when, again now."""
+        self._wake.set()
+
     async def _run(self) -> None:
         while True:
+            self._wake.clear()  # a wake-up during the read below reads again after it
             try:
-                await self.tick()
+                delay = await self.step()
             except Exception:
                 log.exception("session scheduler tick failed")
-            await asyncio.sleep(self._tick_s)
+                delay = min(RETRY_S, self._tick_s)
+            if delay > 0:
+                await wait_at_most(self._wake.wait(), delay)
 
-    async def tick(self) -> int:
-        """Carry out every timed change due now; returns how many this gateway carried out."""
+    async def step(self) -> float:
+        """Carry out what is due now; return how long to sleep before the next change is
+        due (at most ``tick_s``, 0 when more work is waiting)."""
+        done, read = await self.tick()
+        if read >= _BATCH and done:
+            return 0.0
+        async with self._db() as db:
+            at = await store.next_due_at(db)
+        if at is None:
+            return self._tick_s
+        wait_s = (at - self._clock()).total_seconds()
+        if wait_s <= 0:  # due but not carried out (the archive waits for its transcript)
+            wait_s = RETRY_S
+        return min(wait_s, self._tick_s)
+
+    async def tick(self) -> tuple[int, int]:
+        """Carry out the timed changes due now (at most ``_BATCH``); returns how many this
+        gateway carried out and how many it read."""
         now = self._clock()
         async with self._db() as db:
-            work = await store.due_now(db, now)
+            work = await store.due_now(db, now, _BATCH)
         done = 0
         for occ in work:
             target = due(occ.state, self.timing(occ), None if occ.row.ended_at is None else aware(occ.row.ended_at),
@@ -192,4 +224,4 @@ class Lifecycle:
                     done += 1
             except Unavailable:
                 log.info("session %s: archive waits for its transcript", occ.row.public_id)
-        return done
+        return done, len(work)

@@ -165,6 +165,8 @@ class Events:
             assert first is not None
             view = await self._view(db, who, first, community)
         view["occurrences"] = [{"id": o.public_id, "starts_at": aware(o.starts_at).isoformat()} for o in occs]
+        # Nothing to show anyone yet, but every gateway's scheduler reads when it is next due.
+        await self.lifecycle.publish(SessionChanged(None, None, []))
         return view
 
     def _due(self, series: EventSeries, start: datetime, end: datetime) -> datetime | None:

@@ -39,6 +39,11 @@ def open_sessions(
         broker_head,
     )
     gates = Gates(db, hub.connections)
-    hub.control_handlers[SessionChanged] = gates.on_control
+
+    def on_control(event: SessionChanged) -> None:
+        gates.on_control(event)
+        lifecycle.wake()  # its times or state changed: when is the next change due?
+
+    hub.control_handlers[SessionChanged] = on_control
     lifecycle.start()
     return Sessions(Events(db, lifecycle, settings.video_embed_hosts), gates, lifecycle, Calendars(db))

@@ -6,24 +6,24 @@ member's connections at once. Redis (``RedisDelivery``): one pub/sub channel per
 and drops it with their last, so a frame published once reaches each of the member's
 connections exactly once, wherever they are. Frames are encoded once per wire format.
 
-Pub/sub may drop a frame while a gateway reconnects to Redis; what it carried is also in the
-database (the notification, the unread counts), which a client reads on (re)connecting.
+The channels are read by the gateway's own pub/sub reader (``broker/subscriber.py``, as the
+rooms' are, on a connection of their own). Pub/sub may drop a frame while a gateway
+reconnects to Redis; what it carried is also in the database (the notification, the unread
+counts), which a client reads on (re)connecting.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgpack
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from chat_server import keys
 from chat_server.aio import stop_task
+from chat_server.broker.subscriber import Address, Subscriber
 from chat_server.gateway.connection import Connection
 from chat_server.protocol.base import ServerFrame, Wire, encode_for, pack
 
@@ -92,28 +92,29 @@ class MemoryDelivery:
 
 
 class RedisDelivery:
+    """The members' channels on this gateway's own pub/sub reader (broker/subscriber.py):
+    a subscription is noted at once and sent when connected (a member never waits for
+    Redis), every wanted channel is subscribed again after a reconnection, and each frame is
+    handed over from ``data_received`` with no task or queue per frame."""
+
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._channels = keys.Channels.of(redis)
+        self._prefix_len = len(self._channels.user_prefix)
         self._local = _Local()
-        self._pubsub: Any = None
-        self._listener = asyncio.create_task(self._listen(), name="user-channel-listener")
+        self._subscriber = Subscriber(Address.of(redis), self._dispatch, _ignore, _nothing)
+        # A channel of our own, so that the connection counts as a pub/sub client (Redis's
+        # idle ``timeout`` does not close those) even while no member is connected here.
+        self._subscriber.subscribe(self._channels.user_prefix + b"-")
+        self._listener = asyncio.create_task(self._subscriber.run(), name="user-channel-listener")
 
     async def connected(self, conn: Connection) -> None:
         if self._local.add(conn):
-            await self._call("subscribe", self._channels.user(conn.member.id))
+            self._subscriber.subscribe(self._channels.user(conn.member.id))
 
     async def disconnected(self, conn: Connection) -> None:
         if self._local.remove(conn):
-            await self._call("unsubscribe", self._channels.user(conn.member.id))
-
-    async def _call(self, verb: str, channel: bytes) -> None:
-        # If the listener is (re)connecting, it subscribes every local member once it is back:
-        # a connection never waits for Redis here.
-        pubsub = self._pubsub
-        if pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await getattr(pubsub, verb)(channel)
+            self._subscriber.unsubscribe(self._channels.user(conn.member.id))
 
     async def send(self, user_id: str, frame: ServerFrame | Wire) -> None:
         await self._redis.publish(self._channels.user(user_id), pack(frame))
@@ -121,39 +122,8 @@ class RedisDelivery:
     async def close(self) -> None:
         await stop_task(self._listener)
 
-    async def _listen(self) -> None:
-        backoff = 0.05
-        while True:
-            pubsub = self._redis.pubsub()
-            try:
-                # A channel of our own, so that the connection is subscribed (and reading)
-                # even while no member is connected here.
-                first = set(self._local.by_user)
-                await pubsub.subscribe(
-                    self._channels.user_prefix + b"-", *(self._channels.user(u) for u in first)
-                )
-                self._pubsub = pubsub
-                # Members who connected while that subscription was on its way.
-                late = set(self._local.by_user) - first
-                if late:
-                    await pubsub.subscribe(*(self._channels.user(u) for u in late))
-                while True:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is not None and message["type"] in (b"message", "message"):
-                        self._dispatch(message["channel"], message["data"])
-                        backoff = 0.05
-            except (RedisError, OSError) as exc:
-                log.warning("user channels: redis connection lost (%s); reconnecting", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-            finally:
-                self._pubsub = None
-                close: Callable[[], Awaitable[None]] = pubsub.aclose
-                with contextlib.suppress(Exception):
-                    await close()
-
     def _dispatch(self, channel: bytes, data: bytes) -> None:
-        user_id = channel[len(self._channels.user_prefix):].decode()
+        user_id = channel[self._prefix_len:].decode()
         try:
             frame = msgpack.unpackb(data)
         except Exception:
@@ -161,3 +131,11 @@ class RedisDelivery:
             return
         if isinstance(frame, dict):
             self._local.push(user_id, frame)
+
+
+def _ignore(_channel: bytes) -> None:
+    return None
+
+
+def _nothing() -> None:
+    return None
