@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--idle", action="store_true", help="include idle samples")
+    parser.add_argument("--native", action="store_true", help="py-spy: include C frames")
     parser.add_argument("--cprofile", action="store_true", help="cProfile instead of py-spy")
     args = parser.parse_args()
     spy = Path(sys.executable).parent / "py-spy"
@@ -110,6 +111,9 @@ def main() -> None:
                    str(int(args.seconds * 0.6)), "--format", "raw", "--output", str(out), "--nonblocking"]
             if args.idle:
                 cmd.append("--idle")
+            if args.native:  # py-spy reads C stacks only while the process is stopped
+                cmd.remove("--nonblocking")
+                cmd.append("--native")
             subprocess.run([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]], check=False,
                            capture_output=True)
             stdout, _ = gen.communicate(timeout=300)
