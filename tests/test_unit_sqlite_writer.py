@@ -238,3 +238,18 @@ def test_only_sqlite_files_get_a_writer_thread() -> None:
     assert sqlite_path("sqlite+aiosqlite:////data/kindred.db") == "/data/kindred.db"
     assert sqlite_path("sqlite+aiosqlite:///:memory:") is None
     assert sqlite_path("postgresql+asyncpg://k@localhost/kindred") is None
+
+
+async def test_the_thread_keeps_temporary_storage_in_memory(db: Db) -> None:
+    """The statement journal of its multi-row INSERT (and a big batch's temporary table)
+    stay off the disk; durability is the WAL's fsync, unchanged."""
+    writer = SqliteWriter(db.path)
+    writer.start()
+    try:
+        await asyncio.wait_for(writer.submit(_rows(db, 1, 3)), WAIT_S)
+        conn = writer._conn
+        assert conn is not None
+        assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, as before
+    finally:
+        await writer.stop()
