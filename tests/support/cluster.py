@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from support.procs import Gateway, run_cli, run_cli_steps
+from support.procs import Gateway, run_cli, run_cli_steps, start_together
 
 ORG_A = ("Riverside Cancer Center", "riverside lantern maple 11")
 ORG_B = ("Hillcrest Oncology", "hillcrest willow stone 22")
@@ -77,10 +77,8 @@ class Deployment:
              *(["org", "add", name, "--key-phrase", phrase, "--if-missing"] for name, phrase in (ORG_A, ORG_B))],
             env, workdir,
         )
-        for i in range(count):
-            gw = Gateway(env, workdir, name=f"gw{i}")
-            gw.start()
-            dep.gateways.append(gw)
+        dep.gateways = [Gateway(env, workdir, name=f"gw{i}") for i in range(count)]
+        start_together(dep.gateways)
         return dep
 
     def stop(self) -> None:

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -371,7 +372,7 @@ class Postgres:
             def up(proc: subprocess.Popen[bytes] = proc) -> bool:
                 return proc.poll() is not None or self._ready()
 
-            wait_for(up, 30, f"postgres on port {self.port} accepting connections", 0.1)
+            wait_for(up, 30, f"postgres on port {self.port} accepting connections")
             if proc.poll() is None:
                 break
             _LIVE.discard(self)
@@ -500,7 +501,7 @@ class Gateway:
 
             try:
                 # Generous: two test workers start gateways side by side on two cores.
-                wait_for(up, 45, f"gateway {self.name} GET /healthz == 200", 0.1)
+                wait_for(up, 45, f"gateway {self.name} GET /healthz == 200")
             except TimeoutError as e:
                 self.kill()
                 raise TimeoutError(f"{e}; log tail:\n{self.log_tail()}") from None
@@ -566,6 +567,34 @@ class Gateway:
         tb: TracebackType | None,
     ) -> None:
         self.kill()
+
+
+def start_together(gateways: Sequence[Gateway]) -> None:
+    """Start ``gateways`` side by side (each start blocks until its /healthz answers, mostly
+    importing the server); if any fails, those that came up are killed and the first error
+    is raised."""
+    if len(gateways) <= 1:
+        for gw in gateways:
+            gw.start()
+        return
+    errors: list[BaseException] = []
+
+    def start(gw: Gateway) -> None:
+        try:
+            gw.start()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(gw,), name=f"start-{gw.name}") for gw in gateways]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        for gw in gateways:
+            with contextlib.suppress(Exception):
+                gw.kill()
+        raise errors[0]
 
 
 # --------------------------------------------------------------------------- cli
