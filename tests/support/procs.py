@@ -32,6 +32,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol, Self
 
+from support import zygote
+
 TIMEOUT_SCALE: float = float(os.environ.get("KINDRED_TEST_TIMEOUT_SCALE", "1"))
 
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -89,7 +91,7 @@ def _kill_everything_still_running() -> None:
 
 
 def _wait_exit(
-    proc: subprocess.Popen[bytes], timeout_s: float, what: str, before_kill: Callable[[], None] | None = None
+    proc: subprocess.Popen[bytes] | zygote.Forked, timeout_s: float, what: str, before_kill: Callable[[], None] | None = None
 ) -> int:
     try:
         return proc.wait(timeout=timeout_s * TIMEOUT_SCALE)
@@ -450,7 +452,7 @@ class Gateway:
         self._port_was_picked = port is None
         self.port = free_port() if port is None else port
         self.log_path = self.workdir / f"{name}.log"
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | zygote.Forked | None = None
         self._started_once = False
 
     @property
@@ -485,18 +487,23 @@ class Gateway:
             with _open_log(self.log_path) as log:
                 log.write(f"=== {self.name}: starting on port {self.port} ===\n".encode())
                 log.flush()
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "chat_server", "serve"],
-                    env=env,
-                    cwd=self.workdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                )
+                proc: subprocess.Popen[bytes] | zygote.Forked
+                if zygote.usable(env):
+                    # `kindred serve` forked from a process that imported the server once.
+                    proc = zygote.spawn(["serve"], env, self.workdir, self.log_path)
+                else:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "chat_server", "serve"],
+                        env=env,
+                        cwd=self.workdir,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=log,
+                    )
             self._proc = proc
             _LIVE.add(self)
 
-            def up(proc: subprocess.Popen[bytes] = proc) -> bool:
+            def up(proc: subprocess.Popen[bytes] | zygote.Forked = proc) -> bool:
                 return proc.poll() is not None or self._healthy()
 
             try:
