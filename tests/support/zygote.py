@@ -20,6 +20,7 @@ child left, when the test process closes its end (or dies).
 from __future__ import annotations
 
 import array
+import atexit
 import contextlib
 import json
 import os
@@ -137,6 +138,15 @@ class _Zygote:
         self._buf = b""
         self._lock = threading.Lock()  # gateways are started from several threads at once
 
+    def close(self) -> None:
+        """Close our end: the zygote kills the children it still has, and exits."""
+        self._sock.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
     @property
     def alive(self) -> bool:
         return self._proc.poll() is None
@@ -176,6 +186,16 @@ class _Zygote:
 
 _ZYGOTES: list[_Zygote] = []
 _ZYGOTE_LOCK = threading.Lock()
+
+
+# Registered on import, before procs registers its own clean-up: runs after it (so the
+# gateways procs kills are still ours to kill), and reaps the zygote, whose CPU time then
+# counts in ours.
+@atexit.register
+def _close_zygotes() -> None:
+    for z in _ZYGOTES:
+        with contextlib.suppress(Exception):
+            z.close()
 
 
 def _zygote() -> _Zygote:
