@@ -633,6 +633,42 @@ def run_cli(
     """Run `python -m chat_server ARGS` (`python ARGS` when not ``module``); raise
     AssertionError with its output on failure."""
     argv = [sys.executable, *(["-m", "chat_server"] if module else []), *args]
+    if module and zygote.usable({**os.environ, **env}):
+        result = _forked_cli(list(args), {**os.environ, **env}, cwd, timeout_s)
+    else:
+        result = _spawned_cli(argv, args, env, cwd, timeout_s)
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited with {result.returncode}\n"
+            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+        )
+    return result
+
+
+def _forked_cli(
+    args: list[str], env: Mapping[str, str], cwd: Path, timeout_s: float
+) -> subprocess.CompletedProcess[str]:
+    """The command forked from the zygote (the server's import paid once), output to files."""
+    with tempfile.TemporaryDirectory(prefix="kindred-cli-") as tmp:
+        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        proc = zygote.spawn(args, env, cwd, out, err)
+        try:
+            code = proc.wait(timeout_s * TIMEOUT_SCALE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(
+                f"{' '.join(args)} timed out after {timeout_s * TIMEOUT_SCALE}s\n"
+                f"--- stdout ---\n{_tail(out, 200)}\n--- stderr ---\n{_tail(err, 200)}"
+            ) from None
+        stdout = out.read_text(errors="replace") if out.exists() else ""
+        stderr = err.read_text(errors="replace") if err.exists() else ""
+    return subprocess.CompletedProcess(["kindred", *args], code, stdout, stderr)
+
+
+def _spawned_cli(
+    argv: list[str], args: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: float
+) -> subprocess.CompletedProcess[str]:
     try:
         # Pipes are fine here: run() drains them while waiting.
         result = subprocess.run(
@@ -650,11 +686,6 @@ def run_cli(
             f"{' '.join(args)} timed out after {timeout_s * TIMEOUT_SCALE}s\n"
             f"--- stdout ---\n{_text(e.stdout)}\n--- stderr ---\n{_text(e.stderr)}"
         ) from None
-    if result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} exited with {result.returncode}\n"
-            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
-        )
     return result
 
 

@@ -1,4 +1,5 @@
-"""`kindred serve` processes forked from one that has imported the server already.
+"""`kindred serve` processes (and other `kindred` commands) forked from one that has imported
+the server already.
 
 Most of a gateway's start (about 1.3 s of CPU) is importing the server's modules. A test
 process starts hundreds of gateways, so it keeps one helper process (the zygote) that has
@@ -77,13 +78,13 @@ def child(req):
     os.environ.clear()
     os.environ.update(req["env"])
     os.chdir(req["cwd"])
-    log = os.open(req["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
     os.close(null)
+    for fd, path in ((1, req["log"]), (2, req.get("err") or req["log"])):
+        log = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log, fd)
+        os.close(log)
     sys.argv = [sys.argv[0], *req["args"]]
     raise SystemExit(chat_server.cli.main(req["args"]))
 
@@ -164,8 +165,9 @@ class _Zygote:
         answer: dict[str, object] = json.loads(line)
         return answer
 
-    def spawn(self, args: list[str], env: Mapping[str, str], cwd: Path, log: Path) -> Forked:
-        request = {"op": "spawn", "args": args, "env": dict(env), "cwd": str(cwd), "log": str(log)}
+    def spawn(self, args: list[str], env: Mapping[str, str], cwd: Path, log: Path, err: Path | None) -> Forked:
+        request = {"op": "spawn", "args": args, "env": dict(env), "cwd": str(cwd), "log": str(log),
+                   "err": None if err is None else str(err)}
         with self._lock:
             self._sock.sendall(json.dumps(request).encode() + b"\n")
             fds: list[int] = []
@@ -215,10 +217,10 @@ def usable(env: Mapping[str, str]) -> bool:
     )
 
 
-def spawn(args: list[str], env: Mapping[str, str], cwd: Path, log: Path) -> Forked:
-    """``python -m chat_server ARGS`` with this environment, directory and log (stdout and
-    stderr appended to it), forked from the zygote."""
-    return _zygote().spawn(args, env, cwd, log)
+def spawn(args: list[str], env: Mapping[str, str], cwd: Path, log: Path, err: Path | None = None) -> Forked:
+    """``python -m chat_server ARGS`` with this environment and directory, forked from the
+    zygote; its stdout appended to ``log``, its stderr to ``err`` (or ``log`` too)."""
+    return _zygote().spawn(args, env, cwd, log, err)
 
 
 class Forked:
