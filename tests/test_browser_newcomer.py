@@ -25,6 +25,7 @@ from support.browser import (
     timeline_item,
 )
 from support.cluster import ORG_A, ORG_B, PASSWORD, Deployment, Member
+from support.procs import start_together
 
 
 def navigator_of(dep: Deployment, org: tuple[str, str]) -> Member:
@@ -119,9 +120,7 @@ def test_an_outage_loses_nothing_and_every_page_comes_back_by_itself(site: Deplo
         # 3. The tab is closed before the message could be sent.
         w.page.close()
     finally:
-        for gw in site.gateways:
-            if not gw.running:
-                gw.start()
+        start_together([gw for gw in site.gateways if not gw.running])
 
     # 4. The rooms page recovers by itself once the server is back.
     expect(r.page.get_by_role("heading", level=2, name="National rooms")).to_be_visible(timeout=3 * WAIT_MS)

@@ -18,6 +18,7 @@ from support.browser import (
     timeline_item,
 )
 from support.cluster import Deployment
+from support.procs import start_together
 
 ROOM = ROOMS_A[0]
 
@@ -51,8 +52,7 @@ def test_server_restart_mid_conversation(site: Deployment, browsers: Browsers) -
     pending = b.page.locator(".timeline li.message--pending")
     expect(pending).to_contain_text("Waiting to send")
 
-    for g in site.gateways:
-        g.start()
+    start_together(site.gateways)
     # Posted by someone else before the pages are back: they come with the resume.
     post_messages(site, cal, ROOM, ["while you were away 1", "while you were away 2"])
 

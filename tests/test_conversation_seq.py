@@ -12,7 +12,15 @@ from typing import Any
 
 from support.client import Client
 from support.cluster import Deployment, Member
-from support.conversations import LIVE_S, allow, community_pair, listed, start, wait_history
+from support.conversations import (
+    LIVE_S,
+    allow,
+    community_pair,
+    listed,
+    requested,
+    start,
+    wait_history,
+)
 from support.moderation import api, close_all, connect, new_cid
 
 
@@ -63,13 +71,9 @@ async def _read(dep: Deployment, m: Member, room: str, seq: int | None = None) -
 
 async def test_unread_answers_say_what_they_counted(deployment: Deployment) -> None:
     dep = deployment
-    org, a, b = await community_pair(dep)
-    await allow(dep, b, "communities")
+    org, a, b, conv = await requested(dep)
     ca: Client | None = None
     try:
-        r = await start(dep, a, b)
-        assert r.status_code == 201, r.text
-        conv = r.json()
         room = conv["room"]
         ca = await connect(dep, a, 0, room, org.lounge)
         hello = await ca.post(org.lounge, "hello everyone", new_cid())

@@ -17,6 +17,7 @@ from support.conversations import (
     community_pair,
     dm_notes,
     listed,
+    requested,
     settle,
     start,
     take_part,
@@ -101,9 +102,7 @@ async def test_a_request_is_held_until_accepted(deployment: Deployment) -> None:
 async def test_declining_ends_it(deployment: Deployment) -> None:
     dep = deployment
     last = len(dep.gateways) - 1
-    _, a, b = await community_pair(dep)
-    await allow(dep, b, "communities")
-    conv = (await start(dep, a, b)).json()
+    _, a, b, conv = await requested(dep)
     room = conv["room"]
     ca = await connect(dep, a, 0, room)
     cb = await connect(dep, b, last)
@@ -162,9 +161,7 @@ async def test_refused_leaves_the_recipient_nothing(deployment: Deployment) -> N
 async def test_a_block_closes_an_open_conversation_both_ways(deployment: Deployment) -> None:
     dep = deployment
     last = len(dep.gateways) - 1
-    _, a, b = await community_pair(dep)
-    await allow(dep, b, "communities")
-    conv = (await start(dep, a, b)).json()
+    _, a, b, conv = await requested(dep)
     room = conv["room"]
     ca = await connect(dep, a, 0, room)
     await ca.post(room, "first", new_cid())
@@ -194,10 +191,8 @@ async def test_outsiders_meet_a_room_that_does_not_exist(deployment: Deployment)
     room that does not exist gets: joins, history, threads, search, read marks, reports,
     reactions; a navigator and an admin too (nobody moderates a conversation)."""
     dep = deployment
-    org, a, b = await community_pair(dep)
+    org, a, b, conv = await requested(dep)
     outsider = dep.register(org=org.key)
-    await allow(dep, b, "communities")
-    conv = (await start(dep, a, b)).json()
     room, nowhere = conv["room"], "dm-" + secrets.token_hex(8)
     ca = await connect(dep, a, 0, room)
     co = await connect(dep, outsider, len(dep.gateways) - 1)

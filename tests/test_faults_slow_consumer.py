@@ -26,7 +26,7 @@ from support.faults import (
     _registered,
     _stop_all,
 )
-from support.procs import TIMEOUT_SCALE, Gateway, RedisServer
+from support.procs import TIMEOUT_SCALE, Gateway, RedisServer, start_together
 
 pytestmark = pytest.mark.slow
 
@@ -52,10 +52,8 @@ def small_outbox(
     }
     dep = Deployment(_three_gateways.workdir, env)
     try:
-        for i in range(2):
-            gw = Gateway(env, tmp_path, name=f"outbox64-gw{i}")
-            dep.gateways.append(gw)
-            gw.start()
+        dep.gateways = [Gateway(env, tmp_path, name=f"outbox64-gw{i}") for i in range(2)]
+        start_together(dep.gateways)
         yield dep
     finally:
         dep.stop()

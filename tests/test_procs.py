@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import urllib.request
 from pathlib import Path
 
 import asyncpg
 import pytest
 import redis
 
-from support.procs import Postgres, RedisServer, free_port, wait_for
+from support import zygote
+from support.cluster import TEST_ENV, set_up
+from support.procs import Gateway, Postgres, RedisServer, free_port, start_together, wait_for
 
 
 def test_free_port_is_bindable() -> None:
@@ -99,3 +104,31 @@ def test_postgres_stop_start_and_reset(tmp_path: Path) -> None:
         pg.start()
         assert asyncio.run(_select_one(pg.dsn)) == 1
     assert not pg.running
+
+
+def test_a_forked_gateway_is_the_serve_command(tmp_path: Path) -> None:
+    """A gateway forked from the zygote (support/zygote.py) answers, stops gracefully with 0,
+    reports SIGKILL as -9, and one that cannot start exits with the command's code and its
+    refusal in its log; every one is a process of its own with its own environment."""
+    env = {**TEST_ENV, "KINDRED_DATA_DIR": str(tmp_path / "data")}
+    set_up(env, tmp_path)
+    first, second = Gateway(env, tmp_path, name="first"), Gateway(env, tmp_path, name="second")
+    start_together([first, second])
+    try:
+        if zygote.usable({**os.environ, **env}):
+            assert isinstance(first._proc, zygote.Forked)
+        assert first._proc is not None and second._proc is not None
+        assert first._proc.pid != second._proc.pid
+        for gw in (first, second):
+            with urllib.request.urlopen(f"{gw.http_url}/healthz", timeout=5) as resp:
+                assert resp.status == 200
+        assert first.terminate() == 0
+        second.kill()
+        assert second._proc.returncode == -signal.SIGKILL
+    finally:
+        first.kill()
+        second.kill()
+    refused = Gateway({**env, "KINDRED_SEND_RATE": "plenty"}, tmp_path, name="refused")
+    with pytest.raises(RuntimeError, match="exited with 2"):
+        refused.start()
+    assert "KINDRED_SEND_RATE" in refused.log_tail()

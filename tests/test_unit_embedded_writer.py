@@ -20,9 +20,9 @@ from chat_server.protocol.message import message_prefix
 from chat_server.transcripts.embedded import EmbeddedWriter
 from persistence import accounts, transcripts
 from persistence.db import make_engine, session_factory
-from persistence.migrate import upgrade
 from persistence.transcripts import NewMessage
 from rooms.errors import Unavailable
+from support.sqlite_db import migrated_sqlite
 
 pytestmark = pytest.mark.unit
 ROOM = "w-lounge"
@@ -38,8 +38,7 @@ class Store:
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'kindred.db'}"
-    await asyncio.to_thread(upgrade, url)
+    url = await asyncio.to_thread(migrated_sqlite, tmp_path / "kindred.db")
     engine = make_engine(url)
     db = session_factory(engine)
     now = datetime.now(UTC).replace(tzinfo=None)

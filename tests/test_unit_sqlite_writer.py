@@ -22,9 +22,9 @@ import pytest
 
 from persistence import accounts, transcripts
 from persistence.db import make_engine, session_factory
-from persistence.migrate import upgrade
 from persistence.sqlite_writer import SqliteWriter, WriterStopped, sqlite_path
 from persistence.transcripts import MULTI_ROW_MAX, NewMessage, insert_sqlite
+from support.sqlite_db import migrated_sqlite
 
 pytestmark = pytest.mark.unit
 ROOM = "sw-room"
@@ -40,8 +40,7 @@ class Db:
 
 @pytest.fixture
 async def db(tmp_path: Path) -> AsyncIterator[Db]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'kindred.db'}"
-    await asyncio.to_thread(upgrade, url)
+    url = await asyncio.to_thread(migrated_sqlite, tmp_path / "kindred.db")
     engine = make_engine(url)
     now = datetime.now(UTC).replace(tzinfo=None)
     async with session_factory(engine)() as session:

@@ -8,15 +8,21 @@ SQLite with the in-process broker; in Redis mode they share PostgreSQL and redis
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import secrets
+import shutil
 import string
+import subprocess
+import tempfile
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from support.procs import Gateway, run_cli, run_cli_steps
+from support.procs import TIMEOUT_SCALE, Gateway, run_cli, run_cli_steps, start_together
 
 ORG_A = ("Riverside Cancer Center", "riverside lantern maple 11")
 ORG_B = ("Hillcrest Oncology", "hillcrest willow stone 22")
@@ -49,6 +55,136 @@ TEST_ENV = {
 }
 
 
+# --------------------------------------------------------------------------- set-up
+
+# A deployment's database set-up: the real CLI, four commands in one process (most of each
+# command's second is importing the server, paid once rather than four times).
+SETUP_STEPS: list[list[str]] = [
+    ["db", "upgrade"], ["seed"],
+    *(["org", "add", name, "--key-phrase", phrase, "--if-missing"] for name, phrase in (ORG_A, ORG_B)),
+]
+
+# Where a deployment keeps its state, as opposed to how it behaves: two environments that
+# differ only in these set up the same database.
+_LOCATION = ("KINDRED_DATA_DIR", "KINDRED_DATABASE_URL", "KINDRED_REDIS_URL")
+
+
+@dataclass
+class _SetUps:
+    """What this test process did to set databases up: the CLI runs, and the copies of their
+    results (a SQLite data directory per kind of environment, kept in ``root``)."""
+
+    cli_runs: int = 0
+    copies: int = 0
+    sqlite: dict[str, Path] = field(default_factory=dict)
+    _root: tempfile.TemporaryDirectory[str] | None = None
+
+    def root(self) -> Path:
+        if self._root is None:  # made by the first deployment, removed at interpreter exit
+            self._root = tempfile.TemporaryDirectory(prefix="kindred-setup-")
+        return Path(self._root.name)
+
+
+SET_UPS = _SetUps()
+
+
+def _kind(env: dict[str, str]) -> str:
+    """A name for everything in ``env`` except where the state lives (the set-up's result
+    depends on the rest: settings, the secret, the catalog)."""
+    behaviour = sorted((k, v) for k, v in {**os.environ, **env}.items()
+                       if k.startswith("KINDRED_") and k not in _LOCATION)
+    return hashlib.sha256(repr(behaviour).encode()).hexdigest()[:16]
+
+
+def _run_setup(env: dict[str, str], workdir: Path) -> None:
+    SET_UPS.cli_runs += 1
+    run_cli_steps(SETUP_STEPS, env, workdir)
+
+
+def set_up(env: dict[str, str], workdir: Path) -> None:
+    """The database of a deployment about to start, migrated, seeded and with ORG_A and ORG_B.
+
+    The set-up runs once per kind of environment in a test process; a later deployment of
+    the same kind whose database is still empty starts from a copy of the state taken right
+    after that set-up, before any gateway or test touched it: a copy of the SQLite data
+    directory, or a PostgreSQL database created from a template. A database that holds
+    something already (a deployment sharing another's) is set up by the CLI, as before."""
+    url = {**os.environ, **env}.get("KINDRED_DATABASE_URL", "")
+    if not url:
+        _set_up_sqlite(env, workdir)
+    elif url.startswith("postgresql"):
+        _set_up_postgres(env, workdir, url)
+    else:
+        _run_setup(env, workdir)
+
+
+def _set_up_sqlite(env: dict[str, str], workdir: Path) -> None:
+    data = Path({**os.environ, **env}.get("KINDRED_DATA_DIR", "kindred-data"))
+    if not data.is_absolute():
+        data = workdir / data
+    if data.exists() and any(data.iterdir()):
+        _run_setup(env, workdir)  # not a new deployment's: set up over what is there
+        return
+    kind = _kind(env)
+    copy = SET_UPS.sqlite.get(kind)
+    if copy is not None:
+        shutil.copytree(copy, data, dirs_exist_ok=True)
+        SET_UPS.copies += 1
+        return
+    _run_setup(env, workdir)
+    # The CLI has exited: the files are closed and consistent (-wal and -shm, if any, go too).
+    copy = SET_UPS.root() / kind
+    shutil.copytree(data, copy)
+    SET_UPS.sqlite[kind] = copy
+
+
+def _psql(dsn: str, *sql: str) -> list[str]:
+    """Each statement on its own (CREATE and DROP DATABASE cannot run in a transaction block)
+    over TCP as the URL's role; the output's lines."""
+    argv = ["/usr/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", dsn]
+    for statement in sql:
+        argv += ["-c", statement]
+    out = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                         check=False, timeout=60 * TIMEOUT_SCALE, env={**os.environ, "PGCONNECT_TIMEOUT": "10"})
+    if out.returncode != 0:
+        raise AssertionError(f"psql {sql} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    return out.stdout.splitlines()
+
+
+# True when the connected database has no relations or extensions of its own: just created.
+_EMPTY = (
+    "SELECT NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%')"
+    " AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname <> 'plpgsql')"
+)
+
+
+def _set_up_postgres(env: dict[str, str], workdir: Path, url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    database = parts.path.lstrip("/")
+    dsn = urllib.parse.urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, ""))
+    admin = urllib.parse.urlunsplit(("postgresql", parts.netloc, "/postgres", parts.query, ""))
+    template = f"kindred_setup_{_kind(env)}"
+    # The template lives in the cluster itself, so a new cluster (another test module's own
+    # PostgreSQL, even on a reused port) never finds one and is set up by the CLI first.
+    empty, found, owner = _psql(dsn, (
+        f"SELECT ({_EMPTY})::text || '|' || EXISTS (SELECT 1 FROM pg_database WHERE datname = '{template}')::text"
+        " || '|' || pg_get_userbyid(d.datdba) FROM pg_database d WHERE d.datname = current_database()"
+    ))[0].split("|")
+    if empty != "true":
+        _run_setup(env, workdir)  # not a new deployment's: set up over what is there
+        return
+    if found == "true":
+        _psql(admin, f'DROP DATABASE "{database}" WITH (FORCE)',
+              f'CREATE DATABASE "{database}" TEMPLATE "{template}" OWNER "{owner}"')
+        SET_UPS.copies += 1
+        return
+    _run_setup(env, workdir)
+    # Nothing is connected to it now (the CLI has exited): copy it while it is as set up.
+    _psql(admin, f'CREATE DATABASE "{template}" TEMPLATE "{database}"',
+          f'ALTER DATABASE "{template}" ALLOW_CONNECTIONS false')
+
+
 @dataclass
 class Member:
     handle: str
@@ -70,17 +206,9 @@ class Deployment:
     ) -> Deployment:
         env = {**TEST_ENV, "KINDRED_DATA_DIR": str(workdir / "data"), **(extra_env or {})}
         dep = cls(workdir, env)
-        # The real CLI, four commands in one process: most of each command's second is
-        # importing the server, paid here once per deployment rather than four times.
-        run_cli_steps(
-            [["db", "upgrade"], ["seed"],
-             *(["org", "add", name, "--key-phrase", phrase, "--if-missing"] for name, phrase in (ORG_A, ORG_B))],
-            env, workdir,
-        )
-        for i in range(count):
-            gw = Gateway(env, workdir, name=f"gw{i}")
-            gw.start()
-            dep.gateways.append(gw)
+        set_up(env, workdir)
+        dep.gateways = [Gateway(env, workdir, name=f"gw{i}") for i in range(count)]
+        start_together(dep.gateways)
         return dep
 
     def stop(self) -> None:

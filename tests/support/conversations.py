@@ -57,6 +57,17 @@ async def community_pair(dep: Deployment) -> tuple[Org, Member, Member]:
     return org, a, b
 
 
+async def requested(dep: Deployment) -> tuple[Org, Member, Member, dict[str, Any]]:
+    """A community pair (``community_pair``), b taking messages from its communities, and a's
+    new request to b (201): ``(org, a, b, conversation)``."""
+    org, a, b = await community_pair(dep)
+    await allow(dep, b, "communities")
+    r = await start(dep, a, b)
+    assert r.status_code == 201, r.text
+    conv: dict[str, Any] = r.json()
+    return org, a, b, conv
+
+
 async def wait_history(dep: Deployment, m: Member, room: str, count: int) -> list[dict[str, Any]]:
     """The room's history as ``m`` reads it, once it holds ``count`` messages (writers lag)."""
     deadline = asyncio.get_running_loop().time() + LIVE_S * 3

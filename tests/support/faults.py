@@ -29,7 +29,7 @@ import websockets
 from chat_server.client import Refused
 from support.client import MSGPACK, Client
 from support.cluster import Deployment, Member
-from support.procs import TIMEOUT_SCALE, Gateway, Postgres, RedisServer
+from support.procs import TIMEOUT_SCALE, Gateway, Postgres, RedisServer, start_together
 
 Frame = dict[str, Any]
 
@@ -89,9 +89,7 @@ def cluster(_three_gateways: Deployment, fault_redis: RedisServer) -> Deployment
     something earlier does not leave the next one short."""
     if not fault_redis.running:
         fault_redis.restart()
-    for gw in _three_gateways.gateways:
-        if not gw.running:
-            gw.start()
+    start_together([gw for gw in _three_gateways.gateways if not gw.running])
     return _three_gateways
 
 

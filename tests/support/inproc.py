@@ -33,10 +33,10 @@ from chat_server.readers import StoredReads
 from chat_server.transcripts.embedded import EmbeddedWriter
 from persistence import accounts
 from persistence.db import make_engine, session_factory
-from persistence.migrate import upgrade
 from presence.memory import MemoryPresence
 from rooms.model import Community, Member
 from rooms.moderation import Restriction
+from support.sqlite_db import migrated_sqlite
 
 ROOM = "t-lounge"
 WAIT_S = 5.0  # the bound on every wait for a frame: frames arrive in milliseconds
@@ -61,7 +61,8 @@ class InProc:
                  max_resume: int = 5000, outbox: int = 256) -> None:
         """``log_window``: frames the broker's recent log keeps per room (``window``, the
         hub's replay read size, unless given)."""
-        self.url = f"sqlite+aiosqlite:///{tmp_path / 'kindred.db'}"
+        self.path = tmp_path / "kindred.db"
+        self.url = f"sqlite+aiosqlite:///{self.path}"
         self.window, self.max_resume, self.outbox = window, max_resume, outbox
         self.log_window = window if log_window is None else log_window
         self.clock = Clock()
@@ -69,7 +70,7 @@ class InProc:
         self._ids = itertools.count(1)
 
     async def start(self) -> None:
-        await asyncio.to_thread(upgrade, self.url)
+        await asyncio.to_thread(migrated_sqlite, self.path)
         self.engine = make_engine(self.url)
         self.db = session_factory(self.engine)
         async with self.db() as session:

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -30,6 +31,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Protocol, Self
+
+from support import zygote
 
 TIMEOUT_SCALE: float = float(os.environ.get("KINDRED_TEST_TIMEOUT_SCALE", "1"))
 
@@ -88,7 +91,7 @@ def _kill_everything_still_running() -> None:
 
 
 def _wait_exit(
-    proc: subprocess.Popen[bytes], timeout_s: float, what: str, before_kill: Callable[[], None] | None = None
+    proc: subprocess.Popen[bytes] | zygote.Forked, timeout_s: float, what: str, before_kill: Callable[[], None] | None = None
 ) -> int:
     try:
         return proc.wait(timeout=timeout_s * TIMEOUT_SCALE)
@@ -371,7 +374,7 @@ class Postgres:
             def up(proc: subprocess.Popen[bytes] = proc) -> bool:
                 return proc.poll() is not None or self._ready()
 
-            wait_for(up, 30, f"postgres on port {self.port} accepting connections", 0.1)
+            wait_for(up, 30, f"postgres on port {self.port} accepting connections")
             if proc.poll() is None:
                 break
             _LIVE.discard(self)
@@ -449,7 +452,7 @@ class Gateway:
         self._port_was_picked = port is None
         self.port = free_port() if port is None else port
         self.log_path = self.workdir / f"{name}.log"
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | zygote.Forked | None = None
         self._started_once = False
 
     @property
@@ -484,23 +487,28 @@ class Gateway:
             with _open_log(self.log_path) as log:
                 log.write(f"=== {self.name}: starting on port {self.port} ===\n".encode())
                 log.flush()
-                proc = subprocess.Popen(
-                    [sys.executable, "-m", "chat_server", "serve"],
-                    env=env,
-                    cwd=self.workdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                )
+                proc: subprocess.Popen[bytes] | zygote.Forked
+                if zygote.usable(env):
+                    # `kindred serve` forked from a process that imported the server once.
+                    proc = zygote.spawn(["serve"], env, self.workdir, self.log_path)
+                else:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "chat_server", "serve"],
+                        env=env,
+                        cwd=self.workdir,
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=log,
+                    )
             self._proc = proc
             _LIVE.add(self)
 
-            def up(proc: subprocess.Popen[bytes] = proc) -> bool:
+            def up(proc: subprocess.Popen[bytes] | zygote.Forked = proc) -> bool:
                 return proc.poll() is not None or self._healthy()
 
             try:
                 # Generous: two test workers start gateways side by side on two cores.
-                wait_for(up, 45, f"gateway {self.name} GET /healthz == 200", 0.1)
+                wait_for(up, 45, f"gateway {self.name} GET /healthz == 200")
             except TimeoutError as e:
                 self.kill()
                 raise TimeoutError(f"{e}; log tail:\n{self.log_tail()}") from None
@@ -568,6 +576,34 @@ class Gateway:
         self.kill()
 
 
+def start_together(gateways: Sequence[Gateway]) -> None:
+    """Start ``gateways`` side by side (each start blocks until its /healthz answers, mostly
+    importing the server); if any fails, those that came up are killed and the first error
+    is raised."""
+    if len(gateways) <= 1:
+        for gw in gateways:
+            gw.start()
+        return
+    errors: list[BaseException] = []
+
+    def start(gw: Gateway) -> None:
+        try:
+            gw.start()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(gw,), name=f"start-{gw.name}") for gw in gateways]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        for gw in gateways:
+            with contextlib.suppress(Exception):
+                gw.kill()
+        raise errors[0]
+
+
 # --------------------------------------------------------------------------- cli
 
 
@@ -597,6 +633,42 @@ def run_cli(
     """Run `python -m chat_server ARGS` (`python ARGS` when not ``module``); raise
     AssertionError with its output on failure."""
     argv = [sys.executable, *(["-m", "chat_server"] if module else []), *args]
+    if module and zygote.usable({**os.environ, **env}):
+        result = _forked_cli(list(args), {**os.environ, **env}, cwd, timeout_s)
+    else:
+        result = _spawned_cli(argv, args, env, cwd, timeout_s)
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited with {result.returncode}\n"
+            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+        )
+    return result
+
+
+def _forked_cli(
+    args: list[str], env: Mapping[str, str], cwd: Path, timeout_s: float
+) -> subprocess.CompletedProcess[str]:
+    """The command forked from the zygote (the server's import paid once), output to files."""
+    with tempfile.TemporaryDirectory(prefix="kindred-cli-") as tmp:
+        out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        proc = zygote.spawn(args, env, cwd, out, err)
+        try:
+            code = proc.wait(timeout_s * TIMEOUT_SCALE)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(
+                f"{' '.join(args)} timed out after {timeout_s * TIMEOUT_SCALE}s\n"
+                f"--- stdout ---\n{_tail(out, 200)}\n--- stderr ---\n{_tail(err, 200)}"
+            ) from None
+        stdout = out.read_text(errors="replace") if out.exists() else ""
+        stderr = err.read_text(errors="replace") if err.exists() else ""
+    return subprocess.CompletedProcess(["kindred", *args], code, stdout, stderr)
+
+
+def _spawned_cli(
+    argv: list[str], args: Sequence[str], env: Mapping[str, str], cwd: Path, timeout_s: float
+) -> subprocess.CompletedProcess[str]:
     try:
         # Pipes are fine here: run() drains them while waiting.
         result = subprocess.run(
@@ -614,11 +686,6 @@ def run_cli(
             f"{' '.join(args)} timed out after {timeout_s * TIMEOUT_SCALE}s\n"
             f"--- stdout ---\n{_text(e.stdout)}\n--- stderr ---\n{_text(e.stderr)}"
         ) from None
-    if result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(args)} exited with {result.returncode}\n"
-            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
-        )
     return result
 
 

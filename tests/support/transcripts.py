@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from redis.exceptions import ResponseError
 
 from support.client import Client
 from support.cluster import Deployment, Member
-from support.procs import Gateway, Postgres, RedisServer
+from support.procs import Gateway, Postgres, RedisServer, start_together
 
 COMMITS = "kindred:commits"
 GROUP = "writers"
@@ -48,31 +47,8 @@ class Infra:
         env = {**self.base.env, **(extra_env or {})}
         gws = [Gateway(env, self.base.workdir, name=f"{tag}-gw{i}") for i in range(count)]
         dep = Deployment(self.base.workdir, env, gws)
-        try:
-            _start_all(gws)
-        except BaseException:
-            dep.stop()
-            raise
+        start_together(gws)
         return dep
-
-
-def _start_all(gateways: list[Gateway]) -> None:
-    """Start gateways concurrently (each start blocks until /healthz answers)."""
-    errors: list[BaseException] = []
-
-    def start(gw: Gateway) -> None:
-        try:
-            gw.start()
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=start, args=(gw,)) for gw in gateways]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
 
 
 @pytest.fixture(scope="module")
