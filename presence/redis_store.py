@@ -217,7 +217,13 @@ class RedisPresence:
 
 
 def _load(raw: Any) -> dict[str, str]:
-    return dict(_parse(raw) if isinstance(raw, bytes | str) else _parse_uncached(raw))
+    """A stored view, parsed. Shared with every other caller that read the same bytes (as
+    the in-memory store shares its views): callers must not change it. A join reads up to
+    ``presence_list_max`` of them, so this is a join's most frequent step: a copy and an
+    ``isinstance`` against a union cost 1 us a view, the cached dict 0.15 us."""
+    if type(raw) is bytes:
+        return _parse(raw)
+    return dict(_parse(raw) if isinstance(raw, str) else _parse_uncached(raw))
 
 
 @functools.lru_cache(maxsize=16384)
