@@ -16,8 +16,8 @@ What a caller can count on:
   refused (``-ERR``, ``WRONGTYPE``, a script's error) fails that caller alone, with
   ``ReplyFailed`` (a redis-py ``ResponseError``, so ``except RedisError`` still holds);
 - when the connection is lost, or Redis does not answer within ``timeout_s``, every call
-  written and not yet answered fails with ``ConnectionError`` (an ``OSError``): the replies
-  still owed can no longer be paired. A command that failed this way may still have run, as
+  written and not yet answered fails with ``ConnectionError`` or ``TimeoutError`` (both
+  ``OSError``s) and the connection is closed: the replies still owed can no longer be paired. A command that failed this way may still have run, as
   with redis-py; the callers' writes are idempotent or retried by their own rules;
 - commands queued while the connection is being (re)opened go out in one write once it is
   open, or all fail if it cannot be opened; the next call tries again. There is no retry
@@ -215,7 +215,7 @@ class RedisPipe:
     # -- what callers use --------------------------------------------------------------
 
     async def execute(self, *command: Any) -> Any:
-        """One command's reply. Raises ``ReplyFailed``, ``ConnectionError``."""
+        """One command's reply. Raises ``ReplyFailed``, ``OSError``."""
         reply = await self._queue(hiredis.pack_command(command), 1)
         if type(reply) is hiredis.ReplyError:
             raise ReplyFailed(str(reply))
@@ -241,7 +241,7 @@ class RedisPipe:
         return result
 
     async def run(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        """The script's reply. Raises ``ReplyFailed``, ``ConnectionError``."""
+        """The script's reply. Raises ``ReplyFailed``, ``OSError``."""
         reply = await self._queue(hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args)), 1)
         if type(reply) is hiredis.ReplyError and str(reply).startswith("NOSCRIPT"):
             reply = await self._queue(hiredis.pack_command(("EVAL", script.source, len(keys), *keys, *args)), 1)
