@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from presence.redis_pipe import RedisPipe, Script
 from presence.store import PresenceUnavailable
 
 P = ParamSpec("P")
@@ -36,18 +37,18 @@ def _unavailable(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Cor
 
     return wrapper
 
-_ENTER = """
+_ENTER = Script("""
 local added = redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
 if added == 1 then
   if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) == 1 then return 1 end
 end
 return 0
-"""
+""")
 
 # The same, then at most ARGV[5] views present (joined.present, a random sample: O(limit),
 # not O(room)) and how many are present: one round trip per join, not two.
-_ENTER_LISTING = """
+_ENTER_LISTING = Script("""
 local added = redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[4])
 local new = 0
@@ -56,9 +57,9 @@ local sample = redis.call('HRANDFIELD', KEYS[3], tonumber(ARGV[5]), 'WITHVALUES'
 local views = {}
 for i = 2, #sample, 2 do views[#views + 1] = sample[i] end
 return {new, views, redis.call('HLEN', KEYS[2])}
-"""
+""")
 
-_LEAVE = """
+_LEAVE = Script("""
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
   if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) <= 0 then
     local info = redis.call('HGET', KEYS[3], ARGV[2])
@@ -68,9 +69,9 @@ if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
   end
 end
 return false
-"""
+""")
 
-_SWEEP = """
+_SWEEP = Script("""
 local gone = {}
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
   redis.call('ZREM', KEYS[1], member)
@@ -83,9 +84,9 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) d
   end
 end
 return gone
-"""
+""")
 
-_OPEN = """
+_OPEN = Script("""
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then
   return 0
@@ -93,7 +94,7 @@ end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 return 1
-"""
+""")
 
 
 def _keys(room: str) -> list[str]:
@@ -106,17 +107,18 @@ def _conn_key(user_id: str) -> str:
 
 
 class RedisPresence:
-    """``PresenceStore`` in Redis for gateway ``gateway_id``; entries live ``ttl_s``."""
+    """``PresenceStore`` in Redis for gateway ``gateway_id``; entries live ``ttl_s``.
+
+    Every command goes through one ``RedisPipe`` (redis_pipe.py): the commands of the
+    connections and joins of one loop turn reach Redis in one write."""
 
     def __init__(self, redis: Redis, gateway_id: str, ttl_s: float) -> None:
-        self._redis = redis
+        self._pipe = RedisPipe.of(redis)
         self.gateway_id = gateway_id
         self.ttl_s = ttl_s
-        self._enter = redis.register_script(_ENTER)
-        self._enter_listing = redis.register_script(_ENTER_LISTING)
-        self._leave = redis.register_script(_LEAVE)
-        self._sweep = redis.register_script(_SWEEP)
-        self._open = redis.register_script(_OPEN)
+
+    async def close(self) -> None:
+        await self._pipe.close()
 
     def _member(self, user_id: str) -> str:
         return f"{self.gateway_id}|{user_id}"
@@ -124,7 +126,7 @@ class RedisPresence:
     @_unavailable
     async def enter(self, room: str, user: dict[str, str], now: float) -> bool:
         args: list[str | float] = [self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user)]
-        return bool(await self._enter(keys=_keys(room), args=args))
+        return bool(await self._pipe.run(_ENTER, _keys(room), args))
 
     @_unavailable
     async def enter_listing(
@@ -133,7 +135,7 @@ class RedisPresence:
         args: list[str | float] = [
             self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user), limit,
         ]
-        new, infos, count = await self._enter_listing(keys=_keys(room), args=args)
+        new, infos, count = await self._pipe.run(_ENTER_LISTING, _keys(room), args)
         views = [_load(info) for info in infos]
         if all(v["id"] != user["id"] for v in views):  # the sample missed the joiner
             views = [user, *views[:limit - 1]]
@@ -141,30 +143,23 @@ class RedisPresence:
 
     @_unavailable
     async def leave(self, room: str, user_id: str) -> dict[str, str] | None:
-        info = await self._leave(keys=_keys(room), args=[self._member(user_id), user_id])
+        info = await self._pipe.run(_LEAVE, _keys(room), [self._member(user_id), user_id])
         return _load(info) if info else None
 
     @_unavailable
     async def refresh(
         self, entries: list[tuple[str, dict[str, str]]], now: float
     ) -> list[tuple[str, dict[str, str]]]:
-        if not entries:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for room, user in entries:
-                args: list[str | float] = [self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user)]
-                await self._enter(keys=_keys(room), args=args, client=pipe)
-            results = await pipe.execute()
+        calls = [
+            (_keys(room), [self._member(user["id"]), user["id"], now + self.ttl_s, json.dumps(user)])
+            for room, user in entries
+        ]
+        results = await self._pipe.run_many(_ENTER, calls)
         return [entry for entry, fresh in zip(entries, results, strict=True) if fresh]
 
     @_unavailable
     async def sweep(self, rooms: list[str], now: float) -> list[tuple[str, dict[str, str]]]:
-        if not rooms:
-            return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for room in rooms:
-                await self._sweep(keys=_keys(room), args=[now], client=pipe)
-            results = await pipe.execute()
+        results = await self._pipe.run_many(_SWEEP, [(_keys(room), [now]) for room in rooms])
         return [
             (room, _load(info)) for room, gone in zip(rooms, results, strict=True) for info in gone
         ]
@@ -173,17 +168,17 @@ class RedisPresence:
     async def present_among(self, room: str, user_ids: list[str]) -> set[str]:
         if not user_ids:
             return set()
-        counts = await self._redis.hmget(_keys(room)[1], user_ids)
+        counts = await self._pipe.execute("HMGET", _keys(room)[1], *user_ids)
         return {u for u, n in zip(user_ids, counts, strict=True) if n is not None and int(n) > 0}
 
     @_unavailable
     async def present(self, room: str) -> list[dict[str, str]]:
-        infos = await self._redis.hvals(_keys(room)[2])
+        infos = await self._pipe.execute("HVALS", _keys(room)[2])
         return [_load(info) for info in infos]
 
     @_unavailable
     async def count(self, room: str) -> int:
-        return int(await self._redis.hlen(_keys(room)[1]))
+        return int(await self._pipe.execute("HLEN", _keys(room)[1]))
 
     @_unavailable
     async def page(
@@ -196,35 +191,39 @@ class RedisPresence:
             if not after.isdigit() or len(after) > 20:
                 return [], None
             cursor = int(after)
-        cursor, found = await self._redis.hscan(_keys(room)[2], cursor, count=limit)
-        values = found.values() if isinstance(found, dict) else found[1::2]
-        views = [_load(info) for info in values]
+        raw_cursor, found = await self._pipe.execute("HSCAN", _keys(room)[2], cursor, "COUNT", limit)
+        cursor = int(raw_cursor)
+        views = [_load(info) for info in found[1::2]]
         return views, (str(cursor) if cursor else None)
 
     @_unavailable
     async def open_connection(self, user_id: str, conn_id: str, cap: int, now: float) -> bool:
         ttl = int(self.ttl_s) + 1
         args: list[str | float] = [conn_id, now + self.ttl_s, now, cap, ttl]
-        return bool(await self._open(keys=[_conn_key(user_id)], args=args))
+        return bool(await self._pipe.run(_OPEN, [_conn_key(user_id)], args))
 
     @_unavailable
     async def close_connection(self, user_id: str, conn_id: str) -> None:
-        await self._redis.zrem(_conn_key(user_id), conn_id)
+        await self._pipe.execute("ZREM", _conn_key(user_id), conn_id)
 
     @_unavailable
     async def refresh_connections(self, conns: list[tuple[str, str]], now: float) -> None:
-        if not conns:
-            return
         ttl = int(self.ttl_s) + 1
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for user_id, conn_id in conns:
-                pipe.zadd(_conn_key(user_id), {conn_id: now + self.ttl_s})
-                pipe.expire(_conn_key(user_id), ttl)
-            await pipe.execute()
+        commands: list[tuple[str | float | int, ...]] = []
+        for user_id, conn_id in conns:
+            commands.append(("ZADD", _conn_key(user_id), now + self.ttl_s, conn_id))
+            commands.append(("EXPIRE", _conn_key(user_id), ttl))
+        await self._pipe.execute_many(commands)
 
 
 def _load(raw: Any) -> dict[str, str]:
-    return dict(_parse(raw) if isinstance(raw, bytes | str) else _parse_uncached(raw))
+    """A stored view, parsed. Shared with every other caller that read the same bytes (as
+    the in-memory store shares its views): callers must not change it. A join reads up to
+    ``presence_list_max`` of them, so this is a join's most frequent step: a copy and an
+    ``isinstance`` against a union cost 1 us a view, the cached dict 0.15 us."""
+    if type(raw) is bytes:
+        return _parse(raw)
+    return dict(_parse(raw) if isinstance(raw, str) else _parse_uncached(raw))
 
 
 @functools.lru_cache(maxsize=16384)

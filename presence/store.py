@@ -71,3 +71,7 @@ class PresenceStore(Protocol):
     async def refresh_connections(self, conns: list[tuple[str, str]], now: float) -> None:
         """Extend ``(user_id, conn_id)`` connection entries held by this gateway."""
         ...
+
+    async def close(self) -> None:
+        """Release what the store holds (a connection); it is not used afterwards."""
+        ...

@@ -30,8 +30,9 @@ from chat_server import keys
 from chat_server.aio import stop_task
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
 from chat_server.broker.script_pipe import ScriptPipe
-from chat_server.broker.subscriber import Address, Subscriber
+from chat_server.broker.subscriber import Subscriber
 from chat_server.keys import COMMITS_STREAM, WRITERS_GROUP
+from presence.redis_pipe import Address, RedisPipe
 from rooms.errors import BadFrame, Unavailable
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ class RedisBroker:
         # the CPU of a message in small rooms went to redis-py's per-command machinery.
         self._post_pipe = ScriptPipe.for_client(redis, _POST)
         self._raise = redis.register_script(_RAISE)
+        # A join's reads (the head, the replay) on a connection of their own: the joins of
+        # one loop turn go to Redis in one write (presence/redis_pipe.py).
+        self._pipe = RedisPipe.of(redis)
         self._rooms: set[str] = set()
         self._confirmed: set[bytes] = set()
         self._waiters: dict[bytes, asyncio.Future[None]] = {}
@@ -107,6 +111,7 @@ class RedisBroker:
             await stop_task(task)
         if self._post_pipe is not None:
             self._post_pipe.close()
+        await self._pipe.close()
 
     # -- subscriptions -----------------------------------------------------------------
 
@@ -246,23 +251,25 @@ class RedisBroker:
             raise Unavailable("could not reach the other gateways") from exc
 
     async def replay(self, room: str, after_seq: int, limit: int) -> Replay:
+        log_key = keys.log(room)
+        # Stream ids are 64-bit: a ``since`` beyond that simply finds nothing.
+        start = min(after_seq + 1, 2**64 - 1)
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.get(keys.seq(room))
-                pipe.xrange(keys.log(room), "-", "+", count=1)
-                # Stream ids are 64-bit: a ``since`` beyond that simply finds nothing.
-                start = min(after_seq + 1, 2**64 - 1)
-                pipe.xrange(keys.log(room), f"{start}-0", "+", count=limit)
-                pipe.hgetall(keys.tomb(room))
-                head_raw, oldest, entries, tombs = await pipe.execute()
+            head_raw, oldest, entries, tombs_raw = await self._pipe.transaction([
+                ("GET", keys.seq(room)),
+                ("XRANGE", log_key, "-", "+", "COUNT", 1),
+                ("XRANGE", log_key, f"{start}-0", "+", "COUNT", limit),
+                ("HGETALL", keys.tomb(room)),
+            ])
         except (RedisError, OSError) as exc:
             raise Unavailable("the room's history could not be read") from exc
         head = int(head_raw or 0)
         first = _seq_of(oldest[0][0]) if oldest else head + 1
-        frames = [(_seq_of(entry_id), fields[b"f"]) for entry_id, fields in entries]
-        if tombs:
+        frames = [(_seq_of(entry_id), _frame_field(fields)) for entry_id, fields in entries]
+        if tombs_raw:
             upto = frames[-1][0] if len(frames) >= limit else head
-            frames.extend((int(s), f) for s, f in tombs.items() if after_seq < int(s) <= upto)
+            tombs = zip(tombs_raw[::2], tombs_raw[1::2], strict=True)
+            frames.extend((int(s), f) for s, f in tombs if after_seq < int(s) <= upto)
             frames.sort(key=lambda entry: entry[0])
         return Replay(frames, first, head)
 
@@ -322,7 +329,7 @@ class RedisBroker:
         if not rooms:
             return {}
         try:
-            values = await self._redis.mget([keys.seq(r) for r in rooms])
+            values = await self._pipe.execute("MGET", *[keys.seq(r) for r in rooms])
         except (RedisError, OSError) as exc:
             raise Unavailable("redis unreachable") from exc
         return {room: int(v or 0) for room, v in zip(rooms, values, strict=True)}
@@ -334,6 +341,13 @@ class RedisBroker:
 def _frame_id(frame: bytes) -> str | None:
     value = msgpack.unpackb(frame, raw=False)
     return value.get("id") if isinstance(value, dict) else None
+
+
+def _frame_field(fields: list[bytes]) -> bytes:
+    """The ``f`` field of a stream entry's flat ``[field, value, ...]`` list."""
+    if fields[0] == b"f":  # the only field this log writes
+        return fields[1]
+    return dict(zip(fields[::2], fields[1::2], strict=True))[b"f"]
 
 
 def _seq_of(entry_id: bytes) -> int:

@@ -24,57 +24,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 import hiredis
-from redis.asyncio import Redis
-from redis.asyncio.connection import SSLConnection
+
+from presence.redis_pipe import Address
 
 log = logging.getLogger(__name__)
 
 OnMessage = Callable[[bytes, bytes], None]  # (channel, data)
 OnSubscribed = Callable[[bytes], None]  # a channel whose subscription Redis confirmed
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    """Where and how to connect: the same server, credentials and database as a client."""
-
-    host: str = "localhost"
-    port: int = 6379
-    path: str | None = None  # a unix socket instead of host and port
-    ssl: ssl.SSLContext | None = None
-    username: str | None = None
-    password: str | None = None
-    db: int = 0
-    connect_timeout_s: float = 2.0
-
-    @classmethod
-    def of(cls, redis: Redis) -> Address:
-        """The address ``redis`` (a ``redis.asyncio.Redis``) connects to, from its pool."""
-        pool = redis.connection_pool
-        kwargs: dict[str, Any] = dict(pool.connection_kwargs)
-        context = None
-        if issubclass(pool.connection_class, SSLConnection):
-            # Built by redis-py from the URL's ssl_* options, so TLS is verified the same way.
-            context = pool.connection_class(**kwargs).ssl_context.get()
-        return cls(
-            str(kwargs.get("host", "localhost")), int(kwargs.get("port", 6379)), kwargs.get("path"),
-            context, kwargs.get("username"), kwargs.get("password"), int(kwargs.get("db") or 0),
-            float(kwargs.get("socket_connect_timeout") or 2.0),
-        )
-
-    def hello(self) -> list[tuple[Any, ...]]:
-        """The commands that open a connection (their replies must all be OK)."""
-        commands: list[tuple[Any, ...]] = []
-        if self.password is not None:
-            commands.append(("AUTH", self.username, self.password) if self.username else ("AUTH", self.password))
-        if self.db:
-            commands.append(("SELECT", self.db))
-        return commands
 
 
 class Subscriber:

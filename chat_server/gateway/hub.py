@@ -128,6 +128,7 @@ class Hub:
         for task in [*self._loops, *self._tasks]:
             await stop_task(task)
         await self._broker.close()
+        await self._presence.close()
 
     def connections(self) -> list[Connection]:
         return list(self._connections.values())

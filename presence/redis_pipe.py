@@ -1,0 +1,374 @@
+"""Redis commands from many callers on one connection of their own: one write per loop turn.
+
+A reconnect storm or a crowd joining at once issues four or five Redis commands per
+connection (the connection count's script, the presence script, the head or the replay, and
+on the way out the leave and the count's removal). Through redis-py each of those takes a
+pooled connection, its lock and checkout, a timeout context and a write of its own; hundreds
+of them in one loop turn were a third of the gateway's CPU. Here a command is packed
+(hiredis, in C) and queued, and at the end of the loop turn (``loop.call_soon``) everything
+queued goes out in one ``write``. Redis answers a connection's commands in order, so each
+caller's reply is the next one in line: ``data_received`` hands each to its caller's future.
+A caller may queue a group of commands (a MULTI/EXEC, a heartbeat's hundreds of scripts) and
+be woken once, with all of their replies.
+
+What a caller can count on:
+- its replies are its own, in the order it queued the commands; a command that Redis
+  refused (``-ERR``, ``WRONGTYPE``, a script's error) fails that caller alone, with
+  ``ReplyFailed`` (a redis-py ``ResponseError``, so ``except RedisError`` still holds);
+- when the connection is lost, or Redis does not answer within ``timeout_s``, every call
+  written and not yet answered fails with ``ConnectionError`` or ``TimeoutError`` (both
+  ``OSError``s) and the connection is closed: the replies still owed can no longer be paired. A command that failed this way may still have run, as
+  with redis-py; the callers' writes are idempotent or retried by their own rules;
+- commands queued while the connection is being (re)opened go out in one write once it is
+  open, or all fail if it cannot be opened; the next call tries again. There is no retry
+  here: a call either has its reply or an error, never a second execution;
+- ``NOSCRIPT`` (Redis restarted and forgot its scripts) is answered by sending the script
+  itself, once, for the calls that met it.
+
+``Address`` (where and how to connect, taken from a redis-py client: TCP, TLS or a unix
+socket, with AUTH and SELECT) is shared with the broker's pub/sub reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import hiredis
+from redis.asyncio import Redis
+from redis.asyncio.connection import SSLConnection
+from redis.exceptions import ResponseError
+
+Command = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """Where and how to connect: the same server, credentials and database as a client."""
+
+    host: str = "localhost"
+    port: int = 6379
+    path: str | None = None  # a unix socket instead of host and port
+    ssl: ssl.SSLContext | None = None
+    username: str | None = None
+    password: str | None = None
+    db: int = 0
+    connect_timeout_s: float = 2.0
+    timeout_s: float = 5.0  # for a reply (redis-py's socket_timeout)
+
+    @classmethod
+    def of(cls, redis: Redis) -> Address:
+        """The address ``redis`` (a ``redis.asyncio.Redis``) connects to, from its pool."""
+        pool = redis.connection_pool
+        kwargs: dict[str, Any] = dict(pool.connection_kwargs)
+        context = None
+        if issubclass(pool.connection_class, SSLConnection):
+            # Built by redis-py from the URL's ssl_* options, so TLS is verified the same way.
+            context = pool.connection_class(**kwargs).ssl_context.get()
+        return cls(
+            str(kwargs.get("host", "localhost")), int(kwargs.get("port", 6379)), kwargs.get("path"),
+            context, kwargs.get("username"), kwargs.get("password"), int(kwargs.get("db") or 0),
+            float(kwargs.get("socket_connect_timeout") or 2.0),
+            float(kwargs.get("socket_timeout") or 5.0),
+        )
+
+    def hello(self) -> list[tuple[Any, ...]]:
+        """The commands that open a connection (their replies must all be OK)."""
+        commands: list[tuple[Any, ...]] = []
+        if self.password is not None:
+            commands.append(("AUTH", self.username, self.password) if self.username else ("AUTH", self.password))
+        if self.db:
+            commands.append(("SELECT", self.db))
+        return commands
+
+    async def connect(self, factory: Any) -> Any:
+        """``(transport, protocol)`` of a new connection, within ``connect_timeout_s``."""
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(self.connect_timeout_s):
+            if self.path is not None:
+                return await loop.create_unix_connection(factory, self.path)
+            return await loop.create_connection(factory, self.host, self.port, ssl=self.ssl)
+
+
+class ReplyFailed(ResponseError):
+    """Redis answered this caller's command with an error."""
+
+
+class Script:
+    """A Lua script, run by its SHA1 (the source is sent only when Redis lacks it)."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source.encode()
+        self.sha = hashlib.sha1(self.source).hexdigest().encode()
+
+
+class _Waiter:
+    """A caller's place in line: ``n`` consecutive replies, then its future is resolved
+    (with the reply itself when ``n`` is 1, with the list of them otherwise)."""
+
+    __slots__ = ("fut", "n", "replies")
+
+    def __init__(self, fut: asyncio.Future[Any], n: int) -> None:
+        self.fut = fut
+        self.n = n
+        self.replies: list[Any] | None = [] if n > 1 else None
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader()
+        self.waiting: collections.deque[_Waiter] = collections.deque()
+        # (replies expected by then, the timer that fails the connection if they are not in)
+        self.deadlines: collections.deque[tuple[int, asyncio.TimerHandle]] = collections.deque()
+        self.sent = 0  # commands written
+        self.received = 0  # replies read
+        self.transport: asyncio.Transport | None = None
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses; same interface.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        reader = self.reader
+        reader.feed(data)
+        waiting = self.waiting
+        try:
+            while (reply := reader.gets()) is not False:
+                if not waiting:
+                    self.fail(ConnectionError("redis sent a reply nobody asked for"))
+                    return
+                self.received += 1
+                waiter = waiting[0]
+                replies = waiter.replies
+                if replies is None:
+                    waiting.popleft()
+                    if not waiter.fut.done():  # a caller that was cancelled still had its place
+                        waiter.fut.set_result(reply)
+                    continue
+                replies.append(reply)
+                if len(replies) == waiter.n:
+                    waiting.popleft()
+                    if not waiter.fut.done():
+                        waiter.fut.set_result(replies)
+        except hiredis.ProtocolError as exc:
+            self.fail(ConnectionError(f"unreadable reply from redis: {exc}"))
+            return
+        deadlines = self.deadlines
+        while deadlines and deadlines[0][0] <= self.received:
+            deadlines.popleft()[1].cancel()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(ConnectionError(f"redis connection lost ({exc or 'closed'})"))
+
+    def expire(self, upto: int) -> None:
+        if self.received < upto:
+            self.fail(TimeoutError("redis did not answer in time"))
+
+    def fail(self, exc: Exception) -> None:
+        self.lost = True
+        waiting, self.waiting = self.waiting, collections.deque()
+        for waiter in waiting:
+            _fail(waiter, exc)
+        for _, timer in self.deadlines:
+            timer.cancel()
+        self.deadlines.clear()
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _fail(waiter: _Waiter, exc: Exception) -> None:
+    if not waiter.fut.done():
+        waiter.fut.set_exception(exc)
+        waiter.fut.exception()  # retrieved here: a cancelled caller must not warn
+
+
+class RedisPipe:
+    """One connection to ``address``, shared by every caller of one store (module docstring).
+
+    ``writes`` and ``commands`` count what went out (for tests and the bench)."""
+
+    def __init__(self, address: Address) -> None:
+        self._address = address
+        self._out: list[bytes] = []
+        self._queued: list[_Waiter] = []
+        self._scheduled = False
+        self._proto: _Protocol | None = None
+        # Batches queued while no connection is open, and the task opening one.
+        self._held: list[tuple[list[bytes], list[_Waiter]]] = []
+        self._connecting: asyncio.Task[None] | None = None
+        self._closed = False
+        self.writes = 0
+        self.commands = 0
+
+    @classmethod
+    def of(cls, redis: Redis) -> RedisPipe:
+        return cls(Address.of(redis))
+
+    # -- what callers use --------------------------------------------------------------
+
+    async def execute(self, *command: Any) -> Any:
+        """One command's reply. Raises ``ReplyFailed``, ``OSError``."""
+        reply = await self._queue(hiredis.pack_command(command), 1)
+        if type(reply) is hiredis.ReplyError:
+            raise ReplyFailed(str(reply))
+        return reply
+
+    async def execute_many(self, commands: Sequence[Command]) -> list[Any]:
+        """The replies of ``commands``, sent back to back. Raises ``ReplyFailed`` for the
+        first refused (the others have run: it is a pipeline, not a transaction)."""
+        if not commands:
+            return []
+        replies = await self._group(commands)
+        _raise_first(replies)
+        return replies
+
+    async def transaction(self, commands: Sequence[Command]) -> list[Any]:
+        """``commands`` in MULTI/EXEC: their replies, all applied or none."""
+        replies = await self._group([("MULTI",), *commands, ("EXEC",)])
+        _raise_first(replies)  # a refused MULTI or queueing error, or EXECABORT
+        result = replies[-1]
+        if not isinstance(result, list):
+            raise ReplyFailed("transaction aborted")
+        _raise_first(result)
+        return result
+
+    async def run(self, script: Script, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """The script's reply. Raises ``ReplyFailed``, ``OSError``."""
+        reply = await self._queue(hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args)), 1)
+        if type(reply) is hiredis.ReplyError and str(reply).startswith("NOSCRIPT"):
+            reply = await self._queue(hiredis.pack_command(("EVAL", script.source, len(keys), *keys, *args)), 1)
+        if type(reply) is hiredis.ReplyError:
+            raise ReplyFailed(str(reply))
+        return reply
+
+    async def run_many(self, script: Script, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]]) -> list[Any]:
+        """The script run once per ``(keys, args)``, back to back: the replies in order."""
+        if not calls:
+            return []
+        replies = await self._group([("EVALSHA", script.sha, len(k), *k, *a) for k, a in calls])
+        again = [i for i, r in enumerate(replies) if type(r) is hiredis.ReplyError and str(r).startswith("NOSCRIPT")]
+        if again:
+            resent = await self._group([("EVAL", script.source, len(calls[i][0]), *calls[i][0], *calls[i][1]) for i in again])
+            for i, reply in zip(again, resent, strict=True):
+                replies[i] = reply
+        _raise_first(replies)
+        return replies
+
+    async def close(self) -> None:
+        """Fail what is queued or in flight, close the connection; later calls fail."""
+        self._closed = True
+        closed = ConnectionError("redis pipe closed")
+        if self._connecting is not None:
+            self._connecting.cancel()
+            await asyncio.wait([self._connecting])  # it fails what it held
+        for waiter in self._queued:
+            _fail(waiter, closed)
+        self._out, self._queued = [], []
+        if self._proto is not None:
+            self._proto.fail(closed)
+            self._proto = None
+
+    # -- the line ----------------------------------------------------------------------
+
+    async def _group(self, commands: Sequence[Command]) -> list[Any]:
+        packed = b"".join([hiredis.pack_command(c) for c in commands])
+        replies: list[Any] = await self._queue(packed, len(commands))
+        if len(commands) == 1:
+            return [replies]
+        return replies
+
+    def _queue(self, packed: bytes, n: int) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        if self._closed:
+            fut.set_exception(ConnectionError("redis pipe closed"))
+            return fut
+        self._out.append(packed)
+        self._queued.append(_Waiter(fut, n))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return fut
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        out, queued = self._out, self._queued
+        if not queued:
+            return
+        self._out, self._queued = [], []
+        proto = self._proto
+        if proto is not None and not proto.lost:
+            self._write(proto, out, queued)
+            return
+        self._held.append((out, queued))
+        if self._connecting is None:
+            self._connecting = asyncio.create_task(self._reconnect(), name="redis-pipe-connect")
+
+    def _write(self, proto: _Protocol, out: list[bytes], queued: list[_Waiter]) -> None:
+        assert proto.transport is not None
+        proto.transport.write(b"".join(out) if len(out) > 1 else out[0])
+        proto.waiting.extend(queued)
+        n = sum(w.n for w in queued)
+        proto.sent += n
+        timer = asyncio.get_running_loop().call_later(self._address.timeout_s, proto.expire, proto.sent)
+        proto.deadlines.append((proto.sent, timer))
+        self.writes += 1
+        self.commands += n
+
+    async def _reconnect(self) -> None:
+        try:
+            proto = await self._open()
+        except BaseException as exc:
+            held, self._held = self._held, []
+            why = ConnectionError(f"could not connect to redis ({exc or type(exc).__name__})")
+            for _, queued in held:
+                for waiter in queued:
+                    _fail(waiter, why)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        finally:
+            self._connecting = None
+        self._proto = proto
+        held, self._held = self._held, []
+        if proto.lost:  # gone again already: its waiters would wait for the timer
+            for _, queued in held:
+                for waiter in queued:
+                    _fail(waiter, ConnectionError("redis connection lost"))
+            return
+        if held:  # everything asked for while connecting, in order, in one write
+            self._write(proto, [p for out, _ in held for p in out], [w for _, queued in held for w in queued])
+
+    async def _open(self) -> _Protocol:
+        address = self._address
+        _, proto = await address.connect(_Protocol)
+        try:
+            hello = address.hello()
+            if hello:
+                fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+                proto.waiting.append(_Waiter(fut, len(hello)))
+                assert proto.transport is not None
+                proto.transport.write(b"".join(hiredis.pack_command(c) for c in hello))
+                async with asyncio.timeout(address.timeout_s):
+                    replies = await fut
+                for command, reply in zip(hello, replies if len(hello) > 1 else [replies], strict=True):
+                    if type(reply) is hiredis.ReplyError:
+                        raise ConnectionError(f"redis refused {command[0]}: {reply}")
+        except BaseException:
+            proto.fail(ConnectionError("redis connection set-up failed"))
+            raise
+        return cast(_Protocol, proto)
+
+
+def _raise_first(replies: list[Any]) -> None:
+    for reply in replies:
+        if type(reply) is hiredis.ReplyError:
+            raise ReplyFailed(str(reply))
