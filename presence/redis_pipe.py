@@ -268,7 +268,13 @@ class RedisPipe:
         closed = ConnectionError("redis pipe closed")
         if self._connecting is not None:
             self._connecting.cancel()
-            await asyncio.wait([self._connecting])  # it fails what it held
+            await asyncio.wait([self._connecting])  # it fails what it held, if it had begun
+        # A connect task cancelled before its first step never reaches its own clean-up, so
+        # what it held is failed here too.
+        held, self._held = self._held, []
+        for _, queued in held:
+            for waiter in queued:
+                _fail(waiter, closed)
         for waiter in self._queued:
             _fail(waiter, closed)
         self._out, self._queued = [], []
@@ -304,6 +310,10 @@ class RedisPipe:
         if not queued:
             return
         self._out, self._queued = [], []
+        if self._closed:  # queued in the turn close() ran: nothing will carry them
+            for waiter in queued:
+                _fail(waiter, ConnectionError("redis pipe closed"))
+            return
         proto = self._proto
         if proto is not None and not proto.lost:
             self._write(proto, out, queued)
@@ -337,13 +347,15 @@ class RedisPipe:
             return
         finally:
             self._connecting = None
-        self._proto = proto
         held, self._held = self._held, []
-        if proto.lost:  # gone again already: its waiters would wait for the timer
+        if proto.lost or self._closed:  # gone again already, or closed while opening
+            why = ConnectionError("redis pipe closed" if self._closed else "redis connection lost")
+            proto.fail(why)
             for _, queued in held:
                 for waiter in queued:
-                    _fail(waiter, ConnectionError("redis connection lost"))
+                    _fail(waiter, why)
             return
+        self._proto = proto
         if held:  # everything asked for while connecting, in order, in one write
             self._write(proto, [p for out, _ in held for p in out], [w for _, queued in held for w in queued])
 
@@ -362,6 +374,10 @@ class RedisPipe:
                 for command, reply in zip(hello, replies if len(hello) > 1 else [replies], strict=True):
                     if type(reply) is hiredis.ReplyError:
                         raise ConnectionError(f"redis refused {command[0]}: {reply}")
+                # The hello's replies were counted as received: count them as sent too, or
+                # every later write's deadline would be met that many replies early and its
+                # last callers would wait for ever on a Redis that stopped answering.
+                proto.sent += len(hello)
         except BaseException:
             proto.fail(ConnectionError("redis connection set-up failed"))
             raise

@@ -155,6 +155,43 @@ async def test_no_answer_in_time_fails_every_waiter_and_the_pipe_recovers(
         await pipe.close()
 
 
+async def test_no_answer_in_time_fails_every_waiter_with_credentials_and_a_database(
+    server: RedisServer, admin: redis_sync.Redis,
+) -> None:
+    # AUTH and SELECT are answered on every new connection before any caller's command: the
+    # deadlines must count them, or the last callers of each write would wait for ever.
+    admin.execute_command("ACL", "SETUSER", "pauser", "on", ">secret", "~*", "&*", "+@all")
+    pipe = RedisPipe(Address(port=server.port, username="pauser", password="secret", db=2, timeout_s=0.2))
+    try:
+        assert await pipe.execute("PING") == b"PONG"
+        admin.execute_command("CLIENT", "PAUSE", int(1000 * TIMEOUT_SCALE), "ALL")
+        async with asyncio.timeout(5 * TIMEOUT_SCALE):
+            # One command in the write: the two hello replies would have covered its deadline.
+            results = await together(pipe.execute("INCR", "p"))
+        assert all(isinstance(r, TimeoutError) for r in results), results
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+        await pipe.close()
+        admin.execute_command("ACL", "DELUSER", "pauser")
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3, 4])
+async def test_close_fails_a_call_whatever_turn_of_its_connecting_it_lands_in(
+    server: RedisServer, turns: int,
+) -> None:
+    pipe = RedisPipe(Address(port=server.port))
+    call = asyncio.ensure_future(pipe.execute("PING"))
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    await pipe.close()
+    async with asyncio.timeout(2 * TIMEOUT_SCALE):
+        result = await asyncio.gather(call, return_exceptions=True)
+    assert result == [b"PONG"] or isinstance(result[0], ConnectionError), result
+    assert not pipe._held and not pipe._queued
+    with pytest.raises(ConnectionError):
+        await pipe.execute("PING")
+
+
 async def test_a_cancelled_caller_keeps_the_others_replies_in_place(pipe: RedisPipe) -> None:
     calls = [asyncio.ensure_future(pipe.execute("INCRBY", "x", 1 + i)) for i in range(3)]
     await asyncio.sleep(0)
