@@ -1,7 +1,8 @@
 """The members' own channels (chat_server/social/delivery.py, Redis mode) on a real
 redis-server: the members who connect in one loop turn are subscribed with one command, a
 frame published for a member reaches that member's connections only, and the members who
-leave together are unsubscribed with one command.
+leave together are unsubscribed with one command; a reader whose connection goes silent
+(its peer gone without a reset) is replaced, and frames reach the members again.
 
 A redis-server of its own: the checks read its command counts.
 """
@@ -68,7 +69,7 @@ async def test_members_connecting_together_are_subscribed_with_one_command(serve
     channels = Channels.of(client)
     delivery = RedisDelivery(client)
     try:
-        own = channels.user_prefix + b"-"
+        own = delivery.own_channel
         await eventually(lambda: admin.pubsub_numsub(own)[0][1] == 1, "the listener subscribed")
         admin.config_resetstat()
         conns = [_Conn(_Member(f"m{i}")) for i in range(30)]
@@ -89,6 +90,38 @@ async def test_members_connecting_together_are_subscribed_with_one_command(serve
             await delivery.disconnected(conn)  # type: ignore[arg-type]
         await eventually(lambda: all(n == 0 for _, n in admin.pubsub_numsub(*wanted)), "members unsubscribed")
         assert _calls(admin, "unsubscribe") == 1
+    finally:
+        await delivery.close()
+        await client.aclose()
+        admin.close()
+
+
+async def test_a_silent_connection_is_replaced_and_frames_arrive_again(server: RedisServer) -> None:
+    client = Redis.from_url(server.url)
+    channels = Channels.of(client)
+    delivery = RedisDelivery(client, check_s=0.2)
+    admin = redis_sync.Redis.from_url(server.url)
+    try:
+        conn = _Conn(_Member("m1"))
+        await delivery.connected(conn)  # type: ignore[arg-type]
+        await eventually(lambda: admin.pubsub_numsub(channels.user("m1"))[0][1] == 1, "m1 subscribed")
+        await delivery.send("m1", {"type": "hello", "n": 0})
+        await eventually(lambda: bool(conn.got), "the first frame delivered")
+        # The reader hears nothing more, as when the peer vanished without a reset (the
+        # connection stays open on both sides; only the heartbeat can tell).
+        proto = delivery._subscriber._proto
+        assert proto is not None and proto.transport is not None
+        proto.transport.pause_reading()
+        conn.got.clear()
+        # Replaced within three heartbeats, at least 3 s (the watchdog's rule), plus margin.
+        deadline = time.monotonic() + 3.0 + 3.0 * TIMEOUT_SCALE
+        n = 0
+        while not conn.got:
+            assert time.monotonic() < deadline, "frames never reached m1 again"
+            n += 1
+            await delivery.send("m1", {"type": "hello", "n": n})
+            await asyncio.sleep(0.1)
+        assert delivery._subscriber._proto is not proto
     finally:
         await delivery.close()
         await client.aclose()

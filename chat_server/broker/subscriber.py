@@ -75,6 +75,12 @@ class Subscriber:
         self._to_unsubscribe.add(channel)
         self._schedule()
 
+    def drop(self) -> None:
+        """Abort the connection (its owner heard nothing on it for too long: a peer gone
+        without a reset); ``run`` opens a new one and subscribes everything wanted again."""
+        if self._proto is not None:
+            self._proto.abort()
+
     def _schedule(self) -> None:
         if not self._flush_pending:
             self._flush_pending = True

@@ -15,11 +15,15 @@ counts), which a client reads on (re)connecting.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import time
 from typing import Protocol
 
 import msgpack
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from chat_server import keys
 from chat_server.aio import stop_task
@@ -98,16 +102,23 @@ class RedisDelivery:
     Redis), every wanted channel is subscribed again after a reconnection, and each frame is
     handed over from ``data_received`` with no task or queue per frame."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, check_s: float = 1.0) -> None:
         self._redis = redis
         self._channels = keys.Channels.of(redis)
         self._prefix_len = len(self._channels.user_prefix)
         self._local = _Local()
         self._subscriber = Subscriber(Address.of(redis), self._dispatch, _ignore, _nothing)
-        # A channel of our own, so that the connection counts as a pub/sub client (Redis's
-        # idle ``timeout`` does not close those) even while no member is connected here.
-        self._subscriber.subscribe(self._channels.user_prefix + b"-")
+        # A channel of this gateway's own ("-" begins no member's id): it keeps the connection
+        # a pub/sub client (Redis's idle ``timeout`` does not close those) while no member is
+        # connected here, and carries the heartbeat that tells a live connection from one
+        # whose peer vanished without a reset (a failover, a NAT's timeout): such a connection
+        # is silent, not closed, and every member here would miss their frames until restart.
+        self.own_channel = self._channels.user_prefix + b"-" + os.urandom(6).hex().encode()
+        self._check_s = check_s
+        self._heard = time.monotonic()
+        self._subscriber.subscribe(self.own_channel)
         self._listener = asyncio.create_task(self._subscriber.run(), name="user-channel-listener")
+        self._watchdog = asyncio.create_task(self._watch(), name="user-channel-watchdog")
 
     async def connected(self, conn: Connection) -> None:
         if self._local.add(conn):
@@ -121,9 +132,26 @@ class RedisDelivery:
         await self._redis.publish(self._channels.user(user_id), pack(frame))
 
     async def close(self) -> None:
+        await stop_task(self._watchdog)
         await stop_task(self._listener)
 
+    async def _watch(self) -> None:
+        """A heartbeat through our own channel; a reader silent for three of them (and at
+        least 3 s) is dropped, and the subscriber opens a new connection."""
+        while True:
+            await asyncio.sleep(self._check_s)
+            with contextlib.suppress(RedisError, OSError):
+                await self._redis.publish(self.own_channel, b"hb")
+            quiet = time.monotonic() - self._heard
+            if quiet > max(3 * self._check_s, 3.0):
+                log.warning("user channels: pub/sub silent for %.1fs; reconnecting", quiet)
+                self._heard = time.monotonic()
+                self._subscriber.drop()
+
     def _dispatch(self, channel: bytes, data: bytes) -> None:
+        if channel == self.own_channel:
+            self._heard = time.monotonic()
+            return
         user_id = channel[self._prefix_len:].decode()
         try:
             frame = msgpack.unpackb(data)

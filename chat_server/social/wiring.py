@@ -44,7 +44,7 @@ class SocialWiring:
 def open_social(
     settings: Settings, db: async_sessionmaker[AsyncSession], broker: Broker, redis: Redis | None,
 ) -> SocialWiring:
-    delivery: Delivery = MemoryDelivery() if redis is None else RedisDelivery(redis)
+    delivery: Delivery = MemoryDelivery() if redis is None else RedisDelivery(redis, settings.subscription_check_s)
     digest = DigestSender(settings, db)
     digest.start()
     notifier = Notifier(db, delivery, broker)
