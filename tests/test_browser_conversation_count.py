@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import WebSocketRoute, expect
 
-from support.browser import ROOMS_A, Browsers, post_messages
+from support.browser import ROOMS_A, Browsers, accept_request, post_messages
 from support.cluster import ORG_A, Deployment, Member
 from support.procs import TIMEOUT_SCALE
 
@@ -75,7 +75,7 @@ def test_a_late_unread_frame_does_not_lose_a_newer_message(site: Deployment, web
     conv = _call(site, "POST", "/api/conversations", maple, {"with": [heron.id]})
     dm = conv["room"]
     post_messages(site, maple, dm, ["May I write to you here?"])
-    _call(site, "POST", f"/api/conversations/{conv['id']}/accept", heron)
+    accept_request(site, heron, conv["id"])
 
     maple_page = web.person(member=maple, gateway=len(site.gateways) - 1)  # not Heron's in Redis mode
     holder = _Holder(dm)

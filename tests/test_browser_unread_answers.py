@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, Route, expect
 
-from support.browser import ROOMS_A, Browsers, post_messages, shoot
+from support.browser import ROOMS_A, Browsers, accept_request, post_messages, shoot
 from support.cluster import ORG_A, Deployment, Member
 from support.procs import TIMEOUT_SCALE
 
@@ -75,7 +75,7 @@ def _pair(site: Deployment) -> tuple[Member, Member, dict[str, Any]]:
     _call(site, "PUT", "/api/me/dm", heron, {"allow": "communities"})
     conv = _call(site, "POST", "/api/conversations", maple, {"with": [heron.id]})
     post_messages(site, maple, conv["room"], ["May I write to you here?"])
-    _call(site, "POST", f"/api/conversations/{conv['id']}/accept", heron)
+    accept_request(site, heron, conv["id"])
     return heron, maple, conv
 
 

@@ -20,6 +20,7 @@ from support.conversations import (
     requested,
     start,
     wait_history,
+    wait_listed,
 )
 from support.moderation import api, close_all, connect, new_cid
 
@@ -79,6 +80,7 @@ async def test_unread_answers_say_what_they_counted(deployment: Deployment) -> N
         hello = await ca.post(org.lounge, "hello everyone", new_cid())
         first = await ca.post(room, "may I write to you?", new_cid())
         assert first["type"] == "ack" and hello["type"] == "ack", (first, hello)
+        await wait_listed(dep, b, conv["id"])
         r = await api(dep, "POST", f"/api/conversations/{conv['id']}/accept", b.token)
         assert r.status_code == 200, r.text
         acks = [await ca.post(room, body, new_cid()) for body in ("thank you", "mornings are hard")]

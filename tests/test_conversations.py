@@ -22,6 +22,7 @@ from support.conversations import (
     start,
     take_part,
     wait_history,
+    wait_listed,
 )
 from support.moderation import api, close_all, connect, fresh_org, make_staff, new_cid
 
@@ -165,6 +166,7 @@ async def test_a_block_closes_an_open_conversation_both_ways(deployment: Deploym
     room = conv["room"]
     ca = await connect(dep, a, 0, room)
     await ca.post(room, "first", new_cid())
+    await wait_listed(dep, b, conv["id"])
     assert (await api(dep, "POST", f"/api/conversations/{conv['id']}/accept", b.token)).status_code == 200
     cb = await connect(dep, b, last, room)
     try:
@@ -198,6 +200,7 @@ async def test_outsiders_meet_a_room_that_does_not_exist(deployment: Deployment)
     co = await connect(dep, outsider, len(dep.gateways) - 1)
     try:
         first = await ca.post(room, "private words about my scan", new_cid())
+        await wait_listed(dep, b, conv["id"])
         assert (await api(dep, "POST", f"/api/conversations/{conv['id']}/accept", b.token)).status_code == 200
         await wait_history(dep, a, room, 1)
 

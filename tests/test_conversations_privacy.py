@@ -17,7 +17,15 @@ from aiosmtpd.controller import Controller
 
 from support.client import Client
 from support.cluster import ORG_B, Deployment, Member
-from support.conversations import LIVE_S, allow, community_pair, listed, settle, start, wait_history
+from support.conversations import (
+    LIVE_S,
+    allow,
+    community_pair,
+    settle,
+    start,
+    wait_history,
+    wait_listed,
+)
 from support.moderation import (
     Teams,
     api,
@@ -47,12 +55,7 @@ async def open_pair(dep: Deployment, a: Member, b: Member) -> dict[str, Any]:
     finally:
         await close_all(ca)
     await wait_history(dep, a, conv["room"], 1)
-    # The request reaches b once its first message is recorded as such, which the gateway
-    # does after the message is stored (conversations/activity.py): wait for it to be listed.
-    deadline = asyncio.get_running_loop().time() + LIVE_S
-    while conv["id"] not in [c["id"] for c in await listed(dep, b)]:
-        assert asyncio.get_running_loop().time() < deadline, "the request never reached b"
-        await asyncio.sleep(0.05)
+    await wait_listed(dep, b, conv["id"])
     r = await api(dep, "POST", f"/api/conversations/{conv['id']}/accept", b.token)
     assert r.status_code == 200, r.text
     return conv

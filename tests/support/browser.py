@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import string
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 from websockets.sync.client import connect as ws_connect
 
@@ -252,3 +254,21 @@ def _wait(ws: Any, match: Any) -> dict[str, Any]:
 
 def member_in(dep: Deployment, org: tuple[str, str] = ORG_A, prefix: str = "b") -> Member:
     return dep.register(org=org, handle=new_handle(prefix))
+
+
+def accept_request(dep: Deployment, member: Member, conversation_id: str) -> None:
+    """``member`` accepts a private-message request, once it is listed for them: a request
+    reaches its recipient when its first message is recorded as such, which the gateway does
+    after the message is stored (accepting before that is a 404)."""
+    headers = {"Authorization": f"Bearer {member.token}"}
+    deadline = time.monotonic() + 5 * TIMEOUT_SCALE
+    with httpx.Client(base_url=dep.gateways[0].http_url, timeout=30, headers=headers) as http:
+        while True:
+            r = http.get("/api/conversations")
+            assert r.status_code == 200, r.text
+            if conversation_id in [c["id"] for c in r.json()["conversations"]]:
+                break
+            assert time.monotonic() < deadline, f"{conversation_id} never listed for {member.id}"
+            time.sleep(0.05)
+        r = http.post(f"/api/conversations/{conversation_id}/accept")
+        assert r.status_code == 200, r.text

@@ -48,6 +48,16 @@ def dm_notes(c: Client) -> list[dict[str, Any]]:
     return [f for f in c.frames if f.get("type") == "notification" and f.get("kind") == "dm_request"]
 
 
+async def wait_listed(dep: Deployment, m: Member, conversation_id: str) -> None:
+    """Until ``conversation_id`` is listed for ``m``. A request reaches its recipient once its
+    first message is recorded as such, which the gateway does after the message is stored
+    (conversations/activity.py): accepting before that is a 404, as for any request not made."""
+    deadline = asyncio.get_running_loop().time() + LIVE_S
+    while conversation_id not in [c["id"] for c in await listed(dep, m)]:
+        assert asyncio.get_running_loop().time() < deadline, f"{conversation_id} never listed for {m.id}"
+        await asyncio.sleep(0.05)
+
+
 async def community_pair(dep: Deployment) -> tuple[Org, Member, Member]:
     """Two members of a fresh organization who both take part in its lounge."""
     org = fresh_org(dep)

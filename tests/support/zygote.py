@@ -237,10 +237,16 @@ class Forked:
         return bool(readable)
 
     def _collect(self) -> int:
-        code = self._zygote.status(self.pid, block=True)
+        try:
+            code = self._zygote.status(self.pid, block=True)
+        except (OSError, RuntimeError, ValueError, KeyError):
+            # The zygote itself is gone (it kills its children when it goes): report the
+            # gateway as killed rather than raise from a clean-up.
+            code = None
+        finally:
+            os.close(self._pidfd)
         # None: the zygote had reaped it without being asked; only a zygote that died does.
         self.returncode = -signal.SIGKILL if code is None else code
-        os.close(self._pidfd)
         return self.returncode
 
     def poll(self) -> int | None:
