@@ -29,7 +29,8 @@ from websockets.exceptions import InvalidStatus
 
 from support.client import JSON, MSGPACK, Client
 from support.cluster import ORG_A, ORG_B, Deployment, Member
-from support.procs import TIMEOUT_SCALE, Gateway
+from support.gateways import Gateway
+from support.procs import TIMEOUT_SCALE
 
 ORG_A_LOUNGE = "riverside-cancer-center-lounge"
 ORG_B_LOUNGE = "hillcrest-oncology-lounge"

@@ -25,7 +25,7 @@ from support.browser import (
     timeline_item,
 )
 from support.cluster import ORG_A, ORG_B, PASSWORD, Deployment, Member
-from support.procs import start_together
+from support.gateways import start_together
 
 
 def navigator_of(dep: Deployment, org: tuple[str, str]) -> Member:

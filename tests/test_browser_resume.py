@@ -18,7 +18,7 @@ from support.browser import (
     timeline_item,
 )
 from support.cluster import Deployment
-from support.procs import start_together
+from support.gateways import start_together
 
 ROOM = ROOMS_A[0]
 

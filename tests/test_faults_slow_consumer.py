@@ -26,7 +26,8 @@ from support.faults import (
     _registered,
     _stop_all,
 )
-from support.procs import TIMEOUT_SCALE, Gateway, RedisServer, start_together
+from support.gateways import Gateway, start_together
+from support.procs import TIMEOUT_SCALE, RedisServer
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,8 @@ import redis
 
 from support import zygote
 from support.cluster import TEST_ENV, set_up
-from support.procs import Gateway, Postgres, RedisServer, free_port, start_together, wait_for
+from support.gateways import Gateway, start_together
+from support.procs import Postgres, RedisServer, free_port, wait_for
 
 
 def test_free_port_is_bindable() -> None:

@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 
-from support.procs import TIMEOUT_SCALE, Gateway, run_cli, run_cli_steps, start_together
+from support.gateways import Gateway, run_cli, run_cli_steps, start_together
+from support.procs import TIMEOUT_SCALE
 
 ORG_A = ("Riverside Cancer Center", "riverside lantern maple 11")
 ORG_B = ("Hillcrest Oncology", "hillcrest willow stone 22")

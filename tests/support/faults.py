@@ -29,7 +29,8 @@ import websockets
 from chat_server.client import Refused
 from support.client import MSGPACK, Client
 from support.cluster import Deployment, Member
-from support.procs import TIMEOUT_SCALE, Gateway, Postgres, RedisServer, start_together
+from support.gateways import Gateway, start_together
+from support.procs import TIMEOUT_SCALE, Postgres, RedisServer
 
 Frame = dict[str, Any]
 

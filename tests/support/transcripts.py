@@ -24,7 +24,8 @@ from redis.exceptions import ResponseError
 
 from support.client import Client
 from support.cluster import Deployment, Member
-from support.procs import Gateway, Postgres, RedisServer, start_together
+from support.gateways import Gateway, start_together
+from support.procs import Postgres, RedisServer
 
 COMMITS = "kindred:commits"
 GROUP = "writers"

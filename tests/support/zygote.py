@@ -14,7 +14,7 @@ signals only that process, even after its pid is reused, and becomes readable wh
 The zygote reaps its children and tells the exit status when asked. It exits, killing any
 child left, when the test process closes its end (or dies).
 
-``Forked`` looks like the part of ``subprocess.Popen`` that ``procs.Gateway`` uses.
+``Forked`` looks like the part of ``subprocess.Popen`` that ``gateways.Gateway`` uses.
 ``KINDRED_TEST_FORK=0`` turns it off (every gateway a ``python -m chat_server serve``).
 """
 
