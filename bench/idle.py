@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from bench.measure import ProcStat  # noqa: E402
-from support.procs import Gateway, Postgres, RedisServer, run_cli_steps  # noqa: E402
+from support.gateways import Gateway, run_cli_steps  # noqa: E402
+from support.procs import Postgres, RedisServer  # noqa: E402
 
 
 def main() -> None:
