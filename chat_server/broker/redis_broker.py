@@ -17,9 +17,7 @@ its CPU per message).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from typing import Any
 
 import msgpack
@@ -92,7 +90,6 @@ class RedisBroker:
         )
         self._listener: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
-        self._last_heartbeat = time.monotonic()
         self._on_frame: OnFrame | None = None
         self._on_resync: OnResync | None = None
         self._on_control: OnControl | None = None
@@ -104,7 +101,10 @@ class RedisBroker:
         self._subscriber.subscribe(self._hb_channel)
         self._subscriber.subscribe(self._channels.control)
         self._listener = asyncio.create_task(self._subscriber.run(), name="redis-pubsub-listener")
-        self._watchdog = asyncio.create_task(self._watch(), name="redis-pubsub-watchdog")
+        self._watchdog = asyncio.create_task(
+            self._subscriber.keep_alive(self._hb_channel, self._redis.publish, self._check_s),
+            name="redis-pubsub-watchdog",
+        )
 
     async def close(self) -> None:
         for task in (self._watchdog, self._listener):
@@ -152,7 +152,7 @@ class RedisBroker:
             elif data[:2] == b"e:":
                 self._on_frame(room, None, data[2:])
         elif channel == self._hb_channel:
-            self._last_heartbeat = time.monotonic()
+            self._subscriber.heard()
         elif channel == self._control:
             assert self._on_control is not None
             self._on_control(data)
@@ -165,7 +165,7 @@ class RedisBroker:
             return
         if not channel.startswith(self._room_prefix):
             if channel == self._hb_channel:
-                self._last_heartbeat = time.monotonic()
+                self._subscriber.heard()
             return
         room = channel[self._room_cut:].decode()
         if room not in self._rooms:
@@ -180,21 +180,6 @@ class RedisBroker:
             # to pub/sub, so the hub must catch up from the stream.
             assert self._on_resync is not None
             self._on_resync(room)
-
-    async def _watch(self) -> None:
-        """Heartbeat through our own subscription; rebuild the listener when it goes quiet."""
-        while True:
-            await asyncio.sleep(self._check_s)
-            with contextlib.suppress(RedisError, OSError):
-                await self._redis.publish(self._hb_channel, b"hb")
-            quiet = time.monotonic() - self._last_heartbeat
-            if quiet > max(3 * self._check_s, 3.0) and self._listener is not None:
-                log.warning("redis pub/sub silent for %.1fs; resubscribing", quiet)
-                # Not a suppress(CancelledError) around the await: that would swallow our
-                # own cancellation too when close() lands here, and close() would wait for ever.
-                await stop_task(self._listener)
-                self._last_heartbeat = time.monotonic()
-                self._listener = asyncio.create_task(self._subscriber.run(), name="redis-pubsub-listener")
 
     # -- the log -----------------------------------------------------------------------
 

@@ -23,11 +23,14 @@ makes of a re-subscription (filling from the stream) is the broker's business. C
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import hiredis
+from redis.exceptions import RedisError
 
 from presence.redis_pipe import Address
 
@@ -52,6 +55,7 @@ class Subscriber:
         self._to_unsubscribe: set[bytes] = set()
         self._flush_pending = False
         self._proto: _Protocol | None = None
+        self._heard = time.monotonic()  # the owner's heartbeat, last seen (``keep_alive``)
 
     @property
     def channels(self) -> frozenset[bytes]:
@@ -75,11 +79,28 @@ class Subscriber:
         self._to_unsubscribe.add(channel)
         self._schedule()
 
-    def drop(self) -> None:
-        """Abort the connection (its owner heard nothing on it for too long: a peer gone
-        without a reset); ``run`` opens a new one and subscribes everything wanted again."""
-        if self._proto is not None:
-            self._proto.abort()
+    def heard(self) -> None:
+        """The owner's heartbeat channel delivered (a message or its confirmation)."""
+        self._heard = time.monotonic()
+
+    async def keep_alive(
+        self, channel: bytes, publish: Callable[[bytes, bytes], Awaitable[object]], check_s: float,
+    ) -> None:
+        """Until cancelled: every ``check_s`` publish a heartbeat on ``channel`` (which the
+        owner subscribes, reporting what it receives there with ``heard``); a connection silent
+        for three beats, and at least 3 s, is aborted, and ``run`` opens a new one and
+        subscribes everything wanted again. Such a connection is silent, not closed: its peer
+        went without a reset (a failover, a NAT's timeout), and only the heartbeat tells."""
+        while True:
+            await asyncio.sleep(check_s)
+            with contextlib.suppress(RedisError, OSError):
+                await publish(channel, b"hb")
+            quiet = time.monotonic() - self._heard
+            if quiet > max(3 * check_s, 3.0):
+                log.warning("redis pub/sub silent for %.1fs; reconnecting", quiet)
+                self._heard = time.monotonic()
+                if self._proto is not None:
+                    self._proto.abort()
 
     def _schedule(self) -> None:
         if not self._flush_pending:

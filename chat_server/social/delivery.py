@@ -15,15 +15,12 @@ counts), which a client reads on (re)connecting.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
-import time
 from typing import Protocol
 
 import msgpack
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from chat_server import keys
 from chat_server.aio import stop_task
@@ -114,11 +111,12 @@ class RedisDelivery:
         # whose peer vanished without a reset (a failover, a NAT's timeout): such a connection
         # is silent, not closed, and every member here would miss their frames until restart.
         self.own_channel = self._channels.user_prefix + b"-" + os.urandom(6).hex().encode()
-        self._check_s = check_s
-        self._heard = time.monotonic()
         self._subscriber.subscribe(self.own_channel)
         self._listener = asyncio.create_task(self._subscriber.run(), name="user-channel-listener")
-        self._watchdog = asyncio.create_task(self._watch(), name="user-channel-watchdog")
+        self._watchdog = asyncio.create_task(
+            self._subscriber.keep_alive(self.own_channel, redis.publish, check_s),
+            name="user-channel-watchdog",
+        )
 
     async def connected(self, conn: Connection) -> None:
         if self._local.add(conn):
@@ -135,22 +133,9 @@ class RedisDelivery:
         await stop_task(self._watchdog)
         await stop_task(self._listener)
 
-    async def _watch(self) -> None:
-        """A heartbeat through our own channel; a reader silent for three of them (and at
-        least 3 s) is dropped, and the subscriber opens a new connection."""
-        while True:
-            await asyncio.sleep(self._check_s)
-            with contextlib.suppress(RedisError, OSError):
-                await self._redis.publish(self.own_channel, b"hb")
-            quiet = time.monotonic() - self._heard
-            if quiet > max(3 * self._check_s, 3.0):
-                log.warning("user channels: pub/sub silent for %.1fs; reconnecting", quiet)
-                self._heard = time.monotonic()
-                self._subscriber.drop()
-
     def _dispatch(self, channel: bytes, data: bytes) -> None:
         if channel == self.own_channel:
-            self._heard = time.monotonic()
+            self._subscriber.heard()
             return
         user_id = channel[self._prefix_len:].decode()
         try:
