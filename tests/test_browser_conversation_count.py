@@ -11,28 +11,20 @@ Playwright so that frame is held back and delivered after the newer message, eve
 from __future__ import annotations
 
 import json
-import secrets
-import string
 import time
-from typing import Any
 
-import httpx
 from playwright.sync_api import WebSocketRoute, expect
 
-from support.browser import ROOMS_A, Browsers, accept_request, post_messages
-from support.cluster import ORG_A, Deployment, Member
+from support.browser import (
+    ROOMS_A,
+    Browsers,
+    accept_request,
+    call_api,
+    post_messages,
+    unique_handle,
+)
+from support.cluster import ORG_A, Deployment
 from support.procs import TIMEOUT_SCALE
-
-
-def _call(site: Deployment, method: str, path: str, m: Member, body: object = None) -> Any:
-    with httpx.Client(base_url=site.gateways[0].http_url, timeout=30) as http:
-        r = http.request(method, path, json=body, headers={"Authorization": f"Bearer {m.token}"})
-        assert r.status_code < 300, r.text
-        return r.json()
-
-
-def _name(base: str) -> str:
-    return f"{base}_{''.join(secrets.choice(string.ascii_lowercase) for _ in range(3))}"
 
 
 class _Holder:
@@ -67,12 +59,12 @@ class _Holder:
 
 def test_a_late_unread_frame_does_not_lose_a_newer_message(site: Deployment, web: Browsers) -> None:
     room = ROOMS_A[1]
-    heron = site.register(org=ORG_A, handle=_name("Heron"))
-    maple = site.register(org=ORG_A, handle=_name("Maple"))
+    heron = site.register(org=ORG_A, handle=unique_handle("Heron"))
+    maple = site.register(org=ORG_A, handle=unique_handle("Maple"))
     post_messages(site, heron, room, ["Hello everyone."])  # both take part in the room
     post_messages(site, maple, room, ["Hello Heron."])
-    _call(site, "PUT", "/api/me/dm", heron, {"allow": "communities"})
-    conv = _call(site, "POST", "/api/conversations", maple, {"with": [heron.id]})
+    call_api(site, "PUT", "/api/me/dm", heron, {"allow": "communities"})
+    conv = call_api(site, "POST", "/api/conversations", maple, {"with": [heron.id]})
     dm = conv["room"]
     post_messages(site, maple, dm, ["May I write to you here?"])
     accept_request(site, heron, conv["id"])
@@ -89,7 +81,7 @@ def test_a_late_unread_frame_does_not_lose_a_newer_message(site: Deployment, web
     holder.holding = True
     first = post_messages(site, heron, dm, ["Of course. How are you?"])[0]
     expect(count).to_have_text("1 new private message")
-    _call(site, "POST", f"/api/rooms/{dm}/read", maple, {"seq": first["seq"]})
+    call_api(site, "POST", f"/api/rooms/{dm}/read", maple, {"seq": first["seq"]})
     deadline = time.monotonic() + 10 * TIMEOUT_SCALE
     while not holder.held:
         assert time.monotonic() < deadline, "the read mark's unread frame never came"
@@ -102,10 +94,10 @@ def test_a_late_unread_frame_does_not_lose_a_newer_message(site: Deployment, web
     expect(count).to_have_text("1 new private message")
     maple_page.page.wait_for_timeout(300)  # and stays so
     expect(count).to_have_text("1 new private message")
-    mine = _call(site, "GET", "/api/conversations", maple)["conversations"]
+    mine = call_api(site, "GET", "/api/conversations", maple)["conversations"]
     assert [c["unread"] for c in mine if c["room"] == dm] == [1]
 
     # A read mark that covers both clears the count.
-    _call(site, "POST", f"/api/rooms/{dm}/read", maple, {})
+    call_api(site, "POST", f"/api/rooms/{dm}/read", maple, {})
     expect(count).to_be_hidden()
     web.assert_clean()

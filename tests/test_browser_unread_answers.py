@@ -12,28 +12,22 @@ every time.
 
 from __future__ import annotations
 
-import secrets
-import string
 import time
 from typing import Any
 
-import httpx
 from playwright.sync_api import Page, Route, expect
 
-from support.browser import ROOMS_A, Browsers, accept_request, post_messages, shoot
+from support.browser import (
+    ROOMS_A,
+    Browsers,
+    accept_request,
+    call_api,
+    post_messages,
+    shoot,
+    unique_handle,
+)
 from support.cluster import ORG_A, Deployment, Member
 from support.procs import TIMEOUT_SCALE
-
-
-def _call(site: Deployment, method: str, path: str, m: Member, body: object = None) -> Any:
-    with httpx.Client(base_url=site.gateways[0].http_url, timeout=30) as http:
-        r = http.request(method, path, json=body, headers={"Authorization": f"Bearer {m.token}"})
-        assert r.status_code < 300, r.text
-        return r.json()
-
-
-def _name(base: str) -> str:
-    return f"{base}_{''.join(secrets.choice(string.ascii_lowercase) for _ in range(3))}"
 
 
 class _Late:
@@ -68,12 +62,12 @@ class _Late:
 
 def _pair(site: Deployment) -> tuple[Member, Member, dict[str, Any]]:
     """Heron and Maple, with an open conversation Maple has read."""
-    heron = site.register(org=ORG_A, handle=_name("Heron"))
-    maple = site.register(org=ORG_A, handle=_name("Maple"))
+    heron = site.register(org=ORG_A, handle=unique_handle("Heron"))
+    maple = site.register(org=ORG_A, handle=unique_handle("Maple"))
     post_messages(site, heron, ROOMS_A[1], ["Hello everyone."])  # both take part in the room
     post_messages(site, maple, ROOMS_A[1], ["Hello Heron."])
-    _call(site, "PUT", "/api/me/dm", heron, {"allow": "communities"})
-    conv = _call(site, "POST", "/api/conversations", maple, {"with": [heron.id]})
+    call_api(site, "PUT", "/api/me/dm", heron, {"allow": "communities"})
+    conv = call_api(site, "POST", "/api/conversations", maple, {"with": [heron.id]})
     post_messages(site, maple, conv["room"], ["May I write to you here?"])
     accept_request(site, heron, conv["id"])
     return heron, maple, conv
@@ -111,7 +105,7 @@ def test_a_late_unread_answer_keeps_a_newer_private_message(site: Deployment, we
     expect(page.locator("#notification-count")).to_have_text("2 unread")
     _settle(page)
     expect(count).to_have_text("1 new private message")
-    mine = _call(site, "GET", "/api/conversations", maple)["conversations"]
+    mine = call_api(site, "GET", "/api/conversations", maple)["conversations"]
     assert [c["unread"] for c in mine if c["room"] == conv["room"]] == [1]
     web.assert_clean()
 
@@ -146,8 +140,8 @@ def test_a_late_unread_answer_keeps_newer_read_marks(site: Deployment, web: Brow
     """A room read and the notifications read on another device while an answer counted
     before travels: neither count comes back."""
     room = ROOMS_A[2]
-    heron = site.register(org=ORG_A, handle=_name("Heron"))
-    maple = site.register(org=ORG_A, handle=_name("Maple"))
+    heron = site.register(org=ORG_A, handle=unique_handle("Heron"))
+    maple = site.register(org=ORG_A, handle=unique_handle("Maple"))
     post_messages(site, heron, room, ["Caregivers meet tonight.", "Bring a friend if you like."])
     maple_page = web.person(member=maple, gateway=len(site.gateways) - 1)
     page = maple_page.page
@@ -164,8 +158,8 @@ def test_a_late_unread_answer_keeps_newer_read_marks(site: Deployment, web: Brow
     answer = late.wait_held()
     assert answer["notifications"] == 1 and answer["rooms"][room] >= 2
     # Maple reads both on their phone; the frames say so before the answer arrives.
-    _call(site, "POST", "/api/notifications/read", maple, {"all": True})
-    _call(site, "POST", f"/api/rooms/{room}/read", maple, {})
+    call_api(site, "POST", "/api/notifications/read", maple, {"all": True})
+    call_api(site, "POST", f"/api/rooms/{room}/read", maple, {})
     expect(notifications).to_be_hidden()
     expect(badge).to_be_empty()
     late.release()

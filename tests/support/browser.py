@@ -272,3 +272,16 @@ def accept_request(dep: Deployment, member: Member, conversation_id: str) -> Non
             time.sleep(0.05)
         r = http.post(f"/api/conversations/{conversation_id}/accept")
         assert r.status_code == 200, r.text
+
+
+def call_api(dep: Deployment, method: str, path: str, member: Member, body: object = None) -> Any:
+    """One HTTP call to the first gateway as ``member``; asserts success, returns the JSON."""
+    with httpx.Client(base_url=dep.gateways[0].http_url, timeout=30) as http:
+        r = http.request(method, path, json=body, headers={"Authorization": f"Bearer {member.token}"})
+        assert r.status_code < 300, r.text
+        return r.json()
+
+
+def unique_handle(base: str) -> str:
+    """``base`` with a random suffix: a handle no other test of the run has taken."""
+    return f"{base}_{''.join(secrets.choice(string.ascii_lowercase) for _ in range(3))}"
