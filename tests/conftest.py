@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from support.cluster import Deployment
+from support.cluster import Deployment, shared_servers
 from support.faults import _three_gateways, cluster, fault_pg, fault_redis  # noqa: F401 - fixtures
 from support.procs import Postgres, RedisServer
 from support.transcripts import infra  # noqa: F401 - a fixture of test_transcript_faults_*
@@ -39,11 +39,7 @@ def redis_cluster(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres: Postgres
 ) -> Iterator[Deployment]:
     """Three `kindred serve` processes sharing redis-server and PostgreSQL."""
-    postgres.reset_database()
-    import redis as redis_sync
-
-    redis_sync.Redis.from_url(redis_server.url).flushall()
-    env = {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url}
+    env = shared_servers(redis_server, postgres)
     dep = Deployment.start(tmp_path_factory.mktemp("cluster"), count=3, extra_env=env)
     yield dep
     dep.stop()
@@ -71,11 +67,7 @@ def redis_pair(
 ) -> Iterator[Deployment]:
     """Two `kindred serve` processes sharing redis-server and PostgreSQL (the browser tests'
     Redis mode: the people of a test are spread over both gateways)."""
-    postgres.reset_database()
-    import redis as redis_sync
-
-    redis_sync.Redis.from_url(redis_server.url).flushall()
-    env = {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url}
+    env = shared_servers(redis_server, postgres)
     dep = Deployment.start(tmp_path_factory.mktemp("pair"), count=2, extra_env=env)
     yield dep
     dep.stop()

@@ -15,7 +15,7 @@ import pytest
 import redis as redis_sync
 
 from support.client import Client
-from support.cluster import Deployment
+from support.cluster import Deployment, shared_servers
 from support.procs import Postgres, RedisServer
 
 ROOM = "survivorship"
@@ -28,10 +28,7 @@ def busy_pair(
 ) -> Iterator[Deployment]:
     """Two gateways on real Redis and PostgreSQL, checking their rooms every 20 ms (so the
     check runs often while frames stream in)."""
-    postgres.reset_database()
-    redis_sync.Redis.from_url(redis_server.url).flushall()
-    env = {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url,
-           "KINDRED_SUBSCRIPTION_CHECK_S": "0.02"}
+    env = {**shared_servers(redis_server, postgres), "KINDRED_SUBSCRIPTION_CHECK_S": "0.02"}
     dep = Deployment.start(tmp_path_factory.mktemp("anti-entropy"), count=2, extra_env=env)
     yield dep
     dep.stop()

@@ -6,34 +6,19 @@ make a big room."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from support.browser import Browsers, open_room, people
-from support.cluster import Deployment
-from support.procs import Postgres, RedisServer
+from support.cluster import Deployment, deployment_in_mode
 
 ENV = {"KINDRED_PRESENCE_LIST_MAX": "2", "KINDRED_PRESENCE_BATCH_S": "0.05"}
 
 
 @pytest.fixture(scope="module", params=["embedded", "redis"])
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    env = dict(ENV)
-    count = 1
-    if request.param == "redis":
-        redis_server: RedisServer = request.getfixturevalue("redis_server")
-        postgres: Postgres = request.getfixturevalue("postgres")
-        postgres.reset_database()
-        import redis as redis_sync
-
-        redis_sync.Redis.from_url(redis_server.url).flushall()
-        env |= {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url}
-        count = 2
-    dep = Deployment.start(Path(tmp_path_factory.mktemp(f"bigroom-web-{request.param}")), count, env)
-    yield dep
-    dep.stop()
+    yield from deployment_in_mode(request, tmp_path_factory, "bigroom-web", ENV)
 
 
 def test_a_big_rooms_list_shows_the_count_and_pages_everyone_on_request(

@@ -23,8 +23,7 @@ from support.browser import (
     open_room,
     timeline_item,
 )
-from support.cluster import Deployment
-from support.procs import Postgres, RedisServer
+from support.cluster import Deployment, deployment_in_mode
 
 LIMITS = {"KINDRED_SEND_RATE": "60", "KINDRED_SEND_BURST": "3"}  # 1 a second, 3 at once
 
@@ -33,20 +32,7 @@ LIMITS = {"KINDRED_SEND_RATE": "60", "KINDRED_SEND_BURST": "3"}  # 1 a second, 3
 def limited(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    env = dict(LIMITS)
-    count = 1
-    if request.param == "redis":
-        redis_server: RedisServer = request.getfixturevalue("redis_server")
-        postgres: Postgres = request.getfixturevalue("postgres")
-        postgres.reset_database()
-        import redis as redis_sync
-
-        redis_sync.Redis.from_url(redis_server.url).flushall()
-        env.update({"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url})
-        count = 2
-    dep = Deployment.start(tmp_path_factory.mktemp(f"limited-{request.param}"), count=count, extra_env=env)
-    yield dep
-    dep.stop()
+    yield from deployment_in_mode(request, tmp_path_factory, "limited", LIMITS)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from support.browser import Browsers, no_horizontal_scroll, open_room, run_axe, say, timeline_item
-from support.cluster import Deployment
+from support.cluster import Deployment, shared_servers
 from support.moderation import Org, fresh_org, make_staff
 from support.procs import TIMEOUT_SCALE, Postgres, RedisServer
 from support.talks import TALK_ENV
@@ -41,11 +41,7 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 def redis_pair(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres: Postgres
 ) -> Iterator[Deployment]:
-    postgres.reset_database()
-    import redis as redis_sync
-
-    redis_sync.Redis.from_url(redis_server.url).flushall()
-    env = {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url, **TALK_ENV}
+    env = {**shared_servers(redis_server, postgres), **TALK_ENV}
     dep = Deployment.start(tmp_path_factory.mktemp("talk-pair"), count=2, extra_env=env)
     yield dep
     dep.stop()

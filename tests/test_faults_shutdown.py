@@ -14,19 +14,18 @@ from typing import Any
 import pytest
 import websockets
 
+from support.backlog import Backlogged, _post_backlog
 from support.client import JSON
 from support.cluster import Deployment
 from support.faults import (
     ACK_TIMEOUT_S,
     CLOSE_RESTART,
     SHUTDOWN_GRACE_S,
-    Backlogged,
     Peer,
     Sender,
     _check_acks,
     _check_received,
     _describe,
-    _post_backlog,
     _registered,
     _stop_all,
 )

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from support.backlog import BIG, Backlogged
 from support.client import JSON
 from support.cluster import Deployment
 from support.faults import (
-    BIG,
     CLOSE_SLOW,
     REPLAY_WINDOW_SLOW,
-    Backlogged,
     Peer,
     Sender,
     _check_acks,

@@ -12,7 +12,7 @@ import pytest
 from redis.asyncio import Redis
 
 from support.client import JSON, Client
-from support.cluster import Deployment
+from support.cluster import Deployment, shared_servers
 from support.procs import Postgres, RedisServer
 from support.writer import WriterProcess, eventually
 
@@ -24,14 +24,7 @@ def lagging(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres: Postgres
 ) -> Iterator[Deployment]:
     """Two gateways sharing Redis and PostgreSQL, with no transcript writer at all."""
-    postgres.reset_database()
-    import redis as redis_sync
-
-    redis_sync.Redis.from_url(redis_server.url).flushall()
-    env = {
-        "KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url,
-        "KINDRED_RUN_WRITER": "false",
-    }
+    env = {**shared_servers(redis_server, postgres), "KINDRED_RUN_WRITER": "false"}
     dep = Deployment.start(tmp_path_factory.mktemp("lagging"), count=2, extra_env=env)
     yield dep
     dep.stop()

@@ -7,14 +7,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.client import Client
-from support.cluster import Deployment
-from support.procs import TIMEOUT_SCALE, Postgres, RedisServer
+from support.cluster import Deployment, deployment_in_mode
+from support.procs import TIMEOUT_SCALE
 
 LINGER_S = 3.0
 BATCH_S = 0.25
@@ -27,20 +26,7 @@ ENV = {
 
 @pytest.fixture(scope="module", params=["embedded", "redis"])
 def dep(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    env = dict(ENV)
-    count = 1
-    if request.param == "redis":
-        redis_server: RedisServer = request.getfixturevalue("redis_server")
-        postgres: Postgres = request.getfixturevalue("postgres")
-        postgres.reset_database()
-        import redis as redis_sync
-
-        redis_sync.Redis.from_url(redis_server.url).flushall()
-        env |= {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url}
-        count = 2
-    deployment = Deployment.start(Path(tmp_path_factory.mktemp(f"presence-{request.param}")), count, env)
-    yield deployment
-    deployment.stop()
+    yield from deployment_in_mode(request, tmp_path_factory, "presence", ENV)
 
 
 def _url(dep: Deployment, i: int) -> str:

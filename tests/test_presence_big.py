@@ -6,7 +6,6 @@ in both modes (two gateways on Redis)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,8 @@ from presence.redis_store import RedisPresence
 from presence.state import RoomPresence
 from presence.store import PresenceStore
 from support.client import Client
-from support.cluster import Deployment
-from support.procs import Postgres, RedisServer
+from support.cluster import Deployment, deployment_in_mode
+from support.procs import RedisServer
 
 LIST_MAX = 3
 
@@ -84,19 +83,7 @@ async def test_redis_store_caps_counts_and_pages(redis_server: RedisServer) -> N
 @pytest.fixture(scope="module", params=["embedded", "redis"])
 def dep(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     env = {"KINDRED_PRESENCE_LIST_MAX": str(LIST_MAX), "KINDRED_PRESENCE_BATCH_S": "0.05"}
-    count = 1
-    if request.param == "redis":
-        redis_server: RedisServer = request.getfixturevalue("redis_server")
-        postgres: Postgres = request.getfixturevalue("postgres")
-        postgres.reset_database()
-        import redis as redis_sync
-
-        redis_sync.Redis.from_url(redis_server.url).flushall()
-        env |= {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url}
-        count = 2
-    deployment = Deployment.start(Path(tmp_path_factory.mktemp(f"bigroom-{request.param}")), count, env)
-    yield deployment
-    deployment.stop()
+    yield from deployment_in_mode(request, tmp_path_factory, "bigroom", env)
 
 
 async def _all_members(client: Client, room: str) -> tuple[set[str], int]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from support.cluster import Deployment
+from support.cluster import Deployment, shared_servers
 from support.moderation import (
     Org,
     api,
@@ -57,11 +57,7 @@ def redis_cluster(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres: Postgres
 ) -> Iterator[Deployment]:
     """Three gateways sharing redis-server and PostgreSQL, with a short wait and lapse."""
-    postgres.reset_database()
-    import redis as redis_sync
-
-    redis_sync.Redis.from_url(redis_server.url).flushall()
-    env = {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url, **TALK_ENV}
+    env = {**shared_servers(redis_server, postgres), **TALK_ENV}
     dep = Deployment.start(tmp_path_factory.mktemp("talk-cluster"), count=3, extra_env=env)
     yield dep
     dep.stop()

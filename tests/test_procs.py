@@ -51,6 +51,24 @@ def test_redis_survives_sigkill_via_aof(tmp_path: Path) -> None:
     assert not server.running
 
 
+class _NeverReady(RedisServer):
+    """A real redis-server that the readiness check never accepts."""
+
+    ready_timeout_s = 1
+
+    def _ready(self) -> bool:
+        return False
+
+
+@pytest.mark.redis
+def test_a_server_that_never_gets_ready_is_killed_and_its_log_shown(tmp_path: Path) -> None:
+    server = _NeverReady(tmp_path)
+    with pytest.raises(TimeoutError, match=r"(?s)answering PING not true within .*log tail:\n.*Redis version"):
+        server.start()
+    assert server._proc is not None and server._proc.returncode is not None
+    assert not server.running
+
+
 async def _select_one(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:

@@ -14,14 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from support.client import Client
-from support.cluster import ORG_A, Deployment
+from support.cluster import ORG_A, Deployment, deployment_in_mode
 from support.moderation import api, close_all, connect, default_org, make_staff
-from support.procs import Postgres, RedisServer
 
 # Far below the 30 s backstop: a change that waited for it would miss this by far.
 ON_TIME_S = 2.0
@@ -33,19 +31,7 @@ def deployment(
 ) -> Iterator[Deployment]:
     """A fresh deployment with the default 30 s backstop (tests/support sets 0.25 s)."""
     env = {"KINDRED_EVENT_TICK_S": "30"}
-    count = 1
-    if request.param == "redis":
-        redis_server: RedisServer = request.getfixturevalue("redis_server")
-        postgres: Postgres = request.getfixturevalue("postgres")
-        postgres.reset_database()
-        import redis as redis_sync
-
-        redis_sync.Redis.from_url(redis_server.url).flushall()
-        env |= {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url}
-        count = 3
-    dep = Deployment.start(Path(tmp_path_factory.mktemp(f"wakeup-{request.param}")), count, env)
-    yield dep
-    dep.stop()
+    yield from deployment_in_mode(request, tmp_path_factory, "wakeup", env, redis_gateways=3)
 
 
 def session(room: str, start: datetime, lobby_minutes: int) -> dict[str, object]:

@@ -16,14 +16,19 @@ import string
 import subprocess
 import tempfile
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import redis as redis_sync
 
 from support.gateways import Gateway, run_cli, run_cli_steps, start_together
-from support.procs import TIMEOUT_SCALE
+from support.procs import TIMEOUT_SCALE, Postgres, RedisServer
+
+if TYPE_CHECKING:  # bench/ imports this module and runs without pytest
+    import pytest
 
 ORG_A = ("Riverside Cancer Center", "riverside lantern maple 11")
 ORG_B = ("Hillcrest Oncology", "hillcrest willow stone 22")
@@ -240,3 +245,31 @@ class Deployment:
         self.cli("org", "add", name, "--key-phrase", phrase)
         slug = f"test-org-{n}"
         return name, phrase, [f"{slug}-lounge", f"{slug}-support-group", f"{slug}-caregivers-circle"]
+
+
+# --------------------------------------------------------------------------- both modes
+
+
+def shared_servers(redis_server: RedisServer, postgres: Postgres) -> dict[str, str]:
+    """Empty the session's redis-server and PostgreSQL database for a new Redis-mode
+    deployment, and return the settings that point one at them."""
+    postgres.reset_database()
+    redis_sync.Redis.from_url(redis_server.url).flushall()
+    return {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url}
+
+
+def deployment_in_mode(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str,
+    env: dict[str, str], redis_gateways: int = 2,
+) -> Iterator[Deployment]:
+    """The body of a fixture parametrized ``["embedded", "redis"]``: one gateway on SQLite,
+    or ``redis_gateways`` on the session's redis-server and PostgreSQL (emptied first), each
+    with ``env``; stopped when the fixture ends. ``yield from`` it."""
+    env, count = dict(env), 1
+    if request.param == "redis":
+        servers = (request.getfixturevalue("redis_server"), request.getfixturevalue("postgres"))
+        env |= shared_servers(*servers)
+        count = redis_gateways
+    dep = Deployment.start(tmp_path_factory.mktemp(f"{name}-{request.param}"), count, env)
+    yield dep
+    dep.stop()

@@ -1,6 +1,6 @@
 """Start `kindred serve` gateways and run `kindred` commands for tests (the servers they need,
-redis-server and PostgreSQL, are in procs.py; the rules there hold here too: output to files,
-every wait scaled by TIMEOUT_SCALE, every live process killed at exit).
+redis-server and PostgreSQL, are in procs.py; the rules of process.py hold here too: output to
+files, every wait scaled by TIMEOUT_SCALE, every live process killed at exit).
 
 Gateways and commands are forked from a process that imported the server once
 (support/zygote.py), unless KINDRED_TEST_FORK=0.
@@ -21,36 +21,29 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from support import zygote
-from support.procs import (
-    _LIVE,
-    TIMEOUT_SCALE,
-    _bind_failed,
-    _open_log,
-    _tail,
-    _wait_exit,
-    free_port,
-    wait_for,
-)
+from support.process import TIMEOUT_SCALE, Proc, ServerProcess, open_log, tail
 
 
-class Gateway:
-    """One `kindred serve` process (the app under test)."""
+class Gateway(ServerProcess):
+    """One `kindred serve` process (the app under test). stop() (or terminate()) is a
+    graceful shutdown; one that takes too long has its tasks' stacks dumped into the log."""
+
+    ready_means = "GET /healthz == 200"
+    ready_timeout_s = 45  # generous: two test workers start gateways side by side on two cores
+    stop_timeout_s = 30
 
     def __init__(
         self, env: Mapping[str, str], workdir: Path, name: str = "gw", port: int | None = None
     ) -> None:
+        super().__init__(workdir, f"{name}.log", port)
         self.env = dict(env)
-        self.workdir = Path(workdir)
         self.name = name
-        self._port_was_picked = port is None
-        self.port = free_port() if port is None else port
-        self.log_path = self.workdir / f"{name}.log"
-        self._proc: subprocess.Popen[bytes] | zygote.Forked | None = None
-        self._started_once = False
+
+    @property
+    def what(self) -> str:
+        return f"gateway {self.name}"
 
     @property
     def http_url(self) -> str:
@@ -60,116 +53,47 @@ class Gateway:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def _healthy(self) -> bool:
+    def _ready(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as resp:
                 return bool(resp.status == 200)
         except (urllib.error.URLError, OSError):  # HTTPError (e.g. 503) is a URLError
             return False
 
-    def start(self) -> None:
-        if self.running:
-            raise RuntimeError(f"gateway {self.name} is already running")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        # Only a port we chose ourselves, and only before the first successful
-        # start, may be swapped after losing a free_port() race.
-        attempts = 5 if self._port_was_picked and not self._started_once else 1
-        for attempt in range(attempts):
-            env = {
-                **os.environ,
-                **self.env,
-                "KINDRED_HOST": "127.0.0.1",
-                "KINDRED_PORT": str(self.port),
-            }
-            with _open_log(self.log_path) as log:
-                log.write(f"=== {self.name}: starting on port {self.port} ===\n".encode())
-                log.flush()
-                proc: subprocess.Popen[bytes] | zygote.Forked
-                if zygote.usable(env):
-                    # `kindred serve` forked from a process that imported the server once.
-                    proc = zygote.spawn(["serve"], env, self.workdir, self.log_path)
-                else:
-                    proc = subprocess.Popen(
-                        [sys.executable, "-m", "chat_server", "serve"],
-                        env=env,
-                        cwd=self.workdir,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=log,
-                    )
-            self._proc = proc
-            _LIVE.add(self)
-
-            def up(proc: subprocess.Popen[bytes] | zygote.Forked = proc) -> bool:
-                return proc.poll() is not None or self._healthy()
-
-            try:
-                # Generous: two test workers start gateways side by side on two cores.
-                wait_for(up, 45, f"gateway {self.name} GET /healthz == 200")
-            except TimeoutError as e:
-                self.kill()
-                raise TimeoutError(f"{e}; log tail:\n{self.log_tail()}") from None
-            if proc.poll() is None:
-                self._started_once = True
-                return
-            _LIVE.discard(self)
-            if attempt + 1 < attempts and _bind_failed(self.log_path):
-                self.port = free_port()
-                continue
-            raise RuntimeError(
-                f"gateway {self.name} exited with {proc.returncode}; log tail:\n{self.log_tail()}"
+    def _spawn(self) -> Proc:
+        env = {
+            **os.environ, **self.env, "KINDRED_HOST": "127.0.0.1", "KINDRED_PORT": str(self.port)
+        }
+        with open_log(self.log_path) as log:
+            log.write(f"=== {self.name}: starting on port {self.port} ===\n".encode())
+            log.flush()
+            if zygote.usable(env):
+                # `kindred serve` forked from a process that imported the server once.
+                return zygote.spawn(["serve"], env, self.workdir, self.log_path)
+            return subprocess.Popen(
+                [sys.executable, "-m", "chat_server", "serve"],
+                env=env,
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
             )
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     def terminate(self) -> int:
         """SIGTERM (graceful shutdown) and return the exit code."""
-        if self._proc is None:
+        code = self.stop()
+        if code is None:
             raise RuntimeError(f"gateway {self.name} was never started")
-        if self._proc.poll() is None:
-            self._proc.terminate()
-        try:
-            return _wait_exit(self._proc, 30, f"gateway {self.name} after SIGTERM", self._dump_tasks)
-        except TimeoutError as e:  # _wait_exit has SIGKILLed it by now
-            raise TimeoutError(f"{e}; log tail:\n{self.log_tail(250)}") from None
-        finally:
-            _LIVE.discard(self)
+        return code
 
-    def _dump_tasks(self) -> None:
+    def _before_kill(self) -> None:
         """Before killing a gateway that would not stop: its tasks' stacks into its log."""
         assert self._proc is not None
         with contextlib.suppress(ProcessLookupError):
             self._proc.send_signal(signal.SIGUSR1)
             time.sleep(1)
 
-    def kill(self) -> None:
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            _wait_exit(self._proc, 10, f"gateway {self.name} after SIGKILL")
-        _LIVE.discard(self)
-
-    def restart(self) -> None:
-        """Start again on the same port (clients reconnect to the same URL)."""
-        if self.running:
-            self.terminate()
-        self.start()
-
-    def log_tail(self, n: int = 60) -> str:
-        return _tail(self.log_path, n)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.kill()
 
 
@@ -256,7 +180,7 @@ def _forked_cli(
             proc.wait()
             raise AssertionError(
                 f"{' '.join(args)} timed out after {timeout_s * TIMEOUT_SCALE}s\n"
-                f"--- stdout ---\n{_tail(out, 200)}\n--- stderr ---\n{_tail(err, 200)}"
+                f"--- stdout ---\n{tail(out, 200)}\n--- stderr ---\n{tail(err, 200)}"
             ) from None
         stdout = out.read_text(errors="replace") if out.exists() else ""
         stderr = err.read_text(errors="replace") if err.exists() else ""
