@@ -22,13 +22,18 @@ function heard(unread, room, mark) {
   if (mark > (unread.marks[room] || 0)) unread.marks[room] = mark;
 }
 
-/** The conversation was read up to `seq` (an `unread` frame's, or this page's): its count is
- * `base` and the messages counted here after it; those up to it are forgotten. */
-export function readUpTo(unread, room, seq, base = 0) {
+/** A read mark at `seq` covers the seqs counted here up to it: forget those, return the rest. */
+function forgetUpTo(unread, room, seq) {
   const after = (unread.counted[room] || []).filter((s) => s > seq);
   if (after.length) unread.counted[room] = after;
   else delete unread.counted[room];
-  unread.conversations[room] = base + after.length;
+  return after;
+}
+
+/** The conversation was read up to `seq` (an `unread` frame's, or this page's): its count is
+ * `base` and the messages counted here after it; those up to it are forgotten. */
+export function readUpTo(unread, room, seq, base = 0) {
+  unread.conversations[room] = base + forgetUpTo(unread, room, seq).length;
 }
 
 /** An `unread` frame. False when it is older than a read mark already heard of. */
@@ -66,9 +71,7 @@ export function conversationAnswer(unread, room, count, mark, upto) {
   }
   if ((unread.marks[room] || 0) > mark) return;
   heard(unread, room, mark);
-  const after = (unread.counted[room] || []).filter((s) => s > mark);
-  if (after.length) unread.counted[room] = after;
-  else delete unread.counted[room];
+  const after = forgetUpTo(unread, room, mark);
   unread.conversations[room] = count + after.filter((s) => s > upto).length;
 }
 
