@@ -85,7 +85,8 @@ class Inbox:
             # the one its room was counted after, never newer (the count's own replaces it).
             marks = await unread.read_marks(db, member.db_id, rooms + private)
             counts = await unread.room_counts_at(db, member.db_id, rooms)
-            conversations = await unread.room_counts_at(db, member.db_id, private)
+            conversations = await unread.conversation_counts_at(
+                db, member.db_id, private, int(time.time() * 1000))
             count = await notifications.unread_count(db, member.db_id)
         for room, counted in (counts | conversations).items():
             marks[room] = counted.mark
