@@ -36,14 +36,22 @@ export function readUpTo(unread, room, seq, base = 0) {
   unread.conversations[room] = base + forgetUpTo(unread, room, seq).length;
 }
 
-/** An `unread` frame. False when it is older than a read mark already heard of. */
+/** An `unread` frame. False when it is older than a read mark already heard of. Since 1.4 it
+ * says what is still new after the mark (`remaining`, up to seq `counted_to`), which a count
+ * learned over HTTP may hold and no frame told: merged as an HTTP answer's. */
 export function unreadFrame(unread, frame) {
   if (typeof frame.seq === "number") {
     if (frame.seq <= (unread.marks[frame.room] || 0)) return false;
     heard(unread, frame.room, frame.seq);
   }
+  const conversation = frame.room in unread.conversations || unread.counted[frame.room];
+  if (typeof frame.remaining === "number" && typeof frame.counted_to === "number") {
+    if (conversation) conversationAnswer(unread, frame.room, frame.remaining, frame.seq, frame.counted_to);
+    else unread.rooms[frame.room] = frame.remaining;
+    return true;
+  }
   unread.rooms[frame.room] = frame.count;
-  if (frame.room in unread.conversations || unread.counted[frame.room]) {
+  if (conversation) {
     // Not frame.count alone: the read mark may be older than a message counted since.
     readUpTo(unread, frame.room, frame.seq ?? Infinity, frame.count);
   }
