@@ -139,6 +139,29 @@ async def _fenced_counts(db: AsyncSession, user_db_id: int, rooms: list[str], no
             for room, n, newest, m in (await db.exec(query)).all() if n}
 
 
+async def counted_after(
+    db: AsyncSession, user_db_id: int, room: str, mark: int, now_ms: int | None
+) -> Counted | None:
+    """One room's count after a read mark the caller knows (one just set), as
+    ``room_counts_at`` counts it or, given ``now_ms`` (a private conversation), as
+    ``conversation_counts_at`` does; None when nothing is counted. The mark bounds an index
+    range here, so this reads the messages after it, where the joins above read the room's."""
+    after = and_(col(Message.room) == room, col(Message.seq) > mark)
+    counted = and_(col(Message.author_id) != user_db_id, col(Message.body).is_not(None))
+    query = select(func.count(case((counted, 1))), func.max(case((counted, Message.seq))),
+                   func.count(), func.max(Message.seq)).where(after)
+    n, newest, stored, top = (await db.exec(query)).one()
+    if now_ms is not None and stored and int(stored) != int(top) - mark:
+        before = aliased(Message)
+        missing = ~exists().where(col(before.room) == room, col(before.seq) == col(Message.seq) - 1)
+        fence = (await db.exec(select(func.min(Message.seq)).where(
+            after, col(Message.seq) > mark + 1, col(Message.created_ms) > now_ms - SETTLE_MS, missing))).one()
+        if fence is not None:
+            n, newest = (await db.exec(select(func.count(), func.max(Message.seq)).where(
+                after, counted, col(Message.seq) < fence))).one()
+    return Counted(min(int(n), MAX_COUNTED), mark, int(newest)) if n else None
+
+
 def counted_to(mark: int, counted: Counted | None) -> int:
     """The newest seq a room's count took in: its newest counted message, else the read mark.
     A message with a higher seq was not stored yet (or is not counted: one's own, removed);

@@ -56,7 +56,10 @@ class Db:
         async with self.session() as db:
             marks = await unread.read_marks(db, self.reader, [ROOM])
             counts = await unread.conversation_counts_at(db, self.reader, [ROOM], self.now_ms)
+            # The read mark's own count (an `unread` frame's) agrees.
+            alone = await unread.counted_after(db, self.reader, ROOM, marks.get(ROOM, 0), self.now_ms)
         found = counts.get(ROOM)
+        assert alone == found
         return (found.count if found else 0), unread.counted_to(marks.get(ROOM, 0), found)
 
 

@@ -110,12 +110,8 @@ class Inbox:
             kept = await unread.mark_room(db, member.db_id, slug, upto)
             # What is still new after it, counted as GET /api/me/unread counts: the member's
             # other pages may know of those messages only from a count (protocol 1.4).
-            if private:
-                counts = await unread.conversation_counts_at(db, member.db_id, [slug], int(time.time() * 1000))
-            else:
-                counts = await unread.room_counts_at(db, member.db_id, [slug])
-        counted = counts.get(slug)
-        mark = max(kept, counted.mark) if counted else kept  # another device's, set meanwhile
-        await self._notifier.tell_room_read(member, slug, mark, counted.count if counted else 0,
-                                            unread.counted_to(mark, counted))
+            counted = await unread.counted_after(
+                db, member.db_id, slug, kept, int(time.time() * 1000) if private else None)
+        await self._notifier.tell_room_read(member, slug, kept, counted.count if counted else 0,
+                                            unread.counted_to(kept, counted))
         return kept
