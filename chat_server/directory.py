@@ -9,15 +9,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from persistence import communities
 from rooms.access import can_see
 from rooms.catalog import is_slug
-from rooms.errors import RoomError
+from rooms.errors import NotFound
 from rooms.model import Community, Member
-
-
-class NoSuchCommunity(RoomError):
-    """Missing, or another organization's local room: its existence is private."""
-
-    code = "not_found"
-    http_status = 404
 
 
 class Directory:
@@ -32,12 +25,12 @@ class Directory:
         return [c for c in found if c.kind != "event"]
 
     async def get(self, member: Member, slug: str) -> Community:
-        """One room; ``NoSuchCommunity`` also for one ``member`` may not see ("not found",
+        """One room; ``NotFound`` also for one ``member`` may not see ("not found",
         not "forbidden")."""
         if not is_slug(slug):
-            raise NoSuchCommunity("no such community")
+            raise NotFound("no such community")
         async with self._db() as db:
             found = await communities.by_slug(db, slug)
         if found is None or not can_see(member, found):
-            raise NoSuchCommunity("no such community")
+            raise NotFound("no such community")
         return found

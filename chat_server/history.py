@@ -18,16 +18,9 @@ from persistence.transcripts import StoredMessage
 from rooms import ids
 from rooms.access import can_see
 from rooms.catalog import is_slug
-from rooms.errors import RoomError
+from rooms.errors import NotFound, RoomError
 from rooms.model import Member
 from rooms.moderation import Restriction
-
-
-class NotFound(RoomError):
-    """A room or message that does not exist or that the member may not see (not told apart)."""
-
-    code = "not_found"
-    http_status = 404
 
 
 class KeptOut(RoomError):

@@ -16,6 +16,11 @@ thread keeps going.
 ``stop`` drains: it refuses new batches, the thread commits what is already queued, then
 closes the connection; a batch that cannot be committed then has its future failed. Every
 future is settled before ``stop`` returns, so no row is silently dropped.
+
+Waiting for another connection's write lock: SQLite's own busy wait cannot be interrupted
+(``interrupt`` stops a running statement, not the busy handler's sleeps), so the thread waits
+in steps of ``_LOCK_STEP_S`` up to ``_LOCK_WAIT_S`` in all, and ``stop``, once its time is up,
+ends the wait after the current step: a stop is bounded even while the file is locked.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +40,9 @@ from persistence.db import SQLITE_PRAGMAS
 from persistence.transcripts import NewMessage, insert_sqlite
 
 __all__ = ["SqliteWriter", "WriterStopped", "sqlite_path"]
+
+_LOCK_WAIT_S = 30.0  # how long a transaction waits for the write lock (SQLITE_PRAGMAS' 30 s)
+_LOCK_STEP_S = 0.05  # SQLite's busy wait, one step of it: how late a stop may see its turn
 
 
 class WriterStopped(Exception):
@@ -73,6 +82,7 @@ class SqliteWriter:
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._ended: asyncio.Future[None] | None = None
+        self._give_up = threading.Event()  # stop's time is up: wait no more for the lock
         self.transactions = 0  # committed group transactions (for tests and benchmarks)
 
     @property
@@ -84,6 +94,7 @@ class SqliteWriter:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._stopping = False
+        self._give_up.clear()
         self._ended = loop.create_future()
         self._thread = threading.Thread(
             target=self._run, args=(loop, self._ended), name="sqlite-writer", daemon=True
@@ -104,10 +115,11 @@ class SqliteWriter:
         return done
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        """Refuse new batches, commit what is queued, close the connection. A statement
-        still running after ``timeout_s`` is interrupted, and its batches' futures fail (one
-        waiting for another connection's write lock fails at the busy timeout, 30 s). Every
-        future handed out is settled when this returns."""
+        """Refuse new batches, commit what is queued, close the connection. After
+        ``timeout_s`` a statement still running is interrupted and nothing waits for another
+        connection's write lock any more: what cannot be committed at once then fails
+        (``WriterStopped`` for a batch the lock kept out). Every future handed out is settled
+        when this returns."""
         if self._thread is None or self._ended is None:
             return
         with self._cond:
@@ -117,6 +129,7 @@ class SqliteWriter:
             async with asyncio.timeout(timeout_s):
                 await asyncio.shield(self._ended)
         except TimeoutError:
+            self._give_up.set()
             conn = self._conn
             if conn is not None:
                 with contextlib.suppress(sqlite3.Error):  # closed meanwhile: nothing runs
@@ -151,9 +164,12 @@ class SqliteWriter:
         # isolation_level=None: no implicit transactions; BEGIN IMMEDIATE and COMMIT are ours.
         # check_same_thread=False only so that ``stop`` may interrupt it from the loop's
         # thread; nothing else touches it outside this thread.
-        conn = sqlite3.connect(self._path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self._path, timeout=_LOCK_STEP_S, isolation_level=None,
+                               check_same_thread=False)
         for pragma in SQLITE_PRAGMAS:
             conn.execute(pragma)
+        # One step of the lock wait, after SQLITE_PRAGMAS' 30 s: ``_begin`` takes the steps.
+        conn.execute(f"PRAGMA busy_timeout={int(_LOCK_STEP_S * 1000)}")
         # Temporary storage in memory: the multi-row INSERT (its FTS5 trigger) keeps a
         # statement journal of ~250 KiB, which spilled to a file SQLite created in /var/tmp,
         # wrote and deleted on about every other commit (strace of small rooms: an open, a
@@ -190,15 +206,18 @@ class SqliteWriter:
         if len(group) == 1:
             return [self._transaction(group[0].rows)]
         rows = [row for batch in group for row in batch.rows]
-        if self._transaction(rows) is None:
+        error = self._transaction(rows)
+        if error is None:
             return [None] * len(group)
+        if not _rows_refused(error):  # the lock, or a stop: each batch alone would fare no better
+            return [error] * len(group)
         return [self._transaction(batch.rows) for batch in group]
 
     def _transaction(self, rows: Sequence[NewMessage]) -> Exception | None:
         conn = self._conn
         assert conn is not None
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            self._begin(conn)
             insert_sqlite(conn, rows)
             conn.execute("COMMIT")
         except Exception as exc:
@@ -208,6 +227,32 @@ class SqliteWriter:
             return exc
         self.transactions += 1
         return None
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, waiting up to ``_LOCK_WAIT_S`` for another connection's write
+        lock, a step at a time. Raises ``WriterStopped`` when ``stop`` gave up waiting. In WAL
+        mode the write lock is what a writer waits for; a later statement that found the
+        file busy all the same would fail its transaction after one step (nothing stored,
+        the caller retries)."""
+        deadline = time.monotonic() + _LOCK_WAIT_S
+        while True:
+            if self._give_up.is_set():
+                raise WriterStopped("stopped while another connection held the database's write lock")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                    raise
+
+
+def _rows_refused(error: Exception) -> bool:
+    """Whether the database refused the rows themselves (a constraint, say), rather than
+    being locked or interrupted, or the writer stopping."""
+    if isinstance(error, WriterStopped):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    return code is None or code & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_INTERRUPT)
 
 
 def _settle(group: list[_Batch], errors: Sequence[Exception | None]) -> None:

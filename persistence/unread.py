@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func
+from sqlalchemy import and_, case, exists, func, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -17,6 +18,11 @@ from persistence.social_models import RoomRead
 from rooms.model import Member
 
 MAX_COUNTED = 100  # a room shows "99+" past this; counting further costs and tells nothing
+# A seq missing from a conversation's stored messages while the message after it was posted
+# less than this long ago may still be stored (with Redis several writers commit out of order
+# for milliseconds, a dead writer's entries are taken over after KINDRED_WRITER_CLAIM_IDLE_S,
+# 15 s); an older gap never fills (a row set aside, seqs skipped after a Redis loss).
+SETTLE_MS = 60_000
 
 
 async def mark_room(db: AsyncSession, user_db_id: int, room: str, seq: int) -> int:
@@ -68,9 +74,98 @@ async def room_counts_at(db: AsyncSession, user_db_id: int, rooms: Sequence[str]
             for room, n, newest, mark in (await db.exec(query)).all() if n}
 
 
+async def conversation_counts_at(
+    db: AsyncSession, user_db_id: int, rooms: Sequence[str], now_ms: int
+) -> dict[str, Counted]:
+    """``room_counts_at`` for private conversations, whose counts a client completes with the
+    messages it counted from frames above ``counted_to``: so a count stops before the first
+    seq after the read mark not stored yet (one posted before a stored one, less than
+    ``SETTLE_MS`` before ``now_ms``). Counting the stored messages beyond it would give a
+    ``counted_to`` above a message the count does not hold, which the client then never adds."""
+    if not rooms:
+        return {}
+    read = and_(col(RoomRead.user_id) == user_db_id, col(RoomRead.room) == col(Message.room))
+    mark = func.coalesce(col(RoomRead.seq), 0)
+    counted = and_(col(Message.author_id) != user_db_id, col(Message.body).is_not(None))
+    # One pass, as room_counts_at's, that also tells whether every seq after the mark is
+    # stored (the member's own and removed messages are stored ones): almost always.
+    query = (
+        select(  # type: ignore[call-overload]  # sqlmodel types at most 4 columns
+            Message.room, func.count(case((counted, 1))), func.max(case((counted, Message.seq))),
+            func.max(mark), func.count(), func.max(Message.seq),
+        )
+        .select_from(Message).outerjoin(RoomRead, read)
+        .where(col(Message.room).in_(list(rooms)), col(Message.seq) > mark)
+        .group_by(Message.room)
+    )
+    found: dict[str, Counted] = {}
+    gapped: list[str] = []
+    for room, n, newest, m, stored, top in (await db.exec(query)).all():
+        if int(stored) != int(top) - int(m or 0):
+            gapped.append(room)
+        elif n:
+            found[room] = Counted(min(int(n), MAX_COUNTED), int(m or 0), int(newest))
+    if gapped:
+        found |= await _fenced_counts(db, user_db_id, gapped, now_ms)
+    return found
+
+
+async def _fenced_counts(db: AsyncSession, user_db_id: int, rooms: list[str], now_ms: int) -> dict[str, Counted]:
+    """The counts of conversations with a seq missing after the mark: up to the fence, the
+    first stored message after the mark whose predecessor is not stored, among those posted
+    in the last ``SETTLE_MS`` (an index probe each)."""
+    read = and_(col(RoomRead.user_id) == user_db_id, col(RoomRead.room) == col(Message.room))
+    mark = func.coalesce(col(RoomRead.seq), 0)
+    before = aliased(Message)
+    missing = ~exists().where(col(before.room) == col(Message.room), col(before.seq) == col(Message.seq) - 1)
+    fences = (
+        select(col(Message.room).label("room"), func.min(Message.seq).label("fence"))
+        .select_from(Message).outerjoin(RoomRead, read)
+        .where(col(Message.room).in_(rooms), col(Message.created_ms) > now_ms - SETTLE_MS,
+               col(Message.seq) > mark + 1, missing)
+        .group_by(col(Message.room))
+        .subquery()
+    )
+    query = (
+        select(Message.room, func.count(), func.max(Message.seq), func.max(mark))
+        .select_from(Message).outerjoin(RoomRead, read)
+        .outerjoin(fences, fences.c.room == col(Message.room))
+        .where(col(Message.room).in_(rooms), col(Message.author_id) != user_db_id,
+               col(Message.body).is_not(None), col(Message.seq) > mark,
+               or_(fences.c.fence.is_(None), col(Message.seq) < fences.c.fence))
+        .group_by(Message.room)
+    )
+    return {room: Counted(min(int(n), MAX_COUNTED), int(m or 0), int(newest))
+            for room, n, newest, m in (await db.exec(query)).all() if n}
+
+
+async def counted_after(
+    db: AsyncSession, user_db_id: int, room: str, mark: int, now_ms: int | None
+) -> Counted | None:
+    """One room's count after a read mark the caller knows (one just set), as
+    ``room_counts_at`` counts it or, given ``now_ms`` (a private conversation), as
+    ``conversation_counts_at`` does; None when nothing is counted. The mark bounds an index
+    range here, so this reads the messages after it, where the joins above read the room's."""
+    after = and_(col(Message.room) == room, col(Message.seq) > mark)
+    counted = and_(col(Message.author_id) != user_db_id, col(Message.body).is_not(None))
+    query = select(func.count(case((counted, 1))), func.max(case((counted, Message.seq))),
+                   func.count(), func.max(Message.seq)).where(after)
+    n, newest, stored, top = (await db.exec(query)).one()
+    if now_ms is not None and stored and int(stored) != int(top) - mark:
+        before = aliased(Message)
+        missing = ~exists().where(col(before.room) == room, col(before.seq) == col(Message.seq) - 1)
+        fence = (await db.exec(select(func.min(Message.seq)).where(
+            after, col(Message.seq) > mark + 1, col(Message.created_ms) > now_ms - SETTLE_MS, missing))).one()
+        if fence is not None:
+            n, newest = (await db.exec(select(func.count(), func.max(Message.seq)).where(
+                after, counted, col(Message.seq) < fence))).one()
+    return Counted(min(int(n), MAX_COUNTED), mark, int(newest)) if n else None
+
+
 def counted_to(mark: int, counted: Counted | None) -> int:
     """The newest seq a room's count took in: its newest counted message, else the read mark.
-    A message with a higher seq was not stored yet (or is not counted: one's own, removed)."""
+    A message with a higher seq was not stored yet (or is not counted: one's own, removed);
+    for a conversation (``conversation_counts_at``) also one stored beyond a seq not stored yet."""
     return max(mark, counted.newest) if counted is not None else mark
 
 

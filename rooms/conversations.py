@@ -115,13 +115,6 @@ class ConversationClosed(RoomError):
     http_status = 403
 
 
-class NoSuchConversation(RoomError):
-    """Not a conversation of this member (or none at all: the two are not told apart)."""
-
-    code = "not_found"
-    http_status = 404
-
-
 class NothingToAnswer(RoomError):
     """Accepting or declining what is not a request made to this member (any more)."""
 

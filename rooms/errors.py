@@ -52,6 +52,15 @@ class NoSuchRoom(RoomError):
     http_status = 404
 
 
+class NotFound(RoomError):
+    """What was named does not exist or is not the member's to see, never told apart (a room
+    over HTTP, a message, a conversation, a session or topic, a moderation item, a calendar
+    feed): the raiser's detail says which (``no such message``)."""
+
+    code = "not_found"
+    http_status = 404
+
+
 class NotJoined(RoomError):
     """The member sent to a room without joining it first on this connection."""
 

@@ -174,3 +174,42 @@ def test_a_late_unread_answer_keeps_newer_read_marks(site: Deployment, web: Brow
     expect(badge).to_be_empty()
     shoot(page, "rooms-late-answer")
     web.assert_clean()
+
+
+def _stored(site: Deployment, member: Member, room: str, count: int) -> None:
+    """Until ``room``'s history holds ``count`` messages (with Redis, writers commit after the ack)."""
+    deadline = time.monotonic() + 10 * TIMEOUT_SCALE
+    while len(call_api(site, "GET", f"/api/rooms/{room}/messages", member)["messages"]) < count:
+        assert time.monotonic() < deadline, f"{room} never held {count} messages"
+        time.sleep(0.05)
+
+
+def test_an_older_mark_from_another_device_keeps_what_is_still_new(site: Deployment, web: Browsers) -> None:
+    """Counts the page learned only over HTTP (it opened after the messages were posted, so
+    no frame told it of them) survive a read mark set below them on another device: the
+    `unread` frame says what is still new after its mark (protocol 1.4). It said 0 before,
+    and the page showed nothing new until its next answer."""
+    room = ROOMS_A[1]
+    heron, maple, conv = _pair(site)
+    call_api(site, "POST", f"/api/rooms/{room}/read", maple, {})  # what others said before
+    in_room = post_messages(site, heron, room, ["Tea at four.", "The garden is open.", "Bring a coat."])
+    in_private = post_messages(site, heron, conv["room"], ["Thank you.", "How are you?", "Write soon."])
+    _stored(site, maple, room, 5)
+    _stored(site, maple, conv["room"], 4)
+    page = web.person(member=maple, gateway=len(site.gateways) - 1).page
+    page.goto("/#/rooms")
+    _settle(page)
+    badge = page.locator(f'[data-unread="{room}"]')
+    count = page.locator("#conversation-count")
+    expect(badge).to_have_text("3 new messages")
+    expect(count).to_have_text("3 new private messages")
+
+    # Maple's phone had shown only the first of each when it marked them read.
+    call_api(site, "POST", f"/api/rooms/{room}/read", maple, {"seq": in_room[0]["seq"]})
+    call_api(site, "POST", f"/api/rooms/{conv['room']}/read", maple, {"seq": in_private[0]["seq"]})
+    expect(badge).to_have_text("2 new messages")
+    expect(count).to_have_text("2 new private messages")
+    page.wait_for_timeout(300)
+    expect(badge).to_have_text("2 new messages")
+    expect(count).to_have_text("2 new private messages")
+    web.assert_clean()

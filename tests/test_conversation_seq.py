@@ -116,3 +116,41 @@ async def test_unread_answers_say_what_they_counted(deployment: Deployment) -> N
         assert room not in answer["conversations"] and answer["counted_to"][room] == 0
     finally:
         await close_all(ca)
+
+
+async def test_an_unread_frame_says_what_is_still_new_after_its_mark(deployment: Deployment) -> None:
+    """Protocol 1.4: a read mark set on one device below the newest message reaches the
+    member's other pages with what is still new after it (`remaining`, up to `counted_to`),
+    which a page may know of only from an HTTP count; `count` stays 0 for 1.3 clients."""
+    dep = deployment
+    org, a, b, conv = await requested(dep)
+    ca: Client | None = None
+    cb: Client | None = None
+    try:
+        room = conv["room"]
+        ca = await connect(dep, a, 0, room, org.lounge)
+        first = await ca.post(room, "may I write to you?", new_cid())
+        assert first["type"] == "ack", first
+        await wait_listed(dep, b, conv["id"])
+        r = await api(dep, "POST", f"/api/conversations/{conv['id']}/accept", b.token)
+        assert r.status_code == 200, r.text
+        acks = [await ca.post(room, body, new_cid()) for body in ("thank you", "mornings are hard")]
+        hellos = [await ca.post(org.lounge, body, new_cid()) for body in ("hello everyone", "tea at four")]
+        await wait_history(dep, b, room, 3)  # stored (with Redis, a writer commits after the ack)
+        await wait_history(dep, b, org.lounge, 2)
+        cb = await connect(dep, b, len(dep.gateways) - 1)  # b's page elsewhere, in no room
+
+        await _read(dep, b, room, first["seq"])  # b's phone, which had only the first
+        told = await cb.wait_frame("unread", LIVE_S, room=room)
+        assert (told["seq"], told["count"]) == (first["seq"], 0)
+        assert (told["remaining"], told["counted_to"]) == (2, acks[-1]["seq"])
+        await _read(dep, b, org.lounge, hellos[0]["seq"])
+        told = await cb.wait_frame("unread", LIVE_S, room=org.lounge)
+        assert (told["seq"], told["count"]) == (hellos[0]["seq"], 0)
+        assert (told["remaining"], told["counted_to"]) == (1, hellos[1]["seq"])
+
+        await _read(dep, b, room)  # to the end
+        told = await cb.wait_frame("unread", LIVE_S, room=room, seq=acks[-1]["seq"])
+        assert (told["remaining"], told["counted_to"]) == (0, acks[-1]["seq"])
+    finally:
+        await close_all(ca, cb)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
+import msgpack
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from redis.asyncio import Redis
 from sqlalchemy.engine import Connection
 
+from chat_server.protocol.base import encode_for
+from chat_server.protocol.rooms import Joined
+from chat_server.wire import JSON, MSGPACK
 from persistence import migrate
 from persistence.db import make_engine
 from persistence.models import SQLModel  # type: ignore[attr-defined]
@@ -61,10 +66,10 @@ BOB = {"id": "u2", "handle": "bob", "role": "navigator"}
 @pytest.mark.redis
 async def test_redis_presence_across_gateways(redis_server: RedisServer) -> None:
     redis = Redis.from_url(redis_server.url)
+    one = RedisPresence(redis, "gw-one", ttl_s=10)
+    two = RedisPresence(redis, "gw-two", ttl_s=10)
     try:
         await redis.delete(*[f"kindred:p:room-x:{k}" for k in "zni"])
-        one = RedisPresence(redis, "gw-one", ttl_s=10)
-        two = RedisPresence(redis, "gw-two", ttl_s=10)
         assert await one.enter("room-x", ALICE, now=100) is True
         assert await two.enter("room-x", ALICE, now=100) is False  # same user, other gateway
         assert await two.enter("room-x", BOB, now=100) is True
@@ -80,6 +85,8 @@ async def test_redis_presence_across_gateways(redis_server: RedisServer) -> None
         assert await one.refresh([("room-x", ALICE)], now=120) == [("room-x", ALICE)]
         assert await one.refresh([("room-x", ALICE)], now=121) == []
     finally:
+        await one.close()
+        await two.close()
         await redis.aclose()
 
 
@@ -87,10 +94,10 @@ async def test_redis_presence_across_gateways(redis_server: RedisServer) -> None
 async def test_redis_enter_listing_is_enter_then_present_in_one_step(redis_server: RedisServer) -> None:
     """The join path's one round trip gives what ``enter`` and ``present`` give."""
     redis = Redis.from_url(redis_server.url)
+    one = RedisPresence(redis, "gw-one", ttl_s=10)
+    two = RedisPresence(redis, "gw-two", ttl_s=10)
     try:
         await redis.delete(*[f"kindred:p:room-y:{k}" for k in "zni"])
-        one = RedisPresence(redis, "gw-one", ttl_s=10)
-        two = RedisPresence(redis, "gw-two", ttl_s=10)
         new, present, count = await one.enter_listing("room-y", ALICE, now=100, limit=100)
         assert new is True and present == [ALICE] and count == 1
         new, present, count = await two.enter_listing("room-y", ALICE, now=100, limit=100)
@@ -106,16 +113,57 @@ async def test_redis_enter_listing_is_enter_then_present_in_one_step(redis_serve
         assert await two.present_among("room-y", ["u1", "u2", "u3"]) == {"u1", "u2"}
         assert await one.present_among("room-y", []) == set()
     finally:
+        await one.close()
+        await two.close()
+        await redis.aclose()
+
+
+@pytest.mark.redis
+async def test_redis_views_are_shared_and_read_only(redis_server: RedisServer) -> None:
+    """Views are parsed once and shared between callers (a join's hot path): a caller that
+    changed one would change every later answer, so a change raises instead."""
+    redis = Redis.from_url(redis_server.url)
+    one = RedisPresence(redis, "gw-one", ttl_s=10)
+    try:
+        await redis.delete(*[f"kindred:p:room-v:{k}" for k in "zni"])
+        await one.enter("room-v", ALICE, now=100)
+        _, listed, _ = await one.enter_listing("room-v", BOB, now=100, limit=100)
+        (first,) = [v for v in await one.present("room-v") if v["id"] == "u1"]
+        (again,) = [v for v in listed if v["id"] == "u1"]
+        assert first is again  # shared, not copied per caller
+        with pytest.raises(TypeError):
+            first["role"] = "host"
+        with pytest.raises(TypeError):
+            first.update(role="host")
+        with pytest.raises(TypeError):
+            del first["handle"]
+        with pytest.raises(TypeError):
+            first.pop("handle")
+        with pytest.raises(TypeError):
+            first |= {"role": "host"}
+        assert [v for v in await one.present("room-v") if v["id"] == "u1"] == [ALICE]
+        # A copy is the caller's own to change.
+        mine = dict(first)
+        mine["role"] = "host"
+        assert [v for v in await one.present("room-v") if v["id"] == "u1"] == [ALICE]
+        # The wire encoders take a view as the dict it reads as.
+        for protocol in (JSON, MSGPACK):
+            data = encode_for(protocol, Joined("room-v", 0, listed, 2))
+            body = json.loads(data) if protocol == JSON else msgpack.unpackb(data)
+            assert sorted(body["present"], key=lambda v: v["id"]) == [ALICE, BOB]
+        assert await one.leave("room-v", "u1") == ALICE
+    finally:
+        await one.close()
         await redis.aclose()
 
 
 @pytest.mark.redis
 async def test_redis_connection_cap(redis_server: RedisServer) -> None:
     redis = Redis.from_url(redis_server.url)
+    one = RedisPresence(redis, "gw-one", ttl_s=10)
+    two = RedisPresence(redis, "gw-two", ttl_s=10)
     try:
         await redis.delete("kindred:conns:cap-user")
-        one = RedisPresence(redis, "gw-one", ttl_s=10)
-        two = RedisPresence(redis, "gw-two", ttl_s=10)
         assert await one.open_connection("cap-user", "c1", cap=2, now=100)
         assert await two.open_connection("cap-user", "c2", cap=2, now=100)
         assert not await one.open_connection("cap-user", "c3", cap=2, now=100)
@@ -123,4 +171,6 @@ async def test_redis_connection_cap(redis_server: RedisServer) -> None:
         assert await one.open_connection("cap-user", "c3", cap=2, now=101)
         assert await two.open_connection("cap-user", "c4", cap=2, now=200)  # others expired
     finally:
+        await one.close()
+        await two.close()
         await redis.aclose()

@@ -252,3 +252,26 @@ async def test_the_thread_keeps_temporary_storage_in_memory(db: Db) -> None:
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, as before
     finally:
         await writer.stop()
+
+
+async def test_stop_returns_while_another_connection_holds_the_write_lock(db: Db) -> None:
+    """SQLite's busy wait (30 s) cannot be interrupted: stop would wait it out for the batch
+    in its transaction, and again for each queued one. The wait is taken in short steps that
+    stop may cut short, so stop returns while the lock is still held (WAIT_S is well under
+    30 s), failing what was not committed and keeping what was."""
+    writer = SqliteWriter(db.path)
+    writer.start()
+    acked = writer.submit(_rows(db, 1, 1))
+    await asyncio.wait_for(acked, WAIT_S)
+    with _write_lock(db):
+        taken = writer.submit(_rows(db, 2, 1))
+        await _until_taken(writer)  # its BEGIN IMMEDIATE waits for the lock
+        queued = [writer.submit(_rows(db, 3 + k, 1)) for k in range(3)]
+        await asyncio.wait_for(writer.stop(timeout_s=0.2), WAIT_S)
+        for done in (taken, *queued):
+            assert done.done()
+            assert isinstance(done.exception(), WriterStopped)  # its sender is not acknowledged
+        with pytest.raises(WriterStopped):
+            writer.submit(_rows(db, 9, 1))
+    assert acked.result() is None
+    assert _stored_seqs(db) == [1]  # what was committed stays; nothing else went in

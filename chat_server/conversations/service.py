@@ -34,13 +34,12 @@ from rooms.conversations import (
     DEFAULT_ALLOW,
     Allow,
     DmRefused,
-    NoSuchConversation,
     NothingToAnswer,
     Sender,
     State,
     Verdict,
 )
-from rooms.errors import NoSuchMember, RoomError, Unavailable
+from rooms.errors import NoSuchMember, NotFound, RoomError, Unavailable
 from rooms.model import Community, Member
 from rooms.roles import Role
 
@@ -225,16 +224,16 @@ class Conversations:
     # -- answering a request -----------------------------------------------------------
 
     async def answer(self, member: Member, public_id: str, accept: bool) -> dict[str, Any]:
-        """Accept or decline a request made to ``member``. Raises ``NoSuchConversation``,
+        """Accept or decline a request made to ``member``. Raises ``NotFound``,
         ``NothingToAnswer`` (not a request to them, or answered already)."""
         if not rules.is_public_id(public_id):
-            raise NoSuchConversation("no such conversation")
+            raise NotFound("no such conversation")
         async with self._db() as db:
             found = await store.by_public_id(db, public_id)
             if found is None or not found.has(member.db_id) or not rules.listed(
                     State(found.row.state), found.row.started_by == member.db_id,
                     found.row.request_message is not None):
-                raise NoSuchConversation("no such conversation")
+                raise NotFound("no such conversation")
             if (found.row.state != State.REQUEST or found.row.started_by == member.db_id
                     or found.row.request_message is None):
                 raise NothingToAnswer("this is not a request waiting for your answer")
@@ -260,13 +259,13 @@ class Conversations:
 
     async def get(self, member: Member, public_id: str) -> dict[str, Any]:
         """One conversation as ``member`` sees it; for the recipient of a request, the request's
-        first message (and only it). Raises ``NoSuchConversation``."""
+        first message (and only it). Raises ``NotFound``."""
         if not rules.is_public_id(public_id):
-            raise NoSuchConversation("no such conversation")
+            raise NotFound("no such conversation")
         async with self._db() as db:
             found = await store.by_public_id(db, public_id)
             if found is None or not views.is_listed(found, member):
-                raise NoSuchConversation("no such conversation")
+                raise NotFound("no such conversation")
         out = await self.view(member, found)
         if found.row.state == State.REQUEST and found.row.started_by != member.db_id:
             out["request"] = await views.request_message(self._db, self._broker, found)

@@ -8,6 +8,7 @@ only its first message (``request``), never the ones the requester wrote after i
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgpack
@@ -44,7 +45,7 @@ async def of(db: AsyncSession, member: Member, found: list[Stored]) -> list[dict
     readable = [c.row.room for c in found
                 if rules.may_read(State(c.row.state), c.row.started_by == member.db_id)]
     marks = await unread.read_marks(db, member.db_id, rooms)  # before the counts (social/inbox.py)
-    counts = await unread.room_counts_at(db, member.db_id, readable)
+    counts = await unread.conversation_counts_at(db, member.db_id, readable, int(time.time() * 1000))
     marks |= {room: c.mark for room, c in counts.items()}
     blocked = await _blocked_with(db, member.db_id)
     out = []

@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.events.lifecycle import utcnow
-from chat_server.events.service import NotFound
 from persistence import notifications
 from persistence import sessions as store
 from persistence.accounts import to_member
 from persistence.event_models import EventOccurrence, EventSeries
 from persistence.models import User
+from rooms.errors import NotFound
 from rooms.model import Member
 from rooms.schedule import zone
 

@@ -23,7 +23,7 @@ from persistence import sessions as store
 from persistence.event_models import EventOccurrence, EventSeries, EventSignup
 from persistence.sessions import Occurrence
 from rooms.access import can_see
-from rooms.errors import NoSuchMember, RoomError
+from rooms.errors import NoSuchMember, NotFound
 from rooms.model import Community, Member
 from rooms.moderation import NOT_STAFF, Forbidden
 from rooms.schedule import MAX_HOSTS, Fields, check, clean_text, expand, video_host
@@ -43,11 +43,6 @@ from rooms.sessions import (
     promotions,
     runs_it,
 )
-
-
-class NotFound(RoomError):
-    code = "not_found"
-    http_status = 404
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from persistence import communities, safety_queue
 from persistence import moderation as store
 from rooms.access import can_see
 from rooms.catalog import is_slug
-from rooms.errors import NoSuchRoom, RoomError
+from rooms.errors import NoSuchRoom, NotFound
 from rooms.model import Community, Member
 from rooms.moderation import NOT_STAFF, Forbidden, may_moderate_room
 from rooms.roles import Role
@@ -36,11 +36,6 @@ class NotStaff(Forbidden):
     def __init__(self, detail: str) -> None:
         super().__init__(NOT_STAFF)
         self.detail = detail
-
-
-class NoSuchItem(RoomError):
-    code = "not_found"
-    http_status = 404
 
 
 def _now_ms() -> int:
@@ -149,7 +144,7 @@ class StaffDesk:
             theirs = rooms is None or (item is not None and (
                 item.room in rooms or (item.snapshot is not None and item.org_id == private is not None)))
             if item is None or not theirs:
-                raise NoSuchItem("no such item")
+                raise NotFound("no such item")
             view = await safety_queue.queue_resolve(db, item, member.db_id, note, now_ms)
             await _audit_private_views(db, member, [view])
             about = f" about question {item.question_id}" if item.question_id else ""

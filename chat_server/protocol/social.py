@@ -30,10 +30,17 @@ class NotificationsRead(ServerFrame):
 
 @dataclass(frozen=True, slots=True)
 class Unread(ServerFrame):
+    """A read mark set on some device (docs/protocol.md §4.23). ``count`` is always 0 (what
+    1.3 clients add the messages they counted from frames to); since 1.4 ``remaining`` is
+    what is still new after the mark, counted as ``GET /api/me/unread`` counts, and
+    ``counted_to`` the newest seq that took in."""
+
     TYPE: ClassVar[str] = "unread"
     room: str
     count: int
     seq: int
+    remaining: int
+    counted_to: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from chat_server.broker.base import Broker
 from chat_server.limits import FailureCounter
 from chat_server.protocol import control
 from chat_server.protocol.control import QuestionChanged
-from chat_server.questions.venues import NoSuchVenue, Venue, load
+from chat_server.questions.venues import Venue, load
 from chat_server.questions.views import question_frame, question_view, venue_fields
 from persistence import moderation as audit_store
 from persistence import notifications, topics
@@ -28,7 +28,7 @@ from persistence import questions as store
 from persistence.question_models import QuestionRow
 from persistence.questions import Stored
 from rooms import messages, safety
-from rooms.errors import RateLimited, RoomError, Unavailable
+from rooms.errors import NotFound, RateLimited, RoomError, Unavailable
 from rooms.model import Member
 from rooms.questions import (
     ALREADY_VOTED,
@@ -115,7 +115,7 @@ class Questions:
             raise NoSuchQuestion("no such question")
         try:
             venue = await self._venue(db, found.question.venue, who)
-        except NoSuchVenue:
+        except NotFound:
             raise NoSuchQuestion("no such question") from None
         if not visible_to(found.question, who.member.id, venue.manages(who.member, who.assigned)):
             raise NoSuchQuestion("no such question")

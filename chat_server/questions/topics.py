@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chat_server.questions.venues import NoSuchVenue, checked_id
+from chat_server.questions.venues import checked_id
 from persistence import communities, topics
 from persistence import moderation as audit_store
 from persistence.accounts import to_member
@@ -21,7 +21,7 @@ from persistence.models import User
 from persistence.question_models import ExpertTopic
 from persistence.topics import Topic
 from rooms.access import can_see
-from rooms.errors import RoomError
+from rooms.errors import NotFound, RoomError
 from rooms.model import Member
 from rooms.moderation import NOT_STAFF, Forbidden, may_moderate_room
 from rooms.roles import Role
@@ -87,7 +87,7 @@ class Topics:
         async with self._db() as db:
             community = await communities.by_slug(db, room)
             if community is None or community.kind == "event" or not can_see(member, community):
-                raise NoSuchVenue("no such community")
+                raise NotFound("no such community")
             if not may_moderate_room(member, community, assigned):
                 raise Forbidden(NOT_STAFF)
             users = (await db.exec(select(User).where(col(User.public_id).in_(list(experts))))).all()
@@ -111,7 +111,7 @@ class Topics:
             topic = await topics.get(db, public_id)
             community = None if topic is None else await communities.by_slug(db, topic.row.room)
             if topic is None or community is None or not can_see(member, community):
-                raise NoSuchVenue("no such topic")
+                raise NotFound("no such topic")
             counts = await topics.question_counts(db, [topic.venue])
         return self._view(topic, counts.get(topic.venue), member, assigned,
                           may_moderate_room(member, community, assigned))

@@ -11,19 +11,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from persistence import communities, topics
 from persistence import sessions as event_store
 from rooms.access import can_see
-from rooms.errors import RoomError
+from rooms.errors import NotFound
 from rooms.model import Community, Member
 from rooms.questions import check_event_open, check_topic_open, may_manage
 from rooms.sessions import Kind
 
 _HEX = frozenset("0123456789abcdef")
-
-
-class NoSuchVenue(RoomError):
-    """The session or topic does not exist or is not visible to this member (not told apart)."""
-
-    code = "not_found"
-    http_status = 404
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,19 +59,19 @@ def _epoch(value: datetime) -> float:
 
 def checked_id(public_id: str) -> str:
     if len(public_id) != 16 or not set(public_id) <= _HEX:
-        raise NoSuchVenue("no such session or topic")
+        raise NotFound("no such session or topic")
     return public_id
 
 
 async def load(db: AsyncSession, key: str, viewer: Member) -> Venue:
-    """The venue ``key`` as ``viewer`` may see it; ``NoSuchVenue`` otherwise."""
+    """The venue ``key`` as ``viewer`` may see it; ``NotFound`` otherwise."""
     kind, _, public_id = key.partition(":")
     checked_id(public_id)
     if kind == "event":
         occ = await event_store.get(db, public_id)
         community = None if occ is None else await communities.by_slug(db, occ.series.community)
         if occ is None or community is None or not can_see(viewer, community):
-            raise NoSuchVenue("no such session")
+            raise NotFound("no such session")
         setting = await topics.moderated(db, occ.row.id or 0)
         moderated = occ.series.kind == Kind.WEBINAR.value if setting is None else setting
         return Venue(key, occ.series.title, community, occ.row.room, frozenset(occ.host_ids),
@@ -87,7 +80,7 @@ async def load(db: AsyncSession, key: str, viewer: Member) -> Venue:
         topic = await topics.get(db, public_id)
         community = None if topic is None else await communities.by_slug(db, topic.row.room)
         if topic is None or community is None or not can_see(viewer, community):
-            raise NoSuchVenue("no such topic")
+            raise NotFound("no such topic")
         return Venue(key, topic.row.title, community, topic.row.room, frozenset(topic.expert_ids),
                      False, "topic", topic.row.id or 0, _epoch(topic.row.opens_at), _epoch(topic.row.closes_at))
-    raise NoSuchVenue("no such session or topic")
+    raise NotFound("no such session or topic")

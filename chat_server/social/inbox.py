@@ -16,20 +16,13 @@ from chat_server.social.notifier import Notifier
 from persistence import communities, notifications, unread
 from persistence import moderation as moderation_store
 from rooms.access import can_see
-from rooms.errors import RoomError
+from rooms.errors import NotFound
 from rooms.model import Member
 
 # (member, room) -> may they read this private conversation; member -> the ones they may.
 Readable = Callable[[Member, str], Awaitable[bool]]
 ReadableRooms = Callable[[Member], Awaitable[list[str]]]
 Heads = Callable[[list[str]], Awaitable[dict[str, int]]]  # the newest seq of each room
-
-
-class NoSuchRoom(RoomError):
-    """A room that does not exist or that the member may not see (not told apart)."""
-
-    code = "not_found"
-    http_status = 404
 
 
 class Inbox:
@@ -92,7 +85,8 @@ class Inbox:
             # the one its room was counted after, never newer (the count's own replaces it).
             marks = await unread.read_marks(db, member.db_id, rooms + private)
             counts = await unread.room_counts_at(db, member.db_id, rooms)
-            conversations = await unread.room_counts_at(db, member.db_id, private)
+            conversations = await unread.conversation_counts_at(
+                db, member.db_id, private, int(time.time() * 1000))
             count = await notifications.unread_count(db, member.db_id)
         for room, counted in (counts | conversations).items():
             marks[room] = counted.mark
@@ -111,8 +105,13 @@ class Inbox:
         async with self._db() as db:
             community = await communities.by_slug(db, slug)
             if community is None or not (private or can_see(member, community)):
-                raise NoSuchRoom("no such room")
+                raise NotFound("no such room")
             upto = seq if seq is not None else (await self._heads([slug]))[slug]
             kept = await unread.mark_room(db, member.db_id, slug, upto)
-        await self._notifier.tell_room_read(member, slug, kept)
+            # What is still new after it, counted as GET /api/me/unread counts: the member's
+            # other pages may know of those messages only from a count (protocol 1.4).
+            counted = await unread.counted_after(
+                db, member.db_id, slug, kept, int(time.time() * 1000) if private else None)
+        await self._notifier.tell_room_read(member, slug, kept, counted.count if counted else 0,
+                                            unread.counted_to(kept, counted))
         return kept

@@ -79,8 +79,10 @@ class Notifier:
             count = await notifications.unread_count(db, member.db_id)
         await self._delivery.send(member.id, NotificationsRead(ids, count))
 
-    async def tell_room_read(self, member: Member, room: str, seq: int) -> None:
-        await self._delivery.send(member.id, Unread(room, 0, seq))
+    async def tell_room_read(self, member: Member, room: str, seq: int, remaining: int, counted_to: int) -> None:
+        """The member's read mark in ``room`` is now ``seq``, with ``remaining`` messages of
+        others after it (those up to ``counted_to``): every connection of theirs hears it."""
+        await self._delivery.send(member.id, Unread(room, 0, seq, remaining, counted_to))
 
     @staticmethod
     def needs_on_post(author: Member, body: str, fresh: bool, reply_to: str | None) -> bool:

@@ -22,23 +22,36 @@ function heard(unread, room, mark) {
   if (mark > (unread.marks[room] || 0)) unread.marks[room] = mark;
 }
 
-/** The conversation was read up to `seq` (an `unread` frame's, or this page's): its count is
- * `base` and the messages counted here after it; those up to it are forgotten. */
-export function readUpTo(unread, room, seq, base = 0) {
+/** A read mark at `seq` covers the seqs counted here up to it: forget those, return the rest. */
+function forgetUpTo(unread, room, seq) {
   const after = (unread.counted[room] || []).filter((s) => s > seq);
   if (after.length) unread.counted[room] = after;
   else delete unread.counted[room];
-  unread.conversations[room] = base + after.length;
+  return after;
 }
 
-/** An `unread` frame. False when it is older than a read mark already heard of. */
+/** The conversation was read up to `seq` (an `unread` frame's, or this page's): its count is
+ * `base` and the messages counted here after it; those up to it are forgotten. */
+export function readUpTo(unread, room, seq, base = 0) {
+  unread.conversations[room] = base + forgetUpTo(unread, room, seq).length;
+}
+
+/** An `unread` frame. False when it is older than a read mark already heard of. Since 1.4 it
+ * says what is still new after the mark (`remaining`, up to seq `counted_to`), which a count
+ * learned over HTTP may hold and no frame told: merged as an HTTP answer's. */
 export function unreadFrame(unread, frame) {
   if (typeof frame.seq === "number") {
     if (frame.seq <= (unread.marks[frame.room] || 0)) return false;
     heard(unread, frame.room, frame.seq);
   }
+  const conversation = frame.room in unread.conversations || unread.counted[frame.room];
+  if (typeof frame.remaining === "number" && typeof frame.counted_to === "number") {
+    if (conversation) conversationAnswer(unread, frame.room, frame.remaining, frame.seq, frame.counted_to);
+    else unread.rooms[frame.room] = frame.remaining;
+    return true;
+  }
   unread.rooms[frame.room] = frame.count;
-  if (frame.room in unread.conversations || unread.counted[frame.room]) {
+  if (conversation) {
     // Not frame.count alone: the read mark may be older than a message counted since.
     readUpTo(unread, frame.room, frame.seq ?? Infinity, frame.count);
   }
@@ -66,9 +79,7 @@ export function conversationAnswer(unread, room, count, mark, upto) {
   }
   if ((unread.marks[room] || 0) > mark) return;
   heard(unread, room, mark);
-  const after = (unread.counted[room] || []).filter((s) => s > mark);
-  if (after.length) unread.counted[room] = after;
-  else delete unread.counted[room];
+  const after = forgetUpTo(unread, room, mark);
   unread.conversations[room] = count + after.filter((s) => s > upto).length;
 }
 
