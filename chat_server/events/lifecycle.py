@@ -245,9 +245,8 @@ class Lifecycle:
                     log.info("session %s: archive waits for its transcript; trying again, less often",
                              occ.row.public_id)
                 continue
-            if target is None:
-                # Its due time and the rules disagree (a clock step): do not spin on it.
-                if self._holds.hold(occ_id, state, time.monotonic()):
-                    log.info("session %s: due in %s, but nothing to do yet", occ.row.public_id, state)
-            # else another gateway (or a host) moved it first: its wake-up reads again.
+            # target None: its due time and the rules disagree (a clock step); hold it rather
+            # than spin. Else another gateway (or a host) moved it first: its wake-up reads again.
+            if target is None and self._holds.hold(occ_id, state, time.monotonic()):
+                log.info("session %s: due in %s, but nothing to do yet", occ.row.public_id, state)
         return done
