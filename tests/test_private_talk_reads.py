@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 import redis as redis_sync
 
-from support.cluster import Deployment
+from support.cluster import Deployment, shared_servers
 from support.moderation import close_all, connect, fresh_org, make_staff_many, set_duty_ok
 from support.procs import TIMEOUT_SCALE, Postgres, RedisServer
 from support.talks import ask_ok
@@ -27,14 +27,12 @@ GATEWAYS = 2
 
 
 @pytest.fixture(scope="module")
-def redis_pair(
+def talk_pair(
     tmp_path_factory: pytest.TempPathFactory, redis_server: RedisServer, postgres: Postgres
 ) -> Iterator[tuple[Deployment, redis_sync.Redis]]:
-    postgres.reset_database()
-    client = redis_sync.Redis.from_url(redis_server.url)
-    client.flushall()
-    env = {"KINDRED_REDIS_URL": redis_server.url, "KINDRED_DATABASE_URL": postgres.url,
+    env = {**shared_servers(redis_server, postgres),
            "KINDRED_PRIVATE_TALK_WAIT_S": str(WAIT_S), "KINDRED_PRIVATE_TALK_EXPIRE_S": "600"}
+    client = redis_sync.Redis.from_url(redis_server.url)
     dep = Deployment.start(tmp_path_factory.mktemp("talk-reads"), count=GATEWAYS, extra_env=env)
     yield dep, client
     dep.stop()
@@ -47,9 +45,9 @@ def queue_reads(client: redis_sync.Redis) -> int:
 
 
 async def test_a_waiting_request_is_read_when_something_happens_not_every_second(
-    redis_pair: tuple[Deployment, redis_sync.Redis],
+    talk_pair: tuple[Deployment, redis_sync.Redis],
 ) -> None:
-    dep, client = redis_pair
+    dep, client = talk_pair
     org = await asyncio.to_thread(fresh_org, dep)
     (nav,) = await make_staff_many(dep, (org.key, "navigator", ()))
     room = org.rooms[1]
