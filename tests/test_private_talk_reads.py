@@ -6,6 +6,10 @@ resources, on time. The queue's reads are counted where every gateway makes them
 ``ZRANGE`` calls (only the queue's ``waiting`` uses it). Each gateway reads when the request
 is made, at the wait's deadline and when the card was shown: a handful, where reading every
 second made two gateways read at least twelve times in those six seconds.
+
+With no timer, a change whose control message was never heard would wait for the 30 s
+backstop; a gateway whose control subscription was lost (and with it whatever was published
+meanwhile) reads the queue again as soon as it is subscribed again.
 """
 
 from __future__ import annotations
@@ -14,13 +18,19 @@ import asyncio
 import time
 from collections.abc import Iterator
 
+import asyncpg
 import pytest
 import redis as redis_sync
+from redis.asyncio import Redis
 
+from chat_server.private_talk.store import RedisTalks
+from rooms.model import Member
+from rooms.private_talk import TalkRequest
+from rooms.roles import Role
 from support.cluster import Deployment, shared_servers
 from support.moderation import close_all, connect, fresh_org, make_staff_many, set_duty_ok
 from support.procs import TIMEOUT_SCALE, Postgres, RedisServer
-from support.talks import ask_ok
+from support.talks import ask_ok, wait_queue
 
 WAIT_S = 6.0
 GATEWAYS = 2
@@ -72,3 +82,41 @@ async def test_a_waiting_request_is_read_when_something_happens_not_every_second
         assert reads <= 5 * GATEWAYS, f"{reads} reads of the queue in {time.time() - asked:.1f} s"
     finally:
         await close_all(m, n)
+
+
+async def test_a_gateway_subscribed_again_reads_the_queue_at_once(
+    talk_pair: tuple[Deployment, redis_sync.Redis],
+) -> None:
+    """A request put in the queue with no control message at all (as if it was published
+    while the gateways' pub/sub connections were down), then every pub/sub connection
+    dropped: once the gateways are subscribed again, the navigator on duty sees it, long
+    before the 30 s backstop."""
+    dep, client = talk_pair
+    org = await asyncio.to_thread(fresh_org, dep)
+    (nav,) = await make_staff_many(dep, (org.key, "navigator", ()))
+    room = org.rooms[1]
+    member = dep.register(org=org.key)
+    n = await connect(dep, nav, GATEWAYS - 1)
+    try:
+        await set_duty_ok(n, True)
+        await wait_queue(n, 0, lambda ids: ids == [], what="the empty queue on duty")
+        dsn = dep.env["KINDRED_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
+        pg = await asyncpg.connect(dsn)
+        try:
+            row = await pg.fetchrow("SELECT id, org_id FROM users WHERE public_id = $1", member.id)
+        finally:
+            await pg.close()
+        assert row is not None
+        request = TalkRequest("t" + "5" * 16, Member(member.id, member.handle, Role.MEMBER, row["org_id"], row["id"]),
+                              room, row["org_id"], time.time())
+        redis = Redis.from_url(dep.env["KINDRED_REDIS_URL"])
+        try:
+            assert await RedisTalks(redis, 600).add(request) is None  # in the queue, nobody told
+        finally:
+            await redis.aclose()
+        start = len(n.frames)
+        assert client.client_kill_filter(_type="pubsub") >= GATEWAYS  # each gateway's, at least
+        await wait_queue(n, start, lambda ids: request.id in ids, timeout_s=5,
+                         what="the request, read once the control channel was subscribed again")
+    finally:
+        await close_all(n)
