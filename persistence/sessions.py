@@ -8,7 +8,7 @@ changed and do nothing (no frame, no notification, no audit entry twice).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -219,23 +219,32 @@ async def change_state(
     return bool(result.rowcount == 1)
 
 
-async def due_now(db: AsyncSession, now: datetime, limit: int = 100) -> list[Occurrence]:
-    """Occurrences whose next timed change is due (the scheduler's work list)."""
-    query = _joined().where(  # type: ignore[attr-defined]
-        col(EventOccurrence.due_at) <= now,
-        col(EventOccurrence.state).in_([s.value for s in OPEN_STATES]),
-    ).order_by(col(EventOccurrence.due_at)).limit(limit)
-    return await _with_hosts(db, (await db.exec(query)).all())
-
-
-async def next_due_at(db: AsyncSession) -> datetime | None:
-    """The earliest ``due_at`` of an open occurrence (past ones included), or None: how long
-    the scheduler may sleep. One read of the ``due_at`` index."""
-    query = select(func.min(col(EventOccurrence.due_at))).where(
-        col(EventOccurrence.state).in_([s.value for s in OPEN_STATES]),
+async def due_and_next(
+    db: AsyncSession, now: datetime, limit: int = 100, skip: Collection[int] = (),
+) -> tuple[list[Occurrence], datetime | None]:
+    """The scheduler's one read: the open occurrences whose next timed change is due at
+    ``now`` (at most ``limit``, earliest first, none of the ids in ``skip``), and when the
+    first one after ``now`` is due (None if none is). One statement on the ``due_at`` index:
+    the due rows and the earliest later one (``id =`` a subquery); hosts are read only for
+    due rows."""
+    open_states = [s.value for s in OPEN_STATES]
+    first_later = (
+        select(EventOccurrence.id)
+        .where(col(EventOccurrence.due_at) > now, col(EventOccurrence.state).in_(open_states))
+        .order_by(col(EventOccurrence.due_at)).limit(1)
+        .scalar_subquery()
     )
-    found: datetime | None = (await db.exec(query)).one()
-    return found
+    query = _joined().where(  # type: ignore[attr-defined]
+        col(EventOccurrence.state).in_(open_states),
+        (col(EventOccurrence.due_at) <= now) | (col(EventOccurrence.id) == first_later),
+    )
+    if skip:
+        query = query.where(col(EventOccurrence.id).not_in(list(skip)))
+    query = query.order_by(col(EventOccurrence.due_at)).limit(limit + 1)
+    rows = (await db.exec(query)).all()
+    due = [(o, s) for o, s in rows if o.due_at is not None and o.due_at <= now][:limit]
+    later = next((o.due_at for o, _ in rows if o.due_at is not None and o.due_at > now), None)
+    return await _with_hosts(db, due) if due else [], later
 
 
 async def set_hosts(db: AsyncSession, series_id: int, user_ids: Sequence[int]) -> None:

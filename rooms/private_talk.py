@@ -175,6 +175,15 @@ def lapsed(waiting: Iterable[TalkRequest], now: float, expire_s: float) -> list[
     return [r for r in in_order(waiting) if r.outcome is None and now - r.asked_at >= expire_s]
 
 
+def next_deadline(waiting: Iterable[TalkRequest], wait_s: float, expire_s: float) -> float | None:
+    """When ``due_for_resources`` or ``lapsed`` next has something to say about ``waiting``
+    (seconds since the epoch, possibly past), or None when nothing waits: until then the
+    clock has nothing to do, and only a change to the queue can give it something."""
+    times = [r.asked_at + (expire_s if r.resources_at is not None else min(wait_s, expire_s))
+             for r in waiting if r.outcome is None]
+    return min(times, default=None)
+
+
 # -- what people are shown ------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from rooms.private_talk import (
     due_for_resources,
     lapsed,
     may_take,
+    next_deadline,
     places,
     queue_entry,
 )
@@ -93,6 +94,21 @@ def test_the_wait_shows_resources_once_and_the_request_lapses_later() -> None:
     assert lapsed(waiting, 3600.0, 3600) == [old, shown]
     with pytest.raises(ValueError):
         old.settled("waiting", 1.0)
+
+
+def test_the_next_deadline_is_when_the_clock_next_has_something_to_do() -> None:
+    """The desk sleeps until then: at that moment the resources are due or a request lapses,
+    and a moment before it neither is."""
+    fresh, old, shown = ask(1, LOUNGE, 100.0), ask(2, LOUNGE, 0.0), ask(3, LOUNGE, 50.0, resources_at=350.0)
+    assert next_deadline([], 300, 3600) is None
+    assert next_deadline([old.settled(CANCELLED, 1.0)], 300, 3600) is None
+    assert next_deadline([fresh, shown], 300, 3600) == 400.0  # fresh's resources
+    assert next_deadline([shown], 300, 3600) == 3650.0  # shown: only its lapse is left
+    for waiting in ([fresh, old, shown], [fresh, shown], [shown]):
+        at = next_deadline(waiting, 300, 3600)
+        assert at is not None
+        due = due_for_resources(waiting, at, 300) + lapsed(waiting, at, 3600)
+        assert due and not due_for_resources(waiting, at - 0.01, 300) + lapsed(waiting, at - 0.01, 3600)
 
 
 def test_what_the_member_is_shown() -> None:

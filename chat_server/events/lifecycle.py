@@ -6,13 +6,19 @@ goes on), the audit entry and the members' notifications in the same transaction
 control message on the broker so that every gateway pushes ``event_state`` to the session's
 room and to the signed-up members' open connections.
 
-Every gateway runs the scheduler (``_run``): it reads the sessions whose next timed change is
-due and moves them, then reads when the next one is due and sleeps until then. Any change to
+Every gateway runs the scheduler (``_run``): one read gives the sessions whose next timed
+change is due and when the next one after them is (``due_and_next``); it moves the due ones
+and sleeps until the next (reading again at once if it moved any). Any change to
 a session's times or state (created, edited, moved, on any gateway) sends ``SessionChanged``
 on the control channel, which wakes every gateway's scheduler (``wake``) to read again; a long
 safety tick (``tick_s``, KINDRED_EVENT_TICK_S) bounds the sleep in case a wake-up was lost
 (the broker down for a moment). Several gateways reading the same row race on the UPDATE;
 one wins, the others change nothing and send nothing.
+
+A change that is due but cannot be carried out yet (the archive waiting for its transcript) is
+held (``holds.py``): tried again after 1 s, doubling up to 30 s, logged once per state, and
+tried at once on every wake-up. The clock's archive looks at the transcript once and holds;
+only a host's request waits for it (bounded), so one stuck archive never delays the others.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.aio import stop_task, wait_at_most
 from chat_server.broker.base import Broker
+from chat_server.events.holds import Holds
 from chat_server.events.views import aware, state_frame
 from chat_server.protocol import control
 from chat_server.protocol.control import SessionChanged
@@ -40,10 +47,8 @@ from rooms.sessions import State, Timing, due, next_due
 
 log = logging.getLogger(__name__)
 
-_TRANSCRIPT_WAIT_S = 10.0
-# How soon a change that was due but not carried out (the archive waiting for its transcript,
-# a failed read) is tried again: the scheduler never spins on one that stays due.
-RETRY_S = 1.0
+_TRANSCRIPT_WAIT_S = 10.0  # a host's archive request waits this long for the transcript
+RETRY_S = 1.0  # after a failed read; a session whose change cannot happen yet is held instead
 _BATCH = 100  # sessions moved per read; a full batch is followed by another read at once
 _NOTICE = {
     State.LOBBY: ("lobby_open", "The lobby of “{title}” is open: come in and say hello."),
@@ -70,6 +75,7 @@ class Lifecycle:
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._holds = Holds()
         self._retries: set[asyncio.Task[None]] = set()
 
     def timing(self, occ: Occurrence) -> Timing:
@@ -89,8 +95,10 @@ class Lifecycle:
     ) -> bool:
         """Move ``occ`` from the state it was read in to ``target``; False if another gateway
         (or request) changed it first. Raises ``Unavailable`` when the archive is asked for
-        before the transcript is complete in the database."""
-        if target is State.ARCHIVED and not await self._transcript_complete(occ.row.room):
+        before the transcript is complete in the database (a host's request waits for it up
+        to ``_TRANSCRIPT_WAIT_S``; the clock looks once and tries again later)."""
+        wait_s = 0.0 if by_clock else _TRANSCRIPT_WAIT_S
+        if target is State.ARCHIVED and not await self._transcript_complete(occ.row.room, wait_s):
             raise Unavailable("the transcript is still being written; try again in a moment")
         now = self._clock()
         now_ms = int(now.replace(tzinfo=UTC).timestamp() * 1000)
@@ -152,14 +160,15 @@ class Lifecycle:
             except Unavailable:
                 delay = min(delay * 2, 2.0)
 
-    async def _transcript_complete(self, room: str) -> bool:
+    async def _transcript_complete(self, room: str, wait_s: float) -> bool:
         """In Redis mode an ack means Redis has the message and a writer stores it shortly
-        after: the archive waits (bounded) until the database holds everything acknowledged."""
+        after: the archive waits (up to ``wait_s``) until the database holds everything
+        acknowledged."""
         try:
             head = await self._broker_head(room)
         except Unavailable:
             return False
-        deadline = time.monotonic() + _TRANSCRIPT_WAIT_S
+        deadline = time.monotonic() + wait_s
         while True:
             async with self._db() as db:
                 if await transcripts.room_head(db, room) >= head:
@@ -178,7 +187,9 @@ class Lifecycle:
             await stop_task(task)
 
     def wake(self) -> None:
-        """A session changed (on any gateway): read what is due, and when, again now."""
+        """A session changed (on any gateway): read what is due, and when, again now, and
+        try the held sessions again (what held one may have changed)."""
+        self._holds.wake_all()
         self._wake.set()
 
     async def _run(self) -> None:
@@ -193,35 +204,49 @@ class Lifecycle:
                 await wait_at_most(self._wake.wait(), delay)
 
     async def step(self) -> float:
-        """Carry out what is due now; return how long to sleep before the next change is
-        due (at most ``tick_s``, 0 when more work is waiting)."""
-        done, read = await self.tick()
-        if read >= _BATCH and done:
-            return 0.0
-        async with self._db() as db:
-            at = await store.next_due_at(db)
-        if at is None:
-            return self._tick_s
-        wait_s = (at - self._clock()).total_seconds()
-        if wait_s <= 0:  # due but not carried out (the archive waits for its transcript)
-            wait_s = RETRY_S
-        return min(wait_s, self._tick_s)
-
-    async def tick(self) -> tuple[int, int]:
-        """Carry out the timed changes due now (at most ``_BATCH``); returns how many this
-        gateway carried out and how many it read."""
+        """Carry out what is due now (one read); return how long to sleep before the next
+        change is due or a held one may be tried again (at most ``tick_s``; 0 when it moved
+        something or read a full batch: due times changed, read again at once)."""
         now = self._clock()
+        skip = self._holds.waiting_ids(time.monotonic())
         async with self._db() as db:
-            work = await store.due_now(db, now, _BATCH)
+            work, later = await store.due_and_next(db, now, _BATCH, skip)
+        if len(work) < _BATCH:
+            self._holds.keep_only([*skip, *(occ.row.id or 0 for occ in work)])
+        done = await self._carry_out(work, now)
+        if done or len(work) >= _BATCH:
+            return 0.0
+        wait_s = self._tick_s
+        if later is not None:
+            wait_s = min(wait_s, max(0.0, (later - now).total_seconds()))
+        held = self._holds.next_try_in(time.monotonic())
+        if held is not None:
+            wait_s = min(wait_s, held)
+        return wait_s
+
+    async def _carry_out(self, work: list[Occurrence], now: datetime) -> int:
+        """Move each due session where the clock says, unless it is held; returns how many
+        this gateway moved."""
         done = 0
         for occ in work:
+            occ_id, state = occ.row.id or 0, occ.row.state
+            if self._holds.waiting(occ_id, state, time.monotonic()):
+                continue
             target = due(occ.state, self.timing(occ), None if occ.row.ended_at is None else aware(occ.row.ended_at),
                          now.replace(tzinfo=UTC))
-            if target is None:
-                continue
             try:
-                if await self.move(occ, target, occ.series.created_by, by_clock=True):
+                if target is not None and await self.move(occ, target, occ.series.created_by, by_clock=True):
                     done += 1
+                    self._holds.release(occ_id)
+                    continue
             except Unavailable:
-                log.info("session %s: archive waits for its transcript", occ.row.public_id)
-        return done, len(work)
+                # Logged once per state; tried again after 1 s, 2 s, 4 s... up to 30 s.
+                if self._holds.hold(occ_id, state, time.monotonic()):
+                    log.info("session %s: archive waits for its transcript; trying again, less often",
+                             occ.row.public_id)
+                continue
+            # target None: its due time and the rules disagree (a clock step); hold it rather
+            # than spin. Else another gateway (or a host) moved it first: its wake-up reads again.
+            if target is None and self._holds.hold(occ_id, state, time.monotonic()):
+                log.info("session %s: due in %s, but nothing to do yet", occ.row.public_id, state)
+        return done

@@ -45,5 +45,6 @@ def open_sessions(
         lifecycle.wake()  # its times or state changed: when is the next change due?
 
     hub.control_handlers[SessionChanged] = on_control
+    hub.control.on_resubscribed.append(lifecycle.wake)  # a SessionChanged may have been missed
     lifecycle.start()
     return Sessions(Events(db, lifecycle, settings.video_embed_hosts), gates, lifecycle, Calendars(db))

@@ -5,6 +5,10 @@ A session closed (``CloseSession``) and moderation events are the hub's own; oth
 register theirs in ``handlers`` by the event's type when they are wired (scheduled sessions'
 ``SessionChanged``, questions' ``QuestionChanged``...). One bad message never takes the
 listener down.
+
+Messages published while this gateway was not subscribed (the pub/sub connection lost and
+opened again) are lost; features that read on a control message rather than on a timer
+register in ``on_resubscribed`` to read again then.
 """
 
 from __future__ import annotations
@@ -26,6 +30,15 @@ class ControlChannel:
         self._close_session = close_session
         self._moderating = moderating
         self.handlers: dict[type[Any], Callable[[Any], None]] = {}
+        self.on_resubscribed: list[Callable[[], None]] = []
+
+    def resubscribed(self) -> None:
+        """The control channel was subscribed (again): what was published meanwhile is lost."""
+        for callback in self.on_resubscribed:
+            try:
+                callback()
+            except Exception:
+                log.exception("a control channel re-subscription callback failed")
 
     def on_message(self, payload: bytes) -> None:
         try:

@@ -120,6 +120,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             rt.talks.desk.connected(conn)  # a private talk of theirs still waiting
         await _run(ws, conn, rt)
     finally:
+        if rt.talks is not None:
+            rt.talks.desk.disconnected(conn)
         if rt.social is not None:
             await rt.social.delivery.disconnected(conn)
         await rt.rooms.disconnected(conn)

@@ -322,6 +322,8 @@ class Hub:
     def _on_resync(self, room: str) -> None:
         # Moderation events travel on the control channel, which may have dropped some too.
         self._facts.invalidate()
+        if room == "*":  # the control channel itself: its other listeners read again too
+            self.control.resubscribed()
         local = self._rooms.get(room)
         if local is not None and local.sequencer is not None:
             self._start_fill(local)

@@ -1,12 +1,15 @@
 """What this gateway's own connections are shown of the private-talk queue, kept current.
 
-Every gateway reads the waiting requests back (at once when another gateway says the queue
-changed, and once every ``tick_s`` anyway, which is also when the clock's steps run) and shows
-its own connections what changed for them: an on-duty navigator the requests they may take
+Every gateway reads the waiting requests back when the queue changed (another gateway, or
+this one, says so on the control channel: ``TalkQueueChanged``), when the clock has something
+to do (the first request due its crisis resources or its lapse, ``PrivateTalks.next_tick_in``),
+when the control channel was subscribed again (messages published meanwhile are lost) and, as a
+backstop, every ``backstop_s``; not on a timer while nothing waits. It shows its own
+connections what changed for them: an on-duty navigator the requests they may take
 (``talk_queue``), a member their request's place (``talk``). Each connection is sent a frame
-only when what it would show differs from what it was last sent, so a quiet queue costs one
-read per tick and nothing on the wire. A navigator coming on duty, and a member connecting,
-are shown the queue as this gateway last read it at once.
+only when what it would show differs from what it was last sent, so a reading that changed
+nothing costs nothing on the wire. A navigator coming on duty, and a member connecting, are
+shown the queue as this gateway last read it at once (current: every change is read).
 
 How a request ends (accepted, withdrawn, lapsed) and the crisis resources are sent by the
 gateway where it happened, to every connection of the member (social/delivery.py).
@@ -31,18 +34,24 @@ from rooms.roles import Role
 
 log = logging.getLogger(__name__)
 
-TICK_S = 1.0
+# The clock's steps and the control channel make every reading that matters; this bounds what
+# a change nobody was told of (a publish that failed for good) could be left unseen.
+BACKSTOP_S = 30.0
+RETRY_S = 1.0  # after the queue could not be read
+_EARLY_S = 0.005  # a timer may fire a hair before the deadline: wake just after it
 
 _QUEUE, _MINE = "queue", "talk"
 
 
 class TalkDesk:
     def __init__(
-        self, talks: PrivateTalks, connections: Callable[[], list[Connection]], tick_s: float = TICK_S,
+        self, talks: PrivateTalks, connections: Callable[[], list[Connection]],
+        backstop_s: float = BACKSTOP_S, retry_s: float = RETRY_S,
     ) -> None:
         self._talks = talks
         self._connections = connections
-        self._tick_s = tick_s
+        self._backstop_s = backstop_s
+        self._retry_s = retry_s
         self._waiting: list[TalkRequest] = []
         self._cards: dict[str, dict[str, Any]] = {}  # talk id -> resources fields, once shown
         self._told: dict[tuple[str, str], dict[str, Any]] = {}  # (connection id, kind) -> frame
@@ -59,6 +68,11 @@ class TalkDesk:
         """Another gateway (or this one) changed the queue: read it again now."""
         self._wake.set()
 
+    def wake(self) -> None:
+        """Read the queue again now (the control channel was subscribed again: a change
+        published meanwhile was not heard)."""
+        self._wake.set()
+
     # -- hooks from the socket ------------------------------------------------------------
 
     def connected(self, conn: Connection) -> None:
@@ -73,6 +87,11 @@ class TalkDesk:
         else:
             self._told.pop((conn.id, _QUEUE), None)
 
+    def disconnected(self, conn: Connection) -> None:
+        """The connection closed: forget what it was shown."""
+        self._told.pop((conn.id, _QUEUE), None)
+        self._told.pop((conn.id, _MINE), None)
+
     def remember(self, conn: Connection, frame: dict[str, Any]) -> None:
         """``frame`` (a ``talk``) was just sent to ``conn`` as an answer: not again."""
         self._told[(conn.id, _MINE)] = {k: v for k, v in frame.items() if k != "cid"}
@@ -81,14 +100,18 @@ class TalkDesk:
 
     async def _loop(self) -> None:
         while True:
-            await wait_at_most(self._wake.wait(), self._tick_s)
-            self._wake.clear()
+            self._wake.clear()  # a change during the reading below reads again after it
             try:
                 await self.refresh()
+                due_in = self._talks.next_tick_in(self._waiting)
+                delay = self._backstop_s if due_in is None else min(self._backstop_s, due_in + _EARLY_S)
             except Unavailable:
                 log.warning("private talks: the queue is unreachable; retrying")
+                delay = self._retry_s
             except Exception:
                 log.exception("private talks: reading the queue failed")
+                delay = self._retry_s
+            await wait_at_most(self._wake.wait(), delay)
 
     async def refresh(self) -> None:
         """The clock's steps, then the queue read back and shown where it changed."""

@@ -3,9 +3,11 @@
 The rules are ``rooms/private_talk.py``; the queue is the store (``store.py``), shared by every
 gateway. Each step is audited (``audit_log``: ``talk_requested``, ``talk_cancelled``,
 ``talk_accepted``, ``talk_taken``, ``talk_resources``, ``talk_expired``) and then every gateway
-is told to read the queue again (``{"op": "talk"}`` on the control channel); each one then
-shows its own connections what changed (``desk.py``). Telling is only a shortcut: every
-gateway also reads the queue once a second, so a lost control message costs at most that.
+is told to read the queue again (``TalkQueueChanged`` on the control channel); each one then
+shows its own connections what changed (``desk.py``). Gateways read the queue on that message
+and when the clock has something to do, not on a timer: a message that could not be published
+is published again (backing off) until the broker takes it, and a gateway whose control
+subscription was lost reads again once it is back.
 
 Accepting settles the request first (exactly one navigator wins, whichever gateway they are
 on) and only then opens the conversation, so a navigator who lost the race never opens one.
@@ -14,6 +16,7 @@ If the conversation cannot be opened the request waits again, in its old place.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -24,6 +27,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chat_server.aio import stop_task
 from chat_server.broker.base import Broker
 from chat_server.limits import FailureCounter
 from chat_server.moderation.duty import DutyRoster
@@ -54,6 +58,7 @@ from rooms.private_talk import (
     due_for_resources,
     lapsed,
     may_take,
+    next_deadline,
     places,
 )
 from rooms.roles import Role
@@ -90,6 +95,10 @@ class PrivateTalks:
         self._clock = clock
         self._defaults = resources.defaults()
         self._cards: dict[int | None, tuple[float, resources.CrisisResources]] = {}
+        self._telling: asyncio.Task[None] | None = None  # _changed's retry, one at a time
+
+    async def close(self) -> None:
+        await stop_task(self._telling)
 
     # -- the member -----------------------------------------------------------------------
 
@@ -219,6 +228,12 @@ class PrivateTalks:
         await self._changed()
         return await self._talks.waiting()
 
+    def next_tick_in(self, waiting: list[TalkRequest]) -> float | None:
+        """Seconds until ``tick`` has something to do for ``waiting`` (0: now), or None while
+        nothing waits."""
+        at = next_deadline(waiting, self.wait_s, self.expire_s)
+        return None if at is None else max(0.0, at - self._clock())
+
     async def _show_resources(self, talk: TalkRequest) -> None:
         card = await self._card(talk.member.org_id)
         try:
@@ -299,7 +314,20 @@ class PrivateTalks:
         try:
             await self._broker.publish_control(control.encode(TalkQueueChanged()))
         except Exception:
-            log.warning("gateways not told of a private talk; they read the queue within a second")
+            log.warning("gateways not told of a private talk; telling them once the broker is back")
+            if self._telling is None or self._telling.done():
+                # One message says it all (read the queue again): one retry covers every change.
+                self._telling = asyncio.create_task(self._tell_later(), name="private-talk-changed")
+
+    async def _tell_later(self) -> None:
+        delay = 0.1
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self._broker.publish_control(control.encode(TalkQueueChanged()))
+                return
+            except Exception:
+                delay = min(delay * 2, 2.0)
 
     async def _audit(self, now: float, actor: int, action: str, room: str, target: int | None = None,
                      detail: str = "") -> None:

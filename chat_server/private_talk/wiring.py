@@ -29,6 +29,7 @@ class TalksWiring:
 
     async def close(self) -> None:
         await self.desk.stop()
+        await self.talks.close()
 
 
 def open_talks(
@@ -48,5 +49,6 @@ def open_talks(
                          settings.private_talk_wait_s, settings.private_talk_expire_s, opener)
     desk = TalkDesk(talks, hub.connections)
     hub.control_handlers[TalkQueueChanged] = desk.on_control
+    hub.control.on_resubscribed.append(desk.wake)  # a TalkQueueChanged may have been missed
     desk.start()
     return TalksWiring(talks, desk)

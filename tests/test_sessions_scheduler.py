@@ -1,0 +1,174 @@
+"""The session scheduler against a real SQLite database and the in-process broker: one read per
+step, and a change that cannot happen yet (the archive waiting for its transcript) tried
+again less and less often, logged once, and carried out at once when woken.
+
+The broker's log is put ahead of the database with ``raise_head`` (what a restart restores
+from): the state of a Redis deployment whose writer has not stored the last messages yet.
+Statements are counted on the engine (``before_cursor_execute``), as the database sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chat_server.broker.memory import MemoryBroker
+from chat_server.events.lifecycle import Lifecycle
+from chat_server.transcripts.embedded import EmbeddedWriter
+from persistence import sessions as store
+from persistence import transcripts
+from persistence.db import make_engine, session_factory
+from persistence.event_models import EventSeries
+from persistence.models import Organization, User
+from persistence.transcripts import NewMessage
+from support.procs import TIMEOUT_SCALE
+from support.sqlite_db import migrated_sqlite
+
+LOGGER = "chat_server.events.lifecycle"
+WAITS = "waits for its transcript"
+
+
+@dataclass
+class Rig:
+    engine: AsyncEngine
+    db: async_sessionmaker[AsyncSession]
+    broker: MemoryBroker
+    user_id: int
+    statements: list[str] = field(default_factory=list)
+    head_reads: int = 0
+
+    async def broker_head(self, room: str) -> int:
+        self.head_reads += 1
+        return (await self.broker.heads([room]))[room]
+
+    def lifecycle(self, grace_s: float = 0.0, archive_after_s: float = 0.0) -> Lifecycle:
+        return Lifecycle(self.db, self.broker, grace_s, archive_after_s, 30.0, self.broker_head)
+
+    async def session(self, starts_at: datetime, ends_at: datetime, due_at: datetime) -> tuple[int, str]:
+        """A one-off session (scheduled, due at ``due_at``); its id and live room."""
+        async with self.db() as db:
+            series = EventSeries(public_id=store.new_public_id(), community="lounge", kind="drop_in",
+                                 title="Check-in", tz="UTC", lobby_minutes=0, created_by=self.user_id,
+                                 created_ms=0)
+            [occ] = await store.create(db, series, [self.user_id], [(naive(starts_at), naive(ends_at))],
+                                       None, [naive(due_at)], 0)
+            await db.commit()
+            assert occ.id is not None
+            return occ.id, occ.room
+
+    async def state(self, occ_id: int) -> str:
+        async with self.db() as db:
+            from persistence.event_models import EventOccurrence
+
+            row = await db.get(EventOccurrence, occ_id)
+            assert row is not None
+            return row.state
+
+
+def naive(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(tzinfo=None)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    url = await asyncio.to_thread(migrated_sqlite, tmp_path / "k.db")
+    engine = make_engine(url)
+    db = session_factory(engine)
+    async with db() as s:
+        org = Organization(slug="org", name="Org", key_digest="k" * 64, created_at=naive(datetime.now(UTC)))
+        s.add(org)
+        await s.flush()
+        assert org.id is not None
+        user = User(public_id="u" * 16, org_id=org.id, handle="host", handle_key="host",
+                    email="host@example.org", password_hash="x", role="navigator",
+                    created_at=naive(datetime.now(UTC)))
+        s.add(user)
+        await s.commit()
+        assert user.id is not None
+        user_id = user.id
+    found = Rig(engine, db, MemoryBroker(100, EmbeddedWriter(db)), user_id)
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        found.statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    yield found
+    await engine.dispose()
+
+
+async def until(what: Callable[[], Awaitable[bool]], seconds: float, why: str) -> None:
+    deadline = time.monotonic() + seconds * TIMEOUT_SCALE
+    while not await what():
+        assert time.monotonic() < deadline, why
+        await asyncio.sleep(0.02)
+
+
+async def test_a_step_reads_the_database_once(rig: Rig) -> None:
+    """Nothing due: one statement gives both what is due (nothing) and when the next is."""
+    now = datetime.now(UTC)
+    await rig.session(now + timedelta(hours=2), now + timedelta(hours=3), now + timedelta(seconds=20))
+    lifecycle = rig.lifecycle()
+    assert 10 < await lifecycle.step() <= 20  # sleeps until the next change is due
+    rig.statements.clear()
+    await lifecycle.step()
+    assert len(rig.statements) == 1, rig.statements
+
+
+async def test_an_archive_waiting_for_its_transcript_backs_off_and_goes_when_woken(
+    rig: Rig, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A session missed entirely goes to ``ended``; its archive (due at once) waits for a
+    transcript the database does not hold yet. It is tried again after 1 s, then 2 s (one
+    look each, no polling in between), logged once; once the transcript is there, a wake-up
+    (a ``SessionChanged`` from anywhere) archives it at once, not after the next back-off."""
+    now = datetime.now(UTC)
+    occ_id, room = await rig.session(now - timedelta(hours=2), now - timedelta(hours=1), now - timedelta(hours=2))
+    await rig.broker.raise_head(room, 3)  # three messages acknowledged, none stored yet
+    lifecycle = rig.lifecycle()
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    lifecycle.start()
+    try:
+        async def tried(times: int) -> bool:
+            return rig.head_reads >= times
+
+        await until(lambda: tried(1), 5, "the archive was never tried")
+        assert await rig.state(occ_id) == "ended"
+        first = time.monotonic()
+        rig.statements.clear()
+        await until(lambda: tried(3), 6, f"the archive was tried {rig.head_reads} times in 6 s")
+        # Tries 2 and 3 came after 1 s and 2 s more: a look at the transcript each (and the
+        # scheduler's reads), not a read every 100 ms for 10 s as the clock used to wait.
+        assert time.monotonic() - first >= 2.5
+        assert len(rig.statements) <= 12, rig.statements
+        assert [r.getMessage() for r in caplog.records if WAITS in r.getMessage()] == [
+            next(r.getMessage() for r in caplog.records if WAITS in r.getMessage())
+        ], "logged once, not once per try"
+        assert await rig.state(occ_id) == "ended"
+
+        async with rig.db() as db:
+            await transcripts.store(db, [NewMessage(f"m{i}", room, i, rig.user_id, f"c{i}", "hi", None, 0)
+                                         for i in (1, 2, 3)])
+        woken = time.monotonic()
+        lifecycle.wake()  # what events/wiring.py does on SessionChanged
+
+        async def archived() -> bool:
+            return await rig.state(occ_id) == "archived"
+
+        await until(archived, 10, "the archive never went")
+        # The next back-off try was 4 s away: the wake-up, not the back-off, archived it.
+        assert time.monotonic() - woken < 2.0, "archived by the back-off, not the wake-up"
+        waits = [r for r in caplog.records if WAITS in r.getMessage()]
+        assert len(waits) == 1, [r.getMessage() for r in waits]
+    finally:
+        await lifecycle.stop()
