@@ -22,6 +22,12 @@ What a caller can count on:
 - commands queued while the connection is being (re)opened go out in one write once it is
   open, or all fail if it cannot be opened; the next call tries again. There is no retry
   here: a call either has its reply or an error, never a second execution;
+- after a failed attempt to connect, the next one waits (50 ms, doubling to ``retry_max_s``)
+  and the calls made meanwhile wait with it: an outage costs a few attempts a second, not
+  one per loop turn, and the first call once Redis is back connects within ``retry_max_s``.
+  A connection that opened and was lost later is reopened at once;
+- a caller cancelled before its command was written has it dropped, not sent; once written,
+  the command runs and its reply is read and discarded (it holds its place in line);
 - ``NOSCRIPT`` (Redis restarted and forgot its scripts) is answered by sending the script
   itself, once, for the calls that met it.
 
@@ -193,10 +199,15 @@ def _fail(waiter: _Waiter, exc: Exception) -> None:
 class RedisPipe:
     """One connection to ``address``, shared by every caller of one store (module docstring).
 
-    ``writes`` and ``commands`` count what went out (for tests and the bench)."""
+    ``writes`` and ``commands`` count what went out, ``connects`` the attempts to connect
+    (for tests and the bench)."""
 
-    def __init__(self, address: Address) -> None:
+    def __init__(self, address: Address, retry_min_s: float = 0.05, retry_max_s: float = 0.5) -> None:
         self._address = address
+        self._retry_min_s = retry_min_s
+        self._retry_max_s = retry_max_s
+        self._retry_s = 0.0  # the wait after the last failed attempt; 0 once one succeeded
+        self._retry_at = 0.0  # loop time before which no attempt is made
         self._out: list[bytes] = []
         self._queued: list[_Waiter] = []
         self._scheduled = False
@@ -207,6 +218,7 @@ class RedisPipe:
         self._closed = False
         self.writes = 0
         self.commands = 0
+        self.connects = 0
 
     @classmethod
     def of(cls, redis: Redis) -> RedisPipe:
@@ -323,6 +335,15 @@ class RedisPipe:
             self._connecting = asyncio.create_task(self._reconnect(), name="redis-pipe-connect")
 
     def _write(self, proto: _Protocol, out: list[bytes], queued: list[_Waiter]) -> None:
+        # A caller cancelled (a closing connection, a timeout of its own) before its command
+        # went out: nobody is owed that command, so it is not sent. ``out[i]`` is
+        # ``queued[i]``'s. Once written, a command keeps its place in ``waiting`` whatever
+        # happens to its caller: its reply must still be read, in order.
+        if any(w.fut.done() for w in queued):
+            kept = [i for i, w in enumerate(queued) if not w.fut.done()]
+            if not kept:
+                return
+            out, queued = [out[i] for i in kept], [queued[i] for i in kept]
         assert proto.transport is not None
         proto.transport.write(b"".join(out) if len(out) > 1 else out[0])
         proto.waiting.extend(queued)
@@ -334,9 +355,17 @@ class RedisPipe:
         self.commands += n
 
     async def _reconnect(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
+            wait_s = self._retry_at - loop.time()
+            if wait_s > 0:  # the last attempt failed: calls made meanwhile wait for this one
+                await asyncio.sleep(wait_s)
+            self.connects += 1
             proto = await self._open()
         except BaseException as exc:
+            if isinstance(exc, Exception):  # not close()'s cancellation
+                self._retry_s = min(max(self._retry_s * 2, self._retry_min_s), self._retry_max_s)
+                self._retry_at = loop.time() + self._retry_s
             held, self._held = self._held, []
             why = ConnectionError(f"could not connect to redis ({exc or type(exc).__name__})")
             for _, queued in held:
@@ -347,6 +376,7 @@ class RedisPipe:
             return
         finally:
             self._connecting = None
+        self._retry_s = self._retry_at = 0.0
         held, self._held = self._held, []
         if proto.lost or self._closed:  # gone again already, or closed while opening
             why = ConnectionError("redis pipe closed" if self._closed else "redis connection lost")

@@ -133,9 +133,11 @@ def _redis_ping(port: int) -> bool:
 class RedisServer:
     """A throwaway redis-server with AOF persistence in `workdir`."""
 
-    def __init__(self, workdir: Path, appendonly: bool = True) -> None:
+    def __init__(self, workdir: Path, appendonly: bool = True, unixsocket: bool = False) -> None:
         self.workdir = Path(workdir)
         self.appendonly = appendonly
+        # Also listening on a unix socket (``socket_url``), for clients that connect by path.
+        self.socket_path = self.workdir / "redis.sock" if unixsocket else None
         self.port = free_port()
         self.log_path = self.workdir / "redis.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -144,6 +146,11 @@ class RedisServer:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def socket_url(self) -> str:
+        assert self.socket_path is not None, "started without unixsocket=True"
+        return f"unix://{self.socket_path}?db=0"
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         argv = [
@@ -158,6 +165,8 @@ class RedisServer:
             "--protected-mode", "no",
             "--logfile", "",  # log to stdout, i.e. our log file
         ]  # fmt: skip
+        if self.socket_path is not None:
+            argv += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
         with _open_log(self.log_path) as log:
             return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
