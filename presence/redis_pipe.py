@@ -341,15 +341,22 @@ class RedisPipe:
         # went out: nobody is owed that command, so it is not sent. ``out[i]`` is
         # ``queued[i]``'s. Once written, a command keeps its place in ``waiting`` whatever
         # happens to its caller: its reply must still be read, in order.
-        if any(w.fut.done() for w in queued):
-            kept = [i for i, w in enumerate(queued) if not w.fut.done()]
-            if not kept:
+        if len(queued) == 1:  # the common case, one caller in the turn: no generators
+            waiter = queued[0]
+            if waiter.fut.done():
                 return
-            out, queued = [out[i] for i in kept], [queued[i] for i in kept]
+            data, n = out[0], waiter.n
+            proto.waiting.append(waiter)
+        else:
+            if any(w.fut.done() for w in queued):
+                kept = [i for i, w in enumerate(queued) if not w.fut.done()]
+                if not kept:
+                    return
+                out, queued = [out[i] for i in kept], [queued[i] for i in kept]
+            data, n = b"".join(out), sum(w.n for w in queued)
+            proto.waiting.extend(queued)
         assert proto.transport is not None
-        proto.transport.write(b"".join(out) if len(out) > 1 else out[0])
-        proto.waiting.extend(queued)
-        n = sum(w.n for w in queued)
+        proto.transport.write(data)
         proto.sent += n
         timer = asyncio.get_running_loop().call_later(self._address.timeout_s, proto.expire, proto.sent)
         proto.deadlines.append((proto.sent, timer))
