@@ -31,10 +31,10 @@ What a caller can count on:
 - ``NOSCRIPT`` (Redis restarted and forgot its scripts) is answered by sending the script
   itself, once, for the calls that met it.
 
-The broker's post script (the acknowledged path) runs on a pipe of its own: redis-py's
-per-command machinery was a third of a message's CPU in small rooms. ``Address`` (where and
-how to connect, taken from a redis-py client: TCP, TLS or a unix socket, with AUTH and
-SELECT) is shared with the broker's pub/sub reader.
+The broker's post script (the acknowledged path) runs on a pipe of its own, ``at_once``:
+each call written as it is made while the connection is open (redis-py's per-command
+machinery was a third of a message's CPU in small rooms; a turn's wait was latency). Where
+to connect is an ``Address`` (``redis_address.py``), taken from a redis-py client.
 """
 
 from __future__ import annotations
@@ -42,65 +42,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
-import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
 import hiredis
 from redis.asyncio import Redis
-from redis.asyncio.connection import SSLConnection
 from redis.exceptions import ResponseError
 
+from presence.redis_address import Address
+
 Command = tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    """Where and how to connect: the same server, credentials and database as a client."""
-
-    host: str = "localhost"
-    port: int = 6379
-    path: str | None = None  # a unix socket instead of host and port
-    ssl: ssl.SSLContext | None = None
-    username: str | None = None
-    password: str | None = None
-    db: int = 0
-    connect_timeout_s: float = 2.0
-    timeout_s: float = 5.0  # for a reply (redis-py's socket_timeout)
-
-    @classmethod
-    def of(cls, redis: Redis) -> Address:
-        """The address ``redis`` (a ``redis.asyncio.Redis``) connects to, from its pool."""
-        pool = redis.connection_pool
-        kwargs: dict[str, Any] = dict(pool.connection_kwargs)
-        context = None
-        if issubclass(pool.connection_class, SSLConnection):
-            # Built by redis-py from the URL's ssl_* options, so TLS is verified the same way.
-            context = pool.connection_class(**kwargs).ssl_context.get()
-        return cls(
-            str(kwargs.get("host", "localhost")), int(kwargs.get("port", 6379)), kwargs.get("path"),
-            context, kwargs.get("username"), kwargs.get("password"), int(kwargs.get("db") or 0),
-            float(kwargs.get("socket_connect_timeout") or 2.0),
-            float(kwargs.get("socket_timeout") or 5.0),
-        )
-
-    def hello(self) -> list[tuple[Any, ...]]:
-        """The commands that open a connection (their replies must all be OK)."""
-        commands: list[tuple[Any, ...]] = []
-        if self.password is not None:
-            commands.append(("AUTH", self.username, self.password) if self.username else ("AUTH", self.password))
-        if self.db:
-            commands.append(("SELECT", self.db))
-        return commands
-
-    async def connect(self, factory: Any) -> Any:
-        """``(transport, protocol)`` of a new connection, within ``connect_timeout_s``."""
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(self.connect_timeout_s):
-            if self.path is not None:
-                return await loop.create_unix_connection(factory, self.path)
-            return await loop.create_connection(factory, self.host, self.port, ssl=self.ssl)
 
 
 class ReplyFailed(ResponseError):
@@ -204,8 +155,16 @@ class RedisPipe:
     ``writes`` and ``commands`` count what went out, ``connects`` the attempts to connect
     (for tests and the bench)."""
 
-    def __init__(self, address: Address, retry_min_s: float = 0.05, retry_max_s: float = 0.5) -> None:
+    def __init__(
+        self, address: Address, retry_min_s: float = 0.05, retry_max_s: float = 0.5,
+        at_once: bool = False,
+    ) -> None:
         self._address = address
+        # Write each call as it is made while the connection is open, rather than with the
+        # rest of the loop turn's: for a caller whose latency counts more than a write per
+        # call (the post). The next turn can be a long way off on a busy gateway: its I/O
+        # (every frame read, every fan-out) runs first.
+        self._at_once = at_once
         self._retry_min_s = retry_min_s
         self._retry_max_s = retry_max_s
         self._retry_s = 0.0  # the wait after the last failed attempt; 0 once one succeeded
@@ -311,6 +270,11 @@ class RedisPipe:
         if self._closed:
             fut.set_exception(ConnectionError("redis pipe closed"))
             return fut
+        if self._at_once:
+            proto = self._proto
+            if proto is not None and not proto.lost:
+                self._write(proto, [packed], [_Waiter(fut, n)])
+                return fut
         self._out.append(packed)
         self._queued.append(_Waiter(fut, n))
         if not self._scheduled:

@@ -20,7 +20,8 @@ from redis.exceptions import RedisError
 
 from chat_server import keys
 from chat_server.broker.redis_broker import RedisBroker
-from presence.redis_pipe import Address, RedisPipe, ReplyFailed, Script
+from presence.redis_address import Address
+from presence.redis_pipe import RedisPipe, ReplyFailed, Script
 from presence.redis_store import RedisPresence
 from support.procs import TIMEOUT_SCALE, RedisServer, free_port
 
@@ -210,6 +211,20 @@ async def test_a_caller_cancelled_before_the_write_has_its_command_dropped(pipe:
     only.cancel()
     assert await pipe.execute("GET", "z") is None  # nothing run, and no empty write either
     assert pipe.writes == writes + 1
+
+
+async def test_at_once_writes_each_call_as_it_is_made(server: RedisServer) -> None:
+    pipe = RedisPipe(Address(port=server.port), at_once=True)
+    try:
+        # Made while the connection opens: held, then one write.
+        assert await together(*(pipe.execute("INCR", "n") for _ in range(3))) == [1, 2, 3]
+        assert pipe.writes == 1
+        calls = [asyncio.ensure_future(pipe.execute("INCR", "n")) for _ in range(3)]
+        await asyncio.sleep(0)  # each call's first step has run; the turn has not ended
+        assert pipe.writes == 4
+        assert await asyncio.gather(*calls) == [4, 5, 6]
+    finally:
+        await pipe.close()
 
 
 async def test_a_caller_cancelled_after_the_write_keeps_the_others_replies_in_place(

@@ -29,7 +29,8 @@ from chat_server.aio import stop_task
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
 from chat_server.broker.subscriber import Subscriber
 from chat_server.keys import COMMITS_STREAM, WRITERS_GROUP
-from presence.redis_pipe import Address, RedisPipe, Script
+from presence.redis_address import Address
+from presence.redis_pipe import RedisPipe, Script
 from rooms.errors import BadFrame, Unavailable
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,11 @@ class RedisBroker:
         # The post script on a pipelined connection of its own (presence/redis_pipe.py): a
         # third of the CPU of a message in small rooms went to redis-py's per-command
         # machinery. Its own, not the joins' pipe: a post's reply never waits in line behind
-        # a replay's hundreds of entries. A lost connection or a late reply fails every post
-        # in flight; the client sends again with its cid and the script answers a cid it has
-        # seen with the first message's seq.
+        # a replay's hundreds of entries; and written at once, not at the end of the turn.
+        # A lost connection or a late reply fails every post in flight; the client sends
+        # again with its cid and the script answers a cid it has seen with the first seq.
         self._post = Script(_POST)
-        self._post_pipe = RedisPipe.of(redis)
+        self._post_pipe = RedisPipe(Address.of(redis), at_once=True)
         self._raise = redis.register_script(_RAISE)
         # A join's reads (the head, the replay) on a connection of their own: the joins of
         # one loop turn go to Redis in one write (presence/redis_pipe.py).
