@@ -22,11 +22,19 @@ What a caller can count on:
 - commands queued while the connection is being (re)opened go out in one write once it is
   open, or all fail if it cannot be opened; the next call tries again. There is no retry
   here: a call either has its reply or an error, never a second execution;
+- after a failed attempt to connect, the next one waits (50 ms, doubling to ``retry_max_s``)
+  and the calls made meanwhile wait with it: an outage costs a few attempts a second, not
+  one per loop turn, and the first call once Redis is back connects within ``retry_max_s``.
+  A connection that opened and was lost later is reopened at once;
+- a caller cancelled before its command was written has it dropped, not sent; once written,
+  the command runs and its reply is read and discarded (it holds its place in line);
 - ``NOSCRIPT`` (Redis restarted and forgot its scripts) is answered by sending the script
   itself, once, for the calls that met it.
 
-``Address`` (where and how to connect, taken from a redis-py client: TCP, TLS or a unix
-socket, with AUTH and SELECT) is shared with the broker's pub/sub reader.
+The broker's post script (the acknowledged path) runs on a pipe of its own, ``at_once``:
+each call written as it is made while the connection is open (redis-py's per-command
+machinery was a third of a message's CPU in small rooms; a turn's wait was latency). Where
+to connect is an ``Address`` (``redis_address.py``), taken from a redis-py client.
 """
 
 from __future__ import annotations
@@ -34,65 +42,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
-import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
 import hiredis
 from redis.asyncio import Redis
-from redis.asyncio.connection import SSLConnection
 from redis.exceptions import ResponseError
 
+from presence.redis_address import Address
+
 Command = tuple[Any, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    """Where and how to connect: the same server, credentials and database as a client."""
-
-    host: str = "localhost"
-    port: int = 6379
-    path: str | None = None  # a unix socket instead of host and port
-    ssl: ssl.SSLContext | None = None
-    username: str | None = None
-    password: str | None = None
-    db: int = 0
-    connect_timeout_s: float = 2.0
-    timeout_s: float = 5.0  # for a reply (redis-py's socket_timeout)
-
-    @classmethod
-    def of(cls, redis: Redis) -> Address:
-        """The address ``redis`` (a ``redis.asyncio.Redis``) connects to, from its pool."""
-        pool = redis.connection_pool
-        kwargs: dict[str, Any] = dict(pool.connection_kwargs)
-        context = None
-        if issubclass(pool.connection_class, SSLConnection):
-            # Built by redis-py from the URL's ssl_* options, so TLS is verified the same way.
-            context = pool.connection_class(**kwargs).ssl_context.get()
-        return cls(
-            str(kwargs.get("host", "localhost")), int(kwargs.get("port", 6379)), kwargs.get("path"),
-            context, kwargs.get("username"), kwargs.get("password"), int(kwargs.get("db") or 0),
-            float(kwargs.get("socket_connect_timeout") or 2.0),
-            float(kwargs.get("socket_timeout") or 5.0),
-        )
-
-    def hello(self) -> list[tuple[Any, ...]]:
-        """The commands that open a connection (their replies must all be OK)."""
-        commands: list[tuple[Any, ...]] = []
-        if self.password is not None:
-            commands.append(("AUTH", self.username, self.password) if self.username else ("AUTH", self.password))
-        if self.db:
-            commands.append(("SELECT", self.db))
-        return commands
-
-    async def connect(self, factory: Any) -> Any:
-        """``(transport, protocol)`` of a new connection, within ``connect_timeout_s``."""
-        loop = asyncio.get_running_loop()
-        async with asyncio.timeout(self.connect_timeout_s):
-            if self.path is not None:
-                return await loop.create_unix_connection(factory, self.path)
-            return await loop.create_connection(factory, self.host, self.port, ssl=self.ssl)
 
 
 class ReplyFailed(ResponseError):
@@ -193,10 +152,23 @@ def _fail(waiter: _Waiter, exc: Exception) -> None:
 class RedisPipe:
     """One connection to ``address``, shared by every caller of one store (module docstring).
 
-    ``writes`` and ``commands`` count what went out (for tests and the bench)."""
+    ``writes`` and ``commands`` count what went out, ``connects`` the attempts to connect
+    (for tests and the bench)."""
 
-    def __init__(self, address: Address) -> None:
+    def __init__(
+        self, address: Address, retry_min_s: float = 0.05, retry_max_s: float = 0.5,
+        at_once: bool = False,
+    ) -> None:
         self._address = address
+        # Write each call as it is made while the connection is open, rather than with the
+        # rest of the loop turn's: for a caller whose latency counts more than a write per
+        # call (the post). The next turn can be a long way off on a busy gateway: its I/O
+        # (every frame read, every fan-out) runs first.
+        self._at_once = at_once
+        self._retry_min_s = retry_min_s
+        self._retry_max_s = retry_max_s
+        self._retry_s = 0.0  # the wait after the last failed attempt; 0 once one succeeded
+        self._retry_at = 0.0  # loop time before which no attempt is made
         self._out: list[bytes] = []
         self._queued: list[_Waiter] = []
         self._scheduled = False
@@ -207,6 +179,7 @@ class RedisPipe:
         self._closed = False
         self.writes = 0
         self.commands = 0
+        self.connects = 0
 
     @classmethod
     def of(cls, redis: Redis) -> RedisPipe:
@@ -297,6 +270,11 @@ class RedisPipe:
         if self._closed:
             fut.set_exception(ConnectionError("redis pipe closed"))
             return fut
+        if self._at_once:
+            proto = self._proto
+            if proto is not None and not proto.lost:
+                self._write(proto, [packed], [_Waiter(fut, n)])
+                return fut
         self._out.append(packed)
         self._queued.append(_Waiter(fut, n))
         if not self._scheduled:
@@ -323,10 +301,26 @@ class RedisPipe:
             self._connecting = asyncio.create_task(self._reconnect(), name="redis-pipe-connect")
 
     def _write(self, proto: _Protocol, out: list[bytes], queued: list[_Waiter]) -> None:
+        # A caller cancelled (a closing connection, a timeout of its own) before its command
+        # went out: nobody is owed that command, so it is not sent. ``out[i]`` is
+        # ``queued[i]``'s. Once written, a command keeps its place in ``waiting`` whatever
+        # happens to its caller: its reply must still be read, in order.
+        if len(queued) == 1:  # the common case, one caller in the turn: no generators
+            waiter = queued[0]
+            if waiter.fut.done():
+                return
+            data, n = out[0], waiter.n
+            proto.waiting.append(waiter)
+        else:
+            if any(w.fut.done() for w in queued):
+                kept = [i for i, w in enumerate(queued) if not w.fut.done()]
+                if not kept:
+                    return
+                out, queued = [out[i] for i in kept], [queued[i] for i in kept]
+            data, n = b"".join(out), sum(w.n for w in queued)
+            proto.waiting.extend(queued)
         assert proto.transport is not None
-        proto.transport.write(b"".join(out) if len(out) > 1 else out[0])
-        proto.waiting.extend(queued)
-        n = sum(w.n for w in queued)
+        proto.transport.write(data)
         proto.sent += n
         timer = asyncio.get_running_loop().call_later(self._address.timeout_s, proto.expire, proto.sent)
         proto.deadlines.append((proto.sent, timer))
@@ -334,9 +328,17 @@ class RedisPipe:
         self.commands += n
 
     async def _reconnect(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
+            wait_s = self._retry_at - loop.time()
+            if wait_s > 0:  # the last attempt failed: calls made meanwhile wait for this one
+                await asyncio.sleep(wait_s)
+            self.connects += 1
             proto = await self._open()
         except BaseException as exc:
+            if isinstance(exc, Exception):  # not close()'s cancellation
+                self._retry_s = min(max(self._retry_s * 2, self._retry_min_s), self._retry_max_s)
+                self._retry_at = loop.time() + self._retry_s
             held, self._held = self._held, []
             why = ConnectionError(f"could not connect to redis ({exc or type(exc).__name__})")
             for _, queued in held:
@@ -347,6 +349,7 @@ class RedisPipe:
             return
         finally:
             self._connecting = None
+        self._retry_s = self._retry_at = 0.0
         held, self._held = self._held, []
         if proto.lost or self._closed:  # gone again already, or closed while opening
             why = ConnectionError("redis pipe closed" if self._closed else "redis connection lost")

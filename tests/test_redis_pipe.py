@@ -1,7 +1,8 @@
 """presence/redis_pipe.py against a real redis-server: the commands of one loop turn in one
 write, each caller's replies and errors its own, a failure in the middle of a batch, commands
-queued while a batch is in flight or while the connection opens, NOSCRIPT, and the presence
-store and broker reads on top of it.
+queued while a batch is in flight or while the connection opens, NOSCRIPT, callers cancelled
+before and after the write, the backoff through an outage, and the presence store and broker
+reads on top of it.
 
 The module has a redis-server of its own: one test pauses it, one kills connections.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis as redis_sync
@@ -18,7 +20,8 @@ from redis.exceptions import RedisError
 
 from chat_server import keys
 from chat_server.broker.redis_broker import RedisBroker
-from presence.redis_pipe import Address, RedisPipe, ReplyFailed, Script
+from presence.redis_address import Address
+from presence.redis_pipe import RedisPipe, ReplyFailed, Script
 from presence.redis_store import RedisPresence
 from support.procs import TIMEOUT_SCALE, RedisServer, free_port
 
@@ -192,13 +195,85 @@ async def test_close_fails_a_call_whatever_turn_of_its_connecting_it_lands_in(
         await pipe.execute("PING")
 
 
-async def test_a_cancelled_caller_keeps_the_others_replies_in_place(pipe: RedisPipe) -> None:
-    calls = [asyncio.ensure_future(pipe.execute("INCRBY", "x", 1 + i)) for i in range(3)]
+async def test_a_caller_cancelled_before_the_write_has_its_command_dropped(pipe: RedisPipe) -> None:
+    # Queued while the connection opens, cancelled before it is open; then the same on an
+    # open connection, cancelled before the end of the turn.
+    for key in ("x", "y"):
+        calls = [asyncio.ensure_future(pipe.execute("INCRBY", key, 1 + i)) for i in range(3)]
+        await asyncio.sleep(0)  # queued, not yet written
+        calls[1].cancel()
+        assert await calls[0] == 1
+        assert await calls[2] == 4  # 1, then 3: the cancelled caller's 2 never went out
+        assert await pipe.execute("GET", key) == b"4"
+    writes = pipe.writes
+    only = asyncio.ensure_future(pipe.execute("INCR", "z"))
     await asyncio.sleep(0)
-    calls[1].cancel()
-    assert await calls[0] == 1
-    assert await calls[2] == 6  # 1, then 2 (the cancelled caller's, still run), then 3
-    assert await pipe.execute("GET", "x") == b"6"
+    only.cancel()
+    assert await pipe.execute("GET", "z") is None  # nothing run, and no empty write either
+    assert pipe.writes == writes + 1
+
+
+async def test_at_once_writes_each_call_as_it_is_made(server: RedisServer) -> None:
+    pipe = RedisPipe(Address(port=server.port), at_once=True)
+    try:
+        # Made while the connection opens: held, then one write.
+        assert await together(*(pipe.execute("INCR", "n") for _ in range(3))) == [1, 2, 3]
+        assert pipe.writes == 1
+        calls = [asyncio.ensure_future(pipe.execute("INCR", "n")) for _ in range(3)]
+        await asyncio.sleep(0)  # each call's first step has run; the turn has not ended
+        assert pipe.writes == 4
+        assert await asyncio.gather(*calls) == [4, 5, 6]
+    finally:
+        await pipe.close()
+
+
+async def test_a_caller_cancelled_after_the_write_keeps_the_others_replies_in_place(
+    pipe: RedisPipe, admin: redis_sync.Redis,
+) -> None:
+    await pipe.execute("PING")
+    writes = pipe.writes
+    admin.execute_command("CLIENT", "PAUSE", int(300 * TIMEOUT_SCALE), "ALL")
+    try:
+        calls = [asyncio.ensure_future(pipe.execute("INCRBY", "x", 1 + i)) for i in range(3)]
+        await asyncio.sleep(0.05)
+        assert pipe.writes == writes + 1 and not any(c.done() for c in calls)  # written, unanswered
+        calls[1].cancel()
+        assert await calls[0] == 1
+        assert await calls[2] == 6  # 1, then 2 (the cancelled caller's, still run), then 3
+        assert await pipe.execute("GET", "x") == b"6"
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+
+
+async def test_an_outage_is_retried_with_a_backoff_and_the_first_call_after_it_connects(
+    tmp_path: Path,
+) -> None:
+    with RedisServer(tmp_path, appendonly=False) as server:
+        pipe = RedisPipe(Address(port=server.port, connect_timeout_s=1.0), retry_max_s=0.2)
+        try:
+            assert await pipe.execute("PING") == b"PONG"
+            server.stop()
+            # Callers that try again at once, every loop turn, for 0.6 s: without a backoff
+            # each turn is an attempt to connect (hundreds); with it, 50, 100, 200, 200 ms
+            # apart, the calls of each wait sharing one.
+            loop = asyncio.get_running_loop()
+            connects, end = pipe.connects, loop.time() + 0.6
+            while loop.time() < end:
+                results = await together(*(pipe.execute("PING") for _ in range(5)))
+                assert all(isinstance(r, ConnectionError) for r in results), results
+            assert 2 <= pipe.connects - connects <= 8, pipe.connects - connects
+            server.start()  # same port
+            # The first call once Redis is back waits for the next attempt, not an error.
+            assert await pipe.execute("PING") == b"PONG"
+            # A connection lost after it opened is reopened at once, and an attempt that
+            # fails after a success waits the shortest time again.
+            me = await pipe.execute("CLIENT", "ID")
+            await together(pipe.execute("CLIENT", "KILL", "ID", me, "SKIPME", "no"))
+            connects = pipe.connects
+            assert await pipe.execute("PING") == b"PONG"
+            assert pipe.connects == connects + 1
+        finally:
+            await pipe.close()
 
 
 async def test_noscript_sends_the_script_once(pipe: RedisPipe, admin: redis_sync.Redis) -> None:

@@ -27,10 +27,10 @@ from redis.exceptions import RedisError
 from chat_server import keys
 from chat_server.aio import stop_task
 from chat_server.broker.base import Draft, OnControl, OnFrame, OnResync, Posted, Replay
-from chat_server.broker.script_pipe import ScriptPipe
 from chat_server.broker.subscriber import Subscriber
 from chat_server.keys import COMMITS_STREAM, WRITERS_GROUP
-from presence.redis_pipe import Address, RedisPipe
+from presence.redis_address import Address
+from presence.redis_pipe import RedisPipe, Script
 from rooms.errors import BadFrame, Unavailable
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,14 @@ class RedisBroker:
         self._control = self._channels.control
         self._room_prefix = self._channels.room_prefix
         self._room_cut = len(self._room_prefix)
-        self._post = redis.register_script(_POST)
-        # The post script on a pipelined connection of its own (script_pipe.py): a third of
-        # the CPU of a message in small rooms went to redis-py's per-command machinery.
-        self._post_pipe = ScriptPipe.for_client(redis, _POST)
+        # The post script on a pipelined connection of its own (presence/redis_pipe.py): a
+        # third of the CPU of a message in small rooms went to redis-py's per-command
+        # machinery. Its own, not the joins' pipe: a post's reply never waits in line behind
+        # a replay's hundreds of entries; and written at once, not at the end of the turn.
+        # A lost connection or a late reply fails every post in flight; the client sends
+        # again with its cid and the script answers a cid it has seen with the first seq.
+        self._post = Script(_POST)
+        self._post_pipe = RedisPipe(Address.of(redis), at_once=True)
         self._raise = redis.register_script(_RAISE)
         # A join's reads (the head, the replay) on a connection of their own: the joins of
         # one loop turn go to Redis in one write (presence/redis_pipe.py).
@@ -109,8 +113,7 @@ class RedisBroker:
     async def close(self) -> None:
         for task in (self._watchdog, self._listener):
             await stop_task(task)
-        if self._post_pipe is not None:
-            self._post_pipe.close()
+        await self._post_pipe.close()
         await self._pipe.close()
 
     # -- subscriptions -----------------------------------------------------------------
@@ -197,7 +200,7 @@ class RedisBroker:
             draft.author_key, draft.cid, draft.thread_root or draft.message_id,
         ]
         try:
-            fresh, value = await (self._post_pipe or self._post)(keys=script_keys, args=args)
+            fresh, value = await self._post_pipe.run(self._post, script_keys, args)
         except (RedisError, OSError) as exc:
             raise Unavailable("the message could not be stored; send it again") from exc
         if fresh:

@@ -32,7 +32,7 @@ from typing import Any, cast
 import hiredis
 from redis.exceptions import RedisError
 
-from presence.redis_pipe import Address
+from presence.redis_address import Address
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from chat_server.aio import stop_task
 from chat_server.broker.subscriber import Subscriber
 from chat_server.gateway.connection import Connection
 from chat_server.protocol.base import ServerFrame, Wire, encode_for, pack
-from presence.redis_pipe import Address
+from presence.redis_address import Address
 
 log = logging.getLogger(__name__)
 

@@ -48,9 +48,11 @@ class RedisServer(ServerProcess):
 
     ready_means = "answering PING"
 
-    def __init__(self, workdir: Path, appendonly: bool = True) -> None:
+    def __init__(self, workdir: Path, appendonly: bool = True, unixsocket: bool = False) -> None:
         super().__init__(workdir, "redis.log")
         self.appendonly = appendonly
+        # Also listening on a unix socket (``socket_url``), for clients that connect by path.
+        self.socket_path = self.workdir / "redis.sock" if unixsocket else None
 
     @property
     def what(self) -> str:
@@ -59,6 +61,11 @@ class RedisServer(ServerProcess):
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def socket_url(self) -> str:
+        assert self.socket_path is not None, "started without unixsocket=True"
+        return f"unix://{self.socket_path}?db=0"
 
     def _ready(self) -> bool:
         return _redis_ping(self.port)
@@ -76,6 +83,8 @@ class RedisServer(ServerProcess):
             "--protected-mode", "no",
             "--logfile", "",  # log to stdout, i.e. our log file
         ]  # fmt: skip
+        if self.socket_path is not None:
+            argv += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
         with open_log(self.log_path) as log:
             return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
