@@ -69,6 +69,9 @@ async def add(db: AsyncSession, request: TalkRequest, keep_s: float) -> str | No
         except IntegrityError:
             await db.rollback()
             current = await _waiting_on(db, request.member.id)
+            # End that read before writing again: a SQLite transaction that read first and
+            # writes after another writer's commit fails at once instead of waiting its turn.
+            await db.rollback()
             if current is not None:
                 return current
             if attempt == _ADD_ATTEMPTS - 1:

@@ -78,6 +78,16 @@ async def test_one_waiting_request_per_member(stores: list[TalkStore]) -> None:
     assert [t.id for t in await a.waiting()] == [second.id]
 
 
+async def test_of_many_simultaneous_requests_by_one_member_one_is_stored(stores: list[TalkStore]) -> None:
+    m = _member()
+    talks = [_talk(m, 100.0 + i) for i in range(12)]  # two tabs, three gateways, a retry
+    results = await asyncio.gather(*(stores[i % 3].add(t) for i, t in enumerate(talks)))
+    stored = [t for t, r in zip(talks, results, strict=True) if r is None]
+    assert len(stored) == 1, results
+    assert all(r == stored[0].id for r in results if r is not None), results
+    assert [t.id for t in await stores[1].waiting()] == [stored[0].id]
+
+
 async def test_exactly_one_of_many_simultaneous_accepts_wins(stores: list[TalkStore]) -> None:
     talk = _talk(_member())
     assert await stores[0].add(talk) is None
