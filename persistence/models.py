@@ -217,3 +217,4 @@ from persistence import event_models as _event_models  # noqa: E402, F401
 from persistence import friend_models as _friend_models  # noqa: E402, F401
 from persistence import question_models as _question_models  # noqa: E402, F401
 from persistence import social_models as _social_models  # noqa: E402, F401
+from persistence import talk_models as _talk_models  # noqa: E402, F401

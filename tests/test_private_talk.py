@@ -46,7 +46,7 @@ EXPIRE_S = float(TALK_ENV["KINDRED_PRIVATE_TALK_EXPIRE_S"])
 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """One `kindred serve` (SQLite, in-process queue) with a short wait and lapse."""
+    """One `kindred serve` (SQLite, the queue in the database) with a short wait and lapse."""
     dep = Deployment.start(tmp_path_factory.mktemp("talk-embedded"), count=1, extra_env=TALK_ENV)
     yield dep
     dep.stop()

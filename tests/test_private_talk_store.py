@@ -1,21 +1,27 @@
-"""The private-talk queue (chat_server/private_talk/store.py) in both forms: in-process, and in
-a real redis-server shared by several clients, as gateways share it. Settling a request is
-claimed by exactly one of many simultaneous callers; the resources are claimed once."""
+"""The private-talk queue (chat_server/private_talk/store.py) in every form: in the database
+(the embedded mode's, on a migrated SQLite file and on PostgreSQL), and in a real redis-server;
+three handles on one queue each time (three engines, three Redis clients), as gateways share
+it. Settling a request is claimed by exactly one of many simultaneous callers; the resources
+are claimed once."""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
-from chat_server.private_talk.store import MemoryTalks, RedisTalks, TalkStore
+from chat_server.private_talk.store import KEEP_SETTLED_S, DatabaseTalks, RedisTalks, TalkStore
+from persistence import migrate
+from persistence.db import make_engine, session_factory
 from rooms.model import Member
 from rooms.private_talk import ACCEPTED, CANCELLED, TalkRequest
 from rooms.roles import Role
-from support.procs import RedisServer
+from support.procs import Postgres, RedisServer
+from support.sqlite_db import migrated_sqlite
 
 
 def _member(role: Role = Role.MEMBER) -> Member:
@@ -26,12 +32,23 @@ def _talk(member: Member, at: float = 100.0) -> TalkRequest:
     return TalkRequest("t" + secrets.token_hex(8), member, "riverside-lounge", 1, at)
 
 
-@pytest.fixture(params=["memory", "redis"])
-async def stores(request: pytest.FixtureRequest) -> AsyncIterator[list[TalkStore]]:
-    """Three handles on one queue: the same object in-process, three Redis clients otherwise."""
-    if request.param == "memory":
-        one = MemoryTalks()
-        yield [one, one, one]
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
+async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[list[TalkStore]]:
+    """Three handles on one queue: three engines on one database, or three Redis clients."""
+    if request.param != "redis":
+        if request.param == "sqlite":
+            url = await asyncio.to_thread(migrated_sqlite, tmp_path / "kindred.db")
+        else:
+            pg: Postgres = request.getfixturevalue("postgres")
+            await asyncio.to_thread(pg.reset_database)
+            url = pg.url
+            await asyncio.to_thread(migrate.upgrade, url)
+        engines = [make_engine(url) for _ in range(3)]
+        try:
+            yield [DatabaseTalks(session_factory(e), 3600) for e in engines]
+        finally:
+            for e in engines:
+                await e.dispose()
         return
     server: RedisServer = request.getfixturevalue("redis_server")
     # A database of its own (pub/sub is not used here), emptied: other tests' deployments keep theirs.
@@ -59,6 +76,16 @@ async def test_one_waiting_request_per_member(stores: list[TalkStore]) -> None:
     assert won
     assert await b.add(second) is None
     assert [t.id for t in await a.waiting()] == [second.id]
+
+
+async def test_of_many_simultaneous_requests_by_one_member_one_is_stored(stores: list[TalkStore]) -> None:
+    m = _member()
+    talks = [_talk(m, 100.0 + i) for i in range(12)]  # two tabs, three gateways, a retry
+    results = await asyncio.gather(*(stores[i % 3].add(t) for i, t in enumerate(talks)))
+    stored = [t for t, r in zip(talks, results, strict=True) if r is None]
+    assert len(stored) == 1, results
+    assert all(r == stored[0].id for r in results if r is not None), results
+    assert [t.id for t in await stores[1].waiting()] == [stored[0].id]
 
 
 async def test_exactly_one_of_many_simultaneous_accepts_wins(stores: list[TalkStore]) -> None:
@@ -107,3 +134,35 @@ async def test_an_acceptance_undone_waits_again_in_its_place(stores: list[TalkSt
     await stores[0].attach(early.id, "conv1", "dm-conv1")  # recorded with the outcome's fields
     got = await stores[0].get(early.id)
     assert got is not None and (got.conversation, got.conversation_room) == ("conv1", "dm-conv1")
+
+
+async def test_a_request_reopened_after_the_member_asked_again_leaves_the_new_one_theirs(
+    stores: list[TalkStore],
+) -> None:
+    m = _member()
+    early, again = _talk(m, 10.0), _talk(m, 40.0)
+    assert await stores[0].add(early) is None
+    assert (await stores[1].settle(early, ACCEPTED, 30.0, _member(Role.NAVIGATOR).public()))[0]
+    assert await stores[2].add(again) is None  # settled: the member may ask again
+    await stores[1].reopen(early)  # the conversation could not be opened after all
+    assert [t.id for t in await stores[0].waiting()] == [early.id, again.id]
+    assert await stores[0].add(_talk(m, 50.0)) == again.id
+    # Either one settled, the member still has the other waiting.
+    assert (await stores[2].settle(again, CANCELLED, 60.0))[0]
+    assert [t.id for t in await stores[0].waiting()] == [early.id]
+
+
+async def test_the_database_forgets_requests_a_day_after_they_lapse(stores: list[TalkStore]) -> None:
+    if isinstance(stores[0], RedisTalks):
+        pytest.skip("Redis keys expire on their own (EXPIRE, KEEP_SETTLED_S after the lapse)")
+    old, kept = _talk(_member(), 1000.0), _talk(_member(), 2000.0)
+    for t in (old, kept):
+        assert await stores[0].add(t) is None
+    assert (await stores[1].settle(kept, CANCELLED, 2001.0))[0]
+    # The next request, made just over a day and the lapse (3600 s) after the first:
+    later = _talk(_member(), 1000.0 + 3600 + KEEP_SETTLED_S + 1)
+    assert await stores[2].add(later) is None
+    assert await stores[0].get(old.id) is None
+    got = await stores[0].get(kept.id)
+    assert got is not None and got.outcome == CANCELLED
+    assert [t.id for t in await stores[1].waiting()] == [later.id]

@@ -1,12 +1,14 @@
-"""Where private-talk requests wait: shared by every gateway (Redis) or in this process.
+"""Where private-talk requests wait: shared by every gateway (Redis) or, with no Redis
+configured (embedded mode), in the database, so that a restart loses no one's place.
 
 The one thing that must never happen twice is settling a request: two navigators on two
 gateways pressing "accept" at the same moment, or a member cancelling just as a navigator
 accepts. In Redis a request's outcome is set by one script (``HSETNX`` of its ``outcome``,
 then it leaves the waiting set), so exactly one caller wins and the others learn what became
 of it. Showing the crisis resources is claimed the same way (``HSETNX`` of ``res``), so a
-member is shown them once however many gateways notice the wait is over. In-process, the
-same steps run without an await between them, which makes them just as atomic.
+member is shown them once however many gateways notice the wait is over. In the database
+each step is one statement whose ``WHERE`` says when it may happen (``persistence/talks.py``),
+which makes it just as atomic; the table holds what the hash holds, no more.
 
 Keys (Redis): ``kindred:talk:<id>`` a hash (``r`` the request as JSON; ``outcome``, ``nav``,
 ``at``, ``res``, ``conv``, ``conv_room`` as they happen), ``kindred:talks`` the waiting ids by
@@ -17,12 +19,18 @@ expires, so nothing outlives ``expire_s`` by more than a day.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server import keys
+from persistence import talks
 from rooms.errors import Unavailable
 from rooms.model import Member
 from rooms.private_talk import TalkRequest
@@ -96,73 +104,56 @@ def _decode(raw: str | bytes, extra: dict[str, Any] | None = None) -> TalkReques
     )
 
 
-# -- in this process (embedded mode) --------------------------------------------------------
+# -- in the database (embedded mode: no Redis) --------------------------------------------
 
 
-class MemoryTalks:
-    def __init__(self) -> None:
-        self._all: dict[str, TalkRequest] = {}  # waiting and settled
-        self._by_member: dict[str, str] = {}  # member id -> waiting request id
+class DatabaseTalks:
+    """The queue in the database (``persistence/talks.py``), for a gateway without Redis: a
+    request waiting for a navigator survives a restart of the server. Each step is one
+    conditional statement, so it is as atomic as the Redis scripts."""
+
+    def __init__(self, db: async_sessionmaker[AsyncSession], expire_s: float) -> None:
+        self._db = db
+        self._keep_s = expire_s + KEEP_SETTLED_S  # as long as the Redis keys live
 
     async def add(self, request: TalkRequest) -> str | None:
-        current = self._by_member.get(request.member.id)
-        if current is not None and self._all[current].outcome is None:
-            return current
-        self._forget(request.asked_at)
-        self._all[request.id] = request
-        self._by_member[request.member.id] = request.id
-        return None
+        async with self._session() as db:
+            return await talks.add(db, request, self._keep_s)
 
     async def waiting(self) -> list[TalkRequest]:
-        found = [r for r in self._all.values() if r.outcome is None]
-        return sorted(found, key=lambda r: (r.asked_at, r.id))[:WAITING_MAX]
+        async with self._session() as db:
+            return await talks.waiting(db, WAITING_MAX)
 
     async def get(self, talk_id: str) -> TalkRequest | None:
-        return self._all.get(talk_id)
+        async with self._session() as db:
+            return await talks.get(db, talk_id)
 
     async def settle(
         self, request: TalkRequest, outcome: str, now: float, navigator: dict[str, str] | None = None,
     ) -> tuple[bool, TalkRequest | None]:
-        current = self._all.get(request.id)
-        if current is None or current.outcome is not None:
-            return False, current
-        done = current.settled(outcome, now, navigator)
-        self._all[request.id] = done
-        if self._by_member.get(current.member.id) == current.id:
-            del self._by_member[current.member.id]
-        return True, done
+        async with self._session() as db:
+            won = await talks.settle(db, request.id, outcome, now, navigator)
+            return won, await talks.get(db, request.id)
 
     async def reopen(self, request: TalkRequest) -> None:
-        current = self._all.get(request.id)
-        if current is None:
-            return
-        self._all[request.id] = TalkRequest(current.id, current.member, current.room, current.room_org,
-                                            current.asked_at, current.resources_at)
-        self._by_member.setdefault(current.member.id, current.id)
+        async with self._session() as db:
+            await talks.reopen(db, request.id, request.member.id)
 
     async def attach(self, talk_id: str, conversation: str, conversation_room: str) -> None:
-        current = self._all.get(talk_id)
-        if current is not None:
-            self._all[talk_id] = TalkRequest(
-                current.id, current.member, current.room, current.room_org, current.asked_at,
-                current.resources_at, current.outcome, current.navigator, current.settled_at,
-                conversation, conversation_room,
-            )
+        async with self._session() as db:
+            await talks.attach(db, talk_id, conversation, conversation_room)
 
     async def mark_resources(self, talk_id: str, now: float) -> bool:
-        current = self._all.get(talk_id)
-        if current is None or current.outcome is not None or current.resources_at is not None:
-            return False
-        self._all[talk_id] = TalkRequest(current.id, current.member, current.room, current.room_org,
-                                         current.asked_at, now)
-        return True
+        async with self._session() as db:
+            return await talks.mark_resources(db, talk_id, now)
 
-    def _forget(self, now: float) -> None:
-        """Settled requests are kept a day, then dropped (bounded memory)."""
-        stale = [k for k, r in self._all.items()
-                 if r.settled_at is not None and now - r.settled_at > KEEP_SETTLED_S]
-        for k in stale:
-            del self._all[k]
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        try:
+            async with self._db() as db:
+                yield db
+        except (SQLAlchemyError, OSError) as exc:
+            raise Unavailable("could not reach the navigators' queue; try again") from exc
 
 
 # -- in Redis (every gateway) ---------------------------------------------------------------

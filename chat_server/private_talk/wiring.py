@@ -17,7 +17,7 @@ from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache
 from chat_server.private_talk.desk import TalkDesk
 from chat_server.private_talk.service import ASK_WINDOW_S, OpenTalk, PrivateTalks
-from chat_server.private_talk.store import MemoryTalks, RedisTalks, TalkStore
+from chat_server.private_talk.store import DatabaseTalks, RedisTalks, TalkStore
 from chat_server.protocol.control import TalkQueueChanged
 from chat_server.social.delivery import Delivery
 
@@ -40,7 +40,9 @@ def open_talks(
     store: TalkStore
     asks: FailureCounter
     if redis is None:
-        store, asks = MemoryTalks(), MemoryFailures(ASK_WINDOW_S)
+        # In the database, not the process: a restart must not lose a member's place.
+        store = DatabaseTalks(db, settings.private_talk_expire_s)
+        asks = MemoryFailures(ASK_WINDOW_S)
     else:
         # Counted where every gateway sees the same number, as the queue itself is.
         store = RedisTalks(redis, settings.private_talk_expire_s)
