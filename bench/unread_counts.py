@@ -121,7 +121,7 @@ async def run(url: str, args: argparse.Namespace) -> None:
           f"{'no mark' if args.unread < 0 else f'marks {args.unread} before the end'} "
           f"(filled in {time.perf_counter() - started:.0f} s)")
     if engine.dialect.name == "postgresql":
-        async with engine.connect() as conn:
+        async with engine.begin() as conn:  # committed: a rolled back ANALYZE keeps no statistics
             await conn.exec_driver_sql("ANALYZE")
     await plans(engine, reader, rooms)
     await measure(engine, reader, rooms, args.rounds, args.calls)
