@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -64,24 +65,27 @@ async def fill(engine: AsyncEngine, rooms: list[str], messages: int, unread_n: i
     return reader.id
 
 
+async def statement_of(engine: AsyncEngine, form: Counts, reader: int, rooms: list[str]) -> str:
+    """The SQL ``form`` runs for ``rooms``, the values inline (ints and room names of ours)."""
+    captured: list[Any] = []
+    async with session_factory(engine)() as db:
+        real = db.exec
+
+        async def capture(statement: Any, **kw: Any) -> Any:
+            captured.append(statement)
+            return await real(statement, **kw)
+
+        db.exec = capture  # type: ignore[method-assign]
+        await form(db, reader, rooms)
+    return str(captured[0].compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+
+
 async def plans(engine: AsyncEngine, reader: int, rooms: list[str]) -> None:
-    """The plan of each form (EXPLAIN QUERY PLAN / EXPLAIN), captured from the statement it runs."""
+    """The plan of each form (EXPLAIN QUERY PLAN / EXPLAIN) for two rooms."""
+    explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
     for name, form in FORMS.items():
-        async with session_factory(engine)() as db:
-            captured: list[object] = []
-            real = db.exec
-
-            async def capture(statement: object, **kw: object) -> object:
-                captured.append(statement)
-                return await real(statement, **kw)  # type: ignore[call-overload]
-
-            db.exec = capture  # type: ignore[method-assign]
-            await form(db, reader, rooms[:2])
-            conn = await db.connection()
-            explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
-            # The values inline (ints and room names of ours): a plan for these values.
-            sql = str(captured[0].compile(  # type: ignore[attr-defined]
-                dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+        sql = await statement_of(engine, form, reader, rooms[:2])
+        async with engine.connect() as conn:
             raw = await conn.exec_driver_sql(explain + sql)
             print(f"\n{name}, two rooms:")
             for row in raw.all():
