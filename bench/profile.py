@@ -6,7 +6,7 @@
     python -m bench.profile kindred-redis-1 --workload idle --set idle.connections=4000
 
 For ``idle`` (connecting and joining) and ``storm`` (the resume) the whole measured part is
-sampled, from the generator's signal that it begins to the one that it ended; ``--seconds``
+sampled (or, with ``--perf-stat``, the gateway's system calls and writes are counted), from the generator's signal that it begins to the one that it ended; ``--seconds``
 does not apply to them.
 
 Prints the functions with the most samples, by own time and by inclusive time, and keeps
@@ -73,6 +73,9 @@ def main() -> None:
     parser.add_argument("--idle", action="store_true", help="include idle samples")
     parser.add_argument("--native", action="store_true", help="py-spy: include C frames")
     parser.add_argument("--cprofile", action="store_true", help="cProfile instead of py-spy")
+    parser.add_argument("--perf-stat", action="store_true",
+                        help="idle or storm: count the gateway's system calls and writes (perf stat "
+                             "tracepoints) over the measured part instead of sampling it")
     parser.add_argument("--hz", type=int, default=100, help="py-spy: samples a second")
     parser.add_argument("--set", action="append", default=[], metavar="WORKLOAD.KEY=N",
                         help="override one size, as bench.run's --set")
@@ -133,6 +136,17 @@ def main() -> None:
                 found.replace(stats)
                 pstats.Stats(str(stats)).sort_stats("tottime").print_stats(args.top)
                 pstats.Stats(str(stats)).sort_stats("cumulative").print_stats(args.top)
+                return
+            if args.perf_stat and whole:
+                events = "task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_write"
+                perf = subprocess.Popen(["perf", "stat", "-e", events, "-p", str(target.server_pids[0])],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                _until_measured(gen)
+                perf.send_signal(signal.SIGINT)
+                _, counted = perf.communicate(timeout=60)
+                stdout, _ = gen.communicate(timeout=300)
+                print(stdout.strip()[-600:])
+                print(counted.strip())
                 return
             duration = 600 if whole else int(args.seconds * 0.6)
             cmd = ["py-spy", "record", "--pid", str(target.server_pids[0]), "--duration",
