@@ -7,7 +7,6 @@ ones left out, a room without a state row, a national room, a room that does not
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any

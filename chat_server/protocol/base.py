@@ -108,7 +108,7 @@ _PACK = msgspec.msgpack.Encoder().encode
 def _packb(body: Any) -> bytes:
     try:
         return _PACK(body)
-    except Exception:  # noqa: BLE001 - msgpack's own answer, value or error, is the one kept
+    except Exception:  # msgpack.packb's own answer, value or error, is the one kept
         packed: bytes = msgpack.packb(body, use_bin_type=True)
         return packed
 
