@@ -137,7 +137,7 @@ class RedisPresence:
         new, infos, count = await self._pipe.run(_ENTER_LISTING, _keys(room), args)
         # The replies are bytes (hiredis): every view parsed by the cache's C wrapper, with
         # no Python call per view (up to presence_list_max of them, every join).
-        views = list(map(_parse, infos))
+        views: list[dict[str, str]] = list(map(_parse, infos))
         # The joiner's view, if sampled, is the very value the script just stored.
         if stored.encode() not in infos:  # the sample missed the joiner
             views = [user, *views[:limit - 1]]
