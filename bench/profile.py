@@ -3,6 +3,11 @@
     python -m bench.profile kindred-embedded --workload webinar --rate 20 --seconds 8
     python -m bench.profile limit --workload rooms
     python -m bench.profile kindred-redis-1 --workload rooms --cprofile
+    python -m bench.profile kindred-redis-1 --workload idle --set idle.connections=4000
+
+For ``idle`` (connecting and joining) and ``storm`` (the resume) the whole measured part is
+sampled (or, with ``--perf-stat``, the gateway's system calls and writes are counted), from the generator's signal that it begins to the one that it ended; ``--seconds``
+does not apply to them.
 
 Prints the functions with the most samples, by own time and by inclusive time, and keeps
 the collapsed stacks (``bench/results/profile-<target>.txt``, for flame-graph tools).
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import copy
 import json
 import os
 import pstats
@@ -51,6 +57,12 @@ def summarize(collapsed: Path, top: int) -> str:
     return "\n".join(out)
 
 
+def _until_measured(gen: subprocess.Popen[str]) -> None:
+    assert gen.stdout is not None
+    while gen.stdout.readline().strip() not in ("MEASURED", ""):
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("target")
@@ -61,10 +73,21 @@ def main() -> None:
     parser.add_argument("--idle", action="store_true", help="include idle samples")
     parser.add_argument("--native", action="store_true", help="py-spy: include C frames")
     parser.add_argument("--cprofile", action="store_true", help="cProfile instead of py-spy")
+    parser.add_argument("--perf-stat", action="store_true",
+                        help="idle or storm: count the gateway's system calls and writes (perf stat "
+                             "tracepoints) over the measured part instead of sampling it")
+    parser.add_argument("--hz", type=int, default=100, help="py-spy: samples a second")
+    parser.add_argument("--set", action="append", default=[], metavar="WORKLOAD.KEY=N",
+                        help="override one size, as bench.run's --set")
     args = parser.parse_args()
     spy = Path(sys.executable).parent / "py-spy"
     use_cprofile = args.cprofile or not spy.exists()
-    size = SIZES["short"]
+    size = copy.deepcopy(SIZES["short"])
+    for item in args.set:
+        key, _, value = item.partition("=")
+        workload, _, field = key.partition(".")
+        size[workload][field] = float(value) if "." in value else int(value)
+    whole = args.workload in ("idle", "storm")  # sampled from the signal to the end
     rooms = slugs()
     out = ROOT / "bench" / "results" / f"profile-{args.target}-{args.workload}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +102,8 @@ def main() -> None:
         from bench.targets import Backing
 
         backing = Backing(work / "backing")
-        target = start(args.target, work, backing, 1001)
+        members = max(1001, size["idle"]["connections"] + 1, size["storm"]["connections"] + 1)
+        target = start(args.target, work, backing, members)
         try:
             cfg = workload_cfg(args.workload, size, rooms, target.kind)
             if args.workload == "webinar":
@@ -93,13 +117,19 @@ def main() -> None:
             assert gen.stdout is not None
             while gen.stdout.readline().strip() not in ("MEASURING", ""):
                 pass
-            time.sleep(args.seconds * 0.2)
+            if not whole:
+                time.sleep(args.seconds * 0.2)
             if use_cprofile:
                 pid = target.server_pids[0]
                 os.kill(pid, signal.SIGUSR2)
-                time.sleep(args.seconds * 0.6)
-                os.kill(pid, signal.SIGUSR2)
-                stdout, _ = gen.communicate(timeout=300)
+                if whole:
+                    _until_measured(gen)
+                    os.kill(pid, signal.SIGUSR2)
+                    stdout, _ = gen.communicate(timeout=300)
+                else:
+                    time.sleep(args.seconds * 0.6)
+                    os.kill(pid, signal.SIGUSR2)
+                    stdout, _ = gen.communicate(timeout=300)
                 print(stdout.strip()[-600:])
                 time.sleep(1)
                 found = stats.with_name(f"{stats.name}.{pid}")
@@ -107,16 +137,35 @@ def main() -> None:
                 pstats.Stats(str(stats)).sort_stats("tottime").print_stats(args.top)
                 pstats.Stats(str(stats)).sort_stats("cumulative").print_stats(args.top)
                 return
+            if args.perf_stat and whole:
+                events = "task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_write"
+                perf = subprocess.Popen(["perf", "stat", "-e", events, "-p", str(target.server_pids[0])],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                _until_measured(gen)
+                perf.send_signal(signal.SIGINT)
+                _, counted = perf.communicate(timeout=60)
+                stdout, _ = gen.communicate(timeout=300)
+                print(stdout.strip()[-600:])
+                print(counted.strip())
+                return
+            duration = 600 if whole else int(args.seconds * 0.6)
             cmd = ["py-spy", "record", "--pid", str(target.server_pids[0]), "--duration",
-                   str(int(args.seconds * 0.6)), "--format", "raw", "--output", str(out), "--nonblocking"]
+                   str(duration), "--rate", str(args.hz), "--format", "raw", "--output", str(out), "--nonblocking"]
             if args.idle:
                 cmd.append("--idle")
             if args.native:  # py-spy reads C stacks only while the process is stopped
                 cmd.remove("--nonblocking")
                 cmd.append("--native")
-            subprocess.run([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]], check=False,
-                           capture_output=True)
-            stdout, _ = gen.communicate(timeout=300)
+            spy_proc = subprocess.Popen([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if whole:  # until the measured part ends, then py-spy writes what it has
+                _until_measured(gen)
+                spy_proc.send_signal(signal.SIGINT)
+                spy_proc.wait(timeout=60)
+                stdout, _ = gen.communicate(timeout=300)
+            else:
+                spy_proc.wait()
+                stdout, _ = gen.communicate(timeout=300)
             print(stdout.strip()[-600:])
         finally:
             target.stop()

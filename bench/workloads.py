@@ -53,10 +53,11 @@ async def pace(senders: list[tuple[Peer, str]], rate_each: float, seconds: float
         await asyncio.sleep(min(0.002, max(0.0, min(due) - now)))
 
 
-def announce(cfg: dict[str, Any]) -> None:
-    """Tell a profiler waiting on our stdout that the measured part begins."""
+def announce(cfg: dict[str, Any], word: str = "MEASURING") -> None:
+    """Tell a profiler waiting on our stdout that the measured part begins (or, with
+    ``MEASURED``, that it ended)."""
     if cfg.get("announce"):
-        print("MEASURING", flush=True)
+        print(word, flush=True)
 
 
 def _latency(values: list[float]) -> dict[str, float | None]:
@@ -163,12 +164,14 @@ async def idle(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
     await asyncio.sleep(0.5)
     rss0 = gen.server.rss_kib()
     peers = [gen.peer(i) for i in range(cfg["connections"])]
+    announce(cfg)
     window = gen.window()
     start = time.perf_counter()
     setup_s, failed = await gen.open_all(peers, cfg.get("concurrency", 200))
     join_s = await gen.join_all([(p, slugs[p.index % len(slugs)]) for p in peers], 200)
     total_s = time.perf_counter() - start
     setup = window.close()
+    announce(cfg, "MEASURED")
     await asyncio.sleep(cfg.get("settle_s", 2.0))
     idle_window = gen.window()
     await asyncio.sleep(cfg.get("idle_s", 3.0))
@@ -216,6 +219,7 @@ async def storm(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
     post_all(per_room_missed)
     heads = {room: target[room] + per_room_missed for room in slugs}
     await asyncio.sleep(cfg.get("away_s", 0.2))
+    announce(cfg)
     window = gen.window()
     times: list[float] = []
     failures = 0
@@ -239,6 +243,7 @@ async def storm(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
 
     await asyncio.gather(*(resume(p) for p in peers))
     measured = window.close()
+    announce(cfg, "MEASURED")
     for p in [*peers, poster]:
         p.close()
     return {

@@ -134,13 +134,16 @@ def create_app(settings: Settings) -> Starlette:
                 await runtime.close()
 
     routes: list[Route | WebSocketRoute | Mount] = [
+        # First: the router tries routes in order, and every connection of a reconnect storm
+        # would otherwise be compared with each of the API's ~100 routes before it is found
+        # (an HTTP route never matches a WebSocket, nor this one a request: order is free).
+        WebSocketRoute("/ws", websocket_endpoint),
         Route("/healthz", health.healthz),
         Route("/readyz", health.readyz),
         Route("/api/openapi.json", openapi.openapi),
         *api_routes(),
         # A member's secret calendar feed, for calendar apps: outside the API, no session.
         Route("/calendar/{secret}.ics", calendar.feed),
-        WebSocketRoute("/ws", websocket_endpoint),
     ]
     if probe is not None:
         routes.append(Route("/debug/loop-lag", _loop_lag))

@@ -1,6 +1,6 @@
 """The hub's and the facts cache's reads of the database, each in a session of its own.
 
-The queries are persistence's (``transcripts``, ``accounts``, ``moderation``, ``communities``);
+The queries are persistence's (``transcripts``, ``accounts``, ``room_facts``);
 this adapts them to what the gateway consumes: stored messages rebuilt as message frames, a
 room's moderation facts as ``RoomFacts``.
 """
@@ -12,13 +12,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.moderation.facts import RoomFacts
 from chat_server.protocol.message import message_frame
-from persistence import accounts, communities, transcripts
-from persistence import moderation as moderation_store
+from persistence import accounts, room_facts, transcripts
 
 # (session, room, message id) -> the pinned message as members see it, or None.
 PinnedView = Callable[[AsyncSession, str, str], Awaitable[dict[str, Any] | None]]
@@ -29,9 +28,12 @@ def utcnow() -> datetime:
 
 
 class StoredReads:
-    def __init__(self, db: async_sessionmaker[AsyncSession], pinned_view: PinnedView) -> None:
+    def __init__(
+        self, db: async_sessionmaker[AsyncSession], pinned_view: PinnedView, engine: AsyncEngine,
+    ) -> None:
         self._db = db
         self._pinned_view = pinned_view
+        self._engine = engine
 
     async def live_sessions(self, digests: list[str]) -> set[str]:
         """Which of these session digests are still valid."""
@@ -58,15 +60,18 @@ class StoredReads:
             return await transcripts.room_head(session, room)
 
     async def room_facts(self, room: str) -> RoomFacts | None:
-        """The room's moderation facts as on record; None for a room that does not exist."""
-        async with self._db() as session:
-            community = await communities.by_slug(session, room)
-            if community is None:
-                return None
-            state = await moderation_store.room_state(session, room)
-            found = await moderation_store.active_restrictions(session, [room], int(time.time() * 1000))
-            pinned = None
-            if state.pinned_id is not None:
-                pinned = await self._pinned_view(session, room, state.pinned_id)
-        return RoomFacts(community, state.slow_mode_s, state.locked, pinned,
-                         {user: found[(r, user)] for r, user in found})
+        """The room's moderation facts as on record; None for a room that does not exist.
+        One prebuilt statement on a pooled connection (persistence/room_facts.py); a pinned
+        message's view, when there is one, in an ORM session of its own."""
+        async with self._engine.connect() as conn:
+            if self._engine.dialect.name == "postgresql":
+                # Reads only: no BEGIN and ROLLBACK around it (as the handshake's read).
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            found = await room_facts.room_facts(conn, room, int(time.time() * 1000))
+        if found is None:
+            return None
+        pinned = None
+        if found.pinned_id is not None:
+            async with self._db() as session:
+                pinned = await self._pinned_view(session, room, found.pinned_id)
+        return RoomFacts(found.community, found.slow_mode_s, found.locked, pinned, found.restrictions)

@@ -166,7 +166,7 @@ class Runtime:
         )
         roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
         moderation = Moderation(db, broker)
-        reads = StoredReads(db, moderation.pinned_view)
+        reads = StoredReads(db, moderation.pinned_view, engine)
         facts = FactsCache(reads.room_facts, ttl_s=settings.moderation_cache_s)
         enforcer = Enforcer(facts, slots)
 

@@ -364,3 +364,28 @@ async def test_broker_reads_through_the_pipe(server: RedisServer, admin: redis_s
     finally:
         await broker.close()
         await client.aclose()
+
+
+async def test_a_joiner_is_in_its_own_listing_once_sampled_or_not(server: RedisServer) -> None:
+    """joined.present is a sample of at most ``limit`` views: the joiner is in it exactly once,
+    whether Redis' sample picked them (their stored view is what the join just wrote) or not
+    (then they lead it). Views with a non-ASCII handle, as json.dumps stores them, too."""
+    client = Redis.from_url(server.url)
+    presence = RedisPresence(client, "gw", ttl_s=10)
+    try:
+        users = [{"id": f"s{i}", "handle": f"Zoë {i}", "role": "member"} for i in range(40)]
+        seen_sampled = seen_missed = 0
+        for i, user in enumerate(users):
+            _new, views, count = await presence.enter_listing("room-s", user, 100.0, 3)
+            assert count == i + 1
+            assert len(views) == min(3, i + 1)
+            assert [v["id"] for v in views].count(user["id"]) == 1
+            assert all(v == next(u for u in users if u["id"] == v["id"]) for v in views)
+            if views[0] is user:
+                seen_missed += 1
+            else:
+                seen_sampled += 1
+        assert seen_missed > 0 and seen_sampled > 0  # both ways taken (40 joins, 3 of up to 40)
+    finally:
+        await presence.close()
+        await client.aclose()

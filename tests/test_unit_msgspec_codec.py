@@ -1,5 +1,6 @@
-"""Where msgspec writes server frames (a frame's JSON text, the message frame's prefix), it
-writes exactly the text and bytes json.dumps and msgpack.packb wrote before it."""
+"""Where msgspec writes server frames (a frame's JSON text, the message frame's prefix, every
+frame's msgpack bytes), it writes exactly the text and bytes json.dumps and msgpack.packb
+wrote before it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chat_server.protocol.base import encode_for, frame_types, pack
 from chat_server.protocol.message import finish_message, message_prefix
 from chat_server.wire import Outgoing
 
@@ -60,3 +62,52 @@ def test_the_message_prefix_is_msgpack_s_bytes(
         return  # a lone surrogate: neither encoder takes it
     prefix = message_prefix(room, message_id, author, body, reply_to, ts_ms, thread_root)
     assert finish_message(prefix, seq) == whole
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(_text, _value, max_size=6))
+def test_a_frame_s_msgpack_bytes_are_the_ones_msgpack_packb_wrote(frame: dict[str, Any]) -> None:
+    try:
+        before = msgpack.packb(frame, use_bin_type=True)
+    except UnicodeEncodeError:  # a lone surrogate: refused by both, as msgpack refused it
+        for encode in (lambda: pack(frame), lambda: encode_for("kindred.v1.msgpack", frame)):
+            try:
+                encode()
+            except UnicodeEncodeError:
+                continue
+            raise AssertionError("a lone surrogate was packed") from None
+        return
+    assert pack(frame) == before
+    assert encode_for("kindred.v1.msgpack", frame) == before
+
+
+def test_what_msgspec_refuses_msgpack_packs_as_before() -> None:
+    from enum import StrEnum
+
+    class Kind(StrEnum):
+        A = "a"
+
+    class Handle(str):
+        pass
+
+    frame = {"type": "x", "kind": Kind.A, "handle": Handle("h"), "n": True, "big": 2**64 - 1}
+    assert pack(frame) == msgpack.packb(frame, use_bin_type=True)
+
+
+def test_every_frame_type_packs_to_msgpack_s_bytes() -> None:
+    """A `joined` frame with its present sample, and every other frame type with each field
+    filled by a value of its declared kind."""
+    import dataclasses
+
+    view = {"id": "u1", "handle": "h\u00e9", "role": "member", "n": 2, "x": None}
+    samples: dict[str, Any] = {  # the first kind named in the field's type wins
+        "list": [view, view], "mapping": view, "dict": view, "bool": True, "float": 0.5,
+        "int": 70000, "str": "s\u00e9"}
+    for name, cls in frame_types().items():
+        values = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            kind = str(f.type)
+            pick = next((v for k, v in samples.items() if k in kind.lower()), None)
+            values[f.name] = pick
+        frame = cls(**values)
+        assert pack(frame) == msgpack.packb(frame.wire(), use_bin_type=True), name

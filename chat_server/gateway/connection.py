@@ -6,6 +6,11 @@ socket takes writes (``gateway.direct``), the already-framed bytes are written a
 no task switch per recipient; otherwise they are appended to the outbox for the writer task.
 A connection whose outbox is full is closed with 1013 (try again later): it resumes with
 ``join {since}`` and loses nothing.
+
+A join answers with several frames in one go (``joined``, ``room_state``, what was missed).
+Between ``cork`` and ``uncork`` the frames that would be written at once are gathered and
+written together, one write (one system call, one TCP segment) instead of one each; anything
+that would have gone to the outbox still does, in the same order.
 """
 
 from __future__ import annotations
@@ -79,8 +84,8 @@ class Cursor:
 class Connection:
     # Slots: one of these per socket, and an instance dict of this many fields is ~1 KiB.
     __slots__ = (
-        "_direct", "_flush_then_close", "_max", "_outbox", "_room_for_owed", "_stall_s", "_wake",
-        "_writing",
+        "_corked", "_corked_bytes", "_direct", "_flush_then_close", "_max", "_outbox",
+        "_room_for_owed", "_stall_s", "_wake", "_writing",
         "assigned", "close_code", "close_reason", "closed", "hidden", "id", "member", "on_duty",
         "protocol", "rooms", "session_digest", "staff_in",
     )
@@ -107,6 +112,9 @@ class Connection:
         # gateway.direct); None otherwise, and everything goes through the writer task.
         self._direct = direct
         self._writing = False  # the writer task holds frames it has not finished sending
+        # Between cork() and uncork(): (framed bytes, the frame) to be written in one go.
+        self._corked: list[tuple[bytes, bytes | str]] | None = None
+        self._corked_bytes = 0
         # Moderation: the national rooms this member is assigned to as staff, the rooms of
         # this connection where they are staff, whom they blocked (public ids), and duty.
         self.assigned: frozenset[str] = frozenset()
@@ -133,6 +141,10 @@ class Connection:
             if self.hidden and out.author_id in self.hidden:
                 return  # written by someone this member blocked: the seq is skipped
         direct = self._direct
+        if self._corked is not None:
+            if self.close_code is None and self._flush_then_close is None:
+                self._cork_add(out.framed_for(self.protocol), out.for_protocol(self.protocol))
+            return
         if (
             direct is not None and not self._outbox and not self._writing
             and self.close_code is None and self._flush_then_close is None
@@ -144,6 +156,9 @@ class Connection:
     def push(self, data: bytes | str) -> None:
         if self.close_code is not None or self._flush_then_close is not None:
             return
+        if self._corked is not None:
+            self._cork_add(ws_frame(data), data)
+            return
         direct = self._direct
         if direct is not None and not self._outbox and not self._writing and direct.write_now(ws_frame(data)):
             return
@@ -152,6 +167,45 @@ class Connection:
             return
         self._outbox.append(data)
         self._wake.set()
+
+    # -- writing several frames as one ------------------------------------------------
+
+    def cork(self) -> None:
+        """Gather the frames that would be written at once until ``uncork`` (which the caller
+        must call, in a ``finally``), and write them together. Only when they would have been
+        written at once: with frames queued for the writer task, nothing changes."""
+        if (
+            self._corked is None and self._direct is not None and not self._outbox
+            and not self._writing and self.close_code is None and self._flush_then_close is None
+        ):
+            self._corked, self._corked_bytes = [], 0
+
+    def uncork(self) -> None:
+        """Write what was gathered since ``cork``, as one write when the socket takes it."""
+        corked, self._corked = self._corked, None
+        if not corked:
+            return
+        direct = self._direct
+        assert direct is not None, "cork() gathers only with a direct writer"
+        if self.close_code is None and not self._outbox and not self._writing:
+            framed = corked[0][0] if len(corked) == 1 else b"".join(f for f, _ in corked)
+            if direct.write_now(framed):
+                return
+        for _, data in corked:  # the socket is backed up (or closing): the writer task's way
+            self.push(data)
+
+    # Past this much gathered (or a quarter of the outbox's frames), write it out and go on
+    # gathering: a long replay still reaches the socket, and its back-pressure (push_owed,
+    # which waits at half the outbox), in pieces.
+    CORK_MAX_BYTES = 64 * 1024
+
+    def _cork_add(self, framed: bytes, data: bytes | str) -> None:
+        assert self._corked is not None
+        self._corked.append((framed, data))
+        self._corked_bytes += len(framed)
+        if self._corked_bytes >= self.CORK_MAX_BYTES or len(self._corked) >= max(1, self._max // 4):
+            self.uncork()
+            self.cork()
 
     # -- from this connection's own tasks ----------------------------------------------
 
@@ -203,6 +257,8 @@ class Connection:
 
     def close(self, code: int, reason: str) -> None:
         """Ask for the connection to close now; the first reason given wins."""
+        if self._corked is not None and self.close_code is None:
+            self.uncork()  # what was gathered had been written already, uncorked
         if self.close_code is None:
             self.close_code, self.close_reason = code, reason
             self._wake.set()
@@ -212,6 +268,8 @@ class Connection:
     def close_after_flush(self, code: int, reason: str, within_s: float = 5.0) -> None:
         """Close once every frame already queued has been written (graceful shutdown, or so a
         refused client reads why), or after ``within_s`` if the client does not read."""
+        if self._corked is not None and self.close_code is None:
+            self.uncork()
         if self._flush_then_close is None and self.close_code is None:
             self._flush_then_close = (code, reason)
             self._wake.set()

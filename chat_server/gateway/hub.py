@@ -213,12 +213,16 @@ class Hub:
             if isinstance(exc, PresenceUnavailable):
                 raise Unavailable("presence is unreachable; join again shortly") from exc
             raise
-        conn.push(encode_for(conn.protocol, Joined(room, head, present, count)))
-        for data in after_joined:
-            conn.push(data)
-        cursor.seq = head if since is None or since >= head else since
-        await joining.send_missed(conn, room, cursor, head, missed)
-        conn.release(room)
+        conn.cork()  # the answer below, one write: nothing in it awaits unless backed up
+        try:
+            conn.push(encode_for(conn.protocol, Joined(room, head, present, count)))
+            for data in after_joined:
+                conn.push(data)
+            cursor.seq = head if since is None or since >= head else since
+            await joining.send_missed(conn, room, cursor, head, missed)
+            conn.release(room)
+        finally:
+            conn.uncork()
 
     async def leave(self, conn: Connection, room: str, linger: bool = False) -> None:
         """Take the connection out of the room; with ``linger`` (its connection dropped) the

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import msgpack
+import msgspec
 
 from chat_server.wire import MSGPACK, Outgoing
 
@@ -95,11 +96,26 @@ def frame_types() -> dict[str, type[ServerFrame]]:
     return found
 
 
+# msgspec writes the same bytes as msgpack.packb(use_bin_type=True) for every value a frame
+# holds (tests/test_unit_msgspec_codec.py), 2-3x faster: a `joined` frame with 100 present
+# 33 -> 12 us, and msgpack.packb makes a Packer (and its buffer) per call. Whatever msgspec
+# refuses (a subclass of str or int, a lone surrogate) goes to msgpack.packb, which packs it
+# or raises as it always did. msgspec would also take a set, a datetime or an Enum, which
+# msgpack refused; no frame holds one (every frame type is in the test).
+_PACK = msgspec.msgpack.Encoder().encode
+
+
+def _packb(body: Any) -> bytes:
+    try:
+        return _PACK(body)
+    except Exception:  # msgpack.packb's own answer, value or error, is the one kept
+        packed: bytes = msgpack.packb(body, use_bin_type=True)
+        return packed
+
+
 def pack(frame: ServerFrame | Wire) -> bytes:
     """The msgpack bytes of one frame."""
-    body = frame.wire() if isinstance(frame, ServerFrame) else frame
-    packed: bytes = msgpack.packb(body, use_bin_type=True)
-    return packed
+    return _packb(frame.wire() if isinstance(frame, ServerFrame) else frame)
 
 
 def encode(frame: ServerFrame | Wire) -> Outgoing:
@@ -112,6 +128,5 @@ def encode_for(protocol: str, frame: ServerFrame | Wire) -> bytes | str:
     """One frame for one connection (an ack, an error, a page of members), in its format."""
     body = frame.wire() if isinstance(frame, ServerFrame) else frame
     if protocol == MSGPACK:
-        packed: bytes = msgpack.packb(body, use_bin_type=True)
-        return packed
+        return _packb(body)
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))

@@ -80,7 +80,7 @@ class InProc:
         self.writer.start()
         self.broker = MemoryBroker(self.log_window, self.writer)
         self.presence = MemoryPresence("gw", ttl_s=30)
-        reads = StoredReads(self.db, _no_pin)
+        reads = StoredReads(self.db, _no_pin, self.engine)
         self.facts = FactsCache(self._room_facts, ttl_s=60)
         self.enforcer = Enforcer(self.facts, MemorySlots(), self.clock)
         roster = DutyRoster(MemoryDuty(), "gw", 30, self.clock)

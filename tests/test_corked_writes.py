@@ -1,0 +1,151 @@
+"""A join's answer (``joined``, ``room_state``, what was missed) goes out as one write: the
+connection gathers the frames it would write at once between ``cork`` and ``uncork``. Against
+a real uvicorn with the direct write path; the socket's writes are counted on its transport
+(the bytes still go through). Whatever the socket cannot take goes to the outbox, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import msgpack
+import pytest
+import uvicorn
+import websockets
+
+from chat_server.gateway import direct
+from chat_server.gateway.connection import CLOSE_NORMAL, Connection, Cursor
+from chat_server.wire import MSGPACK, Outgoing
+from rooms.model import Member
+from rooms.roles import Role
+
+Scenario = Callable[[Connection, list[bytes]], Awaitable[None]]
+HELD = msgpack.packb({"type": "message", "room": "r", "seq": 7})
+MEMBER = Member(id="m1", handle="m1", role=Role.MEMBER, org_id=None, db_id=1)
+
+
+def _app(scenario: Scenario, done: asyncio.Future[list[bytes]]) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        writer = direct.writer_for(scope)
+        assert writer is not None
+        writes: list[bytes] = []
+        real_write = writer.transport.write
+
+        def counted(data: Any) -> None:
+            writes.append(bytes(data))
+            real_write(data)
+
+        writer.transport.write = counted  # type: ignore[method-assign]
+        conn = Connection("c1", MEMBER, "digest", MSGPACK, 64, writer)
+        try:
+            await scenario(conn, writes)
+            while (batch := await asyncio.wait_for(conn.next_frames(), 5)) is not None:
+                for data in batch:  # the writer task's way (endpoint._write)
+                    await send({"type": "websocket.send", "bytes": data})
+                    conn.wrote()
+        finally:
+            done.set_result(writes)
+        await send({"type": "websocket.close", "code": CLOSE_NORMAL})
+
+    return app
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Scenario], Awaitable[tuple[list[bytes], list[bytes]]]]]:
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def run(scenario: Scenario) -> tuple[list[bytes], list[bytes]]:
+        done: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
+        config = uvicorn.Config(_app(scenario, done), host="127.0.0.1", port=0,
+                                ws=direct.DirectWebSocketProtocol, lifespan="off",
+                                log_level="warning", ws_per_message_deflate=False)
+        server = uvicorn.Server(config)
+        servers.append((server, asyncio.create_task(server.serve())))
+        async with asyncio.timeout(10):
+            while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
+                await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        got: list[bytes] = []
+        async with websockets.connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
+            async for frame in ws:
+                got.append(frame if isinstance(frame, bytes) else frame.encode())
+        return got, await asyncio.wait_for(done, 5)
+
+    yield run
+    for server, task in servers:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def test_frames_pushed_while_corked_go_out_in_one_write(serve: Any) -> None:
+    async def scenario(conn: Connection, writes: list[bytes]) -> None:
+        conn.rooms["r"] = cursor = Cursor()
+        conn.cork()
+        conn.push(b"joined")
+        conn.push(b"room_state")
+        await conn.push_owed(b"missed 1")
+        cursor.pending.append((7, Outgoing(HELD)))  # held back during the join
+        conn.release("r")
+        assert writes == []  # nothing written until uncork
+        conn.uncork()
+        assert len(writes) == 1
+        conn.push(b"after")  # uncorked: written at once, on its own
+        assert len(writes) == 2
+        conn.close(CLOSE_NORMAL, "done")
+
+    got, writes = await serve(scenario)
+    assert got == [b"joined", b"room_state", b"missed 1", HELD, b"after"]
+    assert writes[0].startswith(b"\x82\x06joined\x82\nroom_state")  # then the close frame
+
+
+async def test_what_the_socket_cannot_take_goes_to_the_outbox_in_order(serve: Any) -> None:
+    async def scenario(conn: Connection, writes: list[bytes]) -> None:
+        conn.push(b"queued first")
+        assert writes == [] or len(writes) == 1
+        writer = conn._direct
+        assert writer is not None
+        writer.writable.clear()  # the transport's buffer is above its high-water mark
+        conn.push(b"behind")  # refused by the socket: the outbox
+        conn.cork()  # frames are queued already: gathering would reorder, so it does not
+        conn.push(b"corked 1")
+        conn.uncork()
+        writer.writable.set()
+        conn.cork()
+        conn.push(b"corked 2")
+        conn.push(b"corked 3")
+        conn.uncork()
+        conn.close_after_flush(CLOSE_NORMAL, "done")
+
+    got, _writes = await serve(scenario)
+    assert got == [b"queued first", b"behind", b"corked 1", b"corked 2", b"corked 3"]
+
+
+async def test_a_long_answer_is_written_in_pieces(serve: Any) -> None:
+    big = b"x" * 40_000
+
+    async def scenario(conn: Connection, writes: list[bytes]) -> None:
+        conn.cork()
+        for _ in range(5):
+            conn.push(big)
+        assert len(writes) == 2  # every 64 KiB gathered
+        conn.uncork()
+        assert len(writes) == 3
+        conn.close_after_flush(CLOSE_NORMAL, "done")
+
+    got, _writes = await serve(scenario)
+    assert got == [big] * 5
+
+
+async def test_closing_while_corked_writes_what_was_gathered_first(serve: Any) -> None:
+    async def scenario(conn: Connection, writes: list[bytes]) -> None:
+        conn.cork()
+        conn.push(b"joined")
+        conn.close_after_flush(CLOSE_NORMAL, "refused")  # e.g. too many refused frames
+        conn.push(b"dropped: after the close")
+        conn.uncork()
+
+    got, _writes = await serve(scenario)
+    assert got == [b"joined"]
