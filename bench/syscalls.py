@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from bench.run import ROOT, SIZES, slugs, start, workload_cfg
+from bench.targets import start_kindred
 
 SYSCALLS = [
     "write", "writev", "sendto", "sendmsg", "read", "recvfrom", "recvmsg", "epoll_wait",
@@ -73,18 +74,24 @@ def parse_perf(text: str) -> dict[str, dict[str, float]]:
     return counts
 
 
-def measure(name: str, seconds: float, window: float, record: Path | None = None) -> dict[str, object]:
+def measure(name: str, seconds: float, window: float, record: Path | None = None,
+            env: dict[str, str] | None = None) -> dict[str, object]:
     size = SIZES["short"]
     with tempfile.TemporaryDirectory(prefix="kindred-syscalls-") as tmp:
         work = Path(tmp)
         from bench.targets import Backing
 
         backing = Backing(work / "backing")
-        target = start(name, work, backing, 1001)
+        if env and name.startswith("kindred-"):  # the same targets, with settings of our own
+            gateways = int(name.rsplit("-", 1)[1]) if name.startswith("kindred-redis-") else 1
+            target = start_kindred(name, work / name, None if name == "kindred-embedded" else backing,
+                                   gateways, 1001, env)
+        else:
+            target = start(name, work, backing, 1001)
         try:
             cfg = workload_cfg("rooms", size, slugs(), target.kind)
             cfg.update(seconds=seconds)
-            rate = cfg["rooms"].__len__() * cfg["senders"] * cfg["rate"]
+            rate = len(cfg["rooms"]) * cfg["senders"] * cfg["rate"]
             cfg_path = work / "cfg.json"
             cfg_path.write_text(json.dumps({**target.config(), **cfg, "deadline_s": 300, "announce": True}))
             gen = subprocess.Popen([sys.executable, "-m", "bench.loadgen", str(cfg_path)], cwd=ROOT,
@@ -94,7 +101,6 @@ def measure(name: str, seconds: float, window: float, record: Path | None = None
                 pass
             time.sleep(min(1.0, seconds * 0.1))
             pid = target.server_pids[0]
-            backing_pids = target.config().get("backing_pids") or []
             before = thread_cpu(pid)
             back_before = {p: proc_cpu(p) for p in backing.pids if p}
             perf = subprocess.run(
@@ -123,7 +129,6 @@ def measure(name: str, seconds: float, window: float, record: Path | None = None
         thread: {event: value / messages for event, value in events.items() if value}
         for thread, events in counts.items()
     }
-    del backing_pids
     return {
         "target": name, "messages_per_s": rate, "window_s": window, "threads_cpu_per_msg": threads,
         "per_msg": per_msg,
@@ -156,6 +161,8 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=5)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--record", type=Path, help="also perf record -g into DIR/<target>.data")
+    parser.add_argument("--env", action="append", default=[], metavar="KINDRED_X=V",
+                        help="extra server settings for Kindred targets (repeatable)")
     args = parser.parse_args()
     results = []
     for name in args.targets:
@@ -163,7 +170,8 @@ def main() -> None:
         if args.record:
             args.record.mkdir(parents=True, exist_ok=True)
             record = args.record / f"{name}.data"
-        res = measure(name, args.seconds, args.window, record)
+        env = dict(item.split("=", 1) for item in args.env)
+        res = measure(name, args.seconds, args.window, record, env)
         show(res)
         results.append(res)
     if args.json:
