@@ -75,6 +75,16 @@ async def store(db: AsyncSession, batch: Sequence[NewMessage]) -> int:
     return inserted
 
 
+async def store_postgres(connection: Any, batch: Sequence[NewMessage]) -> int:
+    """``store`` on a PostgreSQL connection the caller holds (an ``AsyncConnection``): the
+    batch lands whole in a transaction of its own, or not at all. Returns the rows inserted.
+    For a caller that keeps one connection between batches, which spares the pool's
+    check-out ping (three round trips) per batch."""
+    if not batch:
+        return 0
+    return await _store_postgres(connection, batch)
+
+
 _COLUMNS = NewMessage._fields  # the table's column names, in the tuples' order
 _NAMES = ", ".join(_COLUMNS)
 
