@@ -75,6 +75,16 @@ async def store(db: AsyncSession, batch: Sequence[NewMessage]) -> int:
     return inserted
 
 
+async def store_postgres(connection: Any, batch: Sequence[NewMessage]) -> int:
+    """``store`` on a PostgreSQL connection the caller holds (an ``AsyncConnection``): the
+    batch lands whole in a transaction of its own, or not at all. Returns the rows inserted.
+    For a caller that keeps one connection between batches, which spares the pool's
+    check-out ping (three round trips) per batch."""
+    if not batch:
+        return 0
+    return await _store_postgres(connection, batch)
+
+
 _COLUMNS = NewMessage._fields  # the table's column names, in the tuples' order
 _NAMES = ", ".join(_COLUMNS)
 
@@ -145,7 +155,9 @@ def insert_sqlite(lite: sqlite3.Connection, batch: Sequence[NewMessage]) -> int:
 
 
 async def _store_postgres(connection: Any, batch: Sequence[NewMessage]) -> int:
-    """COPY the batch straight into ``messages``; only when a row is already there (a batch
+    """A small batch (``ARRAY_INSERT_MAX`` rows) as one INSERT of arrays, ON CONFLICT DO
+    NOTHING. A bigger one: COPY the batch straight into ``messages``; only when a row is
+    already there (a batch
     committed again after a writer died before its acknowledgement, or taken over by another
     writer) does the batch go the idempotent way instead. COPY is all or nothing, so a batch
     that meets one stored row lands through the staged ``ON CONFLICT DO NOTHING`` path whole.
@@ -159,6 +171,10 @@ async def _store_postgres(connection: Any, batch: Sequence[NewMessage]) -> int:
     # Every writer meets the unique indexes in the same order, so two writers with
     # overlapping batches (one retrying what the other claimed) wait, not deadlock.
     rows = sorted(batch, key=_ROOM_SEQ)
+    if len(rows) <= ARRAY_INSERT_MAX:
+        # One statement, so atomic without a transaction of ours: one round trip.
+        status = await pg.execute(_ARRAY_INSERT, *zip(*rows, strict=True))
+        return int(str(status).rsplit(" ", 1)[-1])
     # SQLAlchemy has not begun a transaction on this connection (it begins lazily on its own
     # statements), so each attempt gets one explicitly: the batch lands whole or not at all.
     try:
@@ -171,6 +187,21 @@ async def _store_postgres(connection: Any, batch: Sequence[NewMessage]) -> int:
 
 
 _ROOM_SEQ = itemgetter(1, 2)
+
+# Up to this many rows, a batch goes in as ONE statement of arrays, which asyncpg prepares
+# once per connection and keeps: ``copy_records_to_table`` prepares its column query again
+# on every call (a round trip) and needs a transaction (two more), and at a gateway's trickle
+# (~25 rows every GATHER_S) those round trips cost the writer more than the rows. Bigger
+# batches (a backlog) keep COPY, the least CPU per row for PostgreSQL.
+ARRAY_INSERT_MAX = 100
+_ARRAY_INSERT = (
+    f"INSERT INTO messages ({_NAMES}) SELECT {_NAMES} FROM unnest("
+    "$1::text[], $2::text[], $3::bigint[], $4::integer[], $5::text[], $6::text[], $7::text[], "
+    f"$8::bigint[], $9::text[]) WITH ORDINALITY AS t({_NAMES}, n) ORDER BY n "
+    "ON CONFLICT DO NOTHING"
+)
+assert _COLUMNS == ("id", "room", "seq", "author_id", "cid", "body", "reply_to", "created_ms",
+                    "thread_root"), "the array types above follow this order"
 
 
 async def _store_postgres_staged(pg: Any, rows: Sequence[NewMessage]) -> int:

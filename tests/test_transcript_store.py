@@ -81,21 +81,24 @@ def _fts_entries(url: str, word: str) -> int | None:
         con.close()
 
 
+# PostgreSQL stores small batches as one INSERT of arrays and bigger ones with COPY (falling
+# back to a staged INSERT when a row is already there): sizes on both sides of the line.
+@pytest.mark.parametrize("n", [40, transcripts.ARRAY_INSERT_MAX + 50])
 async def test_a_batch_stored_twice_is_one_row_and_one_index_entry_each(
-    database: tuple[str, async_sessionmaker[AsyncSession], int],
+    database: tuple[str, async_sessionmaker[AsyncSession], int], n: int,
 ) -> None:
     url, db, author = database
-    first = _rows(author, 1, 40, "heron")
+    first = _rows(author, 1, n, "heron")
     async with db() as session:
-        assert await transcripts.store(session, first) == 40
+        assert await transcripts.store(session, first) == n
     # The same batch again (a writer killed between commit and acknowledgement), with more.
-    again = first + _rows(author, 41, 10, "heron")
+    again = first + _rows(author, n + 1, 10, "heron")
     async with db() as session:
         assert await transcripts.store(session, again) == 10
-    assert await _search(db, "heron") == list(range(1, 51))
-    assert _fts_entries(url, "heron") in (None, 50)
+    assert await _search(db, "heron") == list(range(1, n + 11))
+    assert _fts_entries(url, "heron") in (None, n + 10)
     async with db() as session:
-        assert await transcripts.room_head(session, ROOM) == 50
+        assert await transcripts.room_head(session, ROOM) == n + 10
 
 
 async def test_a_tombstone_written_first_wins_over_the_late_insert(
@@ -186,23 +189,27 @@ async def test_two_writers_on_one_sqlite_file_wait_for_each_other(tmp_path: Path
             await engine.dispose()
 
 
+@pytest.mark.parametrize("scale", [1, 2])  # batches of 100 rows (one INSERT) and 200 (COPY)
 async def test_two_writers_storing_overlapping_batches_at_once_leave_each_row_once(
-    database: tuple[str, async_sessionmaker[AsyncSession], int],
+    database: tuple[str, async_sessionmaker[AsyncSession], int], scale: int,
 ) -> None:
     """A writer retrying what another took over: both batches hold the same rows, in opposite
     orders, committed at once. On PostgreSQL the batch is first COPYed straight in; the one
     that meets the other's rows must wait, then fall back to skipping them (never deadlock or
     fail), and every row is stored and searchable once."""
     url, db, author = database
-    for round_ in range(5):
-        shared = _rows(author, 1 + round_ * 100, 60, "plover")
-        own = [_rows(author, 61 + round_ * 100 + k * 20, 20, "plover") for k in range(2)]
+    for round_ in range(5 // scale):
+        size = 100 * scale
+        shared = _rows(author, 1 + round_ * size, 60 * scale, "plover")
+        own = [_rows(author, 1 + 60 * scale + round_ * size + k * 20 * scale, 20 * scale, "plover")
+               for k in range(2)]
 
         async def write(rows: list[NewMessage]) -> int:
             async with db() as session:
                 return await transcripts.store(session, rows)
 
         stored = await asyncio.gather(write(shared + own[0]), write(own[1] + shared[::-1]))
-        assert sum(stored) == 100 and min(stored) >= 20
-    assert await _search(db, "plover") == list(range(1, 501))  # _search shows at most 500
-    assert _fts_entries(url, "plover") in (None, 500)
+        assert sum(stored) == size and min(stored) >= 20 * scale
+    total = 100 * scale * (5 // scale)
+    assert await _search(db, "plover") == list(range(1, total + 1))  # _search shows at most 500
+    assert _fts_entries(url, "plover") in (None, total)

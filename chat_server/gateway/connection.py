@@ -11,6 +11,13 @@ A join answers with several frames in one go (``joined``, ``room_state``, what w
 Between ``cork`` and ``uncork`` the frames that would be written at once are gathered and
 written together, one write (one system call, one TCP segment) instead of one each; anything
 that would have gone to the outbox still does, in the same order.
+
+A sender's own message and its ``ack`` go out in one write the same way (``expect_own`` /
+``end_own``): when the message reaches the sending connection while its send awaits the ack,
+the connection corks until the ack is queued. In the embedded mode the message is fanned out
+on its commit two loop turns before the ack, so every send saves a system call (one in
+eleven in a room of ten); in Redis mode the echo usually arrives by pub/sub with or before
+the post script's reply, so most sends do.
 """
 
 from __future__ import annotations
@@ -84,8 +91,8 @@ class Cursor:
 class Connection:
     # Slots: one of these per socket, and an instance dict of this many fields is ~1 KiB.
     __slots__ = (
-        "_corked", "_corked_bytes", "_direct", "_flush_then_close", "_max", "_outbox",
-        "_room_for_owed", "_stall_s", "_wake", "_writing",
+        "_corked", "_corked_bytes", "_direct", "_flush_then_close", "_max", "_outbox", "_own",
+        "_own_corked", "_room_for_owed", "_stall_s", "_wake", "_writing",
         "assigned", "close_code", "close_reason", "closed", "hidden", "id", "member", "on_duty",
         "protocol", "rooms", "session_digest", "staff_in",
     )
@@ -115,6 +122,10 @@ class Connection:
         # Between cork() and uncork(): (framed bytes, the frame) to be written in one go.
         self._corked: list[tuple[bytes, bytes | str]] | None = None
         self._corked_bytes = 0
+        # While a send awaits its ack: the message id (as bytes) to look for in the frames
+        # delivered here; and whether its arrival corked the connection (``end_own`` uncorks).
+        self._own: bytes | None = None
+        self._own_corked = False
         # Moderation: the national rooms this member is assigned to as staff, the rooms of
         # this connection where they are staff, whom they blocked (public ids), and duty.
         self.assigned: frozenset[str] = frozenset()
@@ -140,6 +151,10 @@ class Connection:
             cursor.seq = seq
             if self.hidden and out.author_id in self.hidden:
                 return  # written by someone this member blocked: the seq is skipped
+            if self._own is not None and self._own in out.msgpack:
+                self._own = None  # our own message: it goes out with its ack (``end_own``)
+                self.cork()
+                self._own_corked = self._corked is not None
         direct = self._direct
         if self._corked is not None:
             if self.close_code is None and self._flush_then_close is None:
@@ -193,6 +208,20 @@ class Connection:
                 return
         for _, data in corked:  # the socket is backed up (or closing): the writer task's way
             self.push(data)
+
+    def expect_own(self, message_id: str) -> None:
+        """A send of this connection is being posted as ``message_id``: if the message is
+        delivered here before ``end_own``, cork from it on. The caller must call ``end_own``
+        when the send ends, however it ends (in a ``finally``)."""
+        self._own = message_id.encode()
+
+    def end_own(self) -> None:
+        """The send has ended (its ack queued, or it failed): write what its own message's
+        arrival gathered, in one write."""
+        self._own = None
+        if self._own_corked:
+            self._own_corked = False
+            self.uncork()
 
     # Past this much gathered (or a quarter of the outbox's frames), write it out and go on
     # gathering: a long replay still reaches the socket, and its back-pressure (push_owed,

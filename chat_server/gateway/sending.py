@@ -115,9 +115,15 @@ class Sender:
             room, message_id, conn.member.id, conn.member.db_id, cid, prefix, body, reply_to,
             thread_root, now_ms,
         )
-        posted = await self._broker.post(draft, now_ms)
-        ack = Ack(cid, posted.message_id, posted.seq, room, True if posted.duplicate else None)
-        conn.push(encode_for(conn.protocol, ack))
+        # The message may reach this connection before the post returns (embedded: on its
+        # commit): then it is held and goes out with the ack in one write.
+        conn.expect_own(message_id)
+        try:
+            posted = await self._broker.post(draft, now_ms)
+            ack = Ack(cid, posted.message_id, posted.seq, room, True if posted.duplicate else None)
+            conn.push(encode_for(conn.protocol, ack))
+        finally:
+            conn.end_own()
         if self._after_post is not None:
             await self._after_post(
                 conn.member, room, posted.message_id, posted.seq, body, not posted.duplicate,
