@@ -253,9 +253,8 @@ async def test_an_outage_is_retried_with_a_backoff_and_the_first_call_after_it_c
         try:
             assert await pipe.execute("PING") == b"PONG"
             server.stop()
-            # Driven by attempts, not by a window of wall time: every round of calls shares
-            # one attempt to connect and waits for it, so the backoff shows in how long the
-            # rounds take. Sleeps never end early, so a loaded machine only makes them longer.
+            # Driven by attempts, not by a window of wall time: each round of calls shares one
+            # attempt and waits for it; sleeps never end early, so load only lengthens rounds.
             loop = asyncio.get_running_loop()
             connects = pipe.connects
             for _ in range(10):  # the first round may still meet the lost connection itself
@@ -269,8 +268,7 @@ async def test_an_outage_is_retried_with_a_backoff_and_the_first_call_after_it_c
                 results = await together(*(pipe.execute("PING") for _ in range(5)))
                 assert all(isinstance(r, ConnectionError) for r in results), results
                 assert pipe.connects == connects + attempt  # the round's five calls shared it
-            # Attempts 3, 4 and 5 waited at least 100, 200 and 200 ms (retry_max_s) after the
-            # one before; without a backoff the four rounds take a few milliseconds.
+            # Attempts 3-5 waited 100, 200, 200 ms (retry_max_s); without a backoff: a few ms.
             assert loop.time() - start >= 0.45, loop.time() - start
             server.start()  # same port
             # The first call once Redis is back waits for the next attempt, not an error.
