@@ -17,10 +17,12 @@ thread keeps going.
 closes the connection; a batch that cannot be committed then has its future failed. Every
 future is settled before ``stop`` returns, so no row is silently dropped.
 
-Waiting for another connection's write lock: SQLite's own busy wait cannot be interrupted
+Waiting for another connection's lock: SQLite's own busy wait cannot be interrupted
 (``interrupt`` stops a running statement, not the busy handler's sleeps), so the thread waits
 in steps of ``_LOCK_STEP_S`` up to ``_LOCK_WAIT_S`` in all, and ``stop``, once its time is up,
-ends the wait after the current step: a stop is bounded even while the file is locked.
+ends the wait after the current step: a stop is bounded even while the file is locked. That
+holds for the connection's opening too (its ``journal_mode=WAL`` may have to wait for the
+file), as for each transaction's BEGIN IMMEDIATE.
 """
 
 from __future__ import annotations
@@ -166,17 +168,25 @@ class SqliteWriter:
         # thread; nothing else touches it outside this thread.
         conn = sqlite3.connect(self._path, timeout=_LOCK_STEP_S, isolation_level=None,
                                check_same_thread=False)
-        for pragma in SQLITE_PRAGMAS:
-            conn.execute(pragma)
-        # One step of the lock wait, after SQLITE_PRAGMAS' 30 s: ``_begin`` takes the steps.
-        conn.execute(f"PRAGMA busy_timeout={int(_LOCK_STEP_S * 1000)}")
-        # Temporary storage in memory: the multi-row INSERT (its FTS5 trigger) keeps a
-        # statement journal of ~250 KiB, which spilled to a file SQLite created in /var/tmp,
-        # wrote and deleted on about every other commit (strace of small rooms: an open, a
-        # close, two access() and ~60 writes a commit). Nothing durable lives there: a
-        # statement journal only undoes one statement inside its transaction, and the WAL
-        # with its fsync is what makes a commit survive a crash, as before.
-        conn.execute("PRAGMA temp_store=MEMORY")
+        try:
+            # The pragmas wait for a lock as a transaction does, up to _LOCK_WAIT_S in steps:
+            # ``journal_mode=WAL`` needs the file to itself when it is not in WAL mode yet, or
+            # when another connection holds it in exclusive locking mode. Failing after one
+            # step, as it did, failed the batches of a writer (re)opening meanwhile.
+            for pragma in SQLITE_PRAGMAS:
+                self._waiting_for_lock(conn, pragma)
+            # One step of the lock wait, after SQLITE_PRAGMAS' 30 s: ``_begin`` takes the steps.
+            conn.execute(f"PRAGMA busy_timeout={int(_LOCK_STEP_S * 1000)}")
+            # Temporary storage in memory: the multi-row INSERT (its FTS5 trigger) keeps a
+            # statement journal of ~250 KiB, which spilled to a file SQLite created in
+            # /var/tmp, wrote and deleted on about every other commit (strace of small rooms:
+            # an open, a close, two access() and ~60 writes a commit). Nothing durable lives
+            # there: a statement journal only undoes one statement inside its transaction,
+            # and the WAL with its fsync is what makes a commit survive a crash, as before.
+            conn.execute("PRAGMA temp_store=MEMORY")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _next_group(self) -> list[_Batch]:
@@ -229,17 +239,21 @@ class SqliteWriter:
         return None
 
     def _begin(self, conn: sqlite3.Connection) -> None:
-        """BEGIN IMMEDIATE, waiting up to ``_LOCK_WAIT_S`` for another connection's write
-        lock, a step at a time. Raises ``WriterStopped`` when ``stop`` gave up waiting. In WAL
-        mode the write lock is what a writer waits for; a later statement that found the
-        file busy all the same would fail its transaction after one step (nothing stored,
-        the caller retries)."""
+        """BEGIN IMMEDIATE, waiting for another connection's write lock (``_waiting_for_lock``).
+        In WAL mode the write lock is what a writer waits for; a later statement that found
+        the file busy all the same would fail its transaction after one step (nothing
+        stored, the caller retries)."""
+        self._waiting_for_lock(conn, "BEGIN IMMEDIATE")
+
+    def _waiting_for_lock(self, conn: sqlite3.Connection, sql: str) -> None:
+        """Run ``sql``, waiting up to ``_LOCK_WAIT_S`` for another connection's lock, a step
+        at a time. Raises ``WriterStopped`` when ``stop`` gave up waiting."""
         deadline = time.monotonic() + _LOCK_WAIT_S
         while True:
             if self._give_up.is_set():
-                raise WriterStopped("stopped while another connection held the database's write lock")
+                raise WriterStopped("stopped while another connection held the database's lock")
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(sql)
                 return
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:

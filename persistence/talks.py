@@ -6,6 +6,7 @@ says when it may happen, so of many callers at once exactly one changes the row.
 
 - A member waits on one request at a time: the waiting request holds the member's public id in
   ``waiting_for``, a unique column, so a second insert fails and names nothing but the first.
+  Only that constraint's refusal means "waiting already"; any other is raised.
 - Settling sets ``outcome`` where it is still NULL: one caller wins, the others read the row.
 - Showing the crisis resources sets ``resources_at`` where both it and ``outcome`` are NULL.
 
@@ -59,15 +60,27 @@ async def _waiting_on(db: AsyncSession, member_id: str) -> str | None:
 
 async def add(db: AsyncSession, request: TalkRequest, keep_s: float) -> str | None:
     """Store ``request`` as waiting: None when stored, or the id of the member's request that
-    is waiting already (nothing stored then). Rows made more than ``keep_s`` before it go."""
+    is waiting already (nothing stored then; ``request``'s own id when this very request was
+    stored before, by an add retried). Rows made more than ``keep_s`` before it go. Raises
+    ``IntegrityError`` for any other refusal (an id of another request's, a missing value)."""
     for attempt in range(_ADD_ATTEMPTS):
         await db.exec(delete(TalkRow).where(col(TalkRow.asked_at) < request.asked_at - keep_s))
         db.add(_row(request))
         try:
             await db.commit()
             return None
-        except IntegrityError:
+        except IntegrityError as exc:
             await db.rollback()
+            clash = _clash(exc)
+            if clash == "id":
+                stored = await db.get(TalkRow, request.id)
+                same = stored is not None and _same(stored, request)
+                await db.rollback()  # (which expires ``stored``: read before)
+                if same:
+                    return request.id
+                raise
+            if clash != "waiting_for":
+                raise
             current = await _waiting_on(db, request.member.id)
             # End that read before writing again: a SQLite transaction that read first and
             # writes after another writer's commit fails at once instead of waiting its turn.
@@ -77,6 +90,33 @@ async def add(db: AsyncSession, request: TalkRequest, keep_s: float) -> str | No
             if attempt == _ADD_ATTEMPTS - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def _clash(exc: IntegrityError) -> str | None:
+    """Which unique key of the table ``exc`` is about: "waiting_for" (the member waits on
+    another request), "id", or None (any other refusal). PostgreSQL names the constraint
+    (asyncpg's error, the cause of the driver's); SQLite names the column in its message."""
+    error = exc.orig
+    name = getattr(error, "constraint_name", None) or getattr(getattr(error, "__cause__", None),
+                                                                "constraint_name", None)
+    if name is not None:
+        return _CONSTRAINTS.get(name)
+    return _SQLITE_UNIQUE.get(str(error))
+
+
+_CONSTRAINTS = {"uq_private_talks_waiting_for": "waiting_for", "private_talks_pkey": "id"}
+_SQLITE_UNIQUE = {
+    "UNIQUE constraint failed: private_talks.waiting_for": "waiting_for",
+    "UNIQUE constraint failed: private_talks.id": "id",
+}
+
+
+def _same(row: TalkRow, request: TalkRequest) -> bool:
+    """Whether ``row`` is ``request`` itself (stored by an earlier try), not another request
+    that was given the same id."""
+    m = request.member
+    return (row.member_id == m.id and row.user_id == m.db_id and row.room == request.room
+            and row.asked_at == request.asked_at)
 
 
 async def waiting(db: AsyncSession, limit: int) -> list[TalkRequest]:

@@ -17,15 +17,20 @@ What a caller can count on:
   ``ReplyFailed`` (a redis-py ``ResponseError``, so ``except RedisError`` still holds);
 - when the connection is lost, or Redis does not answer within ``timeout_s``, every call
   written and not yet answered fails with ``ConnectionError`` or ``TimeoutError`` (both
-  ``OSError``s) and the connection is closed: the replies still owed can no longer be paired. A command that failed this way may still have run, as
-  with redis-py; the callers' writes are idempotent or retried by their own rules;
+  ``OSError``s) and the connection is closed: the replies still owed can no longer be
+  paired. A command that failed this way may still have run, as with redis-py; the
+  callers' writes are idempotent or retried by their own rules;
 - commands queued while the connection is being (re)opened go out in one write once it is
   open, or all fail if it cannot be opened; the next call tries again. There is no retry
   here: a call either has its reply or an error, never a second execution;
 - after a failed attempt to connect, the next one waits (50 ms, doubling to ``retry_max_s``)
   and the calls made meanwhile wait with it: an outage costs a few attempts a second, not
   one per loop turn, and the first call once Redis is back connects within ``retry_max_s``.
-  A connection that opened and was lost later is reopened at once;
+  A connection is open once Redis has answered its first command (a PING, or AUTH and
+  SELECT): one accepted and then refused or dropped (``maxclients``, protected mode, a
+  proxy in front of a Redis that is down) is a failed attempt, and the calls that waited
+  for it fail with ``ConnectionError`` (``redis_conn.py``). A connection that opened and
+  was lost later is reopened at once;
 - a caller cancelled before its command was written has it dropped, not sent; once written,
   the command runs and its reply is read and discarded (it holds its place in line);
 - ``NOSCRIPT`` (Redis restarted and forgot its scripts) is answered by sending the script
@@ -40,16 +45,16 @@ to connect is an ``Address`` (``redis_address.py``), taken from a redis-py clien
 from __future__ import annotations
 
 import asyncio
-import collections
 import hashlib
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import hiredis
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from presence.redis_address import Address
+from presence.redis_conn import Connection, Waiter, fail, open_connection
 
 Command = tuple[Any, ...]
 
@@ -66,87 +71,6 @@ class Script:
     def __init__(self, source: str) -> None:
         self.source = source.encode()
         self.sha = hashlib.sha1(self.source).hexdigest().encode()
-
-
-class _Waiter:
-    """A caller's place in line: ``n`` consecutive replies, then its future is resolved
-    (with the reply itself when ``n`` is 1, with the list of them otherwise)."""
-
-    __slots__ = ("fut", "n", "replies")
-
-    def __init__(self, fut: asyncio.Future[Any], n: int) -> None:
-        self.fut = fut
-        self.n = n
-        self.replies: list[Any] | None = [] if n > 1 else None
-
-
-class _Protocol(asyncio.Protocol):
-    def __init__(self) -> None:
-        self.reader = hiredis.Reader()
-        self.waiting: collections.deque[_Waiter] = collections.deque()
-        # (replies expected by then, the timer that fails the connection if they are not in)
-        self.deadlines: collections.deque[tuple[int, asyncio.TimerHandle]] = collections.deque()
-        self.sent = 0  # commands written
-        self.received = 0  # replies read
-        self.transport: asyncio.Transport | None = None
-        self.lost = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses; same interface.
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        reader = self.reader
-        reader.feed(data)
-        waiting = self.waiting
-        try:
-            while (reply := reader.gets()) is not False:
-                if not waiting:
-                    self.fail(ConnectionError("redis sent a reply nobody asked for"))
-                    return
-                self.received += 1
-                waiter = waiting[0]
-                replies = waiter.replies
-                if replies is None:
-                    waiting.popleft()
-                    if not waiter.fut.done():  # a caller that was cancelled still had its place
-                        waiter.fut.set_result(reply)
-                    continue
-                replies.append(reply)
-                if len(replies) == waiter.n:
-                    waiting.popleft()
-                    if not waiter.fut.done():
-                        waiter.fut.set_result(replies)
-        except hiredis.ProtocolError as exc:
-            self.fail(ConnectionError(f"unreadable reply from redis: {exc}"))
-            return
-        deadlines = self.deadlines
-        while deadlines and deadlines[0][0] <= self.received:
-            deadlines.popleft()[1].cancel()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.fail(ConnectionError(f"redis connection lost ({exc or 'closed'})"))
-
-    def expire(self, upto: int) -> None:
-        if self.received < upto:
-            self.fail(TimeoutError("redis did not answer in time"))
-
-    def fail(self, exc: Exception) -> None:
-        self.lost = True
-        waiting, self.waiting = self.waiting, collections.deque()
-        for waiter in waiting:
-            _fail(waiter, exc)
-        for _, timer in self.deadlines:
-            timer.cancel()
-        self.deadlines.clear()
-        if self.transport is not None:
-            self.transport.close()
-
-
-def _fail(waiter: _Waiter, exc: Exception) -> None:
-    if not waiter.fut.done():
-        waiter.fut.set_exception(exc)
-        waiter.fut.exception()  # retrieved here: a cancelled caller must not warn
 
 
 class RedisPipe:
@@ -170,11 +94,11 @@ class RedisPipe:
         self._retry_s = 0.0  # the wait after the last failed attempt; 0 once one succeeded
         self._retry_at = 0.0  # loop time before which no attempt is made
         self._out: list[bytes] = []
-        self._queued: list[_Waiter] = []
+        self._queued: list[Waiter] = []
         self._scheduled = False
-        self._proto: _Protocol | None = None
+        self._proto: Connection | None = None
         # Batches queued while no connection is open, and the task opening one.
-        self._held: list[tuple[list[bytes], list[_Waiter]]] = []
+        self._held: list[tuple[list[bytes], list[Waiter]]] = []
         self._connecting: asyncio.Task[None] | None = None
         self._closed = False
         self.writes = 0
@@ -247,9 +171,9 @@ class RedisPipe:
         held, self._held = self._held, []
         for _, queued in held:
             for waiter in queued:
-                _fail(waiter, closed)
+                fail(waiter, closed)
         for waiter in self._queued:
-            _fail(waiter, closed)
+            fail(waiter, closed)
         self._out, self._queued = [], []
         if self._proto is not None:
             self._proto.fail(closed)
@@ -273,10 +197,10 @@ class RedisPipe:
         if self._at_once:
             proto = self._proto
             if proto is not None and not proto.lost:
-                self._write(proto, [packed], [_Waiter(fut, n)])
+                self._write(proto, [packed], [Waiter(fut, n)])
                 return fut
         self._out.append(packed)
-        self._queued.append(_Waiter(fut, n))
+        self._queued.append(Waiter(fut, n))
         if not self._scheduled:
             self._scheduled = True
             loop.call_soon(self._flush)
@@ -290,7 +214,7 @@ class RedisPipe:
         self._out, self._queued = [], []
         if self._closed:  # queued in the turn close() ran: nothing will carry them
             for waiter in queued:
-                _fail(waiter, ConnectionError("redis pipe closed"))
+                fail(waiter, ConnectionError("redis pipe closed"))
             return
         proto = self._proto
         if proto is not None and not proto.lost:
@@ -300,7 +224,7 @@ class RedisPipe:
         if self._connecting is None:
             self._connecting = asyncio.create_task(self._reconnect(), name="redis-pipe-connect")
 
-    def _write(self, proto: _Protocol, out: list[bytes], queued: list[_Waiter]) -> None:
+    def _write(self, proto: Connection, out: list[bytes], queued: list[Waiter]) -> None:
         # A caller cancelled (a closing connection, a timeout of its own) before its command
         # went out: nobody is owed that command, so it is not sent. ``out[i]`` is
         # ``queued[i]``'s. Once written, a command keeps its place in ``waiting`` whatever
@@ -334,7 +258,7 @@ class RedisPipe:
             if wait_s > 0:  # the last attempt failed: calls made meanwhile wait for this one
                 await asyncio.sleep(wait_s)
             self.connects += 1
-            proto = await self._open()
+            proto = await open_connection(self._address)
         except BaseException as exc:
             if isinstance(exc, Exception):  # not close()'s cancellation
                 self._retry_s = min(max(self._retry_s * 2, self._retry_min_s), self._retry_max_s)
@@ -343,7 +267,7 @@ class RedisPipe:
             why = ConnectionError(f"could not connect to redis ({exc or type(exc).__name__})")
             for _, queued in held:
                 for waiter in queued:
-                    _fail(waiter, why)
+                    fail(waiter, why)
             if not isinstance(exc, Exception):
                 raise
             return
@@ -356,35 +280,11 @@ class RedisPipe:
             proto.fail(why)
             for _, queued in held:
                 for waiter in queued:
-                    _fail(waiter, why)
+                    fail(waiter, why)
             return
         self._proto = proto
         if held:  # everything asked for while connecting, in order, in one write
             self._write(proto, [p for out, _ in held for p in out], [w for _, queued in held for w in queued])
-
-    async def _open(self) -> _Protocol:
-        address = self._address
-        _, proto = await address.connect(_Protocol)
-        try:
-            hello = address.hello()
-            if hello:
-                fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-                proto.waiting.append(_Waiter(fut, len(hello)))
-                assert proto.transport is not None
-                proto.transport.write(b"".join(hiredis.pack_command(c) for c in hello))
-                async with asyncio.timeout(address.timeout_s):
-                    replies = await fut
-                for command, reply in zip(hello, replies if len(hello) > 1 else [replies], strict=True):
-                    if type(reply) is hiredis.ReplyError:
-                        raise ConnectionError(f"redis refused {command[0]}: {reply}")
-                # The hello's replies were counted as received: count them as sent too, or
-                # every later write's deadline would be met that many replies early and its
-                # last callers would wait for ever on a Redis that stopped answering.
-                proto.sent += len(hello)
-        except BaseException:
-            proto.fail(ConnectionError("redis connection set-up failed"))
-            raise
-        return cast(_Protocol, proto)
 
 
 def _raise_first(replies: list[Any]) -> None:

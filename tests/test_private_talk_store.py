@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy.exc import IntegrityError
 
 from chat_server.private_talk.store import KEEP_SETTLED_S, DatabaseTalks, RedisTalks, TalkStore
 from persistence import migrate
 from persistence.db import make_engine, session_factory
+from rooms.errors import Unavailable
 from rooms.model import Member
 from rooms.private_talk import ACCEPTED, CANCELLED, TalkRequest
 from rooms.roles import Role
@@ -166,3 +168,47 @@ async def test_the_database_forgets_requests_a_day_after_they_lapse(stores: list
     got = await stores[0].get(kept.id)
     assert got is not None and got.outcome == CANCELLED
     assert [t.id for t in await stores[1].waiting()] == [later.id]
+
+
+async def test_an_add_retried_after_it_was_stored_answers_with_its_own_id(stores: list[TalkStore]) -> None:
+    """The same request added again (a retry whose first try was stored after all) clashes
+    on its own id: it is itself, whether still waiting or settled since."""
+    if isinstance(stores[0], RedisTalks):
+        pytest.skip("the database's constraints (the Redis script answers the same while it waits)")
+    talk = _talk(_member())
+    assert await stores[0].add(talk) is None
+    assert await stores[1].add(talk) == talk.id
+    assert (await stores[2].settle(talk, CANCELLED, 150.0))[0]
+    assert await stores[1].add(talk) == talk.id  # not stored again, not taken for another's
+    got = await stores[0].get(talk.id)
+    assert got is not None and got.outcome == CANCELLED
+    assert await stores[0].waiting() == []
+
+
+async def test_a_request_given_a_taken_id_is_refused(stores: list[TalkStore]) -> None:
+    if isinstance(stores[0], RedisTalks):
+        pytest.skip("the database's constraints")
+    first = _talk(_member())
+    assert await stores[0].add(first) is None
+    other = TalkRequest(first.id, _member(), "riverside-lounge", 1, 101.0)
+    with pytest.raises(Unavailable) as refused:
+        await stores[1].add(other)
+    assert isinstance(refused.value.__cause__, IntegrityError)
+    assert [t.id for t in await stores[2].waiting()] == [first.id]
+
+
+async def test_another_refusal_is_raised_not_taken_for_the_member_waiting(stores: list[TalkStore]) -> None:
+    """Only the unique ``waiting_for`` means "waiting already": a row the database refuses
+    for another reason (here a member without a storage key: ``user_id`` is NOT NULL) is an
+    error, even while the member has a request waiting."""
+    if isinstance(stores[0], RedisTalks):
+        pytest.skip("the database's constraints")
+    m = _member()
+    first = _talk(m)
+    assert await stores[0].add(first) is None
+    keyless = Member(m.id, m.handle, m.role, m.org_id, db_id=None)
+    with pytest.raises(Unavailable) as refused:
+        await stores[1].add(_talk(keyless, 101.0))
+    assert isinstance(refused.value.__cause__, IntegrityError)
+    assert "user_id" in str(refused.value.__cause__)
+    assert [t.id for t in await stores[2].waiting()] == [first.id]

@@ -253,15 +253,23 @@ async def test_an_outage_is_retried_with_a_backoff_and_the_first_call_after_it_c
         try:
             assert await pipe.execute("PING") == b"PONG"
             server.stop()
-            # Callers that try again at once, every loop turn, for 0.6 s: without a backoff
-            # each turn is an attempt to connect (hundreds); with it, 50, 100, 200, 200 ms
-            # apart, the calls of each wait sharing one.
+            # Driven by attempts, not by a window of wall time: each round of calls shares one
+            # attempt and waits for it; sleeps never end early, so load only lengthens rounds.
             loop = asyncio.get_running_loop()
-            connects, end = pipe.connects, loop.time() + 0.6
-            while loop.time() < end:
+            connects = pipe.connects
+            for _ in range(10):  # the first round may still meet the lost connection itself
                 results = await together(*(pipe.execute("PING") for _ in range(5)))
                 assert all(isinstance(r, ConnectionError) for r in results), results
-            assert 2 <= pipe.connects - connects <= 8, pipe.connects - connects
+                if pipe.connects > connects:
+                    break
+            assert pipe.connects == connects + 1  # one attempt, at once; it failed
+            start = loop.time()
+            for attempt in range(2, 6):
+                results = await together(*(pipe.execute("PING") for _ in range(5)))
+                assert all(isinstance(r, ConnectionError) for r in results), results
+                assert pipe.connects == connects + attempt  # the round's five calls shared it
+            # Attempts 3-5 waited 100, 200, 200 ms (retry_max_s); without a backoff: a few ms.
+            assert loop.time() - start >= 0.45, loop.time() - start
             server.start()  # same port
             # The first call once Redis is back waits for the next attempt, not an error.
             assert await pipe.execute("PING") == b"PONG"

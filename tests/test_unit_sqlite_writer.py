@@ -1,7 +1,8 @@
 """The embedded mode's SQLite writer thread (persistence/sqlite_writer.py) on a real, migrated
 SQLite file: batches queued while a transaction runs are committed together in the next one,
 small batches go in as one multi-row INSERT, what it commits is searchable, a batch the
-database refuses fails only its own future, and stopping settles every batch it was handed.
+database refuses fails only its own future, stopping settles every batch it was handed, and
+the thread's connection opens once another connection's lock lets it (a stop still bounded).
 
 The thread is held busy by another connection's write lock (BEGIN IMMEDIATE), which its own
 BEGIN IMMEDIATE waits for: that is how batches are made to queue up, without timing.
@@ -275,3 +276,60 @@ async def test_stop_returns_while_another_connection_holds_the_write_lock(db: Db
             writer.submit(_rows(db, 9, 1))
     assert acked.result() is None
     assert _stored_seqs(db) == [1]  # what was committed stays; nothing else went in
+
+
+@contextmanager
+def _lock_against_opening(db: Db, how: str) -> Iterator[None]:
+    """Another connection holding a lock that keeps a new connection's ``journal_mode=WAL``
+    out until the block ends: the file not in WAL mode (a copy restored from a backup, say)
+    while that connection writes, or the connection in exclusive locking mode."""
+    con = sqlite3.connect(db.path, isolation_level=None)
+    if how == "not-yet-wal":
+        con.execute("PRAGMA journal_mode=DELETE")
+        con.execute("BEGIN EXCLUSIVE")
+    else:
+        con.execute("PRAGMA locking_mode=EXCLUSIVE")
+        con.execute("BEGIN IMMEDIATE")
+    con.execute("UPDATE users SET handle = handle WHERE id = ?", (db.author,))
+    try:
+        yield
+    finally:
+        con.execute("COMMIT")
+        con.close()
+
+
+@pytest.mark.parametrize("how", ["not-yet-wal", "exclusive-locking-mode"])
+async def test_the_thread_opens_its_connection_once_another_connection_lets_go(db: Db, how: str) -> None:
+    """Opening waits for the lock as a transaction does: a batch that arrives while the
+    file is held is committed once it is free, not failed after one 50 ms step."""
+    writer = SqliteWriter(db.path)
+    writer.start()
+    try:
+        with _lock_against_opening(db, how):
+            batch = writer.submit(_rows(db, 1, 2))
+            await _until_taken(writer)  # the thread is opening its connection
+            await asyncio.sleep(0.3)  # several steps of the wait
+            assert not batch.done() or batch.exception() is None, batch.exception()
+        await asyncio.wait_for(batch, WAIT_S)
+        assert batch.result() is None
+        assert _stored_seqs(db) == [1, 2]
+    finally:
+        await writer.stop()
+    con = sqlite3.connect(db.path)
+    try:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        con.close()
+
+
+async def test_stop_returns_while_the_thread_waits_to_open_its_connection(db: Db) -> None:
+    """The opening's wait is taken in steps too, so a stop cuts it short (WAIT_S is well
+    under the 30 s a busy wait of SQLite's own would take), failing the batch."""
+    writer = SqliteWriter(db.path)
+    writer.start()
+    with _lock_against_opening(db, "exclusive-locking-mode"):
+        batch = writer.submit(_rows(db, 1, 1))
+        await _until_taken(writer)
+        await asyncio.wait_for(writer.stop(timeout_s=0.2), WAIT_S)
+        assert isinstance(batch.exception(), WriterStopped)  # its sender is not acknowledged
+    assert _stored_seqs(db) == []
