@@ -2,6 +2,10 @@
 step, and a change that cannot happen yet (the archive waiting for its transcript) tried
 again less and less often, logged once, and carried out at once when woken.
 
+``step`` is driven by hand on a ``Clock`` the test moves forward (both the wall clock the due
+times are read against and the monotonic one of the holds' back-off), so no assertion
+depends on how long anything really took on a loaded machine.
+
 The broker's log is put ahead of the database with ``raise_head`` (what a restart restores
 from): the state of a Redis deployment whose writer has not stored the last messages yet.
 Statements are counted on the engine (``before_cursor_execute``), as the database sees them.
@@ -39,6 +43,24 @@ LOGGER = "chat_server.events.lifecycle"
 WAITS = "waits for its transcript"
 
 
+class Clock:
+    """Wall and monotonic time that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.wall = datetime.now(UTC).replace(tzinfo=None)
+        self.mono = 1000.0
+
+    def now(self) -> datetime:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.wall += timedelta(seconds=seconds)
+        self.mono += seconds
+
+
 @dataclass
 class Rig:
     engine: AsyncEngine
@@ -47,13 +69,17 @@ class Rig:
     user_id: int
     statements: list[str] = field(default_factory=list)
     head_reads: int = 0
+    heads_read: list[str] = field(default_factory=list)  # the room of each archive try
+    clock: Clock = field(default_factory=Clock)
 
     async def broker_head(self, room: str) -> int:
         self.head_reads += 1
+        self.heads_read.append(room)
         return (await self.broker.heads([room]))[room]
 
     def lifecycle(self, grace_s: float = 0.0, archive_after_s: float = 0.0) -> Lifecycle:
-        return Lifecycle(self.db, self.broker, grace_s, archive_after_s, 30.0, self.broker_head)
+        return Lifecycle(self.db, self.broker, grace_s, archive_after_s, 30.0, self.broker_head,
+                         self.clock.now, self.clock.monotonic)
 
     async def session(self, starts_at: datetime, ends_at: datetime, due_at: datetime) -> tuple[int, str]:
         """A one-off session (scheduled, due at ``due_at``); its id and live room."""
@@ -116,10 +142,10 @@ async def until(what: Callable[[], Awaitable[bool]], seconds: float, why: str) -
 
 async def test_a_step_reads_the_database_once(rig: Rig) -> None:
     """Nothing due: one statement gives both what is due (nothing) and when the next is."""
-    now = datetime.now(UTC)
+    now = rig.clock.now()
     await rig.session(now + timedelta(hours=2), now + timedelta(hours=3), now + timedelta(seconds=20))
     lifecycle = rig.lifecycle()
-    assert 10 < await lifecycle.step() <= 20  # sleeps until the next change is due
+    assert await lifecycle.step() == 20.0  # sleeps until the next change is due
     rig.statements.clear()
     await lifecycle.step()
     assert len(rig.statements) == 1, rig.statements
@@ -130,45 +156,52 @@ async def test_an_archive_waiting_for_its_transcript_backs_off_and_goes_when_wok
 ) -> None:
     """A session missed entirely goes to ``ended``; its archive (due at once) waits for a
     transcript the database does not hold yet. It is tried again after 1 s, then 2 s (one
-    look each, no polling in between), logged once; once the transcript is there, a wake-up
-    (a ``SessionChanged`` from anywhere) archives it at once, not after the next back-off."""
-    now = datetime.now(UTC)
+    look each, nothing in between), logged once; once the transcript is there, a wake-up
+    archives it at once, not after the next back-off (4 s away)."""
+    now = rig.clock.now()
     occ_id, room = await rig.session(now - timedelta(hours=2), now - timedelta(hours=1), now - timedelta(hours=2))
     await rig.broker.raise_head(room, 3)  # three messages acknowledged, none stored yet
     lifecycle = rig.lifecycle()
     caplog.set_level(logging.INFO, logger=LOGGER)
+
+    assert await lifecycle.step() == 0.0  # moved to ended: read again at once
+    assert await rig.state(occ_id) == "ended"
+    assert await lifecycle.step() == 1.0  # the archive tried once and held: again in 1 s
+    assert rig.head_reads == 1
+    rig.statements.clear()
+    for wait_s, tries in [(1.0, 1), (2.0, 2), (4.0, 3)]:
+        rig.clock.advance(wait_s - 0.001)
+        assert await lifecycle.step() == pytest.approx(0.001)  # not yet: no look, one read
+        assert rig.head_reads == tries
+        rig.clock.advance(0.001)
+        assert await lifecycle.step() == 2 * wait_s  # tried (one look), held twice as long
+        assert rig.head_reads == tries + 1
+    # Each step is one scheduler read; a try adds the due row's hosts and one transcript look.
+    assert len(rig.statements) == 6 + 3 * 2, rig.statements
+    assert len([r for r in caplog.records if WAITS in r.getMessage()]) == 1, "logged once, not once per try"
+    assert await rig.state(occ_id) == "ended"
+
+    async with rig.db() as db:
+        await transcripts.store(db, [NewMessage(f"m{i}", room, i, rig.user_id, f"c{i}", "hi", None, 0)
+                                     for i in (1, 2, 3)])
+    lifecycle.wake()  # what events/wiring.py does on SessionChanged
+    assert await lifecycle.step() == 0.0  # not after the 8 s back-off: now
+    assert await rig.state(occ_id) == "archived"
+    waits = [r for r in caplog.records if WAITS in r.getMessage()]
+    assert len(waits) == 1, [r.getMessage() for r in waits]
+
+
+async def test_the_running_scheduler_carries_out_what_is_due(rig: Rig) -> None:
+    """The same on its own task with the real clocks: started, it ends a missed session and
+    archives it (nothing to wait for) without being stepped."""
+    real = datetime.now(UTC)
+    occ_id, _ = await rig.session(real - timedelta(hours=2), real - timedelta(hours=1), real - timedelta(hours=2))
+    lifecycle = Lifecycle(rig.db, rig.broker, 0.0, 0.0, 30.0, rig.broker_head)
     lifecycle.start()
     try:
-        async def tried(times: int) -> bool:
-            return rig.head_reads >= times
-
-        await until(lambda: tried(1), 5, "the archive was never tried")
-        assert await rig.state(occ_id) == "ended"
-        first = time.monotonic()
-        rig.statements.clear()
-        await until(lambda: tried(3), 6, f"the archive was tried {rig.head_reads} times in 6 s")
-        # Tries 2 and 3 came after 1 s and 2 s more: a look at the transcript each (and the
-        # scheduler's reads), not a read every 100 ms for 10 s as the clock used to wait.
-        assert time.monotonic() - first >= 2.5
-        assert len(rig.statements) <= 12, rig.statements
-        assert [r.getMessage() for r in caplog.records if WAITS in r.getMessage()] == [
-            next(r.getMessage() for r in caplog.records if WAITS in r.getMessage())
-        ], "logged once, not once per try"
-        assert await rig.state(occ_id) == "ended"
-
-        async with rig.db() as db:
-            await transcripts.store(db, [NewMessage(f"m{i}", room, i, rig.user_id, f"c{i}", "hi", None, 0)
-                                         for i in (1, 2, 3)])
-        woken = time.monotonic()
-        lifecycle.wake()  # what events/wiring.py does on SessionChanged
-
         async def archived() -> bool:
             return await rig.state(occ_id) == "archived"
 
-        await until(archived, 10, "the archive never went")
-        # The next back-off try was 4 s away: the wake-up, not the back-off, archived it.
-        assert time.monotonic() - woken < 2.0, "archived by the back-off, not the wake-up"
-        waits = [r for r in caplog.records if WAITS in r.getMessage()]
-        assert len(waits) == 1, [r.getMessage() for r in waits]
+        await until(archived, 10, "the scheduler never archived the missed session")
     finally:
         await lifecycle.stop()

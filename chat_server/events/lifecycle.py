@@ -64,8 +64,11 @@ class Lifecycle:
     def __init__(
         self, db: async_sessionmaker[AsyncSession], broker: Broker, grace_s: float,
         archive_after_s: float, tick_s: float, broker_head: Callable[[str], Awaitable[int]],
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = utcnow, monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` is the wall clock the due times are read against (naive UTC);
+        ``monotonic`` the clock the holds' back-off runs on (seconds). Both are injected so
+        that tests drive ``step`` through time without waiting for it."""
         self._db = db
         self._broker = broker
         self._grace = timedelta(seconds=grace_s)
@@ -73,6 +76,7 @@ class Lifecycle:
         self._tick_s = tick_s
         self._broker_head = broker_head
         self._clock = clock
+        self._monotonic = monotonic
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._holds = Holds()
@@ -168,6 +172,7 @@ class Lifecycle:
             head = await self._broker_head(room)
         except Unavailable:
             return False
+        # A real wait on real sleeps (a host's request), so real time, not the holds' clock.
         deadline = time.monotonic() + wait_s
         while True:
             async with self._db() as db:
@@ -208,7 +213,7 @@ class Lifecycle:
         change is due or a held one may be tried again (at most ``tick_s``; 0 when it moved
         something or read a full batch: due times changed, read again at once)."""
         now = self._clock()
-        skip = self._holds.waiting_ids(time.monotonic())
+        skip = self._holds.waiting_ids(self._monotonic())
         async with self._db() as db:
             work, later = await store.due_and_next(db, now, _BATCH, skip)
         if len(work) < _BATCH:
@@ -219,7 +224,7 @@ class Lifecycle:
         wait_s = self._tick_s
         if later is not None:
             wait_s = min(wait_s, max(0.0, (later - now).total_seconds()))
-        held = self._holds.next_try_in(time.monotonic())
+        held = self._holds.next_try_in(self._monotonic())
         if held is not None:
             wait_s = min(wait_s, held)
         return wait_s
@@ -230,7 +235,7 @@ class Lifecycle:
         done = 0
         for occ in work:
             occ_id, state = occ.row.id or 0, occ.row.state
-            if self._holds.waiting(occ_id, state, time.monotonic()):
+            if self._holds.waiting(occ_id, state, self._monotonic()):
                 continue
             target = due(occ.state, self.timing(occ), None if occ.row.ended_at is None else aware(occ.row.ended_at),
                          now.replace(tzinfo=UTC))
@@ -241,12 +246,12 @@ class Lifecycle:
                     continue
             except Unavailable:
                 # Logged once per state; tried again after 1 s, 2 s, 4 s... up to 30 s.
-                if self._holds.hold(occ_id, state, time.monotonic()):
+                if self._holds.hold(occ_id, state, self._monotonic()):
                     log.info("session %s: archive waits for its transcript; trying again, less often",
                              occ.row.public_id)
                 continue
             # target None: its due time and the rules disagree (a clock step); hold it rather
             # than spin. Else another gateway (or a host) moved it first: its wake-up reads again.
-            if target is None and self._holds.hold(occ_id, state, time.monotonic()):
+            if target is None and self._holds.hold(occ_id, state, self._monotonic()):
                 log.info("session %s: due in %s, but nothing to do yet", occ.row.public_id, state)
         return done
