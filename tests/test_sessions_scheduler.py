@@ -93,6 +93,28 @@ class Rig:
             assert occ.id is not None
             return occ.id, occ.room
 
+    async def public_id(self, occ_id: int) -> str:
+        async with self.db() as db:
+            from persistence.event_models import EventOccurrence
+
+            row = await db.get(EventOccurrence, occ_id)
+            assert row is not None
+            return row.public_id
+
+    async def poison(self, occ_id: int) -> None:
+        """Make every move of the session fail in the database (its audit entry is refused),
+        as a row this code cannot handle would: a real error, raised inside ``move``."""
+        public_id = await self.public_id(occ_id)
+        async with self.engine.begin() as conn:
+            await conn.exec_driver_sql(
+                f"CREATE TRIGGER poison_{occ_id} BEFORE INSERT ON audit_log "
+                f"WHEN NEW.detail LIKE 'session {public_id}:%' BEGIN SELECT RAISE(ABORT, 'poisoned'); END"
+            )
+
+    async def cure(self, occ_id: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.exec_driver_sql(f"DROP TRIGGER poison_{occ_id}")
+
     async def state(self, occ_id: int) -> str:
         async with self.db() as db:
             from persistence.event_models import EventOccurrence
@@ -205,3 +227,32 @@ async def test_the_running_scheduler_carries_out_what_is_due(rig: Rig) -> None:
         await until(archived, 10, "the scheduler never archived the missed session")
     finally:
         await lifecycle.stop()
+
+
+async def test_one_session_that_cannot_move_does_not_stop_the_others(
+    rig: Rig, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two missed sessions; moving the earlier one fails in the database every time. The other
+    still moves on the first step; the failing one is held (tried again after 1 s, then 2 s),
+    logged once with its error, and moves once whatever failed is mended."""
+    now = rig.clock.now()
+    bad, _ = await rig.session(now - timedelta(hours=2), now - timedelta(hours=1), now - timedelta(hours=2))
+    good, _ = await rig.session(now - timedelta(hours=2), now - timedelta(hours=1), now - timedelta(hours=1))
+    await rig.poison(bad)
+    lifecycle = rig.lifecycle()
+    caplog.set_level(logging.INFO, logger=LOGGER)
+
+    assert await lifecycle.step() == 0.0  # the good one moved: read again at once
+    assert await rig.state(good) == "ended" and await rig.state(bad) == "scheduled"
+    await lifecycle.step()  # the good one's archive
+    assert await rig.state(good) == "archived"
+    assert await lifecycle.step() == 1.0  # nothing else due; the bad one held for 1 s
+    rig.clock.advance(1.0)
+    assert await lifecycle.step() == 2.0  # tried again, failed again: held twice as long
+    failures = [r for r in caplog.records if "could not move" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None, "logged once, with the error"
+
+    await rig.cure(bad)
+    rig.clock.advance(2.0)
+    assert await lifecycle.step() == 0.0
+    assert await rig.state(bad) == "ended"

@@ -15,8 +15,8 @@ safety tick (``tick_s``, KINDRED_EVENT_TICK_S) bounds the sleep in case a wake-u
 (the broker down for a moment). Several gateways reading the same row race on the UPDATE;
 one wins, the others change nothing and send nothing.
 
-A change that is due but cannot be carried out yet (the archive waiting for its transcript) is
-held (``holds.py``): tried again after 1 s, doubling up to 30 s, logged once per state, and
+A change that is due but cannot be carried out yet (the archive waiting for its transcript, or
+any error moving that one session) is held (``holds.py``): tried again after 1 s, doubling up to 30 s, logged once per state, and
 tried at once on every wake-up. The clock's archive looks at the transcript once and holds;
 only a host's request waits for it (bounded), so one stuck archive never delays the others.
 """
@@ -249,6 +249,14 @@ class Lifecycle:
                 if self._holds.hold(occ_id, state, self._monotonic()):
                     log.info("session %s: archive waits for its transcript; trying again, less often",
                              occ.row.public_id)
+                continue
+            except Exception:
+                # Anything else (the audit, a notification, a read failing for this one row):
+                # held the same way, so that one session that cannot move never stops the
+                # others, which would otherwise wait behind it on every read, earliest first.
+                if self._holds.hold(occ_id, state, self._monotonic()):
+                    log.exception("session %s: could not move from %s; trying again, less often",
+                                  occ.row.public_id, state)
                 continue
             # target None: its due time and the rules disagree (a clock step); hold it rather
             # than spin. Else another gateway (or a host) moved it first: its wake-up reads again.
