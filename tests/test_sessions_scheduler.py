@@ -179,7 +179,8 @@ async def test_an_archive_waiting_for_its_transcript_backs_off_and_goes_when_wok
     """A session missed entirely goes to ``ended``; its archive (due at once) waits for a
     transcript the database does not hold yet. It is tried again after 1 s, then 2 s (one
     look each, nothing in between), logged once; once the transcript is there, a wake-up
-    archives it at once, not after the next back-off (4 s away)."""
+    naming it archives it at once, not after the next back-off (8 s away); one naming another
+    session leaves its back-off alone."""
     now = rig.clock.now()
     occ_id, room = await rig.session(now - timedelta(hours=2), now - timedelta(hours=1), now - timedelta(hours=2))
     await rig.broker.raise_head(room, 3)  # three messages acknowledged, none stored yet
@@ -206,7 +207,10 @@ async def test_an_archive_waiting_for_its_transcript_backs_off_and_goes_when_wok
     async with rig.db() as db:
         await transcripts.store(db, [NewMessage(f"m{i}", room, i, rig.user_id, f"c{i}", "hi", None, 0)
                                      for i in (1, 2, 3)])
-    lifecycle.wake()  # what events/wiring.py does on SessionChanged
+    lifecycle.wake("someone-else")  # a SessionChanged for another session (or our own move)
+    assert await lifecycle.step() == 8.0  # its back-off stands: not tried
+    assert rig.head_reads == 4
+    lifecycle.wake(await rig.public_id(occ_id))  # what events/wiring.py does on one naming it
     assert await lifecycle.step() == 0.0  # not after the 8 s back-off: now
     assert await rig.state(occ_id) == "archived"
     waits = [r for r in caplog.records if WAITS in r.getMessage()]
@@ -256,3 +260,58 @@ async def test_one_session_that_cannot_move_does_not_stop_the_others(
     rig.clock.advance(2.0)
     assert await lifecycle.step() == 0.0
     assert await rig.state(bad) == "ended"
+
+
+async def test_wake_ups_for_other_sessions_leave_a_hold_alone(rig: Rig) -> None:
+    """Two held sessions: the moves of a busy schedule (each echoed back as a SessionChanged
+    naming the session moved) never try a held session early; only one naming it does."""
+    now = rig.clock.now()
+    held, _ = await rig.session(now - timedelta(minutes=5), now + timedelta(hours=1), now - timedelta(minutes=5))
+    await rig.poison(held)
+    lifecycle = rig.lifecycle()
+    assert await lifecycle.step() == 1.0
+    rig.clock.advance(1.0)
+    assert await lifecycle.step() == 2.0  # held for 2 s now
+    busy = [await rig.session(now + timedelta(seconds=i), now + timedelta(hours=1), now + timedelta(seconds=i))
+            for i in (1, 2)]
+    rig.statements.clear()
+    for busy_id, _ in busy:
+        rig.clock.advance(0.5)
+        lifecycle.wake(await rig.public_id(busy_id))  # created elsewhere, then moved here and echoed
+        assert await lifecycle.step() == 0.0
+        assert await rig.state(busy_id) == "live"
+        lifecycle.wake(await rig.public_id(busy_id))  # our own move, echoed back
+        await lifecycle.step()
+    audits = [q for q in rig.statements if q.startswith("INSERT INTO audit_log")]
+    assert len(audits) == 2, "the held session was tried again early"  # the two busy moves only
+    assert await lifecycle.step() == pytest.approx(1.0)  # 2 s held, 1 s gone by
+    lifecycle.wake(await rig.public_id(held))
+    rig.statements.clear()
+    await lifecycle.step()
+    assert any(q.startswith("INSERT INTO audit_log") for q in rig.statements), "named, it is tried at once"
+    assert await rig.state(held) == "scheduled"
+
+
+async def test_a_held_session_moved_elsewhere_is_waited_for_without_its_wake_up(rig: Rig) -> None:
+    """A session held here (its move failed) is moved by another gateway, to a state due again
+    in 3 s; that gateway's wake-up is lost. The read still sees when it is next due, so the
+    scheduler sleeps 3 s, not the 8 s left of its hold, and then moves it (the hold was made
+    in the state it has left)."""
+    now = rig.clock.now()
+    # It ends 10 s from now: 3 s after the last of the tries below (at 0, 1, 3 and 7 s).
+    occ_id, _ = await rig.session(now - timedelta(minutes=5), now + timedelta(seconds=10), now - timedelta(minutes=5))
+    await rig.poison(occ_id)
+    here = rig.lifecycle()
+    assert await here.step() == 1.0
+    for held_s in (2.0, 4.0, 8.0):
+        rig.clock.advance(held_s / 2)
+        assert await here.step() == held_s
+    await rig.cure(occ_id)
+    elsewhere = rig.lifecycle()
+    assert await elsewhere.step() == 0.0  # another gateway moves it: live, ending in 3 s
+    assert await rig.state(occ_id) == "live"
+    # No wake-up reaches ``here``.
+    assert await here.step() == 3.0
+    rig.clock.advance(3.0)
+    assert await here.step() == 0.0
+    assert await rig.state(occ_id) == "ended"

@@ -17,7 +17,7 @@ one wins, the others change nothing and send nothing.
 
 A change that is due but cannot be carried out yet (the archive waiting for its transcript, or
 any error moving that one session) is held (``holds.py``): tried again after 1 s, doubling up to 30 s, logged once per state, and
-tried at once on every wake-up. The clock's archive looks at the transcript once and holds;
+tried at once when a ``SessionChanged`` names it (a host or another gateway changed it). The clock's archive looks at the transcript once and holds;
 only a host's request waits for it (bounded), so one stuck archive never delays the others.
 """
 
@@ -135,11 +135,12 @@ class Lifecycle:
             await db.commit()
         frame = state_frame(occ, target).wire()
         to = sorted({m.id for m in people} | set(occ.host_ids))
-        message = SessionChanged(occ.row.room, frame, to)
+        message = SessionChanged(occ.row.room, frame, to, session=occ.row.public_id)
         if notify_to and notice is not None:
             # Only to those whose row was stored now: a member who muted the kind hears nothing.
             message = SessionChanged(occ.row.room, frame, to,
-                                     {"kind": notice[0], "event": occ.row.public_id, "text": text}, notify_to)
+                                     {"kind": notice[0], "event": occ.row.public_id, "text": text}, notify_to,
+                                     occ.row.public_id)
         await self.publish(message)
         return True
 
@@ -191,9 +192,17 @@ class Lifecycle:
         for task in [self._task, *self._retries]:
             await stop_task(task)
 
-    def wake(self) -> None:
-        """A session changed (on any gateway): read what is due, and when, again now, and
-        try the held sessions again (what held one may have changed)."""
+    def wake(self, session: str | None = None) -> None:
+        """A session changed (on any gateway): read what is due, and when, again now. Only
+        the session named (its public id) is tried again at once if it is held: a change to
+        another one (this gateway's own moves, echoed back, included) cannot have mended it."""
+        if session is not None:
+            self._holds.wake(session)
+        self._wake.set()
+
+    def wake_all(self) -> None:
+        """A wake-up may have been missed (the control channel resubscribed): read again and
+        try every held session once."""
         self._holds.wake_all()
         self._wake.set()
 
@@ -213,7 +222,7 @@ class Lifecycle:
         change is due or a held one may be tried again (at most ``tick_s``; 0 when it moved
         something or read a full batch: due times changed, read again at once)."""
         now = self._clock()
-        skip = self._holds.waiting_ids(self._monotonic())
+        skip = self._holds.waiting_states(self._monotonic())
         async with self._db() as db:
             work, later = await store.due_and_next(db, now, _BATCH, skip)
         if len(work) < _BATCH:
@@ -246,7 +255,7 @@ class Lifecycle:
                     continue
             except Unavailable:
                 # Logged once per state; tried again after 1 s, 2 s, 4 s... up to 30 s.
-                if self._holds.hold(occ_id, state, self._monotonic()):
+                if self._holds.hold(occ_id, state, self._monotonic(), occ.row.public_id):
                     log.info("session %s: archive waits for its transcript; trying again, less often",
                              occ.row.public_id)
                 continue
@@ -254,12 +263,12 @@ class Lifecycle:
                 # Anything else (the audit, a notification, a read failing for this one row):
                 # held the same way, so that one session that cannot move never stops the
                 # others, which would otherwise wait behind it on every read, earliest first.
-                if self._holds.hold(occ_id, state, self._monotonic()):
+                if self._holds.hold(occ_id, state, self._monotonic(), occ.row.public_id):
                     log.exception("session %s: could not move from %s; trying again, less often",
                                   occ.row.public_id, state)
                 continue
             # target None: its due time and the rules disagree (a clock step); hold it rather
             # than spin. Else another gateway (or a host) moved it first: its wake-up reads again.
-            if target is None and self._holds.hold(occ_id, state, self._monotonic()):
+            if target is None and self._holds.hold(occ_id, state, self._monotonic(), occ.row.public_id):
                 log.info("session %s: due in %s, but nothing to do yet", occ.row.public_id, state)
         return done
