@@ -38,6 +38,7 @@ from chat_server.events.holds import Holds
 from chat_server.events.views import aware, state_frame
 from chat_server.protocol import control
 from chat_server.protocol.control import SessionChanged
+from chat_server.retry import until_done
 from persistence import moderation as audit_store
 from persistence import notifications, transcripts
 from persistence import sessions as store
@@ -151,19 +152,12 @@ class Lifecycle:
         try:
             await self._broker.publish_control(payload)
         except Unavailable:
-            task = asyncio.create_task(self._retry(payload), name="event-publish-retry")
+            task = asyncio.create_task(
+                until_done(lambda: self._broker.publish_control(payload), Unavailable),
+                name="event-publish-retry",
+            )
             self._retries.add(task)
             task.add_done_callback(self._retries.discard)
-
-    async def _retry(self, payload: bytes) -> None:
-        delay = 0.1
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await self._broker.publish_control(payload)
-                return
-            except Unavailable:
-                delay = min(delay * 2, 2.0)
 
     async def _transcript_complete(self, room: str, wait_s: float) -> bool:
         """In Redis mode an ack means Redis has the message and a writer stores it shortly
