@@ -8,11 +8,11 @@ changed and do nothing (no frame, no notification, no audit entry twice).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, not_, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -220,13 +220,15 @@ async def change_state(
 
 
 async def due_and_next(
-    db: AsyncSession, now: datetime, limit: int = 100, skip: Collection[int] = (),
+    db: AsyncSession, now: datetime, limit: int = 100, skip: Mapping[int, str] | None = None,
 ) -> tuple[list[Occurrence], datetime | None]:
     """The scheduler's one read: the open occurrences whose next timed change is due at
-    ``now`` (at most ``limit``, earliest first, none of the ids in ``skip``), and when the
-    first one after ``now`` is due (None if none is). One statement on the ``due_at`` index:
-    the due rows and the earliest later one (``id =`` a subquery); hosts are read only for
-    due rows."""
+    ``now`` (at most ``limit``, earliest first, none of the held ones in ``skip`` while they
+    are still in the state each was held in), and when the first one after ``now`` is due
+    (None if none is; ``skip`` does not hide it: a held session moved elsewhere to a later
+    due time is waited for, even if that move's wake-up was lost). One statement on the
+    ``due_at`` index: the due rows and the earliest later one (``id =`` a subquery); hosts
+    are read only for due rows."""
     open_states = [s.value for s in OPEN_STATES]
     first_later = (
         select(EventOccurrence.id)
@@ -234,12 +236,18 @@ async def due_and_next(
         .order_by(col(EventOccurrence.due_at)).limit(1)
         .scalar_subquery()
     )
+    is_due = col(EventOccurrence.due_at) <= now
+    if skip:
+        by_state: dict[str, list[int]] = {}
+        for occ_id, state in skip.items():
+            by_state.setdefault(state, []).append(occ_id)
+        held = or_(*(and_(col(EventOccurrence.state) == state, col(EventOccurrence.id).in_(ids))
+                     for state, ids in by_state.items()))
+        is_due = and_(is_due, not_(held))
     query = _joined().where(  # type: ignore[attr-defined]
         col(EventOccurrence.state).in_(open_states),
-        (col(EventOccurrence.due_at) <= now) | (col(EventOccurrence.id) == first_later),
+        is_due | (col(EventOccurrence.id) == first_later),
     )
-    if skip:
-        query = query.where(col(EventOccurrence.id).not_in(list(skip)))
     query = query.order_by(col(EventOccurrence.due_at)).limit(limit + 1)
     rows = (await db.exec(query)).all()
     due = [(o, s) for o, s in rows if o.due_at is not None and o.due_at <= now][:limit]

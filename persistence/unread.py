@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    ColumnElement,
     Integer,
     String,
     Subquery,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     or_,
 )
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -76,11 +79,9 @@ async def room_counts_at(db: AsyncSession, user_db_id: int, rooms: Sequence[str]
         return {}
     # Per room, the mark is read first and then bounds an index range on (room, seq), so a
     # room's history before the mark is never read (a join of messages with room_reads left
-    # the mark a filter on every message of the room). The count takes the first MAX_COUNTED
-    # rows in seq order (all it reports; the order keeps PostgreSQL on the index from the
-    # mark rather than a bitmap of the whole range) and the newest counted message is the
-    # first from the top: a room never visited (mark 0) reads about MAX_COUNTED rows.
-    listed = _listed(db, list(dict.fromkeys(rooms)))
+    # the mark a filter on every message of the room); past the mark ``_bounded`` reads about
+    # MAX_COUNTED rows, so a room never visited (mark 0) reads about that many.
+    listed = _listed(db, list(dict.fromkeys(rooms)))  # counted with _bounded
     marked = (
         select(listed.c.room, func.coalesce(col(RoomRead.seq), 0).label("mark"))
         .select_from(listed)
@@ -88,15 +89,54 @@ async def room_counts_at(db: AsyncSession, user_db_id: int, rooms: Sequence[str]
         .subquery("marked")
     )
     after = and_(col(Message.room) == marked.c.room, col(Message.seq) > marked.c.mark,
-                 col(Message.author_id) != user_db_id, col(Message.body).is_not(None))
-    # A FROM subquery correlates only when told (else it would join ``marked`` again).
-    first = (select(literal_column("1", Integer).label("one")).where(after).order_by(col(Message.seq))
-             .limit(MAX_COUNTED).correlate(marked))
-    count = select(func.count()).select_from(first.subquery("counted")).scalar_subquery()
-    newest = select(Message.seq).where(after).order_by(col(Message.seq).desc()).limit(1).scalar_subquery()
+                 _counted(user_db_id))
+    count, newest = _bounded(after, marked)
     query = select(marked.c.room, count, newest, marked.c.mark)
     return {room: Counted(int(n), int(mark), int(top))
             for room, n, top, mark in (await db.exec(query)).all() if n}
+
+
+def _counted(user_db_id: int) -> ColumnElement[bool]:
+    """The messages a count takes in: others', not removed."""
+    return and_(col(Message.author_id) != user_db_id, col(Message.body).is_not(None))
+
+
+def _bounded(
+    after: ColumnElement[bool], outer: Subquery | None = None,
+) -> tuple[ScalarSelect[int], ScalarSelect[int]]:
+    """The count (at most ``MAX_COUNTED``) and the newest seq of the messages ``after``
+    selects (a range of one room's (room, seq) index from a mark), reading about
+    ``MAX_COUNTED`` rows however many there are: the count takes the first ``MAX_COUNTED``
+    rows in seq order (all it reports; the order keeps PostgreSQL on the index from the mark
+    rather than a bitmap of the whole range) and the newest is the first from the top.
+    ``outer`` is the FROM subquery ``after`` refers to, if any (it correlates only when told,
+    else it would be joined again)."""
+    first = select(literal_column("1", Integer).label("one")).where(after).order_by(col(Message.seq)) \
+        .limit(MAX_COUNTED)
+    if outer is not None:
+        first = first.correlate(outer)
+    count = select(func.count()).select_from(first.subquery("counted")).scalar_subquery()
+    newest = select(Message.seq).where(after).order_by(col(Message.seq).desc()).limit(1).scalar_subquery()
+    return count, newest
+
+
+def _tally(user_db_id: int) -> list[ColumnElement[Any]]:
+    """A conversation's one pass over the messages after the mark: how many are counted and
+    the newest of those, and how many are stored and the newest of those (the seqs after the
+    mark are all stored when the two agree: the member's own and removed messages are stored
+    ones)."""
+    counted = _counted(user_db_id)
+    return [func.count(case((counted, 1))), func.max(case((counted, Message.seq))),
+            func.count(), func.max(Message.seq)]
+
+
+def _fence(mark: ColumnElement[int] | int, now_ms: int) -> ColumnElement[bool]:
+    """A stored message after ``mark`` whose predecessor is not stored, posted in the last
+    ``SETTLE_MS`` before ``now_ms``: the gap before it may still fill, so a conversation's
+    count stops at the first such message (an index probe each)."""
+    before = aliased(Message)
+    missing = ~exists().where(col(before.room) == col(Message.room), col(before.seq) == col(Message.seq) - 1)
+    return and_(col(Message.seq) > mark + 1, col(Message.created_ms) > now_ms - SETTLE_MS, missing)
 
 
 def _listed(db: AsyncSession, rooms: list[str]) -> Subquery:
@@ -122,13 +162,10 @@ async def conversation_counts_at(
         return {}
     read = and_(col(RoomRead.user_id) == user_db_id, col(RoomRead.room) == col(Message.room))
     mark = func.coalesce(col(RoomRead.seq), 0)
-    counted = and_(col(Message.author_id) != user_db_id, col(Message.body).is_not(None))
-    # One pass, as room_counts_at's, that also tells whether every seq after the mark is
-    # stored (the member's own and removed messages are stored ones): almost always.
+    # One pass that also tells whether every seq after the mark is stored: almost always.
     query = (
         select(  # type: ignore[call-overload]  # sqlmodel types at most 4 columns
-            Message.room, func.count(case((counted, 1))), func.max(case((counted, Message.seq))),
-            func.max(mark), func.count(), func.max(Message.seq),
+            Message.room, *_tally(user_db_id), func.max(mark),
         )
         .select_from(Message).outerjoin(RoomRead, read)
         .where(col(Message.room).in_(list(rooms)), col(Message.seq) > mark)
@@ -136,7 +173,7 @@ async def conversation_counts_at(
     )
     found: dict[str, Counted] = {}
     gapped: list[str] = []
-    for room, n, newest, m, stored, top in (await db.exec(query)).all():
+    for room, n, newest, stored, top, m in (await db.exec(query)).all():
         if int(stored) != int(top) - int(m or 0):
             gapped.append(room)
         elif n:
@@ -148,26 +185,22 @@ async def conversation_counts_at(
 
 async def _fenced_counts(db: AsyncSession, user_db_id: int, rooms: list[str], now_ms: int) -> dict[str, Counted]:
     """The counts of conversations with a seq missing after the mark: up to the fence, the
-    first stored message after the mark whose predecessor is not stored, among those posted
-    in the last ``SETTLE_MS`` (an index probe each)."""
+    first stored message after the mark that ``_fence`` finds."""
     read = and_(col(RoomRead.user_id) == user_db_id, col(RoomRead.room) == col(Message.room))
     mark = func.coalesce(col(RoomRead.seq), 0)
-    before = aliased(Message)
-    missing = ~exists().where(col(before.room) == col(Message.room), col(before.seq) == col(Message.seq) - 1)
     fences = (
         select(col(Message.room).label("room"), func.min(Message.seq).label("fence"))
         .select_from(Message).outerjoin(RoomRead, read)
-        .where(col(Message.room).in_(rooms), col(Message.created_ms) > now_ms - SETTLE_MS,
-               col(Message.seq) > mark + 1, missing)
+        .where(col(Message.room).in_(rooms), _fence(mark, now_ms))
         .group_by(col(Message.room))
         .subquery()
     )
+    n, newest, _, _ = _tally(user_db_id)
     query = (
-        select(Message.room, func.count(), func.max(Message.seq), func.max(mark))
+        select(Message.room, n, newest, func.max(mark))
         .select_from(Message).outerjoin(RoomRead, read)
         .outerjoin(fences, fences.c.room == col(Message.room))
-        .where(col(Message.room).in_(rooms), col(Message.author_id) != user_db_id,
-               col(Message.body).is_not(None), col(Message.seq) > mark,
+        .where(col(Message.room).in_(rooms), col(Message.seq) > mark,
                or_(fences.c.fence.is_(None), col(Message.seq) < fences.c.fence))
         .group_by(Message.room)
     )
@@ -181,20 +214,19 @@ async def counted_after(
     """One room's count after a read mark the caller knows (one just set), as
     ``room_counts_at`` counts it or, given ``now_ms`` (a private conversation), as
     ``conversation_counts_at`` does; None when nothing is counted. The mark bounds an index
-    range here, so this reads the messages after it, where the joins above read the room's."""
+    range: a room reads about ``MAX_COUNTED`` rows after it (``_bounded``); a conversation
+    reads every message after it, which its gap check needs (a conversation is short)."""
     after = and_(col(Message.room) == room, col(Message.seq) > mark)
-    counted = and_(col(Message.author_id) != user_db_id, col(Message.body).is_not(None))
-    query = select(func.count(case((counted, 1))), func.max(case((counted, Message.seq))),
-                   func.count(), func.max(Message.seq)).where(after)
-    n, newest, stored, top = (await db.exec(query)).one()
-    if now_ms is not None and stored and int(stored) != int(top) - mark:
-        before = aliased(Message)
-        missing = ~exists().where(col(before.room) == room, col(before.seq) == col(Message.seq) - 1)
-        fence = (await db.exec(select(func.min(Message.seq)).where(
-            after, col(Message.seq) > mark + 1, col(Message.created_ms) > now_ms - SETTLE_MS, missing))).one()
+    if now_ms is None:
+        count, top_counted = _bounded(and_(after, _counted(user_db_id)))
+        n, newest = (await db.exec(select(count, top_counted))).one()
+        return Counted(int(n), mark, int(newest)) if n else None
+    tally = _tally(user_db_id)
+    n, newest, stored, top = (await db.exec(select(*tally).where(after))).one()
+    if stored and int(stored) != int(top) - mark:
+        fence = (await db.exec(select(func.min(Message.seq)).where(after, _fence(mark, now_ms)))).one()
         if fence is not None:
-            n, newest = (await db.exec(select(func.count(), func.max(Message.seq)).where(
-                after, counted, col(Message.seq) < fence))).one()
+            n, newest = (await db.exec(select(*tally[:2]).where(after, col(Message.seq) < fence))).one()
     return Counted(min(int(n), MAX_COUNTED), mark, int(newest)) if n else None
 
 

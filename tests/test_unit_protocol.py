@@ -80,6 +80,7 @@ EVENTS: list[control.ControlEvent] = [
     control.ConversationChanged(None),
     control.SessionChanged("ev-1", {"type": "event_state", "event": "e1"}, ["u1"]),
     control.SessionChanged("ev-1", None, ["u1", "u2"], {"kind": "place_free", "event": "e1", "text": "in"}, ["u2"]),
+    control.SessionChanged("ev-1", {"type": "event_state", "event": "e1"}, ["u1"], session="e1"),
     control.QuestionChanged("lounge", "q1", 3, {"type": "question"}, {"type": "question", "reason": "r"},
                             False, ["u1"], to=["u1"], notify={"kind": "answered"}),
     control.QuestionChanged("lounge", "q1", 4, {"type": "question"}, {"type": "question"}, True, [],
@@ -91,6 +92,12 @@ EVENTS: list[control.ControlEvent] = [
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: type(e).__name__)
 def test_every_control_event_round_trips(event: control.ControlEvent) -> None:
     assert control.decode(control.encode(event)) == event
+
+
+def test_a_session_change_from_an_older_gateway_names_no_session() -> None:
+    """``session`` is additive: a message without it (an older gateway's) still decodes."""
+    old = msgpack.packb({"op": "event", "frame": None, "to": ["u1"], "room": "ev-1"})
+    assert control.decode(old) == control.SessionChanged("ev-1", None, ["u1"])
 
 
 def test_an_unknown_control_event_is_none_and_a_malformed_one_raises() -> None:

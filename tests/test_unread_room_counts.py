@@ -15,7 +15,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,10 @@ class Db:
 
     async def statement_of(self, rooms: list[str]) -> tuple[str, Any]:
         """The SQL ``room_counts_at`` runs for ``rooms``, its values inline; and its answer."""
+        return await self.statement_of_call(lambda db: unread.room_counts_at(db, self.users[0], rooms))
+
+    async def statement_of_call(self, call: Callable[[AsyncSession], Awaitable[Any]]) -> tuple[str, Any]:
+        """The one SQL statement ``call`` runs, its values inline; and its answer."""
         async with self.session() as db:
             captured: list[Any] = []
             real = db.exec
@@ -60,7 +64,7 @@ class Db:
                 return await real(statement, **kw)
 
             db.exec = capture  # type: ignore[method-assign]
-            answer = await unread.room_counts_at(db, self.users[0], rooms)
+            answer = await call(db)
         assert len(captured) == 1
         sql = str(captured[0].compile(dialect=self.engine.dialect, compile_kwargs={"literal_binds": True}))
         return sql, answer
@@ -208,5 +212,16 @@ async def test_postgres_reads_about_the_rows_after_each_mark(postgres: Postgres,
         # The read room: its 10 after the mark, twice (the count, the newest from the top);
         # the unvisited one: the first 100 and its newest. The join read all 2,000.
         assert read <= 2 * 10 + 100 + 1, (read, json.dumps(plan, indent=1))
+
+        # The ``unread`` frame's count after a mark just set (``counted_after``) is bounded
+        # the same way: about MAX_COUNTED rows, not every message after the mark (1,000).
+        sql, answer = await db.statement_of_call(
+            lambda s: unread.counted_after(s, db.users[0], "long-unvisited", 0, None))
+        assert answer == unread.Counted(100, 0, 1000)
+        async with db.engine.connect() as conn:
+            raw = (await conn.exec_driver_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql)).scalar_one()
+        plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+        read = _messages_rows_read(plan)
+        assert read <= 100 + 1, (read, json.dumps(plan, indent=1))
     finally:
         await db.engine.dispose()

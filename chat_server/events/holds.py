@@ -4,9 +4,11 @@ A change can be due and still not happen: the archive waits until the database h
 whole transcript (in Redis mode a writer stores acknowledged messages shortly after, or,
 with no writer running, not at all). The scheduler must neither spin on such a session nor
 let it stall the others, so each one is held: tried again after ``first_s``, then after
-twice as long each time, up to ``max_s``. ``wake_all`` (a session changed somewhere) makes
-every held one due again at once without resetting its back-off, so a burst of changes
-elsewhere costs one try each, not a return to fast polling.
+twice as long each time, up to ``max_s``. ``wake`` (a ``SessionChanged`` naming the session:
+a host or another gateway changed it) makes that one due again at once without resetting its
+back-off; a change to any other session (this gateway's own moves echoed back included) leaves
+it alone, so a busy schedule does not turn the back-off into fast polling. ``wake_all`` is for
+a wake-up that may have been missed (the control channel resubscribed): every hold once.
 
 A hold belongs to the state it was made in: once the session is in another state (moved by
 a host, by another gateway, or carried out here), the hold is gone. ``hold`` says whether
@@ -27,6 +29,7 @@ MAX_S = 30.0
 @dataclass(slots=True)
 class _Hold:
     state: str
+    name: str  # the session's public id, as ``SessionChanged`` names it
     retry_at: float
     delay_s: float
 
@@ -51,16 +54,18 @@ class Holds:
             return False
         return now < hold.retry_at
 
-    def waiting_ids(self, now: float) -> list[int]:
-        """The held sessions whose next try is not due at ``now`` (the read skips them)."""
-        return [k for k, h in self._held.items() if now < h.retry_at]
+    def waiting_states(self, now: float) -> dict[int, str]:
+        """The held sessions whose next try is not due at ``now``, with the state each is held
+        in (the read skips them while they are still in that state)."""
+        return {k: h.state for k, h in self._held.items() if now < h.retry_at}
 
-    def hold(self, occ_id: int, state: str, now: float) -> bool:
+    def hold(self, occ_id: int, state: str, now: float, name: str = "") -> bool:
         """The change due in ``state`` failed at ``now``: try again later (doubling, up to
-        ``max_s``). True when this is the first failure in this state."""
+        ``max_s``). True when this is the first failure in this state. ``name`` is what
+        ``wake`` knows the session by (its public id)."""
         hold = self._held.get(occ_id)
         if hold is None or hold.state != state:
-            self._held[occ_id] = _Hold(state, now + self._first_s, self._first_s)
+            self._held[occ_id] = _Hold(state, name, now + self._first_s, self._first_s)
             return True
         hold.delay_s = min(hold.delay_s * 2, self._max_s)
         hold.retry_at = now + hold.delay_s
@@ -74,6 +79,13 @@ class Holds:
         """Forget the holds of sessions no longer due (moved or cancelled elsewhere)."""
         keep = set(occ_ids)
         self._held = {k: v for k, v in self._held.items() if k in keep}
+
+    def wake(self, name: str) -> None:
+        """The session called ``name`` changed: it may be tried at once (its back-off goes on
+        from where it was). Nothing happens for a session that is not held."""
+        for hold in self._held.values():
+            if hold.name == name:
+                hold.retry_at = 0.0
 
     def wake_all(self) -> None:
         """Every held session may be tried at once (its back-off goes on from where it was)."""

@@ -15,9 +15,9 @@ safety tick (``tick_s``, KINDRED_EVENT_TICK_S) bounds the sleep in case a wake-u
 (the broker down for a moment). Several gateways reading the same row race on the UPDATE;
 one wins, the others change nothing and send nothing.
 
-A change that is due but cannot be carried out yet (the archive waiting for its transcript) is
-held (``holds.py``): tried again after 1 s, doubling up to 30 s, logged once per state, and
-tried at once on every wake-up. The clock's archive looks at the transcript once and holds;
+A change that is due but cannot be carried out yet (the archive waiting for its transcript, or
+any error moving that one session) is held (``holds.py``): tried again after 1 s, doubling up to 30 s, logged once per state, and
+tried at once when a ``SessionChanged`` names it (a host or another gateway changed it). The clock's archive looks at the transcript once and holds;
 only a host's request waits for it (bounded), so one stuck archive never delays the others.
 """
 
@@ -38,6 +38,7 @@ from chat_server.events.holds import Holds
 from chat_server.events.views import aware, state_frame
 from chat_server.protocol import control
 from chat_server.protocol.control import SessionChanged
+from chat_server.retry import until_done
 from persistence import moderation as audit_store
 from persistence import notifications, transcripts
 from persistence import sessions as store
@@ -64,8 +65,11 @@ class Lifecycle:
     def __init__(
         self, db: async_sessionmaker[AsyncSession], broker: Broker, grace_s: float,
         archive_after_s: float, tick_s: float, broker_head: Callable[[str], Awaitable[int]],
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime] = utcnow, monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` is the wall clock the due times are read against (naive UTC);
+        ``monotonic`` the clock the holds' back-off runs on (seconds). Both are injected so
+        that tests drive ``step`` through time without waiting for it."""
         self._db = db
         self._broker = broker
         self._grace = timedelta(seconds=grace_s)
@@ -73,6 +77,7 @@ class Lifecycle:
         self._tick_s = tick_s
         self._broker_head = broker_head
         self._clock = clock
+        self._monotonic = monotonic
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._holds = Holds()
@@ -131,11 +136,12 @@ class Lifecycle:
             await db.commit()
         frame = state_frame(occ, target).wire()
         to = sorted({m.id for m in people} | set(occ.host_ids))
-        message = SessionChanged(occ.row.room, frame, to)
+        message = SessionChanged(occ.row.room, frame, to, session=occ.row.public_id)
         if notify_to and notice is not None:
             # Only to those whose row was stored now: a member who muted the kind hears nothing.
             message = SessionChanged(occ.row.room, frame, to,
-                                     {"kind": notice[0], "event": occ.row.public_id, "text": text}, notify_to)
+                                     {"kind": notice[0], "event": occ.row.public_id, "text": text}, notify_to,
+                                     occ.row.public_id)
         await self.publish(message)
         return True
 
@@ -146,19 +152,12 @@ class Lifecycle:
         try:
             await self._broker.publish_control(payload)
         except Unavailable:
-            task = asyncio.create_task(self._retry(payload), name="event-publish-retry")
+            task = asyncio.create_task(
+                until_done(lambda: self._broker.publish_control(payload), Unavailable),
+                name="event-publish-retry",
+            )
             self._retries.add(task)
             task.add_done_callback(self._retries.discard)
-
-    async def _retry(self, payload: bytes) -> None:
-        delay = 0.1
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await self._broker.publish_control(payload)
-                return
-            except Unavailable:
-                delay = min(delay * 2, 2.0)
 
     async def _transcript_complete(self, room: str, wait_s: float) -> bool:
         """In Redis mode an ack means Redis has the message and a writer stores it shortly
@@ -168,6 +167,7 @@ class Lifecycle:
             head = await self._broker_head(room)
         except Unavailable:
             return False
+        # A real wait on real sleeps (a host's request), so real time, not the holds' clock.
         deadline = time.monotonic() + wait_s
         while True:
             async with self._db() as db:
@@ -186,9 +186,17 @@ class Lifecycle:
         for task in [self._task, *self._retries]:
             await stop_task(task)
 
-    def wake(self) -> None:
-        """A session changed (on any gateway): read what is due, and when, again now, and
-        try the held sessions again (what held one may have changed)."""
+    def wake(self, session: str | None = None) -> None:
+        """A session changed (on any gateway): read what is due, and when, again now. Only
+        the session named (its public id) is tried again at once if it is held: a change to
+        another one (this gateway's own moves, echoed back, included) cannot have mended it."""
+        if session is not None:
+            self._holds.wake(session)
+        self._wake.set()
+
+    def wake_all(self) -> None:
+        """A wake-up may have been missed (the control channel resubscribed): read again and
+        try every held session once."""
         self._holds.wake_all()
         self._wake.set()
 
@@ -208,7 +216,7 @@ class Lifecycle:
         change is due or a held one may be tried again (at most ``tick_s``; 0 when it moved
         something or read a full batch: due times changed, read again at once)."""
         now = self._clock()
-        skip = self._holds.waiting_ids(time.monotonic())
+        skip = self._holds.waiting_states(self._monotonic())
         async with self._db() as db:
             work, later = await store.due_and_next(db, now, _BATCH, skip)
         if len(work) < _BATCH:
@@ -219,7 +227,7 @@ class Lifecycle:
         wait_s = self._tick_s
         if later is not None:
             wait_s = min(wait_s, max(0.0, (later - now).total_seconds()))
-        held = self._holds.next_try_in(time.monotonic())
+        held = self._holds.next_try_in(self._monotonic())
         if held is not None:
             wait_s = min(wait_s, held)
         return wait_s
@@ -230,7 +238,7 @@ class Lifecycle:
         done = 0
         for occ in work:
             occ_id, state = occ.row.id or 0, occ.row.state
-            if self._holds.waiting(occ_id, state, time.monotonic()):
+            if self._holds.waiting(occ_id, state, self._monotonic()):
                 continue
             target = due(occ.state, self.timing(occ), None if occ.row.ended_at is None else aware(occ.row.ended_at),
                          now.replace(tzinfo=UTC))
@@ -241,12 +249,20 @@ class Lifecycle:
                     continue
             except Unavailable:
                 # Logged once per state; tried again after 1 s, 2 s, 4 s... up to 30 s.
-                if self._holds.hold(occ_id, state, time.monotonic()):
+                if self._holds.hold(occ_id, state, self._monotonic(), occ.row.public_id):
                     log.info("session %s: archive waits for its transcript; trying again, less often",
                              occ.row.public_id)
                 continue
+            except Exception:
+                # Anything else (the audit, a notification, a read failing for this one row):
+                # held the same way, so that one session that cannot move never stops the
+                # others, which would otherwise wait behind it on every read, earliest first.
+                if self._holds.hold(occ_id, state, self._monotonic(), occ.row.public_id):
+                    log.exception("session %s: could not move from %s; trying again, less often",
+                                  occ.row.public_id, state)
+                continue
             # target None: its due time and the rules disagree (a clock step); hold it rather
             # than spin. Else another gateway (or a host) moved it first: its wake-up reads again.
-            if target is None and self._holds.hold(occ_id, state, time.monotonic()):
+            if target is None and self._holds.hold(occ_id, state, self._monotonic(), occ.row.public_id):
                 log.info("session %s: due in %s, but nothing to do yet", occ.row.public_id, state)
         return done

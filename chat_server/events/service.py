@@ -234,7 +234,7 @@ class Events:
         # The same frame as a state change, marked with what was edited (times, mode...).
         await self.lifecycle.publish(SessionChanged(
             row.room, state_frame(fresh, changed=sorted(changes)).wire(),
-            sorted({m.id for m in people} | set(fresh.host_ids)),
+            sorted({m.id for m in people} | set(fresh.host_ids)), session=row.public_id,
         ))
         await self._tell_promoted(fresh, promoted)
         return view

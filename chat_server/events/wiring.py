@@ -42,9 +42,9 @@ def open_sessions(
 
     def on_control(event: SessionChanged) -> None:
         gates.on_control(event)
-        lifecycle.wake()  # its times or state changed: when is the next change due?
+        lifecycle.wake(event.session)  # its times or state changed: when is the next change due?
 
     hub.control_handlers[SessionChanged] = on_control
-    hub.control.on_resubscribed.append(lifecycle.wake)  # a SessionChanged may have been missed
+    hub.control.on_resubscribed.append(lifecycle.wake_all)  # a SessionChanged may have been missed
     lifecycle.start()
     return Sessions(Events(db, lifecycle, settings.video_embed_hosts), gates, lifecycle, Calendars(db))

@@ -39,6 +39,7 @@ from chat_server.protocol.base import ServerFrame, Wire
 from chat_server.protocol.control import TalkQueueChanged
 from chat_server.protocol.moderation import Resources
 from chat_server.protocol.talks import TalkAccepted, member_frame, queue_for
+from chat_server.retry import until_done
 from chat_server.social.delivery import Delivery
 from persistence import moderation as store
 from rooms import catalog, resources
@@ -317,17 +318,10 @@ class PrivateTalks:
             log.warning("gateways not told of a private talk; telling them once the broker is back")
             if self._telling is None or self._telling.done():
                 # One message says it all (read the queue again): one retry covers every change.
-                self._telling = asyncio.create_task(self._tell_later(), name="private-talk-changed")
-
-    async def _tell_later(self) -> None:
-        delay = 0.1
-        while True:
-            await asyncio.sleep(delay)
-            try:
-                await self._broker.publish_control(control.encode(TalkQueueChanged()))
-                return
-            except Exception:
-                delay = min(delay * 2, 2.0)
+                payload = control.encode(TalkQueueChanged())
+                self._telling = asyncio.create_task(
+                    until_done(lambda: self._broker.publish_control(payload)), name="private-talk-changed",
+                )
 
     async def _audit(self, now: float, actor: int, action: str, room: str, target: int | None = None,
                      detail: str = "") -> None:

@@ -35,13 +35,16 @@ class ConversationChanged:
 @dataclass(frozen=True, slots=True)
 class SessionChanged:
     """A scheduled session changed: its ``event_state`` frame to those in ``to`` and in its
-    room; a ``notification`` (``notify``) to those in ``notify_to`` (``to`` when None)."""
+    room; a ``notification`` (``notify``) to those in ``notify_to`` (``to`` when None).
+    ``session`` is the public id of the session whose times or state changed (None for a
+    new one, or from an older gateway): only its hold in the schedulers is woken."""
 
     room: str | None
     frame: dict[str, Any] | None
     to: list[str]
     notify: dict[str, Any] | None = None
     notify_to: list[str] | None = None
+    session: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,10 +84,12 @@ def encode(event: ControlEvent) -> bytes:
             body = {"op": "close_session", "session": session}
         case ConversationChanged(room):
             body = {"op": "conv", "room": room}
-        case SessionChanged(room, frame, to, notify, notify_to):
+        case SessionChanged(room, frame, to, notify, notify_to, session):
             body = {"op": "event", "frame": frame, "to": to, "room": room}
             if notify is not None:
                 body["notify"], body["notify_to"] = notify, notify_to
+            if session is not None:
+                body["session"] = session  # additive: an older gateway ignores it
         case QuestionChanged():
             body = {"op": "question", "room": event.room, "q": event.q, "version": event.version,
                     "frame": event.frame, "private": event.private, "public": event.public,
@@ -117,11 +122,12 @@ def decode(payload: bytes) -> ControlEvent | None:
             return ConversationChanged(room if isinstance(room, str) else None)
         case "event":
             room, frame, notify = message.get("room"), message.get("frame"), message.get("notify")
-            notify_to = message.get("notify_to")
+            notify_to, session = message.get("notify_to"), message.get("session")
             return SessionChanged(
                 room if isinstance(room, str) else None, frame if isinstance(frame, dict) else None,
                 [str(u) for u in message.get("to") or ()], notify if isinstance(notify, dict) else None,
                 None if notify_to is None else [str(u) for u in notify_to],
+                session if isinstance(session, str) else None,
             )
         case "question":
             notify = message.get("notify")
