@@ -4,7 +4,6 @@ pair has one row whichever member asked first."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,22 +11,15 @@ from pathlib import Path
 import pytest
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from persistence import follows, friends, migrate, moderation
+from persistence import follows, friends, moderation
 from persistence.db import make_engine, session_factory
 from persistence.models import Block, Organization, User
-from support.procs import Postgres
+from support.sqlite_db import migrated_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
-    else:
-        pg: Postgres = request.getfixturevalue("postgres")
-        await asyncio.to_thread(pg.reset_database)
-        url = pg.url
-    await asyncio.to_thread(migrate.upgrade, url)
-    yield url
+    yield await migrated_database(request, tmp_path)
 
 
 async def _people(db: AsyncSession, n: int) -> list[int]:

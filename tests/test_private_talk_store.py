@@ -16,14 +16,13 @@ from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 
 from chat_server.private_talk.store import KEEP_SETTLED_S, DatabaseTalks, RedisTalks, TalkStore
-from persistence import migrate
 from persistence.db import make_engine, session_factory
 from rooms.errors import Unavailable
 from rooms.model import Member
 from rooms.private_talk import ACCEPTED, CANCELLED, TalkRequest
 from rooms.roles import Role
-from support.procs import Postgres, RedisServer
-from support.sqlite_db import migrated_sqlite
+from support.procs import RedisServer
+from support.sqlite_db import migrated_database
 
 
 def _member(role: Role = Role.MEMBER) -> Member:
@@ -38,13 +37,7 @@ def _talk(member: Member, at: float = 100.0) -> TalkRequest:
 async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[list[TalkStore]]:
     """Three handles on one queue: three engines on one database, or three Redis clients."""
     if request.param != "redis":
-        if request.param == "sqlite":
-            url = await asyncio.to_thread(migrated_sqlite, tmp_path / "kindred.db")
-        else:
-            pg: Postgres = request.getfixturevalue("postgres")
-            await asyncio.to_thread(pg.reset_database)
-            url = pg.url
-            await asyncio.to_thread(migrate.upgrade, url)
+        url = await migrated_database(request, tmp_path)
         engines = [make_engine(url) for _ in range(3)]
         try:
             yield [DatabaseTalks(session_factory(e), 3600) for e in engines]

@@ -26,7 +26,8 @@ from chat_server.transcripts.redis_writer import RedisWriter
 from persistence import accounts, migrate, moderation, transcripts
 from persistence.db import make_engine, session_factory
 from persistence.transcripts import NewMessage
-from support.procs import Postgres, RedisServer
+from support.procs import RedisServer
+from support.sqlite_db import migrated_database
 from support.writer import eventually
 
 ROOM = "store-room"
@@ -37,13 +38,7 @@ async def database(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[str, async_sessionmaker[AsyncSession], int]]:
     """(url, sessions, an author's storage key) on a freshly migrated database."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
-    else:
-        pg: Postgres = request.getfixturevalue("postgres")
-        await asyncio.to_thread(pg.reset_database)
-        url = pg.url
-    await asyncio.to_thread(migrate.upgrade, url)
+    url = await migrated_database(request, tmp_path)
     engine = make_engine(url)
     db = session_factory(engine)
     now = datetime.now(UTC).replace(tzinfo=None)

@@ -13,7 +13,6 @@ Redis loss) and does not stop it.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -24,12 +23,11 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from persistence import accounts, migrate, transcripts, unread
+from persistence import accounts, transcripts, unread
 from persistence.db import make_engine, session_factory
 from persistence.models import Message
 from persistence.transcripts import NewMessage
-from support.procs import Postgres
-from support.sqlite_db import migrated_sqlite
+from support.sqlite_db import migrated_database
 
 ROOM = "dm-00c0ffee00c0ffee"
 
@@ -65,13 +63,7 @@ class Db:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Db]:
-    if request.param == "sqlite":
-        url = await asyncio.to_thread(migrated_sqlite, tmp_path / "kindred.db")
-    else:
-        pg: Postgres = request.getfixturevalue("postgres")
-        await asyncio.to_thread(pg.reset_database)
-        await asyncio.to_thread(migrate.upgrade, pg.url)
-        url = pg.url
+    url = await migrated_database(request, tmp_path)
     found = Db(url)
     now = datetime.now(UTC).replace(tzinfo=None)
     async with found.session() as session:

@@ -9,6 +9,8 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from persistence.migrate import upgrade
 
 # The migrated file, made by the first caller; removed at interpreter exit.
@@ -41,3 +43,16 @@ def migrated_sqlite(path: Path) -> str:
     else:
         shutil.copyfile(_migrated_file(), path)
     return url
+
+
+async def migrated_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of a freshly migrated database for a fixture parametrized "sqlite" or "postgres":
+    a copy of the migrated SQLite file, or the session's PostgreSQL emptied and migrated."""
+    import asyncio
+
+    if request.param == "sqlite":
+        return await asyncio.to_thread(migrated_sqlite, tmp_path / "kindred.db")
+    pg = request.getfixturevalue("postgres")
+    await asyncio.to_thread(pg.reset_database)
+    await asyncio.to_thread(upgrade, pg.url)
+    return str(pg.url)
