@@ -25,9 +25,11 @@ from persistence.db import postgres_connect_args
 
 T = TypeVar("T")
 
-# Small: the handshakes arriving together are one read, a room's facts and head one per room.
-# Past this the reads wait for a connection rather than open more on the database.
-POOL_SIZE, MAX_OVERFLOW = 5, 5
+# The handshakes arriving together are one read, a room's facts and head one per room. No
+# overflow: past the pool the reads wait for a connection. An overflow connection is opened
+# and closed around a single read (a backend started, asyncpg's set-up round trips), which in
+# a storm, with one head read per room at once, cost more than the pings saved.
+POOL_SIZE, MAX_OVERFLOW = 10, 0
 
 
 class HotReads:
