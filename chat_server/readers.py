@@ -12,12 +12,13 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.moderation.facts import RoomFacts
 from chat_server.protocol.message import message_frame
 from persistence import accounts, room_facts, transcripts
+from persistence.hot_reads import HotReads
 
 # (session, room, message id) -> the pinned message as members see it, or None.
 PinnedView = Callable[[AsyncSession, str, str], Awaitable[dict[str, Any] | None]]
@@ -29,11 +30,11 @@ def utcnow() -> datetime:
 
 class StoredReads:
     def __init__(
-        self, db: async_sessionmaker[AsyncSession], pinned_view: PinnedView, engine: AsyncEngine,
+        self, db: async_sessionmaker[AsyncSession], pinned_view: PinnedView, hot: HotReads,
     ) -> None:
         self._db = db
         self._pinned_view = pinned_view
-        self._engine = engine
+        self._hot = hot
 
     async def live_sessions(self, digests: list[str]) -> set[str]:
         """Which of these session digests are still valid."""
@@ -55,19 +56,17 @@ class StoredReads:
             return await transcripts.thread_of(session, room, message_id)
 
     async def head(self, room: str) -> int:
-        """The room's highest stored seq."""
-        async with self._db() as session:
-            return await transcripts.room_head(session, room)
+        """The room's highest stored seq: one prebuilt statement on the join path's pool
+        (read on a room's first join on this gateway, so once per room in a storm)."""
+        return await self._hot.run(lambda conn: room_facts.stored_head(conn, room))
 
     async def room_facts(self, room: str) -> RoomFacts | None:
         """The room's moderation facts as on record; None for a room that does not exist.
-        One prebuilt statement on a pooled connection (persistence/room_facts.py); a pinned
-        message's view, when there is one, in an ORM session of its own."""
-        async with self._engine.connect() as conn:
-            if self._engine.dialect.name == "postgresql":
-                # Reads only: no BEGIN and ROLLBACK around it (as the handshake's read).
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            found = await room_facts.room_facts(conn, room, int(time.time() * 1000))
+        One prebuilt statement on the join path's pool (persistence/room_facts.py,
+        persistence/hot_reads.py); a pinned message's view, when there is one, in an ORM
+        session of its own."""
+        now_ms = int(time.time() * 1000)
+        found = await self._hot.run(lambda conn: room_facts.room_facts(conn, room, now_ms))
         if found is None:
             return None
         pinned = None

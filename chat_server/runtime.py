@@ -62,6 +62,7 @@ from chat_server.transcripts.embedded import EmbeddedWriter
 from chat_server.transcripts.redis_writer import RedisWriter
 from persistence import transcripts
 from persistence.handshake import Handshake, handshakes
+from persistence.hot_reads import HotReads
 from presence.memory import MemoryPresence
 from presence.redis_store import RedisPresence
 from presence.store import PresenceStore
@@ -75,20 +76,17 @@ async def _now(fn: Callable[[], None]) -> None:
     fn()
 
 
-async def lean_handshake(engine: AsyncEngine, token: str) -> Handshake | None:
+async def lean_handshake(hot: HotReads, token: str) -> Handshake | None:
     """A live session's member and moderation context, on the lean path (persistence.handshake)."""
-    return (await lean_handshakes(engine, [token_digest(token)])).get(token_digest(token))
+    return (await lean_handshakes(hot, [token_digest(token)])).get(token_digest(token))
 
 
-async def lean_handshakes(engine: AsyncEngine, digests: list[str]) -> dict[str, Handshake]:
-    """``lean_handshake`` for many sessions (by token digest) in one read; the gateway batches
-    concurrent handshakes through it (chat_server/accounts/handshakes.py)."""
-    async with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
-            # Reads only: no BEGIN and ROLLBACK around them (two round trips). On SQLite
-            # switching the isolation level costs more hops to its thread than it saves.
-            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return await handshakes(conn, digests, utcnow())
+async def lean_handshakes(hot: HotReads, digests: list[str]) -> dict[str, Handshake]:
+    """``lean_handshake`` for many sessions (by token digest) in one read, on the join path's
+    pool (persistence/hot_reads.py); the gateway batches concurrent handshakes through it
+    (chat_server/accounts/handshakes.py)."""
+    now = utcnow()
+    return await hot.run(lambda conn: handshakes(conn, digests, now))
 
 
 @dataclass
@@ -127,6 +125,8 @@ class Runtime:
     after_posts: set[asyncio.Task[None]] = field(default_factory=set)
     # The handshakes' session lookups, read together when they arrive together.
     handshake_reads: HandshakeReads | None = None
+    # The join path's reads (handshakes, room facts, stored heads) on their own unpinged pool.
+    hot: HotReads | None = None
 
     @classmethod
     async def open(cls, resources: Resources) -> Runtime:
@@ -166,7 +166,8 @@ class Runtime:
         )
         roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
         moderation = Moderation(db, broker)
-        reads = StoredReads(db, moderation.pinned_view, engine)
+        hot = HotReads(engine)
+        reads = StoredReads(db, moderation.pinned_view, hot)
         facts = FactsCache(reads.room_facts, ttl_s=settings.moderation_cache_s)
         enforcer = Enforcer(facts, slots)
 
@@ -206,7 +207,7 @@ class Runtime:
                            conversations.service.open_staff_talk)
 
         async def read_handshakes(digests: list[str]) -> dict[str, Handshake]:
-            return await lean_handshakes(engine, digests)
+            return await lean_handshakes(hot, digests)
 
         handshake_reads = HandshakeReads(read_handshakes)
 
@@ -226,7 +227,7 @@ class Runtime:
                    Directory(db), readiness, callers, contexts,
                    RoomHistory(db, conversations.service), inbox, staff_desk, facts, roster, enforcer, moderation,
                    rooms, safety, writer, embedded_writer, sessions, questions, social, conversations,
-                   talks, after_posts, handshake_reads)
+                   talks, after_posts, handshake_reads, hot)
 
     async def close(self) -> None:
         steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
@@ -248,6 +249,8 @@ class Runtime:
         steps += [("moderation", self.moderation.stop), ("hub", self.hub.stop)]
         if self.handshake_reads is not None:
             steps.append(("handshake reads", self.handshake_reads.close))
+        if self.hot is not None:
+            steps.append(("join path's reads", self.hot.close))
         if self.embedded_writer is not None:
             steps.append(("embedded writer", self.embedded_writer.stop))  # after the hub: nothing is posted any more
         for name, step in steps:
@@ -262,7 +265,9 @@ class Runtime:
         """A WebSocket's member and moderation context, on the lean path (persistence.handshake),
         read together with the other handshakes under way."""
         if self.handshake_reads is None:
-            return await lean_handshake(self.engine, token)
+            if self.hot is None:
+                self.hot = HotReads(self.engine)  # closed with the rest
+            return await lean_handshake(self.hot, token)
         return await self.handshake_reads.lookup(token_digest(token))
 
     async def member_for_token(self, token: str) -> Member | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import URL, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -40,8 +42,33 @@ def make_engine(url: str) -> AsyncEngine:
 
         return engine
     return create_async_engine(
-        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True,
+        connect_args=postgres_connect_args(url),
     )
+
+
+def _loopback(host: str) -> bool:
+    if host in ("", "localhost") or host.startswith("/"):  # "" and "/...": a unix socket
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def postgres_connect_args(url: str | URL) -> dict[str, Any]:
+    """asyncpg's default is libpq's ``sslmode=prefer``: every new TCP connection first asks
+    for TLS, one more round trip, and takes plain text if the server says no. To a database on
+    this machine (loopback or a unix socket) the bytes never leave the host, so with no
+    ``ssl``/``sslmode`` in the URL and no ``PGSSLMODE`` in the environment it connects in
+    plain text at once. Anything configured is left as it is."""
+    parsed = make_url(url)
+    if "ssl" in parsed.query or "sslmode" in parsed.query or os.environ.get("PGSSLMODE"):
+        return {}
+    host = parsed.host or str(parsed.query.get("host", "") or "") or os.environ.get("PGHOST", "")
+    if not _loopback(host):
+        return {}
+    return {"ssl": False}
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -15,10 +15,10 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from persistence.models import Community, Organization, RestrictionRow, RoomStateRow, User
+from persistence.models import Community, Message, Organization, RestrictionRow, RoomStateRow, User
 from rooms.model import Community as RoomCommunity
 from rooms.moderation import Restriction
 
@@ -79,3 +79,17 @@ async def room_facts(conn: AsyncConnection, room: str, now_ms: int) -> StoredFac
             found.restrictions.setdefault(row.public_id, []).append(
                 Restriction(row.r_kind, until, row.reason))
     return found
+
+
+@functools.cache
+def _head_query() -> Select[Any]:
+    messages = _table(Message)
+    return select(func.max(messages.c.seq)).where(messages.c.room == bindparam("room"))
+
+
+async def stored_head(conn: AsyncConnection, room: str) -> int:
+    """The room's highest stored seq (0 when it has none): what a gateway's seq counter must
+    not fall behind, read on the room's first join there. ``transcripts.room_head`` without
+    the ORM session: the statement built once per process, one round trip."""
+    found = (await conn.execute(_head_query(), {"room": room})).scalar()
+    return int(found or 0)

@@ -62,7 +62,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         settings = Settings.from_env({}, login_attempts=3, login_address_attempts=100)
 
         async def member_for_token(token: str) -> Member | None:
-            found = await lean_handshake(tier.engine, token)
+            found = await lean_handshake(tier.hot, token)
             return None if found is None else found.member
 
         hasher = CountingPasswords()
@@ -135,6 +135,6 @@ async def test_signing_out_ends_the_session_and_closes_its_sockets_here(setup: S
     conn.session_digest = token_digest(signed_in.token)
     other = setup.tier.connect(signed_in.member)  # another session's: left open
     await setup.service.sign_out(signed_in.token)
-    assert await lean_handshake(setup.tier.engine, signed_in.token) is None
+    assert await lean_handshake(setup.tier.hot, signed_in.token) is None
     await eventually(lambda: conn.closed.is_set())
     assert conn.close_code == CLOSE_SIGNED_OUT and other.close_code is None

@@ -40,7 +40,7 @@ class CountedReads:
             await self.gate.wait()
         if self.fail:
             raise OSError("database unreachable")
-        return await lean_handshakes(self.tier.engine, digests)
+        return await lean_handshakes(self.tier.hot, digests)
 
 
 @pytest.fixture

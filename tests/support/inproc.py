@@ -33,6 +33,7 @@ from chat_server.readers import StoredReads
 from chat_server.transcripts.embedded import EmbeddedWriter
 from persistence import accounts
 from persistence.db import make_engine, session_factory
+from persistence.hot_reads import HotReads
 from presence.memory import MemoryPresence
 from rooms.model import Community, Member
 from rooms.moderation import Restriction
@@ -80,7 +81,8 @@ class InProc:
         self.writer.start()
         self.broker = MemoryBroker(self.log_window, self.writer)
         self.presence = MemoryPresence("gw", ttl_s=30)
-        reads = StoredReads(self.db, _no_pin, self.engine)
+        self.hot = HotReads(self.engine)  # SQLite: the engine itself
+        reads = StoredReads(self.db, _no_pin, self.hot)
         self.facts = FactsCache(self._room_facts, ttl_s=60)
         self.enforcer = Enforcer(self.facts, MemorySlots(), self.clock)
         roster = DutyRoster(MemoryDuty(), "gw", 30, self.clock)
