@@ -78,6 +78,11 @@ GATHER_S = 0.05
 
 
 class RedisWriter:
+    # The longest a batch may take on the held connection: one the network dropped silently
+    # would otherwise hang the writer until TCP gives up (~15 min). Past it the connection is
+    # dropped and the batch retried on a new one, as for any outage.
+    STATEMENT_TIMEOUT_S = 30.0
+
     def __init__(
         self,
         redis: Redis,
@@ -257,7 +262,8 @@ class RedisWriter:
         if self._held is None:
             self._held = await self._engine.connect()
         try:
-            await transcripts.store_postgres(self._held, rows)
+            async with asyncio.timeout(self.STATEMENT_TIMEOUT_S):
+                await transcripts.store_postgres(self._held, rows)
         except BaseException:
             # Whatever failed (the server went away, a refused row, a cancelled COPY), the
             # connection's state is unknown: a fresh one for the next attempt.
