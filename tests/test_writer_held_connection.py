@@ -148,3 +148,34 @@ async def test_a_held_connection_that_stops_answering_is_replaced_after_the_time
 
 async def _checked_out(count: int, n: int) -> bool:
     return count >= n
+
+
+async def test_refused_rows_do_not_cost_a_new_connection_each(
+    pg_engine: tuple[str, AsyncEngine, int], redis_server: RedisServer
+) -> None:
+    # Rows by an author the database does not know are refused (a foreign key): the batch
+    # is retried row by row and those rows set aside, all on the one held connection.
+    url, engine, author = pg_engine
+    checkouts = 0
+
+    def counted(*_: Any) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    event.listen(engine.sync_engine, "checkout", counted)
+    redis = Redis.from_url(redis_server.url)
+    await redis.delete(COMMITS_STREAM, DEAD_STREAM)
+    await _post(redis, author, range(1, 4))
+    await _post(redis, 999_999, range(4, 7))  # refused
+    await _post(redis, author, range(7, 11))
+    writer = RedisWriter(redis, session_factory(engine), batch=1000, claim_idle_s=60, consumer="bad")
+    writer.start()
+    try:
+        await eventually(lambda: _committed(writer, 7), 30, "the good rows committed")
+        assert await redis.xlen(DEAD_STREAM) == 3
+        assert await redis.xlen(COMMITS_STREAM) == 0
+        assert checkouts == 1
+    finally:
+        await writer.stop()
+        await redis.aclose()
+    assert await _stored(url) == [1, 2, 3, 7, 8, 9, 10]
