@@ -157,15 +157,13 @@ class Connection:
                 if self._corked is None:  # inside a join's cork, that cork decides
                     self.cork()
                     self._hold_own()
-        direct = self._direct
         if self._corked is not None:
             if self.close_code is None and self._flush_then_close is None:
                 self._cork_add(out.framed_for(self.protocol), out.for_protocol(self.protocol))
             return
-        if (
-            direct is not None and not self._outbox and not self._writing
-            and self.close_code is None and self._flush_then_close is None
-            and direct.write_now(out.framed_for(self.protocol))
+        direct = self._direct
+        if self._can_write_now() and direct is not None and direct.write_now(
+            out.framed_for(self.protocol)
         ):
             return
         self.push(out.for_protocol(self.protocol))
@@ -177,7 +175,7 @@ class Connection:
             self._cork_add(ws_frame(data), data)
             return
         direct = self._direct
-        if direct is not None and not self._outbox and not self._writing and direct.write_now(ws_frame(data)):
+        if self._can_write_now() and direct is not None and direct.write_now(ws_frame(data)):
             return
         if len(self._outbox) >= self._max:
             self.close(CLOSE_SLOW, "too far behind: reconnect and resume")
@@ -191,11 +189,16 @@ class Connection:
         """Gather the frames that would be written at once until ``uncork`` (which the caller
         must call, in a ``finally``), and write them together. Only when they would have been
         written at once: with frames queued for the writer task, nothing changes."""
-        if (
-            self._corked is None and self._direct is not None and not self._outbox
-            and not self._writing and self.close_code is None and self._flush_then_close is None
-        ):
+        if self._corked is None and self._can_write_now():
             self._corked, self._corked_bytes = [], 0
+
+    def _can_write_now(self) -> bool:
+        """A frame may go straight to the socket: there is a direct writer, nothing is queued
+        ahead of it (the outbox, the writer task's batch), and the connection is not closing."""
+        return (
+            self._direct is not None and not self._outbox and not self._writing
+            and self.close_code is None and self._flush_then_close is None
+        )
 
     def uncork(self) -> None:
         """Write what was gathered since ``cork``, as one write when the socket takes it."""
@@ -204,6 +207,7 @@ class Connection:
             return
         direct = self._direct
         assert direct is not None, "cork() gathers only with a direct writer"
+        # As _can_write_now, but a close after flush still writes what was gathered before it.
         if self.close_code is None and not self._outbox and not self._writing:
             framed = corked[0][0] if len(corked) == 1 else b"".join(f for f, _ in corked)
             if direct.write_now(framed):
