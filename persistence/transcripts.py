@@ -157,10 +157,10 @@ def insert_sqlite(lite: sqlite3.Connection, batch: Sequence[NewMessage]) -> int:
 async def _store_postgres(connection: Any, batch: Sequence[NewMessage]) -> int:
     """A small batch (``ARRAY_INSERT_MAX`` rows) as one INSERT of arrays, ON CONFLICT DO
     NOTHING. A bigger one: COPY the batch straight into ``messages``; only when a row is
-    already there (a batch
-    committed again after a writer died before its acknowledgement, or taken over by another
-    writer) does the batch go the idempotent way instead. COPY is all or nothing, so a batch
-    that meets one stored row lands through the staged ``ON CONFLICT DO NOTHING`` path whole.
+    already there (a batch committed again after a writer died before its acknowledgement,
+    or taken over by another writer) does the batch go the idempotent way instead. COPY is
+    all or nothing, so a batch that meets one stored row lands through the staged ``ON
+    CONFLICT DO NOTHING`` path whole.
 
     Why not always the staged path: PostgreSQL's CPU per row is what bounds a writer, and the
     temporary table (written, then read) and ``ON CONFLICT``'s speculative insertion cost

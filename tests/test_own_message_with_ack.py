@@ -144,3 +144,21 @@ async def test_a_graceful_close_sends_what_was_held_first() -> None:
     got, seen = await _frames(script, 1)
     assert got[0]["seq"] == 1
     assert seen["writes"] == 1
+
+
+async def test_a_post_that_never_returns_holds_frames_only_briefly() -> None:
+    # The post is stalled (Redis not answering, or the client gone mid-post): end_own is
+    # not called within the test, yet the own message and another room's frame arrive.
+    def script(conn: Connection, transport: _CountingTransport, seen: dict[str, Any]) -> None:
+        conn.rooms["other-room"] = Cursor(pending=None)
+        conn.expect_own(OWN_ID)
+        conn.deliver(ROOM, 1, _message(OWN_ID, 1, ME.public()))
+        conn.deliver("other-room", 1, _message("b" * 32, 1, OTHER))
+        conn.push(msgpack.packb({"type": "kicked", "room": "other-room"}))
+
+    got, seen = await _frames(script, 3)  # each recv waits at most 5 s
+    assert [f["type"] for f in got] == ["message", "message", "kicked"]
+    conn = seen["conn"]
+    assert conn._corked is None and not conn._own_corked
+    conn.end_own()  # the post ends at last: nothing left to write, nothing breaks
+    assert conn._corked is None

@@ -108,3 +108,74 @@ async def test_batches_share_one_connection_and_a_dropped_one_is_replaced(
 
 async def _committed(writer: RedisWriter, n: int) -> bool:
     return writer.committed >= n
+
+
+async def test_a_held_connection_that_stops_answering_is_replaced_after_the_timeout(
+    pg_engine: tuple[str, AsyncEngine, int], redis_server: RedisServer
+) -> None:
+    # The held connection's statement never returns (here: the table is locked by another
+    # session, as a silently dropped connection would never answer). Past the writer's
+    # timeout it is dropped and the batch retried on a new connection; once the table is
+    # free, the batch lands, every row once.
+    url, engine, author = pg_engine
+    checkouts = 0
+
+    def counted(*_: Any) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    event.listen(engine.sync_engine, "checkout", counted)
+    redis = Redis.from_url(redis_server.url)
+    await redis.delete(COMMITS_STREAM, DEAD_STREAM)
+    writer = RedisWriter(redis, session_factory(engine), batch=1000, claim_idle_s=60, consumer="stall")
+    writer.STATEMENT_TIMEOUT_S = 0.5
+    locker = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    writer.start()
+    try:
+        async with locker.transaction():
+            await locker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+            await _post(redis, author, range(1, 11))
+            await eventually(lambda: _checked_out(checkouts, 3), 20, "the stalled connection replaced")
+            assert writer.committed == 0
+        await eventually(lambda: _committed(writer, 10), 30, "the batch committed once free")
+        assert await redis.xlen(DEAD_STREAM) == 0
+    finally:
+        await locker.close()
+        await writer.stop()
+        await redis.aclose()
+    assert await _stored(url) == list(range(1, 11))
+
+
+async def _checked_out(count: int, n: int) -> bool:
+    return count >= n
+
+
+async def test_refused_rows_do_not_cost_a_new_connection_each(
+    pg_engine: tuple[str, AsyncEngine, int], redis_server: RedisServer
+) -> None:
+    # Rows by an author the database does not know are refused (a foreign key): the batch
+    # is retried row by row and those rows set aside, all on the one held connection.
+    url, engine, author = pg_engine
+    checkouts = 0
+
+    def counted(*_: Any) -> None:
+        nonlocal checkouts
+        checkouts += 1
+
+    event.listen(engine.sync_engine, "checkout", counted)
+    redis = Redis.from_url(redis_server.url)
+    await redis.delete(COMMITS_STREAM, DEAD_STREAM)
+    await _post(redis, author, range(1, 4))
+    await _post(redis, 999_999, range(4, 7))  # refused
+    await _post(redis, author, range(7, 11))
+    writer = RedisWriter(redis, session_factory(engine), batch=1000, claim_idle_s=60, consumer="bad")
+    writer.start()
+    try:
+        await eventually(lambda: _committed(writer, 7), 30, "the good rows committed")
+        assert await redis.xlen(DEAD_STREAM) == 3
+        assert await redis.xlen(COMMITS_STREAM) == 0
+        assert checkouts == 1
+    finally:
+        await writer.stop()
+        await redis.aclose()
+    assert await _stored(url) == [1, 2, 3, 7, 8, 9, 10]

@@ -92,7 +92,7 @@ class Connection:
     # Slots: one of these per socket, and an instance dict of this many fields is ~1 KiB.
     __slots__ = (
         "_corked", "_corked_bytes", "_direct", "_flush_then_close", "_max", "_outbox", "_own",
-        "_own_corked", "_room_for_owed", "_stall_s", "_wake", "_writing",
+        "_own_corked", "_own_timer", "_room_for_owed", "_stall_s", "_wake", "_writing",
         "assigned", "close_code", "close_reason", "closed", "hidden", "id", "member", "on_duty",
         "protocol", "rooms", "session_digest", "staff_in",
     )
@@ -126,6 +126,7 @@ class Connection:
         # delivered here; and whether its arrival corked the connection (``end_own`` uncorks).
         self._own: bytes | None = None
         self._own_corked = False
+        self._own_timer: asyncio.TimerHandle | None = None
         # Moderation: the national rooms this member is assigned to as staff, the rooms of
         # this connection where they are staff, whom they blocked (public ids), and duty.
         self.assigned: frozenset[str] = frozenset()
@@ -153,17 +154,16 @@ class Connection:
                 return  # written by someone this member blocked: the seq is skipped
             if self._own is not None and self._own in out.msgpack:
                 self._own = None  # our own message: it goes out with its ack (``end_own``)
-                self.cork()
-                self._own_corked = self._corked is not None
-        direct = self._direct
+                if self._corked is None:  # inside a join's cork, that cork decides
+                    self.cork()
+                    self._hold_own()
         if self._corked is not None:
             if self.close_code is None and self._flush_then_close is None:
                 self._cork_add(out.framed_for(self.protocol), out.for_protocol(self.protocol))
             return
-        if (
-            direct is not None and not self._outbox and not self._writing
-            and self.close_code is None and self._flush_then_close is None
-            and direct.write_now(out.framed_for(self.protocol))
+        direct = self._direct
+        if self._can_write_now() and direct is not None and direct.write_now(
+            out.framed_for(self.protocol)
         ):
             return
         self.push(out.for_protocol(self.protocol))
@@ -175,7 +175,7 @@ class Connection:
             self._cork_add(ws_frame(data), data)
             return
         direct = self._direct
-        if direct is not None and not self._outbox and not self._writing and direct.write_now(ws_frame(data)):
+        if self._can_write_now() and direct is not None and direct.write_now(ws_frame(data)):
             return
         if len(self._outbox) >= self._max:
             self.close(CLOSE_SLOW, "too far behind: reconnect and resume")
@@ -189,11 +189,16 @@ class Connection:
         """Gather the frames that would be written at once until ``uncork`` (which the caller
         must call, in a ``finally``), and write them together. Only when they would have been
         written at once: with frames queued for the writer task, nothing changes."""
-        if (
-            self._corked is None and self._direct is not None and not self._outbox
-            and not self._writing and self.close_code is None and self._flush_then_close is None
-        ):
+        if self._corked is None and self._can_write_now():
             self._corked, self._corked_bytes = [], 0
+
+    def _can_write_now(self) -> bool:
+        """A frame may go straight to the socket: there is a direct writer, nothing is queued
+        ahead of it (the outbox, the writer task's batch), and the connection is not closing."""
+        return (
+            self._direct is not None and not self._outbox and not self._writing
+            and self.close_code is None and self._flush_then_close is None
+        )
 
     def uncork(self) -> None:
         """Write what was gathered since ``cork``, as one write when the socket takes it."""
@@ -202,6 +207,7 @@ class Connection:
             return
         direct = self._direct
         assert direct is not None, "cork() gathers only with a direct writer"
+        # As _can_write_now, but a close after flush still writes what was gathered before it.
         if self.close_code is None and not self._outbox and not self._writing:
             framed = corked[0][0] if len(corked) == 1 else b"".join(f for f, _ in corked)
             if direct.write_now(framed):
@@ -217,11 +223,32 @@ class Connection:
 
     def end_own(self) -> None:
         """The send has ended (its ack queued, or it failed): write what its own message's
-        arrival gathered, in one write."""
+        arrival gathered, in one write, unless OWN_HOLD_S passed first and it was written."""
         self._own = None
+        self._release_own()
+
+    def _hold_own(self) -> None:
+        """The own message's arrival corked: hold for the ack, but at most OWN_HOLD_S, as
+        the post may take a Redis round trip (or stall) and every frame of this connection
+        (other rooms', kicks, errors) waits while it is held."""
+        if self._corked is not None:
+            self._own_corked = True
+            self._own_timer = asyncio.get_running_loop().call_later(
+                self.OWN_HOLD_S, self._release_own
+            )
+
+    def _release_own(self) -> None:
+        """Write what the own message's arrival held (``end_own``, or OWN_HOLD_S after it)."""
+        if self._own_timer is not None:
+            self._own_timer.cancel()  # harmless when it is the timer that called
+            self._own_timer = None
         if self._own_corked:
             self._own_corked = False
             self.uncork()
+
+    # The longest the own message's arrival holds this connection's frames for its ack: in
+    # the common (embedded) case the ack follows within the same post, well inside this.
+    OWN_HOLD_S = 0.002
 
     # Past this much gathered (or a quarter of the outbox's frames), write it out and go on
     # gathering: a long replay still reaches the socket, and its back-pressure (push_owed,

@@ -100,8 +100,9 @@ def frame_types() -> dict[str, type[ServerFrame]]:
 # holds (tests/test_unit_msgspec_codec.py), 2-3x faster: a `joined` frame with 100 present
 # 33 -> 12 us, and msgpack.packb makes a Packer (and its buffer) per call. Whatever msgspec
 # refuses (a subclass of str or int, a lone surrogate) goes to msgpack.packb, which packs it
-# or raises as it always did. msgspec would also take a set, a datetime or an Enum, which
-# msgpack refused; no frame holds one (every frame type is in the test).
+# or raises as it always did. msgspec would also take a set, a datetime, a UUID or a Decimal,
+# which msgpack and the JSON path refuse (msgspec's Encoder cannot be told to refuse them);
+# no frame holds one: the test packs every frame type's wire() and checks both paths agree.
 _PACK = msgspec.msgpack.Encoder().encode
 
 

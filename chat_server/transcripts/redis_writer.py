@@ -20,6 +20,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import msgpack
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
@@ -78,6 +79,11 @@ GATHER_S = 0.05
 
 
 class RedisWriter:
+    # The longest a batch may take on the held connection: one the network dropped silently
+    # would otherwise hang the writer until TCP gives up (~15 min). Past it the connection is
+    # dropped and the batch retried on a new one, as for any outage.
+    STATEMENT_TIMEOUT_S = 30.0
+
     def __init__(
         self,
         redis: Redis,
@@ -257,12 +263,25 @@ class RedisWriter:
         if self._held is None:
             self._held = await self._engine.connect()
         try:
-            await transcripts.store_postgres(self._held, rows)
-        except BaseException:
-            # Whatever failed (the server went away, a refused row, a cancelled COPY), the
-            # connection's state is unknown: a fresh one for the next attempt.
-            await asyncio.shield(self._drop_held(invalidate=True))
+            async with asyncio.timeout(self.STATEMENT_TIMEOUT_S):
+                await transcripts.store_postgres(self._held, rows)
+        except BaseException as exc:
+            # The server refused a statement (a bad row) and the connection is open and out
+            # of any transaction: it is fine, and the row-by-row retries that follow keep it.
+            # Anything else (the server went away, a timeout, a cancelled COPY) leaves its
+            # state unknown: a fresh one for the next attempt.
+            if not await self._still_good(exc):
+                await asyncio.shield(self._drop_held(invalidate=True))
             raise
+
+    async def _still_good(self, exc: BaseException) -> bool:
+        if not isinstance(exc, asyncpg.PostgresError) or self._held is None:
+            return False
+        try:
+            pg = (await self._held.get_raw_connection()).driver_connection
+        except Exception:
+            return False
+        return pg is not None and not pg.is_closed() and not pg.is_in_transaction()
 
     async def _acknowledge(self, ids: list[bytes]) -> None:
         """The entries are committed: they leave the queue (and count as committed)."""
