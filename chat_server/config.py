@@ -29,6 +29,9 @@ class Settings:
     # Where things live.
     data_dir: Path = Path("kindred-data")
     database_url: str = ""  # empty: a SQLite file in data_dir
+    # libpq's PGSSLMODE as the process found it (read here, where the environment is read):
+    # when set, a PostgreSQL on this machine is not connected in plain text straight away.
+    pg_sslmode: str = ""
     redis_url: str | None = None  # None: the in-process broker (one process only)
     redis_max_connections: int = 200  # per process; commands wait for a free one (5 s at most)
     host: str = "127.0.0.1"
@@ -148,6 +151,11 @@ class Settings:
         return self.data_dir / "kindred.db"
 
     @property
+    def postgres_plain_local(self) -> bool:
+        """Whether a PostgreSQL on this machine may skip asyncpg's TLS-first request."""
+        return not self.pg_sslmode
+
+    @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.sqlite_path}"
 
@@ -174,6 +182,8 @@ class Settings:
                 values[f.name] = _PARSERS[f.name](raw)
             except (ValueError, KeyError) as exc:
                 problems.append(f"{name}={raw!r}: {exc}")
+        if env.get("PGSSLMODE"):
+            values.setdefault("pg_sslmode", env["PGSSLMODE"])
         values.update(overrides)
         try:
             settings = cls(**values)
@@ -272,6 +282,7 @@ def _database_url(raw: str) -> str:
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "data_dir": Path,
     "database_url": _database_url,
+    "pg_sslmode": str,
     "redis_url": str,
     "redis_max_connections": int,
     "host": str,

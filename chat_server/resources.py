@@ -46,7 +46,7 @@ def make_redis(settings: Settings) -> Redis:
 async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     """The engine, the secret and (with ``redis_url``) the Redis client; closed on exit,
     Redis first."""
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, plain_local=settings.postgres_plain_local)
     try:
         db = session_factory(engine)
         async with db() as session:

@@ -166,7 +166,7 @@ class Runtime:
         )
         roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
         moderation = Moderation(db, broker)
-        hot = HotReads(engine)
+        hot = HotReads(engine, plain_local=settings.postgres_plain_local)
         reads = StoredReads(db, moderation.pinned_view, hot)
         facts = FactsCache(reads.room_facts, ttl_s=settings.moderation_cache_s)
         enforcer = Enforcer(facts, slots)
@@ -266,7 +266,7 @@ class Runtime:
         read together with the other handshakes under way."""
         if self.handshake_reads is None:
             if self.hot is None:
-                self.hot = HotReads(self.engine)  # closed with the rest
+                self.hot = HotReads(self.engine, plain_local=self.settings.postgres_plain_local)
             return await lean_handshake(self.hot, token)
         return await self.handshake_reads.lookup(token_digest(token))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ SQLITE_PRAGMAS = (
 )
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, *, plain_local: bool = False) -> AsyncEngine:
     """Create the engine for ``url``. SQLite gets WAL, a busy timeout and foreign keys, so
     several readers and one writer (the gateway, the CLI) do not trip over each other."""
     if url.startswith("sqlite"):
@@ -43,12 +42,12 @@ def make_engine(url: str) -> AsyncEngine:
         return engine
     return create_async_engine(
         url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True,
-        connect_args=postgres_connect_args(url),
+        connect_args=postgres_connect_args(url, plain_local=plain_local),
     )
 
 
 def _loopback(host: str) -> bool:
-    if host in ("", "localhost") or host.startswith("/"):  # "" and "/...": a unix socket
+    if host == "localhost" or host.startswith("/"):  # "/...": a unix socket
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -56,17 +55,18 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def postgres_connect_args(url: str | URL) -> dict[str, Any]:
+def postgres_connect_args(url: str | URL, *, plain_local: bool = False) -> dict[str, Any]:
     """asyncpg's default is libpq's ``sslmode=prefer``: every new TCP connection first asks
     for TLS, one more round trip, and takes plain text if the server says no. To a database on
-    this machine (loopback or a unix socket) the bytes never leave the host, so with no
-    ``ssl``/``sslmode`` in the URL and no ``PGSSLMODE`` in the environment it connects in
-    plain text at once. Anything configured is left as it is."""
+    this machine (a URL naming loopback or a unix socket) the bytes never leave the host, so
+    with ``plain_local`` (the settings say no ``PGSSLMODE`` was set; nothing here reads the
+    environment) and no ``ssl``/``sslmode`` in the URL it connects in plain text at once.
+    Anything configured is left as it is, and so is a URL that names no host."""
     parsed = make_url(url)
-    if "ssl" in parsed.query or "sslmode" in parsed.query or os.environ.get("PGSSLMODE"):
+    if not plain_local or "ssl" in parsed.query or "sslmode" in parsed.query:
         return {}
-    host = parsed.host or str(parsed.query.get("host", "") or "") or os.environ.get("PGHOST", "")
-    if not _loopback(host):
+    host = parsed.host or str(parsed.query.get("host", "") or "")
+    if not host or not _loopback(host):
         return {}
     return {"ssl": False}
 

@@ -33,14 +33,14 @@ POOL_SIZE, MAX_OVERFLOW = 10, 0
 
 
 class HotReads:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, plain_local: bool = False) -> None:
         self.postgres = engine.dialect.name == "postgresql"
         self.engine = engine
         if self.postgres:
             self.engine = create_async_engine(
                 engine.url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW,
                 pool_pre_ping=False, hide_parameters=True,
-                connect_args=postgres_connect_args(engine.url),
+                connect_args=postgres_connect_args(engine.url, plain_local=plain_local),
             )
 
     async def run(self, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chat_server.config import Settings
 from persistence.db import make_engine
 from persistence.hot_reads import HotReads
 from support.procs import Postgres
@@ -66,9 +67,9 @@ async def test_an_error_that_is_not_a_lost_connection_is_not_retried(hot: HotRea
     assert await hot.run(_backend_pid) > 0
 
 
-async def _first_message(url: str) -> bytes:
-    """What a new connection of ``make_engine(url)`` sends first, to a listener on
-    127.0.0.1 that closes it after reading."""
+async def _first_message(url: str, plain_local: bool = True) -> bytes:
+    """What a new connection of ``make_engine(url, plain_local=…)`` sends first, to a
+    listener on 127.0.0.1 that closes it after reading."""
     got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
     async def listen(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -79,7 +80,7 @@ async def _first_message(url: str) -> bytes:
 
     server = await asyncio.start_server(listen, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    engine = make_engine(url.format(port=port))
+    engine = make_engine(url.format(port=port), plain_local=plain_local)
     try:
         with pytest.raises(Exception):  # noqa: B017 - the listener is no database
             async with engine.connect():
@@ -92,24 +93,22 @@ async def _first_message(url: str) -> bytes:
 
 
 @pytest.mark.unit
-async def test_a_local_database_is_not_asked_for_tls_first(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("PGSSLMODE", raising=False)
+async def test_a_local_database_is_not_asked_for_tls_first() -> None:
     first = await _first_message("postgresql+asyncpg://u:p@127.0.0.1:{port}/d")
     assert first and first != SSL_REQUEST  # the startup message at once
 
 
 @pytest.mark.unit
 @pytest.mark.parametrize("configured", ["?ssl=prefer", "?ssl=require"])
-async def test_a_configured_ssl_is_kept(monkeypatch: pytest.MonkeyPatch, configured: str) -> None:
-    monkeypatch.delenv("PGSSLMODE", raising=False)
+async def test_a_configured_ssl_is_kept(configured: str) -> None:
     first = await _first_message("postgresql+asyncpg://u:p@127.0.0.1:{port}/d" + configured)
     assert first == SSL_REQUEST
 
 
 @pytest.mark.unit
-async def test_pgsslmode_in_the_environment_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PGSSLMODE", "prefer")
-    first = await _first_message("postgresql+asyncpg://u:p@127.0.0.1:{port}/d")
-    assert first == SSL_REQUEST
+async def test_pgsslmode_in_the_environment_is_kept() -> None:
+    settings = Settings.from_env({"PGSSLMODE": "prefer"})
+    assert settings.pg_sslmode == "prefer" and not settings.postgres_plain_local
+    assert Settings.from_env({}).postgres_plain_local
+    url = "postgresql+asyncpg://u:p@127.0.0.1:{port}/d"
+    assert await _first_message(url, plain_local=settings.postgres_plain_local) == SSL_REQUEST
