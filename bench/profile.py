@@ -57,6 +57,19 @@ def summarize(collapsed: Path, top: int) -> str:
     return "\n".join(out)
 
 
+def start_measuring(config: dict[str, object], work: Path) -> subprocess.Popen[str]:
+    """The load generator on ``config`` (written to ``work/cfg.json``), returned once it
+    announces that its measured part has begun."""
+    cfg_path = work / "cfg.json"
+    cfg_path.write_text(json.dumps({**config, "deadline_s": 300, "announce": True}))
+    gen = subprocess.Popen([sys.executable, "-m", "bench.loadgen", str(cfg_path)], cwd=ROOT,
+                           stdout=subprocess.PIPE, text=True)
+    assert gen.stdout is not None
+    while gen.stdout.readline().strip() not in ("MEASURING", ""):
+        pass
+    return gen
+
+
 def _until_measured(gen: subprocess.Popen[str]) -> None:
     assert gen.stdout is not None
     while gen.stdout.readline().strip() not in ("MEASURED", ""):
@@ -110,13 +123,7 @@ def main() -> None:
                 cfg.update(rates=[args.rate], step_s=args.seconds, p99_limit_ms=1e9)
             else:
                 cfg.update(seconds=args.seconds)
-            cfg_path = work / "cfg.json"
-            cfg_path.write_text(json.dumps({**target.config(), **cfg, "deadline_s": 300, "announce": True}))
-            gen = subprocess.Popen([sys.executable, "-m", "bench.loadgen", str(cfg_path)], cwd=ROOT,
-                                   stdout=subprocess.PIPE, text=True)
-            assert gen.stdout is not None
-            while gen.stdout.readline().strip() not in ("MEASURING", ""):
-                pass
+            gen = start_measuring({**target.config(), **cfg}, work)
             if not whole:
                 time.sleep(args.seconds * 0.2)
             if use_cprofile:

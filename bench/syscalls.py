@@ -19,12 +19,12 @@ import collections
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.run import ROOT, SIZES, slugs, start, workload_cfg
+from bench.profile import start_measuring
+from bench.run import SIZES, slugs, start, workload_cfg
 from bench.targets import start_kindred
 
 SYSCALLS = [
@@ -92,13 +92,7 @@ def measure(name: str, seconds: float, window: float, record: Path | None = None
             cfg = workload_cfg("rooms", size, slugs(), target.kind)
             cfg.update(seconds=seconds)
             rate = len(cfg["rooms"]) * cfg["senders"] * cfg["rate"]
-            cfg_path = work / "cfg.json"
-            cfg_path.write_text(json.dumps({**target.config(), **cfg, "deadline_s": 300, "announce": True}))
-            gen = subprocess.Popen([sys.executable, "-m", "bench.loadgen", str(cfg_path)], cwd=ROOT,
-                                   stdout=subprocess.PIPE, text=True)
-            assert gen.stdout is not None
-            while gen.stdout.readline().strip() not in ("MEASURING", ""):
-                pass
+            gen = start_measuring({**target.config(), **cfg}, work)
             time.sleep(min(1.0, seconds * 0.1))
             pid = target.server_pids[0]
             before = thread_cpu(pid)
