@@ -16,9 +16,10 @@ safety tick (``tick_s``, KINDRED_EVENT_TICK_S) bounds the sleep in case a wake-u
 one wins, the others change nothing and send nothing.
 
 A change that is due but cannot be carried out yet (the archive waiting for its transcript, or
-any error moving that one session) is held (``holds.py``): tried again after 1 s, doubling up to 30 s, logged once per state, and
-tried at once when a ``SessionChanged`` names it (a host or another gateway changed it). The clock's archive looks at the transcript once and holds;
-only a host's request waits for it (bounded), so one stuck archive never delays the others.
+any error moving that one session) is held (``holds.py``): tried again after 1 s, doubling up
+to 30 s, logged once per state, and tried at once when a ``SessionChanged`` names it (a host or
+another gateway changed it). The clock's archive looks at the transcript once and holds; only
+a host's request waits for it (bounded), so one stuck archive never delays the others.
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class TalkDesk:
 
     def on_control(self, event: TalkQueueChanged) -> None:
         """Another gateway (or this one) changed the queue: read it again now."""
-        self._wake.set()
+        self.wake()
 
     def wake(self) -> None:
         """Read the queue again now (the control channel was subscribed again: a change
