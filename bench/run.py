@@ -41,7 +41,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "rooms": {"rooms": 50, "members": 10, "senders": 2, "rate": 5, "warmup_s": 1, "seconds": 3},
         "webinar": {"members": 1000, "step_s": 1.5, "drain_s": 2.0, "runs": 1},
         "idle": {"connections": 2000, "rooms": 60, "runs": 1},
-        "storm": {"connections": 500, "rooms": 10, "before": 3, "missed": 2, "runs": 1},
+        "storm": {"connections": 1000, "rooms": 10, "before": 3, "missed": 2, "runs": 1},
         "fill": [250, 500, 1000],
         "writers": {"messages": 20_000, "rounds": 3},
     },
