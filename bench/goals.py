@@ -75,8 +75,13 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
             continue
         held = m.get("held") or {}
         lag = _num(held.get("loop_lag_p99_ms"))
+        # The raw limit's own lag at the same rate says how much of the figure is the machine
+        # (two cores shared with the generator) rather than the server.
+        same: dict[str, Any] = next((s for s in lim_web.get("steps") or [] if s.get("rate") == held.get("rate")), {})
+        lim_lag = _num(same.get("loop_lag_p99_ms"))
+        shown = "-" if lag is None else f"{lag:.1f} ms" + ("" if lim_lag is None else f" (raw limit {lim_lag:.1f})")
         out.append([f"loop lag p99, 1,000 sockets, busiest rate held ({held.get('rate', '-')} msg/s)", NAMES[t],
-                    "-" if lag is None else f"{lag:.1f} ms", f"under {LOOP_LAG_P99_MS:.0f} ms",
+                    shown, f"under {LOOP_LAG_P99_MS:.0f} ms",
                     _verdict(None if lag is None else lag < LOOP_LAG_P99_MS)])
         steps = [s for s in m.get("steps") or []
                  if limit_held is not None and s.get("rate", 0) <= limit_held and _num(s.get("loop_lag_max_ms"))]
