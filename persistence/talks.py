@@ -10,8 +10,9 @@ says when it may happen, so of many callers at once exactly one changes the row.
 - Settling sets ``outcome`` where it is still NULL: one caller wins, the others read the row.
 - Showing the crisis resources sets ``resources_at`` where both it and ``outcome`` are NULL.
 
-Rows older than the request's lapse plus a day are deleted when the next request is made,
-as the Redis store's keys expire: nothing outlives ``keep_s``, which the caller passes.
+Rows older than the request's lapse plus a day are deleted by ``forget``, as the Redis
+store's keys expire. The caller decides how often (``chat_server/private_talk/store.py``
+sweeps at most once an hour: the delete reads every settled row, too much for every request).
 Every function commits.
 """
 
@@ -58,13 +59,20 @@ async def _waiting_on(db: AsyncSession, member_id: str) -> str | None:
     return (await db.exec(query)).first()
 
 
-async def add(db: AsyncSession, request: TalkRequest, keep_s: float) -> str | None:
+async def forget(db: AsyncSession, before: float) -> int:
+    """Delete the requests made before ``before`` (seconds since the epoch), waiting or
+    settled: how many went."""
+    result: Any = await db.exec(delete(TalkRow).where(col(TalkRow.asked_at) < before))
+    await db.commit()
+    return int(result.rowcount)
+
+
+async def add(db: AsyncSession, request: TalkRequest) -> str | None:
     """Store ``request`` as waiting: None when stored, or the id of the member's request that
     is waiting already (nothing stored then; ``request``'s own id when this very request was
-    stored before, by an add retried). Rows made more than ``keep_s`` before it go. Raises
-    ``IntegrityError`` for any other refusal (an id of another request's, a missing value)."""
+    stored before, by an add retried). Raises ``IntegrityError`` for any other refusal (an id
+    of another request's, a missing value)."""
     for attempt in range(_ADD_ATTEMPTS):
-        await db.exec(delete(TalkRow).where(col(TalkRow.asked_at) < request.asked_at - keep_s))
         db.add(_row(request))
         try:
             await db.commit()
