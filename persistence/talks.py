@@ -27,6 +27,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from persistence.refusals import unique_clash
 from persistence.talk_models import TalkRow
 from rooms.model import Member
 from rooms.private_talk import TalkRequest
@@ -102,21 +103,12 @@ async def add(db: AsyncSession, request: TalkRequest) -> str | None:
 
 def _clash(exc: IntegrityError) -> str | None:
     """Which unique key of the table ``exc`` is about: "waiting_for" (the member waits on
-    another request), "id", or None (any other refusal). PostgreSQL names the constraint
-    (asyncpg's error, the cause of the driver's); SQLite names the column in its message."""
-    error = exc.orig
-    name = getattr(error, "constraint_name", None) or getattr(getattr(error, "__cause__", None),
-                                                                "constraint_name", None)
-    if name is not None:
-        return _CONSTRAINTS.get(name)
-    return _SQLITE_UNIQUE.get(str(error))
+    another request), "id", or None (any other refusal)."""
+    return _KEYS.get(unique_clash(exc))
 
 
-_CONSTRAINTS = {"uq_private_talks_waiting_for": "waiting_for", "private_talks_pkey": "id"}
-_SQLITE_UNIQUE = {
-    "UNIQUE constraint failed: private_talks.waiting_for": "waiting_for",
-    "UNIQUE constraint failed: private_talks.id": "id",
-}
+_KEYS = {frozenset({"private_talks.waiting_for"}): "waiting_for",
+         frozenset({"private_talks.id"}): "id"}
 
 
 def _same(row: TalkRow, request: TalkRequest) -> bool:
