@@ -59,3 +59,17 @@ def count_writes(writer: direct.DirectWebSocketProtocol) -> CountingTransport:
     counting = CountingTransport(writer.transport)
     writer.transport = counting  # type: ignore[assignment]
     return counting
+
+
+def payloads(written: bytes) -> list[bytes]:
+    """The payloads of the server's WebSocket frames in ``written`` (one ``write`` call's
+    bytes: whole frames, unmasked, as a server sends them)."""
+    found, at = [], 0
+    while at < len(written):
+        size, at = written[at + 1] & 0x7F, at + 2
+        if size >= 126:
+            width = 2 if size == 126 else 8
+            size, at = int.from_bytes(written[at:at + width], "big"), at + width
+        found.append(written[at:at + size])
+        at += size
+    return found
