@@ -13,12 +13,11 @@ import msgpack
 import pytest
 import websockets
 
-from chat_server.gateway import direct
 from chat_server.gateway.connection import CLOSE_NORMAL, Connection, Cursor
 from chat_server.wire import MSGPACK, Outgoing
 from rooms.model import Member
 from rooms.roles import Role
-from support.uvicorn_app import count_writes, serving
+from support.uvicorn_app import accept_counted, serving
 
 Scenario = Callable[[Connection, list[bytes]], Awaitable[None]]
 HELD = msgpack.packb({"type": "message", "room": "r", "seq": 7})
@@ -27,11 +26,8 @@ MEMBER = Member(id="m1", handle="m1", role=Role.MEMBER, org_id=None, db_id=1)
 
 def _app(scenario: Scenario, done: asyncio.Future[list[bytes]]) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await receive()  # websocket.connect
-        await send({"type": "websocket.accept"})
-        writer = direct.writer_for(scope)
-        assert writer is not None
-        writes = count_writes(writer).written
+        writer, counting = await accept_counted(scope, receive, send)
+        writes = counting.written
         conn = Connection("c1", MEMBER, "digest", MSGPACK, 64, writer)
         try:
             await scenario(conn, writes)

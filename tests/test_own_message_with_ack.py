@@ -13,13 +13,12 @@ from typing import Any
 import msgpack
 import websockets
 
-from chat_server.gateway import direct
 from chat_server.gateway.connection import Connection, Cursor
 from chat_server.protocol.message import message_frame
 from chat_server.wire import MSGPACK, Outgoing
 from rooms.model import Member
 from rooms.roles import Role
-from support.uvicorn_app import CountingTransport, count_writes, serving
+from support.uvicorn_app import CountingTransport, accept_counted, serving
 
 ROOM = "lung-cancer"
 OWN_ID = "a" * 32
@@ -36,11 +35,7 @@ Script = Callable[[Connection, CountingTransport, dict[str, Any]], None]
 
 def _app(script: Script, seen: dict[str, Any]) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await receive()  # websocket.connect
-        await send({"type": "websocket.accept", "subprotocol": MSGPACK})
-        writer = direct.writer_for(scope)
-        assert writer is not None
-        counting = count_writes(writer)
+        writer, counting = await accept_counted(scope, receive, send, MSGPACK)
         conn = Connection("c-1", ME, "digest", MSGPACK, max_frames=100, direct=writer)
         conn.rooms[ROOM] = Cursor(pending=None)
         script(conn, counting, seen)

@@ -22,12 +22,11 @@ import websockets
 from redis.asyncio import Redis
 
 from chat_server.aio import stop_task
-from chat_server.gateway import direct
 from chat_server.gateway.connection import CLOSE_NORMAL, Connection
 from chat_server.wire import MSGPACK
 from support.inproc import InProc
 from support.procs import RedisServer
-from support.uvicorn_app import CountingTransport, count_writes, payloads, serving
+from support.uvicorn_app import CountingTransport, accept_counted, payloads, serving
 
 pytestmark = pytest.mark.redis
 
@@ -58,11 +57,7 @@ async def _socket(tier: InProc, opened: asyncio.Future[tuple[Connection, Countin
     member = await tier.member("Ann")
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await receive()  # websocket.connect
-        await send({"type": "websocket.accept", "subprotocol": MSGPACK})
-        writer = direct.writer_for(scope)
-        assert writer is not None
-        counting = count_writes(writer)
+        writer, counting = await accept_counted(scope, receive, send, MSGPACK)
         conn = tier.connect(member, direct=writer, kind=_Patient)
         opened.set_result((conn, counting))
         pump = asyncio.create_task(_pump(conn, send))

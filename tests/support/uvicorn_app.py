@@ -61,6 +61,21 @@ def count_writes(writer: direct.DirectWebSocketProtocol) -> CountingTransport:
     return counting
 
 
+async def accept_counted(
+    scope: dict[str, Any], receive: Any, send: Any, subprotocol: str | None = None,
+) -> tuple[direct.DirectWebSocketProtocol, CountingTransport]:
+    """In an app on ``serving``: accept the WebSocket (with ``subprotocol``); its direct
+    writer, with its writes recorded (``count_writes``)."""
+    await receive()  # websocket.connect
+    accept = {"type": "websocket.accept"}
+    if subprotocol is not None:
+        accept["subprotocol"] = subprotocol
+    await send(accept)
+    writer = direct.writer_for(scope)
+    assert writer is not None, "the direct write path is not in the scope"
+    return writer, count_writes(writer)
+
+
 def payloads(written: bytes) -> list[bytes]:
     """The payloads of the server's WebSocket frames in ``written`` (one ``write`` call's
     bytes: whole frames, unmasked, as a server sends them)."""
