@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from persistence.models import Community, Organization, ServerSecret, Session, User
+from persistence.refusals import unique_clash
 from rooms.catalog import CommunitySpec
 from rooms.model import Member
 from rooms.roles import Role
@@ -48,6 +49,10 @@ async def server_secret(db: AsyncSession, generate: str) -> str:
             await db.commit()
         except IntegrityError:
             await db.rollback()
+            found = await db.get(ServerSecret, "main")
+            if found is None:  # refused for another reason than a secret stored first
+                raise
+            return found.value
         found = await db.get(ServerSecret, "main")
     assert found is not None
     return found.value
@@ -121,10 +126,15 @@ async def create_user(
     db.add(user)
     try:
         await db.commit()
-    except IntegrityError:
-        # Two registrations raced for the same handle or email; report it as taken.
+    except IntegrityError as exc:
+        # Two registrations raced for the same handle or email: report the one taken. Any
+        # other refusal (an organization that does not exist) is not a taken name.
         await db.rollback()
-        raise Conflict("handle") from None
+        clash = unique_clash(exc)
+        for field, column in (("handle", "users.handle_key"), ("email", "users.email")):
+            if clash == {column}:
+                raise Conflict(field) from None
+        raise
     return user
 
 

@@ -24,6 +24,7 @@ from persistence.conversation_models import Conversation, ConversationMember, Dm
 from persistence.event_models import Notification
 from persistence.models import Block, Community, Message, User
 from persistence.notifications import insert_for
+from persistence.refusals import unique_clash
 from persistence.social_models import RoomRead
 from rooms.conversations import DM_KIND, ROOM_NAME, ROOM_PREFIX, room_of
 from rooms.model import Community as RoomCommunity
@@ -102,7 +103,7 @@ async def create(
 ) -> Stored | None:
     """A new conversation of ``starter_id`` with ``others``, and its room (commits). None for
     a pair that has a live conversation already (another request made it first): read it
-    with ``live_pair``."""
+    with ``live_pair``. Any other refusal is raised (``IntegrityError``)."""
     room = room_of(public_id)
     group = len(others) > 1
     db.add(Community(slug=room, name=ROOM_NAME, kind=DM_KIND, description="", org_id=None))
@@ -116,9 +117,11 @@ async def create(
         for user_id in (starter_id, *others):
             db.add(ConversationMember(conversation_id=row.id or 0, user_id=user_id))
         await db.commit()
-    except IntegrityError:
+    except IntegrityError as exc:
         await db.rollback()
-        return None
+        if unique_clash(exc) == {"conversations.pair_key"}:
+            return None
+        raise  # a member who does not exist, a room or id taken: not the pair's conversation
     return await by_public_id(db, public_id)
 
 

@@ -30,6 +30,7 @@ from persistence.models import (
     StaffAssignment,
     User,
 )
+from persistence.refusals import unique_clash
 from rooms.model import Member
 from rooms.moderation import Restriction
 
@@ -59,9 +60,11 @@ async def assign(db: AsyncSession, user_db_id: int, community: str) -> bool:
     db.add(StaffAssignment(user_id=user_db_id, community=community))
     try:
         await db.commit()
-    except IntegrityError:
+    except IntegrityError as exc:
         await db.rollback()
-        return False
+        if unique_clash(exc) == {"staff_assignments.user_id", "staff_assignments.community"}:
+            return False
+        raise  # a member who does not exist, say: not "already assigned"
     return True
 
 
@@ -290,16 +293,19 @@ async def set_block(
     asked, notification id)`` when a pending request's notification was marked handled."""
     found = await db.get(Block, (blocker_db_id, blocked_db_id))
     handled = None
-    if on and found is None:
-        db.add(Block(blocker_id=blocker_db_id, blocked_id=blocked_db_id, created_ms=now_ms))
-        handled = await friends.sever(db, blocker_db_id, blocked_db_id, now_ms)
-    elif not on and found is not None:
-        await db.delete(found)
     try:
+        if on and found is None:
+            db.add(Block(blocker_id=blocker_db_id, blocked_id=blocked_db_id, created_ms=now_ms))
+            # (The insert is flushed by sever's first statement: a clash is raised there.)
+            handled = await friends.sever(db, blocker_db_id, blocked_db_id, now_ms)
+        elif not on and found is not None:
+            await db.delete(found)
         await db.commit()
-    except IntegrityError:
-        await db.rollback()  # blocked twice at once: it is blocked either way
-        return None
+    except IntegrityError as exc:
+        await db.rollback()
+        if on and unique_clash(exc) == {"blocks.blocker_id", "blocks.blocked_id"}:
+            return None  # blocked twice at once: it is blocked either way
+        raise  # a member who does not exist, say
     return handled
 
 

@@ -103,7 +103,8 @@ async def add(db: AsyncSession, row: QuestionRow) -> tuple[Stored, bool]:
     except IntegrityError:
         await db.rollback()
         found = (await db.exec(query)).first()
-        assert found is not None, "the unique (author, cid) row exists"
+        if found is None:  # refused for another reason than the (author, cid) stored first
+            raise
         return (await stored(db, [found]))[0], False
     await db.refresh(row)
     return (await stored(db, [row]))[0], True

@@ -89,7 +89,8 @@ def _head_query() -> Select[Any]:
 
 async def stored_head(conn: AsyncConnection, room: str) -> int:
     """The room's highest stored seq (0 when it has none): what a gateway's seq counter must
-    not fall behind, read on the room's first join there. ``transcripts.room_head`` without
-    the ORM session: the statement built once per process, one round trip."""
+    not fall behind, read on the room's first join there (on the join path's pool,
+    chat_server/readers.py), and what the archive waits for (chat_server/events/lifecycle.py,
+    on its ORM session's connection). The statement built once per process, one round trip."""
     found = (await conn.execute(_head_query(), {"room": room})).scalar()
     return int(found or 0)

@@ -82,7 +82,9 @@ async def queue_add(
     except IntegrityError:
         await db.rollback()
         found = (await db.exec(select(SafetyItem.id).where(SafetyItem.dedupe == dedupe))).first()
-        return int(found or 0), False
+        if found is None:  # refused for another reason than the same item queued first
+            raise
+        return int(found), False
     assert item.id is not None
     return item.id, True
 

@@ -10,8 +10,9 @@ says when it may happen, so of many callers at once exactly one changes the row.
 - Settling sets ``outcome`` where it is still NULL: one caller wins, the others read the row.
 - Showing the crisis resources sets ``resources_at`` where both it and ``outcome`` are NULL.
 
-Rows older than the request's lapse plus a day are deleted when the next request is made,
-as the Redis store's keys expire: nothing outlives ``keep_s``, which the caller passes.
+Rows older than the request's lapse plus a day are deleted by ``forget``, as the Redis
+store's keys expire. The caller decides how often (``chat_server/private_talk/store.py``
+sweeps at most once an hour: the delete reads every settled row, too much for every request).
 Every function commits.
 """
 
@@ -26,6 +27,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from persistence.refusals import unique_clash
 from persistence.talk_models import TalkRow
 from rooms.model import Member
 from rooms.private_talk import TalkRequest
@@ -58,13 +60,20 @@ async def _waiting_on(db: AsyncSession, member_id: str) -> str | None:
     return (await db.exec(query)).first()
 
 
-async def add(db: AsyncSession, request: TalkRequest, keep_s: float) -> str | None:
+async def forget(db: AsyncSession, before: float) -> int:
+    """Delete the requests made before ``before`` (seconds since the epoch), waiting or
+    settled: how many went."""
+    result: Any = await db.exec(delete(TalkRow).where(col(TalkRow.asked_at) < before))
+    await db.commit()
+    return int(result.rowcount)
+
+
+async def add(db: AsyncSession, request: TalkRequest) -> str | None:
     """Store ``request`` as waiting: None when stored, or the id of the member's request that
     is waiting already (nothing stored then; ``request``'s own id when this very request was
-    stored before, by an add retried). Rows made more than ``keep_s`` before it go. Raises
-    ``IntegrityError`` for any other refusal (an id of another request's, a missing value)."""
+    stored before, by an add retried). Raises ``IntegrityError`` for any other refusal (an id
+    of another request's, a missing value)."""
     for attempt in range(_ADD_ATTEMPTS):
-        await db.exec(delete(TalkRow).where(col(TalkRow.asked_at) < request.asked_at - keep_s))
         db.add(_row(request))
         try:
             await db.commit()
@@ -94,21 +103,12 @@ async def add(db: AsyncSession, request: TalkRequest, keep_s: float) -> str | No
 
 def _clash(exc: IntegrityError) -> str | None:
     """Which unique key of the table ``exc`` is about: "waiting_for" (the member waits on
-    another request), "id", or None (any other refusal). PostgreSQL names the constraint
-    (asyncpg's error, the cause of the driver's); SQLite names the column in its message."""
-    error = exc.orig
-    name = getattr(error, "constraint_name", None) or getattr(getattr(error, "__cause__", None),
-                                                                "constraint_name", None)
-    if name is not None:
-        return _CONSTRAINTS.get(name)
-    return _SQLITE_UNIQUE.get(str(error))
+    another request), "id", or None (any other refusal)."""
+    return _KEYS.get(unique_clash(exc))
 
 
-_CONSTRAINTS = {"uq_private_talks_waiting_for": "waiting_for", "private_talks_pkey": "id"}
-_SQLITE_UNIQUE = {
-    "UNIQUE constraint failed: private_talks.waiting_for": "waiting_for",
-    "UNIQUE constraint failed: private_talks.id": "id",
-}
+_KEYS = {frozenset({"private_talks.waiting_for"}): "waiting_for",
+         frozenset({"private_talks.id"}): "id"}
 
 
 def _same(row: TalkRow, request: TalkRequest) -> bool:

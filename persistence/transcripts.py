@@ -237,12 +237,6 @@ async def heads(db: AsyncSession) -> dict[str, int]:
     return {room: int(seq) for room, seq in (await db.exec(query)).all()}
 
 
-async def room_head(db: AsyncSession, room: str) -> int:
-    """The highest stored seq of ``room`` (0 when it has none)."""
-    found = (await db.exec(select(func.max(Message.seq)).where(Message.room == room))).first()
-    return int(found or 0)
-
-
 async def recent_cids(db: AsyncSession, limit: int) -> list[tuple[str, str, str, int, str]]:
     """``(author public id, cid, id, seq, room)`` of the newest ``limit`` messages, newest
     first, so a send retried across a restart is still recognised."""

@@ -6,19 +6,18 @@ a real uvicorn with the direct write path; the socket's writes are counted on it
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgpack
 import pytest
-import uvicorn
 import websockets
 
-from chat_server.gateway import direct
 from chat_server.gateway.connection import CLOSE_NORMAL, Connection, Cursor
 from chat_server.wire import MSGPACK, Outgoing
 from rooms.model import Member
 from rooms.roles import Role
+from support.uvicorn_app import accept_counted, serving
 
 Scenario = Callable[[Connection, list[bytes]], Awaitable[None]]
 HELD = msgpack.packb({"type": "message", "room": "r", "seq": 7})
@@ -27,18 +26,8 @@ MEMBER = Member(id="m1", handle="m1", role=Role.MEMBER, org_id=None, db_id=1)
 
 def _app(scenario: Scenario, done: asyncio.Future[list[bytes]]) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await receive()  # websocket.connect
-        await send({"type": "websocket.accept"})
-        writer = direct.writer_for(scope)
-        assert writer is not None
-        writes: list[bytes] = []
-        real_write = writer.transport.write
-
-        def counted(data: Any) -> None:
-            writes.append(bytes(data))
-            real_write(data)
-
-        writer.transport.write = counted  # type: ignore[method-assign]
+        writer, counting = await accept_counted(scope, receive, send)
+        writes = counting.written
         conn = Connection("c1", MEMBER, "digest", MSGPACK, 64, writer)
         try:
             await scenario(conn, writes)
@@ -54,30 +43,17 @@ def _app(scenario: Scenario, done: asyncio.Future[list[bytes]]) -> Any:
 
 
 @pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Scenario], Awaitable[tuple[list[bytes], list[bytes]]]]]:
-    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
-
+def serve() -> Callable[[Scenario], Awaitable[tuple[list[bytes], list[bytes]]]]:
     async def run(scenario: Scenario) -> tuple[list[bytes], list[bytes]]:
         done: asyncio.Future[list[bytes]] = asyncio.get_running_loop().create_future()
-        config = uvicorn.Config(_app(scenario, done), host="127.0.0.1", port=0,
-                                ws=direct.DirectWebSocketProtocol, lifespan="off",
-                                log_level="warning", ws_per_message_deflate=False)
-        server = uvicorn.Server(config)
-        servers.append((server, asyncio.create_task(server.serve())))
-        async with asyncio.timeout(10):
-            while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-                await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
         got: list[bytes] = []
-        async with websockets.connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
-            async for frame in ws:
-                got.append(frame if isinstance(frame, bytes) else frame.encode())
-        return got, await asyncio.wait_for(done, 5)
+        async with serving(_app(scenario, done)) as url:
+            async with websockets.connect(url, compression=None) as ws:
+                async for frame in ws:
+                    got.append(frame if isinstance(frame, bytes) else frame.encode())
+            return got, await asyncio.wait_for(done, 5)
 
-    yield run
-    for server, task in servers:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    return run
 
 
 async def test_frames_pushed_while_corked_go_out_in_one_write(serve: Any) -> None:

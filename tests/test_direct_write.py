@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 
 from chat_server.gateway import direct
 from chat_server.wire import ws_frame
+from support.uvicorn_app import serving
 
 
 def _app(seen: dict[str, Any]) -> Any:
@@ -32,33 +32,17 @@ def _app(seen: dict[str, Any]) -> Any:
     return app
 
 
-async def _serve(ws_impl: Any, seen: dict[str, Any]) -> AsyncIterator[str]:
-    config = uvicorn.Config(_app(seen), host="127.0.0.1", port=0, ws=ws_impl, lifespan="off",
-                            log_level="warning", ws_per_message_deflate=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-                await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-
-
 @pytest.fixture
 async def direct_url() -> AsyncIterator[tuple[str, dict[str, Any]]]:
     seen: dict[str, Any] = {}
-    async for url in _serve(direct.DirectWebSocketProtocol, seen):
+    async with serving(_app(seen)) as url:
         yield url, seen
 
 
 @pytest.fixture
 async def stock_url() -> AsyncIterator[tuple[str, dict[str, Any]]]:
     seen: dict[str, Any] = {}
-    async for url in _serve("websockets-sansio", seen):
+    async with serving(_app(seen), ws="websockets-sansio") as url:
         yield url, seen
 
 

@@ -7,19 +7,18 @@ real transport (every call still reaches it)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
-import uvicorn
 import websockets
 
-from chat_server.gateway import direct
 from chat_server.gateway.connection import Connection, Cursor
 from chat_server.protocol.message import message_frame
 from chat_server.wire import MSGPACK, Outgoing
 from rooms.model import Member
 from rooms.roles import Role
+from support.uvicorn_app import CountingTransport, accept_counted, serving
 
 ROOM = "lung-cancer"
 OWN_ID = "a" * 32
@@ -27,61 +26,32 @@ ME = Member("u-me", "me", Role.MEMBER, 1)
 OTHER = {"id": "u-other", "handle": "other", "role": "member"}
 
 
-class _CountingTransport:
-    """The real transport, with its ``write`` calls counted."""
-
-    def __init__(self, transport: Any) -> None:
-        self._transport = transport
-        self.writes = 0
-
-    def write(self, data: bytes) -> None:
-        self.writes += 1
-        self._transport.write(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
 def _message(message_id: str, seq: int, author: dict[str, str]) -> Outgoing:
     return Outgoing(message_frame(ROOM, message_id, seq, author, "hello", None, 1, None))
 
 
-Script = Callable[[Connection, _CountingTransport, dict[str, Any]], None]
+Script = Callable[[Connection, CountingTransport, dict[str, Any]], None]
 
 
-async def _serve(script: Script, seen: dict[str, Any]) -> AsyncIterator[str]:
+def _app(script: Script, seen: dict[str, Any]) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await receive()  # websocket.connect
-        await send({"type": "websocket.accept", "subprotocol": MSGPACK})
-        writer = direct.writer_for(scope)
-        assert writer is not None
-        counting = _CountingTransport(writer.transport)
-        writer.transport = counting
+        writer, counting = await accept_counted(scope, receive, send, MSGPACK)
         conn = Connection("c-1", ME, "digest", MSGPACK, max_frames=100, direct=writer)
         conn.rooms[ROOM] = Cursor(pending=None)
         script(conn, counting, seen)
         seen["conn"] = conn
         await receive()  # the client's close
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, ws=direct.DirectWebSocketProtocol,
-                            lifespan="off", log_level="warning", ws_per_message_deflate=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-                await asyncio.sleep(0.01)
-        yield f"ws://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    return app
 
 
 async def _frames(script: Script, n: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     seen: dict[str, Any] = {}
-    async for url in _serve(script, seen):
-        async with websockets.connect(url, compression=None, subprotocols=[MSGPACK]) as ws:  # type: ignore[list-item]
-            got = [msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5)) for _ in range(n)]
+    async with (
+        serving(_app(script, seen)) as url,
+        websockets.connect(url, compression=None, subprotocols=[MSGPACK]) as ws,  # type: ignore[list-item]
+    ):
+        got = [msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5)) for _ in range(n)]
     return got, seen
 
 
@@ -90,7 +60,7 @@ def _ack(conn: Connection) -> None:
 
 
 async def test_own_message_what_follows_and_the_ack_go_out_in_one_write() -> None:
-    def script(conn: Connection, transport: _CountingTransport, seen: dict[str, Any]) -> None:
+    def script(conn: Connection, transport: CountingTransport, seen: dict[str, Any]) -> None:
         conn.expect_own(OWN_ID)
         conn.deliver(ROOM, 1, _message("b" * 32, 1, OTHER))  # before ours: not held
         seen["before_own"] = transport.writes
@@ -111,7 +81,7 @@ async def test_own_message_what_follows_and_the_ack_go_out_in_one_write() -> Non
 
 
 async def test_without_a_send_in_flight_each_frame_is_written_at_once() -> None:
-    def script(conn: Connection, transport: _CountingTransport, seen: dict[str, Any]) -> None:
+    def script(conn: Connection, transport: CountingTransport, seen: dict[str, Any]) -> None:
         conn.deliver(ROOM, 1, _message(OWN_ID, 1, ME.public()))
         _ack(conn)
         seen["writes"] = transport.writes
@@ -122,7 +92,7 @@ async def test_without_a_send_in_flight_each_frame_is_written_at_once() -> None:
 
 
 async def test_a_send_that_fails_still_writes_what_was_held() -> None:
-    def script(conn: Connection, transport: _CountingTransport, seen: dict[str, Any]) -> None:
+    def script(conn: Connection, transport: CountingTransport, seen: dict[str, Any]) -> None:
         conn.expect_own(OWN_ID)
         conn.deliver(ROOM, 1, _message(OWN_ID, 1, ME.public()))
         conn.push(msgpack.packb({"type": "error", "code": "unavailable", "cid": "c-1"}))
@@ -135,7 +105,7 @@ async def test_a_send_that_fails_still_writes_what_was_held() -> None:
 
 
 async def test_a_graceful_close_sends_what_was_held_first() -> None:
-    def script(conn: Connection, transport: _CountingTransport, seen: dict[str, Any]) -> None:
+    def script(conn: Connection, transport: CountingTransport, seen: dict[str, Any]) -> None:
         conn.expect_own(OWN_ID)
         conn.deliver(ROOM, 1, _message(OWN_ID, 1, ME.public()))
         conn.close_after_flush(1012, "restarting")
@@ -149,7 +119,7 @@ async def test_a_graceful_close_sends_what_was_held_first() -> None:
 async def test_a_post_that_never_returns_holds_frames_only_briefly() -> None:
     # The post is stalled (Redis not answering, or the client gone mid-post): end_own is
     # not called within the test, yet the own message and another room's frame arrive.
-    def script(conn: Connection, transport: _CountingTransport, seen: dict[str, Any]) -> None:
+    def script(conn: Connection, transport: CountingTransport, seen: dict[str, Any]) -> None:
         conn.rooms["other-room"] = Cursor(pending=None)
         conn.expect_own(OWN_ID)
         conn.deliver(ROOM, 1, _message(OWN_ID, 1, ME.public()))

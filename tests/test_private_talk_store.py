@@ -15,7 +15,13 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 
-from chat_server.private_talk.store import KEEP_SETTLED_S, DatabaseTalks, RedisTalks, TalkStore
+from chat_server.private_talk.store import (
+    FORGET_EVERY_S,
+    KEEP_SETTLED_S,
+    DatabaseTalks,
+    RedisTalks,
+    TalkStore,
+)
 from persistence.db import make_engine, session_factory
 from rooms.errors import Unavailable
 from rooms.model import Member
@@ -161,6 +167,32 @@ async def test_the_database_forgets_requests_a_day_after_they_lapse(stores: list
     got = await stores[0].get(kept.id)
     assert got is not None and got.outcome == CANCELLED
     assert [t.id for t in await stores[1].waiting()] == [later.id]
+
+
+async def test_the_database_forgets_at_most_once_an_hour_and_never_keeps_a_row_longer(
+    stores: list[TalkStore],
+) -> None:
+    """The delete of old requests reads the whole table, so a handle runs it on a request at
+    most every ``FORGET_EVERY_S`` (the requests' clock), not on each: a lapsed row may stay
+    that much longer, and no longer."""
+    if isinstance(stores[0], RedisTalks):
+        pytest.skip("Redis keys expire on their own")
+    store, keep = stores[0], 3600 + KEEP_SETTLED_S
+    old = _talk(_member(), 1000.0)
+    assert await stores[1].add(old) is None
+    assert (await stores[1].settle(old, CANCELLED, 1001.0))[0]
+    # This handle's first request forgets (nothing is old enough yet) ...
+    first = _talk(_member(), 1000.0 + keep - 10)
+    assert await store.add(first) is None
+    assert await store.get(old.id) is not None
+    # ... the next, once ``old`` has lapsed but within the hour, does not ...
+    assert await store.add(_talk(_member(), 1000.0 + keep + 1)) is None
+    assert await store.get(old.id) is not None
+    # ... and the first an hour on does: ``old`` goes, what is younger than ``keep`` stays.
+    assert await store.add(_talk(_member(), first.asked_at + FORGET_EVERY_S)) is None
+    assert await store.get(old.id) is None
+    assert await store.get(first.id) is not None
+    assert len(await stores[2].waiting()) == 3
 
 
 async def test_an_add_retried_after_it_was_stored_answers_with_its_own_id(stores: list[TalkStore]) -> None:

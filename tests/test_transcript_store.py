@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chat_server.keys import COMMITS_STREAM, DEAD_STREAM
 from chat_server.protocol.message import message_frame
 from chat_server.transcripts.redis_writer import RedisWriter
-from persistence import accounts, migrate, moderation, transcripts
+from persistence import accounts, migrate, moderation, room_facts, transcripts
 from persistence.db import make_engine, session_factory
 from persistence.transcripts import NewMessage
 from support.procs import RedisServer
@@ -93,7 +93,7 @@ async def test_a_batch_stored_twice_is_one_row_and_one_index_entry_each(
     assert await _search(db, "heron") == list(range(1, n + 11))
     assert _fts_entries(url, "heron") in (None, n + 10)
     async with db() as session:
-        assert await transcripts.room_head(session, ROOM) == n + 10
+        assert await room_facts.stored_head(await session.connection(), ROOM) == n + 10
 
 
 async def test_a_tombstone_written_first_wins_over_the_late_insert(
@@ -178,7 +178,7 @@ async def test_two_writers_on_one_sqlite_file_wait_for_each_other(tmp_path: Path
 
         assert await asyncio.gather(writer(0), writer(1)) == [4000, 4000]
         async with session_factory(engines[0])() as session:
-            assert await transcripts.room_head(session, ROOM) == 8000
+            assert await room_facts.stored_head(await session.connection(), ROOM) == 8000
     finally:
         for engine in engines:
             await engine.dispose()

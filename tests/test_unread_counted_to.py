@@ -14,20 +14,18 @@ Redis loss) and does not stop it.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from persistence import accounts, transcripts, unread
+from persistence import unread
 from persistence.db import make_engine, session_factory
 from persistence.models import Message
-from persistence.transcripts import NewMessage
 from support.sqlite_db import migrated_database
+from support.stored import org_members, store_messages
 
 ROOM = "dm-00c0ffee00c0ffee"
 
@@ -42,12 +40,7 @@ class Db:
 
     async def store(self, *rows: tuple[int, int]) -> None:
         """(seq, author) rows, posted just now."""
-        async with self.session() as db:
-            await transcripts.store(db, [
-                NewMessage(uuid.uuid4().hex, ROOM, seq, author, f"c{seq}", f"note {seq}", None,
-                           self.now_ms, None)
-                for seq, author in rows
-            ])
+        await store_messages(self.session, [(ROOM, seq, author) for seq, author in rows], self.now_ms)
 
     async def counted(self) -> tuple[int, int]:
         """What GET /api/me/unread says of the conversation: (count, counted_to)."""
@@ -63,17 +56,9 @@ class Db:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Db]:
-    url = await migrated_database(request, tmp_path)
-    found = Db(url)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    async with found.session() as session:
-        org = await accounts.add_org(session, "Count Org", "c", uuid.uuid4().hex, [], now)
-        assert org.id is not None
-        users = [await accounts.create_user(session, org.id, name, name, f"{name}@example.org", "x", now)
-                 for name in ("writer", "reader")]
-        assert users[0].id is not None and users[1].id is not None
-        found.author, found.reader = users[0].id, users[1].id
+    found = Db(await migrated_database(request, tmp_path))
     try:
+        found.author, found.reader = await org_members(found.session, ("writer", "reader"))
         yield found
     finally:
         await found.engine.dispose()

@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +22,12 @@ from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from persistence import accounts, migrate, transcripts, unread
+from persistence import migrate, unread
 from persistence.db import make_engine, session_factory
 from persistence.models import Message
-from persistence.transcripts import NewMessage
 from support.procs import Postgres
 from support.sqlite_db import migrated_database
+from support.stored import org_members, store_messages
 from support.unread_join import joined_room_counts
 
 
@@ -42,12 +39,7 @@ class Db:
 
     async def store(self, rows: list[tuple[str, int, int]]) -> None:
         """(room, seq, author) rows."""
-        now = int(time.time() * 1000)
-        async with self.session() as db:
-            for start in range(0, len(rows), 2000):
-                await transcripts.store(db, [
-                    NewMessage(uuid.uuid4().hex, room, seq, author, f"{room}-{seq}", f"note {seq}", None, now, None)
-                    for room, seq, author in rows[start:start + 2000]])
+        await store_messages(self.session, rows)
 
     async def statement_of(self, rooms: list[str]) -> tuple[str, Any]:
         """The SQL ``room_counts_at`` runs for ``rooms``, its values inline; and its answer."""
@@ -72,17 +64,9 @@ class Db:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Db]:
-    url = await migrated_database(request, tmp_path)
-    found = Db(url)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    async with found.session() as session:
-        org = await accounts.add_org(session, "Count Org", "c", uuid.uuid4().hex, [], now)
-        assert org.id is not None
-        for name in ("reader", "maple", "birch"):
-            user = await accounts.create_user(session, org.id, name, name, f"{name}@example.org", "x", now)
-            assert user.id is not None
-            found.users.append(user.id)
+    found = Db(await migrated_database(request, tmp_path))
     try:
+        found.users = await org_members(found.session, ("reader", "maple", "birch"))
         yield found
     finally:
         await found.engine.dispose()
@@ -186,14 +170,7 @@ async def test_postgres_reads_about_the_rows_after_each_mark(postgres: Postgres,
     await asyncio.to_thread(migrate.upgrade, postgres.url)
     db = Db(postgres.url)
     try:
-        now = datetime.now(UTC).replace(tzinfo=None)
-        async with db.session() as session:
-            org = await accounts.add_org(session, "Count Org", "c", uuid.uuid4().hex, [], now)
-            assert org.id is not None
-            for name in ("reader", "maple"):
-                user = await accounts.create_user(session, org.id, name, name, f"{name}@example.org", "x", now)
-                assert user.id is not None
-                db.users.append(user.id)
+        db.users = await org_members(db.session, ("reader", "maple"))
         rooms = await _long_rooms(db)
         async with db.engine.begin() as conn:  # committed: a rolled back ANALYZE keeps no statistics
             await conn.exec_driver_sql("ANALYZE")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -22,27 +22,57 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chat_server.keys import COMMITS_STREAM, DEAD_STREAM
 from chat_server.protocol.message import message_frame
 from chat_server.transcripts.redis_writer import RedisWriter
-from persistence import accounts, migrate
+from persistence import migrate
 from persistence.db import make_engine, session_factory
 from support.procs import Postgres, RedisServer
+from support.stored import org_members
 from support.writer import eventually
 
 ROOM = "held-room"
 
 
+@dataclass
+class Rig:
+    """A migrated PostgreSQL with one author, its engine with check-outs counted, and a Redis
+    client on emptied streams."""
+
+    dsn: str  # for asyncpg directly
+    engine: AsyncEngine
+    author: int
+    redis: Redis
+    checkouts: int = 0
+
+    def counted(self, *_: Any) -> None:
+        self.checkouts += 1
+
+    def writer(self, consumer: str) -> RedisWriter:
+        return RedisWriter(self.redis, session_factory(self.engine), batch=1000, claim_idle_s=60,
+                           consumer=consumer)
+
+    async def stored(self) -> list[int]:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            rows = await conn.fetch("SELECT seq FROM messages WHERE room = $1 ORDER BY seq", ROOM)
+            return [r[0] for r in rows]
+        finally:
+            await conn.close()
+
+
 @pytest.fixture
-async def pg_engine(postgres: Postgres) -> AsyncIterator[tuple[str, AsyncEngine, int]]:
+async def rig(postgres: Postgres, redis_server: RedisServer) -> AsyncIterator[Rig]:
     await asyncio.to_thread(postgres.reset_database)
     await asyncio.to_thread(migrate.upgrade, postgres.url)
     engine = make_engine(postgres.url)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    async with session_factory(engine)() as session:
-        org = await accounts.add_org(session, "Held", "held", uuid.uuid4().hex, [], now)
-        assert org.id is not None
-        user = await accounts.create_user(session, org.id, "holder", "holder", "h@example.org", "x", now)
-    assert user.id is not None
-    yield postgres.url, engine, user.id
-    await engine.dispose()
+    [author] = await org_members(session_factory(engine), ["holder"])
+    redis = Redis.from_url(redis_server.url)
+    await redis.delete(COMMITS_STREAM, DEAD_STREAM)
+    found = Rig(postgres.dsn, engine, author, redis)
+    event.listen(engine.sync_engine, "checkout", found.counted)
+    try:
+        yield found
+    finally:
+        await redis.aclose()
+        await engine.dispose()
 
 
 async def _post(redis: Redis, author: int, seqs: range) -> None:
@@ -53,17 +83,16 @@ async def _post(redis: Redis, author: int, seqs: range) -> None:
         await redis.xadd(COMMITS_STREAM, {"r": ROOM, "s": seq, "a": author, "c": f"c-{seq}", "f": frame})
 
 
-async def _stored(url: str) -> list[int]:
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
-    try:
-        return [r[0] for r in await conn.fetch("SELECT seq FROM messages WHERE room = $1 ORDER BY seq", ROOM)]
-    finally:
-        await conn.close()
+def _true(condition: Callable[[], bool]) -> Callable[[], Awaitable[bool]]:
+    """``condition`` as ``eventually`` polls it."""
+    async def check() -> bool:
+        return condition()
+    return check
 
 
-async def _terminate_others(url: str) -> int:
+async def _terminate_others(dsn: str) -> int:
     """End every other backend of this database (the writer's held connection among them)."""
-    conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    conn = await asyncpg.connect(dsn)
     try:
         return int(await conn.fetchval(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
@@ -73,109 +102,64 @@ async def _terminate_others(url: str) -> int:
         await conn.close()
 
 
-async def test_batches_share_one_connection_and_a_dropped_one_is_replaced(
-    pg_engine: tuple[str, AsyncEngine, int], redis_server: RedisServer
-) -> None:
-    url, engine, author = pg_engine
-    checkouts = 0
-
-    def counted(*_: Any) -> None:
-        nonlocal checkouts
-        checkouts += 1
-
-    event.listen(engine.sync_engine, "checkout", counted)
-    redis = Redis.from_url(redis_server.url)
-    await redis.delete(COMMITS_STREAM, DEAD_STREAM)
-    writer = RedisWriter(redis, session_factory(engine), batch=1000, claim_idle_s=60, consumer="held")
+async def test_batches_share_one_connection_and_a_dropped_one_is_replaced(rig: Rig) -> None:
+    writer = rig.writer("held")
     writer.start()
     try:
         for batch in range(4):  # four batches, each committed before the next is posted
-            await _post(redis, author, range(10 * batch + 1, 10 * batch + 11))
-            await eventually(lambda n=10 * (batch + 1): _committed(writer, n), 30, "the batch committed")
-        assert checkouts == 1
+            await _post(rig.redis, rig.author, range(10 * batch + 1, 10 * batch + 11))
+            await eventually(_true(lambda n=10 * (batch + 1): writer.committed >= n), 30,
+                             "the batch committed")
+        assert rig.checkouts == 1
 
-        assert await _terminate_others(url) >= 1
-        await _post(redis, author, range(41, 51))
-        await eventually(lambda: _committed(writer, 50), 30, "the batch after the drop committed")
-        assert checkouts == 2  # one new connection, not one per batch
-        assert await redis.xlen(COMMITS_STREAM) == 0
-        assert await redis.xlen(DEAD_STREAM) == 0
+        assert await _terminate_others(rig.dsn) >= 1
+        await _post(rig.redis, rig.author, range(41, 51))
+        await eventually(_true(lambda: writer.committed >= 50), 30,
+                         "the batch after the drop committed")
+        assert rig.checkouts == 2  # one new connection, not one per batch
+        assert await rig.redis.xlen(COMMITS_STREAM) == 0
+        assert await rig.redis.xlen(DEAD_STREAM) == 0
     finally:
         await writer.stop()
-        await redis.aclose()
-    assert await _stored(url) == list(range(1, 51))
+    assert await rig.stored() == list(range(1, 51))
 
 
-async def _committed(writer: RedisWriter, n: int) -> bool:
-    return writer.committed >= n
-
-
-async def test_a_held_connection_that_stops_answering_is_replaced_after_the_timeout(
-    pg_engine: tuple[str, AsyncEngine, int], redis_server: RedisServer
-) -> None:
+async def test_a_held_connection_that_stops_answering_is_replaced_after_the_timeout(rig: Rig) -> None:
     # The held connection's statement never returns (here: the table is locked by another
     # session, as a silently dropped connection would never answer). Past the writer's
     # timeout it is dropped and the batch retried on a new connection; once the table is
     # free, the batch lands, every row once.
-    url, engine, author = pg_engine
-    checkouts = 0
-
-    def counted(*_: Any) -> None:
-        nonlocal checkouts
-        checkouts += 1
-
-    event.listen(engine.sync_engine, "checkout", counted)
-    redis = Redis.from_url(redis_server.url)
-    await redis.delete(COMMITS_STREAM, DEAD_STREAM)
-    writer = RedisWriter(redis, session_factory(engine), batch=1000, claim_idle_s=60, consumer="stall")
+    writer = rig.writer("stall")
     writer.STATEMENT_TIMEOUT_S = 0.5
-    locker = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    locker = await asyncpg.connect(rig.dsn)
     writer.start()
     try:
         async with locker.transaction():
             await locker.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
-            await _post(redis, author, range(1, 11))
-            await eventually(lambda: _checked_out(checkouts, 3), 20, "the stalled connection replaced")
+            await _post(rig.redis, rig.author, range(1, 11))
+            await eventually(_true(lambda: rig.checkouts >= 3), 20, "the stalled connection replaced")
             assert writer.committed == 0
-        await eventually(lambda: _committed(writer, 10), 30, "the batch committed once free")
-        assert await redis.xlen(DEAD_STREAM) == 0
+        await eventually(_true(lambda: writer.committed >= 10), 30, "the batch committed once free")
+        assert await rig.redis.xlen(DEAD_STREAM) == 0
     finally:
         await locker.close()
         await writer.stop()
-        await redis.aclose()
-    assert await _stored(url) == list(range(1, 11))
+    assert await rig.stored() == list(range(1, 11))
 
 
-async def _checked_out(count: int, n: int) -> bool:
-    return count >= n
-
-
-async def test_refused_rows_do_not_cost_a_new_connection_each(
-    pg_engine: tuple[str, AsyncEngine, int], redis_server: RedisServer
-) -> None:
+async def test_refused_rows_do_not_cost_a_new_connection_each(rig: Rig) -> None:
     # Rows by an author the database does not know are refused (a foreign key): the batch
     # is retried row by row and those rows set aside, all on the one held connection.
-    url, engine, author = pg_engine
-    checkouts = 0
-
-    def counted(*_: Any) -> None:
-        nonlocal checkouts
-        checkouts += 1
-
-    event.listen(engine.sync_engine, "checkout", counted)
-    redis = Redis.from_url(redis_server.url)
-    await redis.delete(COMMITS_STREAM, DEAD_STREAM)
-    await _post(redis, author, range(1, 4))
-    await _post(redis, 999_999, range(4, 7))  # refused
-    await _post(redis, author, range(7, 11))
-    writer = RedisWriter(redis, session_factory(engine), batch=1000, claim_idle_s=60, consumer="bad")
+    await _post(rig.redis, rig.author, range(1, 4))
+    await _post(rig.redis, 999_999, range(4, 7))  # refused
+    await _post(rig.redis, rig.author, range(7, 11))
+    writer = rig.writer("bad")
     writer.start()
     try:
-        await eventually(lambda: _committed(writer, 7), 30, "the good rows committed")
-        assert await redis.xlen(DEAD_STREAM) == 3
-        assert await redis.xlen(COMMITS_STREAM) == 0
-        assert checkouts == 1
+        await eventually(_true(lambda: writer.committed >= 7), 30, "the good rows committed")
+        assert await rig.redis.xlen(DEAD_STREAM) == 3
+        assert await rig.redis.xlen(COMMITS_STREAM) == 0
+        assert rig.checkouts == 1
     finally:
         await writer.stop()
-        await redis.aclose()
-    assert await _stored(url) == [1, 2, 3, 7, 8, 9, 10]
+    assert await rig.stored() == [1, 2, 3, 7, 8, 9, 10]

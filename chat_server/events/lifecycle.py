@@ -41,7 +41,7 @@ from chat_server.protocol import control
 from chat_server.protocol.control import SessionChanged
 from chat_server.retry import until_done
 from persistence import moderation as audit_store
-from persistence import notifications, transcripts
+from persistence import notifications, room_facts
 from persistence import sessions as store
 from persistence.sessions import Occurrence
 from rooms.errors import Unavailable
@@ -172,7 +172,7 @@ class Lifecycle:
         deadline = time.monotonic() + wait_s
         while True:
             async with self._db() as db:
-                if await transcripts.room_head(db, room) >= head:
+                if await room_facts.stored_head(await db.connection(), room) >= head:
                     return True
             if time.monotonic() >= deadline:
                 return False

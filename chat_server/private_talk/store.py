@@ -37,6 +37,9 @@ from rooms.private_talk import TalkRequest
 from rooms.roles import Role
 
 KEEP_SETTLED_S = 86400.0  # a settled request is remembered this long ("taken by Heron")
+# The database forgets old requests on a request at most this often (a delete that reads every
+# settled row is too much for each request); a row outlives the Redis keys' life by this at most.
+FORGET_EVERY_S = 3600.0
 WAITING_MAX = 1000  # requests read back at most: far more than any queue a desk can serve
 
 
@@ -115,10 +118,17 @@ class DatabaseTalks:
     def __init__(self, db: async_sessionmaker[AsyncSession], expire_s: float) -> None:
         self._db = db
         self._keep_s = expire_s + KEEP_SETTLED_S  # as long as the Redis keys live
+        self._forget_at = float("-inf")  # the first request after a start forgets at once
 
     async def add(self, request: TalkRequest) -> str | None:
+        """Store ``request`` (``talks.add``); first, when ``FORGET_EVERY_S`` has passed since
+        the last time, delete the requests older than the Redis keys live. The clock is the
+        requests' own ``asked_at``."""
         async with self._session() as db:
-            return await talks.add(db, request, self._keep_s)
+            if request.asked_at >= self._forget_at:
+                await talks.forget(db, request.asked_at - self._keep_s)
+                self._forget_at = request.asked_at + FORGET_EVERY_S
+            return await talks.add(db, request)
 
     async def waiting(self) -> list[TalkRequest]:
         async with self._session() as db:

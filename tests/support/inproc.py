@@ -1,6 +1,9 @@
 """The in-process tier: a real Hub on the in-memory broker and presence, the embedded writer
 on a real (migrated) SQLite file, a fake clock, and socketless connections whose frames are
-read straight from their outbox. No subprocess, no socket: seconds, not minutes.
+read straight from their outbox. No subprocess, no socket: seconds, not minutes. Given a
+Redis URL, the hub's broker is the Redis mode's (``RedisBroker``) on that server instead (the
+messages are then in Redis only: no writer stores them); given a socket's direct writer, a
+connection writes to it (``support/uvicorn_app.py``).
 
 Frames go through the room service the endpoint dispatches to (``RoomService``), so a join
 takes the same steps as on a socket: facts, the join refusal, ``room_state``, ``Hub.join``,
@@ -18,10 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+from redis.asyncio import Redis
 
 from chat_server import wire
+from chat_server.broker.base import Broker
 from chat_server.broker.memory import MemoryBroker
+from chat_server.broker.redis_broker import RedisBroker
 from chat_server.gateway.connection import Connection
+from chat_server.gateway.direct import DirectWebSocketProtocol
 from chat_server.gateway.hub import Hub, HubLimits
 from chat_server.gateway.rooms import RoomService
 from chat_server.moderation.duty import DutyRoster
@@ -59,9 +66,10 @@ async def _no_pin(session: Any, room: str, message_id: str) -> dict[str, Any] | 
 
 class InProc:
     def __init__(self, tmp_path: Path, *, window: int = 1000, log_window: int | None = None,
-                 max_resume: int = 5000, outbox: int = 256) -> None:
+                 max_resume: int = 5000, outbox: int = 256, redis_url: str | None = None) -> None:
         """``log_window``: frames the broker's recent log keeps per room (``window``, the
         hub's replay read size, unless given)."""
+        self.redis_url = redis_url
         self.path = tmp_path / "kindred.db"
         self.url = f"sqlite+aiosqlite:///{self.path}"
         self.window, self.max_resume, self.outbox = window, max_resume, outbox
@@ -79,7 +87,10 @@ class InProc:
             self.org_id = org.id
         self.writer = EmbeddedWriter(self.db, max_batch=100)
         self.writer.start()
-        self.broker = MemoryBroker(self.log_window, self.writer)
+        self.broker: Broker = MemoryBroker(self.log_window, self.writer)
+        if self.redis_url is not None:
+            self.redis = Redis.from_url(self.redis_url)
+            self.broker = RedisBroker(self.redis, "gw", self.log_window, check_interval_s=60.0)
         self.presence = MemoryPresence("gw", ttl_s=30)
         self.hot = HotReads(self.engine)  # SQLite: the engine itself
         reads = StoredReads(self.db, _no_pin, self.hot)
@@ -100,7 +111,9 @@ class InProc:
                                  Moderation(self.db, self.broker))
 
     async def stop(self) -> None:
-        await self.hub.stop()
+        await self.hub.stop()  # (closes the broker)
+        if self.redis_url is not None:
+            await self.redis.aclose()
         await self.writer.stop()
         await self.engine.dispose()
 
@@ -117,8 +130,10 @@ class InProc:
                                               datetime.now(UTC))
         return accounts.to_member(user)
 
-    def connect(self, member: Member, protocol: str = wire.MSGPACK) -> Connection:
-        conn = Connection(f"c{next(self._ids)}", member, "digest", protocol, self.outbox)
+    def connect(self, member: Member, protocol: str = wire.MSGPACK, *,
+                direct: DirectWebSocketProtocol | None = None,
+                kind: type[Connection] = Connection) -> Connection:
+        conn = kind(f"c{next(self._ids)}", member, "digest", protocol, self.outbox, direct)
         self.hub.attach(conn)
         return conn
 
