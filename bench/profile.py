@@ -12,7 +12,8 @@ does not apply to them.
 Prints the functions with the most samples, by own time and by inclusive time, and keeps
 the collapsed stacks (``bench/results/profile-<target>.txt``, for flame-graph tools).
 
-With ``--cprofile`` (or when py-spy is not installed) the first gateway's event-loop thread
+``--gateway N`` samples the N-th gateway of a ``kindred-redis-N`` target (the first by
+default). With ``--cprofile`` (or when py-spy is not installed) that gateway's event-loop thread
 is profiled with cProfile instead (``bench/cprofile_hook``): deterministic, so it slows the
 server and overstates small, frequent calls, but it needs nothing installed. Threads (the
 aiosqlite thread) are not in it. The stats go to ``bench/results/cprofile-<target>-<workload>``.
@@ -90,6 +91,8 @@ def main() -> None:
                         help="idle or storm: count the gateway's system calls and writes (perf stat "
                              "tracepoints) over the measured part instead of sampling it")
     parser.add_argument("--hz", type=int, default=100, help="py-spy: samples a second")
+    parser.add_argument("--gateway", type=int, default=0,
+                        help="which gateway of a kindred-redis-N target (0 = the first)")
     parser.add_argument("--set", action="append", default=[], metavar="WORKLOAD.KEY=N",
                         help="override one size, as bench.run's --set")
     args = parser.parse_args()
@@ -126,8 +129,9 @@ def main() -> None:
             gen = start_measuring({**target.config(), **cfg}, work)
             if not whole:
                 time.sleep(args.seconds * 0.2)
+            gw_pid = target.server_pids[args.gateway]
             if use_cprofile:
-                pid = target.server_pids[0]
+                pid = gw_pid
                 os.kill(pid, signal.SIGUSR2)
                 if whole:
                     _until_measured(gen)
@@ -146,7 +150,7 @@ def main() -> None:
                 return
             if args.perf_stat and whole:
                 events = "task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_write"
-                perf = subprocess.Popen(["perf", "stat", "-e", events, "-p", str(target.server_pids[0])],
+                perf = subprocess.Popen(["perf", "stat", "-e", events, "-p", str(gw_pid)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 _until_measured(gen)
                 perf.send_signal(signal.SIGINT)
@@ -156,7 +160,7 @@ def main() -> None:
                 print(counted.strip())
                 return
             duration = 600 if whole else int(args.seconds * 0.6)
-            cmd = ["py-spy", "record", "--pid", str(target.server_pids[0]), "--duration",
+            cmd = ["py-spy", "record", "--pid", str(gw_pid), "--duration",
                    str(duration), "--rate", str(args.hz), "--format", "raw", "--output", str(out), "--nonblocking"]
             if args.idle:
                 cmd.append("--idle")

@@ -4,7 +4,9 @@
     python -m bench.syscalls kindred-redis-1 limit
 
 Starts the target as ``bench.run`` does, runs the small-rooms workload, and while it is in
-its measured phase counts, per thread of the first server process, the system calls that
+its measured phase counts, per thread of every server process (both gateways of
+``kindred-redis-2``, each thread named ``gwN:name``, and each process's sum as ``gwN
+(all)``), the system calls that
 matter for the fan-out and the hand-offs (kernel tracepoints through ``perf stat
 --per-thread``: cheap, no ptrace) and reads each thread's user and system CPU from ``/proc``.
 Everything is printed per message posted (the workload posts a fixed rate), so the figures
@@ -74,6 +76,33 @@ def parse_perf(text: str) -> dict[str, dict[str, float]]:
     return counts
 
 
+def gateway_threads(pids: list[int]) -> dict[str, tuple[float, float]]:
+    """``thread_cpu`` of every server process, keyed ``gwN:name/tid``, plus each process's
+    sum as ``gwN:(all)/-`` (threads that ended meanwhile are in neither reading: the sums
+    are of the threads alive at both)."""
+    out: dict[str, tuple[float, float]] = {}
+    for i, pid in enumerate(pids):
+        threads = thread_cpu(pid)
+        out.update({f"gw{i}:{key}": cpu for key, cpu in threads.items()})
+        out[f"gw{i}:(all)/-"] = (sum(u for u, _ in threads.values()), sum(s for _, s in threads.values()))
+    return out
+
+
+def by_gateway(counts: dict[str, dict[str, float]], tid_gw: dict[str, str]) -> dict[str, dict[str, float]]:
+    """perf's per-thread counts (``name-tid``) named as ``gateway_threads`` names them, and
+    summed per process (``gwN (all)``) when there is more than one thread."""
+    out: dict[str, dict[str, float]] = {}
+    sums: dict[str, dict[str, float]] = collections.defaultdict(lambda: collections.defaultdict(float))
+    for thread, events in counts.items():
+        gw = tid_gw.get(thread.rsplit("-", 1)[-1], "gw?")
+        out[f"{gw}:{thread}"] = events
+        for event, value in events.items():
+            sums[gw][event] += value
+    for gw, events in sorted(sums.items()):
+        out[f"{gw} (all)"] = dict(events)
+    return out
+
+
 def measure(name: str, seconds: float, window: float, record: Path | None = None,
             env: dict[str, str] | None = None) -> dict[str, object]:
     size = SIZES["short"]
@@ -94,19 +123,19 @@ def measure(name: str, seconds: float, window: float, record: Path | None = None
             rate = len(cfg["rooms"]) * cfg["senders"] * cfg["rate"]
             gen = start_measuring({**target.config(), **cfg}, work)
             time.sleep(min(1.0, seconds * 0.1))
-            pid = target.server_pids[0]
-            before = thread_cpu(pid)
+            pids = list(target.server_pids)
+            before = gateway_threads(pids)
             back_before = {p: proc_cpu(p) for p in backing.pids if p}
             perf = subprocess.run(
-                ["perf", "stat", "-x,", "--per-thread", "-e", ",".join(EVENTS), "-p", str(pid),
-                 "--", "sleep", str(window)],
+                ["perf", "stat", "-x,", "--per-thread", "-e", ",".join(EVENTS),
+                 "-p", ",".join(map(str, pids)), "--", "sleep", str(window)],
                 capture_output=True, text=True, check=False,
             )
-            after = thread_cpu(pid)
+            after = gateway_threads(pids)
             back_after = {p: proc_cpu(p) for p in backing.pids if p}
             if record is not None:  # a sampled profile after the counted window
                 subprocess.run(["perf", "record", "-q", "-F", "2000", "-g", "-o", str(record),
-                                "-p", str(pid), "--", "sleep", str(window)],
+                                "-p", ",".join(map(str, pids)), "--", "sleep", str(window)],
                                capture_output=True, check=False)
             stdout, _ = gen.communicate(timeout=300)
             result = json.loads(stdout.strip().splitlines()[-1])
@@ -118,7 +147,8 @@ def measure(name: str, seconds: float, window: float, record: Path | None = None
     for key, (user, system) in after.items():
         u0, s0 = before.get(key, (0.0, 0.0))
         threads[key] = {"user_us": 1e6 * (user - u0) / messages, "sys_us": 1e6 * (system - s0) / messages}
-    counts = parse_perf(perf.stderr)
+    tid_gw = {key.rsplit("/", 1)[1]: key.split(":", 1)[0] for key in after}
+    counts = by_gateway(parse_perf(perf.stderr), tid_gw)
     per_msg = {
         thread: {event: value / messages for event, value in events.items() if value}
         for thread, events in counts.items()
