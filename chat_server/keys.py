@@ -16,8 +16,6 @@ from typing import Any
 COMMITS_STREAM = "kindred:commits"
 WRITERS_GROUP = "writers"  # the transcript writers' consumer group on COMMITS_STREAM
 DEAD_STREAM = "kindred:commits:dead"  # entries the database refused for good
-# Held for GATHER_S by the writer whose turn it is to read a trickle (transcripts/redis_writer.py).
-WRITERS_TURN = "kindred:commits:turn"
 DUTY = "kindred:duty"  # hash: ``gateway|member`` -> who is on duty, with an expiry
 KEY_FAILURES = "kindred:fail:key"  # prefix: wrong organization key phrases per client
 LOGIN_FAILURES = "kindred:fail:login"  # prefix: failed sign-ins per client

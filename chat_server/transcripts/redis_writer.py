@@ -8,16 +8,6 @@ pending, another writer claims them after ``claim_idle_s`` (XAUTOCLAIM) and inse
 again changes nothing. A database outage stops the writer's progress, never its input: the
 entries wait in Redis. A row the database refuses for good is set aside in
 ``kindred:commits:dead`` so the rest goes on.
-
-At a trickle the writers take turns: after a batch that did not fill, a writer reads again
-only once it holds ``kindred:commits:turn`` (taken for ``GATHER_S``, never released, so it
-simply expires), so all of them together read about once per ``GATHER_S``, as one writer
-would. Without it two gateways' writers each committed batches of a third the size (the
-one that found the stream emptied by the other blocked, and woke for the first entry), so
-the per-batch cost was paid three times. The turn only delays a read: what is read,
-committed and acknowledged, and the claiming of what a dead writer left, are as before;
-a writer that dies holding the turn holds it for at most ``GATHER_S``. A backlog (a full
-batch) is read without turns, by every writer at once.
 """
 
 from __future__ import annotations
@@ -38,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.aio import stop_task
-from chat_server.keys import COMMITS_STREAM, DEAD_STREAM, WRITERS_GROUP, WRITERS_TURN
+from chat_server.keys import COMMITS_STREAM, DEAD_STREAM, WRITERS_GROUP
 from chat_server.transcripts.errors import is_bad_row
 from persistence import transcripts
 from persistence.transcripts import NewMessage
@@ -87,18 +77,6 @@ def parse_batch(entries: list[Entry]) -> _Batch:
 
 GATHER_S = 0.05
 
-# The writers' turn: taken if free (for GATHER_S), else how long until it is free, in ms.
-_TURN = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
-local left = redis.call('PTTL', KEYS[1])
-if left == -1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return tonumber(ARGV[2])
-end
-if left < 1 then return 1 end
-return left
-"""
-
 
 class RedisWriter:
     # The longest a batch may take on the held connection: one the network dropped silently
@@ -120,8 +98,6 @@ class RedisWriter:
         self._claim_idle_ms = int(claim_idle_s * 1000)
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.committed = 0
-        self.batches = 0  # commits of a batch (for benchmarks and tests)
-        self._turn = redis.register_script(_TURN)
         self._task: asyncio.Task[None] | None = None
         # PostgreSQL: one connection kept from batch to batch. A check-out from the pool
         # pings first (pool_pre_ping: BEGIN, a statement, ROLLBACK), which at small batches
@@ -203,10 +179,8 @@ class RedisWriter:
                 if 0 < len(batch.entries) < self._batch:
                     # A trickle: let more arrive, so that a busy room costs a commit per
                     # GATHER_S rather than one per message (members never wait for this:
-                    # a message is acknowledged and delivered once Redis holds it); and
-                    # with other writers, read only in our turn (the module's docstring).
+                    # a message is acknowledged and delivered once Redis holds it).
                     await asyncio.sleep(GATHER_S)
-                    await self._take_turn()
         finally:
             try:
                 if acking is not None and not acking.done():
@@ -216,15 +190,6 @@ class RedisWriter:
             finally:
                 await stop_task(ahead)
                 await stop_task(acking)
-
-    async def _take_turn(self) -> None:
-        """Wait until this writer holds the writers' turn (at most GATHER_S per other
-        writer reading meanwhile)."""
-        while True:
-            left: Any = await self._turn(keys=[WRITERS_TURN], args=[self.consumer, int(GATHER_S * 1000)])
-            if not left:
-                return
-            await asyncio.sleep(min(int(left) / 1000, GATHER_S))
 
     async def _read(self) -> _Batch:
         """The next entries, parsed (read ahead, this overlaps the commit before them)."""
@@ -291,7 +256,6 @@ class RedisWriter:
             await self._acknowledge([entry_id])
 
     async def _commit(self, rows: list[NewMessage]) -> None:
-        self.batches += 1
         if self._engine is None:
             async with self._db() as session:
                 await transcripts.store(session, rows)
