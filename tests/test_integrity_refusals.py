@@ -12,12 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from persistence import accounts, conversations, moderation, questions, safety_queue
+from persistence import accounts, conversations, moderation, questions, refusals, safety_queue
 from persistence.db import make_engine, session_factory
+from persistence.models import User
 from persistence.question_models import QuestionRow
 from support.sqlite_db import migrated_database
 from support.stored import org_members
@@ -165,3 +167,44 @@ async def test_a_block_made_twice_at_once_is_made(engine: AsyncEngine) -> None:
         assert await moderation.set_block(late, me, other, True, now_ms) is None
     async with db() as s:
         assert [m.db_id for m in await moderation.blocked_by(s, me)] == [other]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+async def test_every_unique_key_the_refusals_name_exists_in_a_migrated_postgres(engine: AsyncEngine) -> None:
+    """`unique_clash` reads PostgreSQL's constraint name; each name it knows must be one the
+    migrations created, on the same columns."""
+    query = text(
+        "SELECT c.relname, array_agg(a.attname ORDER BY a.attname) FROM pg_index i"
+        " JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid"
+        " JOIN pg_namespace n ON n.oid = t.relnamespace AND n.nspname = current_schema()"
+        " JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = ANY(i.indkey)"
+        " WHERE i.indisunique GROUP BY c.relname, t.relname"
+    )
+    async with engine.connect() as conn:
+        found = {name: sorted(cols) for name, cols in (await conn.execute(query)).all()}
+    # A unique constraint's index carries the constraint's name.
+    for name, cols in refusals.postgres_keys().items():
+        assert name in found, name
+        assert sorted(c.split(".", 1)[1] for c in cols) == found[name], name
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("engine", ["postgres"], indirect=True)
+async def test_a_clash_is_told_without_postgres_english_detail(engine: AsyncEngine) -> None:
+    """PostgreSQL writes the error's detail in the server's `lc_messages` language, and
+    leaves it out under row-level security: the clash is read from the constraint's name."""
+    db = session_factory(engine)
+    org = await _org(db)
+    async with db() as s:
+        await accounts.create_user(s, org, "linnet", "linnet", "linnet@example.org", "x", _now())
+    async with db() as s:
+        with pytest.raises(IntegrityError) as refused:
+            s.add(User(public_id=uuid.uuid4().hex[:24], org_id=org, handle="Linnet", handle_key="linnet", email="other@example.org",
+                       password_hash="x", created_at=_now()))
+            await s.flush()
+    asyncpg_error = refused.value.orig.__cause__  # type: ignore[union-attr]
+    assert refusals.unique_clash(refused.value) == {"users.handle_key"}
+    for detail in ("Schlüssel »(handle_key)=(linnet)« existiert bereits.", None):
+        asyncpg_error.detail = detail
+        assert refusals.unique_clash(refused.value) == {"users.handle_key"}

@@ -195,6 +195,24 @@ async def test_the_database_forgets_at_most_once_an_hour_and_never_keeps_a_row_l
     assert len(await stores[2].waiting()) == 3
 
 
+async def test_a_clock_stepped_back_starts_the_hour_again(stores: list[TalkStore]) -> None:
+    """A request asked before the last clean-up (the clock stepped back) starts the interval
+    from its own time, so clean-ups do not pause for as long as the step."""
+    if isinstance(stores[0], RedisTalks):
+        pytest.skip("Redis keys expire on their own")
+    store, keep = stores[0], 3600 + KEEP_SETTLED_S
+    old = _talk(_member(), 1000.0)
+    assert await stores[1].add(old) is None
+    assert (await stores[1].settle(old, CANCELLED, 1001.0))[0]
+    first = _talk(_member(), 1000.0 + keep - 10)
+    assert await store.add(first) is None
+    back = _talk(_member(), first.asked_at - 60)  # the clock stepped back a minute
+    assert await store.add(back) is None
+    # An hour after the stepped-back request, a minute before the hour after ``first``.
+    assert await store.add(_talk(_member(), back.asked_at + FORGET_EVERY_S)) is None
+    assert await store.get(old.id) is None
+
+
 async def test_an_add_retried_after_it_was_stored_answers_with_its_own_id(stores: list[TalkStore]) -> None:
     """The same request added again (a retry whose first try was stored after all) clashes
     on its own id: it is itself, whether still waiting or settled since."""

@@ -123,9 +123,11 @@ class DatabaseTalks:
     async def add(self, request: TalkRequest) -> str | None:
         """Store ``request`` (``talks.add``); first, when ``FORGET_EVERY_S`` has passed since
         the last time, delete the requests older than the Redis keys live. The clock is the
-        requests' own ``asked_at``."""
+        requests' own ``asked_at``; a clock that stepped back (a request asked before the last
+        clean-up) starts the interval again rather than pausing clean-ups for the step."""
         async with self._session() as db:
-            if request.asked_at >= self._forget_at:
+            at = request.asked_at
+            if at >= self._forget_at or at < self._forget_at - FORGET_EVERY_S:
                 await talks.forget(db, request.asked_at - self._keep_s)
                 self._forget_at = request.asked_at + FORGET_EVERY_S
             return await talks.add(db, request)
