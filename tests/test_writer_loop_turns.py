@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -25,10 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from chat_server.keys import COMMITS_STREAM, DEAD_STREAM
 from chat_server.protocol.message import message_frame
 from chat_server.transcripts.redis_writer import RedisWriter, _Batch
-from persistence import accounts, migrate
+from persistence import migrate
 from persistence.db import make_engine, session_factory
 from persistence.transcripts import NewMessage
 from support.procs import Postgres, RedisServer
+from support.stored import org_members
 from support.writer import eventually
 
 ROOM = "turns-room"
@@ -39,13 +39,8 @@ async def pg_engine(postgres: Postgres) -> AsyncIterator[tuple[str, AsyncEngine,
     await asyncio.to_thread(postgres.reset_database)
     await asyncio.to_thread(migrate.upgrade, postgres.url)
     engine = make_engine(postgres.url)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    async with session_factory(engine)() as session:
-        org = await accounts.add_org(session, "Turns", "turns", uuid.uuid4().hex, [], now)
-        assert org.id is not None
-        user = await accounts.create_user(session, org.id, "turner", "turner", "t@example.org", "x", now)
-    assert user.id is not None
-    yield postgres.url, engine, user.id
+    (author,) = await org_members(session_factory(engine), ["turner"])
+    yield postgres.url, engine, author
     await engine.dispose()
 
 
