@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.seed import seed_members
-from support.cluster import ORG_A, Deployment
+from support.cluster import ORG_A, TEST_ENV, Deployment
 from support.procs import Postgres, RedisServer, free_port
 
 # Production defaults except what a benchmark must lift: the per-member send rate (a bench
@@ -44,6 +44,17 @@ KINDRED_ENV = {
     # Kindred is measured as it ships (KINDRED_WS_IMPL's default, the direct write path);
     # uvicorn's own implementations are measured beside it in the implementation table.
 }
+
+
+def kindred_env(extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """What the bench hands ``Deployment.start``, which lays the tests' ``TEST_ENV`` under
+    it: quick ticks and loose throttles, for tests. Each of those the bench does not set
+    itself (above) is set empty, which ``Settings`` reads as unset: production's default.
+    Inherited, the tests' 0.25 s session-scheduler tick (production: a 30 s backstop) had
+    every gateway read the sessions through the ORM four times a second, a millisecond or
+    so of the loop thread each time, in the middle of the small rooms' deliveries
+    (bench/notes.md, issue 18: "Small-room tails, one gateway")."""
+    return {**dict.fromkeys(TEST_ENV, ""), **KINDRED_ENV, **(extra_env or {})}
 
 
 @dataclass
@@ -114,7 +125,7 @@ def _pid(server: Any) -> int | None:
 
 def start_kindred(name: str, workdir: Path, backing: Backing | None, gateways: int,
                   members: int, extra_env: dict[str, str] | None = None) -> Running:
-    env = dict(KINDRED_ENV)
+    env = kindred_env()
     if backing is not None:
         backing.reset()
         env["KINDRED_REDIS_URL"] = backing.redis.url
