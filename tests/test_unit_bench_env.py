@@ -11,6 +11,11 @@ issue 18: "Small-room tails, one gateway")."""
 from __future__ import annotations
 
 import dataclasses
+import sys
+from pathlib import Path
+
+# bench/ is not installed (it runs as `python -m bench.<module>` from the repository root).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.targets import KINDRED_ENV, kindred_env
 from chat_server.config import Settings
