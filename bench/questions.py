@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from bench.seed import seed_members  # noqa: E402
+from bench.targets import kindred_env  # noqa: E402
 from chat_server.client import JSON, RoomSocket  # noqa: E402
 from support.cluster import ORG_A, Deployment  # noqa: E402
 from support.moderation import default_org  # noqa: E402
@@ -77,7 +78,8 @@ class Member:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="kindred-bench-q-"))
     with contextlib.ExitStack() as stack:
-        env = {"KINDRED_QUESTION_RATE": "1000"}
+        # Production settings with the bench's lifts (bench/targets.py), not the tests' ticks.
+        env = kindred_env({"KINDRED_QUESTION_RATE": "1000"})
         count, url = 1, f"sqlite+aiosqlite:///{work / 'data' / 'kindred.db'}"
         if args.redis:
             redis_server = stack.enter_context(RedisServer(work / "redis"))
