@@ -23,6 +23,11 @@ in steps of ``_LOCK_STEP_S`` up to ``_LOCK_WAIT_S`` in all, and ``stop``, once i
 ends the wait after the current step: a stop is bounded even while the file is locked. That
 holds for the connection's opening too (its ``journal_mode=WAL`` may have to wait for the
 file), as for each transaction's BEGIN IMMEDIATE.
+
+Checkpoints are not this thread's: its connection checkpoints only as a backstop
+(``BACKSTOP_PAGES``), and ``persistence.sqlite_checkpointer`` copies the WAL into the
+database file from a thread of its own, taking ``_gate`` (held here around each transaction)
+only for the short last pass that lets the next commit start the WAL over.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import URL, make_url
 
 from persistence.db import SQLITE_PRAGMAS
+from persistence.sqlite_checkpointer import BACKSTOP_PAGES, WAL_LIMIT_BYTES, Checkpointer
 from persistence.transcripts import NewMessage, insert_sqlite
 
 __all__ = ["SqliteWriter", "WriterStopped", "sqlite_path"]
@@ -73,9 +79,10 @@ class _Batch:
 class SqliteWriter:
     """Commits batches of ``NewMessage`` rows to the SQLite file at ``path`` from its own
     thread. ``submit`` and ``stop`` are called from the event loop; ``max_rows`` caps the
-    rows of one group transaction (a single bigger batch still goes whole)."""
+    rows of one group transaction (a single bigger batch still goes whole);
+    ``checkpoint_every_s`` how long the checkpointer gathers commits into one round."""
 
-    def __init__(self, path: str, max_rows: int = 5000) -> None:
+    def __init__(self, path: str, max_rows: int = 5000, checkpoint_every_s: float = 0.5) -> None:
         self._path = path
         self._max_rows = max_rows
         self._queue: deque[_Batch] = deque()
@@ -85,6 +92,8 @@ class SqliteWriter:
         self._conn: sqlite3.Connection | None = None
         self._ended: asyncio.Future[None] | None = None
         self._give_up = threading.Event()  # stop's time is up: wait no more for the lock
+        self._gate = threading.Lock()  # held around each transaction; the checkpointer's last pass
+        self.checkpointer = Checkpointer(path, self._gate, checkpoint_every_s)
         self.transactions = 0  # committed group transactions (for tests and benchmarks)
 
     @property
@@ -102,6 +111,7 @@ class SqliteWriter:
             target=self._run, args=(loop, self._ended), name="sqlite-writer", daemon=True
         )
         self._thread.start()
+        self.checkpointer.start()
 
     def submit(self, rows: Sequence[NewMessage]) -> asyncio.Future[None]:
         """Queue ``rows`` for the next transaction. The future resolves once they are
@@ -138,6 +148,9 @@ class SqliteWriter:
                     conn.interrupt()  # thread-safe: the running statement fails at once
             await self._ended
         self._thread = None
+        # After the writer's last commit; a round in progress is finished first (a pass
+        # copies what the WAL holds, no lock wait), so this thread waits at most one round.
+        await asyncio.to_thread(self.checkpointer.stop)
 
     # -- the thread ---------------------------------------------------------------------
 
@@ -184,6 +197,10 @@ class SqliteWriter:
             # there: a statement journal only undoes one statement inside its transaction,
             # and the WAL with its fsync is what makes a commit survive a crash, as before.
             conn.execute("PRAGMA temp_store=MEMORY")
+            # Checkpoints are the checkpointer's (persistence/sqlite_checkpointer.py); this
+            # connection runs one only if that thread has fallen far behind.
+            conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
         except BaseException:
             conn.close()
             raise
@@ -226,16 +243,18 @@ class SqliteWriter:
     def _transaction(self, rows: Sequence[NewMessage]) -> Exception | None:
         conn = self._conn
         assert conn is not None
-        try:
-            self._begin(conn)
-            insert_sqlite(conn, rows)
-            conn.execute("COMMIT")
-        except Exception as exc:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            return exc
+        with self._gate:
+            try:
+                self._begin(conn)
+                insert_sqlite(conn, rows)
+                conn.execute("COMMIT")
+            except Exception as exc:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                return exc
         self.transactions += 1
+        self.checkpointer.poke()
         return None
 
     def _begin(self, conn: sqlite3.Connection) -> None:
