@@ -8,28 +8,29 @@ segment, its structure record and document size), so the writer thread did that 
 commits, four times a second at 500 messages a second, copying the same hot pages (index
 leaves, the FTS5 structure) each time.
 
-Here the writer thread's connection checkpoints only as a backstop (``BACKSTOP_PAGES``, when
-this thread has not kept up), and this thread, woken by the first commit after its last round
-and then waiting ``interval_s`` for more, runs a round:
-
-1. ``PRAGMA wal_checkpoint(PASSIVE)`` on its own connection, while the writer goes on
-   committing: it copies the pages of the WAL as it was when the round began and syncs the
-   database file. A commit is durable by the WAL's own fsync at COMMIT
-   (``synchronous=FULL``), so nothing here changes what an acknowledgement means.
-2. If that copied everything it saw (no reader held an older snapshot), a second PASSIVE
-   pass under ``gate``, the lock the writer thread holds around each transaction: it copies
-   only what was committed during the first pass, and as the writer begins no transaction
-   meanwhile, the WAL is then wholly copied, so the writer's next commit starts the WAL over
-   from its beginning instead of growing it. The writer waits for that short pass only.
+Here the writer thread's connection checkpoints only as a backstop (``BACKSTOP_PAGES``,
+when this thread has not kept up), and this thread, woken by the first commit after its last
+round and then waiting ``interval_s`` for more, runs a round on its own connection: PASSIVE
+checkpoints (``PRAGMA wal_checkpoint(PASSIVE)``), which copy the WAL as it was when each
+began and sync the database file while the writer goes on committing, one after the other
+until a pass finds nothing committed since the one before (a pass during which a commit or
+two landed is followed by one that copies just those). The WAL is then wholly copied, and the
+writer's next commit starts it over from its beginning instead of growing it. Nothing here
+holds up a commit, and a commit is durable by the WAL's own fsync at COMMIT
+(``synchronous=FULL``) as before: checkpoints change where a page lives, not whether it is
+on disk. (A first version took a lock the writer holds around each transaction for the last
+pass, to be sure to catch up: that pass syncs the WAL and the database file, two fsyncs, and
+held the writer 4-7 ms twice a second on the loaded machine, as long as the checkpoint it
+replaced.)
 
 SQLite truncates the WAL file back to ``journal_size_limit`` (set on the writer's
 connection) when it starts it over, so a burst that grew it does not leave it big. The
 file is otherwise kept at its size: a commit that overwrites allocated blocks syncs less
 file-system metadata than one that appends.
 
-A round that fails (an I/O error, another connection's checkpoint holding the lock) is
-logged and tried again at the next; commits never wait for it beyond the second pass, and
-the backstop bounds the WAL if this thread falls behind for good.
+A round that fails (an I/O error) is logged and tried again at the next; a round that cannot
+catch up (commits every few milliseconds, a reader holding an older snapshot) leaves the WAL
+to grow until a later one does, and the backstop bounds it if none does.
 """
 
 from __future__ import annotations
@@ -46,24 +47,25 @@ __all__ = ["BACKSTOP_PAGES", "WAL_LIMIT_BYTES", "Checkpointer"]
 # The writer connection's own autocheckpoint, in pages: reached only when this thread has not
 # kept up (at 500 messages a second the WAL grows ~2,200 pages between two rounds).
 BACKSTOP_PAGES = 16_384
+# Passes of one round: each copies what was committed during the one before (a commit or two
+# at small-room rates), until one finds nothing new.
+_MAX_PASSES = 5
 # journal_size_limit of the writer connection: the WAL file is cut back to this when SQLite
 # starts it over after a burst grew it past it.
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 class Checkpointer:
-    """Runs the checkpoint rounds of the SQLite file at ``path`` on its own thread. ``gate``
-    is the lock the writer thread holds around each of its transactions. ``poke`` is called
-    by the writer after a commit; ``start`` and ``stop`` by the writer's owner."""
+    """Runs the checkpoint rounds of the SQLite file at ``path`` on its own thread. ``poke``
+    is called by the writer thread after each commit; ``start`` and ``stop`` by its owner."""
 
-    def __init__(self, path: str, gate: threading.Lock, interval_s: float = 0.5) -> None:
+    def __init__(self, path: str, interval_s: float = 0.5) -> None:
         self._path = path
-        self._gate = gate
         self._interval_s = interval_s
         self._wake = threading.Event()  # a commit since the last round
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self.rounds = 0  # rounds that copied the whole WAL (for tests and benchmarks)
+        self.rounds = 0  # rounds that caught up with the WAL (for tests and benchmarks)
         self.failures = 0  # rounds that failed (logged)
 
     def poke(self) -> None:
@@ -121,16 +123,24 @@ class Checkpointer:
         return conn
 
     def _round(self, conn: sqlite3.Connection) -> None:
-        if not _passive(conn):
-            return  # a reader holds an older snapshot: no restart this round, no gate
-        with self._gate:
-            if _passive(conn):
+        """PASSIVE passes until one finds nothing committed since the pass before it: the
+        WAL is then wholly copied, and the writer's next commit starts it over. A pass that
+        could not copy everything (a reader holds an older snapshot) ends the round."""
+        last = -1
+        for _ in range(_MAX_PASSES):
+            busy, frames, copied = _passive(conn)
+            if busy or frames != copied:
+                return
+            if frames == last:
                 self.rounds += 1
+                return
+            last = frames
 
 
-def _passive(conn: sqlite3.Connection) -> bool:
-    """One PASSIVE checkpoint; whether it copied every frame the WAL held when it began.
-    fetchall: the statement is done and reset, so this connection keeps no read mark that
-    would stop the writer from starting the WAL over."""
+def _passive(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    """One PASSIVE checkpoint: (busy, frames in the WAL, frames copied). A pass that finds
+    everything copied already copies and syncs nothing. fetchall: the statement is done and
+    reset, so this connection keeps no read mark that would stop the writer from starting
+    the WAL over."""
     ((busy, frames, copied),) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-    return not busy and frames == copied
+    return int(busy), int(frames), int(copied)

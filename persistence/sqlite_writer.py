@@ -26,8 +26,7 @@ file), as for each transaction's BEGIN IMMEDIATE.
 
 Checkpoints are not this thread's: its connection checkpoints only as a backstop
 (``BACKSTOP_PAGES``), and ``persistence.sqlite_checkpointer`` copies the WAL into the
-database file from a thread of its own, taking ``_gate`` (held here around each transaction)
-only for the short last pass that lets the next commit start the WAL over.
+database file from a thread of its own, never holding up a commit.
 """
 
 from __future__ import annotations
@@ -80,10 +79,13 @@ class SqliteWriter:
     """Commits batches of ``NewMessage`` rows to the SQLite file at ``path`` from its own
     thread. ``submit`` and ``stop`` are called from the event loop; ``max_rows`` caps the
     rows of one group transaction (a single bigger batch still goes whole);
-    ``checkpoint_every_s`` how long the checkpointer gathers commits into one round."""
+    ``checkpoint_every_s`` how long the checkpointer gathers commits into one round;
+    ``wal_limit_bytes`` what the WAL file is cut back to when it is started over."""
 
-    def __init__(self, path: str, max_rows: int = 5000, checkpoint_every_s: float = 0.5) -> None:
+    def __init__(self, path: str, max_rows: int = 5000, checkpoint_every_s: float = 0.5,
+                 wal_limit_bytes: int = WAL_LIMIT_BYTES) -> None:
         self._path = path
+        self._wal_limit_bytes = wal_limit_bytes
         self._max_rows = max_rows
         self._queue: deque[_Batch] = deque()
         self._cond = threading.Condition()
@@ -92,8 +94,7 @@ class SqliteWriter:
         self._conn: sqlite3.Connection | None = None
         self._ended: asyncio.Future[None] | None = None
         self._give_up = threading.Event()  # stop's time is up: wait no more for the lock
-        self._gate = threading.Lock()  # held around each transaction; the checkpointer's last pass
-        self.checkpointer = Checkpointer(path, self._gate, checkpoint_every_s)
+        self.checkpointer = Checkpointer(path, checkpoint_every_s)
         self.transactions = 0  # committed group transactions (for tests and benchmarks)
 
     @property
@@ -200,7 +201,7 @@ class SqliteWriter:
             # Checkpoints are the checkpointer's (persistence/sqlite_checkpointer.py); this
             # connection runs one only if that thread has fallen far behind.
             conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-            conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+            conn.execute(f"PRAGMA journal_size_limit={int(self._wal_limit_bytes)}")
         except BaseException:
             conn.close()
             raise
@@ -243,16 +244,15 @@ class SqliteWriter:
     def _transaction(self, rows: Sequence[NewMessage]) -> Exception | None:
         conn = self._conn
         assert conn is not None
-        with self._gate:
-            try:
-                self._begin(conn)
-                insert_sqlite(conn, rows)
-                conn.execute("COMMIT")
-            except Exception as exc:
-                if conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                return exc
+        try:
+            self._begin(conn)
+            insert_sqlite(conn, rows)
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            return exc
         self.transactions += 1
         self.checkpointer.poke()
         return None
