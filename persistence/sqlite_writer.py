@@ -23,10 +23,6 @@ in steps of ``_LOCK_STEP_S`` up to ``_LOCK_WAIT_S`` in all, and ``stop``, once i
 ends the wait after the current step: a stop is bounded even while the file is locked. That
 holds for the connection's opening too (its ``journal_mode=WAL`` may have to wait for the
 file), as for each transaction's BEGIN IMMEDIATE.
-
-Checkpoints are not this thread's: its connection checkpoints only as a backstop
-(``BACKSTOP_PAGES``), and ``persistence.sqlite_checkpointer`` copies the WAL into the
-database file from a thread of its own, never holding up a commit.
 """
 
 from __future__ import annotations
@@ -43,7 +39,6 @@ from dataclasses import dataclass
 from sqlalchemy.engine import URL, make_url
 
 from persistence.db import SQLITE_PRAGMAS
-from persistence.sqlite_checkpointer import BACKSTOP_PAGES, WAL_LIMIT_BYTES, Checkpointer
 from persistence.transcripts import NewMessage, insert_sqlite
 
 __all__ = ["SqliteWriter", "WriterStopped", "sqlite_path"]
@@ -78,14 +73,10 @@ class _Batch:
 class SqliteWriter:
     """Commits batches of ``NewMessage`` rows to the SQLite file at ``path`` from its own
     thread. ``submit`` and ``stop`` are called from the event loop; ``max_rows`` caps the
-    rows of one group transaction (a single bigger batch still goes whole);
-    ``checkpoint_every_s`` how long the checkpointer gathers commits into one round;
-    ``wal_limit_bytes`` what the WAL file is cut back to when it is started over."""
+    rows of one group transaction (a single bigger batch still goes whole)."""
 
-    def __init__(self, path: str, max_rows: int = 5000, checkpoint_every_s: float = 0.5,
-                 wal_limit_bytes: int = WAL_LIMIT_BYTES) -> None:
+    def __init__(self, path: str, max_rows: int = 5000) -> None:
         self._path = path
-        self._wal_limit_bytes = wal_limit_bytes
         self._max_rows = max_rows
         self._queue: deque[_Batch] = deque()
         self._cond = threading.Condition()
@@ -94,7 +85,6 @@ class SqliteWriter:
         self._conn: sqlite3.Connection | None = None
         self._ended: asyncio.Future[None] | None = None
         self._give_up = threading.Event()  # stop's time is up: wait no more for the lock
-        self.checkpointer = Checkpointer(path, checkpoint_every_s)
         self.transactions = 0  # committed group transactions (for tests and benchmarks)
 
     @property
@@ -112,7 +102,6 @@ class SqliteWriter:
             target=self._run, args=(loop, self._ended), name="sqlite-writer", daemon=True
         )
         self._thread.start()
-        self.checkpointer.start()
 
     def submit(self, rows: Sequence[NewMessage]) -> asyncio.Future[None]:
         """Queue ``rows`` for the next transaction. The future resolves once they are
@@ -149,9 +138,6 @@ class SqliteWriter:
                     conn.interrupt()  # thread-safe: the running statement fails at once
             await self._ended
         self._thread = None
-        # After the writer's last commit; a round in progress is finished first (a pass
-        # copies what the WAL holds, no lock wait), so this thread waits at most one round.
-        await asyncio.to_thread(self.checkpointer.stop)
 
     # -- the thread ---------------------------------------------------------------------
 
@@ -198,10 +184,6 @@ class SqliteWriter:
             # there: a statement journal only undoes one statement inside its transaction,
             # and the WAL with its fsync is what makes a commit survive a crash, as before.
             conn.execute("PRAGMA temp_store=MEMORY")
-            # Checkpoints are the checkpointer's (persistence/sqlite_checkpointer.py); this
-            # connection runs one only if that thread has fallen far behind.
-            conn.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
-            conn.execute(f"PRAGMA journal_size_limit={int(self._wal_limit_bytes)}")
         except BaseException:
             conn.close()
             raise
@@ -254,7 +236,6 @@ class SqliteWriter:
                     conn.execute("ROLLBACK")
             return exc
         self.transactions += 1
-        self.checkpointer.poke()
         return None
 
     def _begin(self, conn: sqlite3.Connection) -> None:

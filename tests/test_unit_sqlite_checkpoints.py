@@ -1,8 +1,9 @@
-"""The embedded mode's WAL checkpoints (persistence/sqlite_checkpointer.py), on a real,
-migrated SQLite file: the writer thread's commits no longer copy the WAL into the database
-file (its connection checkpoints only as a far backstop), the checkpointer's round copies all
-of it and lets the next commit start the WAL over, a burst that grew the WAL file leaves it
-cut back, and a reader that keeps the checkpoint from finishing blocks no commit.
+"""When the embedded mode's SQLite file is checkpointed (``wal_autocheckpoint`` in
+persistence/db.py's SQLITE_PRAGMAS), on a real, migrated file: the writer thread's commits no
+longer copy the WAL into the database file at SQLite's default of 1,000 pages, nor does
+another connection's commit (the engine's: a login, a read mark) in their place; past
+``WAL_CHECKPOINT_PAGES`` a commit checkpoints and the next starts the WAL over, so it stays
+bounded.
 
 What is in the database file itself (checkpointed) is read from a copy of that file alone,
 without its WAL; the WAL's live frames from its header and frame headers (their salts).
@@ -23,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from persistence import accounts
-from persistence.db import make_engine, session_factory
+from persistence.db import WAL_CHECKPOINT_PAGES, make_engine, session_factory
 from persistence.sqlite_writer import SqliteWriter, sqlite_path
 from persistence.transcripts import NewMessage
 from support.sqlite_db import migrated_sqlite
@@ -31,11 +32,11 @@ from support.sqlite_db import migrated_sqlite
 pytestmark = pytest.mark.unit
 ROOM = "ck-room"
 WAIT_S = 10
-NEVER_S = 3600.0  # a checkpointer interval that no test outlives: no round meanwhile
 
 
 @dataclass
 class Db:
+    url: str
     path: str
     author: int
     tmp: Path
@@ -54,7 +55,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Db]:
     await engine.dispose()  # its last connection checkpoints: the file alone holds it all
     path = sqlite_path(url)
     assert path is not None
-    yield Db(path, user.id, tmp_path)
+    yield Db(url, path, user.id, tmp_path)
 
 
 def _rows(db: Db, first: int, n: int) -> list[NewMessage]:
@@ -86,84 +87,66 @@ def _rows_in_database_file(db: Db) -> int:
 def _live_wal_frames(db: Db) -> int:
     """Frames of the WAL's current generation: from its start, those whose salts are the
     header's (a WAL started over keeps the older frames after them, with older salts)."""
-    data = Path(db.path + "-wal").read_bytes()
-    if len(data) < 32:
-        return 0
-    page_size = struct.unpack(">I", data[8:12])[0]
-    salts = data[16:24]
-    frames, offset = 0, 32
-    while offset + 24 + page_size <= len(data) and data[offset + 8:offset + 16] == salts:
-        frames += 1
-        offset += 24 + page_size
-    return frames
+    with open(db.path + "-wal", "rb") as wal:
+        header = wal.read(32)
+        if len(header) < 32:
+            return 0
+        page_size = struct.unpack(">I", header[8:12])[0]
+        salts = header[16:24]
+        frames = 0
+        while True:
+            wal.seek(32 + frames * (24 + page_size))
+            frame = wal.read(24)
+            if len(frame) < 24 or frame[8:16] != salts:
+                return frames
+            frames += 1
 
 
-async def _until(check: object, what: str) -> None:
-    async with asyncio.timeout(WAIT_S):
-        while not check():  # type: ignore[operator]  # noqa: ASYNC110 - another thread's work
-            await asyncio.sleep(0.02)
-
-
-async def test_the_writers_commits_leave_the_checkpoints_to_the_checkpointer(db: Db) -> None:
-    # 200 one-row commits write ~2,000 WAL pages: SQLite's default would have the committing
-    # connection checkpoint at 1,000, i.e. copy pages into the database file mid-stream.
-    writer = SqliteWriter(db.path, checkpoint_every_s=NEVER_S)
+async def test_the_writers_commits_do_not_checkpoint_at_sqlites_default(db: Db) -> None:
+    # 200 one-row commits write ~2,000 WAL pages: with SQLite's default the committing
+    # connection would have checkpointed at 1,000, copying pages into the database file
+    # while the posts queued behind that commit waited.
+    writer = SqliteWriter(db.path)
     writer.start()
     try:
         await _commit_one_by_one(writer, db, 1, 200)
-        assert _live_wal_frames(db) > 1000
+        assert 1000 < _live_wal_frames(db) < WAL_CHECKPOINT_PAGES
         assert _rows_in_database_file(db) == 0
-        assert writer.checkpointer.rounds == 0
     finally:
         await writer.stop()
 
 
-async def test_a_round_copies_the_whole_wal_and_the_next_commit_starts_it_over(db: Db) -> None:
-    writer = SqliteWriter(db.path, checkpoint_every_s=0.05)
+async def test_another_connections_commit_does_not_checkpoint_in_its_place(db: Db) -> None:
+    writer = SqliteWriter(db.path)
     writer.start()
     try:
         await _commit_one_by_one(writer, db, 1, 200)
-        # Every row reaches the database file, the last commits' too (the writer's own
-        # autocheckpoint would have left those in the WAL until the next 1,000 pages).
-        await _until(lambda: _rows_in_database_file(db) == 200, "all 200 rows checkpointed")
-        assert writer.checkpointer.rounds >= 1
-        await _commit_one_by_one(writer, db, 201, 1)
-        # Started over: the WAL's live frames are that one commit's, not 2,000 and more.
-        assert _live_wal_frames(db) < 100
+        # The engine's connections (logins, read marks, accounts) commit too; at SQLite's
+        # default such a commit would have run the checkpoint of the writer's 2,000 pages.
+        engine = make_engine(db.url)
+        try:
+            now = datetime.now(UTC).replace(tzinfo=None)
+            async with session_factory(engine)() as session:
+                await accounts.add_org(session, "Other Org", "other", uuid.uuid4().hex, [], now)
+            assert _rows_in_database_file(db) == 0
+        finally:
+            await engine.dispose()  # the last connection closing checkpoints: after the check
     finally:
         await writer.stop()
 
 
-async def test_a_burst_that_grew_the_wal_file_leaves_it_cut_back(db: Db) -> None:
-    limit = 256 * 1024
-    writer = SqliteWriter(db.path, checkpoint_every_s=0.05, wal_limit_bytes=limit)
+async def test_past_the_mark_a_commit_checkpoints_and_the_wal_starts_over(db: Db) -> None:
+    writer = SqliteWriter(db.path)
     writer.start()
     try:
-        await asyncio.wait_for(writer.submit(_rows(db, 1, 3000)), WAIT_S)  # one transaction
-        assert Path(db.path + "-wal").stat().st_size > 4 * limit
-        await _until(lambda: _rows_in_database_file(db) == 3000, "the burst checkpointed")
-        await _commit_one_by_one(writer, db, 3001, 1)
-        assert Path(db.path + "-wal").stat().st_size <= limit
+        committed = 0
+        while _rows_in_database_file(db) == 0:  # ~11 pages a commit: ~900 commits
+            assert committed < 3000, "no checkpoint after 3,000 commits"
+            await _commit_one_by_one(writer, db, committed + 1, 50)
+            committed += 50
+        assert committed >= 700  # not at SQLite's 1,000 pages (~90 commits)
+        await _commit_one_by_one(writer, db, committed + 1, 1)
+        # Started over after the checkpoint: the WAL's live frames are the commits since.
+        assert _live_wal_frames(db) < 1000
     finally:
-        await writer.stop()
-
-
-async def test_a_reader_that_keeps_the_checkpoint_from_finishing_blocks_no_commit(db: Db) -> None:
-    writer = SqliteWriter(db.path, checkpoint_every_s=0.02)
-    writer.start()
-    reader = sqlite3.connect(db.path, isolation_level=None)
-    try:
-        await _commit_one_by_one(writer, db, 1, 5)
-        # A read transaction holds its snapshot: no checkpoint may copy past it, so no round
-        # finishes and the WAL cannot start over while it lasts.
-        reader.execute("BEGIN")
-        reader.execute("SELECT count(*) FROM messages").fetchall()
-        await _commit_one_by_one(writer, db, 6, 150)  # each within WAIT_S, none refused
-        assert writer.checkpointer.failures == 0
-        assert _rows_in_database_file(db) <= 5
-        reader.execute("COMMIT")
-        await _commit_one_by_one(writer, db, 156, 1)
-        await _until(lambda: _rows_in_database_file(db) == 156, "checkpointed once the reader left")
-    finally:
-        reader.close()
         await writer.stop()
