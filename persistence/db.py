@@ -10,9 +10,6 @@ from sqlalchemy import URL, event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-WAL_CHECKPOINT_PAGES = 10_000  # the WAL's size at which a commit checkpoints (SQLite: 1,000)
-WAL_LIMIT_BYTES = 64 * 1024 * 1024  # what a WAL grown past it is cut back to when started over
-
 # Every SQLite connection of the process runs with these: the engine's, and the embedded
 # mode's writer thread's own (persistence/sqlite_writer.py), so the two cannot drift apart.
 SQLITE_PRAGMAS = (
@@ -21,17 +18,6 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=30000",
-    # Checkpoint (copy the WAL into the database file) once the WAL has 10,000 pages (~40 MiB),
-    # not SQLite's 1,000. The connection whose commit passes the mark runs the checkpoint
-    # before that commit returns: in small rooms (~11 pages a one-row commit) the embedded
-    # writer thread did so every ~90 commits, two fsyncs and a copy of the hot pages (index
-    # leaves, the FTS5 structure) that held up every post queued behind it; now every ~900.
-    # Every connection the same, or the others' commits (a login, a read mark) would run the
-    # checkpoints at 1,000. Durability is unchanged: a commit is on disk by the WAL's fsync.
-    f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}",
-    # A WAL that a burst (or a long read holding the checkpoint back) grew past this is cut
-    # back to it when SQLite starts it over; below it the file is reused as it is.
-    f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}",
 )
 
 
