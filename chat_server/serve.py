@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from chat_server.app import create_app
 from chat_server.config import Settings
 from chat_server.gateway.direct import DirectWebSocketProtocol
+from chat_server.gateway.http_upgrade import UpgradingHttpProtocol
 
 # The cyclic collector's young-generation threshold (CPython's default: 700). The young
 # generation's count is tracked objects allocated minus those freed, so net growth triggers a
@@ -134,6 +135,9 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         loop=loop,
+        # httptools' protocol, freed at the upgrade rather than by the cyclic collector
+        # (gateway/http_upgrade.py).
+        http=UpgradingHttpProtocol,
         # KINDRED_WS_IMPL: "direct" by default (uvicorn's sans-I/O websockets protocol plus a
         # synchronous fan-out write, gateway/direct.py), or one of uvicorn's own; see
         # docs/performance.md.
