@@ -120,8 +120,8 @@ class _PrivateLogs(logging.Filter):
         ))
 
 
-def serve(settings: Settings) -> None:
-    app = create_app(settings)
+def uvicorn_config(settings: Settings, app: Starlette) -> uvicorn.Config:
+    """How uvicorn serves the gateway (tests serve an app of their own with it)."""
     loop = settings.event_loop
     if loop == "auto":
         try:
@@ -130,7 +130,7 @@ def serve(settings: Settings) -> None:
             loop = "uvloop"
         except ImportError:
             loop = "asyncio"
-    config = uvicorn.Config(
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -154,6 +154,11 @@ def serve(settings: Settings) -> None:
         access_log=False,  # client addresses are personal data; nothing here needs them
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
+
+
+def serve(settings: Settings) -> None:
+    app = create_app(settings)
+    config = uvicorn_config(settings, app)
     logging.getLogger().setLevel(settings.log_level.upper())
     for name in ("uvicorn.error", "uvicorn"):
         logging.getLogger(name).addFilter(_PrivateLogs())
