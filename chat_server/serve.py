@@ -17,6 +17,7 @@ from chat_server.app import create_app
 from chat_server.config import Settings
 from chat_server.gateway.direct import DirectWebSocketProtocol
 from chat_server.gateway.http_upgrade import UpgradingHttpProtocol
+from chat_server.gateway.lane import WebSocketLane
 
 # The cyclic collector's young-generation threshold (CPython's default: 700). The young
 # generation's count is tracked objects allocated minus those freed, so net growth triggers a
@@ -131,7 +132,9 @@ def uvicorn_config(settings: Settings, app: Starlette) -> uvicorn.Config:
         except ImportError:
             loop = "asyncio"
     return uvicorn.Config(
-        app,
+        # A WebSocket to /ws straight to its endpoint, the rest through Starlette
+        # (gateway/lane.py).
+        WebSocketLane(app),
         host=settings.host,
         port=settings.port,
         loop=loop,
