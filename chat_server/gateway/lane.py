@@ -33,7 +33,7 @@ async def _nothing(ws: WebSocket) -> None:
 
 
 # The code of the ASGI app ``websocket_session`` makes of a function endpoint.
-_SESSION_CODE = websocket_session(_nothing).__code__  # type: ignore[attr-defined]
+_SESSION_CODE = websocket_session(_nothing).__code__
 
 
 class WebSocketLane:
