@@ -6,9 +6,8 @@ whatever only it could free is still there to be counted."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from chat_server import serve
 from chat_server.config import Settings
 from chat_server.gateway import http_upgrade
+from support.uvicorn_app import serving_config
 
 CLIENTS = 5
 
@@ -43,21 +43,6 @@ def collector_off() -> Iterator[None]:
         gc.collect()
 
 
-@contextlib.asynccontextmanager
-async def _serve(config: uvicorn.Config) -> AsyncIterator[str]:
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-                await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"ws://127.0.0.1:{port}/ws"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
-
-
 def _gateway_config(**overrides: Any) -> uvicorn.Config:
     app = Starlette(routes=[WebSocketRoute("/ws", _echo)])
     config = serve.uvicorn_config(Settings(host="127.0.0.1", port=0, log_level="warning"), app)
@@ -72,7 +57,8 @@ def _http_protocols() -> int:
 
 async def _count_while_connected(config: uvicorn.Config) -> int:
     """HTTP protocol objects alive while CLIENTS WebSockets are open and answering."""
-    async with _serve(config) as url:
+    async with serving_config(config) as base:
+        url = base + "ws"
         before = _http_protocols()
         clients = [await websockets.connect(url, compression=None) for _ in range(CLIENTS)]
         try:

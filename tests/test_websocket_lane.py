@@ -26,6 +26,7 @@ from chat_server import serve
 from chat_server.app import SecurityHeaders
 from chat_server.config import Settings
 from chat_server.gateway.lane import WebSocketLane
+from support.uvicorn_app import serving_config
 
 STARLETTE_LAYERS = ("ServerErrorMiddleware", "SecurityHeaders", "ExceptionMiddleware", "Router", "WebSocketRoute")
 
@@ -71,19 +72,10 @@ def _app(seen: dict[str, Any]) -> Starlette:
 
 @contextlib.asynccontextmanager
 async def _served(app: Starlette) -> AsyncIterator[str]:
-    import uvicorn
-
-    server = uvicorn.Server(serve.uvicorn_config(Settings(host="127.0.0.1", port=0, log_level="warning"), app))
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-                await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    """``app`` served with the gateway's uvicorn configuration; yields ``host:port``."""
+    config = serve.uvicorn_config(Settings(host="127.0.0.1", port=0, log_level="warning"), app)
+    async with serving_config(config) as url:
+        yield url.removeprefix("ws://").rstrip("/")
 
 
 async def _receive(url: str) -> str:
