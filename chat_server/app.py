@@ -134,8 +134,9 @@ def create_app(settings: Settings) -> Starlette:
                 await runtime.close()
 
     routes: list[Route | WebSocketRoute | Mount] = [
-        # First: the router tries routes in order, and every connection of a reconnect storm
-        # would otherwise be compared with each of the API's ~100 routes before it is found
+        # First: the server's WebSocket lane (gateway/lane.py, serve.uvicorn_config) takes
+        # the first route's sockets straight to the endpoint, past Starlette's middleware and
+        # router; and a router would compare each with the API's ~100 routes before finding it
         # (an HTTP route never matches a WebSocket, nor this one a request: order is free).
         WebSocketRoute("/ws", websocket_endpoint),
         Route("/healthz", health.healthz),

@@ -16,6 +16,8 @@ from starlette.applications import Starlette
 from chat_server.app import create_app
 from chat_server.config import Settings
 from chat_server.gateway.direct import DirectWebSocketProtocol
+from chat_server.gateway.http_upgrade import UpgradingHttpProtocol
+from chat_server.gateway.lane import WebSocketLane
 
 # The cyclic collector's young-generation threshold (CPython's default: 700). The young
 # generation's count is tracked objects allocated minus those freed, so net growth triggers a
@@ -119,8 +121,8 @@ class _PrivateLogs(logging.Filter):
         ))
 
 
-def serve(settings: Settings) -> None:
-    app = create_app(settings)
+def uvicorn_config(settings: Settings, app: Starlette) -> uvicorn.Config:
+    """How uvicorn serves the gateway (tests serve an app of their own with it)."""
     loop = settings.event_loop
     if loop == "auto":
         try:
@@ -129,11 +131,16 @@ def serve(settings: Settings) -> None:
             loop = "uvloop"
         except ImportError:
             loop = "asyncio"
-    config = uvicorn.Config(
-        app,
+    return uvicorn.Config(
+        # A WebSocket to /ws straight to its endpoint, the rest through Starlette
+        # (gateway/lane.py).
+        WebSocketLane(app),
         host=settings.host,
         port=settings.port,
         loop=loop,
+        # httptools' protocol, freed at the upgrade rather than by the cyclic collector
+        # (gateway/http_upgrade.py).
+        http=UpgradingHttpProtocol,
         # KINDRED_WS_IMPL: "direct" by default (uvicorn's sans-I/O websockets protocol plus a
         # synchronous fan-out write, gateway/direct.py), or one of uvicorn's own; see
         # docs/performance.md.
@@ -150,6 +157,11 @@ def serve(settings: Settings) -> None:
         access_log=False,  # client addresses are personal data; nothing here needs them
         timeout_graceful_shutdown=int(settings.shutdown_grace_s) + 5,
     )
+
+
+def serve(settings: Settings) -> None:
+    app = create_app(settings)
+    config = uvicorn_config(settings, app)
     logging.getLogger().setLevel(settings.log_level.upper())
     for name in ("uvicorn.error", "uvicorn"):
         logging.getLogger(name).addFilter(_PrivateLogs())

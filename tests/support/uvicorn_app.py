@@ -22,6 +22,14 @@ async def serving(app: Any, ws: Any = direct.DirectWebSocketProtocol) -> AsyncIt
     Started and stopped within 10 s each."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, ws=ws, lifespan="off",
                             log_level="warning", ws_per_message_deflate=False)
+    async with serving_config(config) as url:
+        yield url
+
+
+@asynccontextmanager
+async def serving_config(config: uvicorn.Config) -> AsyncIterator[str]:
+    """A uvicorn with ``config`` (its host 127.0.0.1, its port 0: a free one) in this event
+    loop; yields its ws:// URL. Started and stopped within 10 s each."""
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
