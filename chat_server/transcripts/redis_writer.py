@@ -173,8 +173,9 @@ class RedisWriter:
                 if len(batch.entries) >= self._batch:
                     ahead = asyncio.create_task(self._read(), name="transcript-writer-read")
                 if batch.entries:
-                    # The read's reply was parsed in this loop turn; the commit's encoding
-                    # goes in the next. At a gateway's trickle (~25 rows) each is ~0.3 ms,
+                    # The read's reply was parsed in this loop turn (or, read ahead, in the
+                    # task's own turn, where this yield costs one turn); the commit's
+                    # encoding goes in the next. At a gateway's trickle (~25 rows) each is ~0.3 ms,
                     # and together they held the loop ~0.6 ms every GATHER_S, in which no
                     # member's message moved (bench/notes.md, "Small-room tails").
                     await asyncio.sleep(0)
