@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from bench import extras, goals, report  # noqa: E402
 from bench.targets import Backing, Running, start_kindred, start_peer  # noqa: E402
+from chat_server.config import Settings  # noqa: E402
 from rooms import catalog  # noqa: E402
 
 # The webinar's sender steps through these rates (messages a second into one room).
@@ -67,6 +68,10 @@ EXPERIMENTS: dict[str, dict[str, str]] = {
 }
 EXPERIMENT_LOAD = {"workload": "webinar", "members": 300, "rates": [20], "step_s": 4,
                    "drain_s": 3.0, "p99_limit_ms": 1e9}
+
+# Between runs on one Kindred server: its presence linger (the production default the bench
+# keeps) and a second for the departures' fan-out.
+SETTLE_S = Settings().presence_linger_s + 1.0
 
 TARGETS = ["kindred-embedded", "kindred-redis-1", "kindred-redis-2", "limit", "socketio", "channels"]
 SHORT_TARGETS = ["kindred-embedded", "kindred-redis-1", "kindred-redis-2", "limit", "socketio", "channels"]
@@ -194,6 +199,12 @@ def main(argv: list[str] | None = None) -> None:
                         cfg = workload_cfg(workload, size, rooms, target.kind)
                         done = []
                         for i in range(n):
+                            if target.kind == "kindred" and (done or per):
+                                # The last run's members left; Kindred announces a departure
+                                # only after the presence linger (a reconnect within it is
+                                # no departure). Let those land before the next measured run
+                                # rather than inside it.
+                                time.sleep(SETTLE_S)
                             if workload == "idle" and i > 0:
                                 # RSS per connection is read against a fresh process's
                                 # baseline: freed memory is not given back to the system.
