@@ -22,31 +22,18 @@ import struct
 import sys
 import tempfile
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from persistence import accounts  # noqa: E402
-from persistence.db import SQLITE_PRAGMAS, make_engine, session_factory  # noqa: E402
+from bench.writer import _author  # noqa: E402
+from persistence.db import SQLITE_PRAGMAS  # noqa: E402
 from persistence.transcripts import NewMessage, insert_sqlite  # noqa: E402
 from support.sqlite_db import migrated_sqlite  # noqa: E402
 
 ROOMS = 50
 BODY = "Thank you all for sharing today. The waiting is the hardest part for me."
-
-
-async def _author(url: str) -> int:
-    engine = make_engine(url)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    async with session_factory(engine)() as db:
-        org = await accounts.add_org(db, "Bench", "bench", uuid.uuid4().hex, [], now)
-        assert org.id is not None
-        user = await accounts.create_user(db, org.id, "bench", "bench", "b@example.org", "x", now)
-    await engine.dispose()
-    assert user.id is not None
-    return user.id
 
 
 def _frames(wal: Path) -> tuple[collections.Counter[int], int]:

@@ -169,23 +169,29 @@ async def test_the_database_forgets_requests_a_day_after_they_lapse(stores: list
     assert [t.id for t in await stores[1].waiting()] == [later.id]
 
 
+async def _settled_then_first(stores: list[TalkStore]) -> tuple[TalkStore, TalkRequest, TalkRequest]:
+    """A request settled at 1000 s on one handle (``old``), then another handle's first
+    request, 10 s before ``old`` lapses: that handle forgets on it, and nothing is old enough."""
+    if isinstance(stores[0], RedisTalks):
+        pytest.skip("Redis keys expire on their own")
+    old = _talk(_member(), 1000.0)
+    assert await stores[1].add(old) is None
+    assert (await stores[1].settle(old, CANCELLED, 1001.0))[0]
+    first = _talk(_member(), 1000.0 + 3600 + KEEP_SETTLED_S - 10)
+    assert await stores[0].add(first) is None
+    return stores[0], old, first
+
+
 async def test_the_database_forgets_at_most_once_an_hour_and_never_keeps_a_row_longer(
     stores: list[TalkStore],
 ) -> None:
     """The delete of old requests reads the whole table, so a handle runs it on a request at
     most every ``FORGET_EVERY_S`` (the requests' clock), not on each: a lapsed row may stay
     that much longer, and no longer."""
-    if isinstance(stores[0], RedisTalks):
-        pytest.skip("Redis keys expire on their own")
-    store, keep = stores[0], 3600 + KEEP_SETTLED_S
-    old = _talk(_member(), 1000.0)
-    assert await stores[1].add(old) is None
-    assert (await stores[1].settle(old, CANCELLED, 1001.0))[0]
-    # This handle's first request forgets (nothing is old enough yet) ...
-    first = _talk(_member(), 1000.0 + keep - 10)
-    assert await store.add(first) is None
-    assert await store.get(old.id) is not None
-    # ... the next, once ``old`` has lapsed but within the hour, does not ...
+    store, old, first = await _settled_then_first(stores)
+    assert await store.get(old.id) is not None  # the first request forgot: nothing was old
+    keep = 3600 + KEEP_SETTLED_S
+    # The next, once ``old`` has lapsed but within the hour, does not forget ...
     assert await store.add(_talk(_member(), 1000.0 + keep + 1)) is None
     assert await store.get(old.id) is not None
     # ... and the first an hour on does: ``old`` goes, what is younger than ``keep`` stays.
@@ -198,14 +204,7 @@ async def test_the_database_forgets_at_most_once_an_hour_and_never_keeps_a_row_l
 async def test_a_clock_stepped_back_starts_the_hour_again(stores: list[TalkStore]) -> None:
     """A request asked before the last clean-up (the clock stepped back) starts the interval
     from its own time, so clean-ups do not pause for as long as the step."""
-    if isinstance(stores[0], RedisTalks):
-        pytest.skip("Redis keys expire on their own")
-    store, keep = stores[0], 3600 + KEEP_SETTLED_S
-    old = _talk(_member(), 1000.0)
-    assert await stores[1].add(old) is None
-    assert (await stores[1].settle(old, CANCELLED, 1001.0))[0]
-    first = _talk(_member(), 1000.0 + keep - 10)
-    assert await store.add(first) is None
+    store, old, first = await _settled_then_first(stores)
     back = _talk(_member(), first.asked_at - 60)  # the clock stepped back a minute
     assert await store.add(back) is None
     # An hour after the stepped-back request, a minute before the hour after ``first``.
