@@ -21,7 +21,7 @@ import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Integer, Select, String, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -48,9 +48,9 @@ def _one_of(column: Any, name: str, postgres: bool) -> ColumnElement[bool]:
     text on SQLite (``_many`` makes either); the same SQL text whatever their number."""
     if postgres:
         item = Integer() if isinstance(column.type, Integer) else String()
-        return column == any_(bindparam(name, type_=ARRAY(item)))
+        return cast(ColumnElement[bool], column == any_(bindparam(name, type_=ARRAY(item))))
     values = func.json_each(bindparam(name, type_=String())).table_valued("value")
-    return column.in_(select(values.c.value))
+    return cast(ColumnElement[bool], column.in_(select(values.c.value)))
 
 
 def _many(values: list[Any], postgres: bool) -> Any:

@@ -42,6 +42,10 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await engine.dispose()
 
 
+def _id(model: Any) -> Any:
+    return model.__table__.c.id
+
+
 async def _people(engine: AsyncEngine) -> dict[str, int]:
     """Ann (blocked Bea), Bea, Nav (a navigator of "nat-one"); live sessions a, b, n; an expired
     session e of Bea's. Their user ids by handle."""
@@ -49,13 +53,13 @@ async def _people(engine: AsyncEngine) -> dict[str, int]:
     async with engine.begin() as conn:
         org = (await conn.execute(insert(Organization).values(
             slug="hs-test", name="Handshake test", key_digest="-" * 64, created_at=now,
-        ).returning(Organization.id))).scalar_one()  # type: ignore[arg-type]
+        ).returning(_id(Organization)))).scalar_one()
         ids: dict[str, int] = {}
         for handle, role in (("ann", Role.MEMBER), ("bea", Role.MEMBER), ("nav", Role.NAVIGATOR)):
             ids[handle] = (await conn.execute(insert(User).values(
                 public_id=f"p-{handle}", org_id=org, handle=handle, handle_key=handle,
                 email=f"{handle}@example.invalid", password_hash="-", role=role.value,
-                created_at=now).returning(User.id))).scalar_one()  # type: ignore[arg-type]
+                created_at=now).returning(_id(User)))).scalar_one()
         await conn.execute(insert(Block).values(
             blocker_id=ids["ann"], blocked_id=ids["bea"], created_ms=1))
         await conn.execute(insert(StaffAssignment).values(user_id=ids["nav"], community="nat-one"))
