@@ -26,7 +26,7 @@ ReadMany = Callable[[list[str]], Awaitable[dict[str, Handshake]]]
 class HandshakeReads:
     def __init__(self, read: ReadMany, max_batch: int = 500) -> None:
         self._read = read
-        self._max_batch = max_batch  # bounded: a statement's bound parameters, and one read's wait
+        self._max_batch = max_batch  # bounded: one read's rows, and its wait
         self._waiting: dict[str, list[asyncio.Future[Handshake | None]]] = {}
         self._reading: asyncio.Task[None] | None = None
         self._closed = False
