@@ -71,7 +71,7 @@ EXPERIMENT_LOAD = {"workload": "webinar", "members": 300, "rates": [20], "step_s
 
 # Between runs on one Kindred server: its presence linger (the production default the bench
 # keeps) and a second for the departures' fan-out.
-SETTLE_S = Settings().presence_linger_s + 1.0
+SETTLE_S = float(os.environ.get("KINDRED_BENCH_SETTLE_S", Settings().presence_linger_s + 1.0))
 
 TARGETS = ["kindred-embedded", "kindred-redis-1", "kindred-redis-2", "limit", "socketio", "channels"]
 SHORT_TARGETS = ["kindred-embedded", "kindred-redis-1", "kindred-redis-2", "limit", "socketio", "channels"]
