@@ -70,8 +70,9 @@ EXPERIMENT_LOAD = {"workload": "webinar", "members": 300, "rates": [20], "step_s
                    "drain_s": 3.0, "p99_limit_ms": 1e9}
 
 # Between runs on one Kindred server: its presence linger (the production default the bench
-# keeps) and a second for the departures' fan-out.
-SETTLE_S = Settings().presence_linger_s + 1.0
+# keeps) and a second for the departures' fan-out. KINDRED_BENCH_SETTLE_S overrides it (0: no
+# wait), to measure what the wait buys (bench/notes.md, issue 18).
+SETTLE_S = float(os.environ.get("KINDRED_BENCH_SETTLE_S", Settings().presence_linger_s + 1.0))
 
 TARGETS = ["kindred-embedded", "kindred-redis-1", "kindred-redis-2", "limit", "socketio", "channels"]
 SHORT_TARGETS = ["kindred-embedded", "kindred-redis-1", "kindred-redis-2", "limit", "socketio", "channels"]
