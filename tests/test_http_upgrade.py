@@ -94,6 +94,12 @@ def test_the_parts_of_uvicorn_it_relies_on_are_there() -> None:
         assert callable(getattr(HttpToolsProtocol, name, None)), name
     config = uvicorn.Config(Starlette())
     config.load()
-    protocol = HttpToolsProtocol(config, uvicorn.server.ServerState(), {})
+    # A loop of its own: without one the protocol asks asyncio for the current loop, which
+    # raises once an earlier test in the same worker has set and cleared one.
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = HttpToolsProtocol(config, uvicorn.server.ServerState(), {}, _loop=loop)
+    finally:
+        loop.close()
     for name in http_upgrade.UVICORN_ATTRIBUTES:
         assert hasattr(protocol, name), name
