@@ -98,7 +98,8 @@ def main() -> None:
                 print(f"run {i + 1:2}: p50 {r.get('p50_ms', 0):.2f} p99 {r.get('p99_ms', 0):.2f} ms "
                       f"cpu/1k {r.get('server_cpu_per_1k', 0):.4f} rss {r.get('server_rss_peak_mb', r.get('rss_mb', 0))} "
                       f"| after: rss {s['rss_kb'] / 1024:.1f} MB objects {s['objects']} "
-                      f"tasks {sum(s['tasks'].values())} load {os.getloadavg()[0]:.1f} {r.get('failed', '')}",
+                      f"tasks {sum(s['tasks'].values())} full gc {s.get('full_gc')} "
+                      f"(longest {s.get('full_gc_max_ms', 0):.1f} ms CPU) load {os.getloadavg()[0]:.1f} {r.get('failed', '')}",
                       flush=True)
         finally:
             target.stop()

@@ -23,12 +23,25 @@ if _OUT:
     import gc
     import json
     import signal
+    import time
     import tracemalloc
     from typing import Any
 
     _CONTAINERS = (dict, list, set, collections.deque)
     _OURS = ("chat_server", "presence", "rooms", "persistence")
     _count = {"n": 0}
+    # Full collections since the last snapshot: how many, and their CPU (the loop stops for them).
+    _full: dict[str, Any] = {"start": 0.0, "pauses": []}
+
+    def _on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            _full["start"] = time.thread_time()
+        else:
+            _full["pauses"].append(time.thread_time() - _full["start"])
+
+    gc.callbacks.append(_on_gc)
 
     def _rss_kb() -> int:
         with open("/proc/self/status") as f:
@@ -71,6 +84,7 @@ if _OUT:
         return str(getattr(coro, "__qualname__", task.get_name()))
 
     def _snapshot(signum: int, frame: object) -> None:
+        pauses, _full["pauses"] = _full["pauses"], []
         unreachable = gc.collect()
         objs = gc.get_objects()
         types = collections.Counter(type(o).__qualname__ if type(o).__module__ == "builtins"
@@ -92,6 +106,7 @@ if _OUT:
         with open(f"{_OUT}.{os.getpid()}.{_count['n']}", "w") as f:
             json.dump({"rss_kb": _rss_kb(), "gc_unreachable": unreachable, "objects": len(objs),
                        "types": dict(types), "sizes": sizes,
-                       "tasks": dict(collections.Counter(_name(t) for t in tasks)), "traced": traced}, f)
+                       "tasks": dict(collections.Counter(_name(t) for t in tasks)), "traced": traced,
+                       "full_gc": len(pauses), "full_gc_max_ms": max(pauses, default=0) * 1000}, f)
 
     signal.signal(signal.SIGUSR2, _snapshot)
