@@ -97,8 +97,9 @@ if _OUT:
         for task in tasks:
             locals_ = getattr(getattr(task.get_coro(), "cr_frame", None), "f_locals", {})
             owner = locals_.get("self")
-            if type(owner).__name__ == "Hub":
+            if type(owner).__name__ == "Hub":  # several of its tasks: walk it once
                 _sizes(owner, "Hub", sizes, 3, set())
+                break
         traced = ({f"{st.traceback[0].filename}:{st.traceback[0].lineno}": st.size
                    for st in tracemalloc.take_snapshot().statistics("lineno")[:300]}
                   if tracemalloc.is_tracing() else {})
