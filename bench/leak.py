@@ -99,7 +99,7 @@ def main() -> None:
                       f"cpu/1k {r.get('server_cpu_per_1k', 0):.4f} rss {r.get('server_rss_peak_mb', r.get('rss_mb', 0))} "
                       f"| after: rss {s['rss_kb'] / 1024:.1f} MB objects {s['objects']} "
                       f"tasks {sum(s['tasks'].values())} full gc {s.get('full_gc')} "
-                      f"(longest {s.get('full_gc_max_ms', 0):.1f} ms CPU) load {os.getloadavg()[0]:.1f} {r.get('failed', '')}",
+                      f"(longest {s.get('full_gc_max_ms', 0):.1f} ms CPU; one now {s.get('full_gc_now_ms', 0):.1f} ms) load {os.getloadavg()[0]:.1f} {r.get('failed', '')}",
                       flush=True)
         finally:
             target.stop()

@@ -34,7 +34,7 @@ if _OUT:
     _full: dict[str, Any] = {"start": 0.0, "pauses": []}
 
     def _on_gc(phase: str, info: dict[str, int]) -> None:
-        if info["generation"] != 2:
+        if info["generation"] != 2 or _full.get("own"):
             return
         if phase == "start":
             _full["start"] = time.thread_time()
@@ -85,7 +85,11 @@ if _OUT:
 
     def _snapshot(signum: int, frame: object) -> None:
         pauses, _full["pauses"] = _full["pauses"], []
+        _full["own"] = True  # this collection is timed apart: what a full one costs now
+        started = time.thread_time()
         unreachable = gc.collect()
+        own_ms = (time.thread_time() - started) * 1000
+        _full["own"] = False
         objs = gc.get_objects()
         types = collections.Counter(type(o).__qualname__ if type(o).__module__ == "builtins"
                                     else f"{type(o).__module__}.{type(o).__qualname__}" for o in objs)
@@ -108,6 +112,6 @@ if _OUT:
             json.dump({"rss_kb": _rss_kb(), "gc_unreachable": unreachable, "objects": len(objs),
                        "types": dict(types), "sizes": sizes,
                        "tasks": dict(collections.Counter(_name(t) for t in tasks)), "traced": traced,
-                       "full_gc": len(pauses), "full_gc_max_ms": max(pauses, default=0) * 1000}, f)
+                       "full_gc": len(pauses), "full_gc_now_ms": own_ms, "full_gc_max_ms": max(pauses, default=0) * 1000}, f)
 
     signal.signal(signal.SIGUSR2, _snapshot)
