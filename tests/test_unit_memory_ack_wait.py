@@ -8,6 +8,7 @@ settles by hand; no database, no timing but one shortened timeout.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 
 import pytest
@@ -117,8 +118,6 @@ async def test_a_refused_row_is_unavailable_and_its_cid_forgotten() -> None:
 async def test_committed_postings_are_remembered_without_anything_the_collector_scans() -> None:
     # Up to 100,000 cids are remembered for retries; a long-lived server fills them, and each
     # full collection scanned every one that kept its posting object and future.
-    import gc
-
     committer = HandCommitter()
     broker = await _started(committer)
     posts = [asyncio.create_task(broker.post(_draft(n), 1000 + n)) for n in range(1, 201)]
