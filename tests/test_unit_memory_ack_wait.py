@@ -8,6 +8,7 @@ settles by hand; no database, no timing but one shortened timeout.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 
 import pytest
@@ -18,7 +19,7 @@ from chat_server.broker.memory import MemoryBroker
 from chat_server.protocol.message import message_prefix
 from chat_server.transcripts.committer import RowRefused
 from persistence.transcripts import NewMessage
-from rooms.errors import Unavailable
+from rooms.errors import BadFrame, Unavailable
 
 pytestmark = pytest.mark.unit
 ROOM = "ack-room"
@@ -112,3 +113,23 @@ async def test_a_refused_row_is_unavailable_and_its_cid_forgotten() -> None:
     committer.commit_all()
     posted = await asyncio.wait_for(again, 5)
     assert (posted.seq, posted.duplicate) == (2, False)
+
+
+async def test_committed_postings_are_remembered_without_anything_the_collector_scans() -> None:
+    # Up to 100,000 cids are remembered for retries; a long-lived server fills them, and each
+    # full collection scanned every one that kept its posting object and future.
+    committer = HandCommitter()
+    broker = await _started(committer)
+    posts = [asyncio.create_task(broker.post(_draft(n), 1000 + n)) for n in range(1, 201)]
+    await _until_queued(committer, 200)
+    committer.commit_all()
+    answers = await asyncio.gather(*posts)
+    gc.collect()
+    tracked = [obj for obj in gc.get_objects()
+               if type(obj) in (memory._Posting, asyncio.Future)]
+    assert tracked == []
+    # A retry of a committed send is still answered with the first posting's id and seq.
+    again = await broker.post(_draft(7), 1007)
+    assert (again.message_id, again.seq, again.duplicate) == (answers[6].message_id, answers[6].seq, True)
+    with pytest.raises(BadFrame):
+        await broker.post(Draft("other-room", "f" * 32, "u1", 1, "c7", b"", "x", None, None, 1), 1)
