@@ -197,3 +197,27 @@ def test_navigator_slows_locks_and_pins_and_members_see_the_room_state(site: Dep
     expect(timeline_item(n.page, "second, a little later")).to_be_visible(timeout=2 * WAIT_MS)
     expect(m.page.locator(".timeline li.message--pending")).to_have_count(0)
     web.assert_clean()
+
+
+def test_a_removed_message_goes_from_the_screen_of_a_reader_whose_focus_is_in_it(
+    site: Deployment, web: Browsers,
+) -> None:
+    """An item holding the keyboard focus is not redrawn for a passing change (the focus
+    would be pulled from under its reader); a removal is, and the focus goes to the redrawn
+    item. Before, the removed body stayed on the screen of whoever had the focus in it."""
+    nav, mem, room = navigator_of(site, ORG_A), member_in(site, ORG_A), ROOMS_A[0]
+    n, m = web.person(member=nav), web.person(member=mem)
+    open_room(n.page, room)
+    open_room(m.page, room)
+    say(m.page, "My phone number is in this one by mistake")
+    reply = timeline_item(m.page, "My phone number is in this one by mistake").get_by_role(
+        "button", name=re.compile("^Reply"))
+    reply.focus()
+    item = open_more(n.page, "My phone number is in this one by mistake")
+    item.get_by_role("button", name="Remove message").click()
+    item.get_by_label("Reason (the author is shown it)").fill("Personal details, removed for you.")
+    item.get_by_role("button", name="Remove message").click()
+    expect(m.page.locator(".timeline li.message--removed")).to_contain_text(
+        "This message was removed by a navigator.")
+    expect(m.page.get_by_text("My phone number is in this one by mistake")).to_have_count(0)
+    expect(m.page.locator(".timeline li.message--removed")).to_be_focused()

@@ -255,7 +255,7 @@ export class RoomView {
     msg.body = null;
     msg.removed = true;
     if (reason) msg.removed_reason = reason;
-    this.timeline.rerender(id);
+    this.timeline.rerender(id, true);
     if (this.thread) this.thread.update(msg);
     announce(reason ? `A navigator removed your message. The reason given: ${reason}` : "A navigator removed a message.");
   }

@@ -88,14 +88,19 @@ export class Timeline {
   }
 
   /** Draw a message again (removed, or the viewer became staff), unless it is in use. */
-  rerender(id) {
+  /** Draw a message again. An item holding the focus is left alone (a reaction count must
+   * not pull the focus from under a reader), unless `evenFocused`: a removal must not leave
+   * the body on screen, so the item is redrawn and the focus goes to the fresh one. */
+  rerender(id, evenFocused = false) {
     const msg = this.room.messages.get(id);
     const li = this.itemFor(id);
-    if (msg && li && !li.contains(document.activeElement)) {
-      const fresh = renderMessage(msg, this.room.messageCtx());
-      li.replaceWith(fresh);
-      this.items.set(id, fresh);
-    }
+    if (!msg || !li) return;
+    const focused = li.contains(document.activeElement);
+    if (focused && !evenFocused) return;
+    const fresh = renderMessage(msg, this.room.messageCtx());
+    li.replaceWith(fresh);
+    this.items.set(id, fresh);
+    if (focused) focusOn(fresh);
   }
 
   rerenderAll() {
