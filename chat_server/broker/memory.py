@@ -101,15 +101,17 @@ class MemoryBroker:
     async def post(self, draft: Draft, now_ms: int) -> Posted:
         key = (draft.author_id, draft.cid)
         earlier = self._cids.get(key)
-        if isinstance(earlier, tuple):  # committed
-            if earlier[2] != draft.room:
-                raise BadFrame("this cid was already used for a message in another room")
-            return Posted(earlier[0], earlier[1], duplicate=True)
         if earlier is not None:
-            if earlier.room != draft.room:
+            pending = earlier if isinstance(earlier, _Posting) else None
+            if isinstance(earlier, _Posting):
+                message_id, seq, room = earlier.message_id, earlier.seq, earlier.room
+            else:
+                message_id, seq, room = earlier
+            if room != draft.room:
                 raise BadFrame("this cid was already used for a message in another room")
-            await self._wait(earlier.committed, key)
-            return Posted(earlier.message_id, earlier.seq, duplicate=True)
+            if pending is not None:  # not committed yet: answered once it is
+                await self._wait(pending.committed, key)
+            return Posted(message_id, seq, duplicate=True)
         log = self._log(draft.room)
         seq = log.head + 1
         frame = finish_message(draft.frame_prefix, seq)
