@@ -58,7 +58,7 @@ KINDS: list[tuple[str, dict[str, Any]]] = [
     ("refused: unknown type", {"type": "nonsense", "room": ROOM}),
 ]
 
-_read = getattr(frames, "read_fast", None) or frames.read_hot  # the tree after, or before
+_read = frames.read_fast
 
 
 def read(data: bytes | str, protocol: str) -> Any:

@@ -36,7 +36,8 @@ def _old_prefix(room: str, message_id: str, author: dict[str, Any], body: str, t
     packer = msgpack.Packer(use_bin_type=True)
     head = packer.pack_map_header(len(frame) + 1)
     pairs = b"".join(packer.pack(k) + packer.pack(v) for k, v in frame.items())
-    return bytes(head) + pairs + packer.pack("seq")
+    seq: bytes = packer.pack("seq")
+    return bytes(head) + pairs + seq
 
 
 def _packed(frame: Any) -> bytes:

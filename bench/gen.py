@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -159,7 +160,7 @@ class Gen:
         self._cid += 1
         return f"b{os.getpid()}x{self._cid}"
 
-    async def open_all(self, peers: list[Peer], concurrency: int) -> tuple[float, int]:
+    async def open_all(self, peers: Sequence[Peer], concurrency: int) -> tuple[float, int]:
         """Open every connection, ``concurrency`` at a time; (seconds taken, failures)."""
         sem = asyncio.Semaphore(concurrency)
         failures = 0

@@ -28,7 +28,8 @@ from redis.asyncio import Redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from chat_server.broker.subscriber import Address, Subscriber  # noqa: E402
+from chat_server.broker.subscriber import Subscriber  # noqa: E402
+from presence.redis_address import Address  # noqa: E402
 from support.procs import RedisServer  # noqa: E402
 
 CHANNEL = b"kindred:room:bench"

@@ -69,7 +69,7 @@ EXPERIMENTS: dict[str, dict[str, str]] = {
     "wsproto + uvloop": {"KINDRED_WS_IMPL": "wsproto"},
     "direct + asyncio loop": {"KINDRED_WS_IMPL": "direct", "KINDRED_EVENT_LOOP": "asyncio"},
 }
-EXPERIMENT_LOAD = {"workload": "webinar", "members": 300, "rates": [20], "step_s": 4,
+EXPERIMENT_LOAD: dict[str, Any] = {"workload": "webinar", "members": 300, "rates": [20], "step_s": 4,
                    "drain_s": 3.0, "p99_limit_ms": 1e9}
 
 # Between runs on one Kindred server: its presence linger (the production default the bench
@@ -144,6 +144,17 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def report_only(paths: list[str]) -> None:
+    """Rewrite docs/performance.md from saved results (later files add their experiments)."""
+    results = json.loads(Path(paths[0]).read_text())
+    for extra in paths[1:]:
+        results.setdefault("experiments", {}).update(json.loads(Path(extra).read_text()).get("experiments", {}))
+    for per in results["targets"].values():
+        for w in per.values():
+            w["median"] = median_of(w["runs"])
+    report.write_doc(results, ROOT / "docs" / "performance.md")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--full", action="store_true", help="full sizes and all targets (slow)")
@@ -163,13 +174,7 @@ def main(argv: list[str] | None = None) -> None:
                              "their experiments)")
     args = parser.parse_args(argv)
     if args.report_only:
-        results = json.loads(Path(args.report_only[0]).read_text())
-        for extra in args.report_only[1:]:
-            results.setdefault("experiments", {}).update(json.loads(Path(extra).read_text()).get("experiments", {}))
-        for per in results["targets"].values():
-            for w in per.values():
-                w["median"] = median_of(w["runs"])
-        report.write_doc(results, ROOT / "docs" / "performance.md")
+        report_only(args.report_only)
         return
     size = copy.deepcopy(SIZES["full" if args.full else "short"])
     for item in args.set:
@@ -201,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
                     for workload in workloads:
                         n = args.runs or size[workload].get("runs", runs)
                         cfg = workload_cfg(workload, size, rooms, target.kind)
-                        done = []
+                        done: list[dict[str, Any]] = []
                         for i in range(n):
                             if target.kind == "kindred" and (done or per):
                                 # The last run's members left; Kindred announces a departure

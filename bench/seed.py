@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select
+from sqlmodel import col
 
 from chat_server.security import new_token, token_digest
 from persistence.db import make_engine
@@ -39,9 +41,9 @@ async def _seed(url: str, org_name: str, count: int, start: int) -> list[str]:
     try:
         async with engine.begin() as conn:
             org_id = (await conn.execute(
-                select(Organization.id).where(Organization.name == org_name)  # type: ignore[arg-type]
+                select(col(Organization.id)).where(col(Organization.name) == org_name)
             )).scalar_one()
-            users = []
+            users: list[dict[str, Any]] = []
             for i in range(start, start + count):
                 handle = _handle(i)
                 users.append({
@@ -51,9 +53,10 @@ async def _seed(url: str, org_name: str, count: int, start: int) -> list[str]:
                     "created_at": now,
                 })
             await conn.execute(insert(User), users)
-            ids = dict((await conn.execute(
-                select(User.handle_key, User.id).where(User.handle_key.in_([u["handle_key"] for u in users]))  # type: ignore[attr-defined]
-            )).all())
+            ids: dict[str, int] = dict((await conn.execute(  # type: ignore[arg-type]
+                select(col(User.handle_key), col(User.id)).where(
+                    col(User.handle_key).in_([u["handle_key"] for u in users]))
+            )).tuples().all())
             await conn.execute(insert(Session), [
                 {"token_digest": token_digest(t), "user_id": ids[u["handle_key"]],
                  "created_at": now, "expires_at": now + timedelta(days=1)}

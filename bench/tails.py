@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,8 @@ def analyse(traces: list[dict[str, Any]], deliveries: list[tuple[int, int]]) -> 
     starts = [h[0] for h in holds]
 
     def during(s: float, r: float) -> set[str]:
-        found, j = set(), bisect.bisect_left(starts, s - 0.05)
+        found: set[str] = set()
+        j = bisect.bisect_left(starts, s - 0.05)
         while j < len(holds) and holds[j][0] <= r:
             if holds[j][1] >= s:
                 found.add(holds[j][2])
@@ -115,7 +117,9 @@ def analyse(traces: list[dict[str, Any]], deliveries: list[tuple[int, int]]) -> 
         return found
 
     shares: dict[str, dict[str, float]] = {}
-    for label, pick in (("tail", lambda ms: ms >= p99), ("mid", lambda ms: abs(ms - p50) < 0.2)):
+    picks: tuple[tuple[str, Callable[[float], bool]], ...] = (
+        ("tail", lambda ms: ms >= p99), ("mid", lambda ms: abs(ms - p50) < 0.2))
+    for label, pick in picks:
         chosen = [(s / 1e9, r / 1e9) for s, r in deliveries if pick((r - s) / 1e6)]
         counts: dict[str, int] = {}
         for s, r in chosen:

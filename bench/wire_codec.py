@@ -65,7 +65,8 @@ def _old_prefix(room: str, message_id: str, author: dict[str, Any], body: str, t
         "type": "message", "room": room, "id": message_id, "author": author, "body": body,
         "reply_to": None, "thread_root": None, "ts": ts_ms,
     }, use_bin_type=True)
-    return bytes((0x89,)) + packed[1:] + msgpack.packb("seq")
+    seq: bytes = msgpack.packb("seq")
+    return bytes((0x89,)) + packed[1:] + seq
 
 
 MESSAGE = finish_message(message_prefix(ROOM, MID, AUTHOR, BODY, None, TS), 12345)

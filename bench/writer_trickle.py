@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ async def one_round(pg: Postgres, redis_url: str, author: int, args: argparse.Na
                for i in range(args.writers)]
     commits = [0]
     for writer in writers:  # counted here, so that the script measures any tree's writer
-        writer._commit = _counted(writer._commit, commits)  # type: ignore[method-assign]
+        writer._commit = _counted(writer._commit, commits)  # type: ignore[method-assign,assignment]
         writer.start()
     group = args.rows if not args.paced else 1
     pause = args.every_ms / 1000 / (args.rows // group)
@@ -100,8 +100,8 @@ def _feed(redis_url: str, author: int, seq: int, group: int, pause: float, secon
     fed.append(sent)
 
 
-def _counted(commit: Callable[[list[Any]], Awaitable[None]],
-             count: list[int]) -> Callable[[list[Any]], Awaitable[None]]:
+def _counted(commit: Callable[[list[Any]], Coroutine[Any, Any, None]],
+             count: list[int]) -> Callable[[list[Any]], Coroutine[Any, Any, None]]:
     async def counted(rows: list[Any]) -> None:
         count[0] += 1
         await commit(rows)

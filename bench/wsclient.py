@@ -20,6 +20,7 @@ import base64
 import os
 import struct
 from collections.abc import Callable
+from typing import cast
 
 from websockets.utils import apply_mask
 
@@ -71,7 +72,8 @@ class WSClient(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        # uvloop's transport is not a subclass of asyncio.Transport, but has its methods.
+        tr = self.transport = cast(asyncio.Transport, transport)
         key = base64.b64encode(os.urandom(16)).decode()
         lines = [
             f"GET {self._path} HTTP/1.1",
@@ -84,7 +86,7 @@ class WSClient(asyncio.Protocol):
         if self._subprotocol:
             lines.append(f"Sec-WebSocket-Protocol: {self._subprotocol}")
         lines.extend(f"{k}: {v}" for k, v in self._headers.items())
-        transport.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        tr.write(("\r\n".join(lines) + "\r\n\r\n").encode())
 
     def data_received(self, data: bytes) -> None:
         buf = self._buf
