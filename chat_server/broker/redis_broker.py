@@ -63,6 +63,8 @@ return current
 
 
 class RedisBroker:
+    counters_can_lag = True  # Redis may lose its data (broker/base.py)
+
     def __init__(self, redis: Redis, gateway_id: str, window: int, check_interval_s: float) -> None:
         self._redis = redis
         self._window = window
