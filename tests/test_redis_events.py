@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from chat_server.broker.redis_broker import RedisBroker
 from rooms.errors import Unavailable
+from support.inproc import eventually
 from support.procs import TIMEOUT_SCALE, RedisServer
 
 pytestmark = pytest.mark.redis
@@ -70,12 +71,6 @@ async def gateways(server: RedisServer, admin: redis_sync.Redis) -> AsyncIterato
     await listener.close()
 
 
-async def until(check: object, timeout_s: float = 5.0) -> None:
-    async with asyncio.timeout(timeout_s * TIMEOUT_SCALE):
-        while not check():  # type: ignore[operator]
-            await asyncio.sleep(0.01)
-
-
 async def test_events_of_one_turn_reach_the_other_gateway_in_order_in_one_write(
     gateways: tuple[Gateway, Gateway],
 ) -> None:
@@ -86,7 +81,7 @@ async def test_events_of_one_turn_reach_the_other_gateway_in_order_in_one_write(
     made = [(ROOMS[n % 2], f"event {n}".encode()) for n in range(20)]
     await asyncio.gather(*(sender.broker.publish_event(room, frame) for room, frame in made))
     assert (pipe.writes - writes, pipe.commands - commands) == (1, 20)
-    await until(lambda: len(listener.heard) >= 20)
+    await eventually(lambda: len(listener.heard) >= 20)
     await asyncio.sleep(0.05)  # nothing more arrives: each event once
     assert listener.heard == [(room, None, frame) for room, frame in made]
 
