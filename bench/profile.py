@@ -96,6 +96,9 @@ def main() -> None:
     parser.add_argument("--perf-stat", action="store_true",
                         help="idle or storm: count the gateway's system calls and writes (perf stat "
                              "tracepoints) over the measured part instead of sampling it")
+    parser.add_argument("--perf-events", default="task-clock,context-switches,raw_syscalls:sys_enter,"
+                        "syscalls:sys_enter_write",
+                        help="--perf-stat: the events counted (e.g. 'syscalls:sys_enter_*' for every call)")
     parser.add_argument("--hz", type=int, default=100, help="py-spy: samples a second")
     parser.add_argument("--gateway", type=int, default=0,
                         help="which gateway of a kindred-redis-N target (0 = the first)")
@@ -167,8 +170,7 @@ def main() -> None:
                 pstats.Stats(str(stats)).sort_stats("cumulative").print_stats(args.top)
                 return
             if args.perf_stat and whole:
-                events = "task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_write"
-                perf = subprocess.Popen(["perf", "stat", "-e", events, "-p", str(gw_pid)],
+                perf = subprocess.Popen(["perf", "stat", "-e", args.perf_events, "-p", str(gw_pid)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 _until_measured(gen, end)
                 perf.send_signal(signal.SIGINT)
