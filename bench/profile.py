@@ -7,7 +7,9 @@
 
 For ``idle`` (connecting and joining) and ``storm`` (the resume) the whole measured part is
 sampled (or, with ``--perf-stat``, the gateway's system calls and writes are counted), from the generator's signal that it begins to the one that it ended; ``--seconds``
-does not apply to them.
+does not apply to them. ``--phase connect`` or ``--phase join`` samples only one of idle's
+two phases (the generator says JOINING between them, and pauses a second there for ``join``
+so that the sampler is attached first).
 
 Prints the functions with the most samples, by own time and by inclusive time, and keeps
 the collapsed stacks (``bench/results/profile-<target>.txt``, for flame-graph tools).
@@ -71,10 +73,14 @@ def start_measuring(config: dict[str, object], work: Path) -> subprocess.Popen[s
     return gen
 
 
-def _until_measured(gen: subprocess.Popen[str]) -> None:
+def _until_measured(gen: subprocess.Popen[str], word: str = "MEASURED") -> None:
+    """Read the generator's output up to ``word`` (or its end)."""
     assert gen.stdout is not None
-    while gen.stdout.readline().strip() not in ("MEASURED", ""):
+    while gen.stdout.readline().strip() not in (word, ""):
         pass
+
+
+JOIN_PAUSE_S = 1.0  # --phase join: the generator's pause before the joins, for the sampler to attach
 
 
 def main() -> None:
@@ -90,11 +96,16 @@ def main() -> None:
     parser.add_argument("--perf-stat", action="store_true",
                         help="idle or storm: count the gateway's system calls and writes (perf stat "
                              "tracepoints) over the measured part instead of sampling it")
+    parser.add_argument("--perf-events", default="task-clock,context-switches,raw_syscalls:sys_enter,"
+                        "syscalls:sys_enter_write",
+                        help="--perf-stat: the events counted (e.g. 'syscalls:sys_enter_*' for every call)")
     parser.add_argument("--hz", type=int, default=100, help="py-spy: samples a second")
     parser.add_argument("--gateway", type=int, default=0,
                         help="which gateway of a kindred-redis-N target (0 = the first)")
     parser.add_argument("--set", action="append", default=[], metavar="WORKLOAD.KEY=N",
                         help="override one size, as bench.run's --set")
+    parser.add_argument("--phase", choices=("all", "connect", "join"), default="all",
+                        help="idle: sample only the connections' opening or only the joins")
     args = parser.parse_args()
     spy = Path(sys.executable).parent / "py-spy"
     use_cprofile = args.cprofile or not spy.exists()
@@ -105,9 +116,10 @@ def main() -> None:
         size[workload][field] = float(value) if "." in value else int(value)
     whole = args.workload in ("idle", "storm")  # sampled from the signal to the end
     rooms = slugs()
-    out = ROOT / "bench" / "results" / f"profile-{args.target}-{args.workload}.txt"
+    phase = "" if args.phase == "all" else f"-{args.phase}"
+    out = ROOT / "bench" / "results" / f"profile-{args.target}-{args.workload}{phase}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    stats = ROOT / "bench" / "results" / f"cprofile-{args.target}-{args.workload}"
+    stats = ROOT / "bench" / "results" / f"cprofile-{args.target}-{args.workload}{phase}"
     if use_cprofile:
         # Inherited by the gateways (their environment is ours plus theirs).
         os.environ["PYTHONPATH"] = os.pathsep.join(
@@ -126,7 +138,16 @@ def main() -> None:
                 cfg.update(rates=[args.rate], step_s=args.seconds, p99_limit_ms=1e9)
             else:
                 cfg.update(seconds=args.seconds)
+            # The idle workload says JOINING between its two phases (bench/workloads.py).
+            begin, end = "MEASURING", "MEASURED"
+            if args.phase != "all":
+                assert args.workload == "idle", "--phase is for the idle workload"
+                begin, end = ("JOINING", "MEASURED") if args.phase == "join" else ("MEASURING", "JOINING")
+                if args.phase == "join":
+                    cfg.update(join_pause_s=JOIN_PAUSE_S)
             gen = start_measuring({**target.config(), **cfg}, work)
+            if begin == "JOINING":
+                _until_measured(gen, begin)
             if not whole:
                 time.sleep(args.seconds * 0.2)
             gw_pid = target.server_pids[args.gateway]
@@ -134,7 +155,7 @@ def main() -> None:
                 pid = gw_pid
                 os.kill(pid, signal.SIGUSR2)
                 if whole:
-                    _until_measured(gen)
+                    _until_measured(gen, end)
                     os.kill(pid, signal.SIGUSR2)
                     stdout, _ = gen.communicate(timeout=300)
                 else:
@@ -149,10 +170,9 @@ def main() -> None:
                 pstats.Stats(str(stats)).sort_stats("cumulative").print_stats(args.top)
                 return
             if args.perf_stat and whole:
-                events = "task-clock,context-switches,raw_syscalls:sys_enter,syscalls:sys_enter_write"
-                perf = subprocess.Popen(["perf", "stat", "-e", events, "-p", str(gw_pid)],
+                perf = subprocess.Popen(["perf", "stat", "-e", args.perf_events, "-p", str(gw_pid)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                _until_measured(gen)
+                _until_measured(gen, end)
                 perf.send_signal(signal.SIGINT)
                 _, counted = perf.communicate(timeout=60)
                 stdout, _ = gen.communicate(timeout=300)
@@ -170,7 +190,7 @@ def main() -> None:
             spy_proc = subprocess.Popen([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if whole:  # until the measured part ends, then py-spy writes what it has
-                _until_measured(gen)
+                _until_measured(gen, end)
                 spy_proc.send_signal(signal.SIGINT)
                 spy_proc.wait(timeout=60)
                 stdout, _ = gen.communicate(timeout=300)

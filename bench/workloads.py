@@ -165,11 +165,18 @@ async def idle(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
     rss0 = gen.server.rss_kib()
     peers = [gen.peer(i) for i in range(cfg["connections"])]
     announce(cfg)
-    window = gen.window()
+    window, connect_window = gen.window(), gen.window()
     start = time.perf_counter()
     setup_s, failed = await gen.open_all(peers, cfg.get("concurrency", 200))
+    connect = connect_window.close()
+    # A profiler of one phase (bench.profile --phase) starts or stops here; it asks for a
+    # pause so that its sampler is attached before the joins begin, left out of the rates.
+    announce(cfg, "JOINING")
+    paused_s = cfg.get("join_pause_s", 0.0)
+    if paused_s:
+        await asyncio.sleep(paused_s)
     join_s = await gen.join_all([(p, slugs[p.index % len(slugs)]) for p in peers], 200)
-    total_s = time.perf_counter() - start
+    total_s = time.perf_counter() - start - paused_s
     setup = window.close()
     announce(cfg, "MEASURED")
     await asyncio.sleep(cfg.get("settle_s", 2.0))
@@ -186,6 +193,7 @@ async def idle(gen: Gen, cfg: dict[str, Any]) -> dict[str, Any]:
         "rss_before_kib": rss0, "rss_after_kib": rss1,
         "rss_per_connection_kib": (rss1 - rss0) / max(n, 1),
         "setup_server_cpu_s": setup["server_cpu_s"], "setup_client_cpu_s": setup["client_cpu_s"],
+        "connect_server_cpu_s": connect["server_cpu_s"],
         "idle_server_cpu_s": idle_cpu["server_cpu_s"], "idle_seconds": idle_cpu["seconds"],
         "server_hwm_kib": gen.server.hwm_kib(), "errors": gen.stats.errors,
     }

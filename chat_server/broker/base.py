@@ -53,6 +53,12 @@ OnControl = Callable[[bytes], None]
 
 
 class Broker(Protocol):
+    # Whether a room's counter can be behind the stored transcript: a Redis that lost its
+    # data (no appendonly, a new Redis) restarts its counters from 0. When it can, a room's
+    # first subscription on a gateway reads the stored head and raises the counter past it
+    # (gateway/upkeep.floor_head); when it cannot, that read is skipped.
+    counters_can_lag: bool
+
     async def start(self, on_frame: OnFrame, on_resync: OnResync, on_control: OnControl) -> None: ...
 
     async def close(self) -> None: ...

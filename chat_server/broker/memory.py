@@ -51,6 +51,11 @@ _Stored = tuple[str, int, str]
 
 
 class MemoryBroker:
+    # The counters are this process's own: ``restore`` starts them from the stored heads,
+    # and every seq stored since was given here (tombstones reuse a given seq), so no
+    # counter is ever behind the transcript.
+    counters_can_lag = False
+
     def __init__(self, window: int, committer: Committer, cid_memory: int = 100_000) -> None:
         self._window = window
         self._committer = committer

@@ -63,6 +63,8 @@ return current
 
 
 class RedisBroker:
+    counters_can_lag = True  # Redis may lose its data (broker/base.py)
+
     def __init__(self, redis: Redis, gateway_id: str, window: int, check_interval_s: float) -> None:
         self._redis = redis
         self._window = window
@@ -83,8 +85,9 @@ class RedisBroker:
         self._post = Script(_POST)
         self._post_pipe = RedisPipe(Address.of(redis), at_once=True)
         self._raise = redis.register_script(_RAISE)
-        # A join's reads (the head, the replay) on a connection of their own: the joins of
-        # one loop turn go to Redis in one write (presence/redis_pipe.py).
+        # A join's reads (the head, the replay) and the rooms' events (presence, typing,
+        # reactions) on a connection of their own: what one loop turn asks goes to Redis in
+        # one write (presence/redis_pipe.py).
         self._pipe = RedisPipe.of(redis)
         self._rooms: set[str] = set()
         self._confirmed: set[bytes] = set()
@@ -227,8 +230,12 @@ class RedisBroker:
         return root if found_room == room else None
 
     async def publish_event(self, room: str, frame: bytes) -> None:
+        # On the joins' pipe, not redis-py: a join's presence announcement (and typing,
+        # reactions) was a pooled connection's check-out, a command packed by redis-py and a
+        # write of its own; here the events of a loop turn go with its joins' reads in one.
+        # One connection, so a room's events also reach Redis in the order they were made.
         try:
-            await self._redis.publish(self._channels.room(room), b"e:" + frame)
+            await self._pipe.execute("PUBLISH", self._channels.room(room), b"e:" + frame)
         except (RedisError, OSError) as exc:
             raise Unavailable("could not reach the other gateways") from exc
 

@@ -260,7 +260,8 @@ class Hub:
             local.ready = asyncio.get_running_loop().create_future()
             try:
                 head = await self._broker.subscribe(room)
-                head = await upkeep.floor_head(self._broker, self._stored_head, room, head)
+                if self._broker.counters_can_lag:  # embedded: no database read on a first join
+                    head = await upkeep.floor_head(self._broker, self._stored_head, room, head)
             except BaseException as exc:
                 local.ready.set_exception(exc if isinstance(exc, Exception) else Unavailable())
                 local.ready.exception()  # retrieved: the other waiters re-raise it themselves
