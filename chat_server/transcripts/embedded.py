@@ -116,11 +116,11 @@ class EmbeddedWriter:
     # -- SQLite: batches go to the writer thread and come back as a callback ---------------
     #
     # Why not the task below: on SQLite each commit then cost the loop a task woken by an
-    # Event, a future for the thread's answer and the task woken again by it. Here the
-    # thread's answer finishes the batch in the turn it arrives and the rows queued
-    # meanwhile are handed over on the next turn. A failure (or a batch too big to finish
-    # in one turn) goes to the task, whose retries, one-by-one commits and turns between big
-    # batches' callbacks are as they were.
+    # Event, a future for the thread's answer and the task woken again by it, before the
+    # posts' own futures resolved on a third turn. Here the thread's answer finishes the
+    # batch in the turn it arrives and hands over the rows queued meanwhile at once. A
+    # failure (or a batch too big to finish in one turn) goes to the task, whose retries,
+    # one-by-one commits and turns between big batches' callbacks are as they were.
 
     def _hand(self) -> None:
         sqlite = self._sqlite
@@ -145,10 +145,7 @@ class EmbeddedWriter:
         for _ in batch:
             self._queue.popleft()
         if self._queue and self._sqlite is not None:
-            # On the next turn, as the task did: the posts read in this turn join the batch.
-            # Handed over at once, the batches were smaller: more commits a message, and each
-            # commit costs the writer thread far more than the turn (bench/notes.md).
-            asyncio.get_running_loop().call_soon(self._hand)
+            self._hand()
             return
         self._busy = False
         if not self._queue:
@@ -184,8 +181,9 @@ class EmbeddedWriter:
                 except Exception as exc:
                     error = exc
             if error is not None:
-                if not is_bad_row(error):
-                    log.warning("transcript commit failed (%s); retrying", type(error).__name__)
+                exc = error
+                if not is_bad_row(exc):
+                    log.warning("transcript commit failed (%s); retrying", type(exc).__name__)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue
