@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.engine import URL, make_url
@@ -42,9 +41,7 @@ from sqlalchemy.engine import URL, make_url
 from persistence.db import SQLITE_PRAGMAS
 from persistence.transcripts import NewMessage, insert_sqlite
 
-__all__ = ["OnDone", "SqliteWriter", "WriterStopped", "sqlite_path"]
-
-log = logging.getLogger(__name__)
+__all__ = ["SqliteWriter", "WriterStopped", "sqlite_path"]
 
 _LOCK_WAIT_S = 30.0  # how long a transaction waits for the write lock (SQLITE_PRAGMAS' 30 s)
 _LOCK_STEP_S = 0.05  # SQLite's busy wait, one step of it: how late a stop may see its turn
@@ -66,14 +63,10 @@ def sqlite_path(url: str | URL) -> str | None:
     return path
 
 
-# Called on the event loop with the batch's outcome: None once committed, else its error.
-OnDone = Callable[[Exception | None], None]
-
-
 @dataclass(slots=True)
 class _Batch:
     rows: Sequence[NewMessage]
-    done: asyncio.Future[None] | OnDone
+    done: asyncio.Future[None]
     loop: asyncio.AbstractEventLoop
 
 
@@ -114,21 +107,14 @@ class SqliteWriter:
         """Queue ``rows`` for the next transaction. The future resolves once they are
         committed, or fails with the database's error (then none of them is stored) or with
         ``WriterStopped``. Raises ``WriterStopped`` at once when the writer is not running."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.hand(rows, done)
-        return done
-
-    def hand(self, rows: Sequence[NewMessage], done: asyncio.Future[None] | OnDone) -> None:
-        """``submit`` for a caller that wants its outcome as a call rather than a future:
-        ``done(None)`` once the rows are committed, ``done(error)`` otherwise, on the event
-        loop, in the order the batches were handed over. A call costs the loop one callback
-        where a future costs a callback and a task's turn after it."""
         loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
         with self._cond:
             if self._stopping or self._thread is None:
                 raise WriterStopped("the transcript writer is not running")
             self._queue.append(_Batch(rows, done, loop))
             self._cond.notify()
+        return done
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Refuse new batches, commit what is queued, close the connection. After
@@ -285,7 +271,7 @@ def _rows_refused(error: Exception) -> bool:
 
 def _settle(group: list[_Batch], errors: Sequence[Exception | None]) -> None:
     """Hand each batch's outcome to its loop: one wake-up of the loop per loop and group."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None] | OnDone, Exception | None]]] = {}
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], Exception | None]]] = {}
     for batch, error in zip(group, errors, strict=True):
         by_loop.setdefault(batch.loop, []).append((batch.done, error))
     for loop, outcomes in by_loop.items():
@@ -293,14 +279,8 @@ def _settle(group: list[_Batch], errors: Sequence[Exception | None]) -> None:
             loop.call_soon_threadsafe(_resolve_all, outcomes)
 
 
-def _resolve_all(outcomes: list[tuple[asyncio.Future[None] | OnDone, Exception | None]]) -> None:
+def _resolve_all(outcomes: list[tuple[asyncio.Future[None], Exception | None]]) -> None:
     for done, error in outcomes:
-        if not isinstance(done, asyncio.Future):
-            try:
-                done(error)
-            except Exception:  # the caller's bug: the batches after it still get theirs
-                log.exception("a committed batch's callback failed")
-            continue
         if done.done():  # cancelled by its waiter
             continue
         if error is None:

@@ -63,39 +63,25 @@ class EmbeddedWriter:
         self._sqlite: SqliteWriter | None = None
         bind = db.kw.get("bind")
         self._sqlite_path = sqlite_path(bind.url) if bind is not None else None
-        self._started = False
-        # SQLite: a batch is on the writer thread, or one is about to be handed over, or the
-        # task is retrying one. While set, ``submit`` only queues.
-        self._busy = False
-        self._in_flight: list[_Item] = []
         self.committed = 0
 
     def start(self) -> None:
-        self._started = True
         if self._sqlite_path is not None:
             self._sqlite = SqliteWriter(self._sqlite_path, self._max_batch)
             self._sqlite.start()
-            self._busy = False
-            if self._queue:
-                self._busy = True
-                asyncio.get_running_loop().call_soon(self._hand)
-            return
         self._task = asyncio.create_task(self._run(), name="embedded-writer")
 
     async def stop(self) -> None:
         """Commit what is queued (best effort, a few seconds), then stop."""
-        if not self._started:
+        if self._task is None:
             return
         await wait_at_most(self._idle.wait(), 5)
-        self._started = False
-        if self._task is not None:
-            await stop_task(self._task)
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         if self._sqlite is not None:
             # A batch handed over before the task stopped is committed (or fails) first.
-            sqlite, self._sqlite = self._sqlite, None
-            await sqlite.stop()
-        self._busy = False
+            await self._sqlite.stop()
+            self._sqlite = None
 
     def submit(self, row: NewMessage, after_commit: Callable[[], None]) -> asyncio.Future[None]:
         """Queue ``row``; the future resolves once it is committed and ``after_commit`` ran,
@@ -105,83 +91,19 @@ class EmbeddedWriter:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(row, after_commit, done))
         self._idle.clear()
-        if self._sqlite is None:
-            self._wake.set()
-        elif not self._busy:
-            # At the end of this loop turn, with whatever else the turn queued.
-            self._busy = True
-            asyncio.get_running_loop().call_soon(self._hand)
+        self._wake.set()
         return done
 
-    # -- SQLite: batches go to the writer thread and come back as a callback ---------------
-    #
-    # Why not the task below: on SQLite each commit then cost the loop a task woken by an
-    # Event, a future for the thread's answer and the task woken again by it, before the
-    # posts' own futures resolved on a third turn. Here the thread's answer finishes the
-    # batch in the turn it arrives and hands over the rows queued meanwhile at once. A
-    # failure (or a batch too big to finish in one turn) goes to the task, whose retries,
-    # one-by-one commits and turns between big batches' callbacks are as they were.
-
-    def _hand(self) -> None:
-        sqlite = self._sqlite
-        if sqlite is None or not self._queue:  # stopped meanwhile, or nothing left
-            self._busy = False
-            return
-        batch = [self._queue[i] for i in range(min(len(self._queue), self._max_batch))]
-        try:
-            sqlite.hand([item.row for item in batch], self._committed)
-        except Exception as exc:  # WriterStopped: the task retries until it is stopped
-            self._recover(batch, exc)
-            return
-        self._in_flight = batch
-
-    def _committed(self, error: Exception | None) -> None:
-        batch, self._in_flight = self._in_flight, []
-        if error is not None or len(batch) > FINISH_CHUNK:
-            self._recover(batch, error)
-            return
-        for item in batch:
-            self._finish(item)
-        for _ in batch:
-            self._queue.popleft()
-        if self._queue and self._sqlite is not None:
-            self._hand()
-            return
-        self._busy = False
-        if not self._queue:
-            self._idle.set()
-
-    def _recover(self, batch: list[_Item], error: Exception | None) -> None:
-        if not self._started:  # stopping: what is left stays queued, as a stopped task left it
-            self._busy = False
-            return
-        self._task = asyncio.create_task(self._run((batch, error)), name="embedded-writer")
-
-    async def _run(self, taken: tuple[list[_Item], Exception | None] | None = None) -> None:
-        """PostgreSQL: commits the queue for as long as the writer runs. SQLite: given the
-        batch the thread failed (or committed, when too big to finish in one turn), goes on
-        as before until the queue is empty, then leaves the hand-over to ``_hand`` again."""
+    async def _run(self) -> None:
         backoff = 0.05
         while True:
-            if taken is not None:
-                batch, error = taken
-                taken = None
-            else:
-                if not self._queue:
-                    if self._sqlite is not None:
-                        self._task = None
-                        self._busy = False
-                        return
-                    self._wake.clear()
-                    await self._wake.wait()
-                batch = [self._queue[i] for i in range(min(len(self._queue), self._max_batch))]
-                try:
-                    await self._commit([item.row for item in batch])
-                    error = None
-                except Exception as exc:
-                    error = exc
-            if error is not None:
-                exc = error
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            batch = [self._queue[i] for i in range(min(len(self._queue), self._max_batch))]
+            try:
+                await self._commit([item.row for item in batch])
+            except Exception as exc:
                 if not is_bad_row(exc):
                     log.warning("transcript commit failed (%s); retrying", type(exc).__name__)
                     await asyncio.sleep(backoff)
