@@ -1,11 +1,13 @@
 """The embedded mode's post path alone: the broker, the writer and its SQLite thread.
 
 Posts paced as in the small rooms (``--rate`` a second, 50 rooms, a fan-out callback that
-does nothing), each post awaited by a task of its own as a sender's is, on uvloop. Reports,
-per message, the CPU of the event-loop thread and of the SQLite writer thread (from
-/proc/self/task), commits per message, and the loop's turns that polled (``epoll_pwait``
-cannot be counted from here; uvloop's turns are counted by a check handle instead: none, so
-the loop thread's CPU is the figure). Rounds alternate nothing: run it from two trees.
+does nothing), each post awaited by a task of its own as a sender's is, on uvloop, after
+``serve.settle_heap`` as the server does. Reports, per message, the CPU of the event-loop
+thread (``thread_time``) and of the SQLite writer thread (/proc, 10 ms ticks), and commits
+per message. ``--null``: a committer that stores nothing, finishing each row on the loop's
+next turn (the loop's cost without the writer: pacing, tasks, the broker); ``--cprofile
+FILE``: the loop thread's posting under cProfile. To compare two trees, run it from each,
+alternated (the loop thread's figure swings ±10 % with the machine's load).
 
     python -m bench.embedded_handoff [--messages 3000] [--rate 500] [--rounds 3]
 """
@@ -13,8 +15,8 @@ the loop thread's CPU is the figure). Rounds alternate nothing: run it from two 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import asyncio
+import cProfile
 import os
 import statistics
 import sys
