@@ -10,9 +10,10 @@ that needs nothing costs no task (issue 18: in a profiled run of the small rooms
 tasks became 21). The predicates are exact (``needs_after_post`` is the desk's own first
 test, ``needs_on_post`` the notifier's), so nothing is ever skipped that would have run.
 
-The conversations' activity is called either way: it returns at once without awaiting
-anything (its work runs in a task of the conversations' own), so it cannot be cancelled
-half-way and needs no task here.
+The conversations' activity is called either way: a plain call that returns at once (its
+work runs in a task of the conversations' own), so it cannot be cancelled half-way and needs
+no task here. A post that needs no checks costs no coroutine either: ``FollowUp`` returns
+None and the sender has nothing to await.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from chat_server.protocol.base import ServerFrame
 from rooms.model import Member
 
 Tell = Callable[[ServerFrame], None]
-# (author, room, message id, its seq, fresh): the conversations' activity, which never awaits.
-ConversationAfterPost = Callable[[Member, str, str, int, bool], Awaitable[None]]
+# (author, room, message id, its seq, fresh): the conversations' activity, a plain call.
+ConversationAfterPost = Callable[[Member, str, str, int, bool], None]
 
 
 class SafetyChecks(Protocol):
@@ -56,18 +57,20 @@ class FollowUp:
         self._conversation = conversation
         self._owner = owner
 
-    async def __call__(self, author: Member, room: str, message_id: str, seq: int, body: str, fresh: bool,
-                       tell: Tell, reply_to: str | None) -> None:
+    def __call__(self, author: Member, room: str, message_id: str, seq: int, body: str, fresh: bool,
+                 tell: Tell, reply_to: str | None) -> Awaitable[None] | None:
+        """What the sender must await (the checks, in their task), or None: nothing needed
+        them, and the conversations' activity has been told."""
         if self._safety.needs_after_post(body) or self._notifier.needs_on_post(author, body, fresh, reply_to):
-            await outlive_caller(self._owner,
-                                 self._checks(author, room, message_id, seq, body, fresh, tell, reply_to),
-                                 "after-post")
-        else:
-            await self._conversation(author, room, message_id, seq, fresh)
+            return outlive_caller(self._owner,
+                                  self._checks(author, room, message_id, seq, body, fresh, tell, reply_to),
+                                  "after-post")
+        self._conversation(author, room, message_id, seq, fresh)
+        return None
 
     async def _checks(self, author: Member, room: str, message_id: str, seq: int, body: str, fresh: bool,
                       tell: Tell, reply_to: str | None) -> None:
         # In the order they always ran: the navigators' alert first.
         await self._safety.after_post(author, room, message_id, body, fresh, tell)
         await self._notifier.on_post(author, room, message_id, body, fresh, reply_to)
-        await self._conversation(author, room, message_id, seq, fresh)
+        self._conversation(author, room, message_id, seq, fresh)

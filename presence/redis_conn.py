@@ -39,16 +39,22 @@ class Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.reader = hiredis.Reader()
         self.waiting: collections.deque[Waiter] = collections.deque()
-        # (replies expected by then, the timer that fails the connection if they are not in)
-        self.deadlines: collections.deque[tuple[int, asyncio.TimerHandle]] = collections.deque()
+        # (replies expected by then, the loop time by which they must be in), oldest first;
+        # one timer, for the oldest deadline not yet met (``expect``).
+        self.deadlines: collections.deque[tuple[int, float]] = collections.deque()
+        self._timer: asyncio.TimerHandle | None = None
         self.sent = 0  # commands written
         self.received = 0  # replies read
         self.transport: asyncio.Transport | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses; same interface.
         self.transport = cast(asyncio.Transport, transport)
+        # Kept for the writes: asyncio.get_running_loop() makes a system call (getpid) on
+        # every use in CPython 3.11, and a post asked for it twice.
+        self.loop = asyncio.get_running_loop()
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
@@ -77,22 +83,45 @@ class Connection(asyncio.Protocol):
             return
         deadlines = self.deadlines
         while deadlines and deadlines[0][0] <= self.received:
-            deadlines.popleft()[1].cancel()
+            deadlines.popleft()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.fail(ConnectionError(f"redis connection lost ({exc or 'closed'})"))
 
-    def expire(self, upto: int) -> None:
-        if self.received < upto:
+    def expect(self, upto: int, timeout_s: float) -> None:
+        """The first ``upto`` replies must be in within ``timeout_s``, or the connection fails
+        with ``TimeoutError``. Deadlines are met in the order they are set, so one timer, for
+        the oldest unmet one, watches them all: a write costs an append, not a timer of its
+        own to start and cancel (one per post)."""
+        loop = self.loop
+        assert loop is not None
+        at = loop.time() + timeout_s
+        self.deadlines.append((upto, at))
+        if self._timer is None:
+            self._timer = loop.call_at(at, self._check)
+
+    def _check(self) -> None:
+        self._timer = None
+        deadlines = self.deadlines
+        while deadlines and deadlines[0][0] <= self.received:
+            deadlines.popleft()
+        if not deadlines or self.lost:
+            return
+        assert self.loop is not None
+        at = deadlines[0][1]
+        if at <= self.loop.time():
             self.fail(TimeoutError("redis did not answer in time"))
+        else:  # the oldest unmet deadline is a later write's: watch that one
+            self._timer = self.loop.call_at(at, self._check)
 
     def fail(self, exc: Exception) -> None:
         self.lost = True
         waiting, self.waiting = self.waiting, collections.deque()
         for waiter in waiting:
             fail(waiter, exc)
-        for _, timer in self.deadlines:
-            timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.deadlines.clear()
         if self.transport is not None:
             self.transport.close()

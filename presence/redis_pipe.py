@@ -189,16 +189,20 @@ class RedisPipe:
         return replies
 
     def _queue(self, packed: bytes, n: int) -> asyncio.Future[Any]:
+        proto = self._proto
+        if self._at_once and proto is not None and not proto.lost and not self._closed:
+            # The post's way: written now, on the open connection (its loop is the one
+            # running: a connection is opened by the loop that uses it).
+            assert proto.loop is not None
+            fut: asyncio.Future[Any] = proto.loop.create_future()
+            proto.waiting.append(Waiter(fut, n))
+            self._send(proto, packed, n)
+            return fut
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[Any] = loop.create_future()
+        fut = loop.create_future()
         if self._closed:
             fut.set_exception(ConnectionError("redis pipe closed"))
             return fut
-        if self._at_once:
-            proto = self._proto
-            if proto is not None and not proto.lost:
-                self._write(proto, [packed], [Waiter(fut, n)])
-                return fut
         self._out.append(packed)
         self._queued.append(Waiter(fut, n))
         if not self._scheduled:
@@ -233,21 +237,24 @@ class RedisPipe:
             waiter = queued[0]
             if waiter.fut.done():
                 return
-            data, n = out[0], waiter.n
             proto.waiting.append(waiter)
-        else:
-            if any(w.fut.done() for w in queued):
-                kept = [i for i, w in enumerate(queued) if not w.fut.done()]
-                if not kept:
-                    return
-                out, queued = [out[i] for i in kept], [queued[i] for i in kept]
-            data, n = b"".join(out), sum(w.n for w in queued)
-            proto.waiting.extend(queued)
+            self._send(proto, out[0], waiter.n)
+            return
+        if any(w.fut.done() for w in queued):
+            kept = [i for i, w in enumerate(queued) if not w.fut.done()]
+            if not kept:
+                return
+            out, queued = [out[i] for i in kept], [queued[i] for i in kept]
+        n = sum(w.n for w in queued)
+        proto.waiting.extend(queued)
+        self._send(proto, b"".join(out), n)
+
+    def _send(self, proto: Connection, data: bytes, n: int) -> None:
+        """Write ``data`` (``n`` commands, their waiters already in line) and set its deadline."""
         assert proto.transport is not None
         proto.transport.write(data)
         proto.sent += n
-        timer = asyncio.get_running_loop().call_later(self._address.timeout_s, proto.expire, proto.sent)
-        proto.deadlines.append((proto.sent, timer))
+        proto.expect(proto.sent, self._address.timeout_s)
         self.writes += 1
         self.commands += n
 

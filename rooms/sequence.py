@@ -45,6 +45,15 @@ class Sequencer(Generic[T]):
             ready.append((self.last, self.held.pop(self.last)))
         return ready
 
+    def next_in_line(self, seq: int) -> bool:
+        """Release ``seq`` if it is the next one and nothing is held (True): what ``offer``
+        would return as ``[(seq, item)]``, for the caller to hand on itself, without the list
+        (pub/sub in order, nearly every message). False: nothing done, ``offer`` it."""
+        if seq == self.last + 1 and not self.held:
+            self.last = seq
+            return True
+        return False
+
     def missing(self) -> tuple[int, int] | None:
         """The first missing range ``(first, last)`` inclusive, or None when nothing is held."""
         if not self.held:

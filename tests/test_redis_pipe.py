@@ -178,6 +178,43 @@ async def test_no_answer_in_time_fails_every_waiter_with_credentials_and_a_datab
         admin.execute_command("ACL", "DELUSER", "pauser")
 
 
+@pytest.mark.parametrize("at_once", [False, True])
+async def test_each_write_is_held_to_its_own_deadline(
+    server: RedisServer, admin: redis_sync.Redis, at_once: bool,
+) -> None:
+    # One timer watches every write's deadline (the oldest unmet one): a write answered in
+    # time must not fail a later one early, and the later one must still fail on time: the
+    # timer, set for the earlier write, finds it answered and is set again for the later.
+    timeout_s = 0.4
+    pipe = RedisPipe(Address(port=server.port, timeout_s=timeout_s), at_once=at_once)
+    loop = asyncio.get_running_loop()
+    try:
+        assert await pipe.execute("PING") == b"PONG"  # opens; the timer is set for this write
+        await asyncio.sleep(timeout_s / 2)
+        admin.execute_command("CLIENT", "PAUSE", int(3000 * TIMEOUT_SCALE), "ALL")
+        started = loop.time()
+        async with asyncio.timeout(5 * TIMEOUT_SCALE):
+            results = await together(pipe.execute("INCR", "d"))
+        waited = loop.time() - started
+        assert isinstance(results[0], TimeoutError), results
+        assert timeout_s * 0.9 <= waited < timeout_s + 1.0 * TIMEOUT_SCALE, waited
+        admin.execute_command("CLIENT", "UNPAUSE")
+        # A new connection, and after a quiet spell (the timer found nothing to watch) a
+        # write is watched again.
+        assert await pipe.execute("PING") == b"PONG"
+        await asyncio.sleep(timeout_s * 1.5)
+        admin.execute_command("CLIENT", "PAUSE", int(3000 * TIMEOUT_SCALE), "ALL")
+        started = loop.time()
+        async with asyncio.timeout(5 * TIMEOUT_SCALE):
+            results = await together(pipe.execute("INCR", "d"))
+        waited = loop.time() - started
+        assert isinstance(results[0], TimeoutError), results
+        assert timeout_s * 0.9 <= waited < timeout_s + 1.0 * TIMEOUT_SCALE, waited
+    finally:
+        admin.execute_command("CLIENT", "UNPAUSE")
+        await pipe.close()
+
+
 @pytest.mark.parametrize("turns", [0, 1, 2, 3, 4])
 async def test_close_fails_a_call_whatever_turn_of_its_connecting_it_lands_in(
     server: RedisServer, turns: int,

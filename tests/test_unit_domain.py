@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from rooms import catalog, handles, messages
@@ -86,6 +88,30 @@ def test_sequencer_orders_and_dedupes() -> None:
     assert seq.offer(11, "a") == [(11, "a"), (12, "b"), (13, "c")]
     assert seq.missing() is None
     assert seq.offer(14, "d") == [(14, "d")]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_sequencer_next_in_line_releases_as_offer_does(seed: int) -> None:
+    # The hub's way (next_in_line first, offer when it declines) against offer alone, on
+    # arrivals in order, late, early, duplicated: the same items released in the same order.
+    rnd = random.Random(seed)
+    arrivals = [s for s in range(1, 60) for _ in range(rnd.choice([1, 1, 1, 2]))]
+    for _ in range(15):  # some out of order
+        i, j = rnd.randrange(len(arrivals)), rnd.randrange(len(arrivals))
+        arrivals[i], arrivals[j] = arrivals[j], arrivals[i]
+    alone: Sequencer[str] = Sequencer(last=0)
+    hub: Sequencer[str] = Sequencer(last=0)
+    released_alone: list[tuple[int, str]] = []
+    released_hub: list[tuple[int, str]] = []
+    for s in arrivals:
+        released_alone += alone.offer(s, f"m{s}")
+        if hub.next_in_line(s):
+            released_hub.append((s, f"m{s}"))
+        else:
+            released_hub += hub.offer(s, f"m{s}")
+        assert (hub.last, hub.held, hub.missing()) == (alone.last, alone.held, alone.missing())
+    assert released_hub == released_alone
+    assert [s for s, _ in released_hub] == list(range(1, 60))
 
 
 def test_sequencer_skip_and_overflow() -> None:

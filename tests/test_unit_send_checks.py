@@ -12,7 +12,7 @@ from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache, RoomFacts
 from chat_server.moderation.stores import MemorySlots
 from chat_server.protocol import moderation_events as events
-from rooms.errors import Banned, Muted, SlowMode
+from rooms.errors import Banned, Locked, Muted, SlowMode
 from rooms.model import Community
 from rooms.moderation import Restriction
 
@@ -90,3 +90,60 @@ async def test_without_the_checked_facts_the_slot_reads_them() -> None:
     with pytest.raises(SlowMode):
         await enf.claim_slot("u1", ROOM, staff=False)
     assert store.reads == 1
+
+
+# The send path's synchronous way (``check_send_now``, ``takes_no_slot``: no coroutine while
+# the facts are cached) answers as the awaited one does, and defers to it otherwise.
+
+
+@pytest.mark.parametrize(("state", "refused"), [
+    ({}, None),
+    ({"restrictions": {"u1": [Restriction("ban", None, "")]}}, Banned),
+    ({"restrictions": {"u1": [Restriction("mute", None, "")]}}, Muted),
+    ({"locked": True}, Locked),
+    ({"slow_mode_s": 30}, None),  # slow mode is the slot's business
+])
+async def test_check_send_now_refuses_as_check_send_once_the_facts_are_cached(
+    state: dict[str, object], refused: type[Exception] | None,
+) -> None:
+    store = Store(**state)
+    enf, _ = enforcer(store)
+    assert enf.check_send_now("u1", ROOM, staff=False) is None  # nothing cached: read first
+    assert store.reads == 0
+    if refused is None:
+        checked = await enf.check_send("u1", ROOM, staff=False)
+        assert enf.check_send_now("u1", ROOM, staff=False) is checked
+    else:
+        with pytest.raises(refused):
+            await enf.check_send("u1", ROOM, staff=False)
+        with pytest.raises(refused):
+            enf.check_send_now("u1", ROOM, staff=False)
+    assert store.reads == 1
+
+
+async def test_check_send_now_defers_to_a_read_once_the_facts_are_stale() -> None:
+    store = Store()
+    cache = FactsCache(store.load, ttl_s=0)  # stale as soon as read
+    enf = Enforcer(cache, MemorySlots(), lambda: NOW)
+    await enf.check_send("u1", ROOM, staff=False)
+    assert enf.check_send_now("u1", ROOM, staff=False) is None
+
+
+async def test_takes_no_slot_only_when_claim_slot_would_do_nothing() -> None:
+    store = Store()
+    enf, cache = enforcer(store)
+    checked = await enf.check_send("u1", ROOM, staff=False)
+    assert enf.takes_no_slot(ROOM, False, checked)
+    assert not enf.takes_no_slot(ROOM, False, None)  # no facts checked: claim_slot reads
+    # Slow mode lands as an event, in the checked copy: now there is a slot to claim.
+    cache.apply(events.StateChanged(ROOM, 30, False, None))
+    assert not enf.takes_no_slot(ROOM, False, checked)
+    assert enf.takes_no_slot(ROOM, True, checked)  # staff are exempt and use none
+    await enf.claim_slot("u1", ROOM, staff=False, checked=checked)
+    with pytest.raises(SlowMode):
+        await enf.claim_slot("u1", ROOM, staff=False, checked=checked)
+    # The cache forgot the copy (events may be lost): claim_slot must read again, staff too
+    # (the read may fail, and then the send fails as it always did).
+    cache.invalidate(ROOM)
+    assert not enf.takes_no_slot(ROOM, False, checked)
+    assert not enf.takes_no_slot(ROOM, True, checked)

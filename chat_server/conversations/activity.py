@@ -56,7 +56,7 @@ class Activity:
         for task in tasks:
             await stop_task(task)
 
-    async def after_post(self, author: Member, room: str, message_id: str, seq: int, fresh: bool) -> None:
+    def after_post(self, author: Member, room: str, message_id: str, seq: int, fresh: bool) -> None:
         """A message was posted in some room: for a conversation, its first message makes a
         request known to the recipient (a ``dm_request`` notification and a ``conversation``
         frame); in an open one, the others' list hears of new activity. Returns at once (the

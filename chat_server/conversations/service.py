@@ -304,8 +304,8 @@ class Conversations:
 
     # -- after a message, and telling -------------------------------------------------
 
-    async def after_post(self, author: Member, room: str, message_id: str, seq: int, fresh: bool) -> None:
-        await self._activity.after_post(author, room, message_id, seq, fresh)
+    def after_post(self, author: Member, room: str, message_id: str, seq: int, fresh: bool) -> None:
+        self._activity.after_post(author, room, message_id, seq, fresh)
 
     async def blocks_changed(self, a_user_id: int, b_user_id: int) -> None:
         """A block between two members was put or lifted: their conversation, if any, opens or

@@ -162,8 +162,11 @@ class Connection:
                 self._cork_add(out.framed_for(self.protocol), out.for_protocol(self.protocol))
             return
         direct = self._direct
-        if self._can_write_now() and direct is not None and direct.write_now(
-            out.framed_for(self.protocol)
+        # _can_write_now, inline: this runs for every recipient of every message.
+        if (
+            direct is not None and not self._outbox and not self._writing
+            and self.close_code is None and self._flush_then_close is None
+            and direct.write_now(out.framed_for(self.protocol))
         ):
             return
         self.push(out.for_protocol(self.protocol))

@@ -9,6 +9,7 @@ with only the collaborators it uses.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable
 
 from chat_server.conversations.gates import Gates as ConversationGates
 from chat_server.conversations.gates import is_conversation_room
@@ -72,11 +73,24 @@ class RoomService:
         conn.staff_in.discard(room)
         conn.push(encode_for(conn.protocol, Left(room)))
 
-    async def send(
+    def send(
+        self, conn: Connection, room: str, body: str, cid: str, reply_to: str | None,
+        confirm_phi: bool,
+    ) -> Awaitable[None]:
+        """Every check of docs/protocol.md §3.3 in its order, then the broker (sending.py).
+        A room with no gate of its own (not a session's, not a conversation) goes straight
+        to the hub's sender: the caller awaits its coroutine, with no frame of ours around it."""
+        if room in conn.rooms and (
+            (self._gates is not None and is_event_room(room))
+            or (self._conversations is not None and is_conversation_room(room))
+        ):
+            return self._send_gated(conn, room, body, cid, reply_to, confirm_phi)
+        return self._hub.send(conn, room, body, cid, reply_to, confirm_phi)
+
+    async def _send_gated(
         self, conn: Connection, room: str, body: str, cid: str, reply_to: str | None,
         confirm_phi: bool,
     ) -> None:
-        """Every check of docs/protocol.md §3.3 in its order, then the broker (sending.py)."""
         if self._gates is not None and room in conn.rooms and is_event_room(room):
             await self._gates.check_send(conn, room)  # hosts_only, closed sessions
         if self._conversations is not None and room in conn.rooms and is_conversation_room(room):

@@ -33,9 +33,11 @@ _PHI_REASON = (
 )
 
 # Called once a send is acknowledged: (author, room, message id, its seq, body, first time
-# posted, a way to send the author's connection a frame, reply_to).
+# posted, a way to send the author's connection a frame, reply_to). Returns what the send
+# must await before it ends (the checks that have work), or None when nothing is left to do.
 AfterPost = Callable[
-    [Member, str, str, int, str, bool, Callable[[ServerFrame], None], str | None], Awaitable[None]
+    [Member, str, str, int, str, bool, Callable[[ServerFrame], None], str | None],
+    Awaitable[None] | None,
 ]
 
 
@@ -84,7 +86,12 @@ class Sender:
             raise NotJoined("join the room before sending to it")
         messages.check_cid(cid)
         staff = room in conn.staff_in
-        checked = await self._enforcer.check_send(conn.member.id, room, staff)
+        enforcer = self._enforcer
+        member = conn.member
+        # Without a coroutine while the room's facts are cached (nearly every send).
+        checked = enforcer.check_send_now(member.id, room, staff)
+        if checked is None:
+            checked = await enforcer.check_send(member.id, room, staff)
         if not confirm_phi:
             kinds = safety.find_phi(body)
             if kinds:
@@ -93,9 +100,9 @@ class Sender:
                     room, cid, kinds, _PHI_REASON.format(_in_words([_PHI_WORDS[k] for k in kinds])),
                 )))
                 return
-        bucket = self._buckets.get(conn.member.id)
+        bucket = self._buckets.get(member.id)
         if bucket is None:
-            bucket = self._buckets[conn.member.id] = TokenBucket(self._rate_per_s, self._burst)
+            bucket = self._buckets[member.id] = TokenBucket(self._rate_per_s, self._burst)
         if not bucket.take(time.monotonic()):
             wait = bucket.retry_after()
             raise RateLimited(f"slow down: try again in {wait:.0f} s", wait)
@@ -104,16 +111,15 @@ class Sender:
         if reply_to is not None:
             thread_root = await self._thread_of(room, messages.check_message_id(reply_to))
         # The facts checked above, not a second read (claim_slot reads again if the cache
-        # has replaced them meanwhile: reply_to's look-up awaits).
-        await self._enforcer.claim_slot(conn.member.id, room, staff, checked)
+        # has replaced them meanwhile: reply_to's look-up awaits). No slow mode: nothing to
+        # claim, and no coroutine.
+        if not enforcer.takes_no_slot(room, staff, checked):
+            await enforcer.claim_slot(member.id, room, staff, checked)
         now_ms = int(self._clock() * 1000)
         message_id = os.urandom(16).hex()  # 32 hex digits, as uuid4().hex but cheaper
-        prefix = message_prefix(
-            room, message_id, conn.member.public(), body, reply_to, now_ms, thread_root
-        )
+        prefix = message_prefix(room, message_id, member.public(), body, reply_to, now_ms, thread_root)
         draft = Draft(
-            room, message_id, conn.member.id, conn.member.db_id, cid, prefix, body, reply_to,
-            thread_root, now_ms,
+            room, message_id, member.id, member.db_id, cid, prefix, body, reply_to, thread_root, now_ms,
         )
         # The message may reach this connection before the post returns (embedded: on its
         # commit): then it is held and goes out with the ack in one write.
@@ -125,10 +131,12 @@ class Sender:
         finally:
             conn.end_own()
         if self._after_post is not None:
-            await self._after_post(
-                conn.member, room, posted.message_id, posted.seq, body, not posted.duplicate,
+            follow = self._after_post(
+                member, room, posted.message_id, posted.seq, body, not posted.duplicate,
                 lambda frame: conn.push(encode_for(conn.protocol, frame)), reply_to,
             )
+            if follow is not None:  # checks with work to do (a crisis match, a mention)
+                await follow
 
     async def _thread_of(self, room: str, reply_to: str) -> str:
         """The root of the thread ``reply_to`` belongs to, given when the reply is posted so

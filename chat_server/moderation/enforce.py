@@ -69,6 +69,24 @@ class Enforcer:
             self._enforce(facts, member_id, staff, None)
         return facts
 
+    def check_send_now(self, member_id: str, room: str, staff: bool) -> RoomFacts | None:
+        """``check_send`` when the room's facts are cached and fresh, without a coroutine (the
+        send path's common case): the facts checked, or None when they must be read first,
+        and then the caller awaits ``check_send``. Refuses as ``check_send`` does."""
+        facts = self._facts.fresh(room)
+        if facts is not None:
+            self._enforce(facts, member_id, staff, None)
+        return facts
+
+    def takes_no_slot(self, room: str, staff: bool, checked: RoomFacts | None) -> bool:
+        """True when ``claim_slot`` would return without reading or claiming anything: the
+        facts checked for this send are still the cache's copy and have no slow mode (or the
+        sender is staff of the room). Otherwise the caller awaits ``claim_slot``."""
+        return (
+            checked is not None and self._facts.known(room) is checked
+            and (staff or checked.slow_mode_s <= 0)
+        )
+
     async def claim_slot(
         self, member_id: str, room: str, staff: bool, checked: RoomFacts | None = None,
     ) -> None:

@@ -75,6 +75,13 @@ class FactsCache:
         """What is known of the room now, without reading anything."""
         return self._facts.get(room)
 
+    def fresh(self, room: str) -> RoomFacts | None:
+        """The room's facts if they are known and fresh: what ``facts`` answers without
+        reading, and without a coroutine (the send path asks on every message). None: ask
+        ``facts``."""
+        found = self._facts.get(room)
+        return found if found is not None and self._fresh(found) else None
+
     def _fresh(self, found: RoomFacts) -> bool:
         return time.monotonic() - found.loaded_at < self._ttl_s
 
