@@ -5,7 +5,8 @@ forked from the test zygote) gets a SIGUSR2 handler that, on the loop thread, wr
 ``<file>.<pid>.<n>`` (JSON): a full collection's result, live objects by type, the asyncio
 tasks by coroutine, RSS, the size of every container reachable from the ``Hub`` (three levels
 of attributes), and with ``PYTHONTRACEMALLOC=1`` the Python heap by allocating line. Two
-snapshots taken with the members gone can then be compared.
+snapshots taken with the members gone can then be compared. The first snapshot also installs a
+task factory that counts the tasks created from then on (``tasks_created``, cumulative).
 
 The server freezes its start-up heap (``serve.settle_heap``), so ``gc.get_objects`` lists only
 what was made since: the Hub itself is found through its heartbeat task's frame.
@@ -33,13 +34,21 @@ if _OUT:
     # Full collections since the last snapshot: how many, and their CPU (the loop stops for them).
     _full: dict[str, Any] = {"start": 0.0, "pauses": []}
 
+    # Every collection's count and CPU by generation, cumulative (the snapshots' own excluded).
+    _gcs: dict[str, Any] = {"start": 0.0, "count": [0, 0, 0], "cpu_s": [0.0, 0.0, 0.0]}
+
     def _on_gc(phase: str, info: dict[str, int]) -> None:
-        if info["generation"] != 2 or _full.get("own"):
+        if _full.get("own"):
             return
+        gen = info["generation"]
         if phase == "start":
-            _full["start"] = time.thread_time()
-        else:
-            _full["pauses"].append(time.thread_time() - _full["start"])
+            _gcs["start"] = time.thread_time()
+            return
+        took = time.thread_time() - _gcs["start"]
+        _gcs["count"][gen] += 1
+        _gcs["cpu_s"][gen] += took
+        if gen == 2:
+            _full["pauses"].append(took)
 
     gc.callbacks.append(_on_gc)
 
@@ -83,7 +92,22 @@ if _OUT:
         coro = task.get_coro()
         return str(getattr(coro, "__qualname__", task.get_name()))
 
+    _created = {"n": 0}
+
+    def _counting_factory(loop: Any, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        _created["n"] += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    def _count_tasks() -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if loop.get_task_factory() is None:
+            loop.set_task_factory(_counting_factory)
+
     def _snapshot(signum: int, frame: object) -> None:
+        _count_tasks()
         pauses, _full["pauses"] = _full["pauses"], []
         _full["own"] = True  # this collection is timed apart: what a full one costs now
         started = time.thread_time()
@@ -112,6 +136,8 @@ if _OUT:
             json.dump({"rss_kb": _rss_kb(), "gc_unreachable": unreachable, "objects": len(objs),
                        "types": dict(types), "sizes": sizes,
                        "tasks": dict(collections.Counter(_name(t) for t in tasks)), "traced": traced,
+                       "tasks_created": _created["n"], "gc_count": list(_gcs["count"]),
+                       "gc_cpu_s": list(_gcs["cpu_s"]),
                        "full_gc": len(pauses), "full_gc_now_ms": own_ms, "full_gc_max_ms": max(pauses, default=0) * 1000}, f)
 
     signal.signal(signal.SIGUSR2, _snapshot)
