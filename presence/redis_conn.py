@@ -109,7 +109,10 @@ class Connection(asyncio.Protocol):
             return
         assert self.loop is not None
         at = deadlines[0][1]
-        if at <= self.loop.time():
+        # Within a millisecond counts as due: uvloop's timers have millisecond steps, and a
+        # timer for ``at`` may run a float step before it; waiting for the clock's next tick
+        # would spin through call_soon until then.
+        if at - 1e-3 <= self.loop.time():
             self.fail(TimeoutError("redis did not answer in time"))
         else:  # the oldest unmet deadline is a later write's: watch that one
             self._timer = self.loop.call_at(at, self._check)

@@ -1,7 +1,8 @@
 """Room events (presence, typing, reactions) published by the Redis broker, against a real
 redis-server: another gateway's broker hears each once, in the order they were made; the
-events of one loop turn go out on the broker's pipe in one write, with the joins' reads;
-an unreachable Redis is ``Unavailable`` to the caller (the announcer and typing say so).
+events of one loop turn go out on the broker's events pipe in one write; an event Redis holds
+(writes paused, as in a failover) holds no room read; an unreachable Redis is
+``Unavailable`` to the caller (the announcer and typing say so).
 
 The module has a redis-server of its own: a test pauses it.
 """
@@ -75,8 +76,10 @@ async def test_events_of_one_turn_reach_the_other_gateway_in_order_in_one_write(
     gateways: tuple[Gateway, Gateway],
 ) -> None:
     sender, listener = gateways
-    await sender.broker.heads(list(ROOMS))  # the pipe connected: what follows is counted
-    pipe = sender.broker._pipe
+    await sender.broker.publish_event(ROOMS[0], b"connect")  # what follows is counted
+    await eventually(lambda: len(listener.heard) == 1)
+    listener.heard.clear()
+    pipe = sender.broker._events
     writes, commands = pipe.writes, pipe.commands
     made = [(ROOMS[n % 2], f"event {n}".encode()) for n in range(20)]
     await asyncio.gather(*(sender.broker.publish_event(room, frame) for room, frame in made))
@@ -97,5 +100,28 @@ async def test_an_unreachable_redis_is_unavailable_to_the_publisher(
             await sender.broker.publish_event(ROOMS[0], b"late")
         admin.execute_command("CLIENT", "UNPAUSE")
         await sender.broker.publish_event(ROOMS[0], b"again")  # and back once it answers
+    finally:
+        await sender.close()
+
+
+async def test_an_event_held_by_redis_holds_no_room_read(
+    server: RedisServer, admin: redis_sync.Redis,
+) -> None:
+    """Writes paused (CLIENT PAUSE WRITE, as a failover does): a typing event waits, but a
+    join's reads (the heads, a replay) are answered at once. With the events on the joins'
+    connection the reads waited behind the held PUBLISH until its deadline failed them."""
+    sender = Gateway(server.url, "gw-a", socket_timeout=1.0)
+    try:
+        await sender.broker.publish_event(ROOMS[0], b"first")
+        await sender.broker.heads(list(ROOMS))
+        admin.execute_command("CLIENT", "PAUSE", int(3000 * TIMEOUT_SCALE), "WRITE")
+        held = asyncio.ensure_future(sender.broker.publish_event(ROOMS[0], b"typing"))
+        await asyncio.sleep(0.05)  # the PUBLISH is written and held
+        assert not held.done()
+        async with asyncio.timeout(0.5):  # answered at once, well inside the pipe's deadline
+            assert await sender.broker.heads(list(ROOMS)) == {room: 0 for room in ROOMS}
+            await sender.broker.replay(ROOMS[0], 0, 10)
+        admin.execute_command("CLIENT", "UNPAUSE")
+        await held  # and the event goes out once writes resume
     finally:
         await sender.close()

@@ -85,10 +85,14 @@ class RedisBroker:
         self._post = Script(_POST)
         self._post_pipe = RedisPipe(Address.of(redis), at_once=True)
         self._raise = redis.register_script(_RAISE)
-        # A join's reads (the head, the replay) and the rooms' events (presence, typing,
-        # reactions) on a connection of their own: what one loop turn asks goes to Redis in
-        # one write (presence/redis_pipe.py).
+        # A join's reads (the head, the replay) on a connection of their own: what one loop
+        # turn asks goes to Redis in one write (presence/redis_pipe.py).
         self._pipe = RedisPipe.of(redis)
+        # The rooms' events (presence, typing, reactions) on another: a PUBLISH is a write,
+        # which Redis holds while writes are paused (CLIENT PAUSE WRITE, as a failover does),
+        # and a connection's replies come in order, so on the joins' pipe one held event
+        # would hold every read behind it until the pipe's deadline failed them all.
+        self._events = RedisPipe.of(redis)
         self._rooms: set[str] = set()
         self._confirmed: set[bytes] = set()
         self._waiters: dict[bytes, asyncio.Future[None]] = {}
@@ -118,6 +122,7 @@ class RedisBroker:
             await stop_task(task)
         await self._post_pipe.close()
         await self._pipe.close()
+        await self._events.close()
 
     # -- subscriptions -----------------------------------------------------------------
 
@@ -230,12 +235,12 @@ class RedisBroker:
         return root if found_room == room else None
 
     async def publish_event(self, room: str, frame: bytes) -> None:
-        # On the joins' pipe, not redis-py: a join's presence announcement (and typing,
-        # reactions) was a pooled connection's check-out, a command packed by redis-py and a
-        # write of its own; here the events of a loop turn go with its joins' reads in one.
-        # One connection, so a room's events also reach Redis in the order they were made.
+        # On a pipe, not redis-py: a join's presence announcement (and typing, reactions) was
+        # a pooled connection's check-out, a command packed by redis-py and a write of its
+        # own; here the events of a loop turn go in one. One connection, so a room's events
+        # also reach Redis in the order they were made.
         try:
-            await self._pipe.execute("PUBLISH", self._channels.room(room), b"e:" + frame)
+            await self._events.execute("PUBLISH", self._channels.room(room), b"e:" + frame)
         except (RedisError, OSError) as exc:
             raise Unavailable("could not reach the other gateways") from exc
 
