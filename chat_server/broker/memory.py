@@ -107,14 +107,14 @@ class MemoryBroker:
         key = (draft.author_id, draft.cid)
         earlier = self._cids.get(key)
         if earlier is not None:
-            pending = earlier if isinstance(earlier, _Posting) else None
-            if isinstance(earlier, _Posting):
+            if isinstance(earlier, _Posting):  # not committed yet: answered once it is
+                pending: _Posting | None = earlier
                 message_id, seq, room = earlier.message_id, earlier.seq, earlier.room
             else:
-                message_id, seq, room = earlier
+                pending, (message_id, seq, room) = None, earlier
             if room != draft.room:
                 raise BadFrame("this cid was already used for a message in another room")
-            if pending is not None:  # not committed yet: answered once it is
+            if pending is not None:
                 await self._wait(pending.committed, key)
             return Posted(message_id, seq, duplicate=True)
         log = self._log(draft.room)

@@ -91,9 +91,10 @@ class RoomService:
         self, conn: Connection, room: str, body: str, cid: str, reply_to: str | None,
         confirm_phi: bool,
     ) -> None:
-        if self._gates is not None and room in conn.rooms and is_event_room(room):
+        # ``send`` found the room joined and gated.
+        if self._gates is not None and is_event_room(room):
             await self._gates.check_send(conn, room)  # hosts_only, closed sessions
-        if self._conversations is not None and room in conn.rooms and is_conversation_room(room):
+        if self._conversations is not None and is_conversation_room(room):
             await self._conversations.check_send(conn, room)  # requests, declined, blocks
         await self._hub.send(conn, room, body, cid, reply_to, confirm_phi)
 

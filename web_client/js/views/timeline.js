@@ -87,8 +87,7 @@ export class Timeline {
     }
   }
 
-  /** Draw a message again (removed, or the viewer became staff), unless it is in use. */
-  /** Draw a message again. An item holding the focus is left alone (a reaction count must
+  /** Draw a message again (removed, or the viewer became staff). An item holding the focus is left alone (a reaction count must
    * not pull the focus from under a reader), unless `evenFocused`: a removal must not leave
    * the body on screen, so the item is redrawn and the focus goes to the fresh one. */
   rerender(id, evenFocused = false) {
