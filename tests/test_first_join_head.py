@@ -36,18 +36,13 @@ def _counted(tier: InProc) -> list[str]:
 
 
 @pytest.fixture
-async def embedded(tmp_path: Path) -> AsyncIterator[InProc]:
-    t = InProc(tmp_path)
-    await t.start()
-    try:
-        yield t
-    finally:
-        await t.stop()
+async def tier(tmp_path: Path) -> AsyncIterator[InProc]:
+    async with InProc(tmp_path) as running:
+        yield running
 
 
 @pytest.mark.unit
-async def test_embedded_first_joins_read_no_stored_head_and_seqs_continue(embedded: InProc) -> None:
-    tier = embedded
+async def test_embedded_first_joins_read_no_stored_head_and_seqs_continue(tier: InProc) -> None:
     reads = _counted(tier)
     ann, bob = await tier.member("Ann"), await tier.member("Bob")
     a = tier.connect(ann)
@@ -74,9 +69,7 @@ async def test_redis_first_join_raises_a_counter_behind_the_transcript(
     admin = Redis.from_url(url)
     await admin.flushdb()
     await admin.aclose()
-    tier = InProc(tmp_path, redis_url=url)
-    await tier.start()
-    try:
+    async with InProc(tmp_path, redis_url=url) as tier:
         reads = _counted(tier)
         ann = await tier.member("Ann")
         # Five messages stored, and a Redis that knows nothing of them (it lost its data).
@@ -95,5 +88,3 @@ async def test_redis_first_join_raises_a_counter_behind_the_transcript(
         acks = of_type(await frames_until(a, count_of("ack", 1)), "ack")
         assert acks[0]["seq"] == 6  # not 1: no stored seq handed out again
         assert reads == [ROOM]
-    finally:
-        await tier.stop()

@@ -22,12 +22,8 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 async def tier(tmp_path: Path) -> AsyncIterator[InProc]:
-    t = InProc(tmp_path)
-    await t.start()
-    try:
+    async with InProc(tmp_path) as t:
         yield t
-    finally:
-        await t.stop()
 
 
 async def _tier(tmp_path: Path, **kwargs: Any) -> InProc:

@@ -45,12 +45,8 @@ class CountedReads:
 
 @pytest.fixture
 async def tier(tmp_path: Path) -> AsyncIterator[InProc]:
-    tier = InProc(tmp_path)
-    await tier.start()
-    try:
+    async with InProc(tmp_path) as tier:
         yield tier
-    finally:
-        await tier.stop()
 
 
 async def _session(tier: InProc, member: Member, digest: str, hours: float = 1.0) -> None:

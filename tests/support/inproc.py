@@ -110,6 +110,13 @@ class InProc:
         self.rooms = RoomService(self.hub, self.facts, self.enforcer,
                                  Moderation(self.db, self.broker))
 
+    async def __aenter__(self) -> InProc:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
     async def stop(self) -> None:
         await self.hub.stop()  # (closes the broker)
         if self.redis_url is not None:
