@@ -73,7 +73,7 @@ def start_measuring(config: dict[str, object], work: Path) -> subprocess.Popen[s
     return gen
 
 
-def _until_measured(gen: subprocess.Popen[str], word: str = "MEASURED") -> None:
+def _read_until(gen: subprocess.Popen[str], word: str = "MEASURED") -> None:
     """Read the generator's output up to ``word`` (or its end)."""
     assert gen.stdout is not None
     while gen.stdout.readline().strip() not in (word, ""):
@@ -147,7 +147,7 @@ def main() -> None:
                     cfg.update(join_pause_s=JOIN_PAUSE_S)
             gen = start_measuring({**target.config(), **cfg}, work)
             if begin == "JOINING":
-                _until_measured(gen, begin)
+                _read_until(gen, begin)
             if not whole:
                 time.sleep(args.seconds * 0.2)
             gw_pid = target.server_pids[args.gateway]
@@ -155,7 +155,7 @@ def main() -> None:
                 pid = gw_pid
                 os.kill(pid, signal.SIGUSR2)
                 if whole:
-                    _until_measured(gen, end)
+                    _read_until(gen, end)
                     os.kill(pid, signal.SIGUSR2)
                     stdout, _ = gen.communicate(timeout=300)
                 else:
@@ -172,7 +172,7 @@ def main() -> None:
             if args.perf_stat and whole:
                 perf = subprocess.Popen(["perf", "stat", "-e", args.perf_events, "-p", str(gw_pid)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                _until_measured(gen, end)
+                _read_until(gen, end)
                 perf.send_signal(signal.SIGINT)
                 _, counted = perf.communicate(timeout=60)
                 stdout, _ = gen.communicate(timeout=300)
@@ -190,7 +190,7 @@ def main() -> None:
             spy_proc = subprocess.Popen([str(Path(sys.executable).parent / cmd[0]), *cmd[1:]],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if whole:  # until the measured part ends, then py-spy writes what it has
-                _until_measured(gen, end)
+                _read_until(gen, end)
                 spy_proc.send_signal(signal.SIGINT)
                 spy_proc.wait(timeout=60)
                 stdout, _ = gen.communicate(timeout=300)
