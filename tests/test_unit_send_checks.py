@@ -12,7 +12,7 @@ from chat_server.moderation.enforce import Enforcer
 from chat_server.moderation.facts import FactsCache, RoomFacts
 from chat_server.moderation.stores import MemorySlots
 from chat_server.protocol import moderation_events as events
-from rooms.errors import Banned, Locked, Muted, SlowMode
+from rooms.errors import Banned, Locked, Muted, NotJoined, SlowMode
 from rooms.model import Community
 from rooms.moderation import Restriction
 
@@ -102,6 +102,9 @@ async def test_without_the_checked_facts_the_slot_reads_them() -> None:
     ({"restrictions": {"u1": [Restriction("mute", None, "")]}}, Muted),
     ({"locked": True}, Locked),
     ({"slow_mode_s": 30}, None),  # slow mode is the slot's business
+    # A running kick: out of the room (its socket closing), so refused as not joined.
+    ({"restrictions": {"u1": [Restriction("kick", NOW + 60, "")]}}, NotJoined),
+    ({"restrictions": {"u1": [Restriction("kick", NOW - 1, "")]}}, None),  # over
 ])
 async def test_check_send_now_refuses_as_check_send_once_the_facts_are_cached(
     state: dict[str, object], refused: type[Exception] | None,

@@ -1,9 +1,9 @@
 """The send path of one process: every check of docs/protocol.md §3.3 in its order, then the
 broker; and typing notices.
 
-Order: joined, cid, moderation (ban / mute / lock), the PHI hold, the rate limit, the body,
-``reply_to``, and the slow-mode slot last, just before posting, so a refused send never uses
-it. A send is acknowledged once the broker has it durably; the safety desk sees it after.
+Order: joined, cid, moderation (ban / mute / lock / kick), the PHI hold, the rate limit, the
+body, ``reply_to`` (then, as its look-up awaited, joined and moderation again), and the
+slow-mode slot last, just before posting, so a refused send never uses it. A send is acknowledged once the broker has it durably; the safety desk sees it after.
 """
 
 from __future__ import annotations
@@ -110,9 +110,16 @@ class Sender:
         thread_root = None
         if reply_to is not None:
             thread_root = await self._thread_of(room, messages.check_message_id(reply_to))
+            # The look-up awaited (Redis, or the database): a kick, a ban, a mute or a lock
+            # may have landed meanwhile. Checked again on the facts as they are now, still
+            # without a coroutine while they are cached; the slot below takes these.
+            if room not in conn.rooms:
+                raise NotJoined("join the room before sending to it")
+            checked = enforcer.check_send_now(member.id, room, staff)
+            if checked is None:
+                checked = await enforcer.check_send(member.id, room, staff)
         # The facts checked above, not a second read (claim_slot reads again if the cache
-        # has replaced them meanwhile: reply_to's look-up awaits). No slow mode: nothing to
-        # claim, and no coroutine.
+        # has replaced them since). No slow mode: nothing to claim, and no coroutine.
         if not enforcer.takes_no_slot(room, staff, checked):
             await enforcer.claim_slot(member.id, room, staff, checked)
         now_ms = int(self._clock() * 1000)

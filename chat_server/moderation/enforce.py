@@ -16,7 +16,7 @@ from collections.abc import Callable
 from chat_server.moderation.facts import FactsCache, RoomFacts
 from chat_server.moderation.stores import SlowModeSlots
 from rooms import moderation
-from rooms.errors import Banned, Kicked, Locked, Muted, RoomError, SlowMode
+from rooms.errors import Banned, Kicked, Locked, Muted, NotJoined, RoomError, SlowMode
 from rooms.moderation import Refusal
 
 
@@ -61,7 +61,7 @@ class Enforcer:
             raise refusal_error(refusal)
 
     async def check_send(self, member_id: str, room: str, staff: bool) -> RoomFacts | None:
-        """Refuse a send for a ban, a mute or a lock. The slow-mode slot is not claimed yet
+        """Refuse a send for a ban, a mute, a lock or a running kick. The slow-mode slot is not claimed yet
         (``claim_slot``), so the rule is asked without a previous post. Returns the facts it
         checked (None for a room without any), for the same send's ``claim_slot``."""
         facts = await self._facts.facts(room)
@@ -113,9 +113,16 @@ class Enforcer:
         self, facts: RoomFacts, member_id: str, staff: bool, last_post_at: float | None,
         now: float | None = None,
     ) -> None:
+        restrictions = facts.restrictions.get(member_id, ())
+        if now is None:
+            now = self._clock()
         refusal = moderation.send_refusal(
-            facts.restrictions.get(member_id, ()), facts.locked, facts.slow_mode_s, last_post_at,
-            self._clock() if now is None else now, staff,
+            restrictions, facts.locked, facts.slow_mode_s, last_post_at, now, staff,
         )
         if refusal is not None:
             raise refusal_error(refusal)
+        if restrictions and moderation.join_refusal(restrictions, now) is not None:
+            # A running kick (a ban was refused above): the member is out of the room and
+            # their socket is closing, but a send may still be under way (a reply's look-up
+            # awaits). Refused as not joined, as the rule says; joining again says why.
+            raise NotJoined("you were asked to leave this room for a while")

@@ -76,6 +76,9 @@ class InProc:
         self.log_window = window if log_window is None else log_window
         self.clock = Clock()
         self.restrictions: dict[str, list[Restriction]] = {}  # on record for ROOM
+        # A reply's stored thread look-up (the database's, when the broker does not know the
+        # message): a test may put its own here, to act while the sender awaits it.
+        self.stored_thread_of: Callable[[str, str], Awaitable[str | None]] | None = None
         self._ids = itertools.count(1)
 
     async def start(self) -> None:
@@ -93,7 +96,7 @@ class InProc:
             self.broker = RedisBroker(self.redis, "gw", self.log_window, check_interval_s=60.0)
         self.presence = MemoryPresence("gw", ttl_s=30)
         self.hot = HotReads(self.engine)  # SQLite: the engine itself
-        reads = StoredReads(self.db, _no_pin, self.hot)
+        reads = self._reads = StoredReads(self.db, _no_pin, self.hot)
         self.facts = FactsCache(self._room_facts, ttl_s=60)
         self.enforcer = Enforcer(self.facts, MemorySlots(), self.clock)
         roster = DutyRoster(MemoryDuty(), "gw", 30, self.clock)
@@ -104,7 +107,7 @@ class InProc:
             presence_batch_s=0.0, presence_linger_s=0.0,
         )
         self.hub = Hub(self.broker, self.presence, limits, reads.live_sessions, reads.history,
-                       reads.thread_of, reads.head, self.facts, roster, self.enforcer,
+                       self._thread_of, reads.head, self.facts, roster, self.enforcer,
                        None, self.clock)
         await self.hub.start()
         self.rooms = RoomService(self.hub, self.facts, self.enforcer,
@@ -123,6 +126,11 @@ class InProc:
             await self.redis.aclose()
         await self.writer.stop()
         await self.engine.dispose()
+
+    async def _thread_of(self, room: str, message_id: str) -> str | None:
+        if self.stored_thread_of is not None:
+            return await self.stored_thread_of(room, message_id)
+        return await self._reads.thread_of(room, message_id)
 
     async def _room_facts(self, room: str) -> RoomFacts | None:
         if room != ROOM:
