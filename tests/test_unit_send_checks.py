@@ -2,7 +2,9 @@
 ``claim_slot``. These tests hold that a ban, a mute or slow mode that lands between the two
 (while a reply's thread is looked up) is still enforced by ``claim_slot``, whether it came as
 an event (the checked copy changes in place) or through a fresh read (the cache replaced the
-copy, so ``claim_slot`` must read again rather than trust the one it was given)."""
+copy, so ``claim_slot`` must read again rather than trust the one it was given). Without slow
+mode there is no slot to claim: the send itself checks a reply again after the look-up
+(tests/test_reply_recheck.py)."""
 
 from __future__ import annotations
 

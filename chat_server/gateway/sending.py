@@ -3,7 +3,8 @@ broker; and typing notices.
 
 Order: joined, cid, moderation (ban / mute / lock / kick), the PHI hold, the rate limit, the
 body, ``reply_to`` (then, as its look-up awaited, joined and moderation again), and the
-slow-mode slot last, just before posting, so a refused send never uses it. A send is acknowledged once the broker has it durably; the safety desk sees it after.
+slow-mode slot last, just before posting, so a refused send never uses it. A send is
+acknowledged once the broker has it durably; the safety desk sees it after.
 """
 
 from __future__ import annotations

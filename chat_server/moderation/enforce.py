@@ -61,9 +61,10 @@ class Enforcer:
             raise refusal_error(refusal)
 
     async def check_send(self, member_id: str, room: str, staff: bool) -> RoomFacts | None:
-        """Refuse a send for a ban, a mute, a lock or a running kick. The slow-mode slot is not claimed yet
-        (``claim_slot``), so the rule is asked without a previous post. Returns the facts it
-        checked (None for a room without any), for the same send's ``claim_slot``."""
+        """Refuse a send for a ban, a mute, a lock or a running kick. The slow-mode slot is
+        not claimed yet (``claim_slot``), so the rule is asked without a previous post.
+        Returns the facts it checked (None for a room without any), for the same send's
+        ``claim_slot``."""
         facts = await self._facts.facts(room)
         if facts is not None:
             self._enforce(facts, member_id, staff, None)
