@@ -163,6 +163,7 @@ class Runtime:
             presence_batch_s=settings.presence_batch_s,
             presence_linger_s=settings.presence_linger_s,
             presence_list_max=settings.presence_list_max,
+            fan_out_turn=settings.fan_out_turn,
         )
         roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
         moderation = Moderation(db, broker)
