@@ -90,6 +90,9 @@ class Settings:
     # joined.present holds at most this many members, and presence frames in a room with
     # more present carry the count only; the full list is paged with `members` (§3.8).
     presence_list_max: int = 100
+    # A message to a room with more local members than this goes out this many sockets per
+    # turn of the event loop, so a webinar's fan-out does not hold everything else up.
+    fan_out_turn: int = 256
     subscription_check_s: float = 1.0  # watchdog and anti-entropy period for pub/sub
     # Moderation: how long a gateway trusts its copy of a room's restrictions and state
     # before reading them again (events keep it current; this bounds a missed event).
@@ -206,7 +209,7 @@ class Settings:
                      "register_key_attempts", "register_window_s", "key_phrase_window_s",
                      "redis_max_connections", "event_tick_s",
                      "question_rate", "question_window_s", "question_batch_s",
-                     "presence_list_max", "digest_check_s", "digest_every_s",
+                     "presence_list_max", "fan_out_turn", "digest_check_s", "digest_every_s",
                      "friend_request_rate", "friend_request_window_s",
                      "conversation_request_rate", "conversation_request_window_s",
                      "private_talk_wait_s", "private_talk_expire_s"):
@@ -318,6 +321,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "presence_batch_s": float,
     "presence_linger_s": float,
     "presence_list_max": int,
+    "fan_out_turn": int,
     "subscription_check_s": float,
     "moderation_cache_s": float,
     "session_ttl_days": int,

@@ -78,7 +78,8 @@ async def _now(fn: Callable[[], None]) -> None:
 
 async def lean_handshake(hot: HotReads, token: str) -> Handshake | None:
     """A live session's member and moderation context, on the lean path (persistence.handshake)."""
-    return (await lean_handshakes(hot, [token_digest(token)])).get(token_digest(token))
+    digest = token_digest(token)
+    return (await lean_handshakes(hot, [digest])).get(digest)
 
 
 async def lean_handshakes(hot: HotReads, digests: list[str]) -> dict[str, Handshake]:
@@ -163,6 +164,7 @@ class Runtime:
             presence_batch_s=settings.presence_batch_s,
             presence_linger_s=settings.presence_linger_s,
             presence_list_max=settings.presence_list_max,
+            fan_out_turn=settings.fan_out_turn,
         )
         roster = DutyRoster(duty_store, settings.gateway_id, settings.presence_ttl_s)
         moderation = Moderation(db, broker)
@@ -261,18 +263,18 @@ class Runtime:
             if took > 1.0:
                 log.warning("shutdown: %s took %.1f s", name, took)
 
-    async def handshake(self, token: str) -> Handshake | None:
-        """A WebSocket's member and moderation context, on the lean path (persistence.handshake),
-        read together with the other handshakes under way."""
+    async def handshake(self, digest: str) -> Handshake | None:
+        """A WebSocket's member and moderation context, by its session token's digest, on the
+        lean path (persistence.handshake), read together with the other handshakes under way."""
         if self.handshake_reads is None:
             if self.hot is None:
                 self.hot = HotReads(self.engine, plain_local=self.settings.postgres_plain_local)
-            return await lean_handshake(self.hot, token)
-        return await self.handshake_reads.lookup(token_digest(token))
+            return (await lean_handshakes(self.hot, [digest])).get(digest)
+        return await self.handshake_reads.lookup(digest)
 
     async def member_for_token(self, token: str) -> Member | None:
         """The member of a live session (HTTP requests): the handshake's lean lookup."""
-        found = await self.handshake(token)
+        found = await self.handshake(token_digest(token))
         return None if found is None else found.member
 
     async def drain(self) -> None:

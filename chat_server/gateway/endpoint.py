@@ -85,18 +85,19 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await _deny(ws, 400, "bad_subprotocol", f"offer one of {', '.join(wire.SUBPROTOCOLS)}")
         return
     token = token_from(ws.headers, ws.cookies)
+    digest = token_digest(token) if token else None  # once: the read and the connection's
     try:
-        found = await rt.handshake(token) if token else None
+        found = await rt.handshake(digest) if digest else None
     except Exception:
         log.exception("session lookup failed")
         await _deny(ws, 503, "unavailable", "try again shortly")
         return
-    if found is None or token is None:
+    if found is None or digest is None:
         await _deny(ws, 401, "unauthenticated", "sign in first")
         return
     member = found.member
     conn = Connection(
-        secrets.token_hex(8), member, token_digest(token), protocol[0], rt.settings.outbox_max_frames,
+        secrets.token_hex(8), member, digest, protocol[0], rt.settings.outbox_max_frames,
         direct.writer_for(ws.scope), rt.settings.write_stall_s,
     )
     conn.assigned, conn.hidden = found.assigned, found.hidden

@@ -21,6 +21,7 @@ from chat_server.gateway import joining, upkeep
 from chat_server.gateway.announcing import Announcer
 from chat_server.gateway.connection import CLOSE_REMOVED, CLOSE_SIGNED_OUT, Connection, Cursor
 from chat_server.gateway.control import ControlChannel
+from chat_server.gateway.fanout import DEFAULT_TURN, FanOut
 from chat_server.gateway.filling import GapFiller, LocalRoom
 from chat_server.gateway.moderating import ModerationApplier
 from chat_server.gateway.sending import AfterPost, Sender
@@ -56,6 +57,7 @@ class HubLimits:
     presence_batch_s: float = 0.25
     presence_linger_s: float = 0.0
     presence_list_max: int = 100  # joined.present and presence frames in big rooms (§5.4)
+    fan_out_turn: int = DEFAULT_TURN  # connections written to in one turn of the loop (fanout.py)
 
 
 class Hub:
@@ -93,6 +95,8 @@ class Hub:
         )
         self._beats = 0
         self._rooms: dict[str, LocalRoom] = {}
+        self._fan = FanOut(limits.fan_out_turn)
+        self._fan_out = self._fan.send  # a room's frame to its connections, in room order
         self._filler = GapFiller(
             broker, history, limits.replay_window, self._fan_out,
             lambda local: self._rooms.get(local.slug) is local,
@@ -137,7 +141,9 @@ class Hub:
         return list(self._rooms)
 
     def local_connections(self, room: str) -> list[Connection]:
-        """This process's connections joined to ``room``."""
+        """This process's connections joined to ``room``, for a caller that delivers to them
+        next: the room's frames still going out in turns are sent first (fanout.py)."""
+        self._fan.settle(room)
         local = self._rooms.get(room)
         return [] if local is None else [c for c in local.conns if room in c.rooms]
 
@@ -323,11 +329,6 @@ class Hub:
             self._fan_out(local, s, o)
         if local.sequencer.missing() is not None:
             self._start_fill(local)
-
-    def _fan_out(self, local: LocalRoom, seq: int | None, out: Outgoing) -> None:
-        room = local.slug
-        for conn in list(local.conns):
-            conn.deliver(room, seq, out)
 
     def _on_resync(self, room: str) -> None:
         # Moderation events travel on the control channel, which may have dropped some too.

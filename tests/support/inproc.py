@@ -29,6 +29,7 @@ from chat_server.broker.memory import MemoryBroker
 from chat_server.broker.redis_broker import RedisBroker
 from chat_server.gateway.connection import Connection
 from chat_server.gateway.direct import DirectWebSocketProtocol
+from chat_server.gateway.fanout import DEFAULT_TURN
 from chat_server.gateway.hub import Hub, HubLimits
 from chat_server.gateway.rooms import RoomService
 from chat_server.moderation.duty import DutyRoster
@@ -66,13 +67,15 @@ async def _no_pin(session: Any, room: str, message_id: str) -> dict[str, Any] | 
 
 class InProc:
     def __init__(self, tmp_path: Path, *, window: int = 1000, log_window: int | None = None,
-                 max_resume: int = 5000, outbox: int = 256, redis_url: str | None = None) -> None:
+                 max_resume: int = 5000, outbox: int = 256, redis_url: str | None = None,
+                 fan_out_turn: int = DEFAULT_TURN) -> None:
         """``log_window``: frames the broker's recent log keeps per room (``window``, the
         hub's replay read size, unless given)."""
         self.redis_url = redis_url
         self.path = tmp_path / "kindred.db"
         self.url = f"sqlite+aiosqlite:///{self.path}"
         self.window, self.max_resume, self.outbox = window, max_resume, outbox
+        self.fan_out_turn = fan_out_turn
         self.log_window = window if log_window is None else log_window
         self.clock = Clock()
         self.restrictions: dict[str, list[Restriction]] = {}  # on record for ROOM
@@ -104,7 +107,7 @@ class InProc:
             send_rate_per_s=100.0, send_burst=1000, max_body_chars=4000,
             max_rooms_per_connection=10, replay_window=self.window, max_resume=self.max_resume,
             typing_interval_s=3.0, heartbeat_interval_s=60.0, check_interval_s=60.0,
-            presence_batch_s=0.0, presence_linger_s=0.0,
+            presence_batch_s=0.0, presence_linger_s=0.0, fan_out_turn=self.fan_out_turn,
         )
         self.hub = Hub(self.broker, self.presence, limits, reads.live_sessions, reads.history,
                        self._thread_of, reads.head, self.facts, roster, self.enforcer,

@@ -1,0 +1,163 @@
+"""A big room's fan-out goes out in turns of the event loop (chat_server/gateway/fanout.py),
+so a webinar's message does not hold the whole gateway: other rooms' frames go out between
+its slices, each room's frames still reach every member once and in order, and moderation's
+own frames (a removal) never overtake the message they are about.
+
+Real connections (socketless: what a writer task would write is read from their outboxes)
+and, through the hub, the in-process tier's real Hub, broker and SQLite writer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+
+from chat_server.gateway.connection import Connection, Cursor
+from chat_server.gateway.fanout import FanOut
+from chat_server.gateway.filling import LocalRoom
+from chat_server.protocol import moderation_events as events
+from chat_server.wire import MSGPACK, Outgoing
+from rooms.model import Member
+from rooms.roles import Role
+from support.inproc import ROOM, InProc, count_of, decode, frames_until, of_type
+
+pytestmark = pytest.mark.unit
+
+
+def room_of(slug: str, n: int) -> LocalRoom:
+    local = LocalRoom(slug)
+    for i in range(n):
+        conn = Connection(f"{slug}-c{i}", Member(f"u{i}", f"h{i}", Role.MEMBER, None, i + 1),
+                          "digest", MSGPACK, 10_000)
+        conn.rooms[slug] = Cursor(pending=None)  # joined, the replay done
+        local.conns[conn] = None
+    return local
+
+
+def frame(room: str, seq: int | None) -> Outgoing:
+    return Outgoing(msgpack.packb({"type": "message" if seq else "presence", "room": room, "seq": seq}))
+
+
+def seqs(conn: Connection, room: str | None = None) -> list[int | None]:
+    """What the connection has been handed so far (its outbox: no socket here)."""
+    got = [decode(d) for d in conn._outbox]
+    return [f["seq"] for f in got if room is None or f["room"] == room]
+
+
+async def turns(n: int) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_a_small_room_goes_out_at_once() -> None:
+    fan, local = FanOut(turn=4), room_of("r", 4)
+    fan.send(local, 1, frame("r", 1))
+    assert [seqs(c) for c in local.conns] == [[1]] * 4
+
+
+async def test_a_big_room_goes_out_a_turn_at_a_time_and_in_order() -> None:
+    fan, local = FanOut(turn=3), room_of("big", 8)
+    conns = list(local.conns)
+    for seq in (1, 2, 3):
+        fan.send(local, seq, frame("big", seq))
+    fan.send(local, None, frame("big", None))  # an event of the room waits its turn too
+    # Now: the first message's first slice only; nothing of the later frames yet.
+    assert [len(seqs(c)) for c in conns] == [1, 1, 1, 0, 0, 0, 0, 0]
+    await turns(1)
+    assert sum(len(seqs(c)) for c in conns) == 6
+    await turns(20)
+    assert [seqs(c) for c in conns] == [[1, 2, 3, None]] * 8
+
+
+async def test_another_room_does_not_wait_behind_a_big_one() -> None:
+    fan, big, small = FanOut(turn=2), room_of("big", 10), room_of("small", 2)
+    fan.send(big, 1, frame("big", 1))
+    fan.send(small, 1, frame("small", 1))
+    assert [seqs(c) for c in small.conns] == [[1], [1]]  # not after the webinar's 8 others
+    assert sum(len(seqs(c)) for c in big.conns) == 2
+    await turns(10)
+    assert [seqs(c) for c in big.conns] == [[1]] * 10
+
+
+async def test_two_big_rooms_take_turns() -> None:
+    fan, a, b = FanOut(turn=2), room_of("a", 6), room_of("b", 6)
+    fan.send(a, 1, frame("a", 1))
+    fan.send(b, 1, frame("b", 1))
+    await turns(1)
+    # Each turn is one budget of 2, the rooms served in order of waiting: a's second slice.
+    assert sum(len(seqs(c)) for c in a.conns) == 4 and sum(len(seqs(c)) for c in b.conns) == 2
+    await turns(1)
+    assert sum(len(seqs(c)) for c in b.conns) == 4
+    await turns(10)
+    assert all(seqs(c) == [1] for c in [*a.conns, *b.conns])
+
+
+async def test_settle_sends_what_is_left_before_the_caller_writes() -> None:
+    fan, local = FanOut(turn=2), room_of("big", 7)
+    fan.send(local, 1, frame("big", 1))
+    fan.send(local, 2, frame("big", 2))
+    fan.settle("big")
+    assert [seqs(c) for c in local.conns] == [[1, 2]] * 7
+    await turns(5)  # nothing is sent twice once the turn that was due runs
+    assert [seqs(c) for c in local.conns] == [[1, 2]] * 7
+    fan.send(local, 3, frame("big", 3))  # and the room is not stuck behind the settled queue
+    await turns(5)
+    assert [seqs(c) for c in local.conns] == [[1, 2, 3]] * 7
+
+
+async def test_a_member_who_left_meanwhile_is_skipped() -> None:
+    fan, local = FanOut(turn=2), room_of("big", 5)
+    conns = list(local.conns)
+    fan.send(local, 1, frame("big", 1))
+    del conns[4].rooms["big"]  # left before its slice
+    await turns(5)
+    assert [seqs(c) for c in conns] == [[1]] * 4 + [[]]
+
+
+# -- through the hub -------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def tier(tmp_path: Path) -> AsyncIterator[InProc]:
+    async with InProc(tmp_path, fan_out_turn=2) as t:
+        yield t
+
+
+async def test_every_member_gets_every_message_once_in_order(tier: InProc) -> None:
+    members = [await tier.member(f"M{i}") for i in range(7)]
+    conns = [tier.connect(m) for m in members]
+    for c in conns:
+        await tier.join(c)
+    # Three senders at once: the writer commits them in batches, and each batch's fan-outs
+    # queue behind each other's turns.
+    await asyncio.gather(*(tier.send(conns[s], f"m{s}-{i}", f"c{s}-{i}")
+                           for i in range(10) for s in range(3)))
+    for c in conns:
+        got = of_type(await frames_until(c, count_of("message", 30)), "message")
+        assert [f["seq"] for f in got] == list(range(1, 31))
+
+
+async def test_a_removal_never_overtakes_its_message(tier: InProc) -> None:
+    members = [await tier.member(f"M{i}") for i in range(7)]
+    conns = [tier.connect(m) for m in members]
+    for c in conns:
+        await tier.join(c)
+    await tier.send(conns[0], "first", "c0")
+    await turns(20)
+    for c in conns:
+        await frames_until(c, count_of("message", 1))
+    # The room's next frame is still going out (as a presence or message frame fanned out
+    # just before a navigator's removal reaches this gateway) when the removal is applied.
+    local = tier.hub._rooms[ROOM]
+    message = Outgoing(msgpack.packb({"type": "message", "room": ROOM, "seq": 2, "id": "x" * 32,
+                                      "body": "second"}))
+    tier.hub._fan_out(local, 2, message)
+    tier.hub.moderating.apply(events.MessageRemoved(ROOM, "x" * 32, members[0].id, "off topic"))
+    for c in conns:
+        got: list[dict[str, Any]] = await frames_until(c, count_of("removed", 1))
+        kinds = [f["type"] for f in got if f["type"] in ("message", "removed")]
+        assert kinds == ["message", "removed"], kinds
