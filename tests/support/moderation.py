@@ -283,6 +283,22 @@ async def audit(dep: Deployment, token: str, room: str | None = None) -> list[di
     return entries
 
 
+async def audit_ids(dep: Deployment, token: str, room: str) -> set[Any]:
+    """The ids of ``room``'s audit entries now, for ``added_to_audit`` to compare against."""
+    return {e["id"] for e in await audit(dep, token, room)}
+
+
+async def added_to_audit(
+    dep: Deployment, token: str, room: str, before: set[Any]
+) -> list[dict[str, Any]]:
+    """The entries of ``room``'s audit that were not there when ``before`` was read.
+
+    A test that must add none compares ids, not times: the module's previous test may have
+    audited an action in the same shared room a moment before this one started (seen with
+    xdist's ``--dist load``), so a window of ``at`` since the test's start finds it."""
+    return [e for e in await audit(dep, token, room) if e["id"] not in before]
+
+
 def audited(entries: list[dict[str, Any]], action: str, **match: Any) -> dict[str, Any]:
     """The newest audit entry for ``action`` whose fields equal ``match``; fails if none."""
     for e in entries:
