@@ -140,6 +140,11 @@ class Hub:
     def local_rooms(self) -> list[str]:
         return list(self._rooms)
 
+    def settle(self, room: str) -> None:
+        """Send what of ``room`` is still going out in turns (fanout.py), now: for a caller
+        that writes to the room's members directly next, so it does not overtake it."""
+        self._fan.settle(room)
+
     def local_connections(self, room: str) -> list[Connection]:
         """This process's connections joined to ``room``, for a caller that delivers to them
         next: the room's frames still going out in turns are sent first (fanout.py)."""
