@@ -7,7 +7,8 @@ directly; the hub stops; two big rooms compete.
 Each scenario acts at the moment a chosen message has been queued but not yet sent to every
 member (a hook on the hub's fan-out entry point: the real FanOut runs underneath), so it
 exercises the turns deterministically. The in-process tier (real Hub, broker, SQLite writer;
-socketless connections) with turns of 2 connections; the last test runs real servers.
+socketless connections) with turns of 2 connections; test_fan_out_turns_redteam_live.py runs
+real servers.
 """
 
 from __future__ import annotations
@@ -499,3 +500,4 @@ async def test_a_room_fed_every_turn_does_not_starve_another() -> None:
         await asyncio.sleep(0)
     assert fed == 200 and not fan._queued
     assert all(_handed(c) == list(range(1, 201)) for c in a.conns)
+
