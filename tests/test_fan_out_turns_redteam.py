@@ -14,6 +14,7 @@ real servers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -390,6 +391,15 @@ def _event_state(tier: InProc, members: list[Member], out: Outgoing) -> None:
     gates.on_control(SessionChanged(ROOM, frame, []))
 
 
+def _alert(tier: InProc, members: list[Member], out: Outgoing) -> None:
+    """A crisis alert about the message, to the staff on duty who moderate the room: member
+    6, made an admin on duty for it."""
+    staff = next(c for c in tier.hub.connections() if c.member.id == members[6].id)
+    staff.member, staff.on_duty = dataclasses.replace(staff.member, role=Role.ADMIN), True
+    body = msgpack.unpackb(out.msgpack)
+    tier.hub.moderating.apply(events.Alert(ROOM, "crisis", body["id"], 1, tier.org_id, None))
+
+
 DIRECT = {
     "removed": (_removed, "removed", "all"),
     "muted": (_muted, "muted", "victim"),
@@ -398,6 +408,7 @@ DIRECT = {
     "platform_ban": (_platform_banned, "banned", "victim"),
     "question": (_question, "question", "all"),
     "event_state": (_event_state, "event_state", "all"),
+    "alert": (_alert, "alert", "victim"),
 }
 
 
@@ -424,7 +435,7 @@ async def test_a_direct_frame_never_overtakes_a_queued_message(
         before = msg_seqs(got[:kinds.index(kind)])
         # Every message up to the one queued ahead of the frame, in order, none skipped.
         assert before == list(range(1, len(before) + 1)) and len(before) >= AT, (c.id, before)
-    if who == "victim" and case in ("kicked", "platform_ban"):
+    if case in ("kicked", "platform_ban"):
         return  # put out: nothing more is theirs
     for c in conns:
         got = await read_on(c, seen.get(c.id, []), lambda f: SENT in msg_seqs(f))

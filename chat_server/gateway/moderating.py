@@ -197,6 +197,7 @@ class ModerationApplier:
     def _alert(self, event: events.Alert) -> None:
         community = Community(event.room, "", "", "", event.org_id)
         out = encode(event.frame())
+        self._conns.settle(event.room)  # staff in the room read the message before its alert
         for conn in self._conns.connections():
             if conn.member.id == event.skip:
                 continue  # about their own message
