@@ -1,8 +1,8 @@
 """Red team of the fan-out in turns (chat_server/gateway/fanout.py): what the room's members
 see while the room's frames are still going out a slice per turn of the loop and the room
 changes under them: members join, leave, resume, drop; a gap is filled; a consumer is slow;
-the room is let go and taken again; moderation, questions and sessions write to its members
-directly; the hub stops; two big rooms compete.
+the room is let go and taken again; the hub stops; two big rooms compete (frames written to
+the members directly: test_fan_out_turns_redteam_direct.py).
 
 Each scenario acts at the moment a chosen message has been queued but not yet sent to every
 member (a hook on the hub's fan-out entry point: the real FanOut runs underneath), so it
@@ -14,149 +14,47 @@ real servers.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
 
-from chat_server.events.gates import Gates
 from chat_server.gateway.connection import CLOSE_LOST, CLOSE_SLOW, Connection, Cursor
 from chat_server.gateway.fanout import FanOut
 from chat_server.gateway.filling import LocalRoom
-from chat_server.protocol import moderation_events as events
-from chat_server.protocol.control import QuestionChanged, SessionChanged
-from chat_server.questions.fanout import Fanout as QuestionFanout
 from chat_server.wire import MSGPACK, Outgoing
 from rooms.model import Member
 from rooms.roles import Role
 from support.inproc import ROOM, InProc, decode, frames_until, of_type
+from support.turns import (
+    TURN,
+    Hooks,
+    after_last_joined,
+    drained,
+    has_seq_after_joined,
+    joined_members,
+    loop_errors_caught,
+    msg_seqs,
+    outbox_last_seq,
+    send_many,
+)
 
 pytestmark = pytest.mark.unit
-
-TURN = 2
-
-
-# -- harness -----------------------------------------------------------------------------------
 
 
 @pytest.fixture
 async def loop_errors() -> AsyncIterator[list[dict[str, Any]]]:
-    """What reaches the loop's exception handler (a callback that raised, a task's exception
-    never retrieved); each test asserts it stays empty."""
-    loop = asyncio.get_running_loop()
-    seen: list[dict[str, Any]] = []
-    old = loop.get_exception_handler()
-    loop.set_exception_handler(lambda _loop, context: seen.append(context))
-    yield seen
-    loop.set_exception_handler(old)
+    """Each test asserts that nothing reached the loop's exception handler."""
+    with loop_errors_caught() as seen:
+        yield seen
 
 
 @pytest.fixture
 async def tier(tmp_path: Path, loop_errors: list[dict[str, Any]]) -> AsyncIterator[InProc]:
     async with InProc(tmp_path, fan_out_turn=TURN) as t:
         yield t
-
-
-class Hooks:
-    """Acts (synchronously) right after the hub queued the frame of a given seq for the room's
-    members, while the room's turns are still going out; tasks it starts are awaited by
-    ``done``."""
-
-    def __init__(self, tier: InProc) -> None:
-        self.tier = tier
-        self.actions: dict[int, Callable[[Outgoing], None]] = {}
-        self.fired: dict[int, bool] = {}  # seq -> whether its frame was still going out
-        self.tasks: list[asyncio.Task[Any]] = []
-        hub = tier.hub
-        inner = hub._fan_out
-
-        def fan_out(local: LocalRoom, seq: int | None, out: Outgoing) -> None:
-            inner(local, seq, out)
-            action = self.actions.pop(seq, None) if seq is not None else None
-            if action is not None:
-                self.fired[seq] = local.slug in hub._fan._queued  # type: ignore[index]
-                action(out)
-
-        hub._fan_out = fan_out  # type: ignore[method-assign]
-
-    def at(self, seq: int, action: Callable[[Outgoing], None]) -> None:
-        self.actions[seq] = action
-
-    def spawn(self, coro: Any) -> None:
-        self.tasks.append(asyncio.create_task(coro))
-
-    async def done(self) -> None:
-        await asyncio.gather(*self.tasks)
-        assert not self.actions, f"never reached: seqs {sorted(self.actions)}"
-        assert all(self.fired.values()), f"acted after the frame had gone out: {self.fired}"
-
-
-def msg_seqs(frames: list[dict[str, Any]]) -> list[int]:
-    return [f["seq"] for f in frames if f.get("type") == "message" and f.get("room") == ROOM]
-
-
-def after_last_joined(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    idx = [i for i, f in enumerate(frames) if f.get("type") == "joined"]
-    return frames[idx[-1] + 1:] if idx else []
-
-
-def has_seq_after_joined(n: int, since: bool = True) -> Callable[[list[dict[str, Any]]], bool]:
-    """Caught up with seq ``n`` since the last join: handed it after ``joined``, or (a join
-    without ``since``, which replays nothing) joined at it or later."""
-
-    def done(frames: list[dict[str, Any]]) -> bool:
-        joined = of_type(frames, "joined")
-        if not joined:
-            return False
-        return n in msg_seqs(after_last_joined(frames)) or (not since and joined[-1]["seq"] >= n)
-
-    return done
-
-
-async def read_on(conn: Connection, got: list[dict[str, Any]],
-                  done: Callable[[list[dict[str, Any]]], bool]) -> list[dict[str, Any]]:
-    """``got`` (already read from ``conn``) and what comes next, until ``done`` of it all."""
-    more = await frames_until(conn, lambda f: done(got + f))
-    return got + more
-
-
-def outbox_last_seq(conn: Connection) -> int:
-    """The newest message a connection has been handed (what its client would resume from)."""
-    return max(msg_seqs([decode(d) for d in conn._outbox]), default=0)
-
-
-async def drained(tier: InProc, *conns: Connection) -> None:
-    """Nothing more for these connections: whatever is still queued goes out, then their
-    outboxes must hold no further message of the room (nothing delivered late or twice)."""
-    tier.hub._fan.settle(ROOM)
-    for _ in range(5):
-        await asyncio.sleep(0)
-    for c in conns:
-        late = msg_seqs([decode(d) for d in c._outbox])
-        assert late == [], (c.id, late)
-
-
-async def joined_members(tier: InProc, n: int, prefix: str = "M") -> tuple[list[Member], list[Connection]]:
-    members = [await tier.member(f"{prefix}{i}") for i in range(n)]
-    conns = [tier.connect(m) for m in members]
-    for c in conns:
-        await tier.join(c)
-    return members, conns
-
-
-async def send_many(tier: InProc, senders: list[Connection], each: int) -> None:
-    """Several senders at once, each sending its next once acknowledged (as a client does):
-    the writer commits them in batches, the batches' fan-outs queue behind each other's
-    turns, and what the test does meanwhile interleaves with them."""
-
-    async def one(k: int, s: Connection) -> None:
-        for i in range(each):
-            await tier.send(s, f"m{k}-{i}", f"c{k}-{i}-{s.id}")
-
-    await asyncio.gather(*(one(k, s) for k, s in enumerate(senders)))
 
 
 # -- membership changing while a message is going out -------------------------------------------
@@ -348,99 +246,6 @@ async def test_seqless_frames_settled_go_out_once(
     for c in conns:
         got = [decode(d) for d in c._outbox]
         assert [f["user"]["id"] for f in of_type(got, "typing")] == ["u0", "u1", "u2"], c.id
-    assert loop_errors == []
-
-
-# -- frames written to the room's members directly ------------------------------------------------
-
-# Each: what to apply when seq AT is still going out, the frame type it makes, and who gets
-# it ("all" or "victim"). The victim is member 6, never a sender.
-AT, SENT = 4, 8
-
-
-def _removed(tier: InProc, members: list[Member], out: Outgoing) -> None:
-    body = msgpack.unpackb(out.msgpack)
-    tier.hub.moderating.apply(events.MessageRemoved(ROOM, body["id"], body["author"]["id"], "r"))
-
-
-def _muted(tier: InProc, members: list[Member], out: Outgoing) -> None:
-    tier.hub.moderating.apply(events.Restricted(ROOM, members[6].id, "mute", None, "r"))
-
-
-def _room_state(tier: InProc, members: list[Member], out: Outgoing) -> None:
-    tier.hub.moderating.apply(events.StateChanged(ROOM, 0, False, {"id": "p" * 32}))
-
-
-def _kicked(tier: InProc, members: list[Member], out: Outgoing) -> None:
-    tier.hub.moderating.apply(events.Restricted(ROOM, members[6].id, "kick", None, "r"))
-
-
-def _platform_banned(tier: InProc, members: list[Member], out: Outgoing) -> None:
-    tier.hub.moderating.apply(events.PlatformBanned(members[6].id, None, "r"))
-
-
-def _question(tier: InProc, members: list[Member], out: Outgoing) -> None:
-    fanout = QuestionFanout(tier.hub.local_connections, tier.hub.connections, 0.5)
-    frame = {"type": "question", "room": ROOM, "id": "q1", "votes": 0}
-    fanout.on_control(QuestionChanged(ROOM, "q1", 1, frame, frame, True, []))
-
-
-def _event_state(tier: InProc, members: list[Member], out: Outgoing) -> None:
-    gates = Gates(tier.db, tier.hub.connections, tier.hub.settle)
-    frame = {"type": "event_state", "room": ROOM, "event": "e1", "state": "ended"}
-    gates.on_control(SessionChanged(ROOM, frame, []))
-
-
-def _alert(tier: InProc, members: list[Member], out: Outgoing) -> None:
-    """A crisis alert about the message, to the staff on duty who moderate the room: member
-    6, made an admin on duty for it."""
-    staff = next(c for c in tier.hub.connections() if c.member.id == members[6].id)
-    staff.member, staff.on_duty = dataclasses.replace(staff.member, role=Role.ADMIN), True
-    body = msgpack.unpackb(out.msgpack)
-    tier.hub.moderating.apply(events.Alert(ROOM, "crisis", body["id"], 1, tier.org_id, None))
-
-
-DIRECT = {
-    "removed": (_removed, "removed", "all"),
-    "muted": (_muted, "muted", "victim"),
-    "room_state": (_room_state, "room_state", "all"),  # with a pin: not the join's
-    "kicked": (_kicked, "kicked", "victim"),
-    "platform_ban": (_platform_banned, "banned", "victim"),
-    "question": (_question, "question", "all"),
-    "event_state": (_event_state, "event_state", "all"),
-    "alert": (_alert, "alert", "victim"),
-}
-
-
-@pytest.mark.parametrize("case", list(DIRECT))
-async def test_a_direct_frame_never_overtakes_a_queued_message(
-    tier: InProc, loop_errors: list[dict[str, Any]], case: str
-) -> None:
-    """Catches a writer to the room's connections that does not settle the room first: its
-    frame reaches the members of the later slices before the message queued ahead of it (and
-    for a kick or ban, that message is then never sent to its member at all)."""
-    action, kind, who = DIRECT[case]
-    members, conns = await joined_members(tier, 7)
-    hooks = Hooks(tier)
-    hooks.at(AT, lambda out: action(tier, members, out))
-    await send_many(tier, conns[:2], SENT // 2)
-    await hooks.done()
-    targets = conns if who == "all" else [conns[6]]
-    seen: dict[str, list[dict[str, Any]]] = {}
-    for c in targets:
-        got = seen[c.id] = await frames_until(c, lambda f: bool(of_type(f, kind)))
-        kinds = [f.get("type") if f.get("type") != "room_state" or f.get("pinned") else "join's"
-                 for f in got]
-        assert kind in kinds, (c.id, kinds)
-        before = msg_seqs(got[:kinds.index(kind)])
-        # Every message up to the one queued ahead of the frame, in order, none skipped.
-        assert before == list(range(1, len(before) + 1)) and len(before) >= AT, (c.id, before)
-    if case in ("kicked", "platform_ban"):
-        return  # put out: nothing more is theirs
-    for c in conns:
-        got = await read_on(c, seen.get(c.id, []), lambda f: SENT in msg_seqs(f))
-        assert msg_seqs(got) == list(range(1, SENT + 1)), c.id
-    await drained(tier, *conns)
     assert loop_errors == []
 
 

@@ -97,6 +97,7 @@ class Hub:
         self._rooms: dict[str, LocalRoom] = {}
         self._fan = FanOut(limits.fan_out_turn)
         self._fan_out = self._fan.send  # a room's frame to its connections, in room order
+        self.settle = self._fan.settle  # what of a room is still queued, now: before direct writes
         self._filler = GapFiller(
             broker, history, limits.replay_window, self._fan_out,
             lambda local: self._rooms.get(local.slug) is local,
@@ -139,11 +140,6 @@ class Hub:
 
     def local_rooms(self) -> list[str]:
         return list(self._rooms)
-
-    def settle(self, room: str) -> None:
-        """Send what of ``room`` is still going out in turns (fanout.py), now: for a caller
-        that writes to the room's members directly next, so it does not overtake it."""
-        self._fan.settle(room)
 
     def local_connections(self, room: str) -> list[Connection]:
         """This process's connections joined to ``room``, for a caller that delivers to them
