@@ -50,10 +50,13 @@ class RoomFacts:
 class Gates:
     def __init__(
         self, db: async_sessionmaker[AsyncSession], connections: Callable[[], list[Connection]],
-        ttl_s: float = 30.0,
+        settle: Callable[[str], None], ttl_s: float = 30.0,
     ) -> None:
         self._db = db
         self._connections = connections
+        # Sends what of a room is still going out in turns (gateway/fanout.py), so that a
+        # frame written to its members directly does not overtake a message queued before it.
+        self._settle = settle
         self._ttl_s = ttl_s
         self._facts: dict[str, RoomFacts] = {}
 
@@ -101,6 +104,8 @@ class Gates:
         to = set(event.to)
         # The notification goes to those whose row was stored (not to those who muted it).
         notify_to = set(event.notify_to or to)
+        if isinstance(room, str):
+            self._settle(room)
         for conn in self._connections():
             if conn.member.id not in to and not (isinstance(room, str) and room in conn.rooms):
                 continue

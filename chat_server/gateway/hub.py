@@ -97,6 +97,7 @@ class Hub:
         self._rooms: dict[str, LocalRoom] = {}
         self._fan = FanOut(limits.fan_out_turn)
         self._fan_out = self._fan.send  # a room's frame to its connections, in room order
+        self.settle = self._fan.settle  # what of a room is still queued, now: before direct writes
         self._filler = GapFiller(
             broker, history, limits.replay_window, self._fan_out,
             lambda local: self._rooms.get(local.slug) is local,

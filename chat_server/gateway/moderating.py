@@ -43,6 +43,10 @@ class LocalConnections(Protocol):
 
     def local_rooms(self) -> list[str]: ...
 
+    def settle(self, room: str) -> None:
+        """Send what of ``room`` is still going out in turns, before a direct write."""
+        ...
+
     def removed(self, user_id: str, room: str | None) -> None:
         """The member was kicked or banned from ``room`` (None: the platform)."""
         ...
@@ -157,6 +161,8 @@ class ModerationApplier:
                 self._conns.removed(user, None)
                 for conn in self._conns.connections():
                     if conn.member.id == user:
+                        for room in list(conn.rooms):  # what was queued before the ban first
+                            self._conns.settle(room)
                         conn.push(out.for_protocol(conn.protocol))
                         conn.close_after_flush(CLOSE_REMOVED, "banned", 1.0)
             case events.BlocksChanged(user, hidden):
@@ -191,6 +197,7 @@ class ModerationApplier:
     def _alert(self, event: events.Alert) -> None:
         community = Community(event.room, "", "", "", event.org_id)
         out = encode(event.frame())
+        self._conns.settle(event.room)  # staff in the room read the message before its alert
         for conn in self._conns.connections():
             if conn.member.id == event.skip:
                 continue  # about their own message
