@@ -33,7 +33,8 @@ from chat_server.directory import Directory
 from chat_server.events.wiring import Sessions, open_sessions
 from chat_server.follow_up import FollowUp
 from chat_server.gateway.connection import CLOSE_RESTART
-from chat_server.gateway.hub import Hub, HubLimits
+from chat_server.gateway.hub import Hub
+from chat_server.gateway.limits import HubLimits
 from chat_server.gateway.rooms import RoomService
 from chat_server.history import RoomHistory
 from chat_server.moderation.desk import StaffDesk

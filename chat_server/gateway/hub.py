@@ -12,7 +12,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from chat_server.aio import stop_task
@@ -21,8 +20,9 @@ from chat_server.gateway import joining, upkeep
 from chat_server.gateway.announcing import Announcer
 from chat_server.gateway.connection import CLOSE_REMOVED, CLOSE_SIGNED_OUT, Connection, Cursor
 from chat_server.gateway.control import ControlChannel
-from chat_server.gateway.fanout import DEFAULT_TURN, FanOut
+from chat_server.gateway.fanout import FanOut
 from chat_server.gateway.filling import GapFiller, LocalRoom
+from chat_server.gateway.limits import HubLimits
 from chat_server.gateway.moderating import ModerationApplier
 from chat_server.gateway.sending import AfterPost, Sender
 from chat_server.moderation.duty import DutyRoster
@@ -41,23 +41,6 @@ log = logging.getLogger(__name__)
 SESSION_CHECK_EVERY = 12  # heartbeats between checks that each socket's session still holds
 # Closes that are a decision about the member, announced at once rather than after a linger.
 _ANNOUNCE_AT_ONCE = frozenset({CLOSE_SIGNED_OUT, CLOSE_REMOVED})
-
-
-@dataclass(frozen=True, slots=True)
-class HubLimits:
-    send_rate_per_s: float
-    send_burst: int
-    max_body_chars: int
-    max_rooms_per_connection: int
-    replay_window: int
-    max_resume: int
-    typing_interval_s: float
-    heartbeat_interval_s: float
-    check_interval_s: float
-    presence_batch_s: float = 0.25
-    presence_linger_s: float = 0.0
-    presence_list_max: int = 100  # joined.present and presence frames in big rooms (§5.4)
-    fan_out_turn: int = DEFAULT_TURN  # connections written to in one turn of the loop (fanout.py)
 
 
 class Hub:
@@ -95,9 +78,10 @@ class Hub:
         )
         self._beats = 0
         self._rooms: dict[str, LocalRoom] = {}
+        # A room's frames to its connections, in room order (in turns in a big room); settle:
+        # what of a room is still queued, sent now, before a direct write (fanout.py).
         self._fan = FanOut(limits.fan_out_turn)
-        self._fan_out = self._fan.send  # a room's frame to its connections, in room order
-        self.settle = self._fan.settle  # what of a room is still queued, now: before direct writes
+        self._fan_out, self.settle = self._fan.send, self._fan.settle
         self._filler = GapFiller(
             broker, history, limits.replay_window, self._fan_out,
             lambda local: self._rooms.get(local.slug) is local,
@@ -144,7 +128,7 @@ class Hub:
     def local_connections(self, room: str) -> list[Connection]:
         """This process's connections joined to ``room``, for a caller that delivers to them
         next: the room's frames still going out in turns are sent first (fanout.py)."""
-        self._fan.settle(room)
+        self.settle(room)
         local = self._rooms.get(room)
         return [] if local is None else [c for c in local.conns if room in c.rooms]
 

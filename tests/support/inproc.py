@@ -30,7 +30,8 @@ from chat_server.broker.redis_broker import RedisBroker
 from chat_server.gateway.connection import Connection
 from chat_server.gateway.direct import DirectWebSocketProtocol
 from chat_server.gateway.fanout import DEFAULT_TURN
-from chat_server.gateway.hub import Hub, HubLimits
+from chat_server.gateway.hub import Hub
+from chat_server.gateway.limits import HubLimits
 from chat_server.gateway.rooms import RoomService
 from chat_server.moderation.duty import DutyRoster
 from chat_server.moderation.enforce import Enforcer
