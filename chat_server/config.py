@@ -92,7 +92,7 @@ class Settings:
     presence_list_max: int = 100
     # A message to a room with more local members than this goes out this many sockets per
     # turn of the event loop, so a webinar's fan-out does not hold everything else up.
-    fan_out_turn: int = 256
+    fan_out_turn: int = 64
     subscription_check_s: float = 1.0  # watchdog and anti-entropy period for pub/sub
     # Moderation: how long a gateway trusts its copy of a room's restrictions and state
     # before reading them again (events keep it current; this bounds a missed event).

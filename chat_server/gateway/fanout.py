@@ -1,8 +1,8 @@
 """A room's fan-out, in turns of the event loop when the room is big.
 
 One message to a room hands the same framed bytes to each local member's socket: a ``send()``
-each, about 5-10 µs. In a webinar of 1,000 members on one gateway that is 5-10 ms of the loop
-thread for every message, during which nothing else on the gateway runs: not the small rooms'
+each, 5-10 µs on a quiet machine and up to ~35 µs on a busy one. In a webinar of 1,000
+members on one gateway that is 5-35 ms of the loop thread for every message, during which nothing else on the gateway runs: not the small rooms'
 messages, not a sender's ack, not a ping. So a fan-out to more than ``turn`` connections goes
 out ``turn`` at a time, each slice in its own turn of the loop, and whatever arrived meanwhile
 (another room's message, a socket's frame) runs in between. The CPU is the same; the longest
@@ -27,8 +27,12 @@ from chat_server.gateway.connection import Connection
 from chat_server.gateway.filling import LocalRoom
 from chat_server.wire import Outgoing
 
-# Connections written to in one turn of the loop: ~1.3-2.5 ms at 5-10 µs each.
-DEFAULT_TURN = 256
+# Connections written to in one turn of the loop. A socket write costs 5-10 µs on a quiet
+# machine and up to ~35 µs with the readers on the same cores (the loopback's receive runs
+# in the sender's system call): 64 holds the loop ~0.3-2.3 ms. Measured, 1,000 members at
+# 60 msg/s: loop lag p99 ~9 ms with 256, ~2-3 ms with 64 (bench/notes.md); each slice costs a
+# loop turn, ~2-3 µs, 16 of them a message in a room of 1,000.
+DEFAULT_TURN = 64
 
 
 class _Queued:

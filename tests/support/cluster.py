@@ -58,7 +58,7 @@ TEST_ENV = {
     "KINDRED_EVENT_ARCHIVE_AFTER_S": "2",
     "KINDRED_EVENT_TICK_S": "0.25",
     "KINDRED_VIDEO_EMBED_HOSTS": "video.example.org",
-    # A room's frames go out at most 3 sockets a turn of the loop (production: 256), so every
+    # A room's frames go out at most 3 sockets a turn of the loop (production: 64), so every
     # test with more than three members of a room on a gateway runs through the turns
     # (chat_server/gateway/fanout.py), not only the tests written for them.
     "KINDRED_FAN_OUT_TURN": "3",
