@@ -164,7 +164,7 @@ def cmd_writer(args: argparse.Namespace) -> int:
 
     async def work(resources: Any) -> int:
         writer = RedisWriter(resources.redis, resources.db, settings.writer_batch,
-                             settings.writer_claim_idle_s)
+                             settings.writer_claim_idle_s, gather_s=settings.writer_gather_s)
         await writer.run()
         return 0
 

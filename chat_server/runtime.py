@@ -202,7 +202,8 @@ class Runtime:
         rooms = RoomService(hub, facts, enforcer, moderation, sessions.gates, conversations.gates)
         writer: RedisWriter | None = None
         if redis is not None and settings.run_writer:
-            writer = RedisWriter(redis, db, settings.writer_batch, settings.writer_claim_idle_s)
+            writer = RedisWriter(redis, db, settings.writer_batch, settings.writer_claim_idle_s,
+                                 gather_s=settings.writer_gather_s)
             writer.start()
         questions = open_questions(settings, db, broker, hub, redis, safety)
         # Taking a request opens the navigator's conversation with the member (conversations').

@@ -163,3 +163,22 @@ async def test_refused_rows_do_not_cost_a_new_connection_each(rig: Rig) -> None:
     finally:
         await writer.stop()
     assert await rig.stored() == [1, 2, 3, 7, 8, 9, 10]
+
+
+async def test_after_a_batch_that_did_not_fill_the_writer_waits_gather_s(rig: Rig) -> None:
+    # KINDRED_WRITER_GATHER_S: a trickle is committed once per wait, not once per message.
+    # With a 2 s wait, an entry posted just after a commit is not committed within 1 s (a
+    # busy machine only makes that later), then is.
+    writer = RedisWriter(rig.redis, session_factory(rig.engine), batch=1000, claim_idle_s=60,
+                         consumer="gather", gather_s=2.0)
+    writer.start()
+    try:
+        await _post(rig.redis, rig.author, range(1, 2))
+        await eventually(_true(lambda: writer.committed >= 1), 30, "the first entry committed")
+        await _post(rig.redis, rig.author, range(2, 3))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(eventually(_true(lambda: writer.committed >= 2), 30, "early"), 1.0)
+        await eventually(_true(lambda: writer.committed >= 2), 30, "the second entry committed")
+    finally:
+        await writer.stop()
+    assert await rig.stored() == [1, 2]

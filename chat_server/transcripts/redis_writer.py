@@ -91,8 +91,10 @@ class RedisWriter:
         batch: int,
         claim_idle_s: float,
         consumer: str | None = None,
+        gather_s: float = GATHER_S,
     ) -> None:
         self._redis = redis
+        self._gather_s = gather_s
         self._db = db
         self._batch = batch
         self._claim_idle_ms = int(claim_idle_s * 1000)
@@ -185,9 +187,9 @@ class RedisWriter:
                 acking = asyncio.create_task(self._acknowledge(ids), name="transcript-writer-ack")
                 if 0 < len(batch.entries) < self._batch:
                     # A trickle: let more arrive, so that a busy room costs a commit per
-                    # GATHER_S rather than one per message (members never wait for this:
+                    # gather_s rather than one per message (members never wait for this:
                     # a message is acknowledged and delivered once Redis holds it).
-                    await asyncio.sleep(GATHER_S)
+                    await asyncio.sleep(self._gather_s)
         finally:
             try:
                 if acking is not None and not acking.done():
