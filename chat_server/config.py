@@ -222,8 +222,8 @@ class Settings:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
             out.append("KINDRED_SEND_RATE must be positive (messages per minute)")
-        if self.writer_gather_s < 0:
-            out.append("KINDRED_WRITER_GATHER_S must be at least 0")
+        if not 0 <= self.writer_gather_s <= 5:  # also refuses nan; inf would stop the writer
+            out.append("KINDRED_WRITER_GATHER_S must be between 0 and 5 (seconds)")
         if self.replay_window < 1000:
             out.append("KINDRED_REPLAY_WINDOW must be at least 1000")
         if self.presence_batch_s < 0 or self.presence_linger_s < 0:

@@ -77,16 +77,10 @@ async def _now(fn: Callable[[], None]) -> None:
     fn()
 
 
-async def lean_handshake(hot: HotReads, token: str) -> Handshake | None:
-    """A live session's member and moderation context, on the lean path (persistence.handshake)."""
-    digest = token_digest(token)
-    return (await lean_handshakes(hot, [digest])).get(digest)
-
-
 async def lean_handshakes(hot: HotReads, digests: list[str]) -> dict[str, Handshake]:
-    """``lean_handshake`` for many sessions (by token digest) in one read, on the join path's
-    pool (persistence/hot_reads.py); the gateway batches concurrent handshakes through it
-    (chat_server/accounts/handshakes.py)."""
+    """Live sessions' members and moderation contexts, by token digest, in one read on the
+    join path's pool (persistence/hot_reads.py, the lean path of persistence.handshake); the
+    gateway batches concurrent handshakes through it (chat_server/accounts/handshakes.py)."""
     now = utcnow()
     return await hot.run(lambda conn: handshakes(conn, digests, now))
 
@@ -282,6 +276,7 @@ class Runtime:
     async def drain(self) -> None:
         """Graceful shutdown: every client gets what it is owed, then close code 1012."""
         self.hub.draining = True
+        self.hub.settle_all()  # frames still going out in turns, before the last flush
         conns = self.hub.connections()
         for conn in conns:
             conn.close_after_flush(

@@ -17,7 +17,7 @@ import msgpack
 import pytest
 
 from chat_server.gateway.connection import Connection, Cursor
-from chat_server.gateway.fanout import FanOut
+from chat_server.gateway.fanout import MAX_QUEUED, FanOut
 from chat_server.gateway.filling import LocalRoom
 from chat_server.protocol import moderation_events as events
 from chat_server.wire import MSGPACK, Outgoing
@@ -107,6 +107,31 @@ async def test_settle_sends_what_is_left_before_the_caller_writes() -> None:
     fan.send(local, 3, frame("big", 3))  # and the room is not stuck behind the settled queue
     await turns(5)
     assert [seqs(c) for c in local.conns] == [[1, 2, 3]] * 7
+
+
+async def test_a_room_that_falls_behind_is_sent_at_once_not_queued_without_end() -> None:
+    # Frames arriving faster than the turns drain them (an overloaded gateway): at most
+    # MAX_QUEUED in the room's queue (the one under way included); the next one settles the
+    # room and goes out after it, in order.
+    fan, local = FanOut(turn=2), room_of("big", 7)
+    for seq in range(1, MAX_QUEUED + 1):
+        fan.send(local, seq, frame("big", seq))
+    assert len(fan._queued["big"]) == MAX_QUEUED
+    fan.send(local, MAX_QUEUED + 1, frame("big", MAX_QUEUED + 1))
+    assert "big" not in fan._queued
+    assert [seqs(c) for c in local.conns] == [list(range(1, MAX_QUEUED + 2))] * 7
+    await turns(5)
+    assert [seqs(c) for c in local.conns] == [list(range(1, MAX_QUEUED + 2))] * 7
+
+
+async def test_settle_all_sends_every_room_s_queue() -> None:
+    # A graceful shutdown's first step (Runtime.drain): nothing left in turns.
+    fan, a, b = FanOut(turn=2), room_of("a", 5), room_of("b", 5)
+    fan.send(a, 1, frame("a", 1))
+    fan.send(b, 1, frame("b", 1))
+    fan.settle_all()
+    assert not fan._queued
+    assert all(seqs(c) == [1] for c in [*a.conns, *b.conns])
 
 
 async def test_a_member_who_left_meanwhile_is_skipped() -> None:

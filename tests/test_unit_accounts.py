@@ -20,7 +20,7 @@ from chat_server.accounts.throttles import Throttles
 from chat_server.api.common import api_error, error_response
 from chat_server.config import Settings
 from chat_server.gateway.connection import CLOSE_SIGNED_OUT
-from chat_server.runtime import lean_handshake
+from chat_server.runtime import lean_handshakes
 from chat_server.security import Passwords, key_digest, token_digest
 from persistence import accounts
 from rooms.model import Member
@@ -62,7 +62,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[Setup]:
         settings = Settings.from_env({}, login_attempts=3, login_address_attempts=100)
 
         async def member_for_token(token: str) -> Member | None:
-            found = await lean_handshake(tier.hot, token)
+            found = (await lean_handshakes(tier.hot, [token_digest(token)])).get(token_digest(token))
             return None if found is None else found.member
 
         hasher = CountingPasswords()
@@ -135,6 +135,7 @@ async def test_signing_out_ends_the_session_and_closes_its_sockets_here(setup: S
     conn.session_digest = token_digest(signed_in.token)
     other = setup.tier.connect(signed_in.member)  # another session's: left open
     await setup.service.sign_out(signed_in.token)
-    assert await lean_handshake(setup.tier.hot, signed_in.token) is None
+    digest = token_digest(signed_in.token)
+    assert digest not in await lean_handshakes(setup.tier.hot, [digest])
     await eventually(lambda: conn.closed.is_set())
     assert conn.close_code == CLOSE_SIGNED_OUT and other.close_code is None

@@ -22,6 +22,8 @@ def test_defaults_and_values_from_the_environment() -> None:
 @pytest.mark.parametrize(("name", "value"), [
     ("KINDRED_FAN_OUT_TURN", "0"), ("KINDRED_FAN_OUT_TURN", "-3"), ("KINDRED_FAN_OUT_TURN", "many"),
     ("KINDRED_WRITER_GATHER_S", "-0.1"), ("KINDRED_WRITER_GATHER_S", "soon"),
+    ("KINDRED_WRITER_GATHER_S", "inf"), ("KINDRED_WRITER_GATHER_S", "nan"),
+    ("KINDRED_WRITER_GATHER_S", "50"),  # milliseconds meant: history would trail by 50 s
 ])
 def test_out_of_range_is_refused_by_name(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):

@@ -2,8 +2,9 @@
 
 One message to a room hands the same framed bytes to each local member's socket: a ``send()``
 each, 5-10 µs on a quiet machine and up to ~35 µs on a busy one. In a webinar of 1,000
-members on one gateway that is 5-35 ms of the loop thread for every message, during which nothing else on the gateway runs: not the small rooms'
-messages, not a sender's ack, not a ping. So a fan-out to more than ``turn`` connections goes
+members on one gateway that is 5-35 ms of the loop thread for every message, during which
+nothing else on the gateway runs: not the small rooms' messages, not a sender's ack, not a
+ping. So a fan-out to more than ``turn`` connections goes
 out ``turn`` at a time, each slice in its own turn of the loop, and whatever arrived meanwhile
 (another room's message, a socket's frame) runs in between. The CPU is the same; the longest
 hold of the loop is one slice.
@@ -16,6 +17,12 @@ queued (the room's connections then); a connection that joins after that reads t
 its join's replay (its head is read after it is registered, and the frame's seq was taken
 before it was queued), one that leaves is skipped by ``Connection.deliver``, and a frame that
 reaches a connection twice is dropped there by its seq.
+
+The turns are a courtesy to the rest of the loop, not a buffer: a room with ``MAX_QUEUED``
+frames still going out (the gateway cannot keep up with it) has them sent at once, and the
+new one with them, as before the turns. So what waits is bounded, and an overloaded gateway
+stops reading while it writes, which is its back-pressure (Redis then cuts the reader off
+and the gap fill takes over; the outboxes' limits and slow-consumer closes apply as ever).
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from chat_server.wire import Outgoing
 # 60 msg/s: loop lag p99 ~9 ms with 256, ~2-3 ms with 64 (bench/notes.md); each slice costs a
 # loop turn, ~2-3 µs, 16 of them a message in a room of 1,000.
 DEFAULT_TURN = 64
+# Frames of one room in its queue at most (the one going out included); past it the room is
+# settled (above).
+MAX_QUEUED = 8
 
 
 class _Queued:
@@ -40,7 +50,8 @@ class _Queued:
 
     __slots__ = ("done", "out", "seq", "targets")
 
-    def __init__(self, targets: list[Connection], done: int, seq: int | None, out: Outgoing) -> None:
+    def __init__(self, targets: list[Connection], done: int, seq: int | None,
+                 out: Outgoing) -> None:
         self.targets = targets
         self.done = done
         self.seq = seq
@@ -59,7 +70,12 @@ class FanOut:
         room, conns = local.slug, local.conns
         queue = self._queued.get(room)
         if queue is not None:  # earlier frames of this room are still going out
-            queue.append(_Queued(list(conns), 0, seq, out))
+            if len(queue) < MAX_QUEUED:
+                queue.append(_Queued(list(conns), 0, seq, out))
+                return
+            self.settle(room)  # falling behind: everything now, this frame after it
+            for conn in list(conns):
+                conn.deliver(room, seq, out)
             return
         if len(conns) <= self._turn:  # nearly every frame: no list kept, no turn waited
             for conn in list(conns):
@@ -81,6 +97,11 @@ class FanOut:
             targets, item.done = item.targets[item.done:], len(item.targets)
             for conn in targets:
                 conn.deliver(room, item.seq, item.out)
+
+    def settle_all(self) -> None:
+        """``settle`` every room (a graceful shutdown, before each socket's last flush)."""
+        for room in list(self._queued):
+            self.settle(room)
 
     def _schedule(self) -> None:
         if not self._scheduled:

@@ -82,6 +82,7 @@ class Hub:
         # what of a room is still queued, sent now, before a direct write (fanout.py).
         self._fan = FanOut(limits.fan_out_turn)
         self._fan_out, self.settle = self._fan.send, self._fan.settle
+        self.settle_all = self._fan.settle_all  # a graceful shutdown's, before the last flush
         self._filler = GapFiller(
             broker, history, limits.replay_window, self._fan_out,
             lambda local: self._rooms.get(local.slug) is local,
