@@ -2,7 +2,7 @@
 batch costs.
 
     python -m bench.writer_trickle [--rounds 3] [--seconds 8] [--rows 25] [--every-ms 50]
-        [--writers 2] [--paced]
+        [--writers 2] [--paced] [--uvloop]
 
 In small rooms (500 messages a second) the writer inside a gateway finds ~25 entries after
 each 50 ms wait (``GATHER_S``), so its cost per message is mostly its cost per batch, which
@@ -116,14 +116,21 @@ def main() -> None:
     parser.add_argument("--every-ms", type=float, default=50)
     parser.add_argument("--writers", type=int, default=1)
     parser.add_argument("--paced", action="store_true", help="one entry at a time, same rate")
+    parser.add_argument("--uvloop", action="store_true",
+                        help="on uvloop, as a gateway runs (asyncio's own loop otherwise, as "
+                             "the figures before 2026-12-07 afternoon were taken)")
     args = parser.parse_args()
+    run: Any = asyncio.run
+    if args.uvloop:
+        import uvloop
+        run = uvloop.run
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with RedisServer(work / "redis") as redis_server, Postgres(work / "pg") as pg:
             migrate.upgrade(pg.url)
             author = asyncio.run(_author(pg.url))
             for r in range(args.rounds):
-                mine, loop, db, n, batches = asyncio.run(
+                mine, loop, db, n, batches = run(
                     one_round(pg, redis_server.url, author, args, 10_000_000 * (r + 1)))
                 print(f"round {r + 1}: this process {mine:.1f} µs/msg (writers' loop thread "
                       f"{loop:.1f}), PostgreSQL {db:.1f} µs/msg "

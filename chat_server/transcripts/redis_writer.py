@@ -32,6 +32,8 @@ from chat_server.keys import COMMITS_STREAM, DEAD_STREAM, WRITERS_GROUP
 from chat_server.transcripts.errors import is_bad_row
 from persistence import transcripts
 from persistence.transcripts import NewMessage
+from presence.redis_address import Address
+from presence.redis_pipe import RedisPipe
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,21 @@ class _Batch:
     rows: list[NewMessage] = field(default_factory=list)
     ids: list[bytes] = field(default_factory=list)  # the rows' entry ids, in the same order
     malformed: list[Entry] = field(default_factory=list)
+
+
+def entries_of(reply: Any) -> list[Entry]:
+    """The entries of a raw ``XREADGROUP`` reply of one stream (RESP2, as hiredis reads it:
+    ``[[stream, [[id, [field, value, ...]], ...]]]``, or None when nothing came), their fields
+    as a dict; an entry deleted while pending comes with no fields and is left out (it has
+    nothing to commit: its acknowledgement was on its way when it was read)."""
+    if not reply:
+        return []
+    out: list[Entry] = []
+    for entry_id, flat in reply[0][1]:
+        if flat:
+            it = iter(flat)
+            out.append((entry_id, dict(zip(it, it, strict=True))))
+    return out
 
 
 def parse_batch(entries: list[Entry]) -> _Batch:
@@ -109,6 +126,19 @@ class RedisWriter:
         bind = db.kw.get("bind")
         self._engine = bind if bind is not None and bind.dialect.name == "postgresql" else None
         self._held: AsyncConnection | None = None
+        # The reads and acknowledgements, once a batch each, go on a connection of the
+        # writer's own (hiredis, no pool): through redis-py they cost the gateway's loop
+        # ~0.5 ms a batch, more than the batch's insert at a gateway's trickle (bench/notes.md,
+        # the row "The transcript writer's reads and acknowledgements on a RedisPipe"). A
+        # blocked XREADGROUP holds only this connection, and only the writer uses it. The rare
+        # commands (the group, claims, the dead-letter stream) stay on redis-py. Opened by
+        # ``run`` on its loop.
+        self._address = Address.of(redis)
+        self._pipe: RedisPipe | None = None
+        # Within the reply deadline, with room to spare: a read that blocks longer than the
+        # connection waits for a reply would be taken for a Redis that stopped answering.
+        # Redis ends a blocked read on its clock's tick (``hz`` 10: up to 100 ms late).
+        self._block_ms = max(1, min(500, int((self._address.timeout_s - 0.15) * 1000 / 2)))
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="transcript-writer")
@@ -134,6 +164,18 @@ class RedisWriter:
                 raise
 
     async def run(self) -> None:
+        self._pipe = RedisPipe(self._address, at_once=True)
+        try:
+            await self._run()
+        finally:
+            pipe, self._pipe = self._pipe, None
+            await pipe.close()
+
+    def _line(self) -> RedisPipe:
+        assert self._pipe is not None, "the writer's connection is opened by run()"
+        return self._pipe
+
+    async def _run(self) -> None:
         backoff = 0.05
         while True:
             try:
@@ -202,17 +244,19 @@ class RedisWriter:
 
     async def _read(self) -> _Batch:
         """The next entries, parsed (read ahead, this overlaps the commit before them)."""
-        reply: Any = await self._redis.xreadgroup(
-            GROUP, self.consumer, {COMMITS_STREAM: ">"}, count=self._batch, block=500
+        reply = await self._line().execute(
+            "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", self._batch,
+            "BLOCK", self._block_ms, "STREAMS", COMMITS_STREAM, ">",
         )
-        return parse_batch([e for _, entries in reply or [] for e in entries])
+        return parse_batch(entries_of(reply))
 
     async def _drain_own_pending(self) -> None:
         while True:
-            reply: Any = await self._redis.xreadgroup(
-                GROUP, self.consumer, {COMMITS_STREAM: "0"}, count=self._batch
+            reply = await self._line().execute(
+                "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", self._batch,
+                "STREAMS", COMMITS_STREAM, "0",
             )
-            entries = [e for _, es in reply or [] for e in es if e[1]]
+            entries = entries_of(reply)
             if not entries:
                 return
             await self._acknowledge(await self._handle(parse_batch(entries)))
@@ -296,10 +340,9 @@ class RedisWriter:
         """The entries are committed: they leave the queue (and count as committed)."""
         if not ids:
             return
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xack(COMMITS_STREAM, GROUP, *ids)
-            pipe.xdel(COMMITS_STREAM, *ids)
-            await pipe.execute()
+        await self._line().transaction(
+            [("XACK", COMMITS_STREAM, GROUP, *ids), ("XDEL", COMMITS_STREAM, *ids)]
+        )
         self.committed += len(ids)
 
     async def _set_aside(self, entry_id: bytes, fields: dict[bytes, Any], why: str) -> None:
