@@ -24,7 +24,8 @@ async def test_every_member_posting_while_members_drop_and_join(deployment: Depl
     members = [dep.register(org=org.key) for _ in range(posters + 2)]
     clients = [await connect(dep, m, 0, room) for m in members[:posters + 1]]
     dropper = clients[posters]
-    late: list[Client] = []
+    late: list[Client] = []  # to close, in whichever order they came
+    named: dict[str, Client] = {}
     acks: list[dict[str, Any]] = []
 
     async def post_all(c: Client, who: int) -> None:
@@ -39,6 +40,7 @@ async def test_every_member_posting_while_members_drop_and_join(deployment: Depl
         await dropper.close()
         back = await Client.connect(ws(dep, 1), members[posters].token)
         late.append(back)
+        named["resumed"] = back
         await back.join(room, since=since)
         return since
 
@@ -46,6 +48,7 @@ async def test_every_member_posting_while_members_drop_and_join(deployment: Depl
         await clients[0].wait_until(lambda _f: len(clients[0].messages(room)) >= 20 or None, 10, "20")
         c = await Client.connect(ws(dep, 2), members[posters + 1].token)
         late.append(c)
+        named["joiner"] = c
         await c.join(room, since=0)
 
     try:
@@ -54,7 +57,8 @@ async def test_every_member_posting_while_members_drop_and_join(deployment: Depl
         total = posters * each
         by_seq = sorted(a["seq"] for a in acks)
         assert len(set(by_seq)) == total
-        resumed, joiner = late
+        # By name: which of the two connected first is the race's, not the test's.
+        resumed, joiner = named["resumed"], named["joiner"]
         for c, want in [*((c, by_seq) for c in clients[:posters]), (joiner, by_seq),
                         (resumed, [s for s in by_seq if s > since])]:
             await c.wait_until(lambda _f, c=c, w=want: len(c.messages(room)) >= len(w) or None, 15,
