@@ -138,6 +138,7 @@ async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[
     rng = random.Random(7)
     voters = members[: args.voters]
     before = [len(m.frames) for m in members]
+    await _loop_lag(dep)  # the probes start afresh for the storm
     cpu0, t0 = sum(map(cpu_s, pids)), time.monotonic()
     for i, v in enumerate(voters):
         await v.send({"type": "vote", "question": rng.choice(qids), "up": True, "cid": f"v{i}"})
@@ -150,6 +151,7 @@ async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[
     storm = [[f for f in m.frames[b:] if f.get("type") == "question"] for m, b in zip(members, before, strict=True)]
     last_at = max((f["_at"] for frames in storm for f in frames), default=t_answered)
     cpu1 = sum(map(cpu_s, pids))
+    lags = await _loop_lag(dep)
     refused = [f for v in voters for f in v.frames if f.get("type") == "error"]
     per_member = [len(s) for s in storm]
     finals: dict[str, int] = {}
@@ -167,7 +169,18 @@ async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[
         "all_votes_answered_s": round(t_answered - t0, 3),
         "last_count_frame_s": round(last_at - t0, 3),
         "votes_counted": sum(finals.values()),
+        # The gateways' loop-lag probes over the storm (KINDRED_LOOP_LAG_PROBE_MS): the worst
+        # p99 and the longest lag of any gateway, in ms.
+        "loop_lag_p99_ms": max((lag["p99_ms"] for lag in lags), default=None),
+        "loop_lag_max_ms": max((lag["max_ms"] for lag in lags), default=None),
     }
+
+
+async def _loop_lag(dep: Deployment) -> list[dict[str, Any]]:
+    """Each gateway's loop-lag probe since the last read (the read resets it)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        return [(await http.get(f"{g.http_url}/debug/loop-lag", params={"reset": "1"})).json()
+                for g in dep.gateways]
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ and, through the hub, the in-process tier's real Hub, broker and SQLite writer."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,19 +109,23 @@ async def test_settle_sends_what_is_left_before_the_caller_writes() -> None:
     assert [seqs(c) for c in local.conns] == [[1, 2, 3]] * 7
 
 
-async def test_a_room_that_falls_behind_is_sent_at_once_not_queued_without_end() -> None:
+async def test_a_room_that_falls_behind_is_not_queued_without_end() -> None:
     # Frames arriving faster than the turns drain them (an overloaded gateway): at most
-    # MAX_QUEUED in the room's queue (the one under way included); the next one settles the
-    # room and goes out after it, in order.
+    # MAX_QUEUED in the room's queue (the one under way included); each further one sends the
+    # oldest to everyone left at once (one frame's fan-out in the hold, as before the turns),
+    # and everything still reaches everyone once, in order.
     fan, local = FanOut(turn=2), room_of("big", 7)
     for seq in range(1, MAX_QUEUED + 1):
         fan.send(local, seq, frame("big", seq))
     assert len(fan._queued["big"]) == MAX_QUEUED
     fan.send(local, MAX_QUEUED + 1, frame("big", MAX_QUEUED + 1))
+    assert len(fan._queued["big"]) == MAX_QUEUED
+    assert [seqs(c) for c in local.conns] == [[1]] * 7  # the oldest whole; nothing else yet
+    fan.send(local, MAX_QUEUED + 2, frame("big", MAX_QUEUED + 2))
+    assert [seqs(c) for c in local.conns] == [[1, 2]] * 7
+    await turns(40)
     assert "big" not in fan._queued
-    assert [seqs(c) for c in local.conns] == [list(range(1, MAX_QUEUED + 2))] * 7
-    await turns(5)
-    assert [seqs(c) for c in local.conns] == [list(range(1, MAX_QUEUED + 2))] * 7
+    assert [seqs(c) for c in local.conns] == [list(range(1, MAX_QUEUED + 3))] * 7
 
 
 async def test_settle_all_sends_every_room_s_queue() -> None:
@@ -141,6 +145,60 @@ async def test_a_member_who_left_meanwhile_is_skipped() -> None:
     del conns[4].rooms["big"]  # left before its slice
     await turns(5)
     assert [seqs(c) for c in conns] == [[1]] * 4 + [[]]
+
+
+def state(room: str) -> Outgoing:
+    return Outgoing(msgpack.packb({"type": "room_state", "room": room, "seq": None}))
+
+
+def push_of(out: Outgoing) -> Callable[[Connection], None]:
+    return lambda conn: conn.push(out.for_protocol(conn.protocol))
+
+
+async def test_a_direct_write_waits_its_turn_behind_the_room_s_frames() -> None:
+    """Moderation's or a question's frame to a webinar while a message is going out: it
+    queues behind the message and goes out in turns too, rather than settling the room
+    (the message to everyone left, then the frame to everyone, in one hold of the loop)."""
+    fan, local = FanOut(turn=3), room_of("big", 8)
+    conns = list(local.conns)
+    fan.send(local, 1, frame("big", 1))
+    fan.each("big", conns, push_of(state("big")))
+    assert [len(seqs(c)) for c in conns] == [1, 1, 1, 0, 0, 0, 0, 0]  # nothing more this turn
+    await turns(1)
+    assert sum(len(seqs(c)) for c in conns) == 6  # three more: the message's next slice
+    await turns(20)
+    assert [seqs(c) for c in conns] == [[1, None]] * 8
+
+
+async def test_a_direct_write_to_a_big_room_goes_out_in_turns_and_keeps_its_place() -> None:
+    fan, local = FanOut(turn=3), room_of("big", 8)
+    conns = list(local.conns)
+    fan.each("big", conns, push_of(state("big")))
+    assert [len(seqs(c)) for c in conns] == [1, 1, 1, 0, 0, 0, 0, 0]
+    fan.send(local, 1, frame("big", 1))  # a message after it waits behind it
+    await turns(20)
+    assert [seqs(c) for c in conns] == [[None, 1]] * 8
+
+
+async def test_a_direct_write_to_a_small_room_or_a_few_goes_out_at_once() -> None:
+    fan, local = FanOut(turn=4), room_of("r", 4)
+    conns = list(local.conns)
+    fan.each("r", conns, push_of(state("r")))
+    fan.each("r", [], push_of(state("r")))  # nobody: nothing queued
+    assert [seqs(c) for c in conns] == [[None]] * 4
+    assert not fan._queued
+
+
+async def test_a_settle_sends_the_direct_writes_queued_in_order() -> None:
+    fan, local = FanOut(turn=2), room_of("big", 5)
+    conns = list(local.conns)
+    fan.send(local, 1, frame("big", 1))
+    fan.each("big", conns, push_of(state("big")))
+    fan.send(local, 2, frame("big", 2))
+    fan.settle("big")
+    assert [seqs(c) for c in conns] == [[1, None, 2]] * 5
+    await turns(5)
+    assert [seqs(c) for c in conns] == [[1, None, 2]] * 5
 
 
 # -- through the hub -------------------------------------------------------------------------
@@ -186,3 +244,27 @@ async def test_a_removal_never_overtakes_its_message(tier: InProc) -> None:
         got: list[dict[str, Any]] = await frames_until(c, count_of("removed", 1))
         kinds = [f["type"] for f in got if f["type"] in ("message", "removed")]
         assert kinds == ["message", "removed"], kinds
+
+
+async def test_moderation_s_frame_to_a_webinar_holds_the_loop_for_one_slice_only(tier: InProc) -> None:
+    """A room's state (a pin) applied while the room's message is still going out in turns:
+    the call itself writes nothing (the message's later slices and the state wait their
+    turns), and every member reads the message, then the state."""
+    members = [await tier.member(f"M{i}") for i in range(7)]
+    conns = [tier.connect(m) for m in members]
+    for c in conns:
+        await tier.join(c)
+    await tier.send(conns[0], "first", "c0")
+    for c in conns:
+        await frames_until(c, count_of("message", 1))
+    local = tier.hub._rooms[ROOM]
+    message = Outgoing(msgpack.packb({"type": "message", "room": ROOM, "seq": 2, "id": "y" * 32,
+                                      "body": "second"}))
+    tier.hub._fan_out(local, 2, message)  # its first slice (2 of 7) now, the rest in turns
+    before = sum(len(c._outbox) for c in conns)
+    tier.hub.moderating.apply(events.StateChanged(ROOM, 0, False, {"id": "p" * 32}))
+    assert sum(len(c._outbox) for c in conns) == before  # nothing written in this hold
+    for c in conns:
+        got = await frames_until(c, lambda fs: any(f["type"] == "room_state" and f.get("pinned") for f in fs))
+        kinds = [f["type"] for f in got if f["type"] == "message" or f.get("pinned")]
+        assert kinds == ["message", "room_state"], (c.id, kinds)

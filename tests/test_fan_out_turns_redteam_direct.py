@@ -77,13 +77,13 @@ def _platform_banned(tier: InProc, members: list[Member], out: Outgoing) -> None
 
 
 def _question(tier: InProc, members: list[Member], out: Outgoing) -> None:
-    fanout = QuestionFanout(tier.hub.local_connections, tier.hub.connections, 0.5)
+    fanout = QuestionFanout(tier.hub.to_room, tier.hub.connections, 0.5)
     frame = {"type": "question", "room": ROOM, "id": "q1", "votes": 0}
     fanout.on_control(QuestionChanged(ROOM, "q1", 1, frame, frame, True, []))
 
 
 def _event_state(tier: InProc, members: list[Member], out: Outgoing) -> None:
-    gates = Gates(tier.db, tier.hub.connections, tier.hub.settle)
+    gates = Gates(tier.db, tier.hub.connections, tier.hub.to_room)
     frame = {"type": "event_state", "room": ROOM, "event": "e1", "state": "ended"}
     gates.on_control(SessionChanged(ROOM, frame, []))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -48,9 +49,17 @@ async def received(c: Connection) -> list[dict[str, Any]]:
     return [json.loads(b) for b in batch or []]
 
 
+def to_each(*conns: Connection) -> Callable[[str, Callable[[Connection], None]], None]:
+    """The hub's ``to_room`` for a room whose connections are ``conns`` (nothing queued)."""
+    def to_room(room: str, write: Callable[[Connection], None]) -> None:
+        for c in conns:
+            write(c)
+    return to_room
+
+
 async def test_pending_reaches_only_author_and_staff() -> None:
     author, staff, other = conn("author"), conn("s", staff=True), conn("o")
-    fan = Fanout(lambda room: [author, staff, other], lambda: [author, staff, other], 0.25)
+    fan = Fanout(to_each(author, staff, other), lambda: [author, staff, other], 0.25)
     fan.on_control(message(1, public=False))
     assert [f["reason"] for f in await received(author)] == ["secret"]
     assert [f["reason"] for f in await received(staff)] == ["secret"]
@@ -59,7 +68,7 @@ async def test_pending_reaches_only_author_and_staff() -> None:
 
 async def test_counts_coalesced_and_never_older() -> None:
     member = conn("m")
-    fan = Fanout(lambda room: [member], lambda: [member], 0.05)
+    fan = Fanout(to_each(member), lambda: [member], 0.05)
     fan.on_control(message(1, votes=1, votes_only=True))  # after a quiet spell: at once
     for v in range(2, 40):
         fan.on_control(message(v, votes=v, votes_only=True))

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chat_server.gateway.connection import Connection
+from chat_server.gateway.fanout import Write
 from chat_server.protocol.base import encode_for
 from chat_server.protocol.control import SessionChanged
 from chat_server.protocol.social import Notification
@@ -50,13 +51,13 @@ class RoomFacts:
 class Gates:
     def __init__(
         self, db: async_sessionmaker[AsyncSession], connections: Callable[[], list[Connection]],
-        settle: Callable[[str], None], ttl_s: float = 30.0,
+        to_room: Callable[[str, Write, list[Connection]], None], ttl_s: float = 30.0,
     ) -> None:
         self._db = db
         self._connections = connections
-        # Sends what of a room is still going out in turns (gateway/fanout.py), so that a
+        # Writes to a room's connections in the room's order (gateway/fanout.py), so that a
         # frame written to its members directly does not overtake a message queued before it.
-        self._settle = settle
+        self._to_room = to_room
         self._ttl_s = ttl_s
         self._facts: dict[str, RoomFacts] = {}
 
@@ -104,12 +105,21 @@ class Gates:
         to = set(event.to)
         # The notification goes to those whose row was stored (not to those who muted it).
         notify_to = set(event.notify_to or to)
-        if isinstance(room, str):
-            self._settle(room)
-        for conn in self._connections():
-            if conn.member.id not in to and not (isinstance(room, str) and room in conn.rooms):
-                continue
+        targets = [conn for conn in self._connections()
+                   if conn.member.id in to or (isinstance(room, str) and room in conn.rooms)]
+        encoded: dict[str, bytes | str] = {}  # the frame once per wire format
+
+        def write(conn: Connection) -> None:
             if isinstance(frame, dict):
-                conn.push(encode_for(conn.protocol, frame))
+                data = encoded.get(conn.protocol)
+                if data is None:
+                    data = encoded[conn.protocol] = encode_for(conn.protocol, frame)
+                conn.push(data)
             if isinstance(notify, dict) and conn.member.id in notify_to:
                 conn.push(encode_for(conn.protocol, Notification(notify)))
+
+        if isinstance(room, str):
+            self._to_room(room, write, targets)
+        else:
+            for conn in targets:
+                write(conn)

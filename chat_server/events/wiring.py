@@ -38,7 +38,7 @@ def open_sessions(
         db, broker, settings.event_grace_s, settings.event_archive_after_s, settings.event_tick_s,
         broker_head,
     )
-    gates = Gates(db, hub.connections, hub.settle)
+    gates = Gates(db, hub.connections, hub.to_room)
 
     def on_control(event: SessionChanged) -> None:
         gates.on_control(event)

@@ -10,25 +10,32 @@ out ``turn`` at a time, each slice in its own turn of the loop, and whatever arr
 hold of the loop is one slice.
 
 Order is kept per room: while a room's earlier frames are still going out, its later ones
-(messages, presence, gap fills) wait behind them, and ``settle`` sends what is left at once
-for callers that write to the room's connections directly (moderation, questions), so a
-removal never overtakes the message it removes. Who receives a frame is decided when it is
+(messages, presence, gap fills) wait behind them, and so do the frames written to the room's
+connections one by one (``each``: moderation's, a question's, a session's state, a staff
+alert), so a removal never overtakes the message it removes, and a question's change to a
+webinar goes out in turns like a message rather than flushing the room's queue and then
+itself in one hold. ``settle`` sends what is left at once, for the few callers that cannot
+wait in one room's line (a platform ban, across all its member's rooms). Who receives a frame is decided when it is
 queued (the room's connections then); a connection that joins after that reads the frame in
 its join's replay (its head is read after it is registered, and the frame's seq was taken
 before it was queued), one that leaves is skipped by ``Connection.deliver``, and a frame that
 reaches a connection twice is dropped there by its seq.
 
 The turns are a courtesy to the rest of the loop, not a buffer: a room with ``MAX_QUEUED``
-frames still going out (the gateway cannot keep up with it) has them sent at once, and the
-new one with them, as before the turns. So what waits is bounded, and an overloaded gateway
-stops reading while it writes, which is its back-pressure (Redis then cuts the reader off
-and the gap fill takes over; the outboxes' limits and slow-consumer closes apply as ever).
+frames still going out (the gateway cannot keep up with it) sends its oldest frame to
+everyone left at once to make room for the new one, as every frame went before the turns. So
+what waits is bounded, an overloaded gateway stops reading while it writes, which is its
+back-pressure (Redis then cuts the reader off and the gap fill takes over; the outboxes'
+limits and slow-consumer closes apply as ever), and no hold is longer than one frame's
+fan-out. (Sending the whole queue at that point held the loop 120-150 ms at a time in a vote
+storm to 1,000 members: bench/notes.md.)
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from chat_server.gateway.connection import Connection
 from chat_server.gateway.filling import LocalRoom
@@ -45,17 +52,35 @@ DEFAULT_TURN = 64
 MAX_QUEUED = 8
 
 
-class _Queued:
-    """One frame of a room still going out: to whom, and how far it has got."""
+# Writes one connection's frame of a direct write (``each``): what, and whether at all, is
+# the caller's (a question's private or public view, a kick's close).
+Write = Callable[[Connection], None]
 
-    __slots__ = ("done", "out", "seq", "targets")
+
+class _Queued:
+    """One frame of a room still going out: to whom, and how far it has got. A message or
+    event of the room (``out``, delivered with ``seq``), or a direct write (``write``)."""
+
+    __slots__ = ("done", "out", "seq", "targets", "write")
 
     def __init__(self, targets: list[Connection], done: int, seq: int | None,
-                 out: Outgoing) -> None:
+                 out: Outgoing | None, write: Write | None = None) -> None:
         self.targets = targets
         self.done = done
         self.seq = seq
         self.out = out
+        self.write = write
+
+    def send(self, room: str, conns: list[Connection]) -> None:
+        write = self.write
+        if write is not None:
+            for conn in conns:
+                write(conn)
+            return
+        seq, out = self.seq, self.out
+        assert out is not None
+        for conn in conns:
+            conn.deliver(room, seq, out)
 
 
 class FanOut:
@@ -69,24 +94,41 @@ class FanOut:
         """Hand ``out`` to each of the room's connections: now, or in turns."""
         room, conns = local.slug, local.conns
         queue = self._queued.get(room)
+        if queue is None and len(conns) <= self._turn:
+            # Nearly every frame: no list kept, no turn waited.
+            for conn in list(conns):
+                conn.deliver(room, seq, out)
+            return
+        self._line_up(room, queue, _Queued(list(conns), 0, seq, out))
+
+    def each(self, room: str, targets: list[Connection], write: Write) -> None:
+        """``write`` to each of ``targets`` (connections of ``room``'s members, or staff to
+        alert about it), in the room's order: after the room's frames still going out, and
+        in turns when there are many."""
+        if not targets:
+            return
+        queue = self._queued.get(room)
+        if queue is None and len(targets) <= self._turn:
+            for conn in targets:
+                write(conn)
+            return
+        self._line_up(room, queue, _Queued(targets, 0, None, None, write))
+
+    def _line_up(self, room: str, queue: deque[_Queued] | None, item: _Queued) -> None:
         if queue is not None:  # earlier frames of this room are still going out
-            if len(queue) < MAX_QUEUED:
-                queue.append(_Queued(list(conns), 0, seq, out))
-                return
-            self.settle(room)  # falling behind: everything now, this frame after it
-            for conn in list(conns):
-                conn.deliver(room, seq, out)
+            if len(queue) >= MAX_QUEUED:
+                # Falling behind: the oldest frame to everyone left, now, making room.
+                oldest = queue.popleft()
+                oldest.send(room, oldest.targets[oldest.done:])
+                oldest.done = len(oldest.targets)
+            queue.append(item)
             return
-        if len(conns) <= self._turn:  # nearly every frame: no list kept, no turn waited
-            for conn in list(conns):
-                conn.deliver(room, seq, out)
-            return
-        targets = list(conns)
         turn = self._turn
-        for conn in targets[:turn]:
-            conn.deliver(room, seq, out)
-        self._queued[room] = deque((_Queued(targets, turn, seq, out),))
-        self._schedule()
+        item.send(room, item.targets[:turn])
+        if len(item.targets) > turn:
+            item.done = turn
+            self._queued[room] = deque((item,))
+            self._schedule()
 
     def settle(self, room: str) -> None:
         """Send whatever of ``room`` is still queued, now: the caller writes to the room's
@@ -95,8 +137,7 @@ class FanOut:
         while queue:
             item = queue.popleft()
             targets, item.done = item.targets[item.done:], len(item.targets)
-            for conn in targets:
-                conn.deliver(room, item.seq, item.out)
+            item.send(room, targets)
 
     def settle_all(self) -> None:
         """``settle`` every room (a graceful shutdown, before each socket's last flush)."""
@@ -133,6 +174,4 @@ class FanOut:
         if self._queued:
             self._schedule()
         for room, item, start, end in slices:
-            seq, out = item.seq, item.out
-            for conn in item.targets[start:end]:
-                conn.deliver(room, seq, out)
+            item.send(room, item.targets[start:end])

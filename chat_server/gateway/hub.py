@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from functools import partial
 from typing import Any
 
 from chat_server.aio import stop_task
@@ -20,7 +21,7 @@ from chat_server.gateway import joining, upkeep
 from chat_server.gateway.announcing import Announcer
 from chat_server.gateway.connection import CLOSE_REMOVED, CLOSE_SIGNED_OUT, Connection, Cursor
 from chat_server.gateway.control import ControlChannel
-from chat_server.gateway.fanout import FanOut
+from chat_server.gateway.fanout import FanOut, Write
 from chat_server.gateway.filling import GapFiller, LocalRoom
 from chat_server.gateway.limits import HubLimits
 from chat_server.gateway.moderating import ModerationApplier
@@ -78,8 +79,9 @@ class Hub:
         )
         self._beats = 0
         self._rooms: dict[str, LocalRoom] = {}
-        # A room's frames to its connections, in room order (in turns in a big room); settle:
-        # what of a room is still queued, sent now, before a direct write (fanout.py).
+        # A room's frames to its connections, in room order (in turns in a big room), the
+        # direct writes of moderation, questions and sessions among them (``to_room``);
+        # settle: what of a room is still queued, sent now (fanout.py).
         self._fan = FanOut(limits.fan_out_turn)
         self._fan_out, self.settle = self._fan.send, self._fan.settle
         self.settle_all = self._fan.settle_all  # a graceful shutdown's, before the last flush
@@ -126,12 +128,19 @@ class Hub:
     def local_rooms(self) -> list[str]:
         return list(self._rooms)
 
-    def local_connections(self, room: str) -> list[Connection]:
-        """This process's connections joined to ``room``, for a caller that delivers to them
-        next: the room's frames still going out in turns are sent first (fanout.py)."""
-        self.settle(room)
+    def room_connections(self, room: str) -> list[Connection]:
+        """This process's connections joined to ``room`` (nothing is sent)."""
         local = self._rooms.get(room)
         return [] if local is None else [c for c in local.conns if room in c.rooms]
+
+    def to_room(self, room: str, write: Write, targets: list[Connection] | None = None) -> None:
+        """``write`` to each of this process's connections joined to ``room`` (still in it
+        when its turn comes), or to ``targets``: in the room's order, after its frames still
+        going out, in turns when there are many (fanout.py)."""
+        if targets is None:
+            targets = self.room_connections(room)
+            write = partial(_if_still_in, room, write)
+        self._fan.each(room, targets, write)
 
     def _holds(self, room: str, user_id: str) -> bool:
         """Whether a connection of this process has ``user_id`` in ``room``."""
@@ -384,3 +393,8 @@ class Hub:
         while True:
             await asyncio.sleep(self._limits.check_interval_s)
             await upkeep.check_heads(self._broker, self._rooms, self._start_fill, self._stored_head)
+
+
+def _if_still_in(room: str, write: Write, conn: Connection) -> None:
+    if room in conn.rooms:  # not one that left the room while the write waited its turn
+        write(conn)

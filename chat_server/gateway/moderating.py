@@ -20,6 +20,7 @@ from typing import Protocol
 
 from chat_server.aio import stop_task, wait_at_most
 from chat_server.gateway.connection import CLOSE_REMOVED, Connection
+from chat_server.gateway.fanout import Write
 from chat_server.moderation.duty import DutyRoster
 from chat_server.moderation.facts import FactsCache, RoomFacts
 from chat_server.protocol import moderation_events as events
@@ -39,12 +40,17 @@ def _ms(seconds: float | None) -> int | None:
 class LocalConnections(Protocol):
     def connections(self) -> list[Connection]: ...
 
-    def local_connections(self, room: str) -> list[Connection]: ...
+    def room_connections(self, room: str) -> list[Connection]: ...
+
+    def to_room(self, room: str, write: Write, targets: list[Connection] | None = None) -> None:
+        """Write to the room's connections (or ``targets``) in the room's order: behind its
+        frames still going out in turns (gateway/fanout.py)."""
+        ...
 
     def local_rooms(self) -> list[str]: ...
 
     def settle(self, room: str) -> None:
-        """Send what of ``room`` is still going out in turns, before a direct write."""
+        """Send what of ``room`` is still going out in turns, now."""
         ...
 
     def removed(self, user_id: str, room: str | None) -> None:
@@ -124,13 +130,19 @@ class ModerationApplier:
         """Put out of the room every local connection a ban or kick now refuses: the event
         that should have done it may have been lost, or crossed a join in progress."""
         now = self._clock()
-        for conn in [only] if only is not None else self._conns.local_connections(room):
+
+        def put_out(conn: Connection) -> None:
             refusal = moderation.join_refusal(facts.restrictions.get(conn.member.id, ()), now)
             if refusal is not None and conn.close_code is None:
                 frame = RESTRICTION_FRAMES[refusal.reason](
                     room, _ms(refusal.until), facts.reason_of(conn.member.id, refusal.reason))
                 conn.push(encode_for(conn.protocol, frame))
                 conn.close_after_flush(CLOSE_REMOVED, refusal.reason, 1.0)
+
+        if only is not None:
+            put_out(only)  # a connection whose join just read the facts: nothing queued for it
+        else:
+            self._conns.to_room(room, put_out)
 
     def recheck(self, conn: Connection, room: str) -> None:
         """After a join: put the connection out if a ban or kick landed while it joined."""
@@ -148,8 +160,8 @@ class ModerationApplier:
             case events.Lifted(room, user, kinds):
                 if "mute" in kinds:
                     out = encode(Unmuted(room))
-                    for conn in self._targets(room, user):
-                        conn.deliver(room, None, out)
+                    self._conns.to_room(room, lambda conn: conn.deliver(room, None, out),
+                                        self._targets(room, user))
             case events.StateChanged(room):
                 facts = self._facts.known(room)
                 if facts is not None:
@@ -179,35 +191,42 @@ class ModerationApplier:
         out = encode(RESTRICTION_FRAMES[kind](room, event.until_ms, event.reason))
         if kind != "mute":
             self._conns.removed(user, room)
-        for conn in self._targets(room, user):
+        why = "kicked" if kind == "kick" else "banned"
+
+        def tell(conn: Connection) -> None:
             if kind == "mute":
                 conn.deliver(room, None, out)  # behind a replay in progress, in order
             else:
-                conn.push(out.for_protocol(conn.protocol))  # now: the socket closes after it
-                conn.close_after_flush(CLOSE_REMOVED, "kicked" if kind == "kick" else "banned", 1.0)
+                conn.push(out.for_protocol(conn.protocol))  # the socket closes after it
+                conn.close_after_flush(CLOSE_REMOVED, why, 1.0)
+
+        self._conns.to_room(room, tell, self._targets(room, user))
 
     def _removed(self, event: events.MessageRemoved) -> None:
         """Everyone sees the message go; its author is also told why (two encodes in all)."""
         out = encode(Removed(event.room, event.message_id))
         told = encode(Removed(event.room, event.message_id, event.reason))
-        for conn in self._conns.local_connections(event.room):
+
+        def tell(conn: Connection) -> None:
             # deliver, not push: a resume in progress sends the replayed body first.
             conn.deliver(event.room, None, told if conn.member.id == event.author else out)
+
+        self._conns.to_room(event.room, tell)
 
     def _alert(self, event: events.Alert) -> None:
         community = Community(event.room, "", "", "", event.org_id)
         out = encode(event.frame())
-        self._conns.settle(event.room)  # staff in the room read the message before its alert
-        for conn in self._conns.connections():
-            if conn.member.id == event.skip:
-                continue  # about their own message
-            if conn.on_duty and moderation.may_moderate_room(conn.member, community, conn.assigned):
-                conn.push(out.for_protocol(conn.protocol))
+        staff = [
+            conn for conn in self._conns.connections()
+            if conn.member.id != event.skip  # about their own message
+            and conn.on_duty and moderation.may_moderate_room(conn.member, community, conn.assigned)
+        ]
+        # In the room's order: staff in the room read the message before its alert.
+        self._conns.to_room(event.room, lambda conn: conn.push(out.for_protocol(conn.protocol)), staff)
 
     def _targets(self, room: str, user: str) -> list[Connection]:
-        return [c for c in self._conns.local_connections(room) if c.member.id == user]
+        return [c for c in self._conns.room_connections(room) if c.member.id == user]
 
     def _to_room(self, room: str, frame: RoomState) -> None:
         out = encode(frame)
-        for conn in self._conns.local_connections(room):
-            conn.deliver(room, None, out)
+        self._conns.to_room(room, lambda conn: conn.deliver(room, None, out))

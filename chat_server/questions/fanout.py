@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from chat_server.gateway.connection import Connection
+from chat_server.gateway.fanout import Write
 from chat_server.protocol.base import encode_for
 from chat_server.protocol.control import QuestionChanged
 from chat_server.protocol.social import Notification
@@ -26,10 +27,12 @@ _MAX_TRACKED = 100_000
 
 class Fanout:
     def __init__(
-        self, local_connections: Callable[[str], list[Connection]],
+        self, to_room: Callable[[str, Write], None],
         connections: Callable[[], list[Connection]], interval_s: float,
     ) -> None:
-        self._local = local_connections
+        # Writes to the room's connections on this gateway in the room's order, in turns in
+        # a webinar (gateway/fanout.py): behind the messages still going out, never ahead.
+        self._to_room = to_room
         self._all = connections
         self._coalescer = VoteCoalescer(interval_s)
         self._sent: dict[str, int] = {}  # question id -> last version sent from here
@@ -86,16 +89,19 @@ class Fanout:
                 del self._sent[stale]
         room, public, see = message.room, message.public, set(message.see)
         encoded: dict[tuple[str, bool], bytes | str] = {}
-        for conn in self._local(room):
+
+        def write(conn: Connection) -> None:
             private = conn.member.id in see or room in conn.staff_in
             if not (public or private):
-                continue
+                return
             key = (conn.protocol, private)
             data = encoded.get(key)
             if data is None:
                 data = encoded[key] = encode_for(conn.protocol, message.private if private else message.frame)
             conn.push(data)
             self.frames_sent += 1
+
+        self._to_room(room, write)
 
     def _notify(self, message: QuestionChanged) -> None:
         notify, to = message.notify, set(message.to)
