@@ -79,9 +79,8 @@ class Hub:
         )
         self._beats = 0
         self._rooms: dict[str, LocalRoom] = {}
-        # A room's frames to its connections, in room order (in turns in a big room), the
-        # direct writes of moderation, questions and sessions among them (``to_room``);
-        # settle: what of a room is still queued, sent now (fanout.py).
+        # A room's frames to its connections in room order (in turns in a big room), direct
+        # writes too (``to_room``); settle: what of a room is still queued, sent now (fanout.py).
         self._fan = FanOut(limits.fan_out_turn)
         self._fan_out, self.settle = self._fan.send, self._fan.settle
         self.settle_all = self._fan.settle_all  # a graceful shutdown's, before the last flush
