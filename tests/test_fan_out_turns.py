@@ -268,3 +268,30 @@ async def test_moderation_s_frame_to_a_webinar_holds_the_loop_for_one_slice_only
         got = await frames_until(c, lambda fs: any(f["type"] == "room_state" and f.get("pinned") for f in fs))
         kinds = [f["type"] for f in got if f["type"] == "message" or f.get("pinned")]
         assert kinds == ["message", "room_state"], (c.id, kinds)
+
+
+async def test_a_kick_in_a_webinar_does_not_wait_for_the_room_s_turns(tier: InProc) -> None:
+    """A kick must close the member's sockets within a second, and a webinar's queue can be
+    longer than that: the kicked member gets what was queued for them and the frame in the
+    call itself, while the rest of the room keeps its turns."""
+    members = [await tier.member(f"M{i}") for i in range(7)]
+    conns = [tier.connect(m) for m in members]
+    for c in conns:
+        await tier.join(c)
+    await tier.send(conns[0], "first", "c0")
+    for c in conns:
+        await frames_until(c, count_of("message", 1))
+    local = tier.hub._rooms[ROOM]
+    message = Outgoing(msgpack.packb({"type": "message", "room": ROOM, "seq": 2, "id": "z" * 32,
+                                      "body": "second"}))
+    tier.hub._fan_out(local, 2, message)  # its first slice (2 of 7) now, the rest in turns
+    victim = conns[6]  # in the last slice
+    assert victim._outbox == [] or 2 not in [decode(d).get("seq") for d in victim._outbox]
+    others = sum(len(c._outbox) for c in conns[:6])
+    tier.hub.moderating.apply(events.Restricted(ROOM, members[6].id, "kick", None, "r"))
+    got = [decode(d) for d in victim._outbox]
+    assert [f.get("seq") if f["type"] == "message" else f["type"] for f in got] == [2, "kicked"], got
+    assert victim._flush_then_close is not None
+    assert sum(len(c._outbox) for c in conns[:6]) == others  # the others wait their turns
+    for c in conns[:6]:
+        await frames_until(c, count_of("message", 1))

@@ -70,8 +70,8 @@ class _Noting(RedisWriter):
         self.read_in: int | None = None
         self.spans: list[tuple[int, int]] = []  # (turn the batch was read in, turn its commit began in)
 
-    async def _read(self) -> _Batch:
-        batch = await super()._read()
+    async def _read(self, block: bool = True) -> _Batch:
+        batch = await super()._read(block)
         self.read_in = self.turns.count
         return batch
 

@@ -1,5 +1,5 @@
-"""The Redis mode's transcript writer reads its batches and acknowledges them on a Redis
-connection of its own (a ``RedisPipe``), not through redis-py's pool: at a gateway's trickle
+"""The Redis mode's transcript writer reads its batches and acknowledges them on Redis
+connections of its own (``RedisPipe``s, one for each), not through redis-py's pool: at a gateway's trickle
 redis-py's per-command machinery cost the gateway's loop more per batch than the insert. Its
 blocking read stays inside the connection's reply deadline, so a client configured with a
 short ``socket_timeout`` does not take an idle stream for a Redis that stopped answering.
@@ -104,16 +104,17 @@ async def test_batches_are_read_and_acknowledged_on_the_writers_own_connection(
         for batch in range(3):  # three trickle batches, each committed before the next
             await _post(redis, author, range(25 * batch + 1, 25 * batch + 26))
             await eventually(lambda n=25 * (batch + 1): _committed(writer, n), 30, "the batch committed")
-        pipe = writer._pipe
-        assert pipe is not None
-        # Every read and every acknowledgement since went on the writer's connection: the
+        pipe, acks = writer._pipe, writer._acks
+        assert pipe is not None and acks is not None
+        # Every read and every acknowledgement since went on the writer's connections: the
         # client's only commands are this test's own posts (XADD).
         assert {name for name in counted.names[len(before):]} <= {"XADD"}, counted.names[len(before):]
-        assert pipe.connects == 1
-        assert pipe.commands >= 3 * 4  # a read, MULTI, XACK, XDEL, EXEC a batch, at least
+        assert pipe.connects == 1 and acks.connects == 1
+        assert pipe.commands >= 3  # a read a batch, at least
+        assert acks.commands >= 3 * 4  # MULTI, XACK, XDEL, EXEC a batch
     finally:
         await writer.stop()
-    assert writer._pipe is None  # closed with the writer
+    assert writer._pipe is None and writer._acks is None  # closed with the writer
     assert await _stored(dsn) == list(range(1, 76))
     assert await redis.xlen(COMMITS_STREAM) == 0  # acknowledged and deleted
     pending: Any = await redis.xpending(COMMITS_STREAM, "writers")
@@ -121,14 +122,16 @@ async def test_batches_are_read_and_acknowledged_on_the_writers_own_connection(
     await redis.aclose()
 
 
+@pytest.mark.parametrize("timeout_s", [0.5, 0.1])
 async def test_an_idle_writer_blocks_within_a_short_reply_deadline(
-    pg_engine: tuple[str, AsyncEngine, int], redis_server: RedisServer
+    pg_engine: tuple[str, AsyncEngine, int], redis_server: RedisServer, timeout_s: float
 ) -> None:
-    """With ``socket_timeout=0.2`` a read that blocked 500 ms would outlast the reply
+    """With a short ``socket_timeout`` a read that blocked 500 ms would outlast the reply
     deadline: the connection would be dropped as dead and opened again, over and over, while
-    nothing is wrong. The read blocks for half the deadline instead."""
+    nothing is wrong. The read blocks for less (0.5 s: 175 ms), or not at all and the stream
+    is read again every 0.1 s (0.1 s: too short for Redis's 100 ms tick)."""
     dsn, engine, author = pg_engine
-    redis = Redis.from_url(redis_server.url, socket_timeout=0.2)
+    redis = Redis.from_url(redis_server.url, socket_timeout=timeout_s)
     await redis.delete(COMMITS_STREAM, DEAD_STREAM)
     writer = RedisWriter(redis, session_factory(engine), batch=1000, claim_idle_s=60, consumer="short")
     writer.start()

@@ -105,11 +105,15 @@ class Gates:
         to = set(event.to)
         # The notification goes to those whose row was stored (not to those who muted it).
         notify_to = set(event.notify_to or to)
-        targets = [conn for conn in self._connections()
-                   if conn.member.id in to or (isinstance(room, str) and room in conn.rooms)]
+        def concerned(conn: Connection) -> bool:
+            return conn.member.id in to or (isinstance(room, str) and room in conn.rooms)
+
+        targets = [conn for conn in self._connections() if concerned(conn)]
         encoded: dict[str, bytes | str] = {}  # the frame once per wire format
 
         def write(conn: Connection) -> None:
+            if not concerned(conn):
+                return  # left the room while the frame waited its turn
             if isinstance(frame, dict):
                 data = encoded.get(conn.protocol)
                 if data is None:

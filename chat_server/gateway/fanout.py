@@ -15,11 +15,14 @@ connections one by one (``each``: moderation's, a question's, a session's state,
 alert), so a removal never overtakes the message it removes, and a question's change to a
 webinar goes out in turns like a message rather than flushing the room's queue and then
 itself in one hold. ``settle`` sends what is left at once, for the few callers that cannot
-wait in one room's line (a platform ban, across all its member's rooms). Who receives a frame is decided when it is
-queued (the room's connections then); a connection that joins after that reads the frame in
-its join's replay (its head is read after it is registered, and the frame's seq was taken
-before it was queued), one that leaves is skipped by ``Connection.deliver``, and a frame that
-reaches a connection twice is dropped there by its seq.
+wait in one room's line (a platform ban, across all its member's rooms), and
+``settle_for`` what is left for a few connections (a kick's, which must close in a second).
+
+Who receives a frame is decided when it is queued (the room's connections then); a
+connection that joins after that reads the frame in its join's replay (its head is read
+after it is registered, and the frame's seq was taken before it was queued), one that
+leaves is skipped by ``Connection.deliver``, and a frame that reaches a connection twice is
+dropped there by its seq.
 
 The turns are a courtesy to the rest of the loop, not a buffer: a room with ``MAX_QUEUED``
 frames still going out (the gateway cannot keep up with it) sends its oldest frame to
@@ -34,6 +37,7 @@ storm to 1,000 members: bench/notes.md.)
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 
@@ -41,14 +45,16 @@ from chat_server.gateway.connection import Connection
 from chat_server.gateway.filling import LocalRoom
 from chat_server.wire import Outgoing
 
+log = logging.getLogger(__name__)
+
 # Connections written to in one turn of the loop. A socket write costs 5-10 µs on a quiet
 # machine and up to ~35 µs with the readers on the same cores (the loopback's receive runs
 # in the sender's system call): 64 holds the loop ~0.3-2.3 ms. Measured, 1,000 members at
 # 60 msg/s: loop lag p99 ~9 ms with 256, ~2-3 ms with 64 (bench/notes.md); each slice costs a
 # loop turn, ~2-3 µs, 16 of them a message in a room of 1,000.
 DEFAULT_TURN = 64
-# Frames of one room in its queue at most (the one going out included); past it the room is
-# settled (above).
+# Frames of one room in its queue at most (the one going out included); past it the oldest
+# goes out whole to make room (above).
 MAX_QUEUED = 8
 
 
@@ -75,7 +81,12 @@ class _Queued:
         write = self.write
         if write is not None:
             for conn in conns:
-                write(conn)
+                try:
+                    write(conn)
+                except Exception:
+                    # A caller's code runs here, in a turn that also carries other rooms'
+                    # slices (already counted as sent): one failure must not drop them.
+                    log.exception("a direct write to %s failed", room)
             return
         seq, out = self.seq, self.out
         assert out is not None
@@ -138,6 +149,20 @@ class FanOut:
             item = queue.popleft()
             targets, item.done = item.targets[item.done:], len(item.targets)
             item.send(room, targets)
+
+    def settle_for(self, room: str, conns: list[Connection]) -> None:
+        """Send ``conns`` (a few of the room's) what of ``room`` is still queued for them,
+        now, for a write to them that cannot wait its turn: a kick or ban, whose socket must
+        close within a second. The rest of the room keeps its turns; what reaches those
+        connections later is refused by them, closing (or dropped by its seq)."""
+        queue = self._queued.get(room)
+        if not queue:
+            return
+        wanted = set(conns)
+        for item in list(queue):
+            for conn in item.targets[item.done:]:
+                if conn in wanted:
+                    item.send(room, [conn])
 
     def settle_all(self) -> None:
         """``settle`` every room (a graceful shutdown, before each socket's last flush)."""

@@ -82,7 +82,7 @@ class Hub:
         # A room's frames to its connections in room order (in turns in a big room), direct
         # writes too (``to_room``); settle: what of a room is still queued, sent now (fanout.py).
         self._fan = FanOut(limits.fan_out_turn)
-        self._fan_out, self.settle = self._fan.send, self._fan.settle
+        self._fan_out, self.settle, self.settle_for = self._fan.send, self._fan.settle, self._fan.settle_for
         self.settle_all = self._fan.settle_all  # a graceful shutdown's, before the last flush
         self._filler = GapFiller(
             broker, history, limits.replay_window, self._fan_out,

@@ -53,6 +53,10 @@ class LocalConnections(Protocol):
         """Send what of ``room`` is still going out in turns, now."""
         ...
 
+    def settle_for(self, room: str, conns: list[Connection]) -> None:
+        """Send ``conns`` what of ``room`` is still going out in turns for them, now."""
+        ...
+
     def removed(self, user_id: str, room: str | None) -> None:
         """The member was kicked or banned from ``room`` (None: the platform)."""
         ...
@@ -191,16 +195,16 @@ class ModerationApplier:
         out = encode(RESTRICTION_FRAMES[kind](room, event.until_ms, event.reason))
         if kind != "mute":
             self._conns.removed(user, room)
-        why = "kicked" if kind == "kick" else "banned"
-
-        def tell(conn: Connection) -> None:
-            if kind == "mute":
-                conn.deliver(room, None, out)  # behind a replay in progress, in order
-            else:
-                conn.push(out.for_protocol(conn.protocol))  # the socket closes after it
-                conn.close_after_flush(CLOSE_REMOVED, why, 1.0)
-
-        self._conns.to_room(room, tell, self._targets(room, user))
+        targets = self._targets(room, user)
+        if kind == "mute":  # behind the room's frames still going out, and a replay's
+            self._conns.to_room(room, lambda conn: conn.deliver(room, None, out), targets)
+            return
+        # Put out now, not in the room's turn (a webinar's queue can be a second long): what
+        # was queued for them before it first, then the frame; the socket closes after it.
+        self._conns.settle_for(room, targets)
+        for conn in targets:
+            conn.push(out.for_protocol(conn.protocol))
+            conn.close_after_flush(CLOSE_REMOVED, "kicked" if kind == "kick" else "banned", 1.0)
 
     def _removed(self, event: events.MessageRemoved) -> None:
         """Everyone sees the message go; its author is also told why (two encodes in all)."""
@@ -216,13 +220,17 @@ class ModerationApplier:
     def _alert(self, event: events.Alert) -> None:
         community = Community(event.room, "", "", "", event.org_id)
         out = encode(event.frame())
-        staff = [
-            conn for conn in self._conns.connections()
-            if conn.member.id != event.skip  # about their own message
-            and conn.on_duty and moderation.may_moderate_room(conn.member, community, conn.assigned)
-        ]
+        def on_duty_for_it(conn: Connection) -> bool:
+            return (conn.member.id != event.skip  # about their own message
+                    and conn.on_duty and moderation.may_moderate_room(conn.member, community, conn.assigned))
+
+        def alert(conn: Connection) -> None:
+            if on_duty_for_it(conn):  # still, when its turn comes
+                conn.push(out.for_protocol(conn.protocol))
+
         # In the room's order: staff in the room read the message before its alert.
-        self._conns.to_room(event.room, lambda conn: conn.push(out.for_protocol(conn.protocol)), staff)
+        staff = [conn for conn in self._conns.connections() if on_duty_for_it(conn)]
+        self._conns.to_room(event.room, alert, staff)
 
     def _targets(self, room: str, user: str) -> list[Connection]:
         return [c for c in self._conns.room_connections(room) if c.member.id == user]

@@ -68,8 +68,8 @@ class _Batch:
 def entries_of(reply: Any) -> list[Entry]:
     """The entries of a raw ``XREADGROUP`` reply of one stream (RESP2, as hiredis reads it:
     ``[[stream, [[id, [field, value, ...]], ...]]]``, or None when nothing came), their fields
-    as a dict; an entry deleted while pending comes with no fields and is left out (it has
-    nothing to commit: its acknowledgement was on its way when it was read)."""
+    as a dict; an entry deleted while still pending (by hand, or by a trim) comes with no
+    fields and is left out: there is nothing left of it to commit."""
     if not reply:
         return []
     out: list[Entry] = []
@@ -93,6 +93,9 @@ def parse_batch(entries: list[Entry]) -> _Batch:
 
 
 GATHER_S = 0.05
+# How often an empty stream is read again when the connection's reply deadline is too short
+# for a blocking read (``RedisWriter._block_ms``).
+POLL_S = 0.1
 
 
 class RedisWriter:
@@ -126,19 +129,25 @@ class RedisWriter:
         bind = db.kw.get("bind")
         self._engine = bind if bind is not None and bind.dialect.name == "postgresql" else None
         self._held: AsyncConnection | None = None
-        # The reads and acknowledgements, once a batch each, go on a connection of the
+        # The reads and acknowledgements, once a batch each, go on connections of the
         # writer's own (hiredis, no pool): through redis-py they cost the gateway's loop
         # ~0.5 ms a batch, more than the batch's insert at a gateway's trickle (bench/notes.md,
-        # the row "The transcript writer's reads and acknowledgements on a RedisPipe"). A
-        # blocked XREADGROUP holds only this connection, and only the writer uses it. The rare
-        # commands (the group, claims, the dead-letter stream) stay on redis-py. Opened by
-        # ``run`` on its loop.
+        # the row "The transcript writer's reads and acknowledgements on a RedisPipe"). One
+        # for each: with a backlog the next batch's read (megabytes) and this one's
+        # acknowledgement travel at once, as they did on redis-py's pooled connections; on
+        # one connection the writer committed a quarter fewer rows a second. A blocked
+        # XREADGROUP holds only the reads'. The rare commands (the group, claims, the
+        # dead-letter stream) stay on redis-py. Opened by ``run`` on its loop.
         self._address = Address.of(redis)
         self._pipe: RedisPipe | None = None
+        self._acks: RedisPipe | None = None
         # Within the reply deadline, with room to spare: a read that blocks longer than the
         # connection waits for a reply would be taken for a Redis that stopped answering.
-        # Redis ends a blocked read on its clock's tick (``hz`` 10: up to 100 ms late).
-        self._block_ms = max(1, min(500, int((self._address.timeout_s - 0.15) * 1000 / 2)))
+        # Redis ends a blocked read on its clock's tick (``hz`` 10: up to 100 ms late). A
+        # deadline too short for that (``socket_timeout`` under ~0.35 s): no blocking read,
+        # an empty stream is read again every POLL_S instead.
+        block_ms = min(500, int((self._address.timeout_s - 0.15) * 1000 / 2))
+        self._block_ms: int | None = block_ms if block_ms >= 100 else None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="transcript-writer")
@@ -165,11 +174,14 @@ class RedisWriter:
 
     async def run(self) -> None:
         self._pipe = RedisPipe(self._address, at_once=True)
+        self._acks = RedisPipe(self._address, at_once=True)
         try:
             await self._run()
         finally:
             pipe, self._pipe = self._pipe, None
+            acks, self._acks = self._acks, None
             await pipe.close()
+            await acks.close()
 
     def _line(self) -> RedisPipe:
         assert self._pipe is not None, "the writer's connection is opened by run()"
@@ -215,7 +227,11 @@ class RedisWriter:
                 batch = await (ahead if ahead is not None else self._read())
                 ahead = None
                 if len(batch.entries) >= self._batch:
-                    ahead = asyncio.create_task(self._read(), name="transcript-writer-read")
+                    # Not blocking: the acknowledgement below goes on the same connection,
+                    # and must not wait out a BLOCK if the backlog ended with this batch.
+                    ahead = asyncio.create_task(self._read(block=False), name="transcript-writer-read")
+                elif not batch.entries and self._block_ms is None:
+                    await asyncio.sleep(POLL_S)
                 if batch.entries:
                     # The read's reply was parsed in this loop turn (or, read ahead, in the
                     # task's own turn, where this yield costs one turn); the commit's
@@ -242,11 +258,13 @@ class RedisWriter:
                 await stop_task(ahead)
                 await stop_task(acking)
 
-    async def _read(self) -> _Batch:
-        """The next entries, parsed (read ahead, this overlaps the commit before them)."""
+    async def _read(self, block: bool = True) -> _Batch:
+        """The next entries, parsed (read ahead, this overlaps the commit before them);
+        ``block``: wait up to ``_block_ms`` for the first one if there is none yet."""
+        waiting = ("BLOCK", self._block_ms) if block and self._block_ms is not None else ()
         reply = await self._line().execute(
-            "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", self._batch,
-            "BLOCK", self._block_ms, "STREAMS", COMMITS_STREAM, ">",
+            "XREADGROUP", "GROUP", GROUP, self.consumer, "COUNT", self._batch, *waiting,
+            "STREAMS", COMMITS_STREAM, ">",
         )
         return parse_batch(entries_of(reply))
 
@@ -340,7 +358,8 @@ class RedisWriter:
         """The entries are committed: they leave the queue (and count as committed)."""
         if not ids:
             return
-        await self._line().transaction(
+        assert self._acks is not None
+        await self._acks.transaction(
             [("XACK", COMMITS_STREAM, GROUP, *ids), ("XDEL", COMMITS_STREAM, *ids)]
         )
         self.committed += len(ids)
