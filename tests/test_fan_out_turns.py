@@ -246,10 +246,9 @@ async def test_a_removal_never_overtakes_its_message(tier: InProc) -> None:
         assert kinds == ["message", "removed"], kinds
 
 
-async def test_moderation_s_frame_to_a_webinar_holds_the_loop_for_one_slice_only(tier: InProc) -> None:
-    """A room's state (a pin) applied while the room's message is still going out in turns:
-    the call itself writes nothing (the message's later slices and the state wait their
-    turns), and every member reads the message, then the state."""
+async def _mid_message(tier: InProc) -> tuple[list[Member], list[Connection]]:
+    """Seven members who all read the room's first message, and its second still going out
+    in turns: its first slice (2 of 7) written, the rest waiting."""
     members = [await tier.member(f"M{i}") for i in range(7)]
     conns = [tier.connect(m) for m in members]
     for c in conns:
@@ -257,10 +256,17 @@ async def test_moderation_s_frame_to_a_webinar_holds_the_loop_for_one_slice_only
     await tier.send(conns[0], "first", "c0")
     for c in conns:
         await frames_until(c, count_of("message", 1))
-    local = tier.hub._rooms[ROOM]
     message = Outgoing(msgpack.packb({"type": "message", "room": ROOM, "seq": 2, "id": "y" * 32,
                                       "body": "second"}))
-    tier.hub._fan_out(local, 2, message)  # its first slice (2 of 7) now, the rest in turns
+    tier.hub._fan_out(tier.hub._rooms[ROOM], 2, message)
+    return members, conns
+
+
+async def test_moderation_s_frame_to_a_webinar_holds_the_loop_for_one_slice_only(tier: InProc) -> None:
+    """A room's state (a pin) applied while the room's message is still going out in turns:
+    the call itself writes nothing (the message's later slices and the state wait their
+    turns), and every member reads the message, then the state."""
+    _, conns = await _mid_message(tier)
     before = sum(len(c._outbox) for c in conns)
     tier.hub.moderating.apply(events.StateChanged(ROOM, 0, False, {"id": "p" * 32}))
     assert sum(len(c._outbox) for c in conns) == before  # nothing written in this hold
@@ -274,17 +280,7 @@ async def test_a_kick_in_a_webinar_does_not_wait_for_the_room_s_turns(tier: InPr
     """A kick must close the member's sockets within a second, and a webinar's queue can be
     longer than that: the kicked member gets what was queued for them and the frame in the
     call itself, while the rest of the room keeps its turns."""
-    members = [await tier.member(f"M{i}") for i in range(7)]
-    conns = [tier.connect(m) for m in members]
-    for c in conns:
-        await tier.join(c)
-    await tier.send(conns[0], "first", "c0")
-    for c in conns:
-        await frames_until(c, count_of("message", 1))
-    local = tier.hub._rooms[ROOM]
-    message = Outgoing(msgpack.packb({"type": "message", "room": ROOM, "seq": 2, "id": "z" * 32,
-                                      "body": "second"}))
-    tier.hub._fan_out(local, 2, message)  # its first slice (2 of 7) now, the rest in turns
+    members, conns = await _mid_message(tier)
     victim = conns[6]  # in the last slice
     assert victim._outbox == [] or 2 not in [decode(d).get("seq") for d in victim._outbox]
     others = sum(len(c._outbox) for c in conns[:6])
