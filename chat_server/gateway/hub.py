@@ -12,7 +12,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from functools import partial
 from typing import Any
 
 from chat_server.aio import stop_task
@@ -133,13 +132,11 @@ class Hub:
         return [] if local is None else [c for c in local.conns if room in c.rooms]
 
     def to_room(self, room: str, write: Write, targets: list[Connection] | None = None) -> None:
-        """``write`` to each of this process's connections joined to ``room`` (still in it
-        when its turn comes), or to ``targets``: in the room's order, after its frames still
-        going out, in turns when there are many (fanout.py)."""
-        if targets is None:
-            targets = self.room_connections(room)
-            write = partial(_if_still_in, room, write)
-        self._fan.each(room, targets, write)
+        """``write`` to each of this process's connections joined to ``room``, or to
+        ``targets``: in the room's order, after its frames still going out, in turns when
+        there are many (fanout.py). A write may come after its connection left the room:
+        ``deliver`` skips it, a ``push`` must look."""
+        self._fan.each(room, self.room_connections(room) if targets is None else targets, write)
 
     def _holds(self, room: str, user_id: str) -> bool:
         """Whether a connection of this process has ``user_id`` in ``room``."""
@@ -392,8 +389,3 @@ class Hub:
         while True:
             await asyncio.sleep(self._limits.check_interval_s)
             await upkeep.check_heads(self._broker, self._rooms, self._start_fill, self._stored_head)
-
-
-def _if_still_in(room: str, write: Write, conn: Connection) -> None:
-    if room in conn.rooms:  # not one that left the room while the write waited its turn
-        write(conn)

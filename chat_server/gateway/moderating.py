@@ -134,19 +134,24 @@ class ModerationApplier:
         """Put out of the room every local connection a ban or kick now refuses: the event
         that should have done it may have been lost, or crossed a join in progress."""
         now = self._clock()
-
-        def put_out(conn: Connection) -> None:
+        refused: list[tuple[Connection, bytes | str, str]] = []
+        for conn in [only] if only is not None else self._conns.room_connections(room):
             refusal = moderation.join_refusal(facts.restrictions.get(conn.member.id, ()), now)
             if refusal is not None and conn.close_code is None:
                 frame = RESTRICTION_FRAMES[refusal.reason](
                     room, _ms(refusal.until), facts.reason_of(conn.member.id, refusal.reason))
-                conn.push(encode_for(conn.protocol, frame))
-                conn.close_after_flush(CLOSE_REMOVED, refusal.reason, 1.0)
+                refused.append((conn, encode_for(conn.protocol, frame), refusal.reason))
+        self._put_out(room, refused)
 
-        if only is not None:
-            put_out(only)  # a connection whose join just read the facts: nothing queued for it
-        else:
-            self._conns.to_room(room, put_out)
+    def _put_out(self, room: str, refused: list[tuple[Connection, bytes | str, str]]) -> None:
+        """Each connection its frame, then closed within a second: now, not in the room's turn
+        (a webinar's queue can be longer than that), after what was queued for it before."""
+        if not refused:
+            return
+        self._conns.settle_for(room, [conn for conn, _, _ in refused])
+        for conn, data, why in refused:
+            conn.push(data)
+            conn.close_after_flush(CLOSE_REMOVED, why, 1.0)
 
     def recheck(self, conn: Connection, room: str) -> None:
         """After a join: put the connection out if a ban or kick landed while it joined."""
@@ -199,12 +204,8 @@ class ModerationApplier:
         if kind == "mute":  # behind the room's frames still going out, and a replay's
             self._conns.to_room(room, lambda conn: conn.deliver(room, None, out), targets)
             return
-        # Put out now, not in the room's turn (a webinar's queue can be a second long): what
-        # was queued for them before it first, then the frame; the socket closes after it.
-        self._conns.settle_for(room, targets)
-        for conn in targets:
-            conn.push(out.for_protocol(conn.protocol))
-            conn.close_after_flush(CLOSE_REMOVED, "kicked" if kind == "kick" else "banned", 1.0)
+        why = "kicked" if kind == "kick" else "banned"
+        self._put_out(room, [(conn, out.for_protocol(conn.protocol), why) for conn in targets])
 
     def _removed(self, event: events.MessageRemoved) -> None:
         """Everyone sees the message go; its author is also told why (two encodes in all)."""

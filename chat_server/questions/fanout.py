@@ -91,6 +91,8 @@ class Fanout:
         encoded: dict[tuple[str, bool], bytes | str] = {}
 
         def write(conn: Connection) -> None:
+            if room not in conn.rooms:
+                return  # left the room while the frame waited its turn
             private = conn.member.id in see or room in conn.staff_in
             if not (public or private):
                 return

@@ -227,8 +227,8 @@ class RedisWriter:
                 batch = await (ahead if ahead is not None else self._read())
                 ahead = None
                 if len(batch.entries) >= self._batch:
-                    # Not blocking: the acknowledgement below goes on the same connection,
-                    # and must not wait out a BLOCK if the backlog ended with this batch.
+                    # A backlog: read on without blocking (if it ended with this batch,
+                    # the next turn's read blocks as usual).
                     ahead = asyncio.create_task(self._read(block=False), name="transcript-writer-read")
                 elif not batch.entries and self._block_ms is None:
                     await asyncio.sleep(POLL_S)
