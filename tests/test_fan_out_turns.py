@@ -276,17 +276,23 @@ async def test_moderation_s_frame_to_a_webinar_holds_the_loop_for_one_slice_only
         assert kinds == ["message", "room_state"], (c.id, kinds)
 
 
-async def test_a_kick_in_a_webinar_does_not_wait_for_the_room_s_turns(tier: InProc) -> None:
-    """A kick must close the member's sockets within a second, and a webinar's queue can be
-    longer than that: the kicked member gets what was queued for them and the frame in the
-    call itself, while the rest of the room keeps its turns."""
+@pytest.mark.parametrize("put_out", ["kick", "platform ban"])
+async def test_a_kick_in_a_webinar_does_not_wait_for_the_room_s_turns(tier: InProc, put_out: str) -> None:
+    """A kick or a ban must close the member's sockets within a second, and a webinar's
+    queue can be longer than that: the member put out gets what was queued for them and the
+    frame in the call itself, while the rest of the room keeps its turns (a platform ban, in
+    every room of its member, settled the whole room before)."""
     members, conns = await _mid_message(tier)
     victim = conns[6]  # in the last slice
     assert victim._outbox == [] or 2 not in [decode(d).get("seq") for d in victim._outbox]
     others = sum(len(c._outbox) for c in conns[:6])
-    tier.hub.moderating.apply(events.Restricted(ROOM, members[6].id, "kick", None, "r"))
+    if put_out == "kick":
+        tier.hub.moderating.apply(events.Restricted(ROOM, members[6].id, "kick", None, "r"))
+    else:
+        tier.hub.moderating.apply(events.PlatformBanned(members[6].id, None, "r"))
     got = [decode(d) for d in victim._outbox]
-    assert [f.get("seq") if f["type"] == "message" else f["type"] for f in got] == [2, "kicked"], got
+    told = "kicked" if put_out == "kick" else "banned"
+    assert [f.get("seq") if f["type"] == "message" else f["type"] for f in got] == [2, told], got
     assert victim._flush_then_close is not None
     assert sum(len(c._outbox) for c in conns[:6]) == others  # the others wait their turns
     for c in conns[:6]:

@@ -240,7 +240,7 @@ async def test_seqless_frames_settled_go_out_once(
     for data in typing:
         tier.hub._on_frame(ROOM, None, data)  # as from the broker
     assert ROOM in tier.hub._fan._queued
-    tier.hub.settle(ROOM)  # what a platform ban calls before writing
+    tier.hub.settle(ROOM)  # what a graceful shutdown does, room by room
     for _ in range(10):
         await asyncio.sleep(0)
     for c in conns:

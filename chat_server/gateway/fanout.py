@@ -14,9 +14,9 @@ Order is kept per room: while a room's earlier frames are still going out, its l
 connections one by one (``each``: moderation's, a question's, a session's state, a staff
 alert), so a removal never overtakes the message it removes, and a question's change to a
 webinar goes out in turns like a message rather than flushing the room's queue and then
-itself in one hold. ``settle`` sends what is left at once, for the few callers that cannot
-wait in one room's line (a platform ban, across all its member's rooms), and
-``settle_for`` what is left for a few connections (a kick's, which must close in a second).
+itself in one hold. ``settle`` sends what is left at once (a graceful shutdown), and
+``settle_for`` what is left for a few connections (a kick's or a ban's, whose sockets must
+close within a second).
 
 Who receives a frame is decided when it is queued (the room's connections then); a
 connection that joins after that reads the frame in its join's replay (its head is read

@@ -49,10 +49,6 @@ class LocalConnections(Protocol):
 
     def local_rooms(self) -> list[str]: ...
 
-    def settle(self, room: str) -> None:
-        """Send what of ``room`` is still going out in turns, now."""
-        ...
-
     def settle_for(self, room: str, conns: list[Connection]) -> None:
         """Send ``conns`` what of ``room`` is still going out in turns for them, now."""
         ...
@@ -182,8 +178,10 @@ class ModerationApplier:
                 self._conns.removed(user, None)
                 for conn in self._conns.connections():
                     if conn.member.id == user:
-                        for room in list(conn.rooms):  # what was queued before the ban first
-                            self._conns.settle(room)
+                        # What was queued for them before the ban first, as a kick's: the
+                        # rest of each room keeps its turns.
+                        for room in list(conn.rooms):
+                            self._conns.settle_for(room, [conn])
                         conn.push(out.for_protocol(conn.protocol))
                         conn.close_after_flush(CLOSE_REMOVED, "banned", 1.0)
             case events.BlocksChanged(user, hidden):
