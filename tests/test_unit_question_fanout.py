@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -79,4 +80,26 @@ async def test_counts_coalesced_and_never_older() -> None:
     fan.on_control(message(40, votes=39, votes_only=True))  # older: dropped
     await asyncio.sleep(0.15)
     assert [f["version"] for f in await received(member)] == [41]
+    fan.stop()
+
+
+async def test_a_big_room_s_counts_wait_longer_and_its_size_is_read_once_a_second() -> None:
+    """The coalescer's interval follows the room's members on this gateway (read through the
+    hub, at most once a second, not once a vote): with 8,000 here, one question's count
+    frames go out every 2 s (4,000 frames a second at most), not every 0.05 s."""
+    member = conn("m")
+    reads: list[str] = []
+
+    def audience(room: str) -> int:
+        reads.append(room)
+        return 8000
+
+    fan = Fanout(to_each(member), lambda: [member], 0.05, audience)
+    fan.on_control(message(1, votes=1, votes_only=True))
+    for v in range(2, 40):
+        fan.on_control(message(v, votes=v, votes_only=True))
+    assert [f["votes"] for f in await received(member)] == [1]
+    due = fan._coalescer.next_due()
+    assert due is not None and due - time.monotonic() > 1.5  # held ~2 s, not 0.05
+    assert reads == [ROOM]
     fan.stop()

@@ -4,8 +4,9 @@ session's room on this gateway who may see them, vote storms coalesced.
 Each change arrives once per gateway on the control channel with the question's ``version``.
 A gateway never sends an older version of a question after a newer one. A change of status,
 pin or answer goes out at once; a change of the count alone goes through the ``VoteCoalescer``
-(at most one frame per question per ``interval_s``, always the latest count), so 1,000 voters
-cost each member a few frames, not 1,000. Frames are encoded once per wire format and the
+(at most one frame per question per ``interval_s``, always the latest count; longer in a big
+room with several questions voted on at once, rooms/questions.py), so 1,000 voters cost each
+member a few frames, not 1,000. Frames are encoded once per wire format and the
 same bytes go to every recipient.
 """
 
@@ -23,12 +24,15 @@ from chat_server.protocol.social import Notification
 from rooms.questions import VoteCoalescer
 
 _MAX_TRACKED = 100_000
+# How long a room's count of members here is taken as it is (the coalescer's interval).
+_AUDIENCE_S = 1.0
 
 
 class Fanout:
     def __init__(
         self, to_room: Callable[[str, Write], None],
         connections: Callable[[], list[Connection]], interval_s: float,
+        audience: Callable[[str], int] = lambda room: 0,
     ) -> None:
         # Writes to the room's connections on this gateway in the room's order, in turns in
         # a webinar (gateway/fanout.py): behind the messages still going out, never ahead.
@@ -38,6 +42,8 @@ class Fanout:
         self._sent: dict[str, int] = {}  # question id -> last version sent from here
         self._held: dict[str, QuestionChanged] = {}  # question id -> newest count change held
         self._timer: asyncio.TimerHandle | None = None
+        self._count_here = audience  # the room's members on this gateway
+        self._audience: dict[str, tuple[int, float]] = {}  # room -> (members here, when read)
         self.frames_sent = 0  # to members (bench and tests read it through /metrics-free logs)
 
     def stop(self) -> None:
@@ -53,7 +59,9 @@ class Fanout:
             held = self._held.get(qid)
             if held is None or held.version < version:
                 self._held[qid] = message
-            if self._coalescer.change(qid, version, time.monotonic()) is not None:
+            now = time.monotonic()
+            room = message.room
+            if self._coalescer.change(qid, version, now, room, self._audience_of(room, now)) is not None:
                 self._deliver(self._held.pop(qid))
             else:
                 self._arm()
@@ -63,6 +71,16 @@ class Fanout:
                 del self._held[qid]
             self._deliver(message)
         self._notify(message)
+
+    def _audience_of(self, room: str, now: float) -> int:
+        """The room's members on this gateway, read at most once a ``_AUDIENCE_S`` (a vote
+        storm calls this for every vote)."""
+        known = self._audience.get(room)
+        if known is None or now - known[1] >= _AUDIENCE_S:
+            if len(self._audience) > _MAX_TRACKED:
+                self._audience.clear()
+            known = self._audience[room] = (self._count_here(room), now)
+        return known[0]
 
     def _arm(self) -> None:
         if self._timer is not None:

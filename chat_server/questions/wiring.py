@@ -39,7 +39,8 @@ def open_questions(
         MemoryFailures(settings.question_window_s) if redis is None
         else RedisFailures(redis, keys.QUESTIONS_ASKED, settings.question_window_s)
     )
-    fanout = Fanout(hub.to_room, hub.connections, settings.question_batch_s)
+    fanout = Fanout(hub.to_room, hub.connections, settings.question_batch_s,
+                    lambda room: len(hub.room_connections(room)))
     hub.control_handlers[QuestionChanged] = fanout.on_control
     questions = Questions(db, broker, asked, settings.question_rate, settings.max_body_chars,
                           safety.after_question, retry_after_s=settings.question_window_s)
