@@ -147,12 +147,29 @@ async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[
         assert time.monotonic() < deadline, "votes were not answered within 60 s"
         await asyncio.sleep(0.05)
     t_answered = time.monotonic()
-    await asyncio.sleep(1.0)  # the last coalesced counts (250 ms) arrive
+    refused = [f for v in voters for f in v.frames if f.get("type") == "error"]
+    counted = len(voters) - len(refused)
+
+    def seen(m: Member, b: int) -> int:
+        """The votes this member's latest count of each question adds up to."""
+        latest: dict[str, int] = {}
+        for f in m.frames[b:]:
+            if f.get("type") == "question":
+                latest[f["id"]] = f["votes"]
+        return sum(latest.values())
+
+    # The last coalesced counts arrive up to one interval after the last vote (0.25 s, up to
+    # 2 s in a big room with several questions voted on): wait for every member to see them.
+    deadline = time.monotonic() + 10
+    while any(seen(m, b) < counted for m, b in zip(members, before, strict=True)):
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    t_seen = time.monotonic()
     storm = [[f for f in m.frames[b:] if f.get("type") == "question"] for m, b in zip(members, before, strict=True)]
     last_at = max((f["_at"] for frames in storm for f in frames), default=t_answered)
     cpu1 = sum(map(cpu_s, pids))
     lags = await _loop_lag(dep)
-    refused = [f for v in voters for f in v.frames if f.get("type") == "error"]
     per_member = [len(s) for s in storm]
     finals: dict[str, int] = {}
     for frames in storm:
@@ -169,6 +186,9 @@ async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[
         "all_votes_answered_s": round(t_answered - t0, 3),
         "last_count_frame_s": round(last_at - t0, 3),
         "votes_counted": sum(finals.values()),
+        # Members whose latest counts add up to every vote counted, and when the last did.
+        "members_who_saw_every_vote": sum(seen(m, b) == counted for m, b in zip(members, before, strict=True)),
+        "all_members_saw_every_vote_s": round(t_seen - t0, 3),
         # The gateways' loop-lag probes over the storm (KINDRED_LOOP_LAG_PROBE_MS): the worst
         # p99 and the longest lag of any gateway, in ms.
         "loop_lag_p99_ms": max((lag["p99_ms"] for lag in lags), default=None),
