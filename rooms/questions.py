@@ -341,6 +341,7 @@ class VoteCoalescer:
         self._frames_per_s = frames_per_s
         self._longest_s = max(longest_s, interval_s)
         self._slots: dict[str, _Slot] = {}
+        self._of_room: dict[str, set[str]] = {}  # room -> its questions with a slot
         self._audience: dict[str, int] = {}  # room -> its members here, as last told
 
     def change(self, question_id: str, votes: int, now: float, room: str = "",
@@ -349,6 +350,7 @@ class VoteCoalescer:
         slot = self._slots.get(question_id)
         if slot is None or now - slot.sent_at >= slot.interval_s:
             self._slots[question_id] = _Slot(now, room, self._interval(room, question_id, now))
+            self._of_room.setdefault(room, set()).add(question_id)
             return votes
         slot.held = votes
         return None
@@ -360,14 +362,10 @@ class VoteCoalescer:
             if now - slot.sent_at < slot.interval_s:
                 continue
             if slot.held is None:
-                del self._slots[qid]  # quiet for a whole interval: forget it
+                self._forget(qid, slot.room)  # quiet for a whole interval
                 continue
             out.append((qid, slot.held))
             self._slots[qid] = _Slot(now, slot.room, self._interval(slot.room, qid, now))
-        if len(self._audience) > len(self._slots):  # rooms gone quiet: forget their audience
-            live = {slot.room for slot in self._slots.values()}
-            for room in [r for r in self._audience if r not in live]:
-                del self._audience[room]
         return out
 
     def next_due(self) -> float | None:
@@ -378,10 +376,22 @@ class VoteCoalescer:
     def _interval(self, room: str, question_id: str, now: float) -> float:
         """The interval for a count of ``room``'s going out now: this question and the
         room's others still in their interval or held count against the room's budget."""
-        active = 1 + sum(
-            1 for qid, s in self._slots.items()
-            if qid != question_id and s.room == room
-            and (s.held is not None or now - s.sent_at < s.interval_s)
-        )
-        wanted = active * self._audience.get(room, 0) / self._frames_per_s
+        audience = self._audience.get(room, 0)
+        if audience * (1 + len(self._of_room.get(room, ()))) <= self.interval_s * self._frames_per_s:
+            return self.interval_s  # a small room (nearly all): no need to count its questions
+        active = 1
+        for qid in self._of_room.get(room, ()):
+            s = self._slots[qid]
+            if qid != question_id and (s.held is not None or now - s.sent_at < s.interval_s):
+                active += 1
+        wanted = active * audience / self._frames_per_s
         return min(max(self.interval_s, wanted), self._longest_s)
+
+    def _forget(self, question_id: str, room: str) -> None:
+        del self._slots[question_id]
+        questions = self._of_room.get(room)
+        if questions is not None:
+            questions.discard(question_id)
+            if not questions:  # the room has gone quiet: its audience too
+                del self._of_room[room]
+                self._audience.pop(room, None)
