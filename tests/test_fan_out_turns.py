@@ -277,7 +277,7 @@ async def test_moderation_s_frame_to_a_webinar_holds_the_loop_for_one_slice_only
 
 
 @pytest.mark.parametrize("put_out", ["kick", "platform ban"])
-async def test_a_kick_in_a_webinar_does_not_wait_for_the_room_s_turns(tier: InProc, put_out: str) -> None:
+async def test_a_kick_or_ban_in_a_webinar_does_not_wait_for_the_room_s_turns(tier: InProc, put_out: str) -> None:
     """A kick or a ban must close the member's sockets within a second, and a webinar's
     queue can be longer than that: the member put out gets what was queued for them and the
     frame in the call itself, while the rest of the room keeps its turns (a platform ban, in

@@ -102,4 +102,43 @@ async def test_a_big_room_s_counts_wait_longer_and_its_size_is_read_once_a_secon
     due = fan._coalescer.next_due()
     assert due is not None and due - time.monotonic() > 1.5  # held ~2 s, not 0.05
     assert reads == [ROOM]
+    assert [f["votes"] for f in await frames_within(member, 3.0)] == [39]  # and then sent
+    fan.stop()
+
+
+async def frames_within(c: Connection, seconds: float) -> list[dict[str, Any]]:
+    """What reaches ``c`` first, waiting at most ``seconds`` for it."""
+    deadline = time.monotonic() + seconds
+    while not c._outbox and time.monotonic() < deadline:  # noqa: ASYNC110 - a timer writes it: no event
+        await asyncio.sleep(0.01)
+    return await received(c)
+
+
+async def test_a_small_room_s_count_does_not_wait_for_a_big_room_s_timer() -> None:
+    """The big room's count is held ~2 s and the timer armed for it; a small room's count
+    held afterwards is due in 0.05 s and must go then, not with the big room's."""
+    small_room = "event-fedcba9876543210"
+    big, small = conn("big"), conn("small")
+    small.rooms = {small_room: None}  # type: ignore[dict-item]
+
+    def to_room(room: str, write: Callable[[Connection], None]) -> None:
+        write(big if room == ROOM else small)
+
+    fan = Fanout(to_room, lambda: [big, small], 0.05, lambda room: 8000 if room == ROOM else 10)
+
+    def count(room: str, q: str, version: int) -> QuestionChanged:
+        frame = {"type": "question", "event": room[6:], "id": q, "votes": version, "version": version}
+        event = control.decode(msgpack.packb({
+            "op": "question", "room": room, "q": q, "version": version, "frame": frame,
+            "private": frame, "public": True, "see": [], "votes_only": True}))
+        assert isinstance(event, QuestionChanged)
+        return event
+
+    fan.on_control(count(ROOM, "qb", 1))
+    fan.on_control(count(ROOM, "qb", 2))  # held ~2 s: the timer armed for it
+    fan.on_control(count(small_room, "qs", 1))
+    fan.on_control(count(small_room, "qs", 2))  # held 0.05 s
+    assert [f["votes"] for f in await received(small)] == [1]
+    assert [f["votes"] for f in await frames_within(small, 0.5)] == [2]
+    assert [f["votes"] for f in await received(big)] == [1]  # its held count still waits
     fan.stop()

@@ -5,7 +5,7 @@ Each change arrives once per gateway on the control channel with the question's 
 A gateway never sends an older version of a question after a newer one. A change of status,
 pin or answer goes out at once; a change of the count alone goes through the ``VoteCoalescer``
 (at most one frame per question per ``interval_s``, always the latest count; longer in a big
-room with several questions voted on at once, rooms/questions.py), so 1,000 voters cost each
+room with several questions voted on at once, rooms/vote_coalescing.py), so 1,000 voters cost each
 member a few frames, not 1,000. Frames are encoded once per wire format and the
 same bytes go to every recipient.
 """
@@ -21,7 +21,7 @@ from chat_server.gateway.fanout import Write
 from chat_server.protocol.base import encode_for
 from chat_server.protocol.control import QuestionChanged
 from chat_server.protocol.social import Notification
-from rooms.questions import VoteCoalescer
+from rooms.vote_coalescing import VoteCoalescer
 
 _MAX_TRACKED = 100_000
 # How long a room's count of members here is taken as it is (the coalescer's interval).
@@ -42,6 +42,7 @@ class Fanout:
         self._sent: dict[str, int] = {}  # question id -> last version sent from here
         self._held: dict[str, QuestionChanged] = {}  # question id -> newest count change held
         self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0  # when the armed timer fires (time.monotonic)
         self._count_here = audience  # the room's members on this gateway
         self._audience: dict[str, tuple[int, float]] = {}  # room -> (members here, when read)
         self.frames_sent = 0  # to members (bench and tests read it through /metrics-free logs)
@@ -83,12 +84,18 @@ class Fanout:
         return known[0]
 
     def _arm(self) -> None:
-        if self._timer is not None:
-            return
+        """The timer at the coalescer's next due count. Earlier than the armed one, it replaces
+        it: intervals differ between rooms, and a small room's count must not wait for a big
+        room's 2 s."""
         at = self._coalescer.next_due()
         if at is None:
             return
+        if self._timer is not None:
+            if self._timer_at <= at:
+                return
+            self._timer.cancel()
         loop = asyncio.get_running_loop()
+        self._timer_at = at
         self._timer = loop.call_later(max(0.0, at - time.monotonic()), self._flush)
 
     def _flush(self) -> None:
