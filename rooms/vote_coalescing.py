@@ -56,7 +56,7 @@ class VoteCoalescer:
                audience: int = 0) -> int | None:
         self._audience[room] = audience
         slot = self._slots.get(question_id)
-        if slot is None or now - slot.sent_at >= slot.interval_s:
+        if slot is None or now >= slot.sent_at + slot.interval_s:
             if slot is not None and slot.room != room:  # moved to another room: not counted there
                 self._leave(question_id, slot.room)
             self._slots[question_id] = _Slot(now, room, self._interval(room, question_id, now))
@@ -69,7 +69,7 @@ class VoteCoalescer:
         """Held counts whose interval has passed (each is then sent; its slot restarts)."""
         out: list[tuple[str, int]] = []
         for qid, slot in list(self._slots.items()):
-            if now - slot.sent_at < slot.interval_s:
+            if now < slot.sent_at + slot.interval_s:  # as next_due adds it: no float gap
                 continue
             if slot.held is None:
                 self._forget(qid, slot.room)  # quiet for a whole interval
@@ -92,7 +92,7 @@ class VoteCoalescer:
         active = 1
         for qid in self._of_room.get(room, ()):
             s = self._slots.get(qid)
-            if s is not None and qid != question_id and (s.held is not None or now - s.sent_at < s.interval_s):
+            if s is not None and qid != question_id and (s.held is not None or now < s.sent_at + s.interval_s):
                 active += 1
         wanted = active * audience / self._frames_per_s
         return min(max(self.interval_s, wanted), self._longest_s)

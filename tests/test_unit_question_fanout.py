@@ -5,7 +5,6 @@ coalesced to the latest count."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from chat_server.questions.fanout import Fanout
 from chat_server.wire import JSON
 from rooms.model import Member
 from rooms.roles import Role
+from support.question_frames import count_change, received
 
 ROOM = "event-0123456789abcdef"
 
@@ -41,13 +41,6 @@ def message(version: int, votes: int = 0, public: bool = True, votes_only: bool 
     }))
     assert isinstance(event, QuestionChanged)
     return event
-
-
-async def received(c: Connection) -> list[dict[str, Any]]:
-    if not c._outbox:
-        return []
-    batch = await c.next_frames()
-    return [json.loads(b) for b in batch or []]
 
 
 def to_each(*conns: Connection) -> Callable[[str, Callable[[Connection], None]], None]:
@@ -126,18 +119,10 @@ async def test_a_small_room_s_count_does_not_wait_for_a_big_room_s_timer() -> No
 
     fan = Fanout(to_room, lambda: [big, small], 0.05, lambda room: 8000 if room == ROOM else 10)
 
-    def count(room: str, q: str, version: int) -> QuestionChanged:
-        frame = {"type": "question", "event": room[6:], "id": q, "votes": version, "version": version}
-        event = control.decode(msgpack.packb({
-            "op": "question", "room": room, "q": q, "version": version, "frame": frame,
-            "private": frame, "public": True, "see": [], "votes_only": True}))
-        assert isinstance(event, QuestionChanged)
-        return event
-
-    fan.on_control(count(ROOM, "qb", 1))
-    fan.on_control(count(ROOM, "qb", 2))  # held ~2 s: the timer armed for it
-    fan.on_control(count(small_room, "qs", 1))
-    fan.on_control(count(small_room, "qs", 2))  # held 0.05 s
+    fan.on_control(count_change(ROOM, "qb", 1, votes=1))
+    fan.on_control(count_change(ROOM, "qb", 2, votes=2))  # held ~2 s: the timer armed for it
+    fan.on_control(count_change(small_room, "qs", 1, votes=1))
+    fan.on_control(count_change(small_room, "qs", 2, votes=2))  # held 0.05 s
     assert [f["votes"] for f in await received(small)] == [1]
     assert [f["votes"] for f in await frames_within(small, 0.5)] == [2]
     assert [f["votes"] for f in await received(big)] == [1]  # its held count still waits
