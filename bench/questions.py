@@ -196,6 +196,9 @@ async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[
         # p99 and the longest lag of any gateway, in ms.
         "loop_lag_p99_ms": max((lag["p99_ms"] for lag in lags), default=None),
         "loop_lag_max_ms": max((lag["max_ms"] for lag in lags), default=None),
+        # The collector's pauses over the storm, per gateway and generation (count, longest).
+        "gc": [lag.get("gc") for lag in lags],
+        "long_lags": [(lag.get("long_lags"), lag.get("long_lags_on_cpu")) for lag in lags],
     }
 
 
