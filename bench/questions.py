@@ -22,7 +22,9 @@ import contextlib
 import json
 import os
 import random
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -139,6 +141,7 @@ async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[
     voters = members[: args.voters]
     before = [len(m.frames) for m in members]
     await _loop_lag(dep)  # the probes start afresh for the storm
+    spy = _py_spy(args.py_spy, pids[0]) if args.py_spy else None
     cpu0, t0 = sum(map(cpu_s, pids)), time.monotonic()
     for i, v in enumerate(voters):
         await v.send({"type": "vote", "question": rng.choice(qids), "up": True, "cid": f"v{i}"})
@@ -172,6 +175,9 @@ async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[
     storm = [[f for f in m.frames[b:] if f.get("type") == "question"] for m, b in zip(members, before, strict=True)]
     last_at = max((f["_at"] for frames in storm for f in frames), default=t_answered)
     cpu1 = sum(map(cpu_s, pids))
+    if spy is not None:  # py-spy writes what it has on SIGINT
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
     lags = await _loop_lag(dep)
     per_member = [len(s) for s in storm]
     finals: dict[str, int] = {}
@@ -202,6 +208,16 @@ async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[
     }
 
 
+def _py_spy(out: str, pid: int) -> subprocess.Popen[bytes]:
+    """py-spy sampling the first gateway from the storm's first vote to its last frame
+    (summarize with ``python -c 'from bench.profile import summarize; print(summarize(...))'``)."""
+    cmd = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--duration", "600",
+           "--rate", "250", "--format", "raw", "--output", out, "--nonblocking"]
+    spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # attached before the first vote
+    return spy
+
+
 async def _loop_lag(dep: Deployment) -> list[dict[str, Any]]:
     """Each gateway's loop-lag probe since the last read (the read resets it)."""
     async with httpx.AsyncClient(timeout=10) as http:
@@ -216,6 +232,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=10)
     parser.add_argument("--redis", action="store_true", help="Redis mode (redis-server, PostgreSQL)")
     parser.add_argument("--gateways", type=int, default=2, help="gateways in Redis mode")
+    parser.add_argument("--py-spy", metavar="FILE", help="sample the first gateway over the storm (raw)")
     result = asyncio.run(run(parser.parse_args()))
     print(json.dumps(result, indent=2))
 

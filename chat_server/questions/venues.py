@@ -65,13 +65,21 @@ def checked_id(public_id: str) -> str:
 
 async def load(db: AsyncSession, key: str, viewer: Member) -> Venue:
     """The venue ``key`` as ``viewer`` may see it; ``NotFound`` otherwise."""
+    venue = await read(db, key)
+    if venue is None or not can_see(viewer, venue.community):
+        raise NotFound("no such topic" if key.startswith("topic:") else "no such session")
+    return venue
+
+
+async def read(db: AsyncSession, key: str) -> Venue | None:
+    """The venue ``key`` whoever asks (None if there is none): ``load`` checks the viewer."""
     kind, _, public_id = key.partition(":")
     checked_id(public_id)
     if kind == "event":
         occ = await event_store.get(db, public_id)
         community = None if occ is None else await communities.by_slug(db, occ.series.community)
-        if occ is None or community is None or not can_see(viewer, community):
-            raise NotFound("no such session")
+        if occ is None or community is None:
+            return None
         setting = await topics.moderated(db, occ.row.id or 0)
         moderated = occ.series.kind == Kind.WEBINAR.value if setting is None else setting
         return Venue(key, occ.series.title, community, occ.row.room, frozenset(occ.host_ids),
@@ -79,8 +87,8 @@ async def load(db: AsyncSession, key: str, viewer: Member) -> Venue:
     if kind == "topic":
         topic = await topics.get(db, public_id)
         community = None if topic is None else await communities.by_slug(db, topic.row.room)
-        if topic is None or community is None or not can_see(viewer, community):
-            raise NotFound("no such topic")
+        if topic is None or community is None:
+            return None
         return Venue(key, topic.row.title, community, topic.row.room, frozenset(topic.expert_ids),
                      False, "topic", topic.row.id or 0, _epoch(topic.row.opens_at), _epoch(topic.row.closes_at))
     raise NotFound("no such session or topic")
