@@ -84,6 +84,18 @@ async def test_forget_drops_what_was_kept() -> None:
     assert await reads.get("q1") == "answer q1 #2"
 
 
+async def test_a_read_under_way_when_forgotten_is_answered_but_not_kept() -> None:
+    source, clock = Source(), Clock()
+    reads = shared(source, clock)
+    begun = asyncio.create_task(reads.get("q1"))
+    await asyncio.sleep(0)
+    reads.forget("q1")  # e.g. the question was dismissed while this read was under way
+    source.release.set()
+    assert await begun == "answer q1 #1"
+    assert await reads.get("q1") == "answer q1 #2"
+    assert await reads.get("q1") == "answer q1 #2"  # this one, begun after, is kept
+
+
 async def test_a_failed_read_fails_everyone_waiting_and_is_not_kept() -> None:
     source, clock = Source(), Clock()
     source.fail = RuntimeError("database away")

@@ -142,6 +142,8 @@ class Questions:
             async with self._db() as db:
                 found = await store.get(db, public_id)
                 venue = None if found is None else await read(db, found.question.venue)
+        except NotFound:
+            return None  # a venue key that is not one: no such question, as before
         except RoomError:
             raise
         except Exception as exc:
@@ -206,13 +208,14 @@ class Questions:
         check_vote(found.question, who.member.id)
         async with self._writing, self._db() as db:
             outcome = await store.vote(db, found.row.id or 0, who.member.db_id, up, int(self._clock() * 1000))
-            if outcome is None:
-                # No longer open: refused as a fresh read would have refused it (a member who
-                # may not see a dismissed question is told there is no such question).
-                self._for_votes.forget(question_id)
+        if outcome is None:
+            # No longer open: refused as a fresh read would have refused it (a member who may
+            # not see a dismissed question is told there is no such question).
+            self._for_votes.forget(question_id)
+            async with self._db() as db:
                 fresh, _ = await self._question(db, question_id, who)
-                check_vote(fresh.question, who.member.id)
-                raise VoteRefused(NOT_OPEN)
+            check_vote(fresh.question, who.member.id)
+            raise VoteRefused(NOT_OPEN)
         changed, votes, version, pinned = outcome
         if not changed:
             raise VoteRefused(ALREADY_VOTED if up else NOT_VOTED)

@@ -46,6 +46,7 @@ class SharedReads(Generic[T]):
         self._clock = clock
         self._kept: dict[str, tuple[float, T]] = {}  # key -> (read at, answer), oldest first
         self._reading: dict[str, asyncio.Task[T]] = {}
+        self._forgotten: set[str] = set()  # forgotten while being read: that answer is not kept
 
     async def get(self, key: str) -> T:
         found = self._kept.get(key)
@@ -67,12 +68,18 @@ class SharedReads(Generic[T]):
             answer = await self._load(key)
         finally:
             del self._reading[key]
-        if self._keep(answer):
+            forgotten = key in self._forgotten
+            self._forgotten.discard(key)
+        if self._keep(answer) and not forgotten:
             self._put(key, answer)
         return answer
 
     def forget(self, key: str) -> None:
+        """Drop what is kept of ``key``, and do not keep a read of it already under way (it may
+        have begun before what made the caller forget)."""
         self._kept.pop(key, None)
+        if key in self._reading:
+            self._forgotten.add(key)
 
     def _put(self, key: str, answer: T) -> None:
         now = self._clock()
