@@ -123,7 +123,7 @@ class Questions:
             raise Unavailable("could not look the session up; try again") from exc
 
     async def _question(self, db: AsyncSession, public_id: str, who: Who) -> tuple[Stored, Venue]:
-        found = await store.get(db, public_id) if len(public_id) == 32 else None
+        found = await store.get(db, public_id) if store.is_question_id(public_id) else None
         if found is None:
             raise NoSuchQuestion("no such question")
         try:
@@ -136,7 +136,7 @@ class Questions:
 
     async def _read_for_vote(self, public_id: str) -> tuple[Stored, Venue] | None:
         """The question and its venue whoever votes (the voter is checked by ``vote``)."""
-        if len(public_id) != 32:
+        if not store.is_question_id(public_id):
             return None
         try:
             async with self._db() as db:
@@ -237,7 +237,7 @@ class Questions:
                 raise QuestionActionRefused("the expert answers once the topic has closed")
             target = None
             if action is QuestionAction.MERGE:
-                target = await store.get(db, into or "") if into and len(into) == 32 else None
+                target = await store.get(db, into or "") if into and store.is_question_id(into) else None
                 if target is None or target.question.venue != venue.key:
                     raise QuestionActionRefused("merge needs another question of the same session or topic")
             row = await store.lock(db, found.row.id or 0)
