@@ -32,15 +32,6 @@ def new_question_id() -> str:
     return os.urandom(16).hex()
 
 
-_HEX = frozenset("0123456789abcdef")
-
-
-def is_question_id(value: str) -> bool:
-    """Shaped as ``new_question_id`` makes them: anything else is no question, found without a
-    read (PostgreSQL refuses some strings outright, a NUL for one)."""
-    return len(value) == 32 and set(value) <= _HEX
-
-
 @dataclass(frozen=True, slots=True)
 class Stored:
     """A question as the service works with it: the domain value plus its storage facts."""

@@ -1,6 +1,6 @@
 """The shapes of the ids on the wire and in URLs, in one place.
 
-A message id is 32 lowercase hex digits (``os.urandom(16).hex()``); a member's public id is
+A message id and a question's are 32 lowercase hex digits (``os.urandom(16).hex()``); a member's public id is
 ``u`` and 16 lowercase hex digits; a private-talk request's id is ``t`` and 16 lowercase hex
 digits; a conversation's, a session's or a topic's public id is 16 lowercase hex digits (a
 conversation's room is ``dm-`` and that id); a cid is chosen by the client: 1 to 64 of
@@ -20,6 +20,10 @@ CID = re.compile(r"[A-Za-z0-9_\-.:]{1,64}")
 
 def is_message_id(value: object) -> bool:
     return isinstance(value, str) and MESSAGE_ID.fullmatch(value) is not None
+
+
+def is_question_id(value: object) -> bool:
+    return is_message_id(value)  # the same shape
 
 
 def is_user_id(value: object) -> bool:

@@ -18,6 +18,7 @@ from chat_server.api.questions import answered_questions
 from chat_server.callers import MemberContexts
 from chat_server.events.service import Caller, Events
 from chat_server.history import RoomHistory
+from rooms import ids
 from rooms.catalog import is_slug
 from rooms.schedule import Fields
 from rooms.sessions import (
@@ -26,7 +27,6 @@ from rooms.sessions import (
     State,
 )
 
-_ID_CHARS = frozenset("0123456789abcdef")
 _NULLABLE = frozenset({"capacity", "video_url"})  # null means "no limit", "no video"
 ARCHIVE_PAGE = 1000
 
@@ -89,7 +89,7 @@ async def _who(request: Request) -> Caller:
 
 def _event_id(request: Request) -> str:
     value = str(request.path_params["id"])
-    if len(value) != 16 or not set(value) <= _ID_CHARS:
+    if not ids.is_public_id(value):
         raise ApiError(404, "not_found", "no such session")
     return value
 

@@ -29,7 +29,7 @@ from persistence import notifications, topics
 from persistence import questions as store
 from persistence.question_models import QuestionRow
 from persistence.questions import Stored
-from rooms import messages, safety
+from rooms import ids, messages, safety
 from rooms.access import can_see
 from rooms.errors import NotFound, RateLimited, RoomError, Unavailable
 from rooms.model import Member
@@ -93,6 +93,15 @@ class Who:
     assigned: frozenset[str]
 
 
+def _seen_by(found: tuple[Stored, Venue] | None, who: Who) -> tuple[Stored, Venue]:
+    """The question and its venue if ``who`` may see them; ``NoSuchQuestion`` otherwise."""
+    if found is None or not can_see(who.member, found[1].community):
+        raise NoSuchQuestion("no such question")
+    if not visible_to(found[0].question, who.member.id, found[1].manages(who.member, who.assigned)):
+        raise NoSuchQuestion("no such question")
+    return found
+
+
 class Questions:
     def __init__(
         self, db: async_sessionmaker[AsyncSession], broker: Broker, asked: FailureCounter,
@@ -123,32 +132,27 @@ class Questions:
             raise Unavailable("could not look the session up; try again") from exc
 
     async def _question(self, db: AsyncSession, public_id: str, who: Who) -> tuple[Stored, Venue]:
-        found = await store.get(db, public_id) if store.is_question_id(public_id) else None
-        if found is None:
-            raise NoSuchQuestion("no such question")
-        try:
-            venue = await self._venue(db, found.question.venue, who)
-        except NotFound:
-            raise NoSuchQuestion("no such question") from None
-        if not visible_to(found.question, who.member.id, venue.manages(who.member, who.assigned)):
-            raise NoSuchQuestion("no such question")
-        return found, venue
+        return _seen_by(await self._read_question(db, public_id), who)
 
-    async def _read_for_vote(self, public_id: str) -> tuple[Stored, Venue] | None:
-        """The question and its venue whoever votes (the voter is checked by ``vote``)."""
-        if not store.is_question_id(public_id):
-            return None
+    async def _read_question(self, db: AsyncSession, public_id: str) -> tuple[Stored, Venue] | None:
+        """The question and its venue whoever asks (None: either is not there); ``_seen_by``
+        checks the viewer."""
+        if not ids.is_question_id(public_id):
+            return None  # (PostgreSQL refuses some strings outright, a NUL for one)
         try:
-            async with self._db() as db:
-                found = await store.get(db, public_id)
-                venue = None if found is None else await read(db, found.question.venue)
+            found = await store.get(db, public_id)
+            venue = None if found is None else await read(db, found.question.venue)
         except NotFound:
-            return None  # a venue key that is not one: no such question, as before
+            return None  # a venue key that is not one: no such question
         except RoomError:
             raise
         except Exception as exc:
             raise Unavailable("could not look the question up; try again") from exc
         return None if found is None or venue is None else (found, venue)
+
+    async def _read_for_vote(self, public_id: str) -> tuple[Stored, Venue] | None:
+        async with self._db() as db:
+            return await self._read_question(db, public_id)
 
     # -- asking ------------------------------------------------------------------------------
 
@@ -199,12 +203,7 @@ class Questions:
     async def vote(self, who: Who, question_id: str, up: bool) -> dict[str, Any]:
         # What was read may be a second or two old: only its status could have changed since
         # (chat_server/questions/vote_facts.py), and the UPDATE decides that.
-        read_now = await self._for_votes.get(question_id)
-        if read_now is None or not can_see(who.member, read_now[1].community):
-            raise NoSuchQuestion("no such question")
-        found, venue = read_now
-        if not visible_to(found.question, who.member.id, venue.manages(who.member, who.assigned)):
-            raise NoSuchQuestion("no such question")
+        found, venue = _seen_by(await self._for_votes.get(question_id), who)
         check_vote(found.question, who.member.id)
         async with self._writing, self._db() as db:
             outcome = await store.vote(db, found.row.id or 0, who.member.db_id, up, int(self._clock() * 1000))
@@ -212,8 +211,7 @@ class Questions:
             # No longer open: refused as a fresh read would have refused it (a member who may
             # not see a dismissed question is told there is no such question).
             self._for_votes.forget(question_id)
-            async with self._db() as db:
-                fresh, _ = await self._question(db, question_id, who)
+            fresh, _ = _seen_by(await self._read_for_vote(question_id), who)
             check_vote(fresh.question, who.member.id)
             raise VoteRefused(NOT_OPEN)
         changed, votes, version, pinned = outcome
@@ -237,7 +235,7 @@ class Questions:
                 raise QuestionActionRefused("the expert answers once the topic has closed")
             target = None
             if action is QuestionAction.MERGE:
-                target = await store.get(db, into or "") if into and store.is_question_id(into) else None
+                target = await store.get(db, into or "") if into and ids.is_question_id(into) else None
                 if target is None or target.question.venue != venue.key:
                     raise QuestionActionRefused("merge needs another question of the same session or topic")
             row = await store.lock(db, found.row.id or 0)

@@ -10,13 +10,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from persistence import communities, topics
 from persistence import sessions as event_store
+from rooms import ids
 from rooms.access import can_see
 from rooms.errors import NotFound
 from rooms.model import Community, Member
 from rooms.questions import check_event_open, check_topic_open, may_manage
 from rooms.sessions import Kind
-
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +57,7 @@ def _epoch(value: datetime) -> float:
 
 
 def checked_id(public_id: str) -> str:
-    if len(public_id) != 16 or not set(public_id) <= _HEX:
+    if not ids.is_public_id(public_id):
         raise NotFound("no such session or topic")
     return public_id
 
