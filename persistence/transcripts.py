@@ -155,7 +155,7 @@ def insert_sqlite(lite: sqlite3.Connection, batch: Sequence[NewMessage]) -> int:
 
 
 async def _store_postgres(connection: Any, batch: Sequence[NewMessage]) -> int:
-    """A small batch (``ARRAY_INSERT_MAX`` rows) as one INSERT of arrays, ON CONFLICT DO
+    """A small batch (``VALUES_INSERT_MAX`` rows) as one multi-row INSERT, ON CONFLICT DO
     NOTHING. A bigger one: COPY the batch straight into ``messages``; only when a row is
     already there (a batch committed again after a writer died before its acknowledgement,
     or taken over by another writer) does the batch go the idempotent way instead. COPY is
@@ -171,9 +171,9 @@ async def _store_postgres(connection: Any, batch: Sequence[NewMessage]) -> int:
     # Every writer meets the unique indexes in the same order, so two writers with
     # overlapping batches (one retrying what the other claimed) wait, not deadlock.
     rows = sorted(batch, key=_ROOM_SEQ)
-    if len(rows) <= ARRAY_INSERT_MAX:
+    if len(rows) <= VALUES_INSERT_MAX:
         # One statement, so atomic without a transaction of ours: one round trip.
-        status = await pg.execute(_ARRAY_INSERT, *zip(*rows, strict=True))
+        status = await pg.execute(_values_insert(len(rows)), *[value for row in rows for value in row])
         return int(str(status).rsplit(" ", 1)[-1])
     # SQLAlchemy has not begun a transaction on this connection (it begins lazily on its own
     # statements), so each attempt gets one explicitly: the batch lands whole or not at all.
@@ -188,20 +188,32 @@ async def _store_postgres(connection: Any, batch: Sequence[NewMessage]) -> int:
 
 _ROOM_SEQ = itemgetter(1, 2)
 
-# Up to this many rows, a batch goes in as ONE statement of arrays, which asyncpg prepares
-# once per connection and keeps: ``copy_records_to_table`` prepares its column query again
+# Up to this many rows, a batch goes in as ONE multi-row INSERT, which asyncpg prepares once
+# per connection and size and keeps: ``copy_records_to_table`` prepares its column query again
 # on every call (a round trip) and needs a transaction (two more), and at a gateway's trickle
-# (~25 rows every GATHER_S) those round trips cost the writer more than the rows. Bigger
+# (~25 rows every gather_s) those round trips cost the writer more than the rows. Bigger
 # batches (a backlog) keep COPY, the least CPU per row for PostgreSQL.
-ARRAY_INSERT_MAX = 100
-_ARRAY_INSERT = (
-    f"INSERT INTO messages ({_NAMES}) SELECT {_NAMES} FROM unnest("
-    "$1::text[], $2::text[], $3::bigint[], $4::integer[], $5::text[], $6::text[], $7::text[], "
-    f"$8::bigint[], $9::text[]) WITH ORDINALITY AS t({_NAMES}, n) ORDER BY n "
-    "ON CONFLICT DO NOTHING"
-)
-assert _COLUMNS == ("id", "room", "seq", "author_id", "cid", "body", "reply_to", "created_ms",
-                    "thread_root"), "the array types above follow this order"
+#
+# Why plain parameters and not one array a column (``unnest``, as until 2026-12-07): asyncpg
+# checks every array element against ``collections.abc`` (~14 checks a row) and encodes
+# arrays element by element; nine scalars a row cost the client about half as much
+# (bench/notes.md, the row "The Redis writer's small batches"), PostgreSQL the same. The
+# parameters take their types from the columns, and a VALUES list is inserted in its order
+# (room, seq), the order every writer meets the unique indexes in.
+VALUES_INSERT_MAX = 100
+_VALUES_INSERT: dict[int, str] = {}
+
+
+def _values_insert(n: int) -> str:
+    """The INSERT of ``n`` rows: built on first use, kept (at most ``VALUES_INSERT_MAX``)."""
+    sql = _VALUES_INSERT.get(n)
+    if sql is None:
+        width = len(_COLUMNS)
+        rows = ", ".join(
+            "(" + ", ".join(f"${r * width + c + 1}" for c in range(width)) + ")" for r in range(n)
+        )
+        sql = _VALUES_INSERT[n] = f"INSERT INTO messages ({_NAMES}) VALUES {rows} ON CONFLICT DO NOTHING"
+    return sql
 
 
 async def _store_postgres_staged(pg: Any, rows: Sequence[NewMessage]) -> int:

@@ -78,7 +78,7 @@ def _fts_entries(url: str, word: str) -> int | None:
 
 # PostgreSQL stores small batches as one INSERT of arrays and bigger ones with COPY (falling
 # back to a staged INSERT when a row is already there): sizes on both sides of the line.
-@pytest.mark.parametrize("n", [40, transcripts.ARRAY_INSERT_MAX + 50])
+@pytest.mark.parametrize("n", [40, transcripts.VALUES_INSERT_MAX + 50])
 async def test_a_batch_stored_twice_is_one_row_and_one_index_entry_each(
     database: tuple[str, async_sessionmaker[AsyncSession], int], n: int,
 ) -> None:
