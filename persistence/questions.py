@@ -5,7 +5,8 @@ Votes: the question's row is updated first (``votes = votes ± 1, version = vers
 only while it is open), which takes its row lock on PostgreSQL (SQLite locks the database), and
 then the vote row is inserted or deleted; if that changed nothing (a second vote, a withdrawal
 of no vote) the transaction is rolled back. So each vote row is counted exactly once, whatever
-gateways vote at the same moment, and the count never disagrees with the rows.
+gateways vote at the same moment, and the count never disagrees with the rows. The votes are
+written by ``persistence/question_votes.py``, on the drivers directly.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, or_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -108,43 +107,6 @@ async def add(db: AsyncSession, row: QuestionRow) -> tuple[Stored, bool]:
         return (await stored(db, [found]))[0], False
     await db.refresh(row)
     return (await stored(db, [row]))[0], True
-
-
-async def vote(
-    db: AsyncSession, question_id: int, user_db_id: int, up: bool, now_ms: int,
-) -> tuple[bool, int, int, bool] | None:
-    """Cast (``up``) or withdraw a vote; (changed, votes, version, pinned) as the question now
-    is, or None when it is no longer open (nothing changed). Commits or rolls back."""
-    step = 1 if up else -1
-    result = await db.exec(
-        update(QuestionRow)
-        .where(col(QuestionRow.id) == question_id, col(QuestionRow.status) == QuestionStatus.OPEN.value)
-        .values(votes=col(QuestionRow.votes) + step, version=col(QuestionRow.version) + 1)
-        .returning(col(QuestionRow.votes), col(QuestionRow.version), col(QuestionRow.pinned))
-    )
-    after = result.first()
-    if after is None:
-        await db.rollback()
-        return None
-    if up:
-        insert = pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-        changed = await db.exec(
-            insert(QuestionVote).values(question_id=question_id, user_id=user_db_id, created_ms=now_ms)
-            .on_conflict_do_nothing()
-        )
-    else:
-        changed = await db.exec(
-            delete(QuestionVote).where(
-                col(QuestionVote.question_id) == question_id, col(QuestionVote.user_id) == user_db_id
-            )
-        )
-    if changed.rowcount != 1:
-        await db.rollback()  # voted already / had not voted: the count stays as it was
-        row = await db.get(QuestionRow, question_id)
-        assert row is not None
-        return False, row.votes, row.version, row.pinned
-    await db.commit()
-    return True, int(after[0]), int(after[1]), bool(after[2])
 
 
 async def count_votes(db: AsyncSession, question_id: int) -> int:

@@ -7,7 +7,6 @@ committed first, then told to every gateway on the control channel (``op: "quest
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from persistence import moderation as audit_store
 from persistence import notifications, topics
 from persistence import questions as store
 from persistence.question_models import QuestionRow
+from persistence.question_votes import Vote, VoteWrites
 from persistence.questions import Stored
 from rooms import ids, messages, safety
 from rooms.access import can_see
@@ -60,10 +60,11 @@ AfterQuestion = Callable[
     [Member, str, str, dict[str, str], dict[str, Any], str], Awaitable[dict[str, Any] | None]
 ]
 _PUBLIC = (QuestionStatus.OPEN, QuestionStatus.ANSWERED)
-# Votes writing at once on a gateway. With their question read once for all of them, a storm's
-# votes all reach their write together; past the database pool's connections they only wait
-# for one, each having built its statement and armed the pool's timeout, hundreds in one turn
-# of the loop (loop lag p99 4 -> 30-44 ms in a storm of 1,000). Waiting here first costs nothing.
+# Votes writing at once on a gateway, on PostgreSQL (SQLite's go together in one commit). With
+# their question read once for all of them, a storm's votes all reach their write together;
+# past the database pool's connections they only wait for one, each having armed the pool's
+# timeout, hundreds in one turn of the loop (loop lag p99 4 -> 30-44 ms in a storm of 1,000).
+# Waiting here first costs nothing.
 VOTE_WRITES_AT_ONCE = 8
 _PHI_WORDS = {"phone": "a phone number", "email": "an email address", "address": "a street address",
               "birth_date": "a date of birth"}
@@ -117,7 +118,7 @@ class Questions:
         self._clock = clock
         # The counter is a window, so its length is when asking is sure to be accepted again.
         self._retry_after_s = retry_after_s
-        self._writing = asyncio.Semaphore(VOTE_WRITES_AT_ONCE)
+        self._votes = VoteWrites(db.kw["bind"], VOTE_WRITES_AT_ONCE)
         # An open question and its venue, read once for the votes that arrive together.
         self._for_votes: SharedReads[tuple[Stored, Venue] | None] = SharedReads(
             self._read_for_vote, lambda found: found is not None and found[0].question.status is QuestionStatus.OPEN,
@@ -205,8 +206,7 @@ class Questions:
         # (chat_server/questions/vote_facts.py), and the UPDATE decides that.
         found, venue = _seen_by(await self._for_votes.get(question_id), who)
         check_vote(found.question, who.member.id)
-        async with self._writing, self._db() as db:
-            outcome = await store.vote(db, found.row.id or 0, who.member.db_id, up, int(self._clock() * 1000))
+        outcome = await self._votes.cast(Vote(found.row.id or 0, who.member.db_id, up, int(self._clock() * 1000)))
         if outcome is None:
             # No longer open: refused as a fresh read would have refused it (a member who may
             # not see a dismissed question is told there is no such question).
