@@ -206,7 +206,14 @@ class Questions:
         # (chat_server/questions/vote_facts.py), and the UPDATE decides that.
         found, venue = _seen_by(await self._for_votes.get(question_id), who)
         check_vote(found.question, who.member.id)
-        outcome = await self._votes.cast(Vote(found.row.id or 0, who.member.db_id, up, int(self._clock() * 1000)))
+        try:
+            outcome = await self._votes.cast(Vote(found.row.id or 0, who.member.db_id, up, int(self._clock() * 1000)))
+        except Exception as exc:
+            # The database failed the write (down, full, a lost connection): nothing counted,
+            # or, if the connection was lost during the commit, counted once, and a retry is
+            # then told the vote is already there.
+            log.warning("questions: a vote could not be written (%s)", type(exc).__name__)
+            raise Unavailable("could not record your vote just now; try again") from exc
         if outcome is None:
             # No longer open: refused as a fresh read would have refused it (a member who may
             # not see a dismissed question is told there is no such question).
