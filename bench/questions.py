@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from bench.seed import seed_members  # noqa: E402
 from bench.targets import kindred_env  # noqa: E402
 from chat_server.client import JSON, RoomSocket  # noqa: E402
+from chat_server.client.api import KEEPALIVE_EXPIRY_S  # noqa: E402
 from support.cluster import ORG_A, Deployment  # noqa: E402
 from support.moderation import default_org  # noqa: E402
 from support.procs import Postgres, RedisServer  # noqa: E402
@@ -105,7 +106,9 @@ async def _webinar(args: argparse.Namespace, dep: Deployment, url: str) -> dict[
     dep.cli("user", "role", host.handle, "navigator")
     tokens = await asyncio.to_thread(seed_members, url, ORG_A[0], args.members)
     headers = {"Authorization": f"Bearer {host.token}"}
-    limits = httpx.Limits(max_connections=50)
+    # Idle connections given up before the server's 5 s keep-alive closes them: with httpx's
+    # own 5 s, about one run in three lost a sign-up to a connection reset in that race.
+    limits = httpx.Limits(max_connections=50, keepalive_expiry=KEEPALIVE_EXPIRY_S)
     async with httpx.AsyncClient(base_url=gw.http_url, headers=headers, timeout=60, limits=limits) as http:
         start = time.time() + 3600
         made = (await http.post("/api/events", json={

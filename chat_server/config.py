@@ -58,6 +58,11 @@ class Settings:
     # this long meanwhile (its client stopped reading), the connection is closed with 1013.
     write_stall_s: float = 10.0
     ping_interval_s: float = 20.0
+    # How long an idle HTTP keep-alive connection stays open (uvicorn's timeout_keep_alive).
+    # A client or proxy that keeps connections to Kindred alive must give up on an idle one
+    # before this, or a request it sends just as Kindred closes it is reset (docs/operations.md
+    # §2.5): behind a load balancer that keeps connections (60 s idle is common), set it longer.
+    http_keep_alive_s: float = 5.0
     # uvicorn's WebSocket implementation: "direct" (websockets-sansio plus a synchronous write
     # for the fan-out, gateway/direct.py: about 3x less CPU per delivery than uvicorn's own),
     # or uvicorn's "websockets-sansio", "websockets", "wsproto"; and the event loop, "uvloop"
@@ -207,7 +212,8 @@ class Settings:
         for name in ("port", "send_burst", "max_frame_bytes", "outbox_max_frames",
                      "max_connections_per_member", "max_rooms_per_connection", "replay_window",
                      "heartbeat_interval_s", "subscription_check_s", "typing_interval_s",
-                     "presence_ttl_s", "ping_interval_s", "session_ttl_days", "max_body_chars",
+                     "presence_ttl_s", "ping_interval_s", "http_keep_alive_s", "session_ttl_days",
+                     "max_body_chars",
                      "strikes_before_close", "max_resume", "write_stall_s", "writer_batch",
                      "writer_queue_max", "writer_claim_idle_s", "moderation_cache_s",
                      "login_attempts", "login_address_attempts", "register_attempts",
@@ -313,6 +319,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "outbox_max_frames": int,
     "write_stall_s": float,
     "ping_interval_s": float,
+    "http_keep_alive_s": float,
     "ws_impl": str,
     "event_loop": str,
     "loop_lag_probe_ms": float,

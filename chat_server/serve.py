@@ -152,6 +152,7 @@ def uvicorn_config(settings: Settings, app: Starlette) -> uvicorn.Config:
         ws_per_message_deflate=False,
         ws_ping_interval=settings.ping_interval_s,
         ws_ping_timeout=settings.ping_interval_s,
+        timeout_keep_alive=settings.http_keep_alive_s,  # type: ignore[arg-type]  # int in its hints, a float works
         lifespan="on",
         log_level=settings.log_level,
         access_log=False,  # client addresses are personal data; nothing here needs them

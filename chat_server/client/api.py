@@ -19,10 +19,17 @@ class ApiRefused(Exception):
         self.body = body
 
 
+KEEPALIVE_EXPIRY_S = 2.0
+
+
 class Api:
     def __init__(self, base_url: str, token: str | None = None, timeout_s: float = 30.0) -> None:
         self.token = token
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        # An idle connection is given up after 2 s, before the server's keep-alive closes it
+        # (KINDRED_HTTP_KEEP_ALIVE_S, 5 s by default): with httpx's own 5 s the two raced, and
+        # a request sent on a connection the server was closing was reset.
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s,
+                                       limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY_S))
 
     async def aclose(self) -> None:
         await self._http.aclose()
