@@ -73,10 +73,6 @@ from rooms.safety import CrisisMatcher
 log = logging.getLogger(__name__)
 
 
-async def _now(fn: Callable[[], None]) -> None:
-    fn()
-
-
 async def lean_handshakes(hot: HotReads, digests: list[str]) -> dict[str, Handshake]:
     """Live sessions' members and moderation contexts, by token digest, in one read on the
     join path's pool (persistence/hot_reads.py, the lean path of persistence.handshake); the
@@ -199,7 +195,7 @@ class Runtime:
             writer = RedisWriter(redis, db, settings.writer_batch, settings.writer_claim_idle_s,
                                  gather_s=settings.writer_gather_s)
             writer.start()
-        questions = open_questions(settings, db, broker, hub, redis, safety)
+        questions = open_questions(settings, engine, db, broker, hub, redis, safety)
         # Taking a request opens the navigator's conversation with the member (conversations').
         talks = open_talks(settings, db, broker, hub, redis, facts, enforcer, social.delivery,
                            conversations.service.open_staff_talk)
@@ -238,8 +234,7 @@ class Runtime:
         if self.social is not None:
             steps.append(("social", self.social.close))
         if self.questions is not None:
-            questions = self.questions
-            steps.append(("questions", lambda: _now(questions.close)))
+            steps.append(("questions", self.questions.aclose))
         if self.sessions is not None:
             steps.append(("sessions", self.sessions.close))
         if self.writer is not None:

@@ -24,16 +24,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
 
 # (changed, votes, version, pinned) as the question now is, or None when it is no longer open.
 Outcome = tuple[bool, int, int, bool] | None
+
+# What a vote's write raises when the database fails it (down, full, locked past the busy
+# timeout, a connection lost), as against a bug: the drivers' errors, as they arrive raw here.
+DATABASE_FAILURES: tuple[type[BaseException], ...] = (
+    sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, SQLAlchemyError, OSError, TimeoutError,
+)
 
 # The most votes one SQLite commit carries: bounds how long the connection's thread holds the
 # write lock (the messages' writer waits for it) and how many voters wake in one loop turn.
@@ -67,6 +77,7 @@ def write_sqlite(conn: sqlite3.Connection, votes: Sequence[Vote]) -> list[Outcom
     savepoint of its own; an error of one vote's statements undoes that vote alone and is its
     answer. Commits; anything that fails the transaction itself rolls it all back and raises."""
     if conn.in_transaction:  # never expected: a pooled connection comes back clean
+        log.warning("question votes: a pooled SQLite connection was in a transaction; rolled back")
         conn.rollback()
     conn.execute("BEGIN IMMEDIATE")  # the write lock first, waiting (busy_timeout) as any writer
     try:
@@ -92,8 +103,8 @@ def _one_sqlite(conn: sqlite3.Connection, vote: Vote) -> Outcome | BaseException
             changed = conn.execute(_LITE_DELETE, (vote.question_id, vote.user_id)).rowcount
         if changed != 1:  # voted already / had not voted: the count stays as it was
             conn.execute("ROLLBACK TO vote")
-            conn.execute("RELEASE vote")
             now = conn.execute(_LITE_NOW, (vote.question_id,)).fetchone()
+            conn.execute("RELEASE vote")
             return False, int(now[0]), int(now[1]), bool(now[2])
         conn.execute("RELEASE vote")
         votes, version, pinned = after[0]
@@ -175,7 +186,6 @@ class VoteWrites:
                 good = False
                 try:
                     pg: Any = (await conn.get_raw_connection()).driver_connection
-                    self.commits += 1
                     try:
                         outcome = await write_postgres(pg, vote)
                     except asyncpg.PostgresError:
@@ -184,6 +194,7 @@ class VoteWrites:
                         good = not pg.is_closed() and not pg.is_in_transaction()
                         raise
                     good = True
+                    self.commits += 1
                     return outcome
                 finally:
                     # Kept for the votes still coming; otherwise back to the pool, or, when
@@ -195,9 +206,22 @@ class VoteWrites:
         finally:
             self._in_flight -= 1
             if self._in_flight == 0 and self._kept:
-                kept, self._kept = self._kept, []
-                for conn in kept:
-                    await asyncio.shield(_release(conn, invalidate=False))
+                await asyncio.shield(self._release_kept())
+
+    async def _release_kept(self) -> None:
+        kept, self._kept = self._kept, []
+        await asyncio.gather(*(_release(conn, invalidate=False) for conn in kept))
+
+    async def aclose(self) -> None:
+        """At shutdown: the votes already waiting committed (SQLite), the kept connections
+        back to the pool. Votes still arriving meanwhile are the caller's to stop."""
+        committing = self._committing
+        if committing is not None:
+            await asyncio.wait({committing}, timeout=5.0)
+            if not committing.done():
+                committing.cancel()
+                await asyncio.wait({committing})
+        await self._release_kept()
 
     async def _commit_waiting(self) -> None:
         try:

@@ -172,8 +172,13 @@ async def _store_postgres(connection: Any, batch: Sequence[NewMessage]) -> int:
     # overlapping batches (one retrying what the other claimed) wait, not deadlock.
     rows = sorted(batch, key=_ROOM_SEQ)
     if len(rows) <= VALUES_INSERT_MAX:
-        # One statement, so atomic without a transaction of ours: one round trip.
-        status = await pg.execute(_values_insert(len(rows)), *[value for row in rows for value in row])
+        # One statement, so atomic without a transaction of ours: one round trip. Padded to
+        # its size with copies of the last row, which ON CONFLICT DO NOTHING skips (the
+        # status counts the rows inserted).
+        size = _values_size(len(rows))
+        values = [value for row in rows for value in row]
+        values += list(rows[-1]) * (size - len(rows))
+        status = await pg.execute(_values_insert(size), *values)
         return int(str(status).rsplit(" ", 1)[-1])
     # SQLAlchemy has not begun a transaction on this connection (it begins lazily on its own
     # statements), so each attempt gets one explicitly: the batch lands whole or not at all.
@@ -200,12 +205,22 @@ _ROOM_SEQ = itemgetter(1, 2)
 # (bench/notes.md, the row "The Redis writer's small batches"), PostgreSQL the same. The
 # parameters take their types from the columns, and a VALUES list is inserted in its order
 # (room, seq), the order every writer meets the unique indexes in.
-VALUES_INSERT_MAX = 100
+#
+# Sizes: up to 8 rows as they are, then in steps of 8 (a batch padded up to its step), so a
+# connection prepares at most 19 statements, not one per size: each prepared statement is a
+# plan PostgreSQL keeps for the connection's life, and asyncpg caches 100 per connection.
+VALUES_INSERT_MAX = 96
+_VALUES_STEP = 8
 _VALUES_INSERT: dict[int, str] = {}
 
 
+def _values_size(n: int) -> int:
+    """The statement size a batch of ``n`` rows (1 to ``VALUES_INSERT_MAX``) goes in as."""
+    return n if n <= _VALUES_STEP else -(-n // _VALUES_STEP) * _VALUES_STEP
+
+
 def _values_insert(n: int) -> str:
-    """The INSERT of ``n`` rows: built on first use, kept (at most ``VALUES_INSERT_MAX``)."""
+    """The INSERT of ``n`` rows: built on first use, kept (at most 19 sizes)."""
     sql = _VALUES_INSERT.get(n)
     if sql is None:
         width = len(_COLUMNS)

@@ -76,9 +76,11 @@ def _fts_entries(url: str, word: str) -> int | None:
         con.close()
 
 
-# PostgreSQL stores small batches as one INSERT of arrays and bigger ones with COPY (falling
-# back to a staged INSERT when a row is already there): sizes on both sides of the line.
-@pytest.mark.parametrize("n", [40, transcripts.VALUES_INSERT_MAX + 50])
+# PostgreSQL stores small batches as one multi-row INSERT (up to 8 rows as they are, then
+# padded to a multiple of 8 with copies of the last row, which ON CONFLICT skips) and bigger
+# ones with COPY (falling back to a staged INSERT when a row is already there): sizes exact
+# and padded, on both sides of the line.
+@pytest.mark.parametrize("n", [3, 25, 40, transcripts.VALUES_INSERT_MAX + 50])
 async def test_a_batch_stored_twice_is_one_row_and_one_index_entry_each(
     database: tuple[str, async_sessionmaker[AsyncSession], int], n: int,
 ) -> None:

@@ -7,6 +7,7 @@ committed first, then told to every gateway on the control channel (``op: "quest
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,7 @@ from persistence import moderation as audit_store
 from persistence import notifications, topics
 from persistence import questions as store
 from persistence.question_models import QuestionRow
-from persistence.question_votes import Vote, VoteWrites
+from persistence.question_votes import DATABASE_FAILURES, Outcome, Vote, VoteWrites
 from persistence.questions import Stored
 from rooms import ids, messages, safety
 from rooms.access import can_see
@@ -105,7 +106,7 @@ def _seen_by(found: tuple[Stored, Venue] | None, who: Who) -> tuple[Stored, Venu
 
 class Questions:
     def __init__(
-        self, db: async_sessionmaker[AsyncSession], broker: Broker, asked: FailureCounter,
+        self, db: async_sessionmaker[AsyncSession], votes: VoteWrites, broker: Broker, asked: FailureCounter,
         rate: int, max_body_chars: int, after_question: AfterQuestion, clock: Callable[[], float] = time.time,
         retry_after_s: float = 60.0,
     ) -> None:
@@ -118,7 +119,8 @@ class Questions:
         self._clock = clock
         # The counter is a window, so its length is when asking is sure to be accepted again.
         self._retry_after_s = retry_after_s
-        self._votes = VoteWrites(db.kw["bind"], VOTE_WRITES_AT_ONCE)
+        self._votes = votes
+        self._casting: set[asyncio.Task[Outcome]] = set()  # votes being written and told
         # An open question and its venue, read once for the votes that arrive together.
         self._for_votes: SharedReads[tuple[Stored, Venue] | None] = SharedReads(
             self._read_for_vote, lambda found: found is not None and found[0].question.status is QuestionStatus.OPEN,
@@ -206,14 +208,14 @@ class Questions:
         # (chat_server/questions/vote_facts.py), and the UPDATE decides that.
         found, venue = _seen_by(await self._for_votes.get(question_id), who)
         check_vote(found.question, who.member.id)
-        try:
-            outcome = await self._votes.cast(Vote(found.row.id or 0, who.member.db_id, up, int(self._clock() * 1000)))
-        except Exception as exc:
-            # The database failed the write (down, full, a lost connection): nothing counted,
-            # or, if the connection was lost during the commit, counted once, and a retry is
-            # then told the vote is already there.
-            log.warning("questions: a vote could not be written (%s)", type(exc).__name__)
-            raise Unavailable("could not record your vote just now; try again") from exc
+        vote = Vote(found.row.id or 0, who.member.db_id, up, int(self._clock() * 1000))
+        # Written and told as one, whether or not the voter is still here for the answer: a
+        # voter whose socket closes mid-vote cancels this coroutine, and a vote counted but
+        # not told would leave every member's count one short until the next vote.
+        casting = asyncio.create_task(self._cast(found, venue, vote), name="question-vote")
+        self._casting.add(casting)
+        casting.add_done_callback(self._casting.discard)
+        outcome = await asyncio.shield(casting)
         if outcome is None:
             # No longer open: refused as a fresh read would have refused it (a member who may
             # not see a dismissed question is told there is no such question).
@@ -221,11 +223,31 @@ class Questions:
             fresh, _ = _seen_by(await self._read_for_vote(question_id), who)
             check_vote(fresh.question, who.member.id)
             raise VoteRefused(NOT_OPEN)
-        changed, votes, version, pinned = outcome
+        changed, votes, version, _ = outcome
         if not changed:
             raise VoteRefused(ALREADY_VOTED if up else NOT_VOTED)
-        await self._publish_votes(found, venue, votes, version, pinned)
         return {"question": question_id, "votes": votes, "voted": up, "version": version}
+
+    async def _cast(self, found: Stored, venue: Venue, vote: Vote) -> Outcome:
+        """The vote written and, if it changed the count, told to every gateway."""
+        try:
+            outcome = await self._votes.cast(vote)
+        except DATABASE_FAILURES as exc:
+            # The database failed the write (down, full, a lost connection): nothing counted,
+            # or, if the connection was lost during the commit, counted once, and a retry is
+            # then told the vote is already there. (Anything else is a bug: internal, with
+            # its traceback; a vote's parameters are numbers, nothing personal.)
+            log.warning("questions: a vote could not be written (%s)", type(exc).__name__)
+            raise Unavailable("could not record your vote just now; try again") from exc
+        if outcome is not None and outcome[0]:
+            await self._publish_votes(found, venue, *outcome[1:])
+        return outcome
+
+    async def aclose(self) -> None:
+        """At shutdown: the votes under way written and told, then the writes' own."""
+        if self._casting:
+            await asyncio.wait(set(self._casting), timeout=5.0)
+        await self._votes.aclose()
 
     # -- hosts' actions ----------------------------------------------------------------------
 
