@@ -32,8 +32,8 @@ def short_keep_alive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deplo
     dep.stop()
 
 
-async def _one_request(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """One GET /healthz on the connection, its whole response read."""
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: kindred\r\n\r\n")
     await writer.drain()
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
@@ -41,6 +41,11 @@ async def _one_request(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamW
     length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
                       if line.lower().startswith(b"content-length")))
     await reader.readexactly(length)
+
+
+async def _one_request(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await _request(reader, writer)
     return reader, writer
 
 
@@ -66,13 +71,7 @@ async def test_a_connection_in_use_stays_open(short_keep_alive: Deployment) -> N
     try:
         for _ in range(6):
             await asyncio.sleep(KEEP_S / 2)
-            writer.write(b"GET /healthz HTTP/1.1\r\nHost: kindred\r\n\r\n")
-            await writer.drain()
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-            assert head.startswith(b"HTTP/1.1 200"), head
-            length = int(next(line.split(b":", 1)[1] for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length")))
-            await reader.readexactly(length)
+            await _request(reader, writer)
     finally:
         writer.close()
 

@@ -7,9 +7,7 @@ together written in one commit, one vote's failure leaving the others. Real data
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from persistence import accounts
-from persistence.db import make_engine, session_factory
-from persistence.question_models import QuestionRow
 from persistence.question_votes import VOTES_A_COMMIT, Vote, VoteWrites
-from support.sqlite_db import migrated_database
+from support.vote_sites import vote_site
 
 MEMBERS = 40
 
@@ -29,28 +24,8 @@ MEMBERS = 40
 @pytest.fixture(params=["sqlite", "postgres"])
 async def site(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[AsyncEngine, list[int], list[int]]]:
     """(engine, members' storage keys, two open questions' storage keys)."""
-    engine = make_engine(await migrated_database(request, tmp_path))
-    db = session_factory(engine)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    async with db() as session:
-        org = await accounts.add_org(session, "Votes", "votes", uuid.uuid4().hex, [], now)
-        assert org.id is not None
-        members = []
-        for i in range(MEMBERS):
-            user = await accounts.create_user(session, org.id, f"voter{i}", f"voter{i}", f"v{i}@example.org", "x", now)
-            assert user.id is not None
-            members.append(user.id)
-        questions = []
-        for i in range(2):
-            row = QuestionRow(public_id=uuid.uuid4().hex, venue="event:0123456789abcdef", room="live-room",
-                              author_id=members[0], body=f"question {i}", status="open", cid=f"c{i}",
-                              created_ms=1)
-            session.add(row)
-            await session.commit()
-            assert row.id is not None
-            questions.append(row.id)
-    yield engine, members, questions
-    await engine.dispose()
+    async for engine, members, questions, _ in vote_site(request, tmp_path, MEMBERS, 2, "voter"):
+        yield engine, members, questions
 
 
 async def _stored(engine: AsyncEngine, question: int) -> tuple[int, int, int]:

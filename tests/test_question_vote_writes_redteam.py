@@ -15,10 +15,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import suppress
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,41 +26,19 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
-from persistence import accounts
 from persistence import questions as store
 from persistence.db import make_engine, session_factory
 from persistence.question_models import QuestionRow
 from persistence.question_votes import VOTES_A_COMMIT, Outcome, Vote, VoteWrites
-from support.sqlite_db import migrated_database
+from support.vote_sites import VoteSite, vote_site
 
 MEMBERS = 48
 NOBODY = 10_000_000  # a storage key no member has: its vote row breaks the foreign key
-Site = tuple[AsyncEngine, list[int], list[int], str]
+Site = VoteSite
 
 
-async def _site(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Site]:
-    url = await migrated_database(request, tmp_path)
-    engine = make_engine(url)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    async with session_factory(engine)() as session:
-        org = await accounts.add_org(session, "Red", "red", uuid.uuid4().hex, [], now)
-        assert org.id is not None
-        members = []
-        for i in range(MEMBERS):
-            user = await accounts.create_user(session, org.id, f"red{i}", f"red{i}", f"r{i}@example.org", "x", now)
-            assert user.id is not None
-            members.append(user.id)
-        questions = []
-        for i in range(3):
-            row = QuestionRow(public_id=uuid.uuid4().hex, venue="event:0123456789abcdef", room="live-room",
-                              author_id=members[0], body=f"question {i}", status="open", cid=f"c{i}",
-                              created_ms=1)
-            session.add(row)
-            await session.commit()
-            assert row.id is not None
-            questions.append(row.id)
-    yield engine, members, questions, url
-    await engine.dispose()
+def _site(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Site]:
+    return vote_site(request, tmp_path, MEMBERS, 3, "red")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
