@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence.question_votes import VOTES_A_COMMIT, Vote, VoteWrites
+from support.vote_sites import stored_counts as _stored
 from support.vote_sites import vote_site
 
 MEMBERS = 40
@@ -26,16 +27,6 @@ async def site(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     """(engine, members' storage keys, two open questions' storage keys)."""
     async for engine, members, questions, _ in vote_site(request, tmp_path, MEMBERS, 2, "voter"):
         yield engine, members, questions
-
-
-async def _stored(engine: AsyncEngine, question: int) -> tuple[int, int, int]:
-    """(votes column, vote rows, version) as stored."""
-    async with engine.connect() as conn:
-        votes, version = (await conn.execute(
-            text("SELECT votes, version FROM questions WHERE id = :q"), {"q": question})).one()
-        rows = (await conn.execute(
-            text("SELECT count(*) FROM question_votes WHERE question_id = :q"), {"q": question})).scalar_one()
-    return int(votes), int(rows), int(version)
 
 
 async def test_votes_at_once_are_each_counted_once(site: tuple[AsyncEngine, list[int], list[int]]) -> None:

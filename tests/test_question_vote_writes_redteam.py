@@ -31,6 +31,7 @@ from persistence.db import make_engine, session_factory
 from persistence.question_models import QuestionRow
 from persistence.question_votes import VOTES_A_COMMIT, Outcome, Vote, VoteWrites
 from support.vote_sites import VoteSite, vote_site
+from support.vote_sites import stored_counts as _stored
 
 MEMBERS = 48
 NOBODY = 10_000_000  # a storage key no member has: its vote row breaks the foreign key
@@ -57,16 +58,6 @@ async def lite(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
 async def pg(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Site]:
     async for made in _site(request, tmp_path):
         yield made
-
-
-async def _stored(engine: AsyncEngine, question: int) -> tuple[int, int, int]:
-    """(votes column, vote rows, version) as stored."""
-    async with engine.connect() as conn:
-        votes, version = (await conn.execute(
-            text("SELECT votes, version FROM questions WHERE id = :q"), {"q": question})).one()
-        rows = (await conn.execute(
-            text("SELECT count(*) FROM question_votes WHERE question_id = :q"), {"q": question})).scalar_one()
-    return int(votes), int(rows), int(version)
 
 
 def _model(votes: list[Vote], closed: set[int]) -> list[Outcome | type[Exception]]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from persistence import accounts
@@ -47,3 +48,13 @@ async def vote_site(request: pytest.FixtureRequest, tmp_path: Path, members: int
             question_ids.append(row.id)
     yield engine, member_ids, question_ids, url
     await engine.dispose()
+
+
+async def stored_counts(engine: AsyncEngine, question: int) -> tuple[int, int, int]:
+    """(the votes column, the vote rows, the version) of a question as stored."""
+    async with engine.connect() as conn:
+        votes, version = (await conn.execute(
+            text("SELECT votes, version FROM questions WHERE id = :q"), {"q": question})).one()
+        rows = (await conn.execute(
+            text("SELECT count(*) FROM question_votes WHERE question_id = :q"), {"q": question})).scalar_one()
+    return int(votes), int(rows), int(version)
