@@ -23,7 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chat_server.keys import COMMITS_STREAM, DEAD_STREAM
 from chat_server.protocol.message import message_frame
 from chat_server.transcripts.redis_writer import RedisWriter
-from persistence import accounts, migrate, moderation, room_facts, transcripts
+from persistence import accounts, migrate, moderation, room_facts, transcripts, transcripts_postgres
 from persistence.db import make_engine, session_factory
 from persistence.transcripts import NewMessage
 from support.procs import RedisServer
@@ -80,7 +80,7 @@ def _fts_entries(url: str, word: str) -> int | None:
 # padded to a multiple of 8 with copies of the last row, which ON CONFLICT skips) and bigger
 # ones with COPY (falling back to a staged INSERT when a row is already there): sizes exact
 # and padded, on both sides of the line.
-@pytest.mark.parametrize("n", [3, 25, 40, transcripts.VALUES_INSERT_MAX + 50])
+@pytest.mark.parametrize("n", [3, 25, 40, transcripts_postgres.VALUES_INSERT_MAX + 50])
 async def test_a_batch_stored_twice_is_one_row_and_one_index_entry_each(
     database: tuple[str, async_sessionmaker[AsyncSession], int], n: int,
 ) -> None:
