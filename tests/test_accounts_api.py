@@ -19,6 +19,7 @@ from websockets.exceptions import InvalidStatus
 
 from support.client import JSON, Client
 from support.cluster import ORG_A, ORG_B, PASSWORD, Deployment, Member
+from support.http import TLS
 
 ORG_A_LOCAL = {f"riverside-cancer-center-{s}" for s in ("lounge", "support-group", "caregivers-circle")}
 ORG_B_LOCAL = {f"hillcrest-oncology-{s}" for s in ("lounge", "support-group", "caregivers-circle")}
@@ -38,11 +39,11 @@ def register(dep: Deployment, org: tuple[str, str] = ORG_A, gateway: int = 0) ->
 
 
 def http(dep: Deployment, i: int = 0) -> httpx.Client:
-    return httpx.Client(base_url=dep.gateways[i % len(dep.gateways)].http_url, timeout=30)
+    return httpx.Client(verify=TLS, base_url=dep.gateways[i % len(dep.gateways)].http_url, timeout=30)
 
 
 def ahttp(dep: Deployment, i: int = 0) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=dep.gateways[i % len(dep.gateways)].http_url, timeout=30)
+    return httpx.AsyncClient(verify=TLS, base_url=dep.gateways[i % len(dep.gateways)].http_url, timeout=30)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -29,6 +29,7 @@ from support.browser import (
     say,
 )
 from support.cluster import ORG_A, Deployment, Member
+from support.http import TLS
 
 NARROW = {"width": 320, "height": 700}
 DESKTOP = {"width": 1280, "height": 800}
@@ -59,7 +60,7 @@ def shoot(page: Page, name: str) -> None:
 
 
 def call(site: Deployment, method: str, path: str, m: Member, body: object = None) -> dict:
-    with httpx.Client(base_url=site.gateways[0].http_url, timeout=30) as http:
+    with httpx.Client(verify=TLS, base_url=site.gateways[0].http_url, timeout=30) as http:
         r = http.request(method, path, json=body, headers={"Authorization": f"Bearer {m.token}"})
         assert r.status_code < 300, r.text
         return dict(r.json())

@@ -26,6 +26,7 @@ from support.browser import (
 )
 from support.cluster import ORG_A, ORG_B, PASSWORD, Deployment, Member
 from support.gateways import start_together
+from support.http import TLS
 
 
 def navigator_of(dep: Deployment, org: tuple[str, str]) -> Member:
@@ -36,7 +37,7 @@ def navigator_of(dep: Deployment, org: tuple[str, str]) -> Member:
 
 def stored_bodies(dep: Deployment, member: Member, room: str) -> list[str]:
     """The room's stored messages, oldest first."""
-    with httpx.Client(base_url=dep.gateways[0].http_url, headers={"Authorization": f"Bearer {member.token}"}) as http:
+    with httpx.Client(verify=TLS, base_url=dep.gateways[0].http_url, headers={"Authorization": f"Bearer {member.token}"}) as http:
         r = http.get(f"/api/rooms/{room}/messages", params={"limit": 100})
         assert r.status_code == 200, r.text
         return [m["body"] for m in reversed(r.json()["messages"])]

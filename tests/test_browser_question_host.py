@@ -13,13 +13,14 @@ from playwright.sync_api import Page, expect
 
 from support.browser import Browsers, member_in, no_horizontal_scroll, run_axe
 from support.cluster import ORG_A, Deployment, Member
+from support.http import TLS
 from support.moderation import default_org
 
 NARROW = {"width": 320, "height": 700}
 
 
 def call(dep: Deployment, method: str, path: str, who: Member, json: object = None, gateway: int = 0) -> dict[str, object]:
-    with httpx.Client(base_url=dep.gateways[gateway % len(dep.gateways)].http_url, timeout=30) as http:
+    with httpx.Client(verify=TLS, base_url=dep.gateways[gateway % len(dep.gateways)].http_url, timeout=30) as http:
         r = http.request(method, path, json=json, headers={"Authorization": f"Bearer {who.token}"})
     assert r.status_code in (200, 201), r.text
     found: dict[str, object] = r.json()

@@ -19,6 +19,7 @@ from support.browser import (
 )
 from support.cluster import Deployment
 from support.gateways import start_together
+from support.http import TLS
 
 ROOM = ROOMS_A[0]
 
@@ -62,7 +63,7 @@ def test_server_restart_mid_conversation(site: Deployment, browsers: Browsers) -
     expect(timeline_item(b.page, "after the restart")).to_be_visible()
     expect(pending).to_have_count(0)
 
-    with httpx.Client(base_url=gw.http_url, headers={"Authorization": f"Bearer {ann.token}"}) as http:
+    with httpx.Client(verify=TLS, base_url=gw.http_url, headers={"Authorization": f"Bearer {ann.token}"}) as http:
         stored = http.get(f"/api/rooms/{ROOM}/messages").json()["messages"]
     truth = sorted((m["seq"], m["body"]) for m in stored)
     assert len(truth) == 5

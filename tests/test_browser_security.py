@@ -21,6 +21,7 @@ from support.browser import (
     timeline_item,
 )
 from support.cluster import ORG_A, PASSWORD, Deployment
+from support.http import TLS
 
 WEB_CLIENT = Path(__file__).resolve().parents[1] / "web_client"
 
@@ -129,7 +130,7 @@ def test_the_page_requests_nothing_from_any_other_host(site: Deployment, web: Br
 
 def test_static_files_are_served_with_a_strict_policy(embedded: Deployment) -> None:
     base = embedded.gateways[0].http_url
-    with httpx.Client(base_url=base) as http:
+    with httpx.Client(verify=TLS, base_url=base) as http:
         for path in ("/", "/css/kindred.css", "/js/app.js", "/js/views/room.js", "/icon.svg"):
             r = http.get(path)
             assert r.status_code == 200, path
@@ -159,7 +160,7 @@ def test_cookie_writes_from_another_site_are_refused(embedded: Deployment) -> No
     m = member_in(embedded)
     cookie = {"Cookie": f"kindred_session={m.token}"}
     evil = "https://evil.example"
-    with httpx.Client(base_url=base) as http:
+    with httpx.Client(verify=TLS, base_url=base) as http:
         # A form on another site posting JSON-looking text/plain to sign someone in.
         r = http.post("/api/session", content=f'{{"email":"{m.email}","password":"{PASSWORD}"}}',
                       headers={"Content-Type": "text/plain"})

@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from support.browser import ROOMS_A, Browsers, member_in, no_horizontal_scroll, run_axe, say
 from support.cluster import ORG_A, Deployment, Member
+from support.http import TLS
 
 
 def navigator_of(dep: Deployment) -> Member:
@@ -91,7 +92,7 @@ def test_schedule_sign_up_lobby_live_archive(site: Deployment, web: Browsers) ->
 def test_sessions_screens_fit_a_phone(site: Deployment, web: Browsers) -> None:
     nav, mem = navigator_of(site), member_in(site, ORG_A)
     start = datetime.now(UTC) + timedelta(days=1)
-    made = httpx.post(f"{site.gateways[0].http_url}/api/events", headers={"Authorization": f"Bearer {nav.token}"}, json={
+    made = httpx.post(verify=TLS, url=f"{site.gateways[0].http_url}/api/events", headers={"Authorization": f"Bearer {nav.token}"}, json={
         "room": ROOMS_A[1], "kind": "webinar", "title": "Eating well during chemotherapy, with an oncology dietitian",
         "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=1)).isoformat(),
         "audience_mode": "hosts_only", "description": "Bring your questions.",

@@ -21,6 +21,7 @@ from support.browser import (
     shoot,
 )
 from support.cluster import ORG_A, Deployment
+from support.http import TLS
 from support.procs import TIMEOUT_SCALE
 
 NARROW = {"width": 320, "height": 640}
@@ -32,7 +33,7 @@ def clean(page: object, name: str) -> None:
 
 
 def unread_rooms(site: Deployment, token: str) -> dict[str, int]:
-    r = httpx.get(f"{site.gateways[0].http_url}/api/me/unread", headers={"Authorization": f"Bearer {token}"})
+    r = httpx.get(verify=TLS, url=f"{site.gateways[0].http_url}/api/me/unread", headers={"Authorization": f"Bearer {token}"})
     rooms: dict[str, int] = r.json()["rooms"]
     return rooms
 

@@ -13,6 +13,7 @@ import httpx
 
 from support.client import Client
 from support.cluster import Deployment, Member
+from support.http import TLS
 from support.moderation import api, close_all, connect
 from support.procs import TIMEOUT_SCALE
 
@@ -210,7 +211,7 @@ async def test_a_thousand_requests_in_a_minute_are_refused_past_the_limit(deploy
     n = len(dep.gateways)
     ann = dep.register()
     targets = [dep.register(gateway=i % n) for i in range(25)]
-    clients = [httpx.AsyncClient(base_url=gw.http_url, timeout=30,
+    clients = [httpx.AsyncClient(verify=TLS, base_url=gw.http_url, timeout=30,
                                  headers={"Authorization": f"Bearer {ann.token}"}) for gw in dep.gateways]
     try:
         answers: list[httpx.Response] = []

@@ -19,6 +19,7 @@ from chat_server.api.routes import API, Endpoint
 from chat_server.app import create_app
 from chat_server.config import Settings
 from support.cluster import Deployment
+from support.http import TLS
 
 _BODY = re.compile(r"parse_body\(request, (\w+)\)")
 # A query parameter is read by name: directly, as an integer, or as a time (api/sessions.py).
@@ -85,7 +86,7 @@ def test_every_reference_resolves_and_bodies_carry_their_limits() -> None:
 
 
 async def test_the_server_serves_it(embedded: Deployment) -> None:
-    async with httpx.AsyncClient(base_url=embedded.gateways[0].http_url, timeout=30) as http:
+    async with httpx.AsyncClient(verify=TLS, base_url=embedded.gateways[0].http_url, timeout=30) as http:
         r = await http.get("/api/openapi.json")
     assert r.status_code == 200
     assert r.json() == document()

@@ -11,13 +11,14 @@ import pytest
 
 from support.client import Client
 from support.cluster import ORG_B, PASSWORD, Deployment, Member
+from support.http import TLS
 
 NEW_PASSWORD = "a brand new long password"
 
 
 def _http(dep: Deployment, gateway: int, token: str | None = None) -> httpx.Client:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=dep.gateways[gateway % len(dep.gateways)].http_url, headers=headers, timeout=30)
+    return httpx.Client(verify=TLS, base_url=dep.gateways[gateway % len(dep.gateways)].http_url, headers=headers, timeout=30)
 
 
 def _sign_in(dep: Deployment, m: Member, password: str, gateway: int = 0) -> int:

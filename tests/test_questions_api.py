@@ -14,6 +14,7 @@ import pytest
 
 from support.client import Client
 from support.cluster import Deployment
+from support.http import TLS
 from support.moderation import Teams, api, close_all, connect, make_staff, new_cid
 from support.questions import (
     act_http,
@@ -249,7 +250,7 @@ async def test_asking_is_rate_limited(deployment: Deployment, teams: Teams) -> N
     headers = {"Authorization": f"Bearer {other.token}"}
     # A connection per request: no keep-alive connection closed by the server under our feet.
     fresh = httpx.Limits(max_keepalive_connections=0)
-    clients = [httpx.AsyncClient(base_url=g.http_url, headers=headers, timeout=60, limits=fresh)
+    clients = [httpx.AsyncClient(verify=TLS, base_url=g.http_url, headers=headers, timeout=60, limits=fresh)
                for g in dep.gateways]
     statuses: list[int] = []
     try:

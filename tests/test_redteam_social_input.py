@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from support.cluster import ORG_B, Deployment, Member
+from support.http import TLS
 from support.moderation import api, default_org
 
 COOKIE = "kindred_session"
@@ -22,7 +23,7 @@ EMPTY = {"friends": [], "incoming": [], "outgoing": []}
 
 async def healthy(dep: Deployment) -> None:
     for gw in dep.gateways:
-        async with httpx.AsyncClient(base_url=gw.http_url, timeout=30) as http:
+        async with httpx.AsyncClient(verify=TLS, base_url=gw.http_url, timeout=30) as http:
             assert (await http.get("/healthz")).status_code == 200
 
 
@@ -55,7 +56,7 @@ async def test_without_a_session_nothing_is_answered_nor_changed(deployment: Dep
         base = dep.gateways[i % len(dep.gateways)].http_url
         for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic YW5uOnB3"},
                         {"Cookie": f"{COOKIE}=forged"}):
-            async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+            async with httpx.AsyncClient(verify=TLS, base_url=base, timeout=30) as http:
                 r = await http.request(method, path, headers=headers,
                                        json={"followable": False} if path.endswith("settings") and method == "PUT" else None)
             body = clear_error(r, 401, "unauthenticated")
@@ -101,7 +102,7 @@ async def test_cross_site_writes_with_the_session_cookie_change_nothing(deployme
     forged = [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"},
               {"Sec-Fetch-Site": "same-site"}, {"Origin": "null"},
               {"Origin": gw.replace("127.0.0.1", "localhost")}]
-    async with httpx.AsyncClient(base_url=gw, timeout=30, cookies={COOKIE: ann.token}) as http:
+    async with httpx.AsyncClient(verify=TLS, base_url=gw, timeout=30, cookies={COOKIE: ann.token}) as http:
         for method, path, body in writes:
             for headers in forged:
                 r = await http.request(method, path, json=body, headers=headers)
@@ -128,7 +129,7 @@ async def test_settings_bodies_that_are_not_what_was_asked_change_nothing(deploy
         (b'{"followable": "maybe"}', 400), (b'{"followable": false, "email": "x@example.org"}', 400),
         (b'{"followable": {"$ne": 1}}', 400), (b'{"followable": [false]}', 400), (b"{" * 5000, 400),
     ]
-    async with httpx.AsyncClient(base_url=base, timeout=30, headers=headers) as http:
+    async with httpx.AsyncClient(verify=TLS, base_url=base, timeout=30, headers=headers) as http:
         assert (await http.put(f"/api/following/{ann.id}".replace(ann.id, ben.id))).status_code == 200
         for body, status in bodies:
             r = await http.put("/api/people/settings", content=body)

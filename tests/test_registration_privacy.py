@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from support.cluster import ORG_A, ORG_B, PASSWORD, Deployment
+from support.http import TLS
 
 _LETTERS = "bcdefhijklmnpqrstuvwyz"  # never a phone number or a mail word
 
@@ -35,7 +36,7 @@ def from_address(address: str) -> dict[str, str]:
 
 
 def http(dep: Deployment) -> httpx.Client:
-    return httpx.Client(base_url=dep.gateways[0].http_url, timeout=30)
+    return httpx.Client(verify=TLS, base_url=dep.gateways[0].http_url, timeout=30)
 
 
 # --------------------------------------------------------------------------- the same answer

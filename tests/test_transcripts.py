@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from support.client import Client
 from support.cluster import ORG_A, ORG_B, Deployment
+from support.http import TLS
 from support.procs import TIMEOUT_SCALE, Postgres, RedisServer
 
 
@@ -23,7 +24,7 @@ def _org_of(room: str) -> tuple[str, str]:
 
 
 async def _get(dep: Deployment, token: str, path: str, gateway: int = 0, **params: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=dep.gateways[gateway].http_url, timeout=30) as http:
+    async with httpx.AsyncClient(verify=TLS, base_url=dep.gateways[gateway].http_url, timeout=30) as http:
         return await http.get(path, params=params, headers={"Authorization": f"Bearer {token}"})
 
 

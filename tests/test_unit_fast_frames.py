@@ -132,7 +132,7 @@ def _agree(data: bytes | str, protocol: str) -> bool:
     return True
 
 
-@settings(max_examples=4000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(_frames())
 def test_the_short_way_reads_what_the_long_way_reads(frame: dict[str, Any]) -> None:
     try:

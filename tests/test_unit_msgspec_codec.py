@@ -28,7 +28,7 @@ def _before(packed: bytes) -> str:
     return json.dumps(msgpack.unpackb(packed, raw=False), ensure_ascii=False, separators=(",", ":"))
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.dictionaries(_text, _value, max_size=6))
 def test_a_frame_s_json_text_is_the_one_json_dumps_wrote(frame: dict[str, Any]) -> None:
     packed = msgpack.packb(frame, use_bin_type=True)
@@ -47,7 +47,7 @@ _int = st.integers(-(2**63), 2**64 - 1)
 _maybe = st.none() | _text
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(_text, _text, _author, _maybe, _maybe, _int, _maybe, st.integers(0, 2**64 - 1))
 def test_the_message_prefix_is_msgpack_s_bytes(
     room: str, message_id: str, author: dict[str, Any], body: str | None, reply_to: str | None,
@@ -64,7 +64,7 @@ def test_the_message_prefix_is_msgpack_s_bytes(
     assert finish_message(prefix, seq) == whole
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.dictionaries(_text, _value, max_size=6))
 def test_a_frame_s_msgpack_bytes_are_the_ones_msgpack_packb_wrote(frame: dict[str, Any]) -> None:
     try:

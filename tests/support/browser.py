@@ -26,6 +26,7 @@ from websockets.sync.client import connect as ws_connect
 
 from rooms.catalog import slugify
 from support.cluster import ORG_A, ORG_B, PASSWORD, Deployment, Member
+from support.http import TLS
 from support.procs import TIMEOUT_SCALE
 
 CHROMIUM = "/usr/bin/chromium"
@@ -262,7 +263,7 @@ def accept_request(dep: Deployment, member: Member, conversation_id: str) -> Non
     after the message is stored (accepting before that is a 404)."""
     headers = {"Authorization": f"Bearer {member.token}"}
     deadline = time.monotonic() + 5 * TIMEOUT_SCALE
-    with httpx.Client(base_url=dep.gateways[0].http_url, timeout=30, headers=headers) as http:
+    with httpx.Client(verify=TLS, base_url=dep.gateways[0].http_url, timeout=30, headers=headers) as http:
         while True:
             r = http.get("/api/conversations")
             assert r.status_code == 200, r.text
@@ -276,7 +277,7 @@ def accept_request(dep: Deployment, member: Member, conversation_id: str) -> Non
 
 def call_api(dep: Deployment, method: str, path: str, member: Member, body: object = None) -> Any:
     """One HTTP call to the first gateway as ``member``; asserts success, returns the JSON."""
-    with httpx.Client(base_url=dep.gateways[0].http_url, timeout=30) as http:
+    with httpx.Client(verify=TLS, base_url=dep.gateways[0].http_url, timeout=30) as http:
         r = http.request(method, path, json=body, headers={"Authorization": f"Bearer {member.token}"})
         assert r.status_code < 300, r.text
         return r.json()

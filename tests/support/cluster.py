@@ -25,6 +25,7 @@ import httpx
 import redis as redis_sync
 
 from support.gateways import Gateway, run_cli, run_cli_steps, start_together
+from support.http import TLS
 from support.procs import TIMEOUT_SCALE, Postgres, RedisServer
 
 if TYPE_CHECKING:  # bench/ imports this module and runs without pytest
@@ -234,7 +235,7 @@ class Deployment:
         handle = handle or "m" + "".join(secrets.choice(string.ascii_lowercase) for _ in range(11))
         email = f"{handle.lower()}@example.org"
         base = self.gateways[gateway].http_url
-        with httpx.Client(base_url=base, timeout=30) as http:
+        with httpx.Client(verify=TLS, base_url=base, timeout=30) as http:
             r = http.post("/api/register", json={"key_phrase": org[1], "handle": handle, "email": email, "password": PASSWORD})
             assert r.status_code == 202, r.text
             r = http.post("/api/session", json={"email": email, "password": PASSWORD})

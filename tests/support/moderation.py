@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 from support.client import Client
 from support.cluster import ORG_A, Deployment, Member
+from support.http import TLS
 from support.procs import TIMEOUT_SCALE
 
 LOG_STREAM = "kindred:log:{room}"
@@ -224,7 +225,7 @@ async def api(
 ) -> httpx.Response:
     base = dep.gateways[gateway % len(dep.gateways)].http_url
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+    async with httpx.AsyncClient(verify=TLS, base_url=base, timeout=30) as http:
         return await http.request(method, path, json=json, params=params, headers=headers)
 
 
