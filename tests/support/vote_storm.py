@@ -69,6 +69,7 @@ async def storm(dep: Deployment, teams: Teams, members_n: int, seconds: float) -
     w = await schedule(dep, host, org.lounge)
     await sign_up(dep, w, members)
     await go_live(dep, host, w)
+    print(f"signed up at {loop.time() - t0:.1f} s")
     clients: list[Client] = []
     host_c: Client | None = None
     try:
@@ -76,6 +77,7 @@ async def storm(dep: Deployment, teams: Teams, members_n: int, seconds: float) -
             clients.extend(await asyncio.gather(*(
                 Client.connect(ws(dep, j), m.token) for j, m in enumerate(members[i:i + 25], start=i)
             )))
+        print(f"connected at {loop.time() - t0:.1f} s")
         host_c = await Client.connect(ws(dep, 0), host.token)
         await host_c.join(w.room, timeout_s=30)
         for i in range(0, members_n, 50):
