@@ -3,8 +3,10 @@ every client shows, for every question, exactly the count the votes recorded, an
 database (the column and the vote rows). Meanwhile no member is ever sent a question awaiting
 review that is not theirs.
 
-The default run is scaled (300 members for 10 s, embedded and on three gateways); the full
-one (300 members for 60 s) is tests/test_questions_storm_minute.py, marked slow.
+This is the embedded mode's run, scaled to 10 s (300 members). The Redis mode's is the full
+one the issue asks for, 300 members for 60 s on three gateways:
+tests/test_questions_storm_minute.py, marked slow. A 10 s run on the gateways as well repeated
+its first sixth for ~50 s of the suite.
 """
 
 from __future__ import annotations
@@ -14,5 +16,5 @@ from support.moderation import Teams
 from support.vote_storm import storm, teams  # noqa: F401  (teams is the module's fixture)
 
 
-async def test_vote_storm(deployment: Deployment, teams: Teams) -> None:  # noqa: F811
-    await storm(deployment, teams, 300, 10)
+async def test_vote_storm(embedded: Deployment, teams: Teams) -> None:  # noqa: F811
+    await storm(embedded, teams, 300, 10)
