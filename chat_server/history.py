@@ -6,6 +6,7 @@ it over HTTP either. Removed messages come back as tombstones."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -52,6 +53,29 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# A room's seqs are consecutive, one per message, and a removed message stays as a tombstone,
+# so a page with a seq missing between two of its rows is, when those rows are recent, a
+# message not stored yet: in the Redis mode the writers share the commits stream, and a later
+# batch of a room can commit before an earlier one that another writer took (tens of ms, the
+# gather wait and a commit; up to ``writer_claim_idle_s`` if that writer died). The page waits
+# for it up to GAP_WAIT_S; a seq still missing then ends the page above it, so the cursor it
+# hands out still covers that seq and the next page gets another chance. An older gap is a
+# seq never stored (a row the database refused, a counter raised after Redis lost data) and
+# is read past at once.
+GAP_WAIT_S = 1.0
+GAP_POLL_S = 0.05
+IN_FLIGHT_MS = 60_000
+
+
+def _fresh_gap(found: list[StoredMessage], now_ms: int) -> int | None:
+    """The index of the first row (newest first) below a seq missing between two rows, the
+    newer of them posted within IN_FLIGHT_MS; or None."""
+    for i in range(1, len(found)):
+        if found[i - 1].seq - found[i].seq > 1 and now_ms - found[i - 1].created_ms < IN_FLIGHT_MS:
+            return i
+    return None
+
+
 class RoomHistory:
     def __init__(self, db: async_sessionmaker[AsyncSession], conversations: Conversations) -> None:
         self._db = db
@@ -83,9 +107,19 @@ class RoomHistory:
         never skip or repeat a message, however many arrive meanwhile. The caller checked
         ``visible`` first (before reading its parameters, so a hidden room is 404 whatever
         they are)."""
-        async with self._db() as db:
-            found = await transcripts.page(db, slug, before, limit, viewer=member.db_id)
-            views = await with_reactions(db, [m.view() for m in found])
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + GAP_WAIT_S
+        while True:
+            async with self._db() as db:
+                found = await transcripts.page(db, slug, before, limit, viewer=member.db_id)
+                gap = _fresh_gap(found, _now_ms())
+                if gap is not None and loop.time() >= give_up_at:
+                    views = await with_reactions(db, [m.view() for m in found[:gap]])
+                    return views, found[gap - 1].seq
+                if gap is None:
+                    views = await with_reactions(db, [m.view() for m in found])
+                    break
+            await asyncio.sleep(GAP_POLL_S)
         next_before = found[-1].seq if len(found) == limit and found[-1].seq > 1 else None
         return views, next_before
 

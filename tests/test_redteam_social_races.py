@@ -10,44 +10,16 @@ What is checked is read back from the database itself as well as the API."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 
 from support.cluster import Deployment, Member
-from support.moderation import api, close_all, connect, is_redis
+from support.deployment_sql import sql
+from support.moderation import api, close_all, connect
 from support.procs import TIMEOUT_SCALE
 
 LIVE_BOUND_S = 2.0 * TIMEOUT_SCALE
-
-
-async def sql(dep: Deployment, query: str, *args: Any) -> list[tuple[Any, ...]]:
-    """Rows of a query run on the deployment's own database (``?`` placeholders)."""
-    if is_redis(dep):
-        dsn = dep.env["KINDRED_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
-        n = 0
-        pg = ""
-        for ch in query:
-            if ch == "?":
-                n += 1
-                pg += f"${n}"
-            else:
-                pg += ch
-        conn = await asyncpg.connect(dsn)
-        try:
-            return [tuple(r) for r in await conn.fetch(pg, *args)]
-        finally:
-            await conn.close()
-    db = sqlite3.connect(Path(dep.env["KINDRED_DATA_DIR"]) / "kindred.db")
-    try:
-        rows = list(db.execute(query, args).fetchall())
-        db.commit()
-        return rows
-    finally:
-        db.close()
 
 
 async def db_id(dep: Deployment, m: Member) -> int:
