@@ -88,6 +88,9 @@ class Settings:
     # writer's CPU per message at 0.05 / 0.1 / 0.2 s). Members never wait for it; history
     # and search do, at most this long.
     writer_gather_s: float = 0.05
+    # Redis mode: a history page that finds a recent message missing below newer ones (another
+    # writer has not committed it yet) waits this long for it; 0 reads past at once.
+    history_gap_wait_s: float = 1.0
     presence_ttl_s: float = 20.0
     heartbeat_interval_s: float = 5.0
     # Presence changes in a busy room travel together, at most one frame per room per this
@@ -228,6 +231,8 @@ class Settings:
                 out.append(f"KINDRED_{name.upper()} must be positive")
         if self.send_rate <= 0:
             out.append("KINDRED_SEND_RATE must be positive (messages per minute)")
+        if not 0 <= self.history_gap_wait_s <= 30:  # also refuses nan
+            out.append("KINDRED_HISTORY_GAP_WAIT_S must be between 0 and 30 (seconds)")
         if not 0 <= self.writer_gather_s <= 5:  # also refuses nan; inf would stop the writer
             out.append("KINDRED_WRITER_GATHER_S must be between 0 and 5 (seconds)")
         if self.replay_window < 1000:
@@ -330,6 +335,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "writer_batch": int,
     "writer_queue_max": int,
     "writer_claim_idle_s": float,
+    "history_gap_wait_s": float,
     "writer_gather_s": float,
     "presence_ttl_s": float,
     "heartbeat_interval_s": float,

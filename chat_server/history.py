@@ -53,33 +53,49 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-# A room's seqs are consecutive, one per message, and a removed message stays as a tombstone,
-# so a page with a seq missing between two of its rows is, when those rows are recent, a
-# message not stored yet: in the Redis mode the writers share the commits stream, and a later
-# batch of a room can commit before an earlier one that another writer took (tens of ms, the
-# gather wait and a commit; up to ``writer_claim_idle_s`` if that writer died). The page waits
-# for it up to GAP_WAIT_S; a seq still missing then ends the page above it, so the cursor it
-# hands out still covers that seq and the next page gets another chance. An older gap is a
-# seq never stored (a row the database refused, a counter raised after Redis lost data) and
-# is read past at once.
-GAP_WAIT_S = 1.0
+# A room's seqs are consecutive, one per message, and a removed message stays as a tombstone.
+# In the Redis mode the writers share the commits stream, so a room's later message can be
+# stored before an earlier one that another writer took (tens of ms: its gather wait and
+# commit; up to ``writer_claim_idle_s`` if that writer died), and a page read between would
+# skip the earlier one for good, the cursor having moved past it. So a page that finds seqs
+# missing below a message posted in the last IN_FLIGHT_MS waits for them (up to
+# ``history_gap_wait_s``, polling the room's primary index alone) and is read again. Gaps are
+# judged on every stored seq, not on the rows the member is shown (the authors they blocked
+# are left out of those), and a page's top edge is judged against the row at its ``before``,
+# so a message missing just below the previous page is waited for too. The embedded mode
+# commits in posting order, so a gap there never fills (a row the database refused): no wait.
 GAP_POLL_S = 0.05
 IN_FLIGHT_MS = 60_000
+# More missing than a writer's batch at small-room rates is not a late commit: a seq counter
+# raised after Redis lost its data leaves a hole that never fills.
+MOST_LATE = 1000
 
 
-def _fresh_gap(found: list[StoredMessage], now_ms: int) -> int | None:
-    """The index of the first row (newest first) below a seq missing between two rows, the
-    newer of them posted within IN_FLIGHT_MS; or None."""
-    for i in range(1, len(found)):
-        if found[i - 1].seq - found[i].seq > 1 and now_ms - found[i - 1].created_ms < IN_FLIGHT_MS:
-            return i
-    return None
+def late_seqs(stored: dict[int, int], low: int, high: int, now_ms: int) -> list[int]:
+    """The seqs from ``high`` down to ``low`` not in ``stored`` (seq: created_ms) with a stored
+    seq above them posted within IN_FLIGHT_MS; empty when more than MOST_LATE are missing."""
+    if high - low + 1 - len(stored) > MOST_LATE:
+        return []
+    late: list[int] = []
+    newer_ms: int | None = None
+    for seq in range(high, low - 1, -1):
+        if seq in stored:
+            newer_ms = stored[seq]
+        elif newer_ms is not None and now_ms - newer_ms < IN_FLIGHT_MS:
+            late.append(seq)
+    return late
+
+
+def _next_before(found: list[StoredMessage], limit: int) -> int | None:
+    return found[-1].seq if len(found) == limit and found[-1].seq > 1 else None
 
 
 class RoomHistory:
-    def __init__(self, db: async_sessionmaker[AsyncSession], conversations: Conversations) -> None:
+    def __init__(self, db: async_sessionmaker[AsyncSession], conversations: Conversations,
+                 gap_wait_s: float = 0.0) -> None:
         self._db = db
         self._conversations = conversations
+        self._gap_wait_s = gap_wait_s  # 0 in the embedded mode (above: late_seqs)
 
     async def readable_conversation(self, member: Member, slug: str) -> bool:
         """True for a conversation's room the member may read; False for any other room (a
@@ -107,21 +123,26 @@ class RoomHistory:
         never skip or repeat a message, however many arrive meanwhile. The caller checked
         ``visible`` first (before reading its parameters, so a hidden room is 404 whatever
         they are)."""
+        async with self._db() as db:
+            found = await transcripts.page(db, slug, before, limit, viewer=member.db_id)
+            late: list[int] = []
+            if self._gap_wait_s and found:
+                high = before if before is not None else found[0].seq
+                stored = await transcripts.stored_seqs(db, slug, found[-1].seq, high)
+                late = late_seqs(stored, found[-1].seq, high, _now_ms())
+            if not late:
+                return await with_reactions(db, [m.view() for m in found]), _next_before(found, limit)
         loop = asyncio.get_running_loop()
-        give_up_at = loop.time() + GAP_WAIT_S
-        while True:
-            async with self._db() as db:
-                found = await transcripts.page(db, slug, before, limit, viewer=member.db_id)
-                gap = _fresh_gap(found, _now_ms())
-                if gap is not None and loop.time() >= give_up_at:
-                    views = await with_reactions(db, [m.view() for m in found[:gap]])
-                    return views, found[gap - 1].seq
-                if gap is None:
-                    views = await with_reactions(db, [m.view() for m in found])
-                    break
+        give_up_at = loop.time() + self._gap_wait_s
+        while late and loop.time() < give_up_at:
             await asyncio.sleep(GAP_POLL_S)
-        next_before = found[-1].seq if len(found) == limit and found[-1].seq > 1 else None
-        return views, next_before
+            async with self._db() as db:
+                stored = await transcripts.stored_seqs(db, slug, late[-1], late[0])
+            late = [seq for seq in late if seq not in stored]
+        # Stored now, or given up on (read past): the page as it stands.
+        async with self._db() as db:
+            found = await transcripts.page(db, slug, before, limit, viewer=member.db_id)
+            return await with_reactions(db, [m.view() for m in found]), _next_before(found, limit)
 
     async def thread(self, member: Member, message_id: str) -> tuple[str, list[dict[str, Any]]]:
         """The thread's root id and its messages in order; any message of it may be named. A

@@ -219,7 +219,7 @@ class Runtime:
         callers = Callers(member_for_token, frozenset(settings.allowed_origins))
         return cls(settings, engine, db, redis, broker, presence, hub, secret, accounts,
                    Directory(db), readiness, callers, contexts,
-                   RoomHistory(db, conversations.service), inbox, staff_desk, facts, roster, enforcer, moderation,
+                   RoomHistory(db, conversations.service, settings.history_gap_wait_s if redis is not None else 0.0), inbox, staff_desk, facts, roster, enforcer, moderation,
                    rooms, safety, writer, embedded_writer, sessions, questions, social, conversations,
                    talks, after_posts, handshake_reads, hot)
 

@@ -232,6 +232,14 @@ async def page(
     return [_stored(row) for row in (await db.exec(query)).all()]
 
 
+async def stored_seqs(db: AsyncSession, room: str, low: int, high: int) -> dict[int, int]:
+    """Every stored seq of ``room`` from ``low`` to ``high`` (both included), whoever the author,
+    with its ``created_ms``: the room's primary index alone."""
+    query: Any = select(Message.seq, Message.created_ms).where(
+        Message.room == room, col(Message.seq) >= low, col(Message.seq) <= high)
+    return {int(seq): int(ms) for seq, ms in (await db.exec(query)).all()}
+
+
 async def by_id(db: AsyncSession, message_id: str) -> StoredMessage | None:
     row = (await db.exec(_with_author().where(Message.id == message_id))).first()
     return _stored(row) if row else None
