@@ -29,18 +29,25 @@ from chat_server.gateway.lane import WebSocketLane
 # only the young objects alive then; the older generations keep their ratios. Messages leave
 # little behind, so small rooms hardly change (about 1 % of a gateway's CPU was collection).
 GC_YOUNG_THRESHOLD = 20_000
+# The middle generation is collected after this many young collections (CPython's default:
+# 10). It holds what survived them, so at 20,000 a young collection it could pile up ~200,000
+# objects (1,000 sockets' worth) and one middle collection then held the loop 50-60 ms, in a
+# webinar's vote storm 5 runs in 6 and once in make bench's webinar (the longest stall). At 3
+# it holds at most three young collections' survivors: longest middle collection over
+# idle + storm + webinar 58 -> 37 ms, none inside a vote storm (bench/notes.md, issue 18).
+GC_MIDDLE_THRESHOLD = 3
 
 
 def settle_heap() -> None:
-    """Once the app is built: freeze what lives as long as the process, and collect the
-    young generation less often."""
+    """Once the app is built: freeze what lives as long as the process, collect the young
+    generation less often and the middle one in smaller pieces."""
     # Everything built so far (modules, the ORM's metadata, the catalog, the app) lives
     # as long as the process. Frozen, the collector stops re-scanning it: full
     # collections in a gateway holding 1,000 sockets paused the loop 50-100 ms before,
     # and every member's latency with it (bench, webinar).
     gc.collect()
     gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    gc.set_threshold(GC_YOUNG_THRESHOLD, GC_MIDDLE_THRESHOLD, gc.get_threshold()[2])
 
 
 class _GracefulServer(uvicorn.Server):
