@@ -11,13 +11,13 @@ import asyncpg
 import pytest
 
 from support.cluster import ORG_B, Deployment
+from support.deployment_sql import is_redis
 from support.moderation import (
     Teams,
     api,
     close_all,
     connect,
     default_org,
-    is_redis,
     moderate,
     new_cid,
     ping,

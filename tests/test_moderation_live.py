@@ -22,6 +22,7 @@ import pytest
 
 from support.client import Client
 from support.cluster import ORG_B, Deployment
+from support.deployment_sql import is_redis
 from support.moderation import (
     Teams,
     added_to_audit,
@@ -37,7 +38,6 @@ from support.moderation import (
     frames_of,
     fresh_org,
     history,
-    is_redis,
     make_staff_many,
     moderate,
     moderate_fields,

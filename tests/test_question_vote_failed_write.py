@@ -15,7 +15,8 @@ from pathlib import Path
 import asyncpg
 
 from support.cluster import Deployment
-from support.moderation import Teams, api, close_all, connect, is_redis, new_cid
+from support.deployment_sql import is_redis
+from support.moderation import Teams, api, close_all, connect, new_cid
 from support.questions import act_http, ask_http, frame_answer, go_live, ok, schedule, sign_up
 from support.vote_storm import vote_rows
 

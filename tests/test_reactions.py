@@ -15,13 +15,13 @@ import pytest
 
 from support.client import Client
 from support.cluster import ORG_A, ORG_B, Deployment
+from support.deployment_sql import is_redis
 from support.moderation import (
     Teams,
     api,
     close_all,
     connect,
     default_org,
-    is_redis,
     moderate_ok,
     new_cid,
     wait_ids_stored,

@@ -10,7 +10,10 @@ from typing import Any
 import asyncpg
 
 from support.cluster import Deployment
-from support.moderation import is_redis
+
+
+def is_redis(dep: Deployment) -> bool:
+    return "KINDRED_REDIS_URL" in dep.env
 
 
 async def sql(dep: Deployment, query: str, *args: Any) -> list[tuple[Any, ...]]:

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from redis.asyncio import Redis
 
 from support.client import Client
 from support.cluster import ORG_A, Deployment, Member
+from support.deployment_sql import sql
 from support.http import TLS
 from support.procs import TIMEOUT_SCALE
 
@@ -322,26 +320,10 @@ def check_audit_entry(
 # --- storage, read directly ----------------------------------------------------------------
 
 
-def is_redis(dep: Deployment) -> bool:
-    return "KINDRED_REDIS_URL" in dep.env
-
-
 async def stored_body(dep: Deployment, message_id: str) -> tuple[bool, str | None]:
     """(the row exists, its body) read from the database itself."""
-    if is_redis(dep):
-        dsn = dep.env["KINDRED_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
-        conn = await asyncpg.connect(dsn)
-        try:
-            row = await conn.fetchrow("SELECT body FROM messages WHERE id = $1", message_id)
-        finally:
-            await conn.close()
-        return (row is not None, None if row is None else row["body"])
-    db = sqlite3.connect(Path(dep.env["KINDRED_DATA_DIR"]) / "kindred.db")
-    try:
-        found = db.execute("SELECT body FROM messages WHERE id = ?", (message_id,)).fetchone()
-    finally:
-        db.close()
-    return (found is not None, None if found is None else found[0])
+    found = await sql(dep, "SELECT body FROM messages WHERE id = ?", message_id)
+    return (bool(found), found[0][0] if found else None)
 
 
 async def wait_row(dep: Deployment, message_id: str, timeout_s: float = 15) -> str | None:

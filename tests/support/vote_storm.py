@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sqlite3
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from support.client import Client
 from support.cluster import Deployment, Member
-from support.moderation import Teams, api, close_all, is_redis, ws
+from support.deployment_sql import sql
+from support.moderation import Teams, api, close_all, ws
 from support.questions import act_http, ask_http, go_live, latest, ok, schedule, sign_up
 
 QUESTIONS = 50
@@ -31,23 +29,10 @@ def teams() -> Teams:
 
 async def vote_rows(dep: Deployment, ids: list[str]) -> dict[str, int]:
     """The vote rows per question, counted in the database itself."""
-    sql = ("SELECT q.public_id, COUNT(v.user_id) FROM questions q LEFT JOIN question_votes v "
-           "ON v.question_id = q.id WHERE q.public_id IN ({}) GROUP BY q.public_id")
-    if is_redis(dep):
-        dsn = dep.env["KINDRED_DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
-        conn = await asyncpg.connect(dsn)
-        try:
-            marks = ", ".join(f"${i + 1}" for i in range(len(ids)))
-            rows = await conn.fetch(sql.format(marks), *ids)
-        finally:
-            await conn.close()
-        return {r[0]: int(r[1]) for r in rows}
-    db = sqlite3.connect(Path(dep.env["KINDRED_DATA_DIR"]) / "kindred.db")
-    try:
-        found = db.execute(sql.format(", ".join("?" * len(ids))), ids).fetchall()
-    finally:
-        db.close()
-    return {r[0]: int(r[1]) for r in found}
+    rows = await sql(dep, "SELECT q.public_id, COUNT(v.user_id) FROM questions q LEFT JOIN question_votes v "
+                          f"ON v.question_id = q.id WHERE q.public_id IN ({', '.join('?' * len(ids))}) "
+                          "GROUP BY q.public_id", *ids)
+    return {r[0]: int(r[1]) for r in rows}
 
 
 async def register_many(dep: Deployment, n: int) -> list[Member]:
