@@ -86,8 +86,10 @@ def late_seqs(stored: dict[int, int], low: int, high: int, now_ms: int) -> list[
     return late
 
 
-def _next_before(found: list[StoredMessage], limit: int) -> int | None:
-    return found[-1].seq if len(found) == limit and found[-1].seq > 1 else None
+async def _answer(db: AsyncSession, found: list[StoredMessage], limit: int) -> tuple[list[dict[str, Any]], int | None]:
+    """A page's views with their reactions, and the ``before`` of the next (older) page."""
+    next_before = found[-1].seq if len(found) == limit and found[-1].seq > 1 else None
+    return await with_reactions(db, [m.view() for m in found]), next_before
 
 
 class RoomHistory:
@@ -131,7 +133,7 @@ class RoomHistory:
                 stored = await transcripts.stored_seqs(db, slug, found[-1].seq, high)
                 late = late_seqs(stored, found[-1].seq, high, _now_ms())
             if not late:
-                return await with_reactions(db, [m.view() for m in found]), _next_before(found, limit)
+                return await _answer(db, found, limit)
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self._gap_wait_s
         while late and loop.time() < give_up_at:
@@ -142,7 +144,7 @@ class RoomHistory:
         # Stored now, or given up on (read past): the page as it stands.
         async with self._db() as db:
             found = await transcripts.page(db, slug, before, limit, viewer=member.db_id)
-            return await with_reactions(db, [m.view() for m in found]), _next_before(found, limit)
+            return await _answer(db, found, limit)
 
     async def thread(self, member: Member, message_id: str) -> tuple[str, list[dict[str, Any]]]:
         """The thread's root id and its messages in order; any message of it may be named. A
